@@ -1,0 +1,46 @@
+# Every target creates the virtualenv first (the one Pulumi.yaml names, so `pulumi preview`
+# and `pulumi up` use the same packages) and reinstalls when a requirements file changes.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+STACK ?= dev
+
+.PHONY: venv test lint format preview bench config-reference clean
+
+$(STAMP): requirements.txt requirements-dev.txt constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+## test: lint, format check and every test (what CI runs)
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+## preview: the real program for STACK (default dev) offline, under Pulumi mocks
+preview: $(STAMP)
+	$(BIN)/python -m local.preview $(STACK)
+
+## bench: state-layer round trips and program time by number of regions
+bench: $(STAMP)
+	$(BIN)/python -m bench.state_roundtrips
+	$(BIN)/python -m bench.program_regions
+
+## config-reference: rewrite the README's stack config table from the pydantic model
+config-reference: $(STAMP)
+	$(BIN)/python -m components.config --write-readme README.md
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

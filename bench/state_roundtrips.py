@@ -1,0 +1,152 @@
+"""DynamoDB requests and time per access pattern of the state layer, against moto.
+
+    python -m bench.state_roundtrips [--iterations N]
+
+Requests are counted by a botocore ``request-created`` hook on the client (one event per
+HTTP request, retries included), not by hand. Each access pattern must make exactly one;
+the script exits 1 if one does not. Times are per operation, beside a bare ``get_item`` on
+the same moto table measured in the same run, so the ratio shows the layer's own cost
+(serialization, models) over one raw round trip.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+
+import boto3
+from moto import mock_aws
+
+from handlers.shared.state import DuplicateToolExecutionError, NewMessage, StateStore
+from handlers.shared.table import TABLE_SCHEMA
+
+TABLE = "bench-agent-state"
+REGION = "us-east-1"
+
+
+class RequestCounter:
+    def __init__(self, client) -> None:
+        self.count = 0
+        client.meta.events.register("request-created.dynamodb", self._on_request)
+
+    def _on_request(self, **_) -> None:
+        self.count += 1
+
+
+def measure(operation: Callable[[int], object], counter: RequestCounter, iterations: int) -> tuple[float, set[int]]:
+    """Median microseconds per call and the set of request counts seen per call."""
+    durations, requests = [], set()
+    for i in range(iterations):
+        before = counter.count
+        start = time.perf_counter()
+        operation(i)
+        durations.append(time.perf_counter() - start)
+        requests.add(counter.count - before)
+    return statistics.median(durations) * 1e6, requests
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="state layer round trips and latency against moto")
+    parser.add_argument("--iterations", type=int, default=100)
+    args = parser.parse_args(argv)
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench")
+
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name=REGION)
+        client.create_table(**TABLE_SCHEMA.create_table_request(TABLE))
+        counter = RequestCounter(client)
+        store = StateStore(TABLE, REGION, ttl_days=30, client=client)
+
+        # Data the reads find: a session with 50 messages, tool records, memories, a connection.
+        store.create_session("alice", "read-session", title="bench")
+        for i in range(50):
+            store.append_message("read-session", NewMessage(role="user", text=f"message {i} " + "x" * 200))
+        for i in range(20):
+            store.create_session("alice", f"other-{i}")
+        for seq in range(1, 6):
+            store.record_tool_execution("read-run", seq, "calculator", status="SUCCEEDED", input={"e": "1+1"}, output=2)
+        for i in range(10):
+            store.remember("alice", "travel", f"memory {i}")
+        store.put_connection("conn-read", "alice")
+        store.create_session("alice", "turn-session")
+        first_page = store.load_conversation("read-session", limit=20)
+        versions = {"turn-session": 1}
+
+        def persist_turn(i: int):
+            version, _ = store.persist_turn(
+                "turn-session",
+                versions["turn-session"],
+                [NewMessage(role="user", text=f"q{i}"), NewMessage(role="assistant", text=f"a{i}")],
+            )
+            versions["turn-session"] = version
+
+        def duplicate_tool_record(i: int):
+            try:
+                store.record_tool_execution("read-run", 1, "calculator", status="SUCCEEDED", input={}, output=0)
+            except DuplicateToolExecutionError:
+                pass
+            else:
+                raise AssertionError("a repeated record was written")
+
+        update_versions = {"read-session": 1}
+
+        def update_session(i: int):
+            update_versions["read-session"] = store.update_session(
+                "read-session", update_versions["read-session"]
+            ).version
+
+        baseline_key = {"PK": {"S": "SESSION#read-session"}, "SK": {"S": "~META"}}
+        patterns: list[tuple[str, Callable[[int], object]]] = [
+            ("baseline: bare get_item", lambda i: client.get_item(TableName=TABLE, Key=baseline_key)),
+            ("append message", lambda i: store.append_message("write-session", NewMessage(role="user", text=f"m{i}"))),
+            ("persist turn (2 messages + version)", persist_turn),
+            ("conversation + metadata, newest 20", lambda i: store.load_conversation("read-session", limit=20)),
+            (
+                "conversation, next page",
+                lambda i: store.load_conversation("read-session", limit=20, cursor=first_page.next_cursor),
+            ),
+            ("update session (optimistic)", update_session),
+            ("create session", lambda i: store.create_session("bob", f"new-{i}")),
+            ("recent sessions (GSI1)", lambda i: store.recent_sessions("alice", limit=10)),
+            (
+                "record tool execution",
+                lambda i: store.record_tool_execution(
+                    f"run-{i}", 1, "calculator", status="SUCCEEDED", input={}, output=i
+                ),
+            ),
+            ("repeated tool record (rejected)", duplicate_tool_record),
+            ("list tool executions of a run", lambda i: store.list_tool_executions("read-run")),
+            ("remember (memory)", lambda i: store.remember("alice", "food", f"fact {i}")),
+            ("recall topic (memory)", lambda i: store.recall("alice", "travel", limit=5)),
+            ("store connection", lambda i: store.put_connection(f"conn-{i}", "alice")),
+            ("look up connection", lambda i: store.get_connection("conn-read")),
+        ]
+
+        results = []
+        for name, operation in patterns:
+            operation(-1)  # warm up: first calls pay for botocore model loading
+            results.append((name, *measure(operation, counter, args.iterations)))
+
+    baseline_us = results[0][1]
+    print(f"state layer against moto, {args.iterations} iterations each, median per operation")
+    print(f"{'access pattern':<40} {'requests':>8} {'us/op':>10} {'x get_item':>10}")
+    failed = []
+    for name, micros, requests in results:
+        shown = ",".join(map(str, sorted(requests)))
+        print(f"{name:<40} {shown:>8} {micros:>10.0f} {micros / baseline_us:>10.2f}")
+        if requests != {1}:
+            failed.append(name)
+    if failed:
+        print(f"NOT ONE ROUND TRIP: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    print("every access pattern: exactly 1 DynamoDB request")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,477 @@
+"""The stack configuration (namespace ``agent-infra``): one pydantic model, read once.
+
+Pure: no Pulumi import. ``__main__.py`` hands :func:`load_stack_config` a function that reads
+one key (``pulumi.Config().get_object``); the local stack and the tests hand it a dict's
+``get``. A bad value raises :class:`StackConfigError` whose message names the key, the value
+and what is allowed, one line per problem.
+
+The field descriptions here are the config reference: ``python -m components.config``
+prints it as the Markdown table the README carries (a test keeps the two in step).
+"""
+
+from __future__ import annotations
+
+import keyword
+import re
+from collections.abc import Callable
+from functools import cache
+from typing import Annotated, Any, Literal
+from urllib.parse import urlparse
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+
+NAMESPACE = "agent-infra"
+
+# CloudWatch Logs accepts only these retention periods (PutRetentionPolicy).
+LOG_RETENTION_DAYS = (
+    1,
+    3,
+    5,
+    7,
+    14,
+    30,
+    60,
+    90,
+    120,
+    150,
+    180,
+    365,
+    400,
+    545,
+    731,
+    1096,
+    1827,
+    2192,
+    2557,
+    2922,
+    3288,
+    3653,
+)
+
+# Multi-Region strong consistency runs on exactly three regions of one of these sets
+# (DynamoDB developer guide, "Consistency modes", 2025).
+STRONG_CONSISTENCY_REGION_SETS = (
+    frozenset({"us-east-1", "us-east-2", "us-west-2"}),
+    frozenset({"eu-west-1", "eu-west-2", "eu-west-3", "eu-central-1"}),
+    frozenset({"ap-northeast-1", "ap-northeast-2", "ap-northeast-3"}),
+)
+
+_TOOL_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+_HOST_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+
+
+class StackConfigError(ValueError):
+    """The stack config is invalid; the message lists every bad key, its value and what is allowed."""
+
+
+@cache
+def regions_by_partition() -> dict[str, tuple[str, ...]]:
+    """The regions DynamoDB runs in, per AWS partition, from the endpoint data botocore ships."""
+    import boto3  # boto3's session knows the partitions; imported here to keep module import light
+
+    session = boto3.session.Session()
+    return {
+        partition: tuple(session.get_available_regions("dynamodb", partition_name=partition))
+        for partition in session.get_available_partitions()
+    }
+
+
+def partition_of(region: str) -> str | None:
+    for partition, regions in regions_by_partition().items():
+        if region in regions:
+            return partition
+    return None
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        frozen=True,
+        str_strip_whitespace=True,
+    )
+
+
+def _https_url(value: str) -> str:
+    parsed = urlparse(value)
+    if parsed.scheme != "https" or not parsed.hostname:
+        raise ValueError("must be an https:// URL with a host")
+    return value
+
+
+class LlmConfig(_Model):
+    provider: Literal["bedrock", "openai"] = Field(
+        "bedrock",
+        description="`bedrock` (Converse API, IAM auth) or `openai` (any OpenAI-compatible HTTPS chat-completions API).",
+    )
+    model: str = Field(
+        min_length=1,
+        description="Model id: a Bedrock model or inference-profile id, or the model name of the OpenAI-compatible API.",
+    )
+    endpoints: list[str] = Field(
+        default_factory=list,
+        description="Where the model is served: regions (`bedrock`) or `https://` URLs (`openai`). Empty with `bedrock` means each region's own Bedrock.",
+    )
+    api_key: SecretStr | None = Field(
+        None,
+        description="API key of the OpenAI-compatible API. Set it with `pulumi config set --secret --path llm.apiKey`; never logged.",
+    )
+
+    @model_validator(mode="after")
+    def _endpoints_match_provider(self) -> LlmConfig:
+        if len(set(self.endpoints)) != len(self.endpoints):
+            raise ValueError(f"endpoints lists a value twice: {self.endpoints}")
+        if self.provider == "bedrock":
+            unknown = [e for e in self.endpoints if partition_of(e) is None]
+            if unknown:
+                raise ValueError(f"bedrock endpoints must be AWS regions; not regions: {unknown}")
+            if self.api_key is not None:
+                raise ValueError("apiKey is only for provider openai; bedrock authenticates with IAM")
+        else:
+            if not self.endpoints:
+                raise ValueError("provider openai needs at least one https:// endpoint")
+            for endpoint in self.endpoints:
+                try:
+                    _https_url(endpoint)
+                except ValueError:
+                    raise ValueError(f"openai endpoint {endpoint!r} must be an https:// URL with a host") from None
+        return self
+
+
+class ToolConfig(_Model):
+    name: str = Field(
+        description="Tool name: lower-case identifier (`[a-z][a-z0-9_]*`, at most 64), also the module under `handlers/tools/`."
+    )
+    memory_mb: int = Field(256, ge=128, le=10240, description="Lambda memory in MB (128..10240).")
+    timeout_seconds: int = Field(30, ge=1, le=900, description="Lambda timeout in seconds (1..900).")
+    requires_approval: bool = Field(False, description="A human approves each call (Standard task only).")
+    compensable: bool = Field(False, description="The tool has a compensation that undoes its side effect.")
+    reserved_concurrency: int = Field(10, ge=1, le=1000, description="Reserved concurrency of the tool's Lambda.")
+
+    @field_validator("name")
+    @classmethod
+    def _identifier(cls, value: str) -> str:
+        if not _TOOL_NAME.fullmatch(value) or keyword.iskeyword(value):
+            raise ValueError(
+                "must be a lower-case identifier: a letter, then letters, digits or '_', at most 64, not a Python keyword"
+            )
+        return value
+
+
+class AuthConfig(_Model):
+    issuer: str = Field(description="OIDC issuer URL (`https://`) whose JWKS signs the callers' JWTs.")
+    audience: str = Field(min_length=1, description="Expected `aud` claim of the JWTs.")
+
+    @field_validator("issuer")
+    @classmethod
+    def _issuer_https(cls, value: str) -> str:
+        return _https_url(value)
+
+
+class ApiConfig(_Model):
+    rate_limit: float = Field(50, gt=0, le=10_000, description="Stage steady-state requests per second.")
+    burst_limit: int = Field(100, gt=0, le=5_000, description="Stage burst, requests.")
+    quota_per_day: int = Field(10_000, gt=0, description="Requests per API key per day (usage plan).")
+    max_body_kb: int = Field(64, gt=0, le=10_240, description="Largest request body accepted, KB.")
+    auth: AuthConfig = Field(description="JWT issuer and audience.")
+
+    @model_validator(mode="after")
+    def _burst_covers_rate(self) -> ApiConfig:
+        if self.burst_limit < self.rate_limit:
+            raise ValueError(
+                f"burstLimit {self.burst_limit} is below rateLimit {self.rate_limit}: the burst must hold at least one second of traffic"
+            )
+        return self
+
+
+class DomainConfig(_Model):
+    zone: str = Field(description="Route 53 hosted zone name, e.g. `agents.example.com`.")
+    api_host: str = Field("api", description="Host label of the REST API under the zone.")
+    ws_host: str = Field("ws", description="Host label of the WebSocket API.")
+    llm_host: str = Field("llm", description="Host label of the LLM gateway records (provider `openai`).")
+
+    @field_validator("zone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        labels = value.rstrip(".").lower().split(".")
+        if len(labels) < 2 or not all(_HOST_LABEL.fullmatch(label) for label in labels):
+            raise ValueError("must be a DNS zone name such as agents.example.com")
+        return ".".join(labels)
+
+    @field_validator("api_host", "ws_host", "llm_host")
+    @classmethod
+    def _label(cls, value: str) -> str:
+        if not _HOST_LABEL.fullmatch(value):
+            raise ValueError("must be one DNS label: letters, digits and '-', at most 63")
+        return value
+
+
+class WorkflowConfig(_Model):
+    max_steps: int = Field(8, ge=1, le=50, description="Model calls per turn or task before it stops with an error.")
+    express_timeout_seconds: int = Field(
+        120, ge=1, le=300, description="Timeout of the Express turn (at most 300, the Express limit)."
+    )
+    approval_timeout_hours: int = Field(
+        24, ge=1, le=8760, description="How long a tool call waits for a human decision."
+    )
+
+
+class StateConfig(_Model):
+    ttl_days: int = Field(90, ge=1, le=3650, description="Items expire this many days after their last write.")
+    deletion_protection: bool = Field(
+        True, description="DynamoDB deletion protection and Pulumi `protect` on the table."
+    )
+    pitr_recovery_days: int = Field(
+        35, ge=1, le=35, description="Point-in-time recovery window in days (1..35); PITR is always on."
+    )
+    kms_deletion_window_days: int = Field(
+        30, ge=7, le=30, description="Waiting period before a deleted KMS key is destroyed (7..30)."
+    )
+    strong_consistency: bool = Field(
+        False, description="Multi-Region strong consistency: exactly 3 regions of one region set."
+    )
+
+
+class ObservabilityConfig(_Model):
+    alarm_email: EmailStr | None = Field(None, description="Address subscribed to the alarm topic.")
+    log_retention_days: int = Field(30, description="CloudWatch Logs retention; one of the values CloudWatch accepts.")
+
+    @field_validator("log_retention_days")
+    @classmethod
+    def _retention(cls, value: int) -> int:
+        if value not in LOG_RETENTION_DAYS:
+            raise ValueError(f"must be one of {', '.join(map(str, LOG_RETENTION_DAYS))}")
+        return value
+
+
+Percent = Annotated[int, Field(ge=1, le=100)]
+
+
+class BudgetConfig(_Model):
+    monthly_usd: float = Field(100, gt=0, description="Monthly cost budget in USD.")
+    thresholds: list[Percent] = Field(
+        default_factory=lambda: [50, 80], min_length=1, description="Alert at these percents of the budget (1..100)."
+    )
+
+    @field_validator("thresholds")
+    @classmethod
+    def _distinct(cls, value: list[int]) -> list[int]:
+        if len(set(value)) != len(value):
+            raise ValueError("lists a threshold twice")
+        return sorted(value)
+
+
+class StackConfig(_Model):
+    """Every ``agent-infra:*`` key of a stack."""
+
+    regions: list[str] = Field(
+        min_length=1, description="AWS regions to deploy to; the first is the home region of the global table."
+    )
+    llm: LlmConfig = Field(description="The model and where it is served.")
+    tools: list[ToolConfig] = Field(default_factory=list, description="The agent's tools, one Lambda each.")
+    api: ApiConfig = Field(description="Throttling, quotas, body limit and JWT auth of the APIs.")
+    domain: DomainConfig | None = Field(
+        None, description="Custom domain; enables certificates, latency routing and health checks."
+    )
+    workflow: WorkflowConfig = Field(default_factory=WorkflowConfig, description="Limits of the agent loop.")
+    state: StateConfig = Field(default_factory=StateConfig, description="The DynamoDB global table.")
+    observability: ObservabilityConfig = Field(default_factory=ObservabilityConfig, description="Alarms and logs.")
+    budget: BudgetConfig = Field(default_factory=BudgetConfig, description="The monthly budget and its alerts.")
+    tags: dict[str, str] = Field(default_factory=dict, description="Extra cost-allocation tags on every resource.")
+
+    @field_validator("regions")
+    @classmethod
+    def _known_distinct_regions(cls, value: list[str]) -> list[str]:
+        duplicates = sorted({r for r in value if value.count(r) > 1})
+        if duplicates:
+            raise ValueError(f"lists {', '.join(duplicates)} more than once; each region may appear once")
+        unknown = [r for r in value if partition_of(r) is None]
+        if unknown:
+            known = ", ".join(regions_by_partition()["aws"])
+            raise ValueError(
+                f"{', '.join(unknown)} is not an AWS region DynamoDB runs in; regions of the aws partition: {known}"
+            )
+        partitions = {partition_of(r) for r in value}
+        if len(partitions) > 1:
+            raise ValueError(f"spans partitions {sorted(partitions)}; a global table stays within one partition")
+        return value
+
+    @field_validator("tools")
+    @classmethod
+    def _distinct_tools(cls, value: list[ToolConfig]) -> list[ToolConfig]:
+        names = [t.name for t in value]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"names tool {', '.join(duplicates)} more than once; tool names must be unique")
+        return value
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> StackConfig:
+        if self.state.strong_consistency:
+            chosen = set(self.regions)
+            if len(chosen) != 3 or not any(chosen <= s for s in STRONG_CONSISTENCY_REGION_SETS):
+                sets = "; ".join(", ".join(sorted(s)) for s in STRONG_CONSISTENCY_REGION_SETS)
+                raise ValueError(
+                    f"state.strongConsistency needs exactly 3 regions from one region set ({sets}); got {self.regions}"
+                )
+        return self
+
+    @property
+    def home_region(self) -> str:
+        """The first region: where the global table is created and owned."""
+        return self.regions[0]
+
+    @property
+    def partition(self) -> str:
+        return partition_of(self.home_region) or "aws"
+
+    def tool(self, name: str) -> ToolConfig:
+        for tool in self.tools:
+            if tool.name == name:
+                return tool
+        raise KeyError(name)
+
+
+def _key_path(loc: tuple) -> str:
+    path = f"{NAMESPACE}:"
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif part in ("function-after", "function-before"):  # pydantic wrapper locations
+            continue
+        else:
+            path += part if path.endswith(":") else f".{part}"
+    return path
+
+
+_SECRET_FIELD = "apiKey"  # noqa: S105 - the name of the field, not a secret
+
+
+def _redact(value: Any) -> Any:
+    """The value as shown in an error: secrets inside it replaced, at any depth."""
+    if isinstance(value, dict):
+        return {k: "[secret]" if k == _SECRET_FIELD else _redact(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redact(v) for v in value]
+    return value
+
+
+def _describe(error: dict) -> str:
+    message = error["msg"]
+    for prefix in ("Value error, ", "Assertion failed, "):
+        if message.startswith(prefix):
+            message = message[len(prefix) :]
+    if error["type"] == "extra_forbidden":
+        message = "unknown key; see the config reference in the README for the keys allowed"
+    elif error["type"] == "missing":
+        message = "is required"
+    return message
+
+
+def format_errors(error: ValidationError) -> str:
+    lines = []
+    for problem in error.errors():
+        loc = tuple(p for p in problem["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        key = _key_path(loc)
+        if problem["type"] == "missing":
+            lines.append(f"{key}: {_describe(problem)}")
+            continue
+        value = problem.get("input")
+        shown = "'[secret]'" if key.endswith(f".{_SECRET_FIELD}") else repr(_redact(value))
+        lines.append(f"{key} = {shown}: {_describe(problem)}")
+    return "invalid stack config:\n  " + "\n  ".join(lines)
+
+
+def parse_stack_config(raw: dict[str, Any]) -> StackConfig:
+    """Validate a dict of ``agent-infra:*`` values (keys without the namespace)."""
+    try:
+        return StackConfig.model_validate(raw)
+    except ValidationError as error:
+        raise StackConfigError(format_errors(error)) from None
+
+
+def load_stack_config(read: Callable[[str], Any]) -> StackConfig:
+    """Read every key of the model with ``read`` (e.g. ``pulumi.Config().get_object``) and validate."""
+    raw = {}
+    for name, info in StackConfig.model_fields.items():
+        key = info.alias or name
+        value = read(key)
+        if value is not None:
+            raw[key] = value
+    return parse_stack_config(raw)
+
+
+def _reference_rows(model: type[BaseModel], prefix: str) -> list[str]:
+    rows = []
+    for name, info in model.model_fields.items():
+        key = f"{prefix}{info.alias or name}"
+        annotation = info.annotation
+        nested = _nested_model(annotation)
+        if info.is_required():
+            default = "required"
+        elif info.default_factory is not None:
+            made = info.default_factory()
+            default = "—" if isinstance(made, BaseModel) else f"`{made!r}`".replace("'", '"')
+        else:
+            default = (
+                "—"
+                if info.default is None
+                else f"`{info.default!r}`".replace("'", '"').replace("True", "true").replace("False", "false")
+            )
+        rows.append(f"| `{key}` | {default} | {info.description or ''} |")
+        if nested is not None:
+            child_prefix = f"{key}[]." if _is_list(annotation) else f"{key}."
+            rows.extend(_reference_rows(nested, child_prefix))
+    return rows
+
+
+def _nested_model(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()) or ():
+        found = _nested_model(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _is_list(annotation: Any) -> bool:
+    return getattr(annotation, "__origin__", None) is list
+
+
+def config_reference_markdown() -> str:
+    """The config reference table, generated from the model (the README embeds it)."""
+    header = ["| key (`agent-infra:` …) | default | meaning |", "|---|---|---|"]
+    return "\n".join(header + _reference_rows(StackConfig, "")) + "\n"
+
+
+README_START = "<!-- config-reference:start (generated by `make config-reference`) -->"
+README_END = "<!-- config-reference:end -->"
+
+
+def with_reference(readme: str) -> str:
+    """``readme`` with the text between the reference markers replaced by the current table."""
+    start, end = readme.index(README_START) + len(README_START), readme.index(README_END)
+    return readme[:start] + "\n" + config_reference_markdown() + readme[end:]
+
+
+if __name__ == "__main__":
+    import sys
+    from pathlib import Path
+
+    if sys.argv[1:2] == ["--write-readme"]:
+        path = Path(sys.argv[2])
+        path.write_text(with_reference(path.read_text()))
+    else:
+        print(config_reference_markdown(), end="")

@@ -1,0 +1,144 @@
+"""State: the DynamoDB single-table global table, owned by the home region.
+
+One ``aws.dynamodb.Table`` in the home region carries a ``replicas`` entry for every other
+region of the stack; nothing else manages replicas. Each region gets its own
+customer-managed KMS key (rotation on), used by the table or replica in that region.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from components.policies import table_key_policy
+from handlers.shared.table import TABLE_SCHEMA
+
+
+@dataclass(frozen=True, kw_only=True)
+class GlobalTableArgs:
+    """Inputs of :class:`GlobalTable`."""
+
+    regions: Sequence[str]
+    """Every region of the stack; the first is the home region that owns the table."""
+    account_id: pulumi.Input[str]
+    """The AWS account, for the key policies."""
+    partition: str = "aws"
+    deletion_protection: bool = True
+    """DynamoDB deletion protection on the table and every replica, and Pulumi ``protect``."""
+    pitr_recovery_days: int = 35
+    kms_deletion_window_days: int = 30
+    strong_consistency: bool = False
+    key_alias: str = "alias/agent-infra-state"
+    """Alias of the table key, the same name in every region."""
+
+
+class GlobalTable(pulumi.ComponentResource):
+    """The agent's state: a global table with a KMS key per region."""
+
+    table_name: pulumi.Output[str]
+    """Name of the table, the same in every region."""
+    table_arn: pulumi.Output[str]
+    """ARN of the table in the home region."""
+    stream_arn: pulumi.Output[str]
+    """ARN of the home table's stream."""
+    key_arns: dict[str, pulumi.Output[str]]
+    """ARN of the table key, per region."""
+
+    def __init__(self, name: str, args: GlobalTableArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("agent-infra:state:GlobalTable", name, None, opts)
+        if not args.regions:
+            raise ValueError("GlobalTable needs at least one region")
+        child_opts = pulumi.ResourceOptions(parent=self)
+        home, *replica_regions = args.regions
+
+        self.key_arns = {}
+        for region in args.regions:
+            key = self._create_key(name, region, args, child_opts)
+            self.key_arns[region] = key.arn
+
+        schema = TABLE_SCHEMA
+        self._table = aws.dynamodb.Table(
+            f"{name}-table",
+            region=home,
+            billing_mode="PAY_PER_REQUEST",
+            hash_key=schema.partition_key.name,
+            range_key=schema.sort_key.name,
+            attributes=[aws.dynamodb.TableAttributeArgs(name=a.name, type=a.type) for a in schema.attributes],
+            global_secondary_indexes=[
+                aws.dynamodb.TableGlobalSecondaryIndexArgs(
+                    name=index.name,
+                    key_schemas=[
+                        aws.dynamodb.TableGlobalSecondaryIndexKeySchemaArgs(
+                            attribute_name=index.partition_key.name, key_type="HASH"
+                        ),
+                        aws.dynamodb.TableGlobalSecondaryIndexKeySchemaArgs(
+                            attribute_name=index.sort_key.name, key_type="RANGE"
+                        ),
+                    ],
+                    projection_type=index.projection,
+                )
+                for index in schema.indexes
+            ],
+            stream_enabled=True,
+            stream_view_type=schema.stream_view_type,
+            ttl=aws.dynamodb.TableTtlArgs(attribute_name=schema.ttl_attribute, enabled=True),
+            point_in_time_recovery=aws.dynamodb.TablePointInTimeRecoveryArgs(
+                enabled=True, recovery_period_in_days=args.pitr_recovery_days
+            ),
+            server_side_encryption=aws.dynamodb.TableServerSideEncryptionArgs(
+                enabled=True, kms_key_arn=self.key_arns[home]
+            ),
+            replicas=[
+                aws.dynamodb.TableReplicaArgs(
+                    region_name=region,
+                    kms_key_arn=self.key_arns[region],
+                    point_in_time_recovery=True,
+                    deletion_protection_enabled=args.deletion_protection,
+                    propagate_tags=True,
+                    consistency_mode="STRONG" if args.strong_consistency else "EVENTUAL",
+                )
+                for region in replica_regions
+            ],
+            deletion_protection_enabled=args.deletion_protection,
+            opts=pulumi.ResourceOptions.merge(child_opts, pulumi.ResourceOptions(protect=args.deletion_protection)),
+        )
+
+        self.table_name = self._table.name
+        self.table_arn = self._table.arn
+        self.stream_arn = self._table.stream_arn
+        self.register_outputs(
+            {
+                "tableName": self.table_name,
+                "tableArn": self.table_arn,
+                "streamArn": self.stream_arn,
+                "keyArns": self.key_arns,
+            }
+        )
+
+    def _create_key(
+        self, name: str, region: str, args: GlobalTableArgs, child_opts: pulumi.ResourceOptions
+    ) -> aws.kms.Key:
+        key = aws.kms.Key(
+            f"{name}-key-{region}",
+            region=region,
+            description=f"Encrypts the agent-infra state table in {region}",
+            enable_key_rotation=True,
+            deletion_window_in_days=args.kms_deletion_window_days,
+            policy=pulumi.Output.from_input(args.account_id).apply(
+                lambda account: json.dumps(table_key_policy(account, region, args.partition))
+            ),
+            # A destroyed key makes the table's backups unreadable: protect it like the table.
+            opts=pulumi.ResourceOptions.merge(child_opts, pulumi.ResourceOptions(protect=args.deletion_protection)),
+        )
+        aws.kms.Alias(
+            f"{name}-key-alias-{region}",
+            region=region,
+            name=args.key_alias,
+            target_key_id=key.key_id,
+            opts=child_opts,
+        )
+        return key

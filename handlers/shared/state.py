@@ -1,0 +1,701 @@
+"""State access layer: every access pattern of the single-table design, one round trip each.
+
+Only this module talks to DynamoDB and knows how items are laid out (keys come from
+``handlers.shared.table``). Callers get typed records and typed errors, never raw items.
+
+Every item written here carries ``expiresAt`` (epoch seconds, the table's TTL attribute)
+and ``region`` (the region of the writer), so a global-table replica can always tell where
+an item came from.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+from handlers.shared import table as keys
+from handlers.shared.ids import new_ulid
+
+MESSAGE_ROLES = ("user", "assistant", "tool")
+TOOL_STATUSES = ("SUCCEEDED", "FAILED", "COMPENSATED")
+MAX_PAGE_SIZE = 100
+# DynamoDB rejects items over 400 KB; leave room for keys and attribute names so callers
+# get our error, which names the field, instead of a ValidationException.
+MAX_PAYLOAD_BYTES = 350_000
+# API Gateway closes a WebSocket connection after two hours at most.
+CONNECTION_TTL_SECONDS = 3 * 3600
+_DAY = 86_400
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+class StateError(Exception):
+    """Base of every error the access layer raises on purpose."""
+
+
+class ConflictError(StateError):
+    """Optimistic concurrency lost: the session changed since the caller read it."""
+
+    def __init__(self, session_id: str, expected_version: int, actual_version: int | None):
+        self.session_id = session_id
+        self.expected_version = expected_version
+        self.actual_version = actual_version
+        super().__init__(
+            f"session {session_id!r} is at version {actual_version}, "
+            f"not the expected {expected_version}: reload and retry"
+        )
+
+
+class NotFoundError(StateError):
+    """The item the caller named does not exist."""
+
+
+class AlreadyExistsError(StateError):
+    """A create met an item with the same key."""
+
+
+class DuplicateToolExecutionError(StateError):
+    """This tool step was recorded before; ``existing`` is the first record, never replaced."""
+
+    def __init__(self, existing: ToolExecution):
+        self.existing = existing
+        super().__init__(
+            f"tool execution {existing.seq} ({existing.tool_name}) of run {existing.execution_id!r} is already recorded"
+        )
+
+
+class InvalidCursorError(StateError, ValueError):
+    """A pagination cursor that this layer did not hand out (or for another partition)."""
+
+
+class PayloadTooLargeError(StateError, ValueError):
+    """A value too large to store inline in one item."""
+
+
+@dataclass(frozen=True)
+class SessionMeta:
+    session_id: str
+    user_id: str
+    version: int
+    title: str
+    created_at_ms: int
+    updated_at_ms: int
+    region: str
+    expires_at: int
+
+
+@dataclass(frozen=True)
+class Message:
+    session_id: str
+    message_id: str
+    role: str
+    text: str
+    tool_calls: list[dict[str, Any]]
+    usage: dict[str, int] | None
+    created_at_ms: int
+    region: str
+    expires_at: int
+
+
+@dataclass(frozen=True)
+class NewMessage:
+    """A message to be written; the id and timestamps are assigned on write."""
+
+    role: str
+    text: str
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    usage: dict[str, int] | None = None
+
+
+@dataclass(frozen=True)
+class ConversationPage:
+    meta: SessionMeta | None  # only on the first page
+    messages: list[Message]  # newest first
+    next_cursor: str | None
+
+
+@dataclass(frozen=True)
+class SessionsPage:
+    sessions: list[SessionMeta]  # most recently active first
+    next_cursor: str | None
+
+
+@dataclass(frozen=True)
+class ToolExecution:
+    execution_id: str
+    seq: int
+    tool_name: str
+    status: str
+    input: Any
+    output: Any
+    compensable: bool
+    created_at_ms: int
+    region: str
+    expires_at: int
+
+
+@dataclass(frozen=True)
+class Memory:
+    user_id: str
+    topic: str
+    memory_id: str
+    text: str
+    created_at_ms: int
+    region: str
+    expires_at: int
+
+
+@dataclass(frozen=True)
+class Connection:
+    connection_id: str
+    user_id: str
+    region: str
+    connected_at_ms: int
+    expires_at: int
+
+
+def _to_item(values: Mapping[str, Any]) -> dict[str, dict]:
+    return {k: _serializer.serialize(v) for k, v in values.items() if v is not None}
+
+
+def _from_item(item: Mapping[str, dict]) -> dict[str, Any]:
+    return {k: _deserializer.deserialize(v) for k, v in item.items()}
+
+
+def _json(field_name: str, value: Any) -> str:
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    size = len(text.encode())
+    if size > MAX_PAYLOAD_BYTES:
+        raise PayloadTooLargeError(
+            f"{field_name} is {size} bytes; at most {MAX_PAYLOAD_BYTES} bytes are stored "
+            "inline, store larger values by reference"
+        )
+    return text
+
+
+def _text(field_name: str, value: str) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"{field_name} must be a string, got {type(value).__name__}")
+    size = len(value.encode())
+    if size > MAX_PAYLOAD_BYTES:
+        raise PayloadTooLargeError(f"{field_name} is {size} bytes; at most {MAX_PAYLOAD_BYTES} bytes are stored inline")
+    return value
+
+
+def _page_size(limit: int) -> int:
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE_SIZE:
+        raise ValueError(f"limit must be an integer in 1..{MAX_PAGE_SIZE}, got {limit!r}")
+    return limit
+
+
+def _encode_cursor(key: Mapping[str, str]) -> str:
+    raw = json.dumps(dict(key), separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str, required: Sequence[str]) -> dict[str, str]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        key = json.loads(base64.urlsafe_b64decode(padded.encode()))
+    except (binascii.Error, ValueError, UnicodeDecodeError, AttributeError, TypeError):
+        raise InvalidCursorError(f"cursor {cursor!r} is not a cursor this API returned") from None
+    if (
+        not isinstance(key, dict)
+        or sorted(key) != sorted(required)
+        or not all(isinstance(v, str) for v in key.values())
+    ):
+        raise InvalidCursorError(f"cursor {cursor!r} is not a cursor this API returned")
+    return key
+
+
+def _error_code(error: ClientError) -> str:
+    return error.response.get("Error", {}).get("Code", "")
+
+
+class StateStore:
+    """The table, as the agent sees it. One instance per region; cheap to keep at module level."""
+
+    def __init__(
+        self,
+        table_name: str,
+        region: str,
+        ttl_days: int,
+        client: Any | None = None,
+        clock: Callable[[], float] = time.time,
+        new_id: Callable[[], str] = new_ulid,
+    ) -> None:
+        if not table_name:
+            raise ValueError("table_name must not be empty")
+        if isinstance(ttl_days, bool) or not isinstance(ttl_days, int) or ttl_days < 1:
+            raise ValueError(f"ttl_days must be a positive integer, got {ttl_days!r}")
+        self.table_name = table_name
+        self.region = region
+        self.ttl_days = ttl_days
+        self._client = client
+        self._clock = clock
+        self._new_id = new_id
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            import boto3  # deferred: module import stays cheap for handlers that never write
+
+            self._client = boto3.client("dynamodb", region_name=self.region)
+        return self._client
+
+    # --- time and common attributes -------------------------------------------------------
+
+    def _now_ms(self) -> int:
+        return int(self._clock() * 1000)
+
+    def _stamp(self, now_ms: int, ttl_seconds: int | None = None) -> dict[str, Any]:
+        ttl = ttl_seconds if ttl_seconds is not None else self.ttl_days * _DAY
+        return {keys.TTL_ATTRIBUTE: now_ms // 1000 + ttl, keys.REGION_ATTRIBUTE: self.region}
+
+    # --- sessions ---------------------------------------------------------------------------
+
+    def create_session(self, user_id: str, session_id: str | None = None, title: str = "") -> SessionMeta:
+        """Create a session's metadata at version 1 (PutItem; fails if it exists)."""
+        session_id = session_id or self._new_id()
+        now_ms = self._now_ms()
+        values = {
+            keys.PARTITION_KEY: keys.session_pk(session_id),
+            keys.SORT_KEY: keys.SESSION_META_SK,
+            keys.GSI1_PARTITION_KEY: keys.user_pk(user_id),
+            keys.GSI1_SORT_KEY: keys.recent_session_sk(now_ms, session_id),
+            "userId": user_id,
+            "version": 1,
+            "title": _text("title", title),
+            "createdAt": now_ms,
+            "updatedAt": now_ms,
+            **self._stamp(now_ms),
+        }
+        try:
+            self.client.put_item(
+                TableName=self.table_name,
+                Item=_to_item(values),
+                ConditionExpression="attribute_not_exists(#pk)",
+                ExpressionAttributeNames={"#pk": keys.PARTITION_KEY},
+            )
+        except ClientError as error:
+            if _error_code(error) == "ConditionalCheckFailedException":
+                raise AlreadyExistsError(f"session {session_id!r} already exists") from None
+            raise
+        return _session_meta(values)
+
+    def update_session(self, session_id: str, expected_version: int, *, title: str | None = None) -> SessionMeta:
+        """Bump the session's version (and optionally its title) if it is still at ``expected_version``.
+
+        One UpdateItem; a lost race raises :class:`ConflictError`, an unknown session
+        :class:`NotFoundError`, both told apart from the old item returned with the failure.
+        """
+        now_ms = self._now_ms()
+        sets = ["#version = :next", "#updated = :now", "#gsk = :gsk", "#exp = :exp", "#region = :region"]
+        names = {
+            "#version": "version",
+            "#updated": "updatedAt",
+            "#gsk": keys.GSI1_SORT_KEY,
+            "#exp": keys.TTL_ATTRIBUTE,
+            "#region": keys.REGION_ATTRIBUTE,
+        }
+        stamp = self._stamp(now_ms)
+        values: dict[str, Any] = {
+            ":expected": expected_version,
+            ":next": expected_version + 1,
+            ":now": now_ms,
+            ":gsk": keys.recent_session_sk(now_ms, session_id),
+            ":exp": stamp[keys.TTL_ATTRIBUTE],
+            ":region": self.region,
+        }
+        if title is not None:
+            sets.append("#title = :title")
+            names["#title"] = "title"
+            values[":title"] = _text("title", title)
+        try:
+            response = self.client.update_item(
+                TableName=self.table_name,
+                Key=_to_item({keys.PARTITION_KEY: keys.session_pk(session_id), keys.SORT_KEY: keys.SESSION_META_SK}),
+                UpdateExpression="SET " + ", ".join(sets),
+                ConditionExpression="#version = :expected",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=_to_item(values),
+                ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as error:
+            if _error_code(error) == "ConditionalCheckFailedException":
+                raise self._version_error(session_id, expected_version, error.response.get("Item")) from None
+            raise
+        return _session_meta(_from_item(response["Attributes"]))
+
+    def _version_error(self, session_id: str, expected: int, old_item: Mapping | None) -> StateError:
+        if not old_item:
+            return NotFoundError(f"session {session_id!r} does not exist")
+        return ConflictError(session_id, expected, int(_from_item(old_item)["version"]))
+
+    # --- messages ---------------------------------------------------------------------------
+
+    def _message_values(self, session_id: str, message: NewMessage, now_ms: int) -> dict[str, Any]:
+        if message.role not in MESSAGE_ROLES:
+            raise ValueError(f"role must be one of {', '.join(MESSAGE_ROLES)}; got {message.role!r}")
+        message_id = self._new_id()
+        return {
+            keys.PARTITION_KEY: keys.session_pk(session_id),
+            keys.SORT_KEY: keys.message_sk(message_id),
+            "role": message.role,
+            "text": _text("text", message.text),
+            "toolCalls": _json("toolCalls", message.tool_calls),
+            "usage": _json("usage", message.usage) if message.usage is not None else None,
+            "createdAt": now_ms,
+            **self._stamp(now_ms),
+        }
+
+    def append_message(self, session_id: str, message: NewMessage) -> Message:
+        """Append one message (PutItem). Messages are never overwritten: the sort key is a new
+        time-sortable id and the write is conditional on it being unused."""
+        values = self._message_values(session_id, message, self._now_ms())
+        self.client.put_item(
+            TableName=self.table_name,
+            Item=_to_item(values),
+            ConditionExpression="attribute_not_exists(#sk)",
+            ExpressionAttributeNames={"#sk": keys.SORT_KEY},
+        )
+        return _message(values)
+
+    def persist_turn(
+        self, session_id: str, expected_version: int, messages: Sequence[NewMessage]
+    ) -> tuple[int, list[Message]]:
+        """Persist a turn in one TransactWriteItems: append ``messages`` and bump the session
+        version, all or nothing. Returns the new version and the written messages; a
+        concurrent turn on the same session raises ConflictError and writes nothing."""
+        if not 1 <= len(messages) <= 99:
+            raise ValueError(f"a turn persists 1..99 messages, got {len(messages)}")
+        now_ms = self._now_ms()
+        written = [self._message_values(session_id, m, now_ms) for m in messages]
+        stamp = self._stamp(now_ms)
+        meta_key = {keys.PARTITION_KEY: keys.session_pk(session_id), keys.SORT_KEY: keys.SESSION_META_SK}
+        update = {
+            "TableName": self.table_name,
+            "Key": _to_item(meta_key),
+            "UpdateExpression": "SET #version = :next, #updated = :now, #gsk = :gsk, #exp = :exp, #region = :region",
+            "ConditionExpression": "#version = :expected",
+            "ExpressionAttributeNames": {
+                "#version": "version",
+                "#updated": "updatedAt",
+                "#gsk": keys.GSI1_SORT_KEY,
+                "#exp": keys.TTL_ATTRIBUTE,
+                "#region": keys.REGION_ATTRIBUTE,
+            },
+            "ExpressionAttributeValues": _to_item(
+                {
+                    ":expected": expected_version,
+                    ":next": expected_version + 1,
+                    ":now": now_ms,
+                    ":gsk": keys.recent_session_sk(now_ms, session_id),
+                    ":exp": stamp[keys.TTL_ATTRIBUTE],
+                    ":region": self.region,
+                }
+            ),
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+        puts = [
+            {
+                "Put": {
+                    "TableName": self.table_name,
+                    "Item": _to_item(values),
+                    "ConditionExpression": "attribute_not_exists(#sk)",
+                    "ExpressionAttributeNames": {"#sk": keys.SORT_KEY},
+                }
+            }
+            for values in written
+        ]
+        try:
+            self.client.transact_write_items(TransactItems=[{"Update": update}, *puts])
+        except ClientError as error:
+            if _error_code(error) != "TransactionCanceledException":
+                raise
+            reasons = error.response.get("CancellationReasons") or []
+            first = reasons[0] if reasons else {}
+            if first.get("Code") == "ConditionalCheckFailed":
+                raise self._version_error(session_id, expected_version, first.get("Item")) from None
+            raise
+        return expected_version + 1, [_message(v) for v in written]
+
+    def load_conversation(self, session_id: str, limit: int = 20, cursor: str | None = None) -> ConversationPage:
+        """The session's newest ``limit`` messages, newest first, with its metadata on the first
+        page: one Query. Pass ``next_cursor`` back to read older messages."""
+        limit = _page_size(limit)
+        pk = keys.session_pk(session_id)
+        request: dict[str, Any] = {
+            "TableName": self.table_name,
+            "KeyConditionExpression": "#pk = :pk AND #sk BETWEEN :first AND :meta",
+            "ExpressionAttributeNames": {"#pk": keys.PARTITION_KEY, "#sk": keys.SORT_KEY},
+            "ExpressionAttributeValues": _to_item(
+                {":pk": pk, ":first": keys.MESSAGE_PREFIX, ":meta": keys.SESSION_META_SK}
+            ),
+            "ScanIndexForward": False,
+            "Limit": limit + 1 if cursor is None else limit,
+        }
+        if cursor is not None:
+            sk = _decode_cursor(cursor, ["sk"])["sk"]
+            if not sk.startswith(keys.MESSAGE_PREFIX):
+                raise InvalidCursorError(f"cursor {cursor!r} is not a cursor this API returned")
+            request["ExclusiveStartKey"] = _to_item({keys.PARTITION_KEY: pk, keys.SORT_KEY: sk})
+        response = self.client.query(**request)
+        meta: SessionMeta | None = None
+        messages: list[Message] = []
+        for raw in response.get("Items", []):
+            item = _from_item(raw)
+            if item[keys.SORT_KEY] == keys.SESSION_META_SK:
+                meta = _session_meta(item)
+            else:
+                messages.append(_message(item))
+        more = "LastEvaluatedKey" in response
+        if len(messages) > limit:  # first page of a session without metadata
+            messages, more = messages[:limit], True
+        next_cursor = None
+        if more and messages:
+            next_cursor = _encode_cursor({"sk": keys.message_sk(messages[-1].message_id)})
+        return ConversationPage(meta=meta, messages=messages, next_cursor=next_cursor)
+
+    def recent_sessions(self, user_id: str, limit: int = 20, cursor: str | None = None) -> SessionsPage:
+        """The user's sessions, most recently active first: one Query on GSI1."""
+        limit = _page_size(limit)
+        gpk = keys.user_pk(user_id)
+        request: dict[str, Any] = {
+            "TableName": self.table_name,
+            "IndexName": keys.GSI1_NAME,
+            "KeyConditionExpression": "#gpk = :gpk AND begins_with(#gsk, :prefix)",
+            "ExpressionAttributeNames": {"#gpk": keys.GSI1_PARTITION_KEY, "#gsk": keys.GSI1_SORT_KEY},
+            "ExpressionAttributeValues": _to_item({":gpk": gpk, ":prefix": keys.SESSION_PREFIX}),
+            "ScanIndexForward": False,
+            "Limit": limit,
+        }
+        if cursor is not None:
+            start = _decode_cursor(cursor, ["pk", "gsk"])
+            if not start["pk"].startswith(keys.SESSION_PREFIX) or not start["gsk"].startswith(keys.SESSION_PREFIX):
+                raise InvalidCursorError(f"cursor {cursor!r} is not a cursor this API returned")
+            request["ExclusiveStartKey"] = _to_item(
+                {
+                    keys.PARTITION_KEY: start["pk"],
+                    keys.SORT_KEY: keys.SESSION_META_SK,
+                    keys.GSI1_PARTITION_KEY: gpk,
+                    keys.GSI1_SORT_KEY: start["gsk"],
+                }
+            )
+        response = self.client.query(**request)
+        sessions = [_session_meta(_from_item(raw)) for raw in response.get("Items", [])]
+        next_cursor = None
+        if "LastEvaluatedKey" in response and sessions:
+            last = _from_item(response["LastEvaluatedKey"])
+            next_cursor = _encode_cursor({"pk": last[keys.PARTITION_KEY], "gsk": last[keys.GSI1_SORT_KEY]})
+        return SessionsPage(sessions=sessions, next_cursor=next_cursor)
+
+    # --- tool executions --------------------------------------------------------------------
+
+    def record_tool_execution(
+        self,
+        execution_id: str,
+        seq: int,
+        tool_name: str,
+        *,
+        status: str,
+        input: Any,
+        output: Any,
+        compensable: bool = False,
+    ) -> ToolExecution:
+        """Record one tool step of a run (conditional PutItem). A repeated record of the same
+        step raises :class:`DuplicateToolExecutionError` carrying the first record, read in the
+        same round trip, so a redelivered step can return the recorded result."""
+        if status not in TOOL_STATUSES:
+            raise ValueError(f"status must be one of {', '.join(TOOL_STATUSES)}; got {status!r}")
+        now_ms = self._now_ms()
+        values = {
+            keys.PARTITION_KEY: keys.run_pk(execution_id),
+            keys.SORT_KEY: keys.tool_execution_sk(seq, tool_name),
+            "seq": seq,
+            "toolName": tool_name,
+            "status": status,
+            "input": _json("input", input),
+            "output": _json("output", output),
+            "compensable": bool(compensable),
+            "createdAt": now_ms,
+            **self._stamp(now_ms),
+        }
+        try:
+            self.client.put_item(
+                TableName=self.table_name,
+                Item=_to_item(values),
+                ConditionExpression="attribute_not_exists(#pk)",
+                ExpressionAttributeNames={"#pk": keys.PARTITION_KEY},
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as error:
+            if _error_code(error) == "ConditionalCheckFailedException" and error.response.get("Item"):
+                raise DuplicateToolExecutionError(_tool_execution(_from_item(error.response["Item"]))) from None
+            raise
+        return _tool_execution(values)
+
+    def list_tool_executions(self, execution_id: str) -> list[ToolExecution]:
+        """The run's tool steps in order: one Query (a run's records are far below 1 MB; a
+        longer result would still be read to the end)."""
+        request: dict[str, Any] = {
+            "TableName": self.table_name,
+            "KeyConditionExpression": "#pk = :pk AND begins_with(#sk, :prefix)",
+            "ExpressionAttributeNames": {"#pk": keys.PARTITION_KEY, "#sk": keys.SORT_KEY},
+            "ExpressionAttributeValues": _to_item({":pk": keys.run_pk(execution_id), ":prefix": keys.TOOL_PREFIX}),
+        }
+        executions: list[ToolExecution] = []
+        while True:
+            response = self.client.query(**request)
+            executions.extend(_tool_execution(_from_item(raw)) for raw in response.get("Items", []))
+            if "LastEvaluatedKey" not in response:
+                return executions
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    # --- memory -----------------------------------------------------------------------------
+
+    def remember(self, user_id: str, topic: str, text: str) -> Memory:
+        """Store one memory under a topic (PutItem)."""
+        now_ms = self._now_ms()
+        memory_id = self._new_id()
+        values = {
+            keys.PARTITION_KEY: keys.user_pk(user_id),
+            keys.SORT_KEY: keys.memory_topic_prefix(topic) + memory_id,
+            "topic": topic,
+            "text": _text("text", text),
+            "createdAt": now_ms,
+            **self._stamp(now_ms),
+        }
+        self.client.put_item(TableName=self.table_name, Item=_to_item(values))
+        return _memory(values)
+
+    def recall(self, user_id: str, topic: str, limit: int = 10) -> list[Memory]:
+        """The newest memories of a topic, newest first: one Query."""
+        response = self.client.query(
+            TableName=self.table_name,
+            KeyConditionExpression="#pk = :pk AND begins_with(#sk, :prefix)",
+            ExpressionAttributeNames={"#pk": keys.PARTITION_KEY, "#sk": keys.SORT_KEY},
+            ExpressionAttributeValues=_to_item(
+                {":pk": keys.user_pk(user_id), ":prefix": keys.memory_topic_prefix(topic)}
+            ),
+            ScanIndexForward=False,
+            Limit=_page_size(limit),
+        )
+        return [_memory(_from_item(raw)) for raw in response.get("Items", [])]
+
+    # --- WebSocket connections --------------------------------------------------------------
+
+    def put_connection(self, connection_id: str, user_id: str) -> Connection:
+        """Store a WebSocket connection with its user and region (PutItem, short TTL)."""
+        now_ms = self._now_ms()
+        values = {
+            keys.PARTITION_KEY: keys.connection_pk(connection_id),
+            keys.SORT_KEY: keys.CONNECTION_SK,
+            "userId": keys.key_part("userId", user_id),
+            "connectedAt": now_ms,
+            **self._stamp(now_ms, CONNECTION_TTL_SECONDS),
+        }
+        self.client.put_item(TableName=self.table_name, Item=_to_item(values))
+        return _connection(values)
+
+    def get_connection(self, connection_id: str) -> Connection | None:
+        """The connection, or None when unknown or past its TTL (TTL deletion lags): one GetItem."""
+        response = self.client.get_item(
+            TableName=self.table_name,
+            Key=_to_item({keys.PARTITION_KEY: keys.connection_pk(connection_id), keys.SORT_KEY: keys.CONNECTION_SK}),
+        )
+        if "Item" not in response:
+            return None
+        connection = _connection(_from_item(response["Item"]))
+        if connection.expires_at <= self._now_ms() // 1000:
+            return None
+        return connection
+
+    def delete_connection(self, connection_id: str) -> None:
+        """Forget a connection (DeleteItem); deleting an unknown one is not an error."""
+        self.client.delete_item(
+            TableName=self.table_name,
+            Key=_to_item({keys.PARTITION_KEY: keys.connection_pk(connection_id), keys.SORT_KEY: keys.CONNECTION_SK}),
+        )
+
+
+# --- item → record ------------------------------------------------------------------------
+
+
+def _after(prefix: str, value: str) -> str:
+    return value[len(prefix) :]
+
+
+def _session_meta(item: Mapping[str, Any]) -> SessionMeta:
+    return SessionMeta(
+        session_id=_after(keys.SESSION_PREFIX, item[keys.PARTITION_KEY]),
+        user_id=item["userId"],
+        version=int(item["version"]),
+        title=item.get("title", ""),
+        created_at_ms=int(item["createdAt"]),
+        updated_at_ms=int(item["updatedAt"]),
+        region=item[keys.REGION_ATTRIBUTE],
+        expires_at=int(item[keys.TTL_ATTRIBUTE]),
+    )
+
+
+def _message(item: Mapping[str, Any]) -> Message:
+    usage = item.get("usage")
+    return Message(
+        session_id=_after(keys.SESSION_PREFIX, item[keys.PARTITION_KEY]),
+        message_id=_after(keys.MESSAGE_PREFIX, item[keys.SORT_KEY]),
+        role=item["role"],
+        text=item["text"],
+        tool_calls=json.loads(item["toolCalls"]),
+        usage=json.loads(usage) if usage is not None else None,
+        created_at_ms=int(item["createdAt"]),
+        region=item[keys.REGION_ATTRIBUTE],
+        expires_at=int(item[keys.TTL_ATTRIBUTE]),
+    )
+
+
+def _tool_execution(item: Mapping[str, Any]) -> ToolExecution:
+    return ToolExecution(
+        execution_id=_after(keys.RUN_PREFIX, item[keys.PARTITION_KEY]),
+        seq=int(item["seq"]),
+        tool_name=item["toolName"],
+        status=item["status"],
+        input=json.loads(item["input"]),
+        output=json.loads(item["output"]),
+        compensable=bool(item.get("compensable", False)),
+        created_at_ms=int(item["createdAt"]),
+        region=item[keys.REGION_ATTRIBUTE],
+        expires_at=int(item[keys.TTL_ATTRIBUTE]),
+    )
+
+
+def _memory(item: Mapping[str, Any]) -> Memory:
+    return Memory(
+        user_id=_after(keys.USER_PREFIX, item[keys.PARTITION_KEY]),
+        topic=item["topic"],
+        memory_id=item[keys.SORT_KEY].rsplit("#", 1)[1],
+        text=item["text"],
+        created_at_ms=int(item["createdAt"]),
+        region=item[keys.REGION_ATTRIBUTE],
+        expires_at=int(item[keys.TTL_ATTRIBUTE]),
+    )
+
+
+def _connection(item: Mapping[str, Any]) -> Connection:
+    return Connection(
+        connection_id=_after(keys.CONNECTION_PREFIX, item[keys.PARTITION_KEY]),
+        user_id=item["userId"],
+        region=item[keys.REGION_ATTRIBUTE],
+        connected_at_ms=int(item["connectedAt"]),
+        expires_at=int(item[keys.TTL_ATTRIBUTE]),
+    )

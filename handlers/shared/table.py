@@ -1,0 +1,170 @@
+"""The single-table design: key attributes, the index, and how every item's keys are built.
+
+This module is the one source of truth for the table's keys. The Pulumi state component,
+the access layer, the local stack and the test fixtures all import it; it imports nothing
+from Pulumi or boto3.
+
+| item                 | PK                  | SK                          | GSI1PK       | GSI1SK            |
+|----------------------|---------------------|-----------------------------|--------------|-------------------|
+| session metadata     | SESSION#<sessionId> | ~META                       | USER#<user>  | SESSION#<ts>#<id> |
+| message              | SESSION#<sessionId> | MSG#<ulid>                  |              |                   |
+| tool execution       | RUN#<executionId>   | TOOL#<seq:05d>#<tool>       |              |                   |
+| memory               | USER#<userId>       | MEM#<topic>#<ulid>          |              |                   |
+| WebSocket connection | CONN#<connectionId> | CONN                        |              |                   |
+
+Session metadata sorts after every message (``~`` is above every ULID character), so one
+newest-first Query returns the metadata followed by the newest messages: the conversation
+and its metadata in one round trip.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+PARTITION_KEY = "PK"
+SORT_KEY = "SK"
+GSI1_NAME = "GSI1"
+GSI1_PARTITION_KEY = "GSI1PK"
+GSI1_SORT_KEY = "GSI1SK"
+TTL_ATTRIBUTE = "expiresAt"
+REGION_ATTRIBUTE = "region"
+STREAM_VIEW_TYPE = "NEW_AND_OLD_IMAGES"
+
+SESSION_PREFIX = "SESSION#"
+MESSAGE_PREFIX = "MSG#"
+SESSION_META_SK = "~META"
+RUN_PREFIX = "RUN#"
+TOOL_PREFIX = "TOOL#"
+USER_PREFIX = "USER#"
+MEMORY_PREFIX = "MEM#"
+CONNECTION_PREFIX = "CONN#"
+CONNECTION_SK = "CONN"
+
+# Key values become part of a key string, so the separator may not appear inside them.
+_MAX_KEY_PART = 256
+
+
+@dataclass(frozen=True)
+class KeyAttribute:
+    name: str
+    type: str  # DynamoDB scalar type: S, N or B
+
+
+@dataclass(frozen=True)
+class IndexSchema:
+    name: str
+    partition_key: KeyAttribute
+    sort_key: KeyAttribute
+    projection: str = "ALL"
+
+
+@dataclass(frozen=True)
+class TableSchema:
+    """The table's key schema, shared by the Pulumi component and the moto fixtures."""
+
+    partition_key: KeyAttribute
+    sort_key: KeyAttribute
+    indexes: tuple[IndexSchema, ...]
+    ttl_attribute: str
+    stream_view_type: str
+
+    @property
+    def attributes(self) -> tuple[KeyAttribute, ...]:
+        """Every attribute that takes part in a key of the table or an index, once each."""
+        seen: dict[str, KeyAttribute] = {}
+        for attr in (self.partition_key, self.sort_key):
+            seen[attr.name] = attr
+        for index in self.indexes:
+            seen.setdefault(index.partition_key.name, index.partition_key)
+            seen.setdefault(index.sort_key.name, index.sort_key)
+        return tuple(seen.values())
+
+    def create_table_request(self, table_name: str) -> dict:
+        """boto3 ``create_table`` arguments for this schema (on-demand, streams on).
+
+        Used by the test fixtures, the benchmarks and the local stack so that what runs
+        against moto is the table the Pulumi component deploys.
+        """
+        return {
+            "TableName": table_name,
+            "BillingMode": "PAY_PER_REQUEST",
+            "AttributeDefinitions": [{"AttributeName": a.name, "AttributeType": a.type} for a in self.attributes],
+            "KeySchema": [
+                {"AttributeName": self.partition_key.name, "KeyType": "HASH"},
+                {"AttributeName": self.sort_key.name, "KeyType": "RANGE"},
+            ],
+            "GlobalSecondaryIndexes": [
+                {
+                    "IndexName": index.name,
+                    "KeySchema": [
+                        {"AttributeName": index.partition_key.name, "KeyType": "HASH"},
+                        {"AttributeName": index.sort_key.name, "KeyType": "RANGE"},
+                    ],
+                    "Projection": {"ProjectionType": index.projection},
+                }
+                for index in self.indexes
+            ],
+            "StreamSpecification": {"StreamEnabled": True, "StreamViewType": self.stream_view_type},
+        }
+
+
+TABLE_SCHEMA = TableSchema(
+    partition_key=KeyAttribute(PARTITION_KEY, "S"),
+    sort_key=KeyAttribute(SORT_KEY, "S"),
+    indexes=(
+        IndexSchema(
+            name=GSI1_NAME,
+            partition_key=KeyAttribute(GSI1_PARTITION_KEY, "S"),
+            sort_key=KeyAttribute(GSI1_SORT_KEY, "S"),
+        ),
+    ),
+    ttl_attribute=TTL_ATTRIBUTE,
+    stream_view_type=STREAM_VIEW_TYPE,
+)
+
+
+def key_part(kind: str, value: str) -> str:
+    """Check one caller-supplied value before it becomes part of a key."""
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{kind} must be a non-empty string, got {value!r}")
+    if "#" in value:
+        raise ValueError(f"{kind} must not contain '#', got {value!r}")
+    if len(value) > _MAX_KEY_PART:
+        raise ValueError(f"{kind} must be at most {_MAX_KEY_PART} characters, got {len(value)}")
+    return value
+
+
+def session_pk(session_id: str) -> str:
+    return SESSION_PREFIX + key_part("sessionId", session_id)
+
+
+def message_sk(message_id: str) -> str:
+    return MESSAGE_PREFIX + message_id
+
+
+def user_pk(user_id: str) -> str:
+    return USER_PREFIX + key_part("userId", user_id)
+
+
+def recent_session_sk(timestamp_ms: int, session_id: str) -> str:
+    # Zero-padded milliseconds sort as numbers; the id keeps two sessions of the same
+    # millisecond apart.
+    return f"{SESSION_PREFIX}{timestamp_ms:015d}#{session_id}"
+
+
+def run_pk(execution_id: str) -> str:
+    return RUN_PREFIX + key_part("executionId", execution_id)
+
+
+def tool_execution_sk(seq: int, tool_name: str) -> str:
+    if not isinstance(seq, int) or isinstance(seq, bool) or not 0 <= seq < 100_000:
+        raise ValueError(f"seq must be an integer in 0..99999, got {seq!r}")
+    return f"{TOOL_PREFIX}{seq:05d}#{key_part('tool name', tool_name)}"
+
+
+def memory_topic_prefix(topic: str) -> str:
+    return f"{MEMORY_PREFIX}{key_part('topic', topic)}#"
+
+
+def connection_pk(connection_id: str) -> str:
+    return CONNECTION_PREFIX + key_part("connectionId", connection_id)

@@ -1,0 +1,1 @@
+"""Running agent-infra on this machine, without AWS or the Pulumi CLI."""

@@ -1,0 +1,47 @@
+"""Offline preview: run the real program for a stack under Pulumi mocks and list what it creates.
+
+    python -m local.preview dev
+
+No Pulumi CLI, no AWS account: the program, the config validation and the components run
+for real; only the cloud's answers are mocked (local/pulumi_mocks.py). A bad stack config
+prints its message and exits 2, as `pulumi preview` would stop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import Counter
+
+import pulumi
+
+from local.pulumi_mocks import ROOT, run_program, stack_config
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("stack", nargs="?", default="dev", help="stack name: reads Pulumi.<stack>.yaml (default dev)")
+    args = parser.parse_args(argv)
+    if not (ROOT / f"Pulumi.{args.stack}.yaml").exists():
+        stacks = sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in ROOT.glob("Pulumi.*.yaml"))
+        print(f"no stack {args.stack!r}; stacks: {', '.join(stacks)}", file=sys.stderr)
+        return 2
+    try:
+        run = run_program(stack_config(args.stack), args.stack)
+    except pulumi.RunError as error:
+        print(error, file=sys.stderr)
+        return 2
+    print(f"stack {args.stack}: {len(run.resources)} resources (offline, under mocks)")
+    for resource in run.resources:
+        region = resource.region or "-"
+        print(f"  {resource.typ:<40} {resource.name:<36} {region}")
+    counts = Counter(r.typ for r in run.resources)
+    print("by type: " + ", ".join(f"{typ} x{n}" for typ, n in sorted(counts.items())))
+    print("outputs:")
+    print(json.dumps(run.outputs, indent=2, sort_keys=True))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,204 @@
+"""Run the real ``__main__.py`` under ``pulumi.runtime.set_mocks`` and record what it creates.
+
+The mocks answer like AWS would: ids, names and ARNs in AWS's own formats, in the region the
+resource names (or its provider's region), so ``apply`` chains run as in a deployment.
+Used by the infrastructure tests, ``bench/program_regions.py`` and ``make preview``.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import runpy
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from pulumi.runtime import settings as pulumi_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+ACCOUNT_ID = "123456789012"
+PROJECT = "agent-infra"
+GET_CALLER_IDENTITY = "aws:index/getCallerIdentity:getCallerIdentity"
+GET_PARTITION = "aws:index/getPartition:getPartition"
+
+
+@dataclass
+class RecordedResource:
+    typ: str
+    name: str
+    inputs: dict[str, Any]
+    state: dict[str, Any]
+    provider: str | None
+    custom: bool
+    resource_id: str
+
+    @property
+    def region(self) -> str | None:
+        return self.state.get("region")
+
+
+def provider_name(reference: str) -> str:
+    """The logical name in a provider reference ``<urn>::<id>`` (``default_…`` for a default provider)."""
+    return reference.split("::")[-2]
+
+
+def _stable_uuid(*parts: str) -> str:
+    return str(uuid.UUID(hashlib.sha256("/".join(parts).encode()).hexdigest()[:32]))
+
+
+def _suffix(name: str) -> str:
+    return hashlib.sha256(name.encode()).hexdigest()[:7]
+
+
+class AwsMocks(pulumi.runtime.Mocks):
+    """Mock provider answers in AWS's formats; records every resource registered."""
+
+    def __init__(self, partition: str = "aws") -> None:
+        self.partition = partition
+        self.resources: list[RecordedResource] = []
+        self.calls: list[tuple[str, dict]] = []
+        self._provider_regions: dict[str, str] = {}
+
+    def _arn(self, service: str, region: str, resource: str) -> str:
+        return f"arn:{self.partition}:{service}:{region}:{ACCOUNT_ID}:{resource}"
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
+        inputs = copy.deepcopy(args.inputs)
+        state = dict(inputs)
+        provider_region = None
+        if args.provider:
+            provider_region = self._provider_regions.get(provider_name(args.provider))
+        region = inputs.get("region") or provider_region
+        if args.typ.startswith("aws:") and region:
+            state["region"] = region
+        resource_id, state = self._answer(args, inputs, state, region)
+        self.resources.append(
+            RecordedResource(
+                typ=args.typ,
+                name=args.name,
+                inputs=inputs,
+                state=state,
+                provider=args.provider,
+                custom=bool(args.custom),
+                resource_id=resource_id,
+            )
+        )
+        return resource_id, state
+
+    def _answer(self, args, inputs: dict, state: dict, region: str | None) -> tuple[str, dict]:
+        typ, name = args.typ, args.name
+        if typ == "pulumi:providers:aws":
+            # Remember the provider's region so its resources without `region=` get it.
+            self._provider_regions[name] = inputs.get("region")
+            return _stable_uuid(typ, name), state
+        if not args.custom:
+            return "", state
+        if typ == "aws:kms/key:Key":
+            key_id = _stable_uuid(typ, name)
+            state.update(keyId=key_id, arn=self._arn("kms", region, f"key/{key_id}"))
+            return key_id, state
+        if typ == "aws:kms/alias:Alias":
+            state.update(arn=self._arn("kms", region, inputs["name"]))
+            return inputs["name"], state
+        if typ == "aws:dynamodb/table:Table":
+            table_name = inputs.get("name") or f"{name}-{_suffix(name)}"
+            label = "2026-11-26T00:00:00.000"
+            arn = self._arn("dynamodb", region, f"table/{table_name}")
+            state.update(
+                name=table_name,
+                arn=arn,
+                streamArn=f"{arn}/stream/{label}",
+                streamLabel=label,
+                replicas=[
+                    {
+                        **replica,
+                        "arn": self._arn("dynamodb", replica["regionName"], f"table/{table_name}"),
+                        "streamArn": self._arn("dynamodb", replica["regionName"], f"table/{table_name}/stream/{label}"),
+                        "streamLabel": label,
+                    }
+                    for replica in inputs.get("replicas", [])
+                ],
+            )
+            return table_name, state
+        # Anything else: a physical name from the logical one and a generic ARN.
+        physical = inputs.get("name") or f"{name}-{_suffix(name)}"
+        service = typ.split(":")[1].split("/")[0]
+        state.setdefault("arn", self._arn(service, region or "us-east-1", physical))
+        return physical, state
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list]:
+        function = args.token  # an invoke's name, e.g. aws:index/getPartition:getPartition
+        self.calls.append((function, dict(args.args)))
+        if function == GET_CALLER_IDENTITY:
+            return {
+                "accountId": ACCOUNT_ID,
+                "arn": f"arn:{self.partition}:iam::{ACCOUNT_ID}:user/ci",
+                "userId": "AIDACKCEVSQ6C2EXAMPLE",
+                "id": ACCOUNT_ID,
+            }, []
+        if function == GET_PARTITION:
+            return {"partition": self.partition, "dnsSuffix": "amazonaws.com", "id": self.partition}, []
+        raise NotImplementedError(f"the mocks do not answer {function}; add it to local/pulumi_mocks.py")
+
+
+@dataclass
+class ProgramRun:
+    """What one run of the program created and exported."""
+
+    resources: list[RecordedResource]
+    outputs: dict[str, Any]
+    calls: list[tuple[str, dict]] = field(default_factory=list)
+    protected: dict[str, bool] = field(default_factory=dict)
+    """``protect`` option of every resource, by logical name."""
+
+    def of_type(self, typ: str) -> list[RecordedResource]:
+        return [r for r in self.resources if r.typ == typ]
+
+    def one(self, typ: str) -> RecordedResource:
+        found = self.of_type(typ)
+        assert len(found) == 1, f"expected one {typ}, found {[r.name for r in found]}"
+        return found[0]
+
+
+def stack_config(stack: str) -> dict[str, Any]:
+    """The ``config:`` map of ``Pulumi.<stack>.yaml``."""
+    return yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]
+
+
+def run_program(config: dict[str, Any], stack: str = "test") -> ProgramRun:
+    """Run ``__main__.py`` with ``config`` (``namespace:key`` → value) and collect the result.
+
+    Raises whatever the program raises (a bad config raises ``pulumi.RunError``).
+    """
+    mocks = AwsMocks()
+    pulumi_settings.ROOT.set(None)  # a fresh stack per run, as `pulumi up` would have
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False)
+    pulumi.runtime.set_all_config(
+        {key: value if isinstance(value, str) else json.dumps(value) for key, value in config.items()}
+    )
+    outputs: dict[str, Any] = {}
+    protected: dict[str, bool] = {}
+
+    def record_options(args: pulumi.ResourceTransformationArgs) -> None:
+        # Resource options never reach the mock monitor; a stack transformation sees them.
+        protected[args.name] = bool(args.opts.protect) if args.opts else False
+
+    pulumi.runtime.register_stack_transformation(record_options)
+
+    @pulumi.runtime.test
+    def program():
+        runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
+        stack_resource = pulumi_settings.get_root_resource()
+        exported = dict(stack_resource.outputs)
+        names = list(exported)
+        return pulumi.Output.all(*exported.values()).apply(
+            lambda values: outputs.update(zip(names, values, strict=True))
+        )
+
+    program()
+    return ProgramRun(resources=mocks.resources, outputs=outputs, calls=mocks.calls, protected=protected)
