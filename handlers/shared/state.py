@@ -292,13 +292,9 @@ class StateStore:
             raise
         return _session_meta(values)
 
-    def update_session(self, session_id: str, expected_version: int, *, title: str | None = None) -> SessionMeta:
-        """Bump the session's version (and optionally its title) if it is still at ``expected_version``.
-
-        One UpdateItem; a lost race raises :class:`ConflictError`, an unknown session
-        :class:`NotFoundError`, both told apart from the old item returned with the failure.
-        """
-        now_ms = self._now_ms()
+    def _version_bump(self, session_id: str, expected_version: int, now_ms: int, title: str | None = None) -> dict:
+        """The conditional UpdateItem that moves a session from ``expected_version`` to the next,
+        refreshing its activity timestamp (GSI1 order), TTL and writer region."""
         sets = ["#version = :next", "#updated = :now", "#gsk = :gsk", "#exp = :exp", "#region = :region"]
         names = {
             "#version": "version",
@@ -307,30 +303,37 @@ class StateStore:
             "#exp": keys.TTL_ATTRIBUTE,
             "#region": keys.REGION_ATTRIBUTE,
         }
-        stamp = self._stamp(now_ms)
         values: dict[str, Any] = {
             ":expected": expected_version,
             ":next": expected_version + 1,
             ":now": now_ms,
             ":gsk": keys.recent_session_sk(now_ms, session_id),
-            ":exp": stamp[keys.TTL_ATTRIBUTE],
+            ":exp": self._stamp(now_ms)[keys.TTL_ATTRIBUTE],
             ":region": self.region,
         }
         if title is not None:
             sets.append("#title = :title")
             names["#title"] = "title"
             values[":title"] = _text("title", title)
+        return {
+            "TableName": self.table_name,
+            "Key": _to_item({keys.PARTITION_KEY: keys.session_pk(session_id), keys.SORT_KEY: keys.SESSION_META_SK}),
+            "UpdateExpression": "SET " + ", ".join(sets),
+            "ConditionExpression": "#version = :expected",
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": _to_item(values),
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+
+    def update_session(self, session_id: str, expected_version: int, *, title: str | None = None) -> SessionMeta:
+        """Bump the session's version (and optionally its title) if it is still at ``expected_version``.
+
+        One UpdateItem; a lost race raises :class:`ConflictError`, an unknown session
+        :class:`NotFoundError`, both told apart from the old item returned with the failure.
+        """
+        update = self._version_bump(session_id, expected_version, self._now_ms(), title)
         try:
-            response = self.client.update_item(
-                TableName=self.table_name,
-                Key=_to_item({keys.PARTITION_KEY: keys.session_pk(session_id), keys.SORT_KEY: keys.SESSION_META_SK}),
-                UpdateExpression="SET " + ", ".join(sets),
-                ConditionExpression="#version = :expected",
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=_to_item(values),
-                ReturnValues="ALL_NEW",
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
+            response = self.client.update_item(**update, ReturnValues="ALL_NEW")
         except ClientError as error:
             if _error_code(error) == "ConditionalCheckFailedException":
                 raise self._version_error(session_id, expected_version, error.response.get("Item")) from None
@@ -381,32 +384,7 @@ class StateStore:
             raise ValueError(f"a turn persists 1..99 messages, got {len(messages)}")
         now_ms = self._now_ms()
         written = [self._message_values(session_id, m, now_ms) for m in messages]
-        stamp = self._stamp(now_ms)
-        meta_key = {keys.PARTITION_KEY: keys.session_pk(session_id), keys.SORT_KEY: keys.SESSION_META_SK}
-        update = {
-            "TableName": self.table_name,
-            "Key": _to_item(meta_key),
-            "UpdateExpression": "SET #version = :next, #updated = :now, #gsk = :gsk, #exp = :exp, #region = :region",
-            "ConditionExpression": "#version = :expected",
-            "ExpressionAttributeNames": {
-                "#version": "version",
-                "#updated": "updatedAt",
-                "#gsk": keys.GSI1_SORT_KEY,
-                "#exp": keys.TTL_ATTRIBUTE,
-                "#region": keys.REGION_ATTRIBUTE,
-            },
-            "ExpressionAttributeValues": _to_item(
-                {
-                    ":expected": expected_version,
-                    ":next": expected_version + 1,
-                    ":now": now_ms,
-                    ":gsk": keys.recent_session_sk(now_ms, session_id),
-                    ":exp": stamp[keys.TTL_ATTRIBUTE],
-                    ":region": self.region,
-                }
-            ),
-            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-        }
+        update = self._version_bump(session_id, expected_version, now_ms)
         puts = [
             {
                 "Put": {
