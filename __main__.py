@@ -1,13 +1,19 @@
-"""agent-infra: LLM agent infrastructure on AWS in several regions at once.
+"""agent-infra: LLM agent infrastructure on AWS, in several regions at once.
 
-Wiring only: read and validate the stack config, build the global parts, export outputs.
+Wiring only: read and validate the stack config, build the code archives, create the
+global parts and one AgentRegion per region, export outputs.
 """
 
 import pulumi
 import pulumi_aws as aws
 
+from components import packaging
+from components.compute import AgentComputeArgs, LlmArgs
 from components.config import NAMESPACE, StackConfigError, load_stack_config
+from components.endpoints import ordered_endpoints
+from components.region import AgentRegion, AgentRegionArgs
 from components.state import GlobalTable, GlobalTableArgs
+from handlers.tools import load_tool
 
 try:
     stack_config = load_stack_config(pulumi.Config(NAMESPACE).get_object)
@@ -42,9 +48,56 @@ state = GlobalTable(
     opts=stack_opts,
 )
 
+# Code archives: built once, the same in every region.
+tools = {tool.name: load_tool(tool.name) for tool in stack_config.tools}
+function_code = [
+    packaging.router_code(),
+    packaging.agent_step_code(t.spec() for t in tools.values()),
+    *(packaging.tool_code(name) for name in tools),
+]
+archives = {code.key: str(packaging.build_function_archive(code)) for code in function_code}
+layer_archive = str(packaging.build_dependency_layer())
+api_key = (
+    pulumi.Output.secret(stack_config.llm.api_key.get_secret_value()) if stack_config.llm.api_key is not None else None
+)
+
+regions = {}
+for region in stack_config.regions:
+    regions[region] = AgentRegion(
+        region,
+        AgentRegionArgs(
+            compute=AgentComputeArgs(
+                region=region,
+                stack=stack,
+                stack_regions=stack_config.regions,
+                partition=stack_config.partition,
+                account_id=identity.account_id,
+                table_name=state.table_name,
+                tools=stack_config.tools,
+                tool_dynamodb_actions={name: tool.dynamodb_actions for name, tool in tools.items()},
+                compute=stack_config.compute,
+                llm=LlmArgs(
+                    provider=stack_config.llm.provider,
+                    model=stack_config.llm.model,
+                    endpoints=ordered_endpoints(region, stack_config.llm.provider, stack_config.llm.endpoints),
+                    api_key=api_key,
+                ),
+                archives=archives,
+                layer_archive=layer_archive,
+                log_retention_days=stack_config.observability.log_retention_days,
+                ttl_days=stack_config.state.ttl_days,
+                max_steps=stack_config.workflow.max_steps,
+                max_body_bytes=stack_config.api.max_body_kb * 1024,
+            )
+        ),
+        opts=stack_opts,
+    )
+
 pulumi.export("homeRegion", stack_config.home_region)
 pulumi.export("regions", stack_config.regions)
 pulumi.export("tableName", state.table_name)
 pulumi.export("tableArn", state.table_arn)
 pulumi.export("tableStreamArn", state.stream_arn)
 pulumi.export("tableKeyArns", state.key_arns)
+pulumi.export("routerArns", {region: r.router_arn for region, r in regions.items()})
+pulumi.export("agentStepArns", {region: r.agent_step_arn for region, r in regions.items()})

@@ -86,6 +86,14 @@ def regions_by_partition() -> dict[str, tuple[str, ...]]:
     }
 
 
+def tool_modules() -> list[str]:
+    """Tool modules in handlers/tools/, found on disk (nothing is imported)."""
+    from pathlib import Path
+
+    folder = Path(__file__).resolve().parent.parent / "handlers" / "tools"
+    return sorted(p.stem for p in folder.glob("*.py") if not p.stem.startswith("_"))
+
+
 def partition_of(region: str) -> str | None:
     for partition, regions in regions_by_partition().items():
         if region in regions:
@@ -217,6 +225,29 @@ class DomainConfig(_Model):
         return value
 
 
+class ComputeConfig(_Model):
+    router_memory_mb: int = Field(512, ge=128, le=10240, description="Router Lambda memory in MB.")
+    router_timeout_seconds: int = Field(10, ge=1, le=29, description="Router timeout (API Gateway waits 29 s at most).")
+    router_provisioned_concurrency: int = Field(
+        0, ge=0, le=1000, description="Provisioned concurrency on the router's `live` alias; 0 for none."
+    )
+    agent_step_memory_mb: int = Field(512, ge=128, le=10240, description="Agent-step Lambda memory in MB.")
+    agent_step_timeout_seconds: int = Field(
+        60, ge=5, le=900, description="Agent-step timeout; bounds one model call with its failover."
+    )
+    llm_timeout_seconds: float = Field(20, gt=0, le=600, description="Timeout of one request to one LLM endpoint.")
+    max_tokens: int = Field(2048, ge=1, le=64_000, description="Largest reply the model may write per step.")
+
+    @model_validator(mode="after")
+    def _llm_fits_in_step(self) -> ComputeConfig:
+        if self.llm_timeout_seconds >= self.agent_step_timeout_seconds:
+            raise ValueError(
+                f"llmTimeoutSeconds {self.llm_timeout_seconds:g} must be below agentStepTimeoutSeconds "
+                f"{self.agent_step_timeout_seconds}, or no failover can happen within one step"
+            )
+        return self
+
+
 class WorkflowConfig(_Model):
     max_steps: int = Field(8, ge=1, le=50, description="Model calls per turn or task before it stops with an error.")
     express_timeout_seconds: int = Field(
@@ -284,6 +315,9 @@ class StackConfig(_Model):
     domain: DomainConfig | None = Field(
         None, description="Custom domain; enables certificates, latency routing and health checks."
     )
+    compute: ComputeConfig = Field(
+        default_factory=ComputeConfig, description="Sizes and limits of the router and agent-step Lambdas."
+    )
     workflow: WorkflowConfig = Field(default_factory=WorkflowConfig, description="Limits of the agent loop.")
     state: StateConfig = Field(default_factory=StateConfig, description="The DynamoDB global table.")
     observability: ObservabilityConfig = Field(default_factory=ObservabilityConfig, description="Alarms and logs.")
@@ -314,6 +348,12 @@ class StackConfig(_Model):
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ValueError(f"names tool {', '.join(duplicates)} more than once; tool names must be unique")
+        available = tool_modules()
+        missing = [n for n in names if n not in available]
+        if missing:
+            raise ValueError(
+                f"no handler module for {', '.join(missing)} (handlers/tools/<name>.py); tools available: {', '.join(available)}"
+            )
         return value
 
     @model_validator(mode="after")

@@ -91,3 +91,108 @@ def table_key_policy(account_id: str, region: str, partition: str = "aws") -> di
             },
         ],
     }
+
+
+# --- Lambda execution roles ---------------------------------------------------------------
+
+# Only these actions are allowed on "*": X-Ray's write actions support no resource ARNs.
+ACTIONS_WITHOUT_RESOURCE_LEVEL = frozenset({"xray:PutTraceSegments", "xray:PutTelemetryRecords"})
+
+# Inference-profile ids start with a geography: they route to several regions.
+_PROFILE_PREFIXES = ("us.", "eu.", "apac.", "global.", "jp.", "au.", "ca.", "us-gov.")
+
+
+def lambda_assume_role_policy(account_id: str) -> dict:
+    """Trust policy: the Lambda service, on behalf of this account only."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "lambda.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+                "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
+            }
+        ],
+    }
+
+
+def policy(*statements: dict) -> dict:
+    return {"Version": "2012-10-17", "Statement": [s for s in statements if s]}
+
+
+def statement(
+    sid: str, actions: list[str] | tuple[str, ...], resources: list[str], condition: dict | None = None
+) -> dict:
+    out = {"Sid": sid, "Effect": "Allow", "Action": sorted(set(actions)), "Resource": resources}
+    if condition:
+        out["Condition"] = condition
+    return out
+
+
+def function_basics(log_group_arn: str, dlq_arn: str) -> list[dict]:
+    """What every function needs: its own log group, X-Ray, its failure queue."""
+    return [
+        statement("WriteOwnLogs", ["logs:CreateLogStream", "logs:PutLogEvents"], [f"{log_group_arn}:*"]),
+        statement("XRayTraces", sorted(ACTIONS_WITHOUT_RESOURCE_LEVEL), ["*"]),
+        statement("SendFailuresToDlq", ["sqs:SendMessage"], [dlq_arn]),
+    ]
+
+
+def table_access(
+    table_arn: str, actions: list[str] | tuple[str, ...], index_actions: list[str] | tuple[str, ...] = ()
+) -> list[dict]:
+    """DynamoDB actions on this region's replica of the table (and, if asked, its GSI1)."""
+    out = [statement("StateTable", actions, [table_arn])]
+    if index_actions:
+        out.append(statement("StateTableGsi1", index_actions, [f"{table_arn}/index/GSI1"]))
+    return out
+
+
+def bedrock_invoke(model: str, regions: list[str], account_id: str, partition: str = "aws") -> list[dict]:
+    """Converse on ``model`` in the endpoint regions only.
+
+    A foundation-model id is allowed in each endpoint region. An inference-profile id
+    (``us.``, ``eu.``, ``global.``, ...) is allowed on the profile in each endpoint region,
+    and on the underlying foundation model in any region but only through that profile:
+    the profile picks the destination region at run time.
+    """
+    if model.startswith(_PROFILE_PREFIXES):
+        base = model.split(".", 1)[1]
+        profiles = [f"arn:{partition}:bedrock:{r}:{account_id}:inference-profile/{model}" for r in regions]
+        return [
+            statement("InvokeThroughProfile", ["bedrock:InvokeModel"], profiles),
+            statement(
+                "InvokeProfileDestinations",
+                ["bedrock:InvokeModel"],
+                [f"arn:{partition}:bedrock:*::foundation-model/{base}"],
+                {
+                    "StringLike": {
+                        "bedrock:InferenceProfileArn": f"arn:{partition}:bedrock:*:{account_id}:inference-profile/{model}"
+                    }
+                },
+            ),
+        ]
+    return [
+        statement(
+            "InvokeModel",
+            ["bedrock:InvokeModel"],
+            [f"arn:{partition}:bedrock:{r}::foundation-model/{model}" for r in regions],
+        )
+    ]
+
+
+def wildcard_problems(document: dict) -> list[str]:
+    """Every ``*`` action, and every ``*`` resource on an action that supports resource ARNs."""
+    problems = []
+    for entry in document.get("Statement", []):
+        actions = entry.get("Action", [])
+        actions = [actions] if isinstance(actions, str) else actions
+        resources = entry.get("Resource", [])
+        resources = [resources] if isinstance(resources, str) else resources
+        for action in actions:
+            if action == "*" or action.endswith(":*"):
+                problems.append(f"{entry.get('Sid', '?')}: action {action}")
+        if "*" in resources and not set(actions) <= ACTIONS_WITHOUT_RESOURCE_LEVEL:
+            problems.append(f"{entry.get('Sid', '?')}: resource * for {actions}")
+    return problems

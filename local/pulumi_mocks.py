@@ -125,6 +125,54 @@ class AwsMocks(pulumi.runtime.Mocks):
                 ],
             )
             return table_name, state
+        if typ == "aws:lambda/function:Function":
+            function_name = inputs.get("name") or f"{name}-{_suffix(name)}"
+            arn = self._arn("lambda", region, f"function:{function_name}")
+            version = "1" if inputs.get("publish") else "$LATEST"
+            state.update(
+                name=function_name,
+                arn=arn,
+                version=version,
+                qualifiedArn=f"{arn}:{version}",
+                invokeArn=f"arn:{self.partition}:apigateway:{region}:lambda:path/2015-03-31/functions/{arn}/invocations",
+            )
+            return function_name, state
+        if typ == "aws:lambda/alias:Alias":
+            function_arn = self._arn("lambda", region, f"function:{inputs['functionName']}")
+            state.update(arn=f"{function_arn}:{inputs['name']}", invokeArn=f"{function_arn}:{inputs['name']}")
+            return f"{inputs['functionName']}:{inputs['name']}", state
+        if typ == "aws:lambda/layerVersion:LayerVersion":
+            arn = self._arn("lambda", region, f"layer:{inputs['layerName']}:1")
+            state.update(arn=arn, layerArn=arn.rsplit(":", 1)[0], version="1")
+            return arn, state
+        if typ == "aws:iam/role:Role":
+            role_name = inputs.get("name") or f"{name}-{_suffix(name)}"
+            state.update(
+                name=role_name,
+                arn=f"arn:{self.partition}:iam::{ACCOUNT_ID}:role/{role_name}",
+                uniqueId="AROA" + _suffix(name).upper(),
+            )
+            state.pop("region", None)  # IAM is global
+            return role_name, state
+        if typ == "aws:iam/rolePolicy:RolePolicy":
+            state.pop("region", None)
+            return f"{inputs['role']}:{name}", state
+        if typ == "aws:cloudwatch/logGroup:LogGroup":
+            group = inputs.get("name") or f"{name}-{_suffix(name)}"
+            state.update(name=group, arn=self._arn("logs", region, f"log-group:{group}"))
+            return group, state
+        if typ == "aws:sqs/queue:Queue":
+            queue = inputs.get("name") or f"{name}-{_suffix(name)}"
+            state.update(
+                name=queue,
+                arn=self._arn("sqs", region, queue),
+                url=f"https://sqs.{region}.amazonaws.com/{ACCOUNT_ID}/{queue}",
+            )
+            return state["url"], state
+        if typ == "aws:secretsmanager/secret:Secret":
+            secret = inputs.get("name") or f"{name}-{_suffix(name)}"
+            state.update(name=secret, arn=self._arn("secretsmanager", region, f"secret:{secret}-AbCdEf"))
+            return state["arn"], state
         # Anything else: a physical name from the logical one and a generic ARN.
         physical = inputs.get("name") or f"{name}-{_suffix(name)}"
         service = typ.split(":")[1].split("/")[0]

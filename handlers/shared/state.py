@@ -32,6 +32,8 @@ MAX_PAGE_SIZE = 100
 MAX_PAYLOAD_BYTES = 350_000
 # API Gateway closes a WebSocket connection after two hours at most.
 CONNECTION_TTL_SECONDS = 3 * 3600
+# A replayed Idempotency-Key returns the first response for a day.
+IDEMPOTENCY_TTL_SECONDS = 24 * 3600
 _DAY = 86_400
 
 _serializer = TypeSerializer()
@@ -155,6 +157,26 @@ class Memory:
 
 
 @dataclass(frozen=True)
+class Task:
+    task_id: str
+    user_id: str
+    session_id: str
+    execution_arn: str
+    created_at_ms: int
+    region: str
+    expires_at: int
+
+
+@dataclass(frozen=True)
+class IdempotencyRecord:
+    request_hash: str
+    status: str  # IN_PROGRESS or COMPLETED
+    created_at_ms: int
+    status_code: int | None
+    body: Any
+
+
+@dataclass(frozen=True)
 class Connection:
     connection_id: str
     user_id: str
@@ -263,11 +285,8 @@ class StateStore:
 
     # --- sessions ---------------------------------------------------------------------------
 
-    def create_session(self, user_id: str, session_id: str | None = None, title: str = "") -> SessionMeta:
-        """Create a session's metadata at version 1 (PutItem; fails if it exists)."""
-        session_id = session_id or self._new_id()
-        now_ms = self._now_ms()
-        values = {
+    def _session_values(self, user_id: str, session_id: str, now_ms: int, title: str = "") -> dict[str, Any]:
+        return {
             keys.PARTITION_KEY: keys.session_pk(session_id),
             keys.SORT_KEY: keys.SESSION_META_SK,
             keys.GSI1_PARTITION_KEY: keys.user_pk(user_id),
@@ -279,6 +298,11 @@ class StateStore:
             "updatedAt": now_ms,
             **self._stamp(now_ms),
         }
+
+    def create_session(self, user_id: str, session_id: str | None = None, title: str = "") -> SessionMeta:
+        """Create a session's metadata at version 1 (PutItem; fails if it exists)."""
+        session_id = session_id or self._new_id()
+        values = self._session_values(user_id, session_id, self._now_ms(), title)
         try:
             self.client.put_item(
                 TableName=self.table_name,
@@ -291,6 +315,14 @@ class StateStore:
                 raise AlreadyExistsError(f"session {session_id!r} already exists") from None
             raise
         return _session_meta(values)
+
+    def get_session(self, session_id: str) -> SessionMeta | None:
+        """The session's metadata alone (GetItem), or None."""
+        response = self.client.get_item(
+            TableName=self.table_name,
+            Key=_to_item({keys.PARTITION_KEY: keys.session_pk(session_id), keys.SORT_KEY: keys.SESSION_META_SK}),
+        )
+        return _session_meta(_from_item(response["Item"])) if "Item" in response else None
 
     def _version_bump(self, session_id: str, expected_version: int, now_ms: int, title: str | None = None) -> dict:
         """The conditional UpdateItem that moves a session from ``expected_version`` to the next,
@@ -375,16 +407,36 @@ class StateStore:
         return _message(values)
 
     def persist_turn(
-        self, session_id: str, expected_version: int, messages: Sequence[NewMessage]
+        self,
+        session_id: str,
+        expected_version: int,
+        messages: Sequence[NewMessage],
+        *,
+        user_id: str | None = None,
     ) -> tuple[int, list[Message]]:
         """Persist a turn in one TransactWriteItems: append ``messages`` and bump the session
-        version, all or nothing. Returns the new version and the written messages; a
-        concurrent turn on the same session raises ConflictError and writes nothing."""
+        version, all or nothing. ``expected_version=0`` means the session is new: its
+        metadata is created (owned by ``user_id``) in the same transaction. Returns the new
+        version and the written messages; a concurrent turn on the same session raises
+        ConflictError and writes nothing."""
         if not 1 <= len(messages) <= 99:
             raise ValueError(f"a turn persists 1..99 messages, got {len(messages)}")
         now_ms = self._now_ms()
         written = [self._message_values(session_id, m, now_ms) for m in messages]
-        update = self._version_bump(session_id, expected_version, now_ms)
+        if expected_version == 0:
+            if not user_id:
+                raise ValueError("a new session needs the user_id that owns it")
+            session_write = {
+                "Put": {
+                    "TableName": self.table_name,
+                    "Item": _to_item(self._session_values(user_id, session_id, now_ms)),
+                    "ConditionExpression": "attribute_not_exists(#pk)",
+                    "ExpressionAttributeNames": {"#pk": keys.PARTITION_KEY},
+                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                }
+            }
+        else:
+            session_write = {"Update": self._version_bump(session_id, expected_version, now_ms)}
         puts = [
             {
                 "Put": {
@@ -397,7 +449,7 @@ class StateStore:
             for values in written
         ]
         try:
-            self.client.transact_write_items(TransactItems=[{"Update": update}, *puts])
+            self.client.transact_write_items(TransactItems=[session_write, *puts])
         except ClientError as error:
             if _error_code(error) != "TransactionCanceledException":
                 raise
@@ -606,6 +658,158 @@ class StateStore:
             Key=_to_item({keys.PARTITION_KEY: keys.connection_pk(connection_id), keys.SORT_KEY: keys.CONNECTION_SK}),
         )
 
+    # --- tool execution lookups ---------------------------------------------------------------
+
+    def get_tool_execution(self, execution_id: str, seq: int, tool_name: str) -> ToolExecution | None:
+        """One recorded tool step (GetItem), or None: how a redelivered step finds its result."""
+        response = self.client.get_item(
+            TableName=self.table_name,
+            Key=_to_item(
+                {keys.PARTITION_KEY: keys.run_pk(execution_id), keys.SORT_KEY: keys.tool_execution_sk(seq, tool_name)}
+            ),
+        )
+        return _tool_execution(_from_item(response["Item"])) if "Item" in response else None
+
+    def get_tool_executions(self, refs: Sequence[tuple[str, int, str]]) -> list[ToolExecution]:
+        """Several recorded steps by (executionId, seq, tool) in one BatchGetItem (at most 100);
+        used to resolve tool outputs passed by reference."""
+        if not refs:
+            return []
+        if len(refs) > 100:
+            raise ValueError(f"at most 100 references per read, got {len(refs)}")
+        request = {
+            self.table_name: {
+                "Keys": [
+                    _to_item({keys.PARTITION_KEY: keys.run_pk(e), keys.SORT_KEY: keys.tool_execution_sk(q, t)})
+                    for e, q, t in dict.fromkeys(refs)
+                ]
+            }
+        }
+        found: list[ToolExecution] = []
+        while request:
+            response = self.client.batch_get_item(RequestItems=request)
+            found.extend(
+                _tool_execution(_from_item(raw)) for raw in response.get("Responses", {}).get(self.table_name, [])
+            )
+            request = response.get("UnprocessedKeys") or {}
+        return found
+
+    # --- tasks ------------------------------------------------------------------------------
+
+    def put_task(self, task_id: str, user_id: str, session_id: str, execution_arn: str) -> Task:
+        """Record a started Standard task with its owner and the region it runs in (PutItem)."""
+        now_ms = self._now_ms()
+        values = {
+            keys.PARTITION_KEY: keys.task_pk(task_id),
+            keys.SORT_KEY: keys.TASK_SK,
+            "userId": keys.key_part("userId", user_id),
+            "sessionId": session_id,
+            "executionArn": execution_arn,
+            "createdAt": now_ms,
+            **self._stamp(now_ms),
+        }
+        self.client.put_item(TableName=self.table_name, Item=_to_item(values))
+        return _task(values)
+
+    def get_task(self, task_id: str) -> Task | None:
+        response = self.client.get_item(
+            TableName=self.table_name,
+            Key=_to_item({keys.PARTITION_KEY: keys.task_pk(task_id), keys.SORT_KEY: keys.TASK_SK}),
+        )
+        return _task(_from_item(response["Item"])) if "Item" in response else None
+
+    # --- idempotency ------------------------------------------------------------------------
+
+    def claim_idempotency(self, user_id: str, key_hash: str, request_hash: str) -> IdempotencyRecord | None:
+        """Claim an idempotency key for a request (conditional PutItem). Returns None when this
+        call claimed it, else the record already there (read in the same round trip)."""
+        now_ms = self._now_ms()
+        values = {
+            keys.PARTITION_KEY: keys.idempotency_pk(user_id, key_hash),
+            keys.SORT_KEY: keys.IDEMPOTENCY_SK,
+            "requestHash": request_hash,
+            "status": "IN_PROGRESS",
+            "createdAt": now_ms,
+            **self._stamp(now_ms, IDEMPOTENCY_TTL_SECONDS),
+        }
+        try:
+            self.client.put_item(
+                TableName=self.table_name,
+                Item=_to_item(values),
+                ConditionExpression="attribute_not_exists(#pk)",
+                ExpressionAttributeNames={"#pk": keys.PARTITION_KEY},
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as error:
+            if _error_code(error) == "ConditionalCheckFailedException" and error.response.get("Item"):
+                return _idempotency(_from_item(error.response["Item"]))
+            raise
+        return None
+
+    def complete_idempotency(self, user_id: str, key_hash: str, status_code: int, body: Any) -> None:
+        """Store the response a replay of this key returns (PutItem over the claim)."""
+        now_ms = self._now_ms()
+        existing = {
+            keys.PARTITION_KEY: keys.idempotency_pk(user_id, key_hash),
+            keys.SORT_KEY: keys.IDEMPOTENCY_SK,
+        }
+        self.client.update_item(
+            TableName=self.table_name,
+            Key=_to_item(existing),
+            UpdateExpression="SET #status = :done, #code = :code, #body = :body, #done = :now",
+            ExpressionAttributeNames={
+                "#status": "status",
+                "#code": "statusCode",
+                "#body": "body",
+                "#done": "completedAt",
+            },
+            ExpressionAttributeValues=_to_item(
+                {":done": "COMPLETED", ":code": status_code, ":body": _json("body", body), ":now": now_ms}
+            ),
+        )
+
+    # --- tickets (the create_ticket tool's side effect) ---------------------------------------
+
+    def put_ticket(self, ticket_id: str, fields: Mapping[str, Any]) -> bool:
+        """Create a ticket once (conditional PutItem). Returns False when it already existed."""
+        now_ms = self._now_ms()
+        values = {
+            keys.PARTITION_KEY: keys.ticket_pk(ticket_id),
+            keys.SORT_KEY: keys.TICKET_SK,
+            "fields": _json("fields", dict(fields)),
+            "createdAt": now_ms,
+            **self._stamp(now_ms),
+        }
+        try:
+            self.client.put_item(
+                TableName=self.table_name,
+                Item=_to_item(values),
+                ConditionExpression="attribute_not_exists(#pk)",
+                ExpressionAttributeNames={"#pk": keys.PARTITION_KEY},
+            )
+        except ClientError as error:
+            if _error_code(error) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def get_ticket(self, ticket_id: str) -> dict[str, Any] | None:
+        response = self.client.get_item(
+            TableName=self.table_name,
+            Key=_to_item({keys.PARTITION_KEY: keys.ticket_pk(ticket_id), keys.SORT_KEY: keys.TICKET_SK}),
+        )
+        return json.loads(_from_item(response["Item"])["fields"]) if "Item" in response else None
+
+    def delete_ticket(self, ticket_id: str) -> bool:
+        """Remove a ticket (DeleteItem). Returns whether it was there, so compensation can
+        report what it undid; deleting twice is harmless."""
+        response = self.client.delete_item(
+            TableName=self.table_name,
+            Key=_to_item({keys.PARTITION_KEY: keys.ticket_pk(ticket_id), keys.SORT_KEY: keys.TICKET_SK}),
+            ReturnValues="ALL_OLD",
+        )
+        return "Attributes" in response
+
 
 # --- item → record ------------------------------------------------------------------------
 
@@ -676,4 +880,28 @@ def _connection(item: Mapping[str, Any]) -> Connection:
         region=item[keys.REGION_ATTRIBUTE],
         connected_at_ms=int(item["connectedAt"]),
         expires_at=int(item[keys.TTL_ATTRIBUTE]),
+    )
+
+
+def _task(item: Mapping[str, Any]) -> Task:
+    return Task(
+        task_id=_after(keys.TASK_PREFIX, item[keys.PARTITION_KEY]),
+        user_id=item["userId"],
+        session_id=item["sessionId"],
+        execution_arn=item["executionArn"],
+        created_at_ms=int(item["createdAt"]),
+        region=item[keys.REGION_ATTRIBUTE],
+        expires_at=int(item[keys.TTL_ATTRIBUTE]),
+    )
+
+
+def _idempotency(item: Mapping[str, Any]) -> IdempotencyRecord:
+    body = item.get("body")
+    code = item.get("statusCode")
+    return IdempotencyRecord(
+        request_hash=item["requestHash"],
+        status=item["status"],
+        created_at_ms=int(item["createdAt"]),
+        status_code=int(code) if code is not None else None,
+        body=json.loads(body) if body is not None else None,
     )

@@ -11,6 +11,9 @@ from Pulumi or boto3.
 | tool execution       | RUN#<executionId>   | TOOL#<seq:05d>#<tool>       |              |                   |
 | memory               | USER#<userId>       | MEM#<topic>#<ulid>          |              |                   |
 | WebSocket connection | CONN#<connectionId> | CONN                        |              |                   |
+| task (Standard run)  | TASK#<taskId>       | TASK                        |              |                   |
+| idempotency record   | IDEMP#<user>#<hash> | IDEMP                       |              |                   |
+| ticket (a tool's)    | TICKET#<ticketId>   | TICKET                      |              |                   |
 
 Session metadata sorts after every message (``~`` is above every ULID character), so one
 newest-first Query returns the metadata followed by the newest messages: the conversation
@@ -39,6 +42,12 @@ USER_PREFIX = "USER#"
 MEMORY_PREFIX = "MEM#"
 CONNECTION_PREFIX = "CONN#"
 CONNECTION_SK = "CONN"
+TASK_PREFIX = "TASK#"
+TASK_SK = "TASK"
+IDEMPOTENCY_PREFIX = "IDEMP#"
+IDEMPOTENCY_SK = "IDEMP"
+TICKET_PREFIX = "TICKET#"
+TICKET_SK = "TICKET"
 
 # Key values become part of a key string, so the separator may not appear inside them.
 _MAX_KEY_PART = 256
@@ -168,3 +177,15 @@ def memory_topic_prefix(topic: str) -> str:
 
 def connection_pk(connection_id: str) -> str:
     return CONNECTION_PREFIX + key_part("connectionId", connection_id)
+
+
+def task_pk(task_id: str) -> str:
+    return TASK_PREFIX + key_part("taskId", task_id)
+
+
+def idempotency_pk(user_id: str, key_hash: str) -> str:
+    return f"{IDEMPOTENCY_PREFIX}{key_part('userId', user_id)}#{key_part('idempotency key hash', key_hash)}"
+
+
+def ticket_pk(ticket_id: str) -> str:
+    return TICKET_PREFIX + key_part("ticketId", ticket_id)

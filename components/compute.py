@@ -1,0 +1,331 @@
+"""Compute, per region: the router Lambda, the agent-step Lambda and one Lambda per tool.
+
+Every function: arm64, Python 3.13, explicit memory and timeout, X-Ray active tracing,
+JSON logs to its own log group with the configured retention, its own role with only the
+actions it uses on this region's resources, and an encrypted SQS queue for failed
+asynchronous invocations. Tools have reserved concurrency; with
+``compute.routerProvisionedConcurrency`` the router gets a ``live`` alias with provisioned
+concurrency (API Gateway invokes the alias).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from components import naming, policies
+from components.config import ComputeConfig, ToolConfig
+from components.packaging import ARCHITECTURE, LAMBDA_RUNTIME
+
+
+@dataclass(frozen=True, kw_only=True)
+class LlmArgs:
+    provider: str
+    model: str
+    endpoints: Sequence[str]
+    """This region's endpoints, nearest first (regions for bedrock, URLs for openai)."""
+    api_key: pulumi.Input[str] | None = None
+    """Secret API key (openai); stored in Secrets Manager, never in the environment."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class AgentComputeArgs:
+    """Inputs of :class:`AgentCompute`."""
+
+    region: str
+    stack: str
+    stack_regions: Sequence[str]
+    partition: str
+    account_id: pulumi.Input[str]
+    table_name: pulumi.Input[str]
+    tools: Sequence[ToolConfig]
+    tool_dynamodb_actions: Mapping[str, Sequence[str]]
+    """Extra DynamoDB actions each tool declares (its module's ``TOOL.dynamodb_actions``)."""
+    compute: ComputeConfig
+    llm: LlmArgs
+    archives: Mapping[str, str]
+    """Function key (``router``, ``agent-step``, ``tool-<name>``) → path of its code zip."""
+    layer_archive: str
+    log_retention_days: int
+    ttl_days: int
+    max_steps: int
+    max_body_bytes: int
+
+
+class AgentCompute(pulumi.ComponentResource):
+    """The Lambda functions of one region."""
+
+    router_arn: pulumi.Output[str]
+    """ARN API Gateway invokes for the router (the ``live`` alias when provisioned)."""
+    router_name: pulumi.Output[str]
+    """Name of the router function."""
+    agent_step_arn: pulumi.Output[str]
+    """ARN of the agent-step function."""
+    tool_arns: dict[str, pulumi.Output[str]]
+    """ARN of each tool's function, by tool name."""
+    dlq_arn: pulumi.Output[str]
+    """The queue that receives failed asynchronous invocations."""
+
+    def __init__(self, name: str, args: AgentComputeArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("agent-infra:compute:AgentCompute", name, None, opts)
+        self._name = name
+        self._args = args
+        self._child = pulumi.ResourceOptions(parent=self)
+        region = args.region
+
+        self._dlq = aws.sqs.Queue(
+            f"{name}-dlq",
+            region=region,
+            sqs_managed_sse_enabled=True,
+            message_retention_seconds=14 * 24 * 3600,
+            opts=self._child,
+        )
+        self._layer = aws.lambda_.LayerVersion(
+            f"{name}-deps",
+            region=region,
+            layer_name=f"agent-infra-{args.stack}-deps",
+            code=pulumi.FileArchive(args.layer_archive),
+            compatible_runtimes=[LAMBDA_RUNTIME],
+            compatible_architectures=[ARCHITECTURE],
+            opts=self._child,
+        )
+        self._table_arn = pulumi.Output.all(args.account_id, args.table_name).apply(
+            lambda v: naming.table_arn(args.partition, region, v[0], v[1])
+        )
+
+        router = self._create_router()
+        agent_step = self._create_agent_step()
+        self.tool_arns = {tool.name: self._create_tool(tool).arn for tool in args.tools}
+
+        self.router_name = router.name
+        self.router_arn = self._router_target(router)
+        self.agent_step_arn = agent_step.arn
+        self.dlq_arn = self._dlq.arn
+        self.register_outputs(
+            {
+                "routerArn": self.router_arn,
+                "agentStepArn": self.agent_step_arn,
+                "toolArns": self.tool_arns,
+                "dlqArn": self.dlq_arn,
+            }
+        )
+
+    # -- the functions --------------------------------------------------------------------
+
+    def _create_router(self) -> aws.lambda_.Function:
+        args = self._args
+        task_machine = naming.state_machine_name(args.stack, "task")
+        statements = pulumi.Output.all(args.account_id, self._table_arn).apply(
+            lambda v: [
+                *policies.table_access(
+                    v[1],
+                    ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"],
+                    ["dynamodb:Query"],
+                ),
+                policies.statement(
+                    "StartTasks",
+                    ["states:StartExecution"],
+                    [naming.state_machine_arn(args.partition, args.region, v[0], task_machine)],
+                ),
+                # A task is described in the region it runs in, whichever region is asked.
+                policies.statement(
+                    "DescribeTasks",
+                    ["states:DescribeExecution"],
+                    [naming.executions_arn(args.partition, r, v[0], task_machine) for r in args.stack_regions],
+                ),
+            ]
+        )
+        environment = pulumi.Output.all(args.account_id, args.table_name).apply(
+            lambda v: {
+                "TABLE_NAME": v[1],
+                "TTL_DAYS": str(args.ttl_days),
+                "MAX_BODY_BYTES": str(args.max_body_bytes),
+                "TASK_STATE_MACHINE_ARN": naming.state_machine_arn(args.partition, args.region, v[0], task_machine),
+            }
+        )
+        return self._function(
+            "router",
+            handler="handlers.router.handler",
+            memory=args.compute.router_memory_mb,
+            timeout=args.compute.router_timeout_seconds,
+            environment=environment,
+            statements=statements,
+            publish=args.compute.router_provisioned_concurrency > 0,
+        )
+
+    def _create_agent_step(self) -> aws.lambda_.Function:
+        args = self._args
+        llm = args.llm
+        secret_arn: pulumi.Output[str] | None = None
+        if llm.api_key is not None:
+            secret = aws.secretsmanager.Secret(
+                f"{self._name}-llm-api-key",
+                region=args.region,
+                description="API key of the OpenAI-compatible LLM endpoints",
+                recovery_window_in_days=7,
+                opts=self._child,
+            )
+            aws.secretsmanager.SecretVersion(
+                f"{self._name}-llm-api-key-value",
+                region=args.region,
+                secret_id=secret.id,
+                secret_string=pulumi.Output.secret(llm.api_key),
+                opts=self._child,
+            )
+            secret_arn = secret.arn
+
+        def llm_statements(account_id: str, secret: str | None) -> list[dict]:
+            if llm.provider == "bedrock":
+                return policies.bedrock_invoke(llm.model, list(llm.endpoints), account_id, args.partition)
+            return [policies.statement("ReadLlmApiKey", ["secretsmanager:GetSecretValue"], [secret])] if secret else []
+
+        statements = pulumi.Output.all(args.account_id, self._table_arn, secret_arn).apply(
+            lambda v: [
+                *policies.table_access(
+                    v[1],
+                    # Query loads the conversation; the turn's transaction puts messages and
+                    # updates the session; BatchGetItem reads tool outputs passed by reference.
+                    ["dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:BatchGetItem"],
+                ),
+                *llm_statements(v[0], v[2]),
+            ]
+        )
+        environment = pulumi.Output.all(args.table_name, secret_arn).apply(
+            lambda v: {
+                "TABLE_NAME": v[0],
+                "TTL_DAYS": str(args.ttl_days),
+                "MAX_STEPS": str(args.max_steps),
+                "MAX_TOKENS": str(args.compute.max_tokens),
+                "LLM_PROVIDER": llm.provider,
+                "LLM_MODEL": llm.model,
+                "LLM_ENDPOINTS": json.dumps(list(llm.endpoints)),
+                "LLM_TIMEOUT_SECONDS": f"{args.compute.llm_timeout_seconds:g}",
+                **({"LLM_API_KEY_SECRET_ARN": v[1]} if v[1] else {}),
+            }
+        )
+        return self._function(
+            "agent-step",
+            handler="handlers.agent_step.handler",
+            memory=args.compute.agent_step_memory_mb,
+            timeout=args.compute.agent_step_timeout_seconds,
+            environment=environment,
+            statements=statements,
+        )
+
+    def _create_tool(self, tool: ToolConfig) -> aws.lambda_.Function:
+        args = self._args
+        extra = list(args.tool_dynamodb_actions.get(tool.name, ()))
+        statements = self._table_arn.apply(
+            lambda arn: policies.table_access(arn, sorted({"dynamodb:GetItem", "dynamodb:PutItem", *extra}))
+        )
+        environment = pulumi.Output.from_input(args.table_name).apply(
+            lambda table: {"TABLE_NAME": table, "TTL_DAYS": str(args.ttl_days)}
+        )
+        return self._function(
+            f"tool-{tool.name.replace('_', '-')}",
+            handler=f"handlers.tools.{tool.name}.handler",
+            memory=tool.memory_mb,
+            timeout=tool.timeout_seconds,
+            environment=environment,
+            statements=statements,
+            reserved_concurrency=tool.reserved_concurrency,
+        )
+
+    def _function(
+        self,
+        key: str,
+        *,
+        handler: str,
+        memory: int,
+        timeout: int,
+        environment: pulumi.Input[Mapping[str, str]],
+        statements: pulumi.Output[list[dict]],
+        reserved_concurrency: int | None = None,
+        publish: bool = False,
+    ) -> aws.lambda_.Function:
+        args, name, child = self._args, f"{self._name}-{key}", self._child
+        log_group = aws.cloudwatch.LogGroup(
+            f"{name}-logs",
+            region=args.region,
+            name=f"/agent-infra/{args.stack}/{key}",
+            retention_in_days=args.log_retention_days,
+            opts=child,
+        )
+        role = aws.iam.Role(
+            f"{name}-role",
+            description=f"agent-infra {args.stack} {key} in {args.region}",
+            assume_role_policy=pulumi.Output.from_input(args.account_id).apply(
+                lambda account: pulumi.Output.json_dumps(policies.lambda_assume_role_policy(account))
+            ),
+            opts=child,
+        )
+        role_policy = aws.iam.RolePolicy(
+            f"{name}-policy",
+            role=role.id,
+            policy=pulumi.Output.all(statements, log_group.arn, self._dlq.arn).apply(
+                lambda v: pulumi.Output.json_dumps(policies.policy(*v[0], *policies.function_basics(v[1], v[2])))
+            ),
+            opts=child,
+        )
+        function = aws.lambda_.Function(
+            name,
+            region=args.region,
+            role=role.arn,
+            runtime=LAMBDA_RUNTIME,
+            architectures=[ARCHITECTURE],
+            handler=handler,
+            code=pulumi.FileArchive(args.archives[key]),
+            layers=[self._layer.arn],
+            memory_size=memory,
+            timeout=timeout,
+            tracing_config=aws.lambda_.FunctionTracingConfigArgs(mode="Active"),
+            logging_config=aws.lambda_.FunctionLoggingConfigArgs(
+                log_format="JSON", log_group=log_group.name, application_log_level="INFO", system_log_level="WARN"
+            ),
+            environment=aws.lambda_.FunctionEnvironmentArgs(variables=environment),
+            reserved_concurrent_executions=reserved_concurrency,
+            publish=publish,
+            # The role must be able to write logs before the first invocation.
+            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[role_policy])),
+        )
+        aws.lambda_.FunctionEventInvokeConfig(
+            f"{name}-async",
+            region=args.region,
+            function_name=function.name,
+            maximum_retry_attempts=2,
+            maximum_event_age_in_seconds=3600,
+            destination_config=aws.lambda_.FunctionEventInvokeConfigDestinationConfigArgs(
+                on_failure=aws.lambda_.FunctionEventInvokeConfigDestinationConfigOnFailureArgs(
+                    destination=self._dlq.arn
+                )
+            ),
+            opts=child,
+        )
+        return function
+
+    def _router_target(self, router: aws.lambda_.Function) -> pulumi.Output[str]:
+        args = self._args
+        provisioned = args.compute.router_provisioned_concurrency
+        if provisioned <= 0:
+            return router.arn
+        alias = aws.lambda_.Alias(
+            f"{self._name}-router-live",
+            region=args.region,
+            name="live",
+            function_name=router.name,
+            function_version=router.version,
+            opts=self._child,
+        )
+        aws.lambda_.ProvisionedConcurrencyConfig(
+            f"{self._name}-router-provisioned",
+            region=args.region,
+            function_name=router.name,
+            qualifier=alias.name,
+            provisioned_concurrent_executions=provisioned,
+            opts=self._child,
+        )
+        return alias.arn

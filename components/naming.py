@@ -1,0 +1,22 @@
+"""Names fixed by convention, so one region's resources can name another's before they exist."""
+
+from __future__ import annotations
+
+
+def state_machine_name(stack: str, kind: str) -> str:
+    """``agent-infra-<stack>-turn`` / ``-task``: the same name in every region."""
+    return f"agent-infra-{stack}-{kind}"
+
+
+def state_machine_arn(partition: str, region: str, account_id: str, name: str) -> str:
+    return f"arn:{partition}:states:{region}:{account_id}:stateMachine:{name}"
+
+
+def executions_arn(partition: str, region: str, account_id: str, name: str) -> str:
+    """Every execution of the state machine ``name`` in ``region``."""
+    return f"arn:{partition}:states:{region}:{account_id}:execution:{name}:*"
+
+
+def table_arn(partition: str, region: str, account_id: str, table_name: str) -> str:
+    """The table's replica in ``region`` (a global table has the same name everywhere)."""
+    return f"arn:{partition}:dynamodb:{region}:{account_id}:table/{table_name}"

@@ -1,0 +1,219 @@
+"""Lambda code archives and the dependency layer, built for arm64 and the function runtime.
+
+Pure: no Pulumi import. Each function's archive holds ``handlers/__init__.py``, the shared
+package and that function's own modules: never tests, caches or a virtualenv. Archives
+are deterministic (sorted entries, fixed timestamps) so an unchanged function never shows
+a diff in ``pulumi preview``.
+
+Third-party packages the handlers import (``handlers/requirements.txt``) go into one
+layer, installed by pip for the function's platform (``manylinux2014_aarch64``, CPython
+3.13), never the build machine's. Compiled ``.pyc`` files are added only when the
+interpreter running the build has the runtime's minor version: bytecode is version
+specific, and the read-only ``/var/task`` cannot cache what the runtime compiles.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import py_compile
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+HANDLERS = ROOT / "handlers"
+BUILD_DIR = ROOT / "build"
+HANDLER_REQUIREMENTS = HANDLERS / "requirements.txt"
+
+LAMBDA_RUNTIME = "python3.13"
+RUNTIME_VERSION = (3, 13)
+ARCHITECTURE = "arm64"
+PIP_PLATFORM = "manylinux2014_aarch64"
+_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+_NEVER_SHIPPED = ("__pycache__", ".pytest_cache", "tests", ".venv")
+
+
+@dataclass(frozen=True)
+class FunctionCode:
+    """What one Lambda function runs: its handler and the modules it needs beyond shared/."""
+
+    key: str
+    handler: str
+    modules: tuple[str, ...]
+    """Paths under the repository root, e.g. ``handlers/router.py``."""
+    extra_files: Mapping[str, bytes] = field(default_factory=dict)
+    """Generated files to add, by archive path."""
+
+
+def router_code() -> FunctionCode:
+    return FunctionCode("router", "handlers.router.handler", ("handlers/router.py",))
+
+
+def agent_step_code(tool_specs: Iterable[dict]) -> FunctionCode:
+    # The agent-step offers the tools to the model but never runs them: it gets their specs
+    # as data, not their modules.
+    specs = json.dumps(list(tool_specs), indent=1, sort_keys=True).encode()
+    return FunctionCode(
+        "agent-step",
+        "handlers.agent_step.handler",
+        ("handlers/agent_step.py",),
+        {"handlers/tool_specs.json": specs},
+    )
+
+
+def tool_code(name: str) -> FunctionCode:
+    return FunctionCode(
+        f"tool-{name.replace('_', '-')}",
+        f"handlers.tools.{name}.handler",
+        ("handlers/tools/__init__.py", f"handlers/tools/{name}.py"),
+    )
+
+
+def _source_files(code: FunctionCode) -> dict[str, bytes]:
+    files: dict[str, bytes] = {"handlers/__init__.py": (HANDLERS / "__init__.py").read_bytes()}
+    for path in sorted((HANDLERS / "shared").rglob("*")):
+        relative = path.relative_to(ROOT)
+        if (
+            path.is_file()
+            and not any(part in _NEVER_SHIPPED for part in relative.parts)
+            and path.suffix in (".py", ".json")
+        ):
+            files[relative.as_posix()] = path.read_bytes()
+    for module in code.modules:
+        files[module] = (ROOT / module).read_bytes()
+    files.update(code.extra_files)
+    return files
+
+
+def _with_bytecode(files: dict[str, bytes], runtime_version: tuple[int, int]) -> dict[str, bytes]:
+    """Add ``__pycache__/*.pyc`` (unchecked-hash, so they stay valid whatever the file times)
+    when this interpreter is the runtime's version; otherwise the files as they are."""
+    if sys.version_info[:2] != tuple(runtime_version):
+        return files
+    out = dict(files)
+    tag = sys.implementation.cache_tag
+    with tempfile.TemporaryDirectory() as scratch:
+        for name, content in files.items():
+            if not name.endswith(".py"):
+                continue
+            source = Path(scratch) / "source.py"
+            source.write_bytes(content)
+            compiled = Path(scratch) / "compiled.pyc"
+            py_compile.compile(
+                str(source),
+                cfile=str(compiled),
+                dfile=name,
+                doraise=True,
+                invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
+            )
+            folder, _, filename = name.rpartition("/")
+            out[f"{folder}/__pycache__/{filename[:-3]}.{tag}.pyc".lstrip("/")] = compiled.read_bytes()
+    return out
+
+
+def write_zip(files: Mapping[str, bytes], path: Path) -> Path:
+    """A deterministic zip: sorted entries, fixed times and modes. Rewritten only on change."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
+        for name in sorted(files):
+            info = zipfile.ZipInfo(name, date_time=_ZIP_TIME)
+            info.external_attr = 0o644 << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, files[name])
+    data = buffer.getvalue()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists() or path.read_bytes() != data:
+        path.write_bytes(data)
+    return path
+
+
+def build_function_archive(
+    code: FunctionCode, out_dir: Path = BUILD_DIR / "functions", runtime_version: tuple[int, int] = RUNTIME_VERSION
+) -> Path:
+    return write_zip(_with_bytecode(_source_files(code), runtime_version), out_dir / f"{code.key}.zip")
+
+
+def _requirements_key(requirements: Path, platform: str, runtime_version: tuple[int, int]) -> str:
+    digest = hashlib.sha256(requirements.read_bytes())
+    digest.update(f"{platform}|{runtime_version}|{sys.version_info[:2]}".encode())
+    return digest.hexdigest()[:16]
+
+
+def build_dependency_layer(
+    requirements: Path = HANDLER_REQUIREMENTS,
+    out_dir: Path = BUILD_DIR / "layers",
+    platform: str = PIP_PLATFORM,
+    runtime_version: tuple[int, int] = RUNTIME_VERSION,
+) -> Path:
+    """The layer zip (``python/...``) with ``requirements`` built for the function's platform.
+
+    Cached by the requirements' content: pip runs only when they change.
+    """
+    target_zip = out_dir / f"deps-{_requirements_key(requirements, platform, runtime_version)}.zip"
+    if target_zip.exists():
+        return target_zip
+    with tempfile.TemporaryDirectory() as scratch:
+        site = Path(scratch) / "python"
+        command = [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--no-compile",
+            "--target",
+            str(site),
+            "--platform",
+            platform,
+            "--implementation",
+            "cp",
+            "--python-version",
+            ".".join(map(str, runtime_version)),
+            "--only-binary=:all:",
+            "-r",
+            str(requirements),
+        ]
+        result = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603 - our own pip, fixed arguments
+        if result.returncode != 0:
+            raise RuntimeError(f"building the Lambda layer failed:\n{result.stderr.strip()}")
+        files: dict[str, bytes] = {}
+        for path in sorted(site.rglob("*")):
+            relative = path.relative_to(Path(scratch))
+            if path.is_file() and not any(part in _NEVER_SHIPPED for part in relative.parts):
+                files[relative.as_posix()] = path.read_bytes()
+        write_zip(_with_bytecode(files, runtime_version), target_zip)
+    return target_zip
+
+
+def host_layer_site(requirements: Path = HANDLER_REQUIREMENTS, out_dir: Path = BUILD_DIR / "host-layer") -> Path:
+    """The same requirements installed for *this* machine, for benchmarks that import the
+    handlers the way Lambda does (the arm64 layer cannot load here)."""
+    site = out_dir / _requirements_key(requirements, "host", sys.version_info[:2])
+    if not site.exists():
+        scratch = site.with_suffix(".partial")
+        shutil.rmtree(scratch, ignore_errors=True)
+        subprocess.run(  # noqa: S603 - our own pip, fixed arguments
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--target",
+                str(scratch),
+                "-r",
+                str(requirements),
+            ],
+            check=True,
+        )
+        scratch.rename(site)
+    return site

@@ -1,0 +1,41 @@
+"""AgentRegion: everything the agent runs in one region, under one parent.
+
+Today: compute. Orchestration and the APIs join it as they are built.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+
+from components.compute import AgentCompute, AgentComputeArgs
+
+
+@dataclass(frozen=True, kw_only=True)
+class AgentRegionArgs:
+    """Inputs of :class:`AgentRegion`."""
+
+    compute: AgentComputeArgs
+
+
+class AgentRegion(pulumi.ComponentResource):
+    """One region of the agent: the same shape in every region of the stack."""
+
+    router_arn: pulumi.Output[str]
+    """What API Gateway invokes for the short routes."""
+    agent_step_arn: pulumi.Output[str]
+    """The agent-step function the state machines call."""
+    tool_arns: dict[str, pulumi.Output[str]]
+    """Each tool's function, by tool name."""
+
+    def __init__(self, name: str, args: AgentRegionArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("agent-infra:region:AgentRegion", name, None, opts)
+        child_opts = pulumi.ResourceOptions(parent=self)
+        compute = AgentCompute(f"{name}-compute", args.compute, child_opts)
+        self.router_arn = compute.router_arn
+        self.agent_step_arn = compute.agent_step_arn
+        self.tool_arns = compute.tool_arns
+        self.register_outputs(
+            {"routerArn": self.router_arn, "agentStepArn": self.agent_step_arn, "toolArns": self.tool_arns}
+        )

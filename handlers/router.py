@@ -1,0 +1,354 @@
+"""Router Lambda: the short routes of the REST API. No route here waits on the LLM.
+
+    GET  /v1/sessions                        the caller's recent sessions (GSI1)
+    GET  /v1/sessions/{sessionId}/messages   a session's history, newest first, paginated
+    POST /v1/tasks                           start a Standard "task" (202 + task id)
+    GET  /v1/tasks/{taskId}                  a task's status and answer
+
+The chat turn (POST /v1/sessions/{sessionId}/messages) is an API Gateway service
+integration straight to Step Functions; it never reaches this function.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import time
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+from botocore.exceptions import ClientError
+
+from handlers.shared.api import (
+    ApiError,
+    Request,
+    error_response,
+    internal_error,
+    not_found,
+    parse_body,
+    parse_event,
+    parse_query,
+    respond,
+)
+from handlers.shared.ids import new_ulid
+from handlers.shared.log import get_logger, log_context
+from handlers.shared.models import PageQuery, TaskAccepted, TaskRequest
+from handlers.shared.settings import load_settings
+from handlers.shared.state import InvalidCursorError, StateStore
+
+_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,128}$")
+# A claim older than this is taken to be from a request that died; starting the task again
+# is safe because the execution name is derived from the key.
+IDEMPOTENCY_LOCK_SECONDS = 30
+_THROTTLED = {
+    "ThrottlingException",
+    "Throttling",
+    "ProvisionedThroughputExceededException",
+    "RequestLimitExceeded",
+    "TooManyRequestsException",
+}
+_UNAVAILABLE = {"InternalServerError", "InternalFailure", "ServiceUnavailable", "ServiceUnavailableException"}
+
+
+class RouterSettings(msgspec.Struct, frozen=True):
+    TABLE_NAME: str
+    AWS_REGION: str
+    TASK_STATE_MACHINE_ARN: str
+    TTL_DAYS: int = 90
+    MAX_BODY_BYTES: int = 65_536
+    LOG_LEVEL: str = "INFO"
+
+
+logger = get_logger("router")
+
+
+def execution_arn(state_machine_arn: str, name: str) -> str:
+    """The ARN StartExecution gives an execution called ``name`` of ``state_machine_arn``."""
+    prefix, _, machine = state_machine_arn.rpartition(":stateMachine:")
+    return f"{prefix}:execution:{machine}:{name}"
+
+
+def _region_of(arn: str) -> str:
+    return arn.split(":")[3]
+
+
+def _path_id(request: Request, name: str) -> str:
+    value = request.path_params.get(name) or ""
+    if not _ID.fullmatch(value):
+        raise ApiError(400, "invalid_request", f"{name} must be 1-64 letters, digits, '-' or '_'", field=name)
+    return value
+
+
+class Router:
+    """The routes, over a state store and Step Functions clients (one per region, lazily)."""
+
+    def __init__(
+        self,
+        settings: RouterSettings,
+        store: StateStore,
+        stepfunctions: Callable[[str], Any],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self._stepfunctions = stepfunctions
+        self._clock = clock
+        self.routes: dict[tuple[str, str], Callable[[Request], dict]] = {
+            ("GET", "/v1/sessions"): self.list_sessions,
+            ("GET", "/v1/sessions/{sessionId}/messages"): self.session_history,
+            ("POST", "/v1/tasks"): self.start_task,
+            ("GET", "/v1/tasks/{taskId}"): self.task_status,
+        }
+
+    # -- entry ----------------------------------------------------------------------------
+
+    def handle(self, event: dict[str, Any]) -> dict:
+        try:
+            request = parse_event(event)
+        except Exception:
+            logger.exception("malformed proxy event")
+            return internal_error(None)
+        with log_context(correlationId=request.correlation_id, requestId=request.request_id, caller=request.caller):
+            try:
+                response = self._dispatch(request)
+            except ApiError as error:
+                logger.info("request refused", extra={"status": error.status, "code": error.code, "field": error.field})
+                return error_response(error, request)
+            except ClientError as error:
+                return error_response(self._aws_error(error), request)
+            except Exception:
+                logger.exception("unexpected error")
+                return internal_error(request)
+            logger.info(
+                "request served",
+                extra={"method": request.method, "resource": request.resource, "status": response["statusCode"]},
+            )
+            return response
+
+    def _dispatch(self, request: Request) -> dict:
+        route = self.routes.get((request.method, request.resource))
+        if route is None:
+            allowed = sorted(m for m, r in self.routes if r == request.resource)
+            if allowed:
+                raise ApiError(
+                    405,
+                    "method_not_allowed",
+                    f"{request.method} is not allowed here",
+                    headers={"allow": ", ".join(allowed)},
+                )
+            raise ApiError(404, "not_found", f"no route {request.method} {request.resource}")
+        if request.caller is None:
+            raise ApiError(401, "unauthorized", "the request carries no caller identity")
+        return route(request)
+
+    def _aws_error(self, error: ClientError) -> ApiError:
+        code = error.response.get("Error", {}).get("Code", "")
+        if code in _THROTTLED:
+            logger.warning("throttled by AWS", extra={"awsError": code})
+            return ApiError(429, "throttled", "too many requests; retry after a pause", headers={"retry-after": "1"})
+        if code in _UNAVAILABLE:
+            logger.warning("AWS unavailable", extra={"awsError": code})
+            return ApiError(
+                503, "unavailable", "a backing service is unavailable; retry shortly", headers={"retry-after": "2"}
+            )
+        if code in ("ExecutionDoesNotExist", "ResourceNotFoundException"):
+            logger.warning("AWS resource missing", extra={"awsError": code})
+            return not_found("task")
+        logger.error("AWS error", extra={"awsError": code})
+        return ApiError(500, "internal", "internal error; quote the x-request-id header")
+
+    # -- sessions -------------------------------------------------------------------------
+
+    def list_sessions(self, request: Request) -> dict:
+        query = parse_query(request, PageQuery)
+        try:
+            page = self.store.recent_sessions(request.caller, limit=query.limit, cursor=query.cursor)
+        except InvalidCursorError as error:
+            raise ApiError(400, "invalid_request", str(error), field="cursor") from None
+        return respond(
+            200,
+            {
+                "sessions": [
+                    {
+                        "sessionId": s.session_id,
+                        "title": s.title,
+                        "updatedAt": s.updated_at_ms,
+                        "createdAt": s.created_at_ms,
+                    }
+                    for s in page.sessions
+                ],
+                "nextCursor": page.next_cursor,
+            },
+            request,
+        )
+
+    def session_history(self, request: Request) -> dict:
+        session_id = _path_id(request, "sessionId")
+        query = parse_query(request, PageQuery)
+        if query.cursor is None:
+            try:
+                page = self.store.load_conversation(session_id, limit=query.limit)
+            except InvalidCursorError as error:  # pragma: no cover - no cursor given
+                raise ApiError(400, "invalid_request", str(error), field="cursor") from None
+            # Another user's session answers exactly like a missing one: no content, no hint.
+            if page.meta is None or page.meta.user_id != request.caller:
+                raise not_found("session")
+        else:
+            # Later pages carry no metadata; check ownership with the metadata item first.
+            meta = self.store.get_session(session_id)
+            if meta is None or meta.user_id != request.caller:
+                raise not_found("session")
+            try:
+                page = self.store.load_conversation(session_id, limit=query.limit, cursor=query.cursor)
+            except InvalidCursorError as error:
+                raise ApiError(400, "invalid_request", str(error), field="cursor") from None
+        return respond(
+            200,
+            {
+                "sessionId": session_id,
+                "messages": [
+                    {
+                        "messageId": m.message_id,
+                        "role": m.role,
+                        "text": m.text,
+                        "toolCalls": m.tool_calls,
+                        "createdAt": m.created_at_ms,
+                    }
+                    for m in page.messages
+                ],
+                "nextCursor": page.next_cursor,
+            },
+            request,
+        )
+
+    # -- tasks ----------------------------------------------------------------------------
+
+    def start_task(self, request: Request) -> dict:
+        body = parse_body(request, TaskRequest, self.settings.MAX_BODY_BYTES)
+        caller = request.caller
+        if body.sessionId is not None:
+            meta = self.store.get_session(body.sessionId)
+            if meta is not None and meta.user_id != caller:
+                raise not_found("session")
+        key = request.header("idempotency-key")
+        key_hash = None
+        if key is not None:
+            if not _IDEMPOTENCY_KEY.fullmatch(key):
+                raise ApiError(
+                    400,
+                    "invalid_request",
+                    "Idempotency-Key must be 1-128 visible ASCII characters",
+                    field="Idempotency-Key",
+                )
+            key_hash = hashlib.sha256(f"{caller}\n{key}".encode()).hexdigest()[:40]
+            request_hash = hashlib.sha256(msgspec.json.encode(body)).hexdigest()
+            replay = self._claim(caller, key_hash, request_hash, request)
+            if replay is not None:
+                return replay
+        task_id = key_hash[:32] if key_hash else new_ulid()
+        # Derived from the key too, so a replay after a crash names the same session.
+        session_id = body.sessionId or (f"s{key_hash[:31]}" if key_hash else new_ulid())
+        machine = self.settings.TASK_STATE_MACHINE_ARN
+        arn = execution_arn(machine, task_id)
+        task_input = {
+            "taskId": task_id,
+            "sessionId": session_id,
+            "userId": caller,
+            "message": body.message,
+            "correlationId": request.correlation_id,
+        }
+        try:
+            arn = self._stepfunctions(_region_of(machine)).start_execution(
+                stateMachineArn=machine, name=task_id, input=json.dumps(task_input)
+            )["executionArn"]
+        except ClientError as error:
+            # Same name, different input: a replay after a crash, whose correlation id differs.
+            # The execution exists; that is the task.
+            if error.response.get("Error", {}).get("Code") != "ExecutionAlreadyExists" or key_hash is None:
+                raise
+        self.store.put_task(task_id, caller, session_id, arn)
+        accepted = TaskAccepted(taskId=task_id, status="RUNNING", sessionId=session_id)
+        if key_hash is not None:
+            self.store.complete_idempotency(caller, key_hash, 202, msgspec.to_builtins(accepted))
+        logger.info("task started", extra={"taskId": task_id, "sessionId": session_id})
+        return respond(202, accepted, request, {"location": f"/v1/tasks/{task_id}"})
+
+    def _claim(self, caller: str, key_hash: str, request_hash: str, request: Request) -> dict | None:
+        existing = self.store.claim_idempotency(caller, key_hash, request_hash)
+        if existing is None:
+            return None
+        if existing.request_hash != request_hash:
+            raise ApiError(
+                422,
+                "idempotency_key_reused",
+                "this Idempotency-Key was used with a different request body",
+                field="Idempotency-Key",
+            )
+        if existing.status == "COMPLETED":
+            return respond(existing.status_code or 200, existing.body, request, {"idempotent-replayed": "true"})
+        if self._clock() * 1000 - existing.created_at_ms < IDEMPOTENCY_LOCK_SECONDS * 1000:
+            raise ApiError(
+                409,
+                "request_in_progress",
+                "a request with this Idempotency-Key is still in progress",
+                headers={"retry-after": "1"},
+            )
+        return None  # an abandoned claim: go on, the start itself is idempotent
+
+    def task_status(self, request: Request) -> dict:
+        task_id = _path_id(request, "taskId")
+        task = self.store.get_task(task_id)
+        if task is None or task.user_id != request.caller:
+            raise not_found("task")
+        # The execution runs where it was started; ask that region.
+        described = self._stepfunctions(_region_of(task.execution_arn)).describe_execution(
+            executionArn=task.execution_arn
+        )
+        status = described["status"]
+        body: dict[str, Any] = {"taskId": task_id, "status": status, "sessionId": task.session_id}
+        if status == "SUCCEEDED":
+            output = json.loads(described.get("output") or "{}")
+            body["answer"] = output.get("answer")
+        elif status in ("FAILED", "TIMED_OUT", "ABORTED"):
+            body["error"] = {"code": described.get("error") or status.lower()}
+        return respond(200, body, request)
+
+
+# -- Lambda wiring: built at cold start (the init phase), once per execution environment ----
+
+
+def _stepfunctions_clients() -> Callable[[str], Any]:
+    import boto3
+
+    clients: dict[str, Any] = {}
+
+    def client(region: str) -> Any:
+        if region not in clients:
+            clients[region] = boto3.client("stepfunctions", region_name=region)
+        return clients[region]
+
+    return client
+
+
+def from_environment() -> Router:
+    import boto3
+
+    settings = load_settings(RouterSettings)
+    logger.setLevel(settings.LOG_LEVEL)
+    dynamodb = boto3.client("dynamodb", region_name=settings.AWS_REGION)
+    store = StateStore(settings.TABLE_NAME, settings.AWS_REGION, settings.TTL_DAYS, client=dynamodb)
+    return Router(settings, store, _stepfunctions_clients())
+
+
+app: Router | None = from_environment() if "TABLE_NAME" in os.environ else None
+
+
+def handler(event: dict[str, Any], context: Any = None) -> dict:
+    global app
+    if app is None:
+        app = from_environment()
+    return app.handle(event)

@@ -1,0 +1,166 @@
+"""API Gateway REST proxy events in and out: typed errors, JSON bodies, the caller.
+
+Every error response has the shape ``{"error": {"code", "message", "field"?}}`` and the
+request id in ``x-request-id``; nothing internal (a stack trace, an ARN) leaves here.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import msgspec
+
+T = TypeVar("T")
+
+JSON_TYPES = ("application/json",)
+_FIELD_AT = re.compile(r"at `\$\.?([^`]*)`")
+_FIELD_NAMED = re.compile(r"field `([^`]+)`")
+
+
+class ApiError(Exception):
+    """An error the client can act on; becomes its HTTP status and a JSON error body."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        field: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.field = field
+        self.headers = headers or {}
+
+    def body(self) -> dict[str, Any]:
+        error: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.field:
+            error["field"] = self.field
+        return {"error": error}
+
+
+def not_found(what: str) -> ApiError:
+    return ApiError(404, "not_found", f"{what} not found")
+
+
+@dataclass(frozen=True)
+class Request:
+    """The parts of a REST proxy event the handlers use."""
+
+    method: str
+    resource: str  # the route template, e.g. /v1/sessions/{sessionId}/messages
+    path_params: dict[str, str]
+    query: dict[str, str]
+    headers: dict[str, str]  # lower-case names
+    body: bytes
+    request_id: str
+    caller: str | None
+    correlation_id: str
+    raw: dict[str, Any] = field(repr=False, default_factory=dict)
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+
+_CORRELATION = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
+
+
+def parse_event(event: dict[str, Any]) -> Request:
+    context = event.get("requestContext") or {}
+    headers = {k.lower(): v for k, v in (event.get("headers") or {}).items() if v is not None}
+    body = event.get("body") or ""
+    raw_body = base64.b64decode(body) if event.get("isBase64Encoded") else body.encode()
+    request_id = context.get("requestId") or "unknown"
+    authorizer = context.get("authorizer") or {}
+    caller = authorizer.get("userId") or authorizer.get("principalId")
+    # A client may bring its own correlation id; anything odd-looking is replaced, not echoed.
+    offered = headers.get("x-correlation-id", "")
+    correlation = offered if _CORRELATION.fullmatch(offered) else request_id
+    return Request(
+        method=(event.get("httpMethod") or "").upper(),
+        resource=event.get("resource") or event.get("path") or "",
+        path_params=dict(event.get("pathParameters") or {}),
+        query=dict(event.get("queryStringParameters") or {}),
+        headers=headers,
+        body=raw_body,
+        request_id=request_id,
+        caller=str(caller) if caller else None,
+        correlation_id=correlation,
+        raw=event,
+    )
+
+
+def field_of(error: msgspec.ValidationError) -> str | None:
+    """The JSON path of the field a msgspec error is about, e.g. ``message`` or ``tools[0]``."""
+    text = str(error)
+    for pattern in (_FIELD_AT, _FIELD_NAMED):
+        found = pattern.search(text)
+        if found:
+            return found.group(1) or None
+    return None
+
+
+def parse_body(request: Request, model: type[T], max_bytes: int) -> T:
+    """Decode and validate a JSON body: 415 for another content type, 413 when too large,
+    400 naming the field for a bad value."""
+    content_type = (request.header("content-type") or "").split(";")[0].strip().lower()
+    if content_type not in JSON_TYPES:
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            f"send the body as application/json, not {content_type or 'no content type'!r}",
+        )
+    if len(request.body) > max_bytes:
+        raise ApiError(
+            413, "payload_too_large", f"the body is {len(request.body)} bytes; at most {max_bytes} are accepted"
+        )
+    try:
+        return msgspec.json.decode(request.body, type=model)
+    except msgspec.ValidationError as error:
+        found = field_of(error)
+        message = str(error).split(" - at ")[0]
+        raise ApiError(400, "invalid_request", message, field=found) from None
+    except msgspec.DecodeError as error:
+        raise ApiError(400, "invalid_json", f"the body is not valid JSON: {error}") from None
+
+
+def parse_query(request: Request, model: type[T]) -> T:
+    """Validate query parameters (strings converted to the field types)."""
+    try:
+        return msgspec.convert(request.query, model, strict=False)
+    except msgspec.ValidationError as error:
+        raise ApiError(400, "invalid_request", str(error).split(" - at ")[0], field=field_of(error)) from None
+
+
+def respond(status: int, body: Any, request: Request | None = None, headers: dict[str, str] | None = None) -> dict:
+    out_headers = {"content-type": "application/json"}
+    if request is not None:
+        out_headers["x-request-id"] = request.request_id
+        out_headers["x-correlation-id"] = request.correlation_id
+    out_headers.update(headers or {})
+    return {
+        "statusCode": status,
+        "headers": out_headers,
+        "body": msgspec.json.encode(body).decode() if body is not None else "",
+    }
+
+
+def error_response(error: ApiError, request: Request | None) -> dict:
+    return respond(error.status, error.body(), request, error.headers)
+
+
+def internal_error(request: Request | None) -> dict:
+    return respond(
+        500, {"error": {"code": "internal", "message": "internal error; quote the x-request-id header"}}, request
+    )
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)
