@@ -32,10 +32,11 @@ format: $(STAMP)
 preview: $(STAMP)
 	$(BIN)/python -m local.preview $(STACK)
 
-## bench: state-layer round trips and program time by number of regions
+## bench: state-layer round trips, program time by number of regions, handler cold starts
 bench: $(STAMP)
 	$(BIN)/python -m bench.state_roundtrips
 	$(BIN)/python -m bench.program_regions
+	$(BIN)/python -m bench.cold_start
 
 ## config-reference: rewrite the README's stack config table from the pydantic model
 config-reference: $(STAMP)

@@ -263,6 +263,8 @@ def from_environment() -> AgentStep:
     llm = build_client(
         settings.LLM_PROVIDER, settings.LLM_MODEL, settings.LLM_ENDPOINTS, settings.LLM_TIMEOUT_SECONDS, api_key=api_key
     )
+    if settings.LLM_PROVIDER == "bedrock":
+        llm.transports[0].client  # noqa: B018 - the nearest endpoint's client, built in the init phase
     return AgentStep(settings, store, llm, load_tool_specs())
 
 

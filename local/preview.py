@@ -33,9 +33,14 @@ def main(argv: list[str] | None = None) -> int:
         print(error, file=sys.stderr)
         return 2
     print(f"stack {args.stack}: {len(run.resources)} resources (offline, under mocks)")
-    for resource in run.resources:
-        region = resource.region or "-"
-        print(f"  {resource.typ:<40} {resource.name:<36} {region}")
+
+    def where(resource) -> str:
+        if resource.region:
+            return resource.region
+        return "global" if resource.typ.startswith("aws:") else "-"
+
+    for resource in sorted(run.resources, key=lambda r: (where(r), r.typ, r.name)):
+        print(f"  {where(resource):<15} {resource.typ:<48} {resource.name}")
     counts = Counter(r.typ for r in run.resources)
     print("by type: " + ", ".join(f"{typ} x{n}" for typ, n in sorted(counts.items())))
     print("outputs:")

@@ -135,6 +135,16 @@ def test_shipped_stack_configs_are_valid(stack):
         ("api.burstLimit", 10, "burstLimit 10 is below rateLimit 50"),
         ("domain", {"zone": "not a zone"}, "agent-infra:domain.zone = 'not a zone': must be a DNS zone name"),
         ("api.rateLimt", 5, "agent-infra:api.rateLimt = 5: unknown key"),
+        (
+            "tools.0.name",
+            "weather",
+            "no handler module for weather (handlers/tools/<name>.py); tools available: calculator, create_ticket",
+        ),
+        (
+            "compute",
+            {"llmTimeoutSeconds": 60, "agentStepTimeoutSeconds": 30},
+            "llmTimeoutSeconds 60 must be below agentStepTimeoutSeconds 30",
+        ),
     ],
 )
 def test_bad_value_names_key_value_and_what_is_allowed(path, value, expected):

@@ -21,3 +21,42 @@ def test_key_policy_follows_the_partition():
     assert (
         policy["Statement"][1]["Condition"]["StringEquals"]["kms:ViaService"] == "dynamodb.cn-north-1.amazonaws.com.cn"
     )
+
+
+def test_wildcard_problems_finds_star_actions_and_avoidable_star_resources():
+    from components.policies import policy, statement, wildcard_problems
+
+    assert wildcard_problems(policy(statement("X", ["xray:PutTraceSegments"], ["*"]))) == []
+    assert wildcard_problems(policy(statement("A", ["dynamodb:*"], ["arn:aws:dynamodb:us-east-1:1:table/t"]))) == [
+        "A: action dynamodb:*"
+    ]
+    assert wildcard_problems(policy(statement("R", ["dynamodb:GetItem"], ["*"]))) == [
+        "R: resource * for ['dynamodb:GetItem']"
+    ]
+    assert wildcard_problems({"Statement": [{"Sid": "S", "Action": "*", "Resource": "*"}]}) == [
+        "S: action *",
+        "S: resource * for ['*']",
+    ]
+
+
+def test_bedrock_profiles_allow_the_base_model_only_through_the_profile():
+    from components.policies import bedrock_invoke
+
+    profile = bedrock_invoke("us.anthropic.claude-x-v1:0", ["us-east-1", "us-west-2"], "111122223333")
+    assert profile[0]["Resource"] == [
+        "arn:aws:bedrock:us-east-1:111122223333:inference-profile/us.anthropic.claude-x-v1:0",
+        "arn:aws:bedrock:us-west-2:111122223333:inference-profile/us.anthropic.claude-x-v1:0",
+    ]
+    assert profile[1]["Resource"] == ["arn:aws:bedrock:*::foundation-model/anthropic.claude-x-v1:0"]
+    assert profile[1]["Condition"]["StringLike"]["bedrock:InferenceProfileArn"].endswith(
+        "inference-profile/us.anthropic.claude-x-v1:0"
+    )
+    plain = bedrock_invoke("anthropic.claude-x-v1:0", ["eu-west-1"], "111122223333")
+    assert plain == [
+        {
+            "Sid": "InvokeModel",
+            "Effect": "Allow",
+            "Action": ["bedrock:InvokeModel"],
+            "Resource": ["arn:aws:bedrock:eu-west-1::foundation-model/anthropic.claude-x-v1:0"],
+        }
+    ]

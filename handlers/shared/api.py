@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import json
 import re
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import msgspec
@@ -50,8 +49,7 @@ def not_found(what: str) -> ApiError:
     return ApiError(404, "not_found", f"{what} not found")
 
 
-@dataclass(frozen=True)
-class Request:
+class Request(msgspec.Struct, frozen=True):
     """The parts of a REST proxy event the handlers use."""
 
     method: str
@@ -63,7 +61,7 @@ class Request:
     request_id: str
     caller: str | None
     correlation_id: str
-    raw: dict[str, Any] = field(repr=False, default_factory=dict)
+    raw: dict[str, Any] = msgspec.field(default_factory=dict)
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())

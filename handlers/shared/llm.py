@@ -21,8 +21,9 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
+
+import msgspec
 
 from handlers.shared.log import emit_metric, get_logger
 
@@ -60,30 +61,26 @@ class EndpointDownError(Exception):
     """Timed out, unreachable, or not serving the model: go to the next endpoint now."""
 
 
-@dataclass(frozen=True)
-class ToolSpec:
+class ToolSpec(msgspec.Struct, frozen=True):
     name: str
     description: str
     input_schema: dict[str, Any]
 
 
-@dataclass(frozen=True)
-class ToolCall:
+class ToolCall(msgspec.Struct, frozen=True):
     tool_use_id: str
     name: str
     input: dict[str, Any]
 
 
-@dataclass(frozen=True)
-class ToolResult:
+class ToolResult(msgspec.Struct, frozen=True):
     tool_use_id: str
     name: str
     output: Any
     is_error: bool = False
 
 
-@dataclass(frozen=True)
-class LlmMessage:
+class LlmMessage(msgspec.Struct, frozen=True):
     """Provider-neutral message: user text, an assistant reply (text and/or tool calls), or
     the results of tool calls (sent to the model as the user's turn)."""
 
@@ -93,8 +90,7 @@ class LlmMessage:
     tool_results: tuple[ToolResult, ...] = ()
 
 
-@dataclass(frozen=True)
-class LlmReply:
+class LlmReply(msgspec.Struct, frozen=True):
     text: str
     tool_calls: tuple[ToolCall, ...]
     stop_reason: str
@@ -392,8 +388,7 @@ def breaker_for(name: str, clock: Callable[[], float] = time.monotonic) -> Circu
     return _breakers[name]
 
 
-@dataclass
-class RetryPolicy:
+class RetryPolicy(msgspec.Struct, frozen=True):
     attempts_per_endpoint: int = 3
     base_delay: float = 0.25
     max_delay: float = 4.0
@@ -403,16 +398,26 @@ class RetryPolicy:
         return rng() * min(self.max_delay, self.base_delay * (2**attempt))
 
 
-@dataclass
 class LlmClient:
-    provider: str
-    model: str
-    transports: list[Any]
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
-    breakers: Callable[[str], CircuitBreaker] = breaker_for
-    sleep: Callable[[float], None] = time.sleep
-    rng: Callable[[], float] = random.random
-    clock: Callable[[], float] = time.monotonic
+    def __init__(
+        self,
+        provider: str,
+        model: str,
+        transports: list[Any],
+        retry: RetryPolicy | None = None,
+        breakers: Callable[[str], CircuitBreaker] = breaker_for,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: Callable[[], float] = random.random,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.provider = provider
+        self.model = model
+        self.transports = transports
+        self.retry = retry or RetryPolicy()
+        self.breakers = breakers
+        self.sleep = sleep
+        self.rng = rng
+        self.clock = clock
 
     def converse(
         self,

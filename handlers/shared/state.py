@@ -15,9 +15,9 @@ import binascii
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
@@ -83,8 +83,7 @@ class PayloadTooLargeError(StateError, ValueError):
     """A value too large to store inline in one item."""
 
 
-@dataclass(frozen=True)
-class SessionMeta:
+class SessionMeta(msgspec.Struct, frozen=True):
     session_id: str
     user_id: str
     version: int
@@ -95,8 +94,7 @@ class SessionMeta:
     expires_at: int
 
 
-@dataclass(frozen=True)
-class Message:
+class Message(msgspec.Struct, frozen=True):
     session_id: str
     message_id: str
     role: str
@@ -108,31 +106,27 @@ class Message:
     expires_at: int
 
 
-@dataclass(frozen=True)
-class NewMessage:
+class NewMessage(msgspec.Struct, frozen=True):
     """A message to be written; the id and timestamps are assigned on write."""
 
     role: str
     text: str
-    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    tool_calls: list[dict[str, Any]] = msgspec.field(default_factory=list)
     usage: dict[str, int] | None = None
 
 
-@dataclass(frozen=True)
-class ConversationPage:
+class ConversationPage(msgspec.Struct, frozen=True):
     meta: SessionMeta | None  # only on the first page
     messages: list[Message]  # newest first
     next_cursor: str | None
 
 
-@dataclass(frozen=True)
-class SessionsPage:
+class SessionsPage(msgspec.Struct, frozen=True):
     sessions: list[SessionMeta]  # most recently active first
     next_cursor: str | None
 
 
-@dataclass(frozen=True)
-class ToolExecution:
+class ToolExecution(msgspec.Struct, frozen=True):
     execution_id: str
     seq: int
     tool_name: str
@@ -145,8 +139,7 @@ class ToolExecution:
     expires_at: int
 
 
-@dataclass(frozen=True)
-class Memory:
+class Memory(msgspec.Struct, frozen=True):
     user_id: str
     topic: str
     memory_id: str
@@ -156,8 +149,7 @@ class Memory:
     expires_at: int
 
 
-@dataclass(frozen=True)
-class Task:
+class Task(msgspec.Struct, frozen=True):
     task_id: str
     user_id: str
     session_id: str
@@ -167,8 +159,7 @@ class Task:
     expires_at: int
 
 
-@dataclass(frozen=True)
-class IdempotencyRecord:
+class IdempotencyRecord(msgspec.Struct, frozen=True):
     request_hash: str
     status: str  # IN_PROGRESS or COMPLETED
     created_at_ms: int
@@ -176,8 +167,7 @@ class IdempotencyRecord:
     body: Any
 
 
-@dataclass(frozen=True)
-class Connection:
+class Connection(msgspec.Struct, frozen=True):
     connection_id: str
     user_id: str
     region: str

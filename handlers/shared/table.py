@@ -22,7 +22,7 @@ and its metadata in one round trip.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import msgspec
 
 PARTITION_KEY = "PK"
 SORT_KEY = "SK"
@@ -53,22 +53,19 @@ TICKET_SK = "TICKET"
 _MAX_KEY_PART = 256
 
 
-@dataclass(frozen=True)
-class KeyAttribute:
+class KeyAttribute(msgspec.Struct, frozen=True):
     name: str
     type: str  # DynamoDB scalar type: S, N or B
 
 
-@dataclass(frozen=True)
-class IndexSchema:
+class IndexSchema(msgspec.Struct, frozen=True):
     name: str
     partition_key: KeyAttribute
     sort_key: KeyAttribute
     projection: str = "ALL"
 
 
-@dataclass(frozen=True)
-class TableSchema:
+class TableSchema(msgspec.Struct, frozen=True):
     """The table's key schema, shared by the Pulumi component and the moto fixtures."""
 
     partition_key: KeyAttribute

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import msgspec
@@ -62,8 +62,7 @@ class ToolSettings(msgspec.Struct, frozen=True):
     LOG_LEVEL: str = "INFO"
 
 
-@dataclass(frozen=True)
-class ToolContext:
+class ToolContext(msgspec.Struct, frozen=True):
     execution_id: str
     seq: int
     user_id: str
@@ -87,18 +86,36 @@ def flat_schema(model: type) -> dict[str, Any]:
     return schema
 
 
-@dataclass
 class ToolDefinition:
-    """A tool: its name (the module name), what the model is told, and what it does."""
+    """A tool: its name (the module name), what the model is told, and what it does.
 
-    name: str
-    description: str
-    input_type: type
-    run: Callable[[ToolContext, Any], Any]
-    compensate: Callable[[ToolContext, ToolExecution], dict[str, Any]] | None = None
-    dynamodb_actions: tuple[str, ...] = ()
-    """DynamoDB actions the tool itself needs beyond recording its runs (for its IAM role)."""
-    _store: StateStore | None = field(default=None, init=False, repr=False)
+    ``dynamodb_actions`` are the DynamoDB actions the tool itself needs beyond recording its
+    runs (they go into its IAM role).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        description: str,
+        input_type: type,
+        run: Callable[[ToolContext, Any], Any],
+        compensate: Callable[[ToolContext, ToolExecution], dict[str, Any]] | None = None,
+        dynamodb_actions: tuple[str, ...] = (),
+    ) -> None:
+        self.name = name
+        self.description = description
+        self.input_type = input_type
+        self.run = run
+        self.compensate = compensate
+        self.dynamodb_actions = dynamodb_actions
+        self._store: StateStore | None = None
+        self.__post_init__()
+
+    def __post_init__(self) -> None:
+        # In Lambda, build the store and its client in the init phase (full CPU, and done
+        # before the first request when concurrency is provisioned).
+        if "TABLE_NAME" in os.environ:
+            self.store()
 
     def spec(self) -> dict[str, Any]:
         return {"name": self.name, "description": self.description, "inputSchema": flat_schema(self.input_type)}
@@ -107,8 +124,11 @@ class ToolDefinition:
 
     def store(self) -> StateStore:
         if self._store is None:
+            import boto3
+
             settings = load_settings(ToolSettings)
-            self._store = StateStore(settings.TABLE_NAME, settings.AWS_REGION, settings.TTL_DAYS)
+            client = boto3.client("dynamodb", region_name=settings.AWS_REGION)
+            self._store = StateStore(settings.TABLE_NAME, settings.AWS_REGION, settings.TTL_DAYS, client=client)
         return self._store
 
     def lambda_handler(self, event: dict[str, Any], context: Any = None) -> dict[str, Any]:

@@ -26,7 +26,6 @@ import socket
 import ssl
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Annotated, Any, Protocol
 from urllib.parse import quote, urljoin, urlsplit
 
@@ -178,8 +177,7 @@ def _short(url: str) -> str:
     return url if len(url) <= 200 else url[:200] + "..."
 
 
-@dataclass(frozen=True)
-class Target:
+class Target(msgspec.Struct, frozen=True):
     """A URL that passed rule 1: what to connect to and what to ask for."""
 
     url: str
@@ -399,8 +397,7 @@ def fit_text(text: str, limit: int = MAX_BODY_JSON_BYTES) -> tuple[str, bool]:
     return text[:low], True
 
 
-@dataclass(frozen=True)
-class Fetcher:
+class Fetcher(msgspec.Struct, frozen=True):
     """The fetch with its network edges injectable: ``resolve(host, port) -> [address, ...]``
     and ``open(ip, hostname, path, headers, timeout) -> (status, lower-cased headers, body)``,
     the body bytes or something with ``read(size)`` (and, optionally, ``close()``)."""
