@@ -52,7 +52,9 @@ state = GlobalTable(
 tools = {tool.name: load_tool(tool.name) for tool in stack_config.tools}
 function_code = [
     packaging.router_code(),
-    packaging.agent_step_code(t.spec() for t in tools.values()),
+    packaging.agent_step_code(
+        {**tools[t.name].spec(), "requiresApproval": t.requires_approval} for t in stack_config.tools
+    ),
     *(packaging.tool_code(name) for name in tools),
 ]
 archives = {code.key: str(packaging.build_function_archive(code)) for code in function_code}

@@ -9,17 +9,19 @@ Input (from Step Functions)::
 
     {"sessionId", "userId", "executionId", "step": 1, "message": "first step only",
      "toolResults": [{"toolUseId", "name", "seq", "status", "output" | "outputRef"}],
-     "tools": ["optional", "subset"], "correlationId"}
+     "tools": ["optional", "subset"], "correlationId", "idempotencyKey": "optional",
+     "mode": "turn" | "task"}
 
-Output::
+Output (the state machine keeps the run's context itself)::
 
-    {"sessionId", "userId", "executionId", "correlationId", "step": <next step>,
-     "done": bool, "answer": str, "messageId", "toolCalls": [{"toolUseId", "name", "input", "seq"}],
-     "usage": {"inputTokens", "outputTokens"}}
+    {"step": <next step>, "done": bool, "answer": str, "messageId",
+     "toolCalls": [{"toolUseId", "name", "input", "seq"}], "usage": {"inputTokens", "outputTokens"},
+     "turnToolCalls": [{"name", "input", "output", "status"}], "turnUsage": {...}}   # when done
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -41,6 +43,11 @@ SYSTEM_PROMPT = (
 )
 # seq of a tool call = step * SEQ_PER_STEP + its index in the step: the same on every delivery.
 SEQ_PER_STEP = 100
+# Bounds the Map's results (each inline result is at most 8 KB) well under 256 KB.
+MAX_TOOL_CALLS_PER_STEP = 16
+# The turn's summary of tool calls in the final output stays under this many bytes.
+TURN_SUMMARY_BYTES = 64_000
+PREVIEW_CHARS = 1_000
 
 logger = get_logger("agent-step")
 
@@ -71,6 +78,8 @@ class StepInput(msgspec.Struct, frozen=True):
     toolResults: list[ToolResultIn] = []
     tools: list[str] | None = None
     correlationId: str | None = None
+    idempotencyKey: str | None = None
+    mode: str = "turn"  # "turn" (Express, no approvals) or "task" (Standard)
 
 
 class AgentStepSettings(msgspec.Struct, frozen=True):
@@ -88,16 +97,18 @@ class AgentStepSettings(msgspec.Struct, frozen=True):
     LOG_LEVEL: str = "INFO"
 
 
-def load_tool_specs(path: Path = TOOL_SPECS_FILE) -> list[ToolSpec]:
-    """The tool specs built into this function's archive at deploy time; in a source tree
-    without the file, every tool module's spec."""
+def load_tool_specs(path: Path = TOOL_SPECS_FILE) -> tuple[list[ToolSpec], set[str]]:
+    """The tool specs built into this function's archive at deploy time, and the names of
+    the tools that need a human's approval. In a source tree without the file: every tool
+    module, with the approval flag the stack configs give create_ticket."""
     if path.exists():
         raw = json.loads(path.read_text())
     else:
         from handlers.tools import available_tools, load_tool
 
-        raw = [load_tool(name).spec() for name in available_tools()]
-    return [ToolSpec(s["name"], s["description"], s["inputSchema"]) for s in raw]
+        raw = [{**load_tool(name).spec(), "requiresApproval": name == "create_ticket"} for name in available_tools()]
+    specs = [ToolSpec(s["name"], s["description"], s["inputSchema"]) for s in raw]
+    return specs, {s["name"] for s in raw if s.get("requiresApproval")}
 
 
 def to_llm_message(message: Message) -> LlmMessage:
@@ -128,12 +139,14 @@ class AgentStep:
         store: StateStore,
         llm: LlmClient,
         tool_specs: Sequence[ToolSpec],
+        approval_tools: set[str] | frozenset[str] = frozenset(),
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
         self.store = store
         self.llm = llm
         self.tool_specs = {spec.name: spec for spec in tool_specs}
+        self.approval_tools = set(approval_tools)
         self._clock = clock
 
     def handle(self, event: dict[str, Any], remaining_ms: int | None = None) -> dict[str, Any]:
@@ -160,7 +173,12 @@ class AgentStep:
             incoming = NewMessage(role="tool", text="", tool_calls=self._resolve_results(step.toolResults))
         messages = [*to_llm_messages(history), to_llm_message(_as_message(incoming))]
 
-        offered = [s for name, s in self.tool_specs.items() if step.tools is None or name in step.tools]
+        # A turn (Express) cannot wait for a human: tools that need approval are task-only.
+        offered = [
+            s
+            for name, s in self.tool_specs.items()
+            if (step.tools is None or name in step.tools) and (step.mode == "task" or name not in self.approval_tools)
+        ]
         deadline = None
         if remaining_ms is not None:
             # Leave a second to persist the turn and return.
@@ -168,9 +186,7 @@ class AgentStep:
         reply = self.llm.converse(SYSTEM_PROMPT, messages, offered, self.settings.MAX_TOKENS, deadline=deadline)
 
         allowed = {s.name for s in offered}
-        calls = [c for c in reply.tool_calls if c.name in allowed]
-        if len(calls) >= SEQ_PER_STEP:
-            calls = calls[: SEQ_PER_STEP - 1]
+        calls = [c for c in reply.tool_calls if c.name in allowed][:MAX_TOOL_CALLS_PER_STEP]
         tool_calls = [
             {"toolUseId": c.tool_use_id, "name": c.name, "input": c.input, "seq": step.step * SEQ_PER_STEP + i}
             for i, c in enumerate(calls)
@@ -178,16 +194,17 @@ class AgentStep:
         usage = {"inputTokens": reply.input_tokens, "outputTokens": reply.output_tokens}
         assistant = NewMessage(role="assistant", text=reply.text, tool_calls=tool_calls, usage=usage)
         version = page.meta.version if page.meta is not None else 0
-        _, written = self.store.persist_turn(step.sessionId, version, [incoming, assistant], user_id=step.userId)
+        claim = None
+        if step.idempotencyKey and step.step == 1:
+            claim = hashlib.sha256(f"turn\n{step.userId}\n{step.idempotencyKey}".encode()).hexdigest()[:40]
+        _, written = self.store.persist_turn(
+            step.sessionId, version, [incoming, assistant], user_id=step.userId, claim_key=claim
+        )
         done = not tool_calls
         logger.info(
             "agent step", extra={"done": done, "toolCalls": [c["name"] for c in tool_calls], "endpoint": reply.endpoint}
         )
-        return {
-            "sessionId": step.sessionId,
-            "userId": step.userId,
-            "executionId": step.executionId,
-            "correlationId": step.correlationId,
+        out: dict[str, Any] = {
             "step": step.step + 1,
             "done": done,
             "answer": reply.text if done else "",
@@ -195,6 +212,9 @@ class AgentStep:
             "toolCalls": tool_calls,
             "usage": usage,
         }
+        if done:
+            out["turnToolCalls"], out["turnUsage"] = turn_summary([*history, _as_message(incoming)], usage)
+        return out
 
     def _resolve_results(self, results: Sequence[ToolResultIn]) -> list[dict[str, Any]]:
         """Tool results as stored in the conversation; outputs passed by reference are read
@@ -211,6 +231,38 @@ class AgentStep:
                 output = fetched.get(key, {"error": "the tool's recorded output is missing"})
             resolved.append({"toolUseId": r.toolUseId, "name": r.name, "status": r.status, "output": output})
         return resolved
+
+
+def turn_summary(history: Sequence[Message], last_usage: dict[str, int]) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """The tool calls of this turn (since the user's last message), each with its input,
+    output and status, and the tokens the turn used. Outputs are shortened to previews
+    once the summary would pass TURN_SUMMARY_BYTES, to keep the final state small."""
+    start = max((i for i, m in enumerate(history) if m.role == "user"), default=-1) + 1
+    turn = history[start:]
+    inputs = {c["toolUseId"]: c.get("input") for m in turn if m.role == "assistant" for c in m.tool_calls}
+    calls, budget = [], TURN_SUMMARY_BYTES
+    for message in turn:
+        if message.role != "tool":
+            continue
+        for result in message.tool_calls:
+            entry = {
+                "name": result["name"],
+                "input": inputs.get(result["toolUseId"]),
+                "output": result.get("output"),
+                "status": result.get("status"),
+            }
+            size = len(json.dumps(entry, default=str))
+            if size > budget:
+                entry["output"] = {"preview": json.dumps(result.get("output"), default=str)[:PREVIEW_CHARS], "truncated": True}
+                size = len(json.dumps(entry, default=str))
+            budget -= size
+            calls.append(entry)
+    usage = {"inputTokens": last_usage["inputTokens"], "outputTokens": last_usage["outputTokens"]}
+    for message in turn:
+        if message.role == "assistant" and message.usage:
+            usage["inputTokens"] += int(message.usage.get("inputTokens", 0))
+            usage["outputTokens"] += int(message.usage.get("outputTokens", 0))
+    return calls, usage
 
 
 def _as_message(new: NewMessage) -> Message:
@@ -265,7 +317,8 @@ def from_environment() -> AgentStep:
     )
     if settings.LLM_PROVIDER == "bedrock":
         llm.transports[0].client  # noqa: B018 - the nearest endpoint's client, built in the init phase
-    return AgentStep(settings, store, llm, load_tool_specs())
+    specs, approval_tools = load_tool_specs()
+    return AgentStep(settings, store, llm, specs, approval_tools)
 
 
 app: AgentStep | None = from_environment() if "TABLE_NAME" in os.environ else None

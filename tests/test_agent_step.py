@@ -56,7 +56,8 @@ def make_step(store):
             MAX_STEPS=max_steps,
         )
         model = ScriptedModel(*replies)
-        return AgentStep(settings, store, model, load_tool_specs()), model
+        specs, approval_tools = load_tool_specs()
+        return AgentStep(settings, store, model, specs, approval_tools), model
 
     return make
 
@@ -85,7 +86,8 @@ def test_a_direct_answer_creates_the_session_and_persists_both_messages(make_ste
         ("assistant", "Hello! How can I help?"),
     ]
     assert out["messageId"] == page.messages[0].message_id
-    assert model.calls[0]["tools"] == ["calculator", "create_ticket", "http_fetch", "memory"]
+    assert model.calls[0]["tools"] == ["calculator", "http_fetch", "memory"], "a turn never offers approval tools"
+    assert out["turnToolCalls"] == [] and out["turnUsage"] == {"inputTokens": 11, "outputTokens": 5}
 
 
 def test_tool_calls_come_back_numbered_and_are_stored_with_the_reply(make_step, store):
@@ -119,6 +121,8 @@ def test_the_next_step_sends_results_after_the_call_and_persists_them(make_step,
         }
     )
     assert out["done"] is True and out["answer"] == "It is 42." and out["step"] == 3
+    assert out["turnToolCalls"] == [{"name": "calculator", "input": {"expression": "6*7"}, "output": {"result": 42}, "status": "SUCCEEDED"}]
+    assert out["turnUsage"] == {"inputTokens": 22, "outputTokens": 10}, "both model calls of the turn"
     sent = model.calls[1]["messages"]
     assert [m.role for m in sent] == ["user", "assistant", "user"]
     assert sent[1].tool_calls[0].tool_use_id == "tu-1"
@@ -178,6 +182,43 @@ def test_only_offered_tools_reach_the_model_and_come_back(make_step):
     out = step.handle(first_step(tools=["calculator"]))
     assert model.calls[0]["tools"] == ["calculator"]
     assert [c["name"] for c in out["toolCalls"]] == ["calculator"], "a tool not offered is never run"
+
+
+def test_a_task_offers_approval_tools_and_caps_calls_per_step(make_step):
+    calls = [ToolCall(f"tu-{i}", "calculator", {"expression": str(i)}) for i in range(20)]
+    step, model = make_step(reply("", calls))
+    out = step.handle(first_step(mode="task"))
+    assert "create_ticket" in model.calls[0]["tools"]
+    assert len(out["toolCalls"]) == 16
+    assert [c["seq"] for c in out["toolCalls"]] == list(range(100, 116))
+
+
+def test_a_repeated_idempotency_key_writes_nothing(make_step, store):
+    from handlers.shared.state import DuplicateRequestError
+
+    # The duplicate is found when the turn is written, after its model call: one wasted
+    # call on a rare replay buys keeping a turn at two DynamoDB round trips.
+    step, _ = make_step(reply("first"), reply("duplicate"), reply("second"))
+    step.handle(first_step(idempotencyKey="turn-1"))
+    with pytest.raises(DuplicateRequestError):
+        step.handle(first_step(idempotencyKey="turn-1"))
+    assert len(store.load_conversation("s1").messages) == 2
+    other_session = {**first_step(idempotencyKey="turn-2"), "sessionId": "s2"}
+    assert step.handle(other_session)["answer"] == "second"
+
+
+def test_the_turn_summary_keeps_the_final_state_small(make_step):
+    from handlers.agent_step import TURN_SUMMARY_BYTES
+
+    calls = [ToolCall(f"tu-{i}", "http_fetch", {"url": f"https://e.com/{i}"}) for i in range(10)]
+    step, _ = make_step(reply("", calls), reply("done"))
+    step.handle(first_step())
+    results = [{"toolUseId": f"tu-{i}", "name": "http_fetch", "seq": 100 + i, "status": "SUCCEEDED", "output": {"body": "z" * 8_000}} for i in range(10)]
+    out = step.handle({"sessionId": "s1", "userId": "alice", "executionId": "exec-1", "step": 2, "toolResults": results})
+    assert len(out["turnToolCalls"]) == 10
+    assert len(json.dumps(out)) < TURN_SUMMARY_BYTES + 10_000
+    assert out["turnToolCalls"][-1]["output"]["truncated"] is True
+    assert out["turnToolCalls"][0]["output"] == {"body": "z" * 8_000}
 
 
 def test_a_concurrent_turn_on_the_same_session_conflicts(make_step, store):

@@ -65,6 +65,10 @@ class AlreadyExistsError(StateError):
     """A create met an item with the same key."""
 
 
+class DuplicateRequestError(StateError):
+    """An idempotency key that was already used for another turn."""
+
+
 class DuplicateToolExecutionError(StateError):
     """This tool step was recorded before; ``existing`` is the first record, never replaced."""
 
@@ -165,6 +169,26 @@ class IdempotencyRecord(msgspec.Struct, frozen=True):
     created_at_ms: int
     status_code: int | None
     body: Any
+
+
+class Approval(msgspec.Struct, frozen=True):
+    execution_id: str
+    seq: int
+    tool_name: str
+    input: Any
+    user_id: str
+    session_id: str
+    task_token: str
+    status: str  # PENDING, APPROVED or DENIED
+    region: str
+    created_at_ms: int
+    expires_at: int
+    decided_by: str | None = None
+    comment: str | None = None
+
+    @property
+    def approval_id(self) -> str:
+        return approval_id(self.execution_id, self.seq)
 
 
 class Connection(msgspec.Struct, frozen=True):
@@ -403,11 +427,14 @@ class StateStore:
         messages: Sequence[NewMessage],
         *,
         user_id: str | None = None,
+        claim_key: str | None = None,
     ) -> tuple[int, list[Message]]:
         """Persist a turn in one TransactWriteItems: append ``messages`` and bump the session
         version, all or nothing. ``expected_version=0`` means the session is new: its
-        metadata is created (owned by ``user_id``) in the same transaction. Returns the new
-        version and the written messages; a concurrent turn on the same session raises
+        metadata is created (owned by ``user_id``) in the same transaction. ``claim_key`` (a
+        hash of the caller's Idempotency-Key) is claimed in the same transaction too, so a
+        repeated turn raises DuplicateRequestError and writes nothing. Returns the new version
+        and the written messages; a concurrent turn on the same session raises
         ConflictError and writes nothing."""
         if not 1 <= len(messages) <= 99:
             raise ValueError(f"a turn persists 1..99 messages, got {len(messages)}")
@@ -438,12 +465,37 @@ class StateStore:
             }
             for values in written
         ]
+        claim = []
+        if claim_key is not None:
+            if not user_id:
+                raise ValueError("an idempotency claim needs the user_id it belongs to")
+            claim_values = {
+                keys.PARTITION_KEY: keys.idempotency_pk(user_id, claim_key),
+                keys.SORT_KEY: keys.IDEMPOTENCY_SK,
+                "requestHash": "turn",
+                "status": "COMPLETED",
+                "sessionId": session_id,
+                "createdAt": now_ms,
+                **self._stamp(now_ms, IDEMPOTENCY_TTL_SECONDS),
+            }
+            claim = [
+                {
+                    "Put": {
+                        "TableName": self.table_name,
+                        "Item": _to_item(claim_values),
+                        "ConditionExpression": "attribute_not_exists(#pk)",
+                        "ExpressionAttributeNames": {"#pk": keys.PARTITION_KEY},
+                    }
+                }
+            ]
         try:
-            self.client.transact_write_items(TransactItems=[session_write, *puts])
+            self.client.transact_write_items(TransactItems=[session_write, *puts, *claim])
         except ClientError as error:
             if _error_code(error) != "TransactionCanceledException":
                 raise
             reasons = error.response.get("CancellationReasons") or []
+            if claim and len(reasons) == 2 + len(puts) and reasons[-1].get("Code") == "ConditionalCheckFailed":
+                raise DuplicateRequestError("this Idempotency-Key was already used for a turn") from None
             first = reasons[0] if reasons else {}
             if first.get("Code") == "ConditionalCheckFailed":
                 raise self._version_error(session_id, expected_version, first.get("Item")) from None
@@ -758,6 +810,106 @@ class StateStore:
             ),
         )
 
+    # --- compensation ---------------------------------------------------------------------
+
+    def mark_compensated(self, execution_id: str, seq: int, tool_name: str, detail: Any) -> bool:
+        """Record that a step was undone (conditional UpdateItem: SUCCEEDED → COMPENSATED).
+        Returns False when it was not a succeeded step any more, so nothing is undone twice."""
+        try:
+            self.client.update_item(
+                TableName=self.table_name,
+                Key=_to_item({keys.PARTITION_KEY: keys.run_pk(execution_id), keys.SORT_KEY: keys.tool_execution_sk(seq, tool_name)}),
+                UpdateExpression="SET #status = :compensated, #detail = :detail, #at = :now",
+                ConditionExpression="#status = :succeeded",
+                ExpressionAttributeNames={"#status": "status", "#detail": "compensation", "#at": "compensatedAt"},
+                ExpressionAttributeValues=_to_item(
+                    {
+                        ":compensated": "COMPENSATED",
+                        ":succeeded": "SUCCEEDED",
+                        ":detail": _json("compensation", detail),
+                        ":now": self._now_ms(),
+                    }
+                ),
+            )
+        except ClientError as error:
+            if _error_code(error) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    # --- approvals --------------------------------------------------------------------------
+
+    def put_approval(
+        self,
+        execution_id: str,
+        seq: int,
+        tool_name: str,
+        tool_input: Any,
+        user_id: str,
+        session_id: str,
+        task_token: str,
+        timeout_seconds: int,
+    ) -> Approval:
+        """Record a pending approval with its task token and the region of the execution
+        (PutItem). A repeated request for the same step replaces the token: the newest
+        one is the one Step Functions waits on."""
+        now_ms = self._now_ms()
+        values = {
+            keys.PARTITION_KEY: keys.run_pk(execution_id),
+            keys.SORT_KEY: keys.approval_sk(seq),
+            "seq": seq,
+            "toolName": tool_name,
+            "input": _json("input", tool_input),
+            "userId": keys.key_part("userId", user_id),
+            "sessionId": session_id,
+            "taskToken": task_token,
+            "status": "PENDING",
+            "createdAt": now_ms,
+            **self._stamp(now_ms, timeout_seconds),
+        }
+        self.client.put_item(TableName=self.table_name, Item=_to_item(values))
+        return _approval(values)
+
+    def get_approval(self, execution_id: str, seq: int) -> Approval | None:
+        response = self.client.get_item(
+            TableName=self.table_name,
+            Key=_to_item({keys.PARTITION_KEY: keys.run_pk(execution_id), keys.SORT_KEY: keys.approval_sk(seq)}),
+        )
+        return _approval(_from_item(response["Item"])) if "Item" in response else None
+
+    def pending_approvals(self, execution_id: str) -> list[Approval]:
+        """The run's approvals still waiting for a decision: one Query."""
+        response = self.client.query(
+            TableName=self.table_name,
+            KeyConditionExpression="#pk = :pk AND begins_with(#sk, :prefix)",
+            FilterExpression="#status = :pending",
+            ExpressionAttributeNames={"#pk": keys.PARTITION_KEY, "#sk": keys.SORT_KEY, "#status": "status"},
+            ExpressionAttributeValues=_to_item(
+                {":pk": keys.run_pk(execution_id), ":prefix": keys.APPROVAL_PREFIX, ":pending": "PENDING"}
+            ),
+        )
+        return [_approval(_from_item(raw)) for raw in response.get("Items", [])]
+
+    def decide_approval(self, execution_id: str, seq: int, decision: str, decided_by: str, comment: str | None) -> bool:
+        """PENDING → APPROVED or DENIED (conditional UpdateItem). False when already decided."""
+        status = {"approve": "APPROVED", "deny": "DENIED"}[decision]
+        try:
+            self.client.update_item(
+                TableName=self.table_name,
+                Key=_to_item({keys.PARTITION_KEY: keys.run_pk(execution_id), keys.SORT_KEY: keys.approval_sk(seq)}),
+                UpdateExpression="SET #status = :status, #by = :by, #comment = :comment, #at = :now",
+                ConditionExpression="#status = :pending",
+                ExpressionAttributeNames={"#status": "status", "#by": "decidedBy", "#comment": "comment", "#at": "decidedAt"},
+                ExpressionAttributeValues=_to_item(
+                    {":status": status, ":pending": "PENDING", ":by": decided_by, ":comment": comment or "", ":now": self._now_ms()}
+                ),
+            )
+        except ClientError as error:
+            if _error_code(error) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
     # --- tickets (the create_ticket tool's side effect) ---------------------------------------
 
     def put_ticket(self, ticket_id: str, fields: Mapping[str, Any]) -> bool:
@@ -894,4 +1046,34 @@ def _idempotency(item: Mapping[str, Any]) -> IdempotencyRecord:
         created_at_ms=int(item["createdAt"]),
         status_code=int(code) if code is not None else None,
         body=json.loads(body) if body is not None else None,
+    )
+
+
+def approval_id(execution_id: str, seq: int) -> str:
+    """The public id of an approval: ``<executionId>.<seq>``."""
+    return f"{execution_id}.{seq}"
+
+
+def parse_approval_id(value: str) -> tuple[str, int] | None:
+    execution_id, _, seq = value.rpartition(".")
+    if not execution_id or not seq.isdigit() or len(seq) > 5:
+        return None
+    return execution_id, int(seq)
+
+
+def _approval(item: Mapping[str, Any]) -> Approval:
+    return Approval(
+        execution_id=_after(keys.RUN_PREFIX, item[keys.PARTITION_KEY]),
+        seq=int(item["seq"]),
+        tool_name=item["toolName"],
+        input=json.loads(item["input"]),
+        user_id=item["userId"],
+        session_id=item["sessionId"],
+        task_token=item["taskToken"],
+        status=item["status"],
+        region=item[keys.REGION_ATTRIBUTE],
+        created_at_ms=int(item["createdAt"]),
+        expires_at=int(item[keys.TTL_ATTRIBUTE]),
+        decided_by=item.get("decidedBy"),
+        comment=item.get("comment") or None,
     )

@@ -14,6 +14,7 @@ from Pulumi or boto3.
 | task (Standard run)  | TASK#<taskId>       | TASK                        |              |                   |
 | idempotency record   | IDEMP#<user>#<hash> | IDEMP                       |              |                   |
 | ticket (a tool's)    | TICKET#<ticketId>   | TICKET                      |              |                   |
+| approval             | RUN#<executionId>   | APPROVAL#<seq:05d>          |              |                   |
 
 Session metadata sorts after every message (``~`` is above every ULID character), so one
 newest-first Query returns the metadata followed by the newest messages: the conversation
@@ -46,6 +47,7 @@ TASK_PREFIX = "TASK#"
 TASK_SK = "TASK"
 IDEMPOTENCY_PREFIX = "IDEMP#"
 IDEMPOTENCY_SK = "IDEMP"
+APPROVAL_PREFIX = "APPROVAL#"
 TICKET_PREFIX = "TICKET#"
 TICKET_SK = "TICKET"
 
@@ -186,3 +188,9 @@ def idempotency_pk(user_id: str, key_hash: str) -> str:
 
 def ticket_pk(ticket_id: str) -> str:
     return TICKET_PREFIX + key_part("ticketId", ticket_id)
+
+
+def approval_sk(seq: int) -> str:
+    if not isinstance(seq, int) or isinstance(seq, bool) or not 0 <= seq < 100_000:
+        raise ValueError(f"seq must be an integer in 0..99999, got {seq!r}")
+    return f"{APPROVAL_PREFIX}{seq:05d}"

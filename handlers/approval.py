@@ -1,0 +1,191 @@
+"""Approval Lambda: human approval of a waiting tool call.
+
+Two entry points:
+
+- ``request_handler``: the task machine's ``.waitForTaskToken`` step calls it before a tool
+  that requires approval. It records the approval (task token, tool, input, and the region
+  the execution runs in) and returns at once; the execution waits for a decision.
+- ``handler``: ``POST /v1/approvals/{approvalId}`` with ``{"decision": "approve" | "deny",
+  "comment"}``. It sends SendTaskSuccess or SendTaskFailure (error ``ApprovalDenied``) to
+  the execution's own region, then records who decided. A second decision is 409; an
+  approval past its timeout is 410; another user's approval is 404.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+from botocore.exceptions import ClientError
+
+from handlers.shared.api import (
+    ApiError,
+    Request,
+    error_response,
+    internal_error,
+    not_found,
+    parse_body,
+    parse_event,
+    respond,
+)
+from handlers.shared.log import get_logger, log_context
+from handlers.shared.models import ApprovalRequest
+from handlers.shared.settings import load_settings
+from handlers.shared.state import StateStore, parse_approval_id
+
+logger = get_logger("approval")
+
+APPROVAL_DENIED = "ApprovalDenied"
+_APPROVAL_ID = re.compile(r"^[A-Za-z0-9_-]{1,80}\.[0-9]{1,5}$")
+_TOKEN_GONE = {"TaskTimedOut", "TaskDoesNotExist", "InvalidToken"}
+
+
+class ApprovalSettings(msgspec.Struct, frozen=True):
+    TABLE_NAME: str
+    AWS_REGION: str
+    TTL_DAYS: int = 90
+    MAX_BODY_BYTES: int = 16_384
+    LOG_LEVEL: str = "INFO"
+
+
+class ApprovalRequestEvent(msgspec.Struct, frozen=True):
+    """What the task machine sends before a tool that needs approval."""
+
+    taskToken: str
+    executionId: str
+    seq: int
+    name: str
+    userId: str
+    sessionId: str
+    timeoutSeconds: int
+    input: dict[str, Any] = {}
+    toolUseId: str = ""
+    correlationId: str | None = None
+
+
+class Approvals:
+    def __init__(
+        self,
+        settings: ApprovalSettings,
+        store: StateStore,
+        stepfunctions: Callable[[str], Any],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self._stepfunctions = stepfunctions
+        self._clock = clock
+
+    # -- from the state machine -----------------------------------------------------------
+
+    def request(self, event: dict[str, Any]) -> dict[str, Any]:
+        ask = msgspec.convert(event, ApprovalRequestEvent)
+        with log_context(correlationId=ask.correlationId, executionId=ask.executionId, seq=ask.seq):
+            approval = self.store.put_approval(
+                ask.executionId, ask.seq, ask.name, ask.input, ask.userId, ask.sessionId, ask.taskToken, ask.timeoutSeconds
+            )
+            logger.info("approval requested", extra={"approvalId": approval.approval_id, "tool": ask.name})
+            return {"approvalId": approval.approval_id}
+
+    # -- from the API -----------------------------------------------------------------------
+
+    def handle(self, event: dict[str, Any]) -> dict:
+        try:
+            request = parse_event(event)
+        except Exception:
+            logger.exception("malformed proxy event")
+            return internal_error(None)
+        with log_context(correlationId=request.correlation_id, requestId=request.request_id, caller=request.caller):
+            try:
+                return self.decide(request)
+            except ApiError as error:
+                logger.info("decision refused", extra={"status": error.status, "code": error.code})
+                return error_response(error, request)
+            except Exception:
+                logger.exception("unexpected error")
+                return internal_error(request)
+
+    def decide(self, request: Request) -> dict:
+        if request.method != "POST":
+            raise ApiError(405, "method_not_allowed", f"{request.method} is not allowed here", headers={"allow": "POST"})
+        if request.caller is None:
+            raise ApiError(401, "unauthorized", "the request carries no caller identity")
+        raw_id = request.path_params.get("approvalId") or ""
+        parsed = parse_approval_id(raw_id) if _APPROVAL_ID.fullmatch(raw_id) else None
+        if parsed is None:
+            raise ApiError(400, "invalid_request", "approvalId is not an approval id", field="approvalId")
+        body = parse_body(request, ApprovalRequest, self.settings.MAX_BODY_BYTES)
+        approval = self.store.get_approval(*parsed)
+        if approval is None or approval.user_id != request.caller:
+            raise not_found("approval")
+        if approval.status != "PENDING":
+            raise ApiError(409, "already_decided", f"this approval was already {approval.status.lower()}")
+        if approval.expires_at <= self._clock():
+            raise ApiError(410, "approval_expired", "this approval timed out; the task went on without it")
+        sfn = self._stepfunctions(approval.region)
+        try:
+            if body.decision == "approve":
+                sfn.send_task_success(
+                    taskToken=approval.task_token,
+                    output=msgspec.json.encode({"decision": "approve", "decidedBy": request.caller, "comment": body.comment}).decode(),
+                )
+            else:
+                sfn.send_task_failure(taskToken=approval.task_token, error=APPROVAL_DENIED, cause=(body.comment or "denied")[:256])
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code", "")
+            if code in _TOKEN_GONE:
+                # The execution stopped waiting (timed out) or a concurrent decision won.
+                current = self.store.get_approval(*parsed)
+                if current is not None and current.status != "PENDING":
+                    raise ApiError(409, "already_decided", f"this approval was already {current.status.lower()}") from None
+                raise ApiError(410, "approval_expired", "this approval is no longer waiting for a decision") from None
+            raise
+        if not self.store.decide_approval(approval.execution_id, approval.seq, body.decision, request.caller, body.comment):
+            raise ApiError(409, "already_decided", "this approval was already decided")
+        logger.info("approval decided", extra={"approvalId": raw_id, "decision": body.decision})
+        return respond(200, {"approvalId": raw_id, "decision": body.decision}, request)
+
+
+# -- Lambda wiring -------------------------------------------------------------------------
+
+
+def from_environment() -> Approvals:
+    import boto3
+
+    settings = load_settings(ApprovalSettings)
+    store = StateStore(
+        settings.TABLE_NAME,
+        settings.AWS_REGION,
+        settings.TTL_DAYS,
+        client=boto3.client("dynamodb", region_name=settings.AWS_REGION),
+    )
+    clients: dict[str, Any] = {}
+
+    def stepfunctions(region: str) -> Any:
+        if region not in clients:
+            clients[region] = boto3.client("stepfunctions", region_name=region)
+        return clients[region]
+
+    return Approvals(settings, store, stepfunctions)
+
+
+app: Approvals | None = from_environment() if "TABLE_NAME" in os.environ else None
+
+
+def _app() -> Approvals:
+    global app
+    if app is None:
+        app = from_environment()
+    return app
+
+
+def handler(event: dict[str, Any], context: Any = None) -> dict:
+    return _app().handle(event)
+
+
+def request_handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+    return _app().request(event)

@@ -1,0 +1,338 @@
+"""The generated state machines, executed by moto's Step Functions interpreter.
+
+Every Lambda task runs the real handler in-process (local/stepfunctions.py); only the model
+is scripted. Each scenario asserts on the execution's output or error and on the table.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from components.workflows import ToolRoute, WorkflowFunctions, WorkflowLimits, task_definition, turn_definition
+from handlers.agent_step import AgentStep, AgentStepSettings, load_tool_specs
+from handlers.approval import ApprovalSettings, Approvals
+from handlers.compensate import Compensator
+from handlers.shared.llm import LlmReply, ToolCall
+from handlers.shared.state import StateStore
+from handlers.shared.table import TABLE_SCHEMA
+from handlers.tools import load_tool
+from local.stepfunctions import MOTO_CONFIG, LambdaDispatcher, dispatching, instant_retries, run_to_completion, wait_for_execution
+from tests.conftest import REGION, TABLE_NAME
+from tests.events import json_body, rest_event
+
+ACCOUNT = "123456789012"
+TOOLS = ("calculator", "memory", "create_ticket")
+
+
+def arn(name: str) -> str:
+    return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"
+
+
+def reply(text="", calls=()):
+    return LlmReply(text, tuple(calls), "tool_use" if calls else "end_turn", 10, 4, "bedrock:us-east-1")
+
+
+def ticket(title: str, n: int) -> ToolCall:
+    return ToolCall(f"tu-{title}-{n}", "create_ticket", {"title": f"ticket {title}"})
+
+
+class ScriptedModel:
+    """Answers each agent step with the next scripted reply; thread-safe."""
+
+    def __init__(self):
+        self.replies: list[LlmReply] = []
+        self.lock = threading.Lock()
+
+    def converse(self, system, messages, tools=(), max_tokens=2048, deadline=None):
+        with self.lock:
+            return self.replies.pop(0)
+
+
+class Stack:
+    """A region's functions and both state machines on moto, wired to the real handlers."""
+
+    def __init__(self, max_steps=4, approval_timeout=60, approval_tools=("create_ticket",)):
+        self.dynamodb = boto3.client("dynamodb", region_name=REGION)
+        self.dynamodb.create_table(**TABLE_SCHEMA.create_table_request(TABLE_NAME))
+        self.store = StateStore(TABLE_NAME, REGION, ttl_days=30, client=self.dynamodb)
+        self.sfn = boto3.client("stepfunctions", region_name=REGION)
+        self.model = ScriptedModel()
+        self.dispatcher = LambdaDispatcher()
+        settings = AgentStepSettings(
+            TABLE_NAME=TABLE_NAME, AWS_REGION=REGION, LLM_PROVIDER="bedrock", LLM_MODEL="m", LLM_ENDPOINTS=[REGION], MAX_STEPS=max_steps + 5
+        )
+        specs, _ = load_tool_specs()
+        self.agent = AgentStep(settings, self.store, self.model, specs, set(approval_tools))
+        self.dispatcher.register("agent-step", lambda event, ctx: self.agent.handle(event, ctx.get_remaining_time_in_millis()))
+        self.dispatcher.register("compensate", lambda event, ctx: Compensator(self.store).handle(event))
+        self.approvals = Approvals(ApprovalSettings(TABLE_NAME=TABLE_NAME, AWS_REGION=REGION), self.store, lambda region: self.sfn)
+        self.dispatcher.register("approval-request", lambda event, ctx: self.approvals.request(event))
+        self.tool_handlers = {}
+        for name in TOOLS:
+            tool = load_tool(name)
+            tool._store = self.store
+            self.tool_handlers[name] = tool.lambda_handler
+            self.dispatcher.register(name, self._tool(name))
+        self.failures: dict[tuple[str, int], Exception] = {}  # (tool, seq) → raised once per delivery
+        self.transient_once: set[tuple[str, int]] = set()
+        self.deliver_twice = False
+        routes = [ToolRoute(n, arn(n), requires_approval=n in approval_tools) for n in TOOLS]
+        functions = WorkflowFunctions(arn("agent-step"), arn("compensate"), routes, approval_request=arn("approval-request"))
+        self.turn = turn_definition(functions, WorkflowLimits(max_steps=max_steps, timeout_seconds=120))
+        self.task = task_definition(
+            functions, WorkflowLimits(max_steps=max_steps, timeout_seconds=600, approval_timeout_seconds=approval_timeout)
+        )
+        role = boto3.client("iam").create_role(RoleName="sfn", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+        self.turn_arn = self.sfn.create_state_machine(name="turn", definition=json.dumps(self.turn), roleArn=role, type="EXPRESS")["stateMachineArn"]
+        self.task_arn = self.sfn.create_state_machine(name="task", definition=json.dumps(self.task), roleArn=role, type="STANDARD")["stateMachineArn"]
+
+    def _tool(self, name):
+        def handle(event, ctx):
+            key = (name, event["seq"])
+            if key in self.transient_once:
+                self.transient_once.discard(key)
+                raise type("ToolTransientError", (Exception,), {})("throttled, try again")
+            if key in self.failures:
+                raise self.failures[key]
+            result = self.tool_handlers[name](event, ctx)
+            if self.deliver_twice:  # at-least-once delivery: the same step again
+                result = self.tool_handlers[name](event, ctx)
+            return result
+
+        return handle
+
+    def turn_input(self, message="hello", **extra):
+        return {"sessionId": "s1", "userId": "alice", "message": message, "tools": None, "correlationId": "corr-1", "idempotencyKey": None, **extra}
+
+    def tickets(self) -> list[str]:
+        items = self.dynamodb.scan(
+            TableName=TABLE_NAME, FilterExpression="begins_with(PK, :p)", ExpressionAttributeValues={":p": {"S": "TICKET#"}}
+        )["Items"]
+        return sorted(json.loads(i["fields"]["S"])["title"] for i in items)
+
+
+@pytest.fixture
+def stack(aws_credentials):
+    with mock_aws(config=MOTO_CONFIG):
+        built = {}
+
+        def make(**options):
+            built["stack"] = Stack(**options)
+            return built["stack"]
+
+        dispatcher = LambdaDispatcher()
+        with dispatching(dispatcher) as active, instant_retries() as pauses:
+            original_register = active.register
+
+            def build(**options):
+                s = make(**options)
+                active.handlers = s.dispatcher.handlers
+                s.dispatcher = active
+                s.pauses = pauses
+                return s
+
+            del original_register
+            yield build
+    for name in TOOLS:
+        load_tool(name)._store = None
+
+
+def output_of(result):
+    assert result["status"] == "SUCCEEDED", (result.get("error"), result.get("cause"))
+    return json.loads(result["output"])
+
+
+def test_direct_answer(stack):
+    s = stack()
+    s.model.replies = [reply("Hi! What can I do?")]
+    out = output_of(run_to_completion(s.sfn, s.turn_arn, s.turn_input("hi")))
+    assert out["answer"] == "Hi! What can I do?" and out["toolCalls"] == [] and out["sessionId"] == "s1"
+    assert out["usage"] == {"inputTokens": 10, "outputTokens": 4}
+    history = list(reversed(s.store.load_conversation("s1").messages))
+    assert [(m.role, m.text) for m in history] == [("user", "hi"), ("assistant", "Hi! What can I do?")]
+    assert out["messageId"] == history[-1].message_id
+
+
+def test_one_tool_call(stack):
+    s = stack()
+    s.model.replies = [reply("", [ToolCall("tu-1", "calculator", {"expression": "6*7"})]), reply("6 x 7 = 42")]
+    out = output_of(run_to_completion(s.sfn, s.turn_arn, s.turn_input("6*7?")))
+    assert out["answer"] == "6 x 7 = 42"
+    assert out["toolCalls"] == [{"name": "calculator", "input": {"expression": "6*7"}, "output": {"expression": "6*7", "result": 42}, "status": "SUCCEEDED"}]
+    assert out["usage"] == {"inputTokens": 20, "outputTokens": 8}
+    (record,) = s.store.list_tool_executions(s.dispatcher.calls_to("calculator")[0]["executionId"])
+    assert (record.seq, record.tool_name, record.status) == (100, "calculator", "SUCCEEDED")
+    assert [m.role for m in reversed(s.store.load_conversation("s1").messages)] == ["user", "assistant", "tool", "assistant"]
+
+
+def test_several_tool_calls_in_one_step(stack):
+    s = stack()
+    calls = [
+        ToolCall("tu-1", "calculator", {"expression": "2+2"}),
+        ToolCall("tu-2", "memory", {"action": "remember", "topic": "math", "text": "likes sums"}),
+        ToolCall("tu-3", "calculator", {"expression": "1/0"}),
+    ]
+    s.model.replies = [reply("", calls), reply("done")]
+    out = output_of(run_to_completion(s.sfn, s.turn_arn, s.turn_input()))
+    assert [(c["name"], c["status"]) for c in out["toolCalls"]] == [("calculator", "SUCCEEDED"), ("memory", "SUCCEEDED"), ("calculator", "FAILED")]
+    assert out["toolCalls"][2]["output"] == {"error": "division by zero"}, "a refused call goes back to the model, not a failure"
+    execution = s.dispatcher.calls_to("calculator")[0]["executionId"]
+    assert [r.seq for r in s.store.list_tool_executions(execution)] == [100, 101, 102]
+    assert [m.text for m in s.store.recall("alice", "math")] == ["likes sums"]
+
+
+def test_a_transient_tool_failure_is_retried_then_succeeds(stack):
+    s = stack()
+    s.transient_once.add(("calculator", 100))
+    s.model.replies = [reply("", [ToolCall("tu-1", "calculator", {"expression": "3*3"})]), reply("nine")]
+    out = output_of(run_to_completion(s.sfn, s.turn_arn, s.turn_input()))
+    assert out["toolCalls"][0]["output"]["result"] == 9
+    assert len(s.dispatcher.calls_to("calculator")) == 2
+    assert len(s.pauses) == 1 and 0 <= s.pauses[0] <= 1, "one full-jitter pause within the first interval"
+
+
+@pytest.mark.parametrize("failing_step", [1, 2, 3])
+def test_a_permanent_failure_at_step_k_undoes_steps_before_it_newest_first(stack, failing_step):
+    s = stack(approval_tools=())
+    s.model.replies = [reply("", [ticket(f"T{k}", k)]) for k in (1, 2, 3)] + [reply("all done")]
+    s.failures[("create_ticket", failing_step * 100)] = RuntimeError(f"ticket system down at step {failing_step}")
+    deleted: list[str] = []
+    original_delete = s.store.delete_ticket
+
+    def spy(ticket_id):
+        deleted.append(s.store.get_ticket(ticket_id)["title"])
+        return original_delete(ticket_id)
+
+    s.store.delete_ticket = spy
+    result = run_to_completion(s.sfn, s.turn_arn, s.turn_input("open three tickets"))
+    assert result["status"] == "FAILED"
+    assert result["error"] == "RuntimeError"
+    assert f"ticket system down at step {failing_step}" in result["cause"]
+    expected_undone = [f"ticket T{k}" for k in range(failing_step - 1, 0, -1)]
+    assert deleted == expected_undone, "exactly steps 1..k-1, newest first"
+    assert s.tickets() == []
+    execution = s.dispatcher.calls_to("compensate")[0]["executionId"]
+    statuses = {r.seq: r.status for r in s.store.list_tool_executions(execution)}
+    assert statuses == {k * 100: "COMPENSATED" for k in range(1, failing_step)}
+
+
+def test_max_steps_exceeded_fails_clearly_after_compensating(stack):
+    s = stack(max_steps=2, approval_tools=())
+    s.model.replies = [reply("", [ticket("loop", k)]) for k in (1, 2)]
+    result = run_to_completion(s.sfn, s.turn_arn, s.turn_input())
+    assert result["status"] == "FAILED"
+    assert result["error"] == "MaxStepsExceeded"
+    assert result["cause"] == "no final answer after 2 model calls"
+    assert s.tickets() == [], "the tickets of the unfinished run were undone"
+    assert len(s.dispatcher.calls_to("compensate")) == 1
+
+
+def test_the_same_step_delivered_twice_does_its_side_effect_once(stack):
+    s = stack(approval_tools=())
+    s.deliver_twice = True
+    s.model.replies = [reply("", [ticket("once", 1)]), reply("opened")]
+    out = output_of(run_to_completion(s.sfn, s.turn_arn, s.turn_input()))
+    assert out["toolCalls"][0]["output"]["created"] is True
+    assert s.tickets() == ["ticket once"]
+    execution = s.dispatcher.calls_to("create_ticket")[0]["executionId"]
+    assert len(s.store.list_tool_executions(execution)) == 1
+
+
+def test_a_turn_never_waits_for_approval(stack):
+    s = stack()
+    s.model.replies = [reply("", [ticket("sneaky", 1)]), reply("I cannot do that here")]
+    out = output_of(run_to_completion(s.sfn, s.turn_arn, s.turn_input()))
+    assert out["toolCalls"] == [], "the agent-step drops a call to a tool the turn does not offer"
+    assert s.tickets() == []
+
+
+# --- the task machine: human approval --------------------------------------------------------
+
+
+def start_task(s, message="open a ticket"):
+    started = s.sfn.start_execution(
+        stateMachineArn=s.task_arn,
+        name="task-1",
+        input=json.dumps({**s.turn_input(message), "taskId": "task-1"}),
+    )
+    return started["executionArn"]
+
+
+def wait_for_approval(s, execution_id="task-1", timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        pending = s.store.pending_approvals(execution_id)
+        if pending:
+            return pending[0]
+        time.sleep(0.02)
+    raise TimeoutError("no approval was requested")
+
+
+def decide(s, approval_id, decision, user="alice", comment=None):
+    body = {"decision": decision, **({"comment": comment} if comment else {})}
+    event = rest_event("POST", "/v1/approvals/{approvalId}", path_params={"approvalId": approval_id}, body=body, user=user)
+    return s.approvals.handle(event)
+
+
+def test_approval_granted_runs_the_tool(stack):
+    s = stack()
+    s.model.replies = [reply("", [ticket("approved", 1)]), reply("ticket opened")]
+    execution_arn = start_task(s)
+    approval = wait_for_approval(s)
+    assert (approval.tool_name, approval.input, approval.region) == ("create_ticket", {"title": "ticket approved"}, REGION)
+    assert s.tickets() == [], "nothing runs before the decision"
+    assert decide(s, approval.approval_id, "approve", user="mallory")["statusCode"] == 404
+    response = decide(s, approval.approval_id, "approve")
+    assert response["statusCode"] == 200 and json_body(response) == {"approvalId": approval.approval_id, "decision": "approve"}
+    out = output_of(wait_for_execution(s.sfn, execution_arn))
+    assert out["answer"] == "ticket opened"
+    assert s.tickets() == ["ticket approved"]
+    decided = s.store.get_approval("task-1", 100)
+    assert (decided.status, decided.decided_by) == ("APPROVED", "alice")
+    again = decide(s, approval.approval_id, "deny")
+    assert again["statusCode"] == 409 and json_body(again)["error"]["code"] == "already_decided"
+
+
+def test_approval_denied_goes_back_to_the_model(stack):
+    s = stack()
+    s.model.replies = [reply("", [ticket("denied", 1)]), reply("Understood, no ticket.")]
+    execution_arn = start_task(s)
+    approval = wait_for_approval(s)
+    assert decide(s, approval.approval_id, "deny", comment="not now")["statusCode"] == 200
+    out = output_of(wait_for_execution(s.sfn, execution_arn))
+    assert out["answer"] == "Understood, no ticket."
+    (call,) = out["toolCalls"]
+    assert (call["name"], call["input"], call["status"]) == ("create_ticket", {"title": "ticket denied"}, "FAILED")
+    assert call["output"]["error"] == "a human denied this call"
+    # On AWS the comment arrives as the failure's cause; moto's SendTaskFailure drops `cause`.
+    assert call["output"]["comment"] in ("not now", None)
+    assert s.tickets() == []
+    decided = s.store.get_approval("task-1", 100)
+    assert (decided.status, decided.comment, decided.decided_by) == ("DENIED", "not now", "alice")
+
+
+def test_approval_timed_out_goes_back_to_the_model_and_a_late_decision_is_410(stack):
+    s = stack(approval_timeout=1)
+    s.model.replies = [reply("", [ticket("late", 1)]), reply("Nobody approved; I stopped.")]
+    execution_arn = start_task(s)
+    approval = wait_for_approval(s)
+    out = output_of(wait_for_execution(s.sfn, execution_arn, timeout=20))
+    assert out["toolCalls"][0]["output"] == {"error": "nobody approved this call in time"}
+    assert s.tickets() == []
+    late = decide(s, approval.approval_id, "approve")
+    assert late["statusCode"] == 410 and json_body(late)["error"]["code"] == "approval_expired"
+
+
+def test_bad_approval_requests(stack):
+    s = stack()
+    assert decide(s, "not-an-id", "approve")["statusCode"] == 400
+    assert decide(s, "task-9.100", "approve")["statusCode"] == 404
+    event = rest_event("POST", "/v1/approvals/{approvalId}", path_params={"approvalId": "task-9.100"}, body={"decision": "maybe"})
+    response = s.approvals.handle(event)
+    assert response["statusCode"] == 400 and json_body(response)["error"]["field"] == "decision"
