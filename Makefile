@@ -15,8 +15,14 @@ $(STAMP): requirements.txt requirements-dev.txt constraints.txt
 
 venv: $(STAMP)
 
+# The independent validators the tests run (asl-validator), from the npm registry.
+VALIDATORS := validators/node_modules/.installed
+$(VALIDATORS): validators/package.json validators/package-lock.json
+	cd validators && npm ci --no-audit --no-fund --loglevel=error
+	touch $(VALIDATORS)
+
 ## test: lint, format check and every test (what CI runs)
-test: $(STAMP)
+test: $(STAMP) $(VALIDATORS)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest

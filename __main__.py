@@ -56,6 +56,8 @@ function_code = [
         {**tools[t.name].spec(), "requiresApproval": t.requires_approval} for t in stack_config.tools
     ),
     *(packaging.tool_code(name) for name in tools),
+    packaging.approval_code(),
+    packaging.compensate_code(t.name for t in stack_config.tools if t.compensable),
 ]
 archives = {code.key: str(packaging.build_function_archive(code)) for code in function_code}
 layer_archive = str(packaging.build_dependency_layer())
@@ -90,7 +92,8 @@ for region in stack_config.regions:
                 ttl_days=stack_config.state.ttl_days,
                 max_steps=stack_config.workflow.max_steps,
                 max_body_bytes=stack_config.api.max_body_kb * 1024,
-            )
+            ),
+            workflow=stack_config.workflow,
         ),
         opts=stack_opts,
     )
@@ -103,3 +106,5 @@ pulumi.export("tableStreamArn", state.stream_arn)
 pulumi.export("tableKeyArns", state.key_arns)
 pulumi.export("routerArns", {region: r.router_arn for region, r in regions.items()})
 pulumi.export("agentStepArns", {region: r.agent_step_arn for region, r in regions.items()})
+pulumi.export("turnStateMachineArns", {region: r.turn_arn for region, r in regions.items()})
+pulumi.export("taskStateMachineArns", {region: r.task_arn for region, r in regions.items()})

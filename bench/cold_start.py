@@ -116,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
         packaging.router_code(),
         packaging.agent_step_code(load_tool(n).spec() for n in tools),
         *(packaging.tool_code(n) for n in tools),
+        packaging.approval_code(),
+        packaging.compensate_code(["create_ticket"]),
     ]
     modules = {c.key: c.handler.rsplit(".", 1)[0] for c in codes}
     runtime = str(lambda_runtime())

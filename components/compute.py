@@ -65,6 +65,12 @@ class AgentCompute(pulumi.ComponentResource):
     """Name of the router function."""
     agent_step_arn: pulumi.Output[str]
     """ARN of the agent-step function."""
+    approval_arn: pulumi.Output[str]
+    """ARN of the approval API function (POST /v1/approvals/{approvalId})."""
+    approval_request_arn: pulumi.Output[str]
+    """ARN of the function the task machine calls to record an approval."""
+    compensate_arn: pulumi.Output[str]
+    """ARN of the compensation function."""
     tool_arns: dict[str, pulumi.Output[str]]
     """ARN of each tool's function, by tool name."""
     dlq_arn: pulumi.Output[str]
@@ -100,6 +106,8 @@ class AgentCompute(pulumi.ComponentResource):
         router = self._create_router()
         agent_step = self._create_agent_step()
         self.tool_arns = {tool.name: self._create_tool(tool).arn for tool in args.tools}
+        self.approval_arn, self.approval_request_arn = self._create_approval()
+        self.compensate_arn = self._create_compensate().arn
 
         self.router_name = router.name
         self.router_arn = self._router_target(router)
@@ -110,6 +118,9 @@ class AgentCompute(pulumi.ComponentResource):
                 "routerArn": self.router_arn,
                 "agentStepArn": self.agent_step_arn,
                 "toolArns": self.tool_arns,
+                "approvalArn": self.approval_arn,
+                "approvalRequestArn": self.approval_request_arn,
+                "compensateArn": self.compensate_arn,
                 "dlqArn": self.dlq_arn,
             }
         )
@@ -235,10 +246,61 @@ class AgentCompute(pulumi.ComponentResource):
             reserved_concurrency=tool.reserved_concurrency,
         )
 
+    def _create_approval(self) -> tuple[pulumi.Output[str], pulumi.Output[str]]:
+        """Two functions from one module: the API side may read, decide and call back; the
+        state-machine side may only record a request."""
+        args = self._args
+        environment = pulumi.Output.from_input(args.table_name).apply(
+            lambda table: {"TABLE_NAME": table, "TTL_DAYS": str(args.ttl_days)}
+        )
+        decide = self._function(
+            "approval",
+            handler="handlers.approval.handler",
+            memory=256,
+            timeout=10,
+            environment=environment,
+            statements=self._table_arn.apply(
+                lambda arn: [
+                    *policies.table_access(arn, ["dynamodb:GetItem", "dynamodb:UpdateItem"]),
+                    # Task tokens are not ARNs: these actions take no resource-level scope.
+                    policies.statement("AnswerApprovals", policies.TASK_TOKEN_ACTIONS, ["*"]),
+                ]
+            ),
+        )
+        request = self._function(
+            "approval-request",
+            archive="approval",
+            handler="handlers.approval.request_handler",
+            memory=256,
+            timeout=10,
+            environment=environment,
+            statements=self._table_arn.apply(lambda arn: policies.table_access(arn, ["dynamodb:PutItem"])),
+        )
+        return decide.arn, request.arn
+
+    def _create_compensate(self) -> aws.lambda_.Function:
+        args = self._args
+        actions = {"dynamodb:Query", "dynamodb:UpdateItem"}
+        for tool in args.tools:
+            if tool.compensable:
+                actions |= set(args.tool_dynamodb_actions.get(tool.name, ()))
+        environment = pulumi.Output.from_input(args.table_name).apply(
+            lambda table: {"TABLE_NAME": table, "TTL_DAYS": str(args.ttl_days)}
+        )
+        return self._function(
+            "compensate",
+            handler="handlers.compensate.handler",
+            memory=256,
+            timeout=60,
+            environment=environment,
+            statements=self._table_arn.apply(lambda arn: policies.table_access(arn, sorted(actions))),
+        )
+
     def _function(
         self,
         key: str,
         *,
+        archive: str | None = None,
         handler: str,
         memory: int,
         timeout: int,
@@ -278,7 +340,7 @@ class AgentCompute(pulumi.ComponentResource):
             runtime=LAMBDA_RUNTIME,
             architectures=[ARCHITECTURE],
             handler=handler,
-            code=pulumi.FileArchive(args.archives[key]),
+            code=pulumi.FileArchive(args.archives[archive or key]),
             layers=[self._layer.arn],
             memory_size=memory,
             timeout=timeout,

@@ -256,6 +256,19 @@ class WorkflowConfig(_Model):
     approval_timeout_hours: int = Field(
         24, ge=1, le=8760, description="How long a tool call waits for a human decision."
     )
+    task_timeout_hours: int = Field(168, ge=1, le=8760, description="Timeout of a whole Standard task.")
+    log_level: Literal["ALL", "ERROR", "FATAL", "OFF"] = Field("ERROR", description="Step Functions log level.")
+    log_execution_data: bool = Field(
+        False, description="Include inputs and outputs in Step Functions logs (keep it off in prod)."
+    )
+
+    @model_validator(mode="after")
+    def _approval_fits_in_task(self) -> WorkflowConfig:
+        if self.approval_timeout_hours >= self.task_timeout_hours:
+            raise ValueError(
+                f"approvalTimeoutHours {self.approval_timeout_hours} must be below taskTimeoutHours {self.task_timeout_hours}"
+            )
+        return self
 
 
 class StateConfig(_Model):

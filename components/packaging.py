@@ -68,6 +68,19 @@ def agent_step_code(tool_specs: Iterable[dict]) -> FunctionCode:
     )
 
 
+def approval_code() -> FunctionCode:
+    """The approval module: both its API handler and its state-machine request handler."""
+    return FunctionCode("approval", "handlers.approval.handler", ("handlers/approval.py",))
+
+
+def compensate_code(compensable_tools: Iterable[str]) -> FunctionCode:
+    """The compensation handler with the modules of the tools it may have to undo."""
+    modules = tuple(f"handlers/tools/{name}.py" for name in sorted(compensable_tools))
+    return FunctionCode(
+        "compensate", "handlers.compensate.handler", ("handlers/compensate.py", "handlers/tools/__init__.py", *modules)
+    )
+
+
 def tool_code(name: str) -> FunctionCode:
     return FunctionCode(
         f"tool-{name.replace('_', '-')}",

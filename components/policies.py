@@ -95,26 +95,59 @@ def table_key_policy(account_id: str, region: str, partition: str = "aws") -> di
 
 # --- Lambda execution roles ---------------------------------------------------------------
 
-# Only these actions are allowed on "*": X-Ray's write actions support no resource ARNs.
-ACTIONS_WITHOUT_RESOURCE_LEVEL = frozenset({"xray:PutTraceSegments", "xray:PutTelemetryRecords"})
+# Only these actions are allowed on "*": the Service Authorization Reference lists no
+# resource type for them (X-Ray's writes and sampling reads, the CloudWatch Logs delivery
+# actions Step Functions logging needs, and the task-token callbacks, which name a token,
+# not an ARN).
+XRAY_ACTIONS = ("xray:PutTraceSegments", "xray:PutTelemetryRecords")
+XRAY_SAMPLING_ACTIONS = ("xray:GetSamplingRules", "xray:GetSamplingTargets")
+LOG_DELIVERY_ACTIONS = (
+    "logs:CreateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:DescribeLogGroups",
+    "logs:DescribeResourcePolicies",
+    "logs:GetLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:UpdateLogDelivery",
+)
+TASK_TOKEN_ACTIONS = ("states:SendTaskFailure", "states:SendTaskSuccess")
+ACTIONS_WITHOUT_RESOURCE_LEVEL = frozenset(
+    {*XRAY_ACTIONS, *XRAY_SAMPLING_ACTIONS, *LOG_DELIVERY_ACTIONS, *TASK_TOKEN_ACTIONS}
+)
 
 # Inference-profile ids start with a geography: they route to several regions.
 _PROFILE_PREFIXES = ("us.", "eu.", "apac.", "global.", "jp.", "au.", "ca.", "us-gov.")
 
 
-def lambda_assume_role_policy(account_id: str) -> dict:
-    """Trust policy: the Lambda service, on behalf of this account only."""
+def assume_role_policy(service: str, account_id: str) -> dict:
+    """Trust policy: ``service`` (e.g. ``lambda.amazonaws.com``), for this account only."""
     return {
         "Version": "2012-10-17",
         "Statement": [
             {
                 "Effect": "Allow",
-                "Principal": {"Service": "lambda.amazonaws.com"},
+                "Principal": {"Service": service},
                 "Action": "sts:AssumeRole",
                 "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
             }
         ],
     }
+
+
+def lambda_assume_role_policy(account_id: str) -> dict:
+    return assume_role_policy("lambda.amazonaws.com", account_id)
+
+
+def state_machine_policy(function_arns: list[str]) -> dict:
+    """A state machine's role: invoke exactly the functions of its definition, write its
+    logs through CloudWatch Logs delivery (its log group is named in the machine's logging
+    configuration; the delivery actions take no resource), and send X-Ray traces."""
+    return policy(
+        statement("InvokeOwnFunctions", ["lambda:InvokeFunction"], sorted(function_arns)),
+        statement("LogDelivery", LOG_DELIVERY_ACTIONS, ["*"]),
+        statement("XRay", [*XRAY_ACTIONS, *XRAY_SAMPLING_ACTIONS], ["*"]),
+    )
 
 
 def policy(*statements: dict) -> dict:
@@ -134,7 +167,7 @@ def function_basics(log_group_arn: str, dlq_arn: str) -> list[dict]:
     """What every function needs: its own log group, X-Ray, its failure queue."""
     return [
         statement("WriteOwnLogs", ["logs:CreateLogStream", "logs:PutLogEvents"], [f"{log_group_arn}:*"]),
-        statement("XRayTraces", sorted(ACTIONS_WITHOUT_RESOURCE_LEVEL), ["*"]),
+        statement("XRayTraces", XRAY_ACTIONS, ["*"]),
         statement("SendFailuresToDlq", ["sqs:SendMessage"], [dlq_arn]),
     ]
 

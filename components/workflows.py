@@ -127,7 +127,11 @@ def _tool_processor(functions: WorkflowFunctions, limits: WorkflowLimits, with_a
                 "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
                 "Parameters": {
                     "FunctionName": functions.approval_request,
-                    "Payload": {**_TOOL_EVENT, "taskToken.$": "$$.Task.Token", "timeoutSeconds": limits.approval_timeout_seconds},
+                    "Payload": {
+                        **_TOOL_EVENT,
+                        "taskToken.$": "$$.Task.Token",
+                        "timeoutSeconds": limits.approval_timeout_seconds,
+                    },
                 },
                 # Nobody heartbeats a human decision, so the heartbeat is the approval window;
                 # TimeoutSeconds caps the wait outright a little later.
@@ -281,7 +285,9 @@ def _definition(kind: str, functions: WorkflowFunctions, limits: WorkflowLimits,
             },
             "ResultPath": "$.compensation",
             "Retry": _retry(limits),
-            "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.compensationFailure", "Next": "Compensation failed"}],
+            "Catch": [
+                {"ErrorEquals": ["States.ALL"], "ResultPath": "$.compensationFailure", "Next": "Compensation failed"}
+            ],
             "Next": "Failed",
         },
         "Failed": {"Type": "Fail", "ErrorPath": "$.failure.Error", "CausePath": "$.failure.Cause"},

@@ -253,7 +253,10 @@ def turn_summary(history: Sequence[Message], last_usage: dict[str, int]) -> tupl
             }
             size = len(json.dumps(entry, default=str))
             if size > budget:
-                entry["output"] = {"preview": json.dumps(result.get("output"), default=str)[:PREVIEW_CHARS], "truncated": True}
+                entry["output"] = {
+                    "preview": json.dumps(result.get("output"), default=str)[:PREVIEW_CHARS],
+                    "truncated": True,
+                }
                 size = len(json.dumps(entry, default=str))
             budget -= size
             calls.append(entry)

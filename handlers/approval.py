@@ -86,7 +86,14 @@ class Approvals:
         ask = msgspec.convert(event, ApprovalRequestEvent)
         with log_context(correlationId=ask.correlationId, executionId=ask.executionId, seq=ask.seq):
             approval = self.store.put_approval(
-                ask.executionId, ask.seq, ask.name, ask.input, ask.userId, ask.sessionId, ask.taskToken, ask.timeoutSeconds
+                ask.executionId,
+                ask.seq,
+                ask.name,
+                ask.input,
+                ask.userId,
+                ask.sessionId,
+                ask.taskToken,
+                ask.timeoutSeconds,
             )
             logger.info("approval requested", extra={"approvalId": approval.approval_id, "tool": ask.name})
             return {"approvalId": approval.approval_id}
@@ -111,7 +118,9 @@ class Approvals:
 
     def decide(self, request: Request) -> dict:
         if request.method != "POST":
-            raise ApiError(405, "method_not_allowed", f"{request.method} is not allowed here", headers={"allow": "POST"})
+            raise ApiError(
+                405, "method_not_allowed", f"{request.method} is not allowed here", headers={"allow": "POST"}
+            )
         if request.caller is None:
             raise ApiError(401, "unauthorized", "the request carries no caller identity")
         raw_id = request.path_params.get("approvalId") or ""
@@ -131,20 +140,28 @@ class Approvals:
             if body.decision == "approve":
                 sfn.send_task_success(
                     taskToken=approval.task_token,
-                    output=msgspec.json.encode({"decision": "approve", "decidedBy": request.caller, "comment": body.comment}).decode(),
+                    output=msgspec.json.encode(
+                        {"decision": "approve", "decidedBy": request.caller, "comment": body.comment}
+                    ).decode(),
                 )
             else:
-                sfn.send_task_failure(taskToken=approval.task_token, error=APPROVAL_DENIED, cause=(body.comment or "denied")[:256])
+                sfn.send_task_failure(
+                    taskToken=approval.task_token, error=APPROVAL_DENIED, cause=(body.comment or "denied")[:256]
+                )
         except ClientError as error:
             code = error.response.get("Error", {}).get("Code", "")
             if code in _TOKEN_GONE:
                 # The execution stopped waiting (timed out) or a concurrent decision won.
                 current = self.store.get_approval(*parsed)
                 if current is not None and current.status != "PENDING":
-                    raise ApiError(409, "already_decided", f"this approval was already {current.status.lower()}") from None
+                    raise ApiError(
+                        409, "already_decided", f"this approval was already {current.status.lower()}"
+                    ) from None
                 raise ApiError(410, "approval_expired", "this approval is no longer waiting for a decision") from None
             raise
-        if not self.store.decide_approval(approval.execution_id, approval.seq, body.decision, request.caller, body.comment):
+        if not self.store.decide_approval(
+            approval.execution_id, approval.seq, body.decision, request.caller, body.comment
+        ):
             raise ApiError(409, "already_decided", "this approval was already decided")
         logger.info("approval decided", extra={"approvalId": raw_id, "decision": body.decision})
         return respond(200, {"approvalId": raw_id, "decision": body.decision}, request)

@@ -3,7 +3,7 @@
     GET  /v1/sessions                        the caller's recent sessions (GSI1)
     GET  /v1/sessions/{sessionId}/messages   a session's history, newest first, paginated
     POST /v1/tasks                           start a Standard "task" (202 + task id)
-    GET  /v1/tasks/{taskId}                  a task's status and answer
+    GET  /v1/tasks/{taskId}                  a task's status, answer, or the approval it waits for
 
 The chat turn (POST /v1/sessions/{sessionId}/messages) is an API Gateway service
 integration straight to Step Functions; it never reaches this function.
@@ -260,6 +260,8 @@ class Router:
             "userId": caller,
             "message": body.message,
             "correlationId": request.correlation_id,
+            "tools": None,
+            "idempotencyKey": None,  # the router enforced it already, before starting the task
         }
         try:
             arn = self._stepfunctions(_region_of(machine)).start_execution(
@@ -315,6 +317,16 @@ class Router:
             body["answer"] = output.get("answer")
         elif status in ("FAILED", "TIMED_OUT", "ABORTED"):
             body["error"] = {"code": described.get("error") or status.lower()}
+        elif status == "RUNNING":
+            # The task's execution is named after the task, so its approvals are under it.
+            pending = self.store.pending_approvals(task_id)
+            if pending:
+                first = min(pending, key=lambda a: a.seq)
+                body["pendingApproval"] = {
+                    "approvalId": first.approval_id,
+                    "tool": first.tool_name,
+                    "input": first.input,
+                }
         return respond(200, body, request)
 
 

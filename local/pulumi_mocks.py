@@ -173,6 +173,10 @@ class AwsMocks(pulumi.runtime.Mocks):
             secret = inputs.get("name") or f"{name}-{_suffix(name)}"
             state.update(name=secret, arn=self._arn("secretsmanager", region, f"secret:{secret}-AbCdEf"))
             return state["arn"], state
+        if typ == "aws:sfn/stateMachine:StateMachine":
+            machine = inputs.get("name") or f"{name}-{_suffix(name)}"
+            state.update(name=machine, arn=self._arn("states", region, f"stateMachine:{machine}"))
+            return state["arn"], state
         # Anything else: a physical name from the logical one and a generic ARN.
         physical = inputs.get("name") or f"{name}-{_suffix(name)}"
         service = typ.split(":")[1].split("/")[0]

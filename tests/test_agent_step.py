@@ -121,7 +121,9 @@ def test_the_next_step_sends_results_after_the_call_and_persists_them(make_step,
         }
     )
     assert out["done"] is True and out["answer"] == "It is 42." and out["step"] == 3
-    assert out["turnToolCalls"] == [{"name": "calculator", "input": {"expression": "6*7"}, "output": {"result": 42}, "status": "SUCCEEDED"}]
+    assert out["turnToolCalls"] == [
+        {"name": "calculator", "input": {"expression": "6*7"}, "output": {"result": 42}, "status": "SUCCEEDED"}
+    ]
     assert out["turnUsage"] == {"inputTokens": 22, "outputTokens": 10}, "both model calls of the turn"
     sent = model.calls[1]["messages"]
     assert [m.role for m in sent] == ["user", "assistant", "user"]
@@ -213,8 +215,19 @@ def test_the_turn_summary_keeps_the_final_state_small(make_step):
     calls = [ToolCall(f"tu-{i}", "http_fetch", {"url": f"https://e.com/{i}"}) for i in range(10)]
     step, _ = make_step(reply("", calls), reply("done"))
     step.handle(first_step())
-    results = [{"toolUseId": f"tu-{i}", "name": "http_fetch", "seq": 100 + i, "status": "SUCCEEDED", "output": {"body": "z" * 8_000}} for i in range(10)]
-    out = step.handle({"sessionId": "s1", "userId": "alice", "executionId": "exec-1", "step": 2, "toolResults": results})
+    results = [
+        {
+            "toolUseId": f"tu-{i}",
+            "name": "http_fetch",
+            "seq": 100 + i,
+            "status": "SUCCEEDED",
+            "output": {"body": "z" * 8_000},
+        }
+        for i in range(10)
+    ]
+    out = step.handle(
+        {"sessionId": "s1", "userId": "alice", "executionId": "exec-1", "step": 2, "toolResults": results}
+    )
     assert len(out["turnToolCalls"]) == 10
     assert len(json.dumps(out)) < TURN_SUMMARY_BYTES + 10_000
     assert out["turnToolCalls"][-1]["output"]["truncated"] is True

@@ -37,7 +37,13 @@ def test_every_region_has_router_agent_step_and_one_function_per_tool(runs, stac
     for region in stack_config(stack)["agent-infra:regions"]:
         handlers = sorted(f.inputs["handler"] for f in functions_in(run, region))
         expected = sorted(
-            ["handlers.router.handler", "handlers.agent_step.handler"]
+            [
+                "handlers.router.handler",
+                "handlers.agent_step.handler",
+                "handlers.approval.handler",
+                "handlers.approval.request_handler",
+                "handlers.compensate.handler",
+            ]
             + [f"handlers.tools.{name}.handler" for name in tool_names(stack)]
         )
         assert handlers == expected
@@ -79,7 +85,7 @@ def test_memory_and_timeouts_come_from_config(runs, stack):
         elif handler == "handlers.agent_step.handler":
             assert function.inputs["memorySize"] == compute["agentStepMemoryMb"]
             assert function.inputs["timeout"] == compute["agentStepTimeoutSeconds"]
-        else:
+        elif handler == "handlers.router.handler":
             assert function.inputs["memorySize"] == compute["routerMemoryMb"]
 
 
@@ -87,12 +93,16 @@ def test_memory_and_timeouts_come_from_config(runs, stack):
 def test_no_policy_has_a_wildcard_action_or_an_avoidable_wildcard_resource(runs, stack):
     run = runs[stack]
     documents = [json.loads(p.inputs["policy"]) for p in run.of_type(ROLE_POLICY)]
-    assert len(documents) == len(run.of_type(FUNCTION))
+    state_machines = run.of_type("aws:sfn/stateMachine:StateMachine")
+    assert len(documents) == len(run.of_type(FUNCTION)) + len(state_machines), "every role's policy is checked"
     for document in documents:
         assert wildcard_problems(document) == []
     for role in run.of_type(ROLE):
         trust = json.loads(role.inputs["assumeRolePolicy"])
-        assert trust["Statement"][0]["Principal"] == {"Service": "lambda.amazonaws.com"}
+        assert trust["Statement"][0]["Principal"] in (
+            {"Service": "lambda.amazonaws.com"},
+            {"Service": "states.amazonaws.com"},
+        )
         assert trust["Statement"][0]["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT_ID}}
 
 
@@ -230,4 +240,12 @@ def test_archives_hold_only_what_each_function_needs(runs, stack):
         other_handlers = {"handlers/router.py", "handlers/agent_step.py"} - {handler_module}
         assert not other_handlers & set(names)
         tool_modules = {n for n in names if n.startswith("handlers/tools/") and not n.endswith("__init__.py")}
-        assert tool_modules <= {handler_module}, "a tool archive carries its own module only"
+        if function.inputs["handler"] == "handlers.compensate.handler":
+            compensable = {
+                f"handlers/tools/{t['name']}.py"
+                for t in stack_config(stack)["agent-infra:tools"]
+                if t.get("compensable")
+            }
+            assert tool_modules == compensable, "compensation carries the tools it may undo, no others"
+        else:
+            assert tool_modules <= {handler_module}, "a tool archive carries its own module only"

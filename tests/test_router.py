@@ -67,6 +67,15 @@ def test_start_task_returns_202_with_a_task_id_and_starts_one_execution(router, 
     )
     assert task_input["userId"] == "alice" and task_input["message"] == "summarise my tickets"
     assert task_input["correlationId"]
+    # Everything the task machine's first state reads is there.
+    from components.workflows import ToolRoute, WorkflowFunctions, WorkflowLimits, task_definition
+
+    fn = "arn:aws:lambda:us-east-1:123456789012:function:f"
+    begin = task_definition(WorkflowFunctions(fn, fn, [ToolRoute("calculator", fn)]), WorkflowLimits(4, 60))["States"][
+        "Begin"
+    ]
+    read = {p.split(".")[1] for k, p in begin["Parameters"].items() if k.endswith(".$") and p.startswith("$.")}
+    assert read <= set(task_input)
 
 
 def test_idempotent_replay_returns_the_first_response_and_never_starts_twice(router, machine):
@@ -151,6 +160,21 @@ def test_task_status_reads_the_execution_and_hides_other_users_tasks(router):
     unknown = router.handle(rest_event("GET", "/v1/tasks/{taskId}", path_params={"taskId": "nope"}))
     assert unknown["statusCode"] == 404
     assert json_body(theirs) == json_body(unknown), "another user's task looks exactly like a missing one"
+
+
+def test_a_running_task_shows_the_approval_it_waits_for(router):
+    task_id = json_body(start(router, {"message": "open a ticket"}))["taskId"]
+    router.store.put_approval(task_id, 100, "create_ticket", {"title": "printer"}, "alice", "s1", "token-1", 3600)
+    body = json_body(router.handle(rest_event("GET", "/v1/tasks/{taskId}", path_params={"taskId": task_id})))
+    assert body["status"] == "RUNNING"
+    assert body["pendingApproval"] == {
+        "approvalId": f"{task_id}.100",
+        "tool": "create_ticket",
+        "input": {"title": "printer"},
+    }
+    router.store.decide_approval(task_id, 100, "approve", "alice", None)
+    body = json_body(router.handle(rest_event("GET", "/v1/tasks/{taskId}", path_params={"taskId": task_id})))
+    assert "pendingApproval" not in body
 
 
 def test_task_status_with_answer_and_failure(router, machine, clients):

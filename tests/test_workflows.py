@@ -16,13 +16,20 @@ from moto import mock_aws
 
 from components.workflows import ToolRoute, WorkflowFunctions, WorkflowLimits, task_definition, turn_definition
 from handlers.agent_step import AgentStep, AgentStepSettings, load_tool_specs
-from handlers.approval import ApprovalSettings, Approvals
+from handlers.approval import Approvals, ApprovalSettings
 from handlers.compensate import Compensator
 from handlers.shared.llm import LlmReply, ToolCall
 from handlers.shared.state import StateStore
 from handlers.shared.table import TABLE_SCHEMA
 from handlers.tools import load_tool
-from local.stepfunctions import MOTO_CONFIG, LambdaDispatcher, dispatching, instant_retries, run_to_completion, wait_for_execution
+from local.stepfunctions import (
+    MOTO_CONFIG,
+    LambdaDispatcher,
+    dispatching,
+    instant_retries,
+    run_to_completion,
+    wait_for_execution,
+)
 from tests.conftest import REGION, TABLE_NAME
 from tests.events import json_body, rest_event
 
@@ -65,13 +72,22 @@ class Stack:
         self.model = ScriptedModel()
         self.dispatcher = LambdaDispatcher()
         settings = AgentStepSettings(
-            TABLE_NAME=TABLE_NAME, AWS_REGION=REGION, LLM_PROVIDER="bedrock", LLM_MODEL="m", LLM_ENDPOINTS=[REGION], MAX_STEPS=max_steps + 5
+            TABLE_NAME=TABLE_NAME,
+            AWS_REGION=REGION,
+            LLM_PROVIDER="bedrock",
+            LLM_MODEL="m",
+            LLM_ENDPOINTS=[REGION],
+            MAX_STEPS=max_steps + 5,
         )
         specs, _ = load_tool_specs()
         self.agent = AgentStep(settings, self.store, self.model, specs, set(approval_tools))
-        self.dispatcher.register("agent-step", lambda event, ctx: self.agent.handle(event, ctx.get_remaining_time_in_millis()))
+        self.dispatcher.register(
+            "agent-step", lambda event, ctx: self.agent.handle(event, ctx.get_remaining_time_in_millis())
+        )
         self.dispatcher.register("compensate", lambda event, ctx: Compensator(self.store).handle(event))
-        self.approvals = Approvals(ApprovalSettings(TABLE_NAME=TABLE_NAME, AWS_REGION=REGION), self.store, lambda region: self.sfn)
+        self.approvals = Approvals(
+            ApprovalSettings(TABLE_NAME=TABLE_NAME, AWS_REGION=REGION), self.store, lambda region: self.sfn
+        )
         self.dispatcher.register("approval-request", lambda event, ctx: self.approvals.request(event))
         self.tool_handlers = {}
         for name in TOOLS:
@@ -83,14 +99,21 @@ class Stack:
         self.transient_once: set[tuple[str, int]] = set()
         self.deliver_twice = False
         routes = [ToolRoute(n, arn(n), requires_approval=n in approval_tools) for n in TOOLS]
-        functions = WorkflowFunctions(arn("agent-step"), arn("compensate"), routes, approval_request=arn("approval-request"))
+        functions = WorkflowFunctions(
+            arn("agent-step"), arn("compensate"), routes, approval_request=arn("approval-request")
+        )
         self.turn = turn_definition(functions, WorkflowLimits(max_steps=max_steps, timeout_seconds=120))
         self.task = task_definition(
-            functions, WorkflowLimits(max_steps=max_steps, timeout_seconds=600, approval_timeout_seconds=approval_timeout)
+            functions,
+            WorkflowLimits(max_steps=max_steps, timeout_seconds=600, approval_timeout_seconds=approval_timeout),
         )
         role = boto3.client("iam").create_role(RoleName="sfn", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-        self.turn_arn = self.sfn.create_state_machine(name="turn", definition=json.dumps(self.turn), roleArn=role, type="EXPRESS")["stateMachineArn"]
-        self.task_arn = self.sfn.create_state_machine(name="task", definition=json.dumps(self.task), roleArn=role, type="STANDARD")["stateMachineArn"]
+        self.turn_arn = self.sfn.create_state_machine(
+            name="turn", definition=json.dumps(self.turn), roleArn=role, type="EXPRESS"
+        )["stateMachineArn"]
+        self.task_arn = self.sfn.create_state_machine(
+            name="task", definition=json.dumps(self.task), roleArn=role, type="STANDARD"
+        )["stateMachineArn"]
 
     def _tool(self, name):
         def handle(event, ctx):
@@ -108,11 +131,21 @@ class Stack:
         return handle
 
     def turn_input(self, message="hello", **extra):
-        return {"sessionId": "s1", "userId": "alice", "message": message, "tools": None, "correlationId": "corr-1", "idempotencyKey": None, **extra}
+        return {
+            "sessionId": "s1",
+            "userId": "alice",
+            "message": message,
+            "tools": None,
+            "correlationId": "corr-1",
+            "idempotencyKey": None,
+            **extra,
+        }
 
     def tickets(self) -> list[str]:
         items = self.dynamodb.scan(
-            TableName=TABLE_NAME, FilterExpression="begins_with(PK, :p)", ExpressionAttributeValues={":p": {"S": "TICKET#"}}
+            TableName=TABLE_NAME,
+            FilterExpression="begins_with(PK, :p)",
+            ExpressionAttributeValues={":p": {"S": "TICKET#"}},
         )["Items"]
         return sorted(json.loads(i["fields"]["S"])["title"] for i in items)
 
@@ -164,11 +197,23 @@ def test_one_tool_call(stack):
     s.model.replies = [reply("", [ToolCall("tu-1", "calculator", {"expression": "6*7"})]), reply("6 x 7 = 42")]
     out = output_of(run_to_completion(s.sfn, s.turn_arn, s.turn_input("6*7?")))
     assert out["answer"] == "6 x 7 = 42"
-    assert out["toolCalls"] == [{"name": "calculator", "input": {"expression": "6*7"}, "output": {"expression": "6*7", "result": 42}, "status": "SUCCEEDED"}]
+    assert out["toolCalls"] == [
+        {
+            "name": "calculator",
+            "input": {"expression": "6*7"},
+            "output": {"expression": "6*7", "result": 42},
+            "status": "SUCCEEDED",
+        }
+    ]
     assert out["usage"] == {"inputTokens": 20, "outputTokens": 8}
     (record,) = s.store.list_tool_executions(s.dispatcher.calls_to("calculator")[0]["executionId"])
     assert (record.seq, record.tool_name, record.status) == (100, "calculator", "SUCCEEDED")
-    assert [m.role for m in reversed(s.store.load_conversation("s1").messages)] == ["user", "assistant", "tool", "assistant"]
+    assert [m.role for m in reversed(s.store.load_conversation("s1").messages)] == [
+        "user",
+        "assistant",
+        "tool",
+        "assistant",
+    ]
 
 
 def test_several_tool_calls_in_one_step(stack):
@@ -180,8 +225,14 @@ def test_several_tool_calls_in_one_step(stack):
     ]
     s.model.replies = [reply("", calls), reply("done")]
     out = output_of(run_to_completion(s.sfn, s.turn_arn, s.turn_input()))
-    assert [(c["name"], c["status"]) for c in out["toolCalls"]] == [("calculator", "SUCCEEDED"), ("memory", "SUCCEEDED"), ("calculator", "FAILED")]
-    assert out["toolCalls"][2]["output"] == {"error": "division by zero"}, "a refused call goes back to the model, not a failure"
+    assert [(c["name"], c["status"]) for c in out["toolCalls"]] == [
+        ("calculator", "SUCCEEDED"),
+        ("memory", "SUCCEEDED"),
+        ("calculator", "FAILED"),
+    ]
+    assert out["toolCalls"][2]["output"] == {"error": "division by zero"}, (
+        "a refused call goes back to the model, not a failure"
+    )
     execution = s.dispatcher.calls_to("calculator")[0]["executionId"]
     assert [r.seq for r in s.store.list_tool_executions(execution)] == [100, 101, 102]
     assert [m.text for m in s.store.recall("alice", "math")] == ["likes sums"]
@@ -276,7 +327,9 @@ def wait_for_approval(s, execution_id="task-1", timeout=10.0):
 
 def decide(s, approval_id, decision, user="alice", comment=None):
     body = {"decision": decision, **({"comment": comment} if comment else {})}
-    event = rest_event("POST", "/v1/approvals/{approvalId}", path_params={"approvalId": approval_id}, body=body, user=user)
+    event = rest_event(
+        "POST", "/v1/approvals/{approvalId}", path_params={"approvalId": approval_id}, body=body, user=user
+    )
     return s.approvals.handle(event)
 
 
@@ -285,11 +338,18 @@ def test_approval_granted_runs_the_tool(stack):
     s.model.replies = [reply("", [ticket("approved", 1)]), reply("ticket opened")]
     execution_arn = start_task(s)
     approval = wait_for_approval(s)
-    assert (approval.tool_name, approval.input, approval.region) == ("create_ticket", {"title": "ticket approved"}, REGION)
+    assert (approval.tool_name, approval.input, approval.region) == (
+        "create_ticket",
+        {"title": "ticket approved"},
+        REGION,
+    )
     assert s.tickets() == [], "nothing runs before the decision"
     assert decide(s, approval.approval_id, "approve", user="mallory")["statusCode"] == 404
     response = decide(s, approval.approval_id, "approve")
-    assert response["statusCode"] == 200 and json_body(response) == {"approvalId": approval.approval_id, "decision": "approve"}
+    assert response["statusCode"] == 200 and json_body(response) == {
+        "approvalId": approval.approval_id,
+        "decision": "approve",
+    }
     out = output_of(wait_for_execution(s.sfn, execution_arn))
     assert out["answer"] == "ticket opened"
     assert s.tickets() == ["ticket approved"]
@@ -333,6 +393,8 @@ def test_bad_approval_requests(stack):
     s = stack()
     assert decide(s, "not-an-id", "approve")["statusCode"] == 400
     assert decide(s, "task-9.100", "approve")["statusCode"] == 404
-    event = rest_event("POST", "/v1/approvals/{approvalId}", path_params={"approvalId": "task-9.100"}, body={"decision": "maybe"})
+    event = rest_event(
+        "POST", "/v1/approvals/{approvalId}", path_params={"approvalId": "task-9.100"}, body={"decision": "maybe"}
+    )
     response = s.approvals.handle(event)
     assert response["statusCode"] == 400 and json_body(response)["error"]["field"] == "decision"

@@ -818,7 +818,12 @@ class StateStore:
         try:
             self.client.update_item(
                 TableName=self.table_name,
-                Key=_to_item({keys.PARTITION_KEY: keys.run_pk(execution_id), keys.SORT_KEY: keys.tool_execution_sk(seq, tool_name)}),
+                Key=_to_item(
+                    {
+                        keys.PARTITION_KEY: keys.run_pk(execution_id),
+                        keys.SORT_KEY: keys.tool_execution_sk(seq, tool_name),
+                    }
+                ),
                 UpdateExpression="SET #status = :compensated, #detail = :detail, #at = :now",
                 ConditionExpression="#status = :succeeded",
                 ExpressionAttributeNames={"#status": "status", "#detail": "compensation", "#at": "compensatedAt"},
@@ -899,9 +904,20 @@ class StateStore:
                 Key=_to_item({keys.PARTITION_KEY: keys.run_pk(execution_id), keys.SORT_KEY: keys.approval_sk(seq)}),
                 UpdateExpression="SET #status = :status, #by = :by, #comment = :comment, #at = :now",
                 ConditionExpression="#status = :pending",
-                ExpressionAttributeNames={"#status": "status", "#by": "decidedBy", "#comment": "comment", "#at": "decidedAt"},
+                ExpressionAttributeNames={
+                    "#status": "status",
+                    "#by": "decidedBy",
+                    "#comment": "comment",
+                    "#at": "decidedAt",
+                },
                 ExpressionAttributeValues=_to_item(
-                    {":status": status, ":pending": "PENDING", ":by": decided_by, ":comment": comment or "", ":now": self._now_ms()}
+                    {
+                        ":status": status,
+                        ":pending": "PENDING",
+                        ":by": decided_by,
+                        ":comment": comment or "",
+                        ":now": self._now_ms(),
+                    }
                 ),
             )
         except ClientError as error:

@@ -1,0 +1,144 @@
+"""The generated definitions, checked as documents: structure, retries, an independent validator."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from components.workflows import (
+    LAMBDA_RETRYABLE,
+    ToolRoute,
+    WorkflowFunctions,
+    WorkflowLimits,
+    lambda_arns,
+    reachability_problems,
+    task_definition,
+    turn_definition,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+VALIDATOR = ROOT / "validators" / "node_modules" / ".bin" / "asl-validator"
+A = "arn:aws:lambda:us-east-1:123456789012:function:"
+FUNCTIONS = WorkflowFunctions(
+    agent_step=A + "agent-step",
+    compensate=A + "compensate",
+    tools=[
+        ToolRoute("calculator", A + "calculator"),
+        ToolRoute("http_fetch", A + "http-fetch"),
+        ToolRoute("create_ticket", A + "create-ticket", True),
+    ],
+    approval_request=A + "approval-request",
+)
+DEFINITIONS = {
+    "turn": turn_definition(FUNCTIONS, WorkflowLimits(max_steps=8, timeout_seconds=120)),
+    "task": task_definition(
+        FUNCTIONS, WorkflowLimits(max_steps=8, timeout_seconds=86_400, approval_timeout_seconds=3_600)
+    ),
+}
+
+
+def all_states(definition):
+    for name, state in definition["States"].items():
+        yield name, state
+        processor = state.get("ItemProcessor")
+        if processor:
+            yield from all_states(processor)
+
+
+@pytest.mark.parametrize("kind", DEFINITIONS)
+def test_every_state_is_reachable_and_every_next_exists(kind):
+    assert reachability_problems(DEFINITIONS[kind]) == []
+
+
+def test_the_reachability_check_finds_real_problems():
+    broken = json.loads(json.dumps(DEFINITIONS["turn"]))
+    broken["States"]["Answer"]["Next"] = "Nowhere"
+    del broken["States"]["Answer"]["End"]
+    broken["States"]["Orphan"] = {"Type": "Pass", "End": True}
+    problems = reachability_problems(broken)
+    assert "root: 'Answer' goes to missing state 'Nowhere'" in problems
+    assert "root: 'Orphan' is never reached" in problems
+
+
+@pytest.mark.parametrize("kind", DEFINITIONS)
+def test_every_lambda_task_retries_service_errors_with_full_jitter(kind):
+    tasks = [(n, s) for n, s in all_states(DEFINITIONS[kind]) if s["Type"] == "Task"]
+    assert tasks
+    for name, state in tasks:
+        (retry,) = state["Retry"]
+        assert set(LAMBDA_RETRYABLE) | {"ToolTransientError"} <= set(retry["ErrorEquals"]), name
+        assert retry["JitterStrategy"] == "FULL" and retry["BackoffRate"] == 2.0, name
+
+
+@pytest.mark.parametrize("kind", DEFINITIONS)
+def test_failures_are_caught_into_compensation_then_fail_with_the_original_error(kind):
+    states = DEFINITIONS[kind]["States"]
+    for name in ("Agent step", "Run tools"):
+        assert states[name]["Catch"] == [
+            {"ErrorEquals": ["States.ALL"], "ResultPath": "$.failure", "Next": "Compensate"}
+        ]
+    assert states["Compensate"]["Next"] == "Failed"
+    assert states["Failed"] == {"Type": "Fail", "ErrorPath": "$.failure.Error", "CausePath": "$.failure.Cause"}
+
+
+def test_the_task_waits_for_approval_only_before_tools_that_need_it():
+    task = dict(all_states(DEFINITIONS["task"]))
+    approve = task["Approve create_ticket"]
+    assert approve["Resource"] == "arn:aws:states:::lambda:invoke.waitForTaskToken"
+    assert approve["Parameters"]["Payload"]["taskToken.$"] == "$$.Task.Token"
+    assert approve["HeartbeatSeconds"] == 3_600 and approve["TimeoutSeconds"] > approve["HeartbeatSeconds"]
+    assert {c["ErrorEquals"][0] for c in approve["Catch"]} == {"ApprovalDenied", "States.Timeout"}
+    assert "Approve calculator" not in task
+    turn = dict(all_states(DEFINITIONS["turn"]))
+    assert not any(name.startswith("Approve") for name in turn)
+    assert turn["Needs approval create_ticket"]["Type"] == "Pass"
+
+
+def test_the_definitions_invoke_exactly_their_functions():
+    assert lambda_arns(DEFINITIONS["task"]) == {
+        A + "agent-step",
+        A + "compensate",
+        A + "calculator",
+        A + "http-fetch",
+        A + "create-ticket",
+        A + "approval-request",
+    }
+    assert A + "approval-request" not in lambda_arns(DEFINITIONS["turn"])
+    assert A + "create-ticket" not in lambda_arns(DEFINITIONS["turn"]), "the turn never runs an approval tool"
+
+
+def test_limits_are_checked():
+    with pytest.raises(ValueError, match="at most 300 s"):
+        turn_definition(FUNCTIONS, WorkflowLimits(max_steps=8, timeout_seconds=301))
+    with pytest.raises(ValueError, match="needs the approval-request function"):
+        task_definition(
+            WorkflowFunctions(A + "a", A + "c", [ToolRoute("create_ticket", A + "t", True)]), WorkflowLimits(8, 60)
+        )
+
+
+def run_validator(definition, tmp_path, name):
+    node = shutil.which("node")
+    assert node, "Node.js is needed for the ASL validator"
+    assert VALIDATOR.exists(), "run `make test`: it installs validators/ (npm ci)"
+    path = tmp_path / f"{name}.json"
+    path.write_text(json.dumps(definition))
+    command = [node, str(VALIDATOR), "--json-path", str(path)]
+    return subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603 - our own files
+
+
+@pytest.mark.parametrize("kind", DEFINITIONS)
+def test_definitions_pass_the_independent_asl_validator(kind, tmp_path):
+    result = run_validator(DEFINITIONS[kind], tmp_path, kind)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "is valid" in result.stdout
+
+
+def test_the_validator_rejects_a_broken_definition(tmp_path):
+    broken = json.loads(json.dumps(DEFINITIONS["turn"]))
+    broken["States"]["Agent step"]["Type"] = "Tusk"
+    result = run_validator(broken, tmp_path, "broken")
+    assert result.returncode != 0
