@@ -178,6 +178,7 @@ def _definition(kind: str, functions: WorkflowFunctions, limits: WorkflowLimits,
         "correlationId.$": "$.correlationId",
         "tools.$": "$.tools",
         "executionId.$": "$.executionId",
+        "connectionId.$": "$.connectionId",
     }
     states: dict[str, dict] = {
         "Begin": {
@@ -190,6 +191,7 @@ def _definition(kind: str, functions: WorkflowFunctions, limits: WorkflowLimits,
                 "tools.$": "$.tools",
                 "message.$": "$.message",
                 "idempotencyKey.$": "$.idempotencyKey",
+                "connectionId.$": "$.connectionId",
                 "executionId.$": "$$.Execution.Name",
                 "step": 1,
                 "toolResults": [],

@@ -31,10 +31,12 @@ from typing import Any
 
 import msgspec
 
+from handlers.shared.ids import new_ulid
 from handlers.shared.llm import LlmClient, LlmMessage, ToolCall, ToolResult, ToolSpec, build_client
 from handlers.shared.log import get_logger, log_context
 from handlers.shared.settings import load_settings
 from handlers.shared.state import Message, NewMessage, StateStore
+from handlers.shared.streaming import AnswerStream, management_api_poster
 
 TOOL_SPECS_FILE = Path(__file__).with_name("tool_specs.json")
 SYSTEM_PROMPT = (
@@ -80,6 +82,7 @@ class StepInput(msgspec.Struct, frozen=True):
     correlationId: str | None = None
     idempotencyKey: str | None = None
     mode: str = "turn"  # "turn" (Express, no approvals) or "task" (Standard)
+    connectionId: str | None = None  # a WebSocket turn: stream the answer there
 
 
 class AgentStepSettings(msgspec.Struct, frozen=True):
@@ -94,6 +97,7 @@ class AgentStepSettings(msgspec.Struct, frozen=True):
     LLM_TIMEOUT_SECONDS: float = 20.0
     CONVERSATION_WINDOW: int = 40
     LLM_API_KEY_SECRET_ARN: str | None = None
+    WEBSOCKET_ENDPOINT: str | None = None
     LOG_LEVEL: str = "INFO"
 
 
@@ -141,6 +145,7 @@ class AgentStep:
         tool_specs: Sequence[ToolSpec],
         approval_tools: set[str] | frozenset[str] = frozenset(),
         clock: Callable[[], float] = time.monotonic,
+        stream_to: Callable[[str, str], AnswerStream] | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -148,6 +153,7 @@ class AgentStep:
         self.tool_specs = {spec.name: spec for spec in tool_specs}
         self.approval_tools = set(approval_tools)
         self._clock = clock
+        self._stream_to = stream_to
 
     def handle(self, event: dict[str, Any], remaining_ms: int | None = None) -> dict[str, Any]:
         step = msgspec.convert(event, StepInput)
@@ -168,9 +174,11 @@ class AgentStep:
 
         incoming: NewMessage
         if step.message is not None and step.step == 1:
-            incoming = NewMessage(role="user", text=step.message)
+            incoming = NewMessage(role="user", text=step.message, message_id=new_ulid())
         else:
-            incoming = NewMessage(role="tool", text="", tool_calls=self._resolve_results(step.toolResults))
+            incoming = NewMessage(
+                role="tool", text="", tool_calls=self._resolve_results(step.toolResults), message_id=new_ulid()
+            )
         messages = [*to_llm_messages(history), to_llm_message(_as_message(incoming))]
 
         # A turn (Express) cannot wait for a human: tools that need approval are task-only.
@@ -183,7 +191,18 @@ class AgentStep:
         if remaining_ms is not None:
             # Leave a second to persist the turn and return.
             deadline = self._clock() + max(0.0, remaining_ms / 1000 - 1.0)
-        reply = self.llm.converse(SYSTEM_PROMPT, messages, offered, self.settings.MAX_TOKENS, deadline=deadline)
+        stream = None
+        message_id = new_ulid()  # after the incoming message's: the log keeps their order
+        if step.connectionId and self._stream_to is not None:
+            stream = self._stream_to(step.connectionId, message_id)
+        reply = self.llm.converse(
+            SYSTEM_PROMPT,
+            messages,
+            offered,
+            self.settings.MAX_TOKENS,
+            deadline=deadline,
+            on_text=stream.write if stream else None,
+        )
 
         allowed = {s.name for s in offered}
         calls = [c for c in reply.tool_calls if c.name in allowed][:MAX_TOOL_CALLS_PER_STEP]
@@ -192,7 +211,9 @@ class AgentStep:
             for i, c in enumerate(calls)
         ]
         usage = {"inputTokens": reply.input_tokens, "outputTokens": reply.output_tokens}
-        assistant = NewMessage(role="assistant", text=reply.text, tool_calls=tool_calls, usage=usage)
+        assistant = NewMessage(
+            role="assistant", text=reply.text, tool_calls=tool_calls, usage=usage, message_id=message_id
+        )
         version = page.meta.version if page.meta is not None else 0
         claim = None
         if step.idempotencyKey and step.step == 1:
@@ -214,6 +235,8 @@ class AgentStep:
         }
         if done:
             out["turnToolCalls"], out["turnUsage"] = turn_summary([*history, _as_message(incoming)], usage)
+        if stream is not None:
+            stream.close({"done": done, "toolCalls": out.get("turnToolCalls", tool_calls)})
         return out
 
     def _resolve_results(self, results: Sequence[ToolResultIn]) -> list[dict[str, Any]]:
@@ -321,7 +344,17 @@ def from_environment() -> AgentStep:
     if settings.LLM_PROVIDER == "bedrock":
         llm.transports[0].client  # noqa: B018 - the nearest endpoint's client, built in the init phase
     specs, approval_tools = load_tool_specs()
-    return AgentStep(settings, store, llm, specs, approval_tools)
+    stream_to = None
+    if settings.WEBSOCKET_ENDPOINT:
+        management = boto3.client(
+            "apigatewaymanagementapi", endpoint_url=settings.WEBSOCKET_ENDPOINT, region_name=settings.AWS_REGION
+        )
+        post = management_api_poster(management)
+
+        def stream_to(connection_id: str, message_id: str) -> AnswerStream:
+            return AnswerStream(connection_id, message_id, post, on_gone=store.delete_connection)
+
+    return AgentStep(settings, store, llm, specs, approval_tools, stream_to=stream_to)
 
 
 app: AgentStep | None = from_environment() if "TABLE_NAME" in os.environ else None

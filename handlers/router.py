@@ -262,6 +262,7 @@ class Router:
             "correlationId": request.correlation_id,
             "tools": None,
             "idempotencyKey": None,  # the router enforced it already, before starting the task
+            "connectionId": None,
         }
         try:
             arn = self._stepfunctions(_region_of(machine)).start_execution(

@@ -26,11 +26,15 @@ class ScriptedModel:
         self.replies = list(replies)
         self.calls = []
 
-    def converse(self, system, messages, tools=(), max_tokens=2048, deadline=None):
+    def converse(self, system, messages, tools=(), max_tokens=2048, deadline=None, on_text=None):
         self.calls.append(
             {"system": system, "messages": list(messages), "tools": [t.name for t in tools], "deadline": deadline}
         )
-        return self.replies.pop(0)
+        answer = self.replies.pop(0)
+        if on_text is not None and answer.text:
+            for start in range(0, len(answer.text), 7):  # arrives in pieces, as a stream does
+                on_text(answer.text[start : start + 7])
+        return answer
 
 
 def reply(text="", calls=()):
@@ -273,6 +277,34 @@ def test_the_lambda_entry_point_wires_settings_store_and_bedrock(monkeypatch, dy
         )
         out = agent_step.handler(first_step(message="hello"), Context())
     assert out["answer"] == "hi there"
+
+
+def test_a_websocket_turn_streams_each_step_to_the_connection(store):
+    from handlers.shared.streaming import AnswerStream
+
+    posted: list[dict] = []
+    settings = AgentStepSettings(
+        TABLE_NAME=TABLE_NAME, AWS_REGION=REGION, LLM_PROVIDER="bedrock", LLM_MODEL="m", LLM_ENDPOINTS=[REGION]
+    )
+    model = ScriptedModel(reply("The answer is forty-two, as always."))
+    specs, approvals = load_tool_specs()
+
+    def stream_to(connection_id, message_id):
+        return AnswerStream(
+            connection_id,
+            message_id,
+            lambda c, data: posted.append(json.loads(data)),
+            on_gone=store.delete_connection,
+            flush_bytes=8,
+        )
+
+    step = AgentStep(settings, store, model, specs, approvals, stream_to=stream_to)
+    out = step.handle(first_step(connectionId="conn-1"))
+    *chunks, final = posted
+    assert "".join(c["text"] for c in sorted(chunks, key=lambda c: c["seq"])) == "The answer is forty-two, as always."
+    assert {c["messageId"] for c in chunks} == {out["messageId"]} == {final["messageId"]}
+    assert final["type"] == "final" and final["done"] is True and final["chunks"] == len(chunks)
+    assert store.load_conversation("s1").messages[0].message_id == out["messageId"], "the log has the streamed message"
 
 
 def test_bad_settings_name_the_variable(monkeypatch):

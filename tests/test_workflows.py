@@ -56,7 +56,7 @@ class ScriptedModel:
         self.replies: list[LlmReply] = []
         self.lock = threading.Lock()
 
-    def converse(self, system, messages, tools=(), max_tokens=2048, deadline=None):
+    def converse(self, system, messages, tools=(), max_tokens=2048, deadline=None, on_text=None):
         with self.lock:
             return self.replies.pop(0)
 
@@ -138,6 +138,7 @@ class Stack:
             "tools": None,
             "correlationId": "corr-1",
             "idempotencyKey": None,
+            "connectionId": None,
             **extra,
         }
 

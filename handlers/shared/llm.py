@@ -272,6 +272,71 @@ class BedrockTransport:
             raise EndpointDownError(f"unreachable: {type(error).__name__}") from None
         return parse_bedrock_reply(response, self.name)
 
+    def converse_stream(self, request: dict[str, Any], on_text: Callable[[str], None]) -> LlmReply:
+        """ConverseStream: text deltas go to ``on_text`` as they arrive; the reply is
+        assembled from the events (text, tool uses, stop reason, usage)."""
+        from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, ReadTimeoutError
+
+        try:
+            response = self.client.converse_stream(**request)
+            text: list[str] = []
+            tools: dict[int, dict[str, Any]] = {}
+            stop_reason, usage = "", {}
+            for event in response["stream"]:
+                if "contentBlockStart" in event:
+                    start = event["contentBlockStart"]
+                    if "toolUse" in start.get("start", {}):
+                        use = start["start"]["toolUse"]
+                        tools[start["contentBlockIndex"]] = {"id": use["toolUseId"], "name": use["name"], "input": []}
+                elif "contentBlockDelta" in event:
+                    block = event["contentBlockDelta"]
+                    delta = block["delta"]
+                    if "text" in delta:
+                        text.append(delta["text"])
+                        on_text(delta["text"])
+                    elif "toolUse" in delta and block["contentBlockIndex"] in tools:
+                        tools[block["contentBlockIndex"]]["input"].append(delta["toolUse"].get("input", ""))
+                elif "messageStop" in event:
+                    stop_reason = event["messageStop"].get("stopReason", "")
+                elif "metadata" in event:
+                    usage = event["metadata"].get("usage", {})
+                else:
+                    for failure in (
+                        "throttlingException",
+                        "serviceUnavailableException",
+                        "internalServerException",
+                        "modelStreamErrorException",
+                    ):
+                        if failure in event:
+                            raise TransientEndpointError(failure)
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code", "")
+            if code in _BEDROCK_TRANSIENT:
+                raise TransientEndpointError(code) from None
+            if code in _BEDROCK_ELSEWHERE:
+                raise EndpointDownError(code) from None
+            raise LlmRequestError(f"{self.name} rejected the request: {code}") from None
+        except (ReadTimeoutError, ConnectTimeoutError):
+            raise EndpointDownError(f"timed out after {self.timeout:g}s") from None
+        except BotoCoreError as error:
+            raise EndpointDownError(f"unreachable: {type(error).__name__}") from None
+        calls = []
+        for index in sorted(tools):
+            raw = "".join(tools[index]["input"]) or "{}"
+            try:
+                arguments = json.loads(raw)
+            except json.JSONDecodeError:
+                arguments = {"_unparsed": raw}
+            calls.append(ToolCall(tools[index]["id"], tools[index]["name"], arguments))
+        return LlmReply(
+            text="".join(text),
+            tool_calls=tuple(calls),
+            stop_reason=stop_reason,
+            input_tokens=int(usage.get("inputTokens", 0)),
+            output_tokens=int(usage.get("outputTokens", 0)),
+            endpoint=self.name,
+        )
+
 
 def openai_request(
     model: str, system: str, messages: Sequence[LlmMessage], tools: Sequence[ToolSpec], max_tokens: int
@@ -368,6 +433,18 @@ class OpenAiTransport:
         return parse_openai_reply(body, self.name)
 
 
+class _Streaming:
+    """A transport seen through its streaming call, for the retry loop."""
+
+    def __init__(self, transport: Any, on_text: Callable[[str], None]) -> None:
+        self.transport = transport
+        self.name = transport.name
+        self.on_text = on_text
+
+    def converse(self, request: dict[str, Any]) -> LlmReply:
+        return self.transport.converse_stream(request, self.on_text)
+
+
 def _retry_after(value: str | None) -> float | None:
     try:
         return float(value) if value else None
@@ -426,18 +503,37 @@ class LlmClient:
         tools: Sequence[ToolSpec] = (),
         max_tokens: int = 2048,
         deadline: float | None = None,
+        on_text: Callable[[str], None] | None = None,
     ) -> LlmReply:
         """One model call, failing over along the endpoint list. ``deadline`` (a ``clock``
-        time) stops further attempts once it would be passed."""
+        time) stops further attempts once it would be passed. With ``on_text``, text is
+        streamed where the transport can (Bedrock ConverseStream) and handed over whole
+        otherwise; once any text went out, a failure is final (a failover would repeat it)."""
         build = bedrock_request if self.provider == "bedrock" else openai_request
         request = build(self.model, system, messages, tools, max_tokens)
+        emitted = [False]
+
+        def relay(delta: str) -> None:
+            emitted[0] = True
+            on_text(delta)
+
         failures: list[tuple[str, str]] = []
         for transport in self.transports:
             breaker = self.breakers(transport.name)
             if not breaker.allow():
                 failures.append((transport.name, "circuit open"))
                 continue
-            reason = self._try_endpoint(transport, request, deadline)
+            if on_text is not None and hasattr(transport, "converse_stream"):
+                call = _Streaming(transport, relay)
+            else:
+                call = transport
+            reason = self._try_endpoint(call, request, deadline)
+            if not isinstance(reason, LlmReply) and emitted[0]:
+                breaker.record_failure()
+                raise LlmUnavailableError([*failures, (transport.name, f"{reason} (mid-stream)")])
+            streamed = hasattr(transport, "converse_stream")
+            if isinstance(reason, LlmReply) and on_text is not None and not streamed and reason.text:
+                on_text(reason.text)
             if isinstance(reason, LlmReply):
                 breaker.record_success()
                 self._record_usage(reason)

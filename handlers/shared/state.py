@@ -111,12 +111,14 @@ class Message(msgspec.Struct, frozen=True):
 
 
 class NewMessage(msgspec.Struct, frozen=True):
-    """A message to be written; the id and timestamps are assigned on write."""
+    """A message to be written; timestamps are assigned on write, and the id too unless the
+    writer chose it first (a streamed answer names its message before it is stored)."""
 
     role: str
     text: str
     tool_calls: list[dict[str, Any]] = msgspec.field(default_factory=list)
     usage: dict[str, int] | None = None
+    message_id: str | None = None
 
 
 class ConversationPage(msgspec.Struct, frozen=True):
@@ -396,7 +398,7 @@ class StateStore:
     def _message_values(self, session_id: str, message: NewMessage, now_ms: int) -> dict[str, Any]:
         if message.role not in MESSAGE_ROLES:
             raise ValueError(f"role must be one of {', '.join(MESSAGE_ROLES)}; got {message.role!r}")
-        message_id = self._new_id()
+        message_id = message.message_id or self._new_id()
         return {
             keys.PARTITION_KEY: keys.session_pk(session_id),
             keys.SORT_KEY: keys.message_sk(message_id),
