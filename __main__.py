@@ -57,6 +57,7 @@ function_code = [
     ),
     *(packaging.tool_code(name) for name in tools),
     packaging.approval_code(),
+    *packaging.edge_code(),
     packaging.compensate_code(t.name for t in stack_config.tools if t.compensable),
 ]
 archives = {code.key: str(packaging.build_function_archive(code)) for code in function_code}
@@ -92,8 +93,11 @@ for region in stack_config.regions:
                 ttl_days=stack_config.state.ttl_days,
                 max_steps=stack_config.workflow.max_steps,
                 max_body_bytes=stack_config.api.max_body_kb * 1024,
+                auth_issuer=stack_config.api.auth.issuer,
+                auth_audience=stack_config.api.auth.audience,
             ),
             workflow=stack_config.workflow,
+            api=stack_config.api,
         ),
         opts=stack_opts,
     )
@@ -108,3 +112,5 @@ pulumi.export("routerArns", {region: r.router_arn for region, r in regions.items
 pulumi.export("agentStepArns", {region: r.agent_step_arn for region, r in regions.items()})
 pulumi.export("turnStateMachineArns", {region: r.turn_arn for region, r in regions.items()})
 pulumi.export("taskStateMachineArns", {region: r.task_arn for region, r in regions.items()})
+pulumi.export("restEndpoints", {region: r.rest_endpoint for region, r in regions.items()})
+pulumi.export("websocketEndpoints", {region: r.websocket_endpoint for region, r in regions.items()})

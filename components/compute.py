@@ -54,6 +54,11 @@ class AgentComputeArgs:
     ttl_days: int
     max_steps: int
     max_body_bytes: int
+    auth_issuer: str
+    auth_audience: str
+    websocket_api_id: pulumi.Input[str] = ""
+    """The region's WebSocket API (created first, so the agent-step can stream to it)."""
+    websocket_stage: str = "live"
 
 
 class AgentCompute(pulumi.ComponentResource):
@@ -71,6 +76,8 @@ class AgentCompute(pulumi.ComponentResource):
     """ARN of the function the task machine calls to record an approval."""
     compensate_arn: pulumi.Output[str]
     """ARN of the compensation function."""
+    functions: dict[str, aws.lambda_.Function]
+    """Every function, by key (for invoke ARNs and permissions)."""
     tool_arns: dict[str, pulumi.Output[str]]
     """ARN of each tool's function, by tool name."""
     dlq_arn: pulumi.Output[str]
@@ -103,11 +110,13 @@ class AgentCompute(pulumi.ComponentResource):
             lambda v: naming.table_arn(args.partition, region, v[0], v[1])
         )
 
+        self.functions = {}
         router = self._create_router()
         agent_step = self._create_agent_step()
         self.tool_arns = {tool.name: self._create_tool(tool).arn for tool in args.tools}
         self.approval_arn, self.approval_request_arn = self._create_approval()
         self.compensate_arn = self._create_compensate().arn
+        self._create_edge_functions()
 
         self.router_name = router.name
         self.router_arn = self._router_target(router)
@@ -194,19 +203,35 @@ class AgentCompute(pulumi.ComponentResource):
                 return policies.bedrock_invoke(llm.model, list(llm.endpoints), account_id, args.partition)
             return [policies.statement("ReadLlmApiKey", ["secretsmanager:GetSecretValue"], [secret])] if secret else []
 
-        statements = pulumi.Output.all(args.account_id, self._table_arn, secret_arn).apply(
+        statements = pulumi.Output.all(args.account_id, self._table_arn, secret_arn, args.websocket_api_id).apply(
             lambda v: [
+                # Streams WebSocket turns back to their connection (this region's API only).
+                policies.statement(
+                    "StreamToConnections",
+                    ["execute-api:ManageConnections"],
+                    [
+                        f"arn:{args.partition}:execute-api:{args.region}:{v[0]}:{v[3]}/{args.websocket_stage}/POST/@connections/*"
+                    ],
+                ),
                 *policies.table_access(
                     v[1],
                     # Query loads the conversation; the turn's transaction puts messages and
-                    # updates the session; BatchGetItem reads tool outputs passed by reference.
-                    ["dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:BatchGetItem"],
+                    # updates the session; BatchGetItem reads tool outputs passed by reference;
+                    # DeleteItem forgets a WebSocket connection that is gone.
+                    [
+                        "dynamodb:Query",
+                        "dynamodb:PutItem",
+                        "dynamodb:UpdateItem",
+                        "dynamodb:BatchGetItem",
+                        "dynamodb:DeleteItem",
+                    ],
                 ),
                 *llm_statements(v[0], v[2]),
             ]
         )
-        environment = pulumi.Output.all(args.table_name, secret_arn).apply(
+        environment = pulumi.Output.all(args.table_name, secret_arn, args.websocket_api_id).apply(
             lambda v: {
+                "WEBSOCKET_ENDPOINT": f"https://{v[2]}.execute-api.{args.region}.amazonaws.com/{args.websocket_stage}",
                 "TABLE_NAME": v[0],
                 "TTL_DAYS": str(args.ttl_days),
                 "MAX_STEPS": str(args.max_steps),
@@ -277,6 +302,56 @@ class AgentCompute(pulumi.ComponentResource):
             statements=self._table_arn.apply(lambda arn: policies.table_access(arn, ["dynamodb:PutItem"])),
         )
         return decide.arn, request.arn
+
+    def _create_edge_functions(self) -> None:
+        args = self._args
+        turn = naming.state_machine_name(args.stack, "turn")
+        task = naming.state_machine_name(args.stack, "task")
+        self._function(
+            "authorizer",
+            handler="handlers.authorizer.handler",
+            memory=256,
+            timeout=5,
+            environment={"AUTH_ISSUER": args.auth_issuer, "AUTH_AUDIENCE": args.auth_audience},
+            statements=pulumi.Output.from_input([]),
+        )
+        machine = pulumi.Output.all(args.account_id, args.table_name).apply(
+            lambda v: (
+                naming.state_machine_arn(args.partition, args.region, v[0], turn),
+                naming.state_machine_arn(args.partition, args.region, v[0], task),
+            )
+        )
+        self._function(
+            "connection",
+            handler="handlers.connection.handler",
+            memory=256,
+            timeout=10,
+            environment=pulumi.Output.all(args.table_name, machine).apply(
+                lambda v: {"TABLE_NAME": v[0], "TTL_DAYS": str(args.ttl_days), "TURN_STATE_MACHINE_ARN": v[1][0]}
+            ),
+            statements=pulumi.Output.all(self._table_arn, machine).apply(
+                lambda v: [
+                    *policies.table_access(v[0], ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"]),
+                    policies.statement("StartTurns", ["states:StartExecution"], [v[1][0]]),
+                ]
+            ),
+        )
+        self._function(
+            "health",
+            handler="handlers.health.handler",
+            memory=256,
+            timeout=5,
+            environment=pulumi.Output.all(args.table_name, machine).apply(
+                lambda v: {"TABLE_NAME": v[0], "TURN_STATE_MACHINE_ARN": v[1][0], "TASK_STATE_MACHINE_ARN": v[1][1]}
+            ),
+            statements=pulumi.Output.all(self._table_arn, machine).apply(
+                lambda v: [
+                    policies.statement("DescribeTable", ["dynamodb:DescribeTable"], [v[0]]),
+                    policies.statement("DescribeMachines", ["states:DescribeStateMachine"], list(v[1])),
+                ]
+            ),
+            reserved_concurrency=5,
+        )
 
     def _create_compensate(self) -> aws.lambda_.Function:
         args = self._args
@@ -367,6 +442,7 @@ class AgentCompute(pulumi.ComponentResource):
             ),
             opts=child,
         )
+        self.functions[key] = function
         return function
 
     def _router_target(self, router: aws.lambda_.Function) -> pulumi.Output[str]:

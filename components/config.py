@@ -193,6 +193,14 @@ class ApiConfig(_Model):
     quota_per_day: int = Field(10_000, gt=0, description="Requests per API key per day (usage plan).")
     max_body_kb: int = Field(64, gt=0, le=10_240, description="Largest request body accepted, KB.")
     auth: AuthConfig = Field(description="JWT issuer and audience.")
+    clients: list[Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,31}$")]] = Field(
+        default_factory=lambda: ["default"],
+        min_length=1,
+        description="API clients: one API key each in the usage plan.",
+    )
+    execution_log_level: Literal["ERROR", "INFO", "OFF"] = Field(
+        "ERROR", description="API Gateway execution logging (never with data traces)."
+    )
 
     @model_validator(mode="after")
     def _burst_covers_rate(self) -> ApiConfig:

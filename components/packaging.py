@@ -81,6 +81,16 @@ def compensate_code(compensable_tools: Iterable[str]) -> FunctionCode:
     )
 
 
+def edge_code() -> list[FunctionCode]:
+    """The API's own functions: the JWT authorizer, the WebSocket connection handler and
+    the health check."""
+    return [
+        FunctionCode("authorizer", "handlers.authorizer.handler", ("handlers/authorizer.py",)),
+        FunctionCode("connection", "handlers.connection.handler", ("handlers/connection.py",)),
+        FunctionCode("health", "handlers.health.handler", ("handlers/health.py",)),
+    ]
+
+
 def tool_code(name: str) -> FunctionCode:
     return FunctionCode(
         f"tool-{name.replace('_', '-')}",

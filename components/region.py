@@ -1,25 +1,26 @@
-"""AgentRegion: everything the agent runs in one region, under one parent.
-
-Today: compute and orchestration. The APIs join it as they are built.
-"""
+"""AgentRegion: everything the agent runs in one region, under one parent: compute,
+orchestration and the APIs, the same shape in every region."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import pulumi
 
+from components.api import AgentApi, AgentApiArgs, create_websocket_api
 from components.compute import AgentCompute, AgentComputeArgs
-from components.config import WorkflowConfig
+from components.config import ApiConfig, WorkflowConfig
 from components.orchestration import AgentOrchestration, AgentOrchestrationArgs
 
 
 @dataclass(frozen=True, kw_only=True)
 class AgentRegionArgs:
-    """Inputs of :class:`AgentRegion`."""
+    """Inputs of :class:`AgentRegion`. ``compute.websocket_api_id`` is filled in here."""
 
     compute: AgentComputeArgs
     workflow: WorkflowConfig
+    api: ApiConfig
 
 
 class AgentRegion(pulumi.ComponentResource):
@@ -35,17 +36,27 @@ class AgentRegion(pulumi.ComponentResource):
     """The Express turn state machine."""
     task_arn: pulumi.Output[str]
     """The Standard task state machine."""
+    rest_api_id: pulumi.Output[str]
+    """The region's REST API."""
+    rest_endpoint: pulumi.Output[str]
+    """The REST stage's base URL on its execute-api host."""
+    websocket_api_id: pulumi.Output[str]
+    """The region's WebSocket API."""
+    websocket_endpoint: pulumi.Output[str]
+    """The WebSocket stage's wss:// URL."""
 
     def __init__(self, name: str, args: AgentRegionArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("agent-infra:region:AgentRegion", name, None, opts)
         child_opts = pulumi.ResourceOptions(parent=self)
-        compute = AgentCompute(f"{name}-compute", args.compute, child_opts)
+        websocket = create_websocket_api(name, args.compute.region, args.compute.stack, child_opts)
+        compute_args = dataclasses.replace(args.compute, websocket_api_id=websocket.id)
+        compute = AgentCompute(f"{name}-compute", compute_args, child_opts)
         orchestration = AgentOrchestration(
             f"{name}-orchestration",
             AgentOrchestrationArgs(
-                region=args.compute.region,
-                stack=args.compute.stack,
-                account_id=args.compute.account_id,
+                region=compute_args.region,
+                stack=compute_args.stack,
+                account_id=compute_args.account_id,
                 agent_step_arn=compute.agent_step_arn,
                 compensate_arn=compute.compensate_arn,
                 approval_request_arn=compute.approval_request_arn,
@@ -56,11 +67,35 @@ class AgentRegion(pulumi.ComponentResource):
             ),
             child_opts,
         )
+        api = AgentApi(
+            f"{name}-api",
+            AgentApiArgs(
+                region=compute_args.region,
+                stack=compute_args.stack,
+                partition=compute_args.partition,
+                account_id=compute_args.account_id,
+                functions=compute.functions,
+                router_invoke_target=compute.router_arn,
+                turn_arn=orchestration.turn_arn,
+                websocket_api=websocket,
+                rate_limit=args.api.rate_limit,
+                burst_limit=args.api.burst_limit,
+                quota_per_day=args.api.quota_per_day,
+                clients=args.api.clients,
+                log_retention_days=compute_args.log_retention_days,
+                execution_log_level=args.api.execution_log_level,
+            ),
+            child_opts,
+        )
         self.router_arn = compute.router_arn
         self.agent_step_arn = compute.agent_step_arn
         self.tool_arns = compute.tool_arns
         self.turn_arn = orchestration.turn_arn
         self.task_arn = orchestration.task_arn
+        self.rest_api_id = api.rest_api_id
+        self.rest_endpoint = api.rest_endpoint
+        self.websocket_api_id = websocket.id
+        self.websocket_endpoint = api.websocket_endpoint
         self.register_outputs(
             {
                 "routerArn": self.router_arn,
@@ -68,5 +103,7 @@ class AgentRegion(pulumi.ComponentResource):
                 "toolArns": self.tool_arns,
                 "turnArn": self.turn_arn,
                 "taskArn": self.task_arn,
+                "restEndpoint": self.rest_endpoint,
+                "websocketEndpoint": self.websocket_endpoint,
             }
         )

@@ -177,6 +177,35 @@ class AwsMocks(pulumi.runtime.Mocks):
             machine = inputs.get("name") or f"{name}-{_suffix(name)}"
             state.update(name=machine, arn=self._arn("states", region, f"stateMachine:{machine}"))
             return state["arn"], state
+        if typ in ("aws:apigateway/restApi:RestApi", "aws:apigatewayv2/api:Api"):
+            api_id = _suffix(name + typ)[:7] + "abc"
+            state.update(
+                id=api_id,
+                rootResourceId="r00tid",
+                executionArn=self._arn("execute-api", region, api_id),
+                arn=f"arn:{self.partition}:apigateway:{region}::/{'restapis' if 'restApi' in typ else 'apis'}/{api_id}",
+                apiEndpoint=f"wss://{api_id}.execute-api.{region}.amazonaws.com",
+            )
+            return api_id, state
+        if typ.startswith(("aws:apigateway/", "aws:apigatewayv2/")):
+            resource_id = _suffix(name)
+            state.setdefault("id", resource_id)
+            if typ.endswith("Stage") or typ.endswith("stage:Stage"):
+                state.setdefault(
+                    "invokeUrl",
+                    f"https://{inputs.get('restApi') or inputs.get('apiId')}.execute-api.{region}.amazonaws.com/{inputs.get('stageName') or inputs.get('name')}",
+                )
+            if typ == "aws:apigatewayv2/domainName:DomainName" or typ == "aws:apigateway/domainName:DomainName":
+                state.update(
+                    regionalDomainName=f"d-{resource_id}.execute-api.{region}.amazonaws.com",
+                    regionalZoneId="Z1UJRXOUMOOFQ8",
+                    domainNameConfiguration={
+                        **(inputs.get("domainNameConfiguration") or {}),
+                        "targetDomainName": f"d-{resource_id}.execute-api.{region}.amazonaws.com",
+                        "hostedZoneId": "Z1UJRXOUMOOFQ8",
+                    },
+                )
+            return resource_id, state
         # Anything else: a physical name from the logical one and a generic ARN.
         physical = inputs.get("name") or f"{name}-{_suffix(name)}"
         service = typ.split(":")[1].split("/")[0]

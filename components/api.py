@@ -1,0 +1,422 @@
+"""The APIs of one region: REST (regional endpoint) and WebSocket.
+
+REST: the whole API is one OpenAPI document (``components.openapi``): JWT authorizer on
+every route but health, API keys and a usage plan with a daily quota, request validators
+with models generated from the handlers' own structs, and the chat turn as a direct
+Step Functions ``StartSyncExecution`` integration. The stage has JSON access logs with the
+request id and caller, X-Ray, execution logging at the configured level without data
+traces, and throttling from the config; its deployment's triggers hash the document, so
+any change to a route, an integration or a model redeploys it.
+
+WebSocket: ``$connect`` (the same JWT code, token in ``?token=``), ``$disconnect``,
+``sendMessage`` and ``$default`` on the connection function; stage throttling from the
+config; the deployment's triggers hash the routes and integrations.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from components import policies
+from components.openapi import RestApiTargets, rest_api_document
+
+STAGE = "live"
+
+ACCESS_LOG_FORMAT = json.dumps(
+    {
+        "requestId": "$context.requestId",
+        "extendedRequestId": "$context.extendedRequestId",
+        "caller": "$context.authorizer.userId",
+        "ip": "$context.identity.sourceIp",
+        "method": "$context.httpMethod",
+        "resource": "$context.resourcePath",
+        "status": "$context.status",
+        "latencyMs": "$context.responseLatency",
+        "integrationLatencyMs": "$context.integrationLatency",
+        "error": "$context.error.message",
+        "xrayTraceId": "$context.xrayTraceId",
+        "apiKeyId": "$context.identity.apiKeyId",
+    },
+    separators=(",", ":"),
+)
+WEBSOCKET_ACCESS_LOG_FORMAT = json.dumps(
+    {
+        "requestId": "$context.requestId",
+        "connectionId": "$context.connectionId",
+        "route": "$context.routeKey",
+        "caller": "$context.authorizer.userId",
+        "status": "$context.status",
+        "error": "$context.error.message",
+    },
+    separators=(",", ":"),
+)
+
+
+def create_websocket_api(name: str, region: str, stack: str, opts: pulumi.ResourceOptions) -> aws.apigatewayv2.Api:
+    """The WebSocket API alone, created before the functions so the agent-step can be told
+    where to stream; its routes come with :class:`AgentApi`."""
+    return aws.apigatewayv2.Api(
+        f"{name}-websocket",
+        region=region,
+        name=f"agent-infra-{stack}-ws",
+        protocol_type="WEBSOCKET",
+        route_selection_expression="$request.body.action",
+        opts=opts,
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class AgentApiArgs:
+    """Inputs of :class:`AgentApi`."""
+
+    region: str
+    stack: str
+    partition: str
+    account_id: pulumi.Input[str]
+    functions: Mapping[str, aws.lambda_.Function]
+    router_invoke_target: pulumi.Input[str]
+    """The router's function or ``live`` alias ARN (what API Gateway invokes)."""
+    turn_arn: pulumi.Input[str]
+    websocket_api: aws.apigatewayv2.Api
+    rate_limit: float
+    burst_limit: int
+    quota_per_day: int
+    clients: Sequence[str]
+    log_retention_days: int
+    execution_log_level: str
+    health_rate_limit: float = 5.0
+
+
+def _invoke_arn(region: str, partition: str, function_arn: str) -> str:
+    return f"arn:{partition}:apigateway:{region}:lambda:path/2015-03-31/functions/{function_arn}/invocations"
+
+
+class AgentApi(pulumi.ComponentResource):
+    """REST and WebSocket APIs of one region."""
+
+    rest_api_id: pulumi.Output[str]
+    """Id of the REST API."""
+    rest_endpoint: pulumi.Output[str]
+    """Base URL of the REST stage on its execute-api host."""
+    rest_stage_name: pulumi.Output[str]
+    """Name of the REST stage."""
+    websocket_endpoint: pulumi.Output[str]
+    """wss:// URL of the WebSocket stage."""
+    openapi: pulumi.Output[str]
+    """The REST API's OpenAPI document, as deployed."""
+
+    def __init__(self, name: str, args: AgentApiArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("agent-infra:api:AgentApi", name, None, opts)
+        self._name, self._args = name, args
+        self._child = pulumi.ResourceOptions(parent=self)
+        self._create_logging_role()
+        self._create_rest_api()
+        self._create_websocket_routes()
+        self.register_outputs(
+            {
+                "restApiId": self.rest_api_id,
+                "restEndpoint": self.rest_endpoint,
+                "websocketEndpoint": self.websocket_endpoint,
+            }
+        )
+
+    def _create_logging_role(self) -> None:
+        """API Gateway writes execution logs through one role per account and region."""
+        args, name, child = self._args, self._name, self._child
+        role = aws.iam.Role(
+            f"{name}-cloudwatch-role",
+            description=f"API Gateway execution logs in {args.region}",
+            assume_role_policy=pulumi.Output.from_input(args.account_id).apply(
+                lambda account: json.dumps(policies.assume_role_policy("apigateway.amazonaws.com", account))
+            ),
+            opts=child,
+        )
+        aws.iam.RolePolicy(
+            f"{name}-cloudwatch-policy",
+            role=role.id,
+            policy=pulumi.Output.from_input(args.account_id).apply(
+                lambda account: json.dumps(
+                    policies.policy(
+                        policies.statement(
+                            "WriteExecutionLogs",
+                            [
+                                "logs:CreateLogGroup",
+                                "logs:CreateLogStream",
+                                "logs:DescribeLogGroups",
+                                "logs:DescribeLogStreams",
+                                "logs:PutLogEvents",
+                            ],
+                            [
+                                f"arn:{args.partition}:logs:{args.region}:{account}:log-group:API-Gateway-Execution-Logs_*"
+                            ],
+                        )
+                    )
+                )
+            ),
+            opts=child,
+        )
+        aws.apigateway.Account(f"{name}-account", region=args.region, cloudwatch_role_arn=role.arn, opts=child)
+
+    # -- REST -------------------------------------------------------------------------------
+
+    def _create_rest_api(self) -> None:
+        args, name, child = self._args, self._name, self._child
+        fns = args.functions
+        turn_role = aws.iam.Role(
+            f"{name}-turn-integration-role",
+            description=f"API Gateway starts chat turns in {args.region}",
+            assume_role_policy=pulumi.Output.from_input(args.account_id).apply(
+                lambda account: json.dumps(policies.assume_role_policy("apigateway.amazonaws.com", account))
+            ),
+            opts=child,
+        )
+        aws.iam.RolePolicy(
+            f"{name}-turn-integration-policy",
+            role=turn_role.id,
+            policy=pulumi.Output.from_input(args.turn_arn).apply(
+                lambda arn: json.dumps(
+                    policies.policy(policies.statement("StartTurns", ["states:StartSyncExecution"], [arn]))
+                )
+            ),
+            opts=child,
+        )
+        document = pulumi.Output.all(
+            args.router_invoke_target,
+            fns["approval"].arn,
+            fns["health"].arn,
+            fns["authorizer"].arn,
+            args.turn_arn,
+            turn_role.arn,
+        ).apply(
+            lambda v: rest_api_document(
+                RestApiTargets(
+                    region=args.region,
+                    partition=args.partition,
+                    router_invoke_arn=_invoke_arn(args.region, args.partition, v[0]),
+                    approval_invoke_arn=_invoke_arn(args.region, args.partition, v[1]),
+                    health_invoke_arn=_invoke_arn(args.region, args.partition, v[2]),
+                    authorizer_invoke_arn=_invoke_arn(args.region, args.partition, v[3]),
+                    turn_state_machine_arn=v[4],
+                    turn_role_arn=v[5],
+                ),
+                title=f"agent-infra-{args.stack}",
+            )
+        )
+        body = document.apply(lambda d: json.dumps(d, sort_keys=True))
+        rest = aws.apigateway.RestApi(
+            f"{name}-rest",
+            region=args.region,
+            name=f"agent-infra-{args.stack}",
+            body=body,
+            endpoint_configuration=aws.apigateway.RestApiEndpointConfigurationArgs(types="REGIONAL"),
+            api_key_source="HEADER",
+            opts=child,
+        )
+        for key, function in (
+            ("router", None),
+            ("approval", fns["approval"]),
+            ("health", fns["health"]),
+            ("authorizer", fns["authorizer"]),
+        ):
+            target = args.router_invoke_target if function is None else function.arn
+            source = rest.execution_arn.apply(
+                lambda arn, k=key: f"{arn}/authorizers/*" if k == "authorizer" else f"{arn}/*/*/*"
+            )
+            aws.lambda_.Permission(
+                f"{name}-invoke-{key}",
+                region=args.region,
+                action="lambda:InvokeFunction",
+                function=target,
+                principal="apigateway.amazonaws.com",
+                source_arn=source,
+                opts=child,
+            )
+        deployment = aws.apigateway.Deployment(
+            f"{name}-rest-deployment",
+            region=args.region,
+            rest_api=rest.id,
+            triggers={"document": body.apply(lambda b: hashlib.sha256(b.encode()).hexdigest())},
+            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(delete_before_replace=False)),
+        )
+        access_logs = aws.cloudwatch.LogGroup(
+            f"{name}-rest-access-logs",
+            region=args.region,
+            name=f"/agent-infra/{args.stack}/api-access",
+            retention_in_days=args.log_retention_days,
+            opts=child,
+        )
+        stage = aws.apigateway.Stage(
+            f"{name}-rest-stage",
+            region=args.region,
+            rest_api=rest.id,
+            deployment=deployment.id,
+            stage_name=STAGE,
+            xray_tracing_enabled=True,
+            access_log_settings=aws.apigateway.StageAccessLogSettingsArgs(
+                destination_arn=access_logs.arn, format=ACCESS_LOG_FORMAT
+            ),
+            opts=child,
+        )
+        aws.apigateway.MethodSettings(
+            f"{name}-rest-method-settings",
+            region=args.region,
+            rest_api=rest.id,
+            stage_name=stage.stage_name,
+            method_path="*/*",
+            settings=aws.apigateway.MethodSettingsSettingsArgs(
+                logging_level=args.execution_log_level,
+                data_trace_enabled=False,
+                metrics_enabled=True,
+                throttling_rate_limit=args.rate_limit,
+                throttling_burst_limit=args.burst_limit,
+            ),
+            opts=child,
+        )
+        aws.apigateway.MethodSettings(
+            f"{name}-rest-health-settings",
+            region=args.region,
+            rest_api=rest.id,
+            stage_name=stage.stage_name,
+            method_path="v1/health/GET",
+            settings=aws.apigateway.MethodSettingsSettingsArgs(
+                logging_level=args.execution_log_level,
+                data_trace_enabled=False,
+                metrics_enabled=True,
+                throttling_rate_limit=args.health_rate_limit,
+                throttling_burst_limit=int(max(1, args.health_rate_limit * 2)),
+            ),
+            opts=child,
+        )
+        plan = aws.apigateway.UsagePlan(
+            f"{name}-usage-plan",
+            region=args.region,
+            name=f"agent-infra-{args.stack}",
+            api_stages=[aws.apigateway.UsagePlanApiStageArgs(api_id=rest.id, stage=stage.stage_name)],
+            throttle_settings=aws.apigateway.UsagePlanThrottleSettingsArgs(
+                rate_limit=args.rate_limit, burst_limit=args.burst_limit
+            ),
+            quota_settings=aws.apigateway.UsagePlanQuotaSettingsArgs(limit=args.quota_per_day, period="DAY"),
+            opts=child,
+        )
+        for client in args.clients:
+            key = aws.apigateway.ApiKey(
+                f"{name}-key-{client}",
+                region=args.region,
+                name=f"agent-infra-{args.stack}-{client}",
+                description=f"API key of client {client}",
+                opts=child,
+            )
+            aws.apigateway.UsagePlanKey(
+                f"{name}-plan-key-{client}",
+                region=args.region,
+                key_id=key.id,
+                key_type="API_KEY",
+                usage_plan_id=plan.id,
+                opts=child,
+            )
+        self.rest_api_id = rest.id
+        self.rest_stage_name = stage.stage_name
+        self.rest_endpoint = pulumi.Output.format(
+            "https://{0}.execute-api.{1}.amazonaws.com/{2}", rest.id, args.region, stage.stage_name
+        )
+        self.openapi = body
+
+    # -- WebSocket -------------------------------------------------------------------------
+
+    def _create_websocket_routes(self) -> None:
+        args, name, child = self._args, self._name, self._child
+        api = args.websocket_api
+        connection, authorizer_fn = args.functions["connection"], args.functions["authorizer"]
+        authorizer = aws.apigatewayv2.Authorizer(
+            f"{name}-ws-authorizer",
+            region=args.region,
+            api_id=api.id,
+            authorizer_type="REQUEST",
+            authorizer_uri=authorizer_fn.invoke_arn,
+            identity_sources=["route.request.querystring.token"],
+            name="jwt",
+            opts=child,
+        )
+        integration = aws.apigatewayv2.Integration(
+            f"{name}-ws-integration",
+            region=args.region,
+            api_id=api.id,
+            integration_type="AWS_PROXY",
+            integration_uri=connection.invoke_arn,
+            content_handling_strategy="CONVERT_TO_TEXT",
+            opts=child,
+        )
+        routes = []
+        for route_key in ("$connect", "$disconnect", "sendMessage", "$default"):
+            connect = route_key == "$connect"
+            routes.append(
+                aws.apigatewayv2.Route(
+                    f"{name}-ws-route-{route_key.strip('$').lower()}",
+                    region=args.region,
+                    api_id=api.id,
+                    route_key=route_key,
+                    target=integration.id.apply(lambda i: f"integrations/{i}"),
+                    authorization_type="CUSTOM" if connect else "NONE",
+                    authorizer_id=authorizer.id if connect else None,
+                    opts=child,
+                )
+            )
+        for key, function, source in (
+            ("ws-connection", connection, api.execution_arn.apply(lambda arn: f"{arn}/*/*")),
+            ("ws-authorizer", authorizer_fn, api.execution_arn.apply(lambda arn: f"{arn}/authorizers/*")),
+        ):
+            aws.lambda_.Permission(
+                f"{name}-invoke-{key}",
+                region=args.region,
+                action="lambda:InvokeFunction",
+                function=function.arn,
+                principal="apigateway.amazonaws.com",
+                source_arn=source,
+                opts=child,
+            )
+        fingerprint = pulumi.Output.all(
+            integration.integration_uri,
+            authorizer.authorizer_uri,
+            *(r.route_key for r in routes),
+            *(r.target for r in routes),
+        ).apply(lambda parts: hashlib.sha256(json.dumps(parts).encode()).hexdigest())
+        deployment = aws.apigatewayv2.Deployment(
+            f"{name}-ws-deployment",
+            region=args.region,
+            api_id=api.id,
+            triggers={"routes": fingerprint},
+            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=routes)),
+        )
+        access_logs = aws.cloudwatch.LogGroup(
+            f"{name}-ws-access-logs",
+            region=args.region,
+            name=f"/agent-infra/{args.stack}/ws-access",
+            retention_in_days=args.log_retention_days,
+            opts=child,
+        )
+        aws.apigatewayv2.Stage(
+            f"{name}-ws-stage",
+            region=args.region,
+            api_id=api.id,
+            name=STAGE,
+            deployment_id=deployment.id,
+            default_route_settings=aws.apigatewayv2.StageDefaultRouteSettingsArgs(
+                throttling_rate_limit=args.rate_limit,
+                throttling_burst_limit=args.burst_limit,
+                logging_level=args.execution_log_level,
+                data_trace_enabled=False,
+            ),
+            access_log_settings=aws.apigatewayv2.StageAccessLogSettingsArgs(
+                destination_arn=access_logs.arn, format=WEBSOCKET_ACCESS_LOG_FORMAT
+            ),
+            opts=child,
+        )
+        self.websocket_endpoint = pulumi.Output.format(
+            "wss://{0}.execute-api.{1}.amazonaws.com/{2}", api.id, args.region, STAGE
+        )
