@@ -12,6 +12,7 @@ from components.compute import AgentComputeArgs, LlmArgs
 from components.config import NAMESPACE, StackConfigError, load_stack_config
 from components.endpoints import ordered_endpoints
 from components.region import AgentRegion, AgentRegionArgs
+from components.routing import GlobalRouting, GlobalRoutingArgs, RegionEndpoints
 from components.state import GlobalTable, GlobalTableArgs
 from handlers.tools import load_tool
 
@@ -101,6 +102,24 @@ for region in stack_config.regions:
         ),
         opts=stack_opts,
     )
+
+if stack_config.domain is not None:
+    routing = GlobalRouting(
+        "routing",
+        GlobalRoutingArgs(
+            zone=stack_config.domain.zone,
+            api_host=stack_config.domain.api_host,
+            ws_host=stack_config.domain.ws_host,
+            regions=stack_config.regions,
+            endpoints={
+                region: RegionEndpoints(rest_api_id=r.rest_api_id, websocket_api_id=r.websocket_api_id)
+                for region, r in regions.items()
+            },
+        ),
+        opts=stack_opts,
+    )
+    pulumi.export("apiUrl", f"https://{routing.api_domain}")
+    pulumi.export("websocketUrl", f"wss://{routing.ws_domain}")
 
 pulumi.export("homeRegion", stack_config.home_region)
 pulumi.export("regions", stack_config.regions)

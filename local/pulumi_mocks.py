@@ -177,6 +177,32 @@ class AwsMocks(pulumi.runtime.Mocks):
             machine = inputs.get("name") or f"{name}-{_suffix(name)}"
             state.update(name=machine, arn=self._arn("states", region, f"stateMachine:{machine}"))
             return state["arn"], state
+        if typ == "aws:acm/certificate:Certificate":
+            arn = self._arn("acm", region, f"certificate/{_stable_uuid(typ, name)}")
+            domains = [inputs["domainName"], *inputs.get("subjectAlternativeNames", [])]
+            state.update(
+                arn=arn,
+                domainValidationOptions=[
+                    {
+                        "domainName": d,
+                        "resourceRecordName": f"_{_suffix(d)}.{d}.",
+                        "resourceRecordType": "CNAME",
+                        "resourceRecordValue": f"_{_suffix(d + 'v')}.acm-validations.aws.",
+                    }
+                    for d in domains
+                ],
+            )
+            return arn, state
+        if typ == "aws:acm/certificateValidation:CertificateValidation":
+            return inputs["certificateArn"], state
+        if typ == "aws:route53/healthCheck:HealthCheck":
+            check_id = _stable_uuid(typ, name)
+            state.pop("region", None)
+            return check_id, state
+        if typ == "aws:route53/record:Record":
+            state.pop("region", None)
+            state["fqdn"] = inputs["name"].rstrip(".")
+            return f"{inputs['zoneId']}_{inputs['name']}_{inputs['type']}_{inputs.get('setIdentifier', '')}", state
         if typ in ("aws:apigateway/restApi:RestApi", "aws:apigatewayv2/api:Api"):
             api_id = _suffix(name + typ)[:7] + "abc"
             state.update(
@@ -221,6 +247,14 @@ class AwsMocks(pulumi.runtime.Mocks):
                 "arn": f"arn:{self.partition}:iam::{ACCOUNT_ID}:user/ci",
                 "userId": "AIDACKCEVSQ6C2EXAMPLE",
                 "id": ACCOUNT_ID,
+            }, []
+        if function == "aws:route53/getZone:getZone":
+            zone = args.args["name"].rstrip(".")
+            return {
+                "zoneId": "Z0123456789ABCDEFGHIJ",
+                "name": zone,
+                "id": "Z0123456789ABCDEFGHIJ",
+                "privateZone": False,
             }, []
         if function == GET_PARTITION:
             return {"partition": self.partition, "dnsSuffix": "amazonaws.com", "id": self.partition}, []
