@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 STACK ?= dev
 
-.PHONY: venv test lint format preview bench config-reference clean
+.PHONY: venv test lint format preview openapi bench config-reference clean
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,11 +38,16 @@ format: $(STAMP)
 preview: $(STAMP)
 	$(BIN)/python -m local.preview $(STACK)
 
-## bench: state-layer round trips, program time by number of regions, handler cold starts
+## openapi: write each region's REST API of STACK as OpenAPI JSON into build/openapi/
+openapi: $(STAMP)
+	$(BIN)/python -m local.preview $(STACK) --openapi build/openapi > /dev/null
+
+## bench: state-layer round trips, program time by region count, cold starts, chunking and JWT verification
 bench: $(STAMP)
 	$(BIN)/python -m bench.state_roundtrips
 	$(BIN)/python -m bench.program_regions
 	$(BIN)/python -m bench.cold_start
+	$(BIN)/python -m bench.api_edge
 
 ## config-reference: rewrite the README's stack config table from the pydantic model
 config-reference: $(STAMP)

@@ -85,7 +85,9 @@ for region in stack_config.regions:
                 llm=LlmArgs(
                     provider=stack_config.llm.provider,
                     model=stack_config.llm.model,
-                    endpoints=ordered_endpoints(region, stack_config.llm.provider, stack_config.llm.endpoints),
+                    endpoints=ordered_endpoints(
+                        region, stack_config.llm.provider, stack_config.llm.endpoints, stack_config.llm.endpoint_regions
+                    ),
                     api_key=api_key,
                 ),
                 archives=archives,
@@ -115,6 +117,9 @@ if stack_config.domain is not None:
                 region: RegionEndpoints(rest_api_id=r.rest_api_id, websocket_api_id=r.websocket_api_id)
                 for region, r in regions.items()
             },
+            llm_host=stack_config.domain.llm_host,
+            llm_endpoint_regions=stack_config.llm.endpoint_regions if stack_config.llm.provider == "openai" else {},
+            llm_health_path=stack_config.llm.health_path,
         ),
         opts=stack_opts,
     )

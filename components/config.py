@@ -131,6 +131,13 @@ class LlmConfig(_Model):
         default_factory=list,
         description="Where the model is served: regions (`bedrock`) or `https://` URLs (`openai`). Empty with `bedrock` means each region's own Bedrock.",
     )
+    endpoint_regions: dict[str, str] = Field(
+        default_factory=dict,
+        description="`openai` only: the AWS region each endpoint URL runs in; orders them nearest first and, with a domain, makes `llm.<zone>` latency records.",
+    )
+    health_path: str = Field(
+        "/health", description="Path the Route 53 health checks of `llm.<zone>` probe on each endpoint."
+    )
     api_key: SecretStr | None = Field(
         None,
         description="API key of the OpenAI-compatible API. Set it with `pulumi config set --secret --path llm.apiKey`; never logged.",
@@ -141,6 +148,8 @@ class LlmConfig(_Model):
         if len(set(self.endpoints)) != len(self.endpoints):
             raise ValueError(f"endpoints lists a value twice: {self.endpoints}")
         if self.provider == "bedrock":
+            if self.endpoint_regions:
+                raise ValueError("endpointRegions is only for provider openai (bedrock endpoints are regions)")
             unknown = [e for e in self.endpoints if partition_of(e) is None]
             if unknown:
                 raise ValueError(f"bedrock endpoints must be AWS regions; not regions: {unknown}")
@@ -149,6 +158,12 @@ class LlmConfig(_Model):
         else:
             if not self.endpoints:
                 raise ValueError("provider openai needs at least one https:// endpoint")
+            stray = sorted(set(self.endpoint_regions) - set(self.endpoints))
+            if stray:
+                raise ValueError(f"endpointRegions names URLs that are not endpoints: {stray}")
+            unknown = sorted(r for r in self.endpoint_regions.values() if partition_of(r) is None)
+            if unknown:
+                raise ValueError(f"endpointRegions: not AWS regions: {unknown}")
             for endpoint in self.endpoints:
                 try:
                     _https_url(endpoint)

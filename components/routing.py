@@ -4,7 +4,9 @@ Per region: an ACM certificate for ``api.<zone>`` and ``ws.<zone>`` validated th
 regional custom domains with TLS 1.2 at least for the REST and the WebSocket API, and one
 Route 53 health check per record on that region's ``/v1/health``. Per host and region: a
 latency-based alias record with its health check and evaluate-target-health, so a region
-whose health check fails drops out of DNS answers.
+whose health check fails drops out of DNS answers. With OpenAI-compatible endpoints whose
+regions are given (``llm.endpointRegions``): ``llm.<zone>`` latency records, one per
+endpoint, each with an HTTPS health check on ``llm.healthPath``.
 
 ACM gives the same DNS validation record to a domain name in every region of an account,
 so the validation records are created once, from the home region's certificate, and every
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from urllib.parse import urlparse
 
 import pulumi
 import pulumi_aws as aws
@@ -39,6 +42,10 @@ class GlobalRoutingArgs:
     regions: Sequence[str]
     """Every region; the first is the home region."""
     endpoints: Mapping[str, RegionEndpoints]
+    llm_host: str = "llm"
+    llm_endpoint_regions: Mapping[str, str] | None = None
+    """OpenAI-compatible endpoint URL → its region: one ``llm.<zone>`` latency record each."""
+    llm_health_path: str = "/health"
 
 
 class GlobalRouting(pulumi.ComponentResource):
@@ -182,6 +189,33 @@ class GlobalRouting(pulumi.ComponentResource):
                         evaluate_target_health=True,
                     )
                 ],
+                opts=child,
+            )
+        self.llm_domain = f"{args.llm_host}.{args.zone}"
+        for url, region in sorted((args.llm_endpoint_regions or {}).items()):
+            host = urlparse(url).hostname
+            label = host.replace(".", "-")
+            check = aws.route53.HealthCheck(
+                f"{name}-llm-health-{label}",
+                type="HTTPS",
+                fqdn=host,
+                port=443,
+                resource_path=args.llm_health_path,
+                request_interval=30,
+                failure_threshold=3,
+                tags={"Name": f"{self.llm_domain} {host}"},
+                opts=child,
+            )
+            aws.route53.Record(
+                f"{name}-llm-record-{label}",
+                zone_id=zone.zone_id,
+                name=self.llm_domain,
+                type="CNAME",
+                ttl=60,
+                records=[host],
+                set_identifier=f"{region}-{label}"[:128],
+                latency_routing_policies=[aws.route53.RecordLatencyRoutingPolicyArgs(region=region)],
+                health_check_id=check.id,
                 opts=child,
             )
         self.register_outputs({"apiDomain": self.api_domain, "wsDomain": self.ws_domain})

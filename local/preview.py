@@ -13,6 +13,7 @@ import argparse
 import json
 import sys
 from collections import Counter
+from pathlib import Path
 
 import pulumi
 
@@ -22,6 +23,7 @@ from local.pulumi_mocks import ROOT, run_program, stack_config
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("stack", nargs="?", default="dev", help="stack name: reads Pulumi.<stack>.yaml (default dev)")
+    parser.add_argument("--openapi", metavar="DIR", help="also write each region's REST API as OpenAPI JSON into DIR")
     args = parser.parse_args(argv)
     if not (ROOT / f"Pulumi.{args.stack}.yaml").exists():
         stacks = sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in ROOT.glob("Pulumi.*.yaml"))
@@ -45,6 +47,13 @@ def main(argv: list[str] | None = None) -> int:
     print("by type: " + ", ".join(f"{typ} x{n}" for typ, n in sorted(counts.items())))
     print("outputs:")
     print(json.dumps(run.outputs, indent=2, sort_keys=True))
+    if args.openapi:
+        folder = Path(args.openapi)
+        folder.mkdir(parents=True, exist_ok=True)
+        for api in run.of_type("aws:apigateway/restApi:RestApi"):
+            path = folder / f"openapi-{args.stack}-{api.region}.json"
+            path.write_text(json.dumps(json.loads(api.inputs["body"]), indent=2, sort_keys=True) + "\n")
+            print(f"wrote {path}")
     return 0
 
 

@@ -78,3 +78,34 @@ def test_without_a_domain_there_are_no_route53_resources(stack):
     assert not [r for r in run.resources if r.typ.startswith(("aws:route53", "aws:acm"))]
     assert not [c for c in run.calls if c[0].startswith("aws:route53")]
     assert "apiUrl" not in run.outputs
+
+
+def test_own_llm_endpoints_get_health_checked_latency_records():
+    config = with_domain("dev")
+    config["agent-infra:llm"] = {
+        "provider": "openai",
+        "model": "gpt-test",
+        "endpoints": ["https://llm-us.example.net/v1", "https://llm-eu.example.net/v1"],
+        "endpointRegions": {"https://llm-us.example.net/v1": "us-east-1", "https://llm-eu.example.net/v1": "eu-west-1"},
+        "healthPath": "/healthz",
+    }
+    run = run_program(config, "llm")
+    records = [r for r in run.of_type("aws:route53/record:Record") if r.inputs["name"] == f"llm.{ZONE}"]
+    assert sorted((r.inputs["records"][0], r.inputs["latencyRoutingPolicies"][0]["region"]) for r in records) == [
+        ("llm-eu.example.net", "eu-west-1"),
+        ("llm-us.example.net", "us-east-1"),
+    ]
+    checks = {c.resource_id: c for c in run.of_type("aws:route53/healthCheck:HealthCheck")}
+    for record in records:
+        check = checks[record.inputs["healthCheckId"]]
+        assert check.inputs["fqdn"] == record.inputs["records"][0] and check.inputs["resourcePath"] == "/healthz"
+    west = next(
+        f
+        for f in run.of_type("aws:lambda/function:Function")
+        if f.inputs["handler"] == "handlers.agent_step.handler" and f.inputs["region"] == "us-west-2"
+    )
+    import json
+
+    assert json.loads(west.inputs["environment"]["variables"]["LLM_ENDPOINTS"])[0] == "https://llm-us.example.net/v1", (
+        "nearest first"
+    )
