@@ -1,0 +1,381 @@
+"""The whole agent stack on this machine: no AWS account, no Pulumi CLI.
+
+    python -m local.stack            (make dev)
+
+- moto is the embedded AWS: in-process for our code, and also served on a loopback port
+  so ``aws --endpoint-url`` can look inside (the table, the executions);
+- the table, both state machines and the function list come from the same builders the
+  Pulumi components use (``TABLE_SCHEMA``, ``components.workflows``, the stack config);
+- every Lambda runs in-process: the real handlers, dispatched by function name, so the real
+  definitions run in moto's Step Functions interpreter;
+- the REST routes and the WebSocket API are served on loopback with API Gateway's paths,
+  statuses and event shapes, JWT auth included (a local issuer; a dev token is printed);
+- the LLM is the local stand-in (``local/model.py``) unless ``AGENT_LLM_PROVIDER`` says
+  ``bedrock`` or ``openai`` (with ``AGENT_LLM_MODEL``, ``AGENT_LLM_ENDPOINTS`` as JSON and,
+  for openai, ``AGENT_LLM_API_KEY``): then the real endpoints are called.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import signal
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+ACCOUNT = "123456789012"
+DEV_USER = "dev-user"
+LOCAL_ISSUER = "https://local-issuer.agent-infra.invalid/"
+
+
+def _b64(value: int) -> str:
+    return base64.urlsafe_b64encode(value.to_bytes((value.bit_length() + 7) // 8, "big")).decode().rstrip("=")
+
+
+class LocalIssuer:
+    """A JWT issuer for the local stack: an RSA key made at start, its JWKS, and tokens."""
+
+    def __init__(self, audience: str) -> None:
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
+        self.audience = audience
+        self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        numbers = self._key.public_key().public_numbers()
+        self.jwks = {
+            "keys": [
+                {
+                    "kty": "RSA",
+                    "kid": "local-1",
+                    "use": "sig",
+                    "alg": "RS256",
+                    "n": _b64(numbers.n),
+                    "e": _b64(numbers.e),
+                }
+            ]
+        }
+
+    def token(self, user: str = DEV_USER, ttl: int = 12 * 3600, **claims: Any) -> str:
+        import jwt
+
+        now = int(time.time())
+        payload = {"iss": LOCAL_ISSUER, "aud": self.audience, "sub": user, "iat": now, "exp": now + ttl, **claims}
+        return jwt.encode(payload, self._key, algorithm="RS256", headers={"kid": "local-1"})
+
+
+def _log_line(fields: dict[str, Any]) -> None:
+    print(
+        json.dumps(
+            {"timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "service": "local-gateway", **fields}
+        ),
+        flush=True,
+    )
+
+
+class LocalStack:
+    """Everything wired and running; ``stop()`` ends it."""
+
+    def __init__(
+        self,
+        stack: str = "dev",
+        host: str = "127.0.0.1",
+        api_port: int = 0,
+        ws_port: int = 0,
+        moto_port: int | None = 0,
+        log=_log_line,
+    ) -> None:
+        self.stack_name = stack
+        self.host = host
+        self.api_port = api_port
+        self.ws_port = ws_port
+        self.moto_port = moto_port
+        self.log = log
+        self._stoppers: list = []
+
+    def start(self) -> LocalStack:
+        import boto3
+        from moto import mock_aws
+
+        from components.config import parse_stack_config
+        from components.naming import state_machine_name
+        from components.workflows import ToolRoute, WorkflowFunctions, WorkflowLimits, task_definition, turn_definition
+        from handlers.agent_step import AgentStep, AgentStepSettings, load_tool_specs
+        from handlers.approval import Approvals, ApprovalSettings
+        from handlers.authorizer import Authorizer
+        from handlers.compensate import Compensator
+        from handlers.connection import Connections, ConnectionSettings
+        from handlers.health import Health, HealthSettings
+        from handlers.router import Router, RouterSettings
+        from handlers.shared.llm import BedrockTransport, LlmClient, RetryPolicy, build_client
+        from handlers.shared.state import StateStore
+        from handlers.shared.streaming import AnswerStream
+        from handlers.shared.table import TABLE_SCHEMA
+        from handlers.shared.tokens import JwksCache, TokenVerifier
+        from handlers.tools import load_tool
+        from local.gateway import RestGateway, WebSocketGateway
+        from local.model import ScriptedModelServer
+        from local.pulumi_mocks import stack_config
+        from local.stepfunctions import MOTO_CONFIG, LambdaDispatcher, dispatching, wait_for_execution
+
+        raw = {k.split(":", 1)[1]: v for k, v in stack_config(self.stack_name).items() if k.startswith("agent-infra:")}
+        config = parse_stack_config(raw)
+        self.config = config
+        region = config.home_region
+        self.region = region
+        for name, value in {
+            "AWS_ACCESS_KEY_ID": "local",
+            "AWS_SECRET_ACCESS_KEY": "local",
+            "AWS_DEFAULT_REGION": region,
+        }.items():
+            os.environ.setdefault(name, value)
+        os.environ.pop("AWS_PROFILE", None)
+
+        self._mock = mock_aws(config=MOTO_CONFIG)
+        self._mock.start()
+        self._stoppers.append(self._mock.stop)
+        if self.moto_port is not None:
+            from moto.server import ThreadedMotoServer
+
+            moto_server = ThreadedMotoServer(ip_address=self.host, port=self.moto_port, verbose=False)
+            moto_server.start()
+            self.moto_url = f"http://{self.host}:{moto_server._server.server_port}"
+            self._stoppers.append(moto_server.stop)
+        else:
+            self.moto_url = None
+
+        self.table_name = f"agent-infra-{self.stack_name}-local"
+        dynamodb = boto3.client("dynamodb", region_name=region)
+        dynamodb.create_table(**TABLE_SCHEMA.create_table_request(self.table_name))
+        self.dynamodb = dynamodb
+        self.store = StateStore(self.table_name, region, config.state.ttl_days, client=dynamodb)
+        self.sfn = boto3.client("stepfunctions", region_name=region)
+
+        # The LLM: the stand-in, or the real thing when the environment says so.
+        provider = os.environ.get("AGENT_LLM_PROVIDER", "local")
+        if provider == "local":
+            self.model_server = ScriptedModelServer(self.host).start()
+            self._stoppers.append(self.model_server.stop)
+            bedrock = boto3.client("bedrock-runtime", region_name=region, endpoint_url=self.model_server.url)
+
+            class StandIn:  # Converse only: the stand-in does not stream
+                name = "local-stand-in"
+
+                def converse(self, request):
+                    return BedrockTransport(region, 10, client=bedrock).converse(request)
+
+            llm = LlmClient(
+                "bedrock",
+                "local.stand-in",
+                [StandIn()],
+                retry=RetryPolicy(attempts_per_endpoint=2, base_delay=0.05, max_delay=0.2),
+            )
+            self.model_label = f"local stand-in (scripted, Converse wire format) at {self.model_server.url}"
+        else:
+            endpoints = json.loads(os.environ.get("AGENT_LLM_ENDPOINTS", json.dumps([region])))
+            api_key = os.environ.get("AGENT_LLM_API_KEY")
+            llm = build_client(
+                provider,
+                os.environ["AGENT_LLM_MODEL"],
+                endpoints,
+                config.compute.llm_timeout_seconds,
+                api_key=lambda: api_key,
+            )
+            self.model_label = f"{provider} {os.environ['AGENT_LLM_MODEL']} at {endpoints}"
+
+        self.issuer = LocalIssuer(config.api.auth.audience)
+        authorizer = Authorizer(
+            TokenVerifier(LOCAL_ISSUER, config.api.auth.audience, JwksCache(lambda: self.issuer.jwks))
+        )
+
+        def arn(name: str) -> str:
+            return f"arn:aws:lambda:{region}:{ACCOUNT}:function:{name}"
+
+        turn_name, task_name = state_machine_name(self.stack_name, "turn"), state_machine_name(self.stack_name, "task")
+        turn_arn = f"arn:aws:states:{region}:{ACCOUNT}:stateMachine:{turn_name}"
+        task_arn = f"arn:aws:states:{region}:{ACCOUNT}:stateMachine:{task_name}"
+
+        self.websocket = WebSocketGateway(
+            lambda event: connections.handle(event), authorizer.handle, self.log, self.host, self.ws_port
+        )
+
+        def stream_to(connection_id: str, message_id: str) -> AnswerStream:
+            return AnswerStream(connection_id, message_id, self.websocket.post, on_gone=self.store.delete_connection)
+
+        specs, _ = load_tool_specs()
+        approval_tools = {t.name for t in config.tools if t.requires_approval}
+        configured = {t.name for t in config.tools}
+        specs = [s for s in specs if s.name in configured]
+        agent = AgentStep(
+            AgentStepSettings(
+                TABLE_NAME=self.table_name,
+                AWS_REGION=region,
+                LLM_PROVIDER="bedrock",
+                LLM_MODEL="local",
+                LLM_ENDPOINTS=[region],
+                TTL_DAYS=config.state.ttl_days,
+                MAX_STEPS=config.workflow.max_steps + 1,
+                MAX_TOKENS=config.compute.max_tokens,
+            ),
+            self.store,
+            llm,
+            specs,
+            approval_tools,
+            stream_to=stream_to,
+        )
+        dispatcher = LambdaDispatcher()
+        dispatcher.register("agent-step", lambda event, ctx: agent.handle(event, ctx.get_remaining_time_in_millis()))
+        dispatcher.register("compensate", lambda event, ctx: Compensator(self.store).handle(event))
+        self.approvals = Approvals(
+            ApprovalSettings(TABLE_NAME=self.table_name, AWS_REGION=region), self.store, lambda r: self.sfn
+        )
+        dispatcher.register("approval-request", lambda event, ctx: self.approvals.request(event))
+        routes = []
+        for tool_config in config.tools:
+            tool = load_tool(tool_config.name)
+            tool._store = self.store
+            dispatcher.register(f"tool-{tool_config.name}", lambda event, ctx, t=tool: t.lambda_handler(event, ctx))
+            routes.append(ToolRoute(tool_config.name, arn(f"tool-{tool_config.name}"), tool_config.requires_approval))
+        self.dispatcher = dispatcher
+        self._dispatching = dispatching(dispatcher)
+        self._dispatching.__enter__()
+        self._stoppers.append(lambda: self._dispatching.__exit__(None, None, None))
+
+        functions = WorkflowFunctions(
+            arn("agent-step"), arn("compensate"), routes, approval_request=arn("approval-request")
+        )
+        workflow = config.workflow
+        role = boto3.client("iam").create_role(RoleName="local-states", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+        self.sfn.create_state_machine(
+            name=turn_name,
+            type="EXPRESS",
+            roleArn=role,
+            definition=json.dumps(
+                turn_definition(functions, WorkflowLimits(workflow.max_steps, workflow.express_timeout_seconds))
+            ),
+        )
+        self.sfn.create_state_machine(
+            name=task_name,
+            type="STANDARD",
+            roleArn=role,
+            definition=json.dumps(
+                task_definition(
+                    functions,
+                    WorkflowLimits(
+                        workflow.max_steps, workflow.task_timeout_hours * 3600, workflow.approval_timeout_hours * 3600
+                    ),
+                )
+            ),
+        )
+        self.turn_arn, self.task_arn = turn_arn, task_arn
+
+        router = Router(
+            RouterSettings(
+                TABLE_NAME=self.table_name,
+                AWS_REGION=region,
+                TASK_STATE_MACHINE_ARN=task_arn,
+                MAX_BODY_BYTES=config.api.max_body_kb * 1024,
+            ),
+            self.store,
+            lambda r: self.sfn,
+        )
+        health = Health(
+            HealthSettings(
+                TABLE_NAME=self.table_name,
+                AWS_REGION=region,
+                TURN_STATE_MACHINE_ARN=turn_arn,
+                TASK_STATE_MACHINE_ARN=task_arn,
+            ),
+            dynamodb,
+            self.sfn,
+        )
+        connections = Connections(
+            ConnectionSettings(TABLE_NAME=self.table_name, AWS_REGION=region, TURN_STATE_MACHINE_ARN=turn_arn),
+            self.store,
+            lambda: self.sfn,
+        )
+
+        def run_turn(turn_input: dict[str, Any], request_id: str) -> dict[str, Any]:
+            started = self.sfn.start_execution(stateMachineArn=turn_arn, name=request_id, input=json.dumps(turn_input))
+            return wait_for_execution(self.sfn, started["executionArn"], timeout=workflow.express_timeout_seconds + 5)
+
+        self.rest = RestGateway(
+            {"router": router.handle, "approval": self.approvals.handle, "health": health.handle},
+            authorizer.handle,
+            run_turn,
+            self.log,
+            max_body_bytes=config.api.max_body_kb * 1024,
+            host=self.host,
+            port=self.api_port,
+        ).start()
+        self._stoppers.append(self.rest.stop)
+        self.websocket.start()
+        self._stoppers.append(self.websocket.stop)
+        self.dev_token = self.issuer.token()
+        return self
+
+    def stop(self) -> None:
+        for stop in reversed(self._stoppers):
+            try:
+                stop()
+            except Exception as error:  # keep stopping the rest
+                self.log({"message": "stop failed", "error": repr(error)})
+        self._stoppers.clear()
+
+    def banner(self) -> str:
+        session = f"s-{uuid.uuid4().hex[:8]}"
+        lines = [
+            "agent-infra local stack is up (no AWS account, no Pulumi CLI)",
+            f"  REST API   {self.rest.url}/v1/...   (health: {self.rest.url}/v1/health)",
+            f"  WebSocket  {self.websocket.url}/?token=<dev token>",
+            f"  model      {self.model_label}",
+            f"  AWS (moto) {self.moto_url or 'in-process only'}   table {self.table_name}",
+            f"  dev token  {self.dev_token}",
+            "",
+            "try:",
+            f"  curl -s -X POST {self.rest.url}/v1/sessions/{session}/messages \\",
+            f"       -H 'Authorization: Bearer {self.dev_token}' -H 'content-type: application/json' \\",
+            '       -d \'{"message": "calculate 6*7"}\'',
+            "",
+            "make demo runs a scripted conversation against it; Ctrl-C stops it.",
+        ]
+        return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="run the agent stack locally")
+    parser.add_argument("--stack", default="dev")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8080, help="REST API port (WebSocket: port + 1, moto: port + 2)")
+    parser.add_argument(
+        "--state-file",
+        default=str(ROOT / "build" / "local-stack.json"),
+        help="where `make demo` finds the URLs and token",
+    )
+    args = parser.parse_args(argv)
+    stack = LocalStack(args.stack, args.host, args.port, args.port + 1, args.port + 2).start()
+    Path(args.state_file).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.state_file).write_text(
+        json.dumps(
+            {"rest": stack.rest.url, "websocket": stack.websocket.url, "token": stack.dev_token, "moto": stack.moto_url}
+        )
+    )
+    print(stack.banner(), flush=True)
+    stopped = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stopped.set())
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    stopped.wait()
+    print("stopping...", flush=True)
+    stack.stop()
+    Path(args.state_file).unlink(missing_ok=True)
+    print("stopped", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,159 @@
+"""End to end: the local stack on free loopback ports, spoken to only over HTTP and WebSocket."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+import requests
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect
+
+from local.stack import LocalStack
+
+
+@pytest.fixture(scope="module")
+def stack():
+    logged: list[dict] = []
+    running = LocalStack("dev", moto_port=None, log=logged.append).start()
+    running.logged = logged
+    yield running
+    running.stop()
+
+
+def call(stack, method, path, body=None, token=None, headers=None, raw=None):
+    all_headers = {"Authorization": f"Bearer {token or stack.dev_token}", **(headers or {})}
+    if body is not None or raw is not None:
+        all_headers.setdefault("content-type", "application/json")
+    data = raw if raw is not None else (json.dumps(body) if body is not None else None)
+    return requests.request(method, f"{stack.rest.url}{path}", headers=all_headers, data=data, timeout=30)
+
+
+def wait_for(predicate, timeout=15.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise TimeoutError("condition not met")
+
+
+def test_health_is_open_and_deep(stack):
+    response = requests.get(f"{stack.rest.url}/v1/health", timeout=10)
+    assert response.status_code == 200
+    assert response.json()["checks"] == {"table": "ok", "turn": "ok", "task": "ok"}
+    assert response.headers["x-request-id"]
+
+
+def test_auth_failures(stack):
+    assert requests.get(f"{stack.rest.url}/v1/sessions", timeout=10).status_code == 401
+    assert call(stack, "GET", "/v1/sessions", token="not.a.token").status_code == 401
+    expired = stack.issuer.token(ttl=-3600)
+    assert call(stack, "GET", "/v1/sessions", token=expired).json() == {
+        "error": {"code": "unauthorized", "message": "Unauthorized"}
+    }
+    other_audience = stack.issuer.token(aud="someone-else")
+    assert call(stack, "GET", "/v1/sessions", token=other_audience).status_code == 401
+
+
+def test_a_bad_body_is_refused_at_the_edge_naming_the_field(stack):
+    response = call(stack, "POST", "/v1/sessions/s-bad/messages", body={"message": ""})
+    assert response.status_code == 400 and response.json()["error"]["field"] == "message"
+    response = call(stack, "POST", "/v1/tasks", raw="{not json")
+    assert response.status_code == 400
+    assert call(stack, "DELETE", "/v1/tasks").status_code == 405
+    assert call(stack, "GET", "/v1/nowhere").status_code == 404
+
+
+def test_a_chat_turn_with_a_tool_then_history_and_sessions(stack):
+    turn = call(stack, "POST", "/v1/sessions/s-e2e/messages", body={"message": "calculate (2+3)*4"})
+    assert turn.status_code == 200, turn.text
+    body = turn.json()
+    assert body["toolCalls"][0]["name"] == "calculator" and body["toolCalls"][0]["output"]["result"] == 20
+    assert "20" in body["answer"]
+    history = call(stack, "GET", "/v1/sessions/s-e2e/messages?limit=2").json()
+    assert [m["role"] for m in history["messages"]] == ["assistant", "tool"] and history["nextCursor"]
+    rest = call(stack, "GET", f"/v1/sessions/s-e2e/messages?cursor={history['nextCursor']}").json()
+    assert [m["role"] for m in rest["messages"]] == ["assistant", "user"]
+    sessions = call(stack, "GET", "/v1/sessions").json()["sessions"]
+    assert "s-e2e" in [s["sessionId"] for s in sessions]
+    other = stack.issuer.token(user="someone-else")
+    assert call(stack, "GET", "/v1/sessions/s-e2e/messages", token=other).status_code == 404
+
+
+def test_a_two_step_plan(stack):
+    body = call(
+        stack, "POST", "/v1/sessions/s-plan/messages", body={"message": "calculate 6*7 and remember it as answer"}
+    ).json()
+    assert [c["name"] for c in body["toolCalls"]] == ["calculator", "memory"]
+    recall = call(
+        stack, "POST", "/v1/sessions/s-plan/messages", body={"message": "what do you remember about answer"}
+    ).json()
+    assert recall["toolCalls"][0]["output"]["memories"] == ["the result was 42"]
+
+
+def test_a_replayed_idempotency_key_is_409(stack):
+    headers = {"Idempotency-Key": "turn-e2e-1"}
+    first = call(stack, "POST", "/v1/sessions/s-idem/messages", body={"message": "hello"}, headers=headers)
+    again = call(stack, "POST", "/v1/sessions/s-idem/messages", body={"message": "hello"}, headers=headers)
+    assert first.status_code == 200 and again.status_code == 409
+    assert again.json()["error"]["code"] == "DuplicateRequestError"
+
+
+def test_a_streamed_answer_over_websocket(stack):
+    with pytest.raises(InvalidStatus, match="401"):  # a bad token never connects
+        connect(f"{stack.websocket.url}/?token=bad", open_timeout=5).close()
+    with connect(f"{stack.websocket.url}/?token={stack.dev_token}", open_timeout=5) as ws:
+        ws.send(json.dumps({"action": "sendMessage", "sessionId": "s-ws", "message": "hello over the socket"}))
+        frames = []
+        while not frames or frames[-1].get("type") != "final" or not frames[-1].get("done"):
+            frames.append(json.loads(ws.recv(timeout=20)))
+    ack, *stream = frames
+    assert ack["type"] == "ack" and ack["statusCode"] == 202
+    chunks = [f for f in stream if f["type"] == "chunk"]
+    final = stream[-1]
+    assert "".join(c["text"] for c in sorted(chunks, key=lambda c: c["seq"])) == final["answer"]
+    assert "hello over the socket" in final["answer"]
+    history = call(stack, "GET", "/v1/sessions/s-ws/messages").json()["messages"]
+    assert history[0]["messageId"] == final["messageId"], "the final frame names the stored message"
+
+
+def test_an_approval_round_trip(stack):
+    started = call(
+        stack, "POST", "/v1/tasks", body={"message": "open a ticket: printer on fire", "sessionId": "s-task"}
+    )
+    assert started.status_code == 202
+    task_id = started.json()["taskId"]
+    pending = wait_for(lambda: call(stack, "GET", f"/v1/tasks/{task_id}").json().get("pendingApproval"))
+    assert pending["tool"] == "create_ticket" and pending["input"] == {"title": "printer on fire"}
+    decided = call(stack, "POST", f"/v1/approvals/{pending['approvalId']}", body={"decision": "approve"})
+    assert decided.status_code == 200 and decided.json() == {"approvalId": pending["approvalId"], "decision": "approve"}
+    assert call(stack, "POST", f"/v1/approvals/{pending['approvalId']}", body={"decision": "deny"}).status_code == 409
+    done = wait_for(
+        lambda: (lambda b: b if b["status"] != "RUNNING" else None)(call(stack, "GET", f"/v1/tasks/{task_id}").json())
+    )
+    assert done["status"] == "SUCCEEDED" and "ticketId" in done["answer"]
+
+
+def test_a_compensated_failure(stack):
+    started = call(stack, "POST", "/v1/tasks", body={"message": "open a ticket: doomed one, then simulate an outage"})
+    task_id = started.json()["taskId"]
+    pending = wait_for(lambda: call(stack, "GET", f"/v1/tasks/{task_id}").json().get("pendingApproval"))
+    call(stack, "POST", f"/v1/approvals/{pending['approvalId']}", body={"decision": "approve"})
+    done = wait_for(
+        lambda: (lambda b: b if b["status"] != "RUNNING" else None)(call(stack, "GET", f"/v1/tasks/{task_id}").json()),
+        timeout=30,
+    )
+    assert done["status"] == "FAILED" and done["error"] == {"code": "LlmUnavailableError"}
+    records = stack.store.list_tool_executions(task_id)
+    assert [(r.tool_name, r.status) for r in records] == [("create_ticket", "COMPENSATED")]
+    assert stack.store.get_ticket(records[0].output["ticketId"]) is None, "the ticket was undone"
+
+
+def test_every_request_is_logged_as_one_json_line_with_its_correlation_id(stack):
+    requests.get(f"{stack.rest.url}/v1/health", timeout=10)
+    entry = stack.logged[-1]
+    assert entry["message"] == "request" and entry["path"] == "/v1/health" and entry["status"] == 200
+    assert entry["correlationId"]
