@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 STACK ?= dev
 
-.PHONY: venv test lint format preview openapi bench config-reference clean
+.PHONY: venv dev demo approve test lint format preview openapi bench config-reference clean
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,18 @@ VALIDATORS := validators/node_modules/.installed
 $(VALIDATORS): validators/package.json validators/package-lock.json
 	cd validators && npm ci --no-audit --no-fund --loglevel=error
 	touch $(VALIDATORS)
+
+## dev: the whole stack on this machine (moto, the real handlers and state machines, the APIs on localhost)
+dev: $(STAMP)
+	$(BIN)/python -m local.stack
+
+## demo: a scripted conversation against the running `make dev` (in another terminal)
+demo: $(STAMP)
+	$(BIN)/python -m local.demo
+
+## approve: grant the approval the demo waits for (APPROVAL=<id>)
+approve: $(STAMP)
+	$(BIN)/python -m local.demo approve $(APPROVAL)
 
 ## test: lint, format check and every test (what CI runs)
 test: $(STAMP) $(VALIDATORS)
@@ -48,6 +60,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.program_regions
 	$(BIN)/python -m bench.cold_start
 	$(BIN)/python -m bench.api_edge
+	$(BIN)/python -m bench.local_turns
 
 ## config-reference: rewrite the README's stack config table from the pydantic model
 config-reference: $(STAMP)

@@ -39,6 +39,30 @@ def _b64(value: int) -> str:
     return base64.urlsafe_b64encode(value.to_bytes((value.bit_length() + 7) // 8, "big")).decode().rstrip("=")
 
 
+class SerializedClient:
+    """A boto3 client whose calls run one at a time. moto's in-memory DynamoDB is not
+    thread-safe (a Query iterating a partition while another thread writes to it fails
+    with "dictionary changed size during iteration"); real DynamoDB needs no such thing."""
+
+    _lock = threading.RLock()
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self.meta = client.meta
+        self.exceptions = client.exceptions
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._client, name)
+        if not callable(attribute):
+            return attribute
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            with self._lock:
+                return attribute(*args, **kwargs)
+
+        return call
+
+
 class LocalIssuer:
     """A JWT issuer for the local stack: an RSA key made at start, its JWKS, and tokens."""
 
@@ -150,7 +174,7 @@ class LocalStack:
             self.moto_url = None
 
         self.table_name = f"agent-infra-{self.stack_name}-local"
-        dynamodb = boto3.client("dynamodb", region_name=region)
+        dynamodb = SerializedClient(boto3.client("dynamodb", region_name=region))
         dynamodb.create_table(**TABLE_SCHEMA.create_table_request(self.table_name))
         self.dynamodb = dynamodb
         self.store = StateStore(self.table_name, region, config.state.ttl_days, client=dynamodb)

@@ -157,3 +157,19 @@ def test_every_request_is_logged_as_one_json_line_with_its_correlation_id(stack)
     entry = stack.logged[-1]
     assert entry["message"] == "request" and entry["path"] == "/v1/health" and entry["status"] == 200
     assert entry["correlationId"]
+
+
+def test_the_demo_runs_against_the_stack(stack, capsys):
+    from local.demo import Client, run_demo
+
+    assert run_demo(Client({"rest": stack.rest.url, "token": stack.dev_token}), auto_approve=True) == 0
+    printed = capsys.readouterr().out
+    for heading in (
+        "1. a direct answer",
+        "2. a tool call",
+        "3. a two-step tool plan",
+        "4. a task that needs an approval",
+        "5. a failure that is compensated",
+    ):
+        assert heading in printed
+    assert '"code": "LlmUnavailableError"' in printed
