@@ -114,7 +114,12 @@ if stack_config.domain is not None:
             ws_host=stack_config.domain.ws_host,
             regions=stack_config.regions,
             endpoints={
-                region: RegionEndpoints(rest_api_id=r.rest_api_id, websocket_api_id=r.websocket_api_id)
+                region: RegionEndpoints(
+                    rest_api_id=r.rest_api_id,
+                    websocket_api_id=r.websocket_api_id,
+                    rest_stage=r.rest_stage_name,
+                    websocket_stage=r.websocket_stage_name,
+                )
                 for region, r in regions.items()
             },
             llm_host=stack_config.domain.llm_host,

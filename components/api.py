@@ -90,6 +90,7 @@ class AgentApiArgs:
     clients: Sequence[str]
     log_retention_days: int
     execution_log_level: str
+    manage_account_logging: bool = True
     health_rate_limit: float = 5.0
 
 
@@ -105,7 +106,9 @@ class AgentApi(pulumi.ComponentResource):
     rest_endpoint: pulumi.Output[str]
     """Base URL of the REST stage on its execute-api host."""
     rest_stage_name: pulumi.Output[str]
-    """Name of the REST stage."""
+    """Name of the REST stage (an Output: what depends on it waits for the stage)."""
+    websocket_stage_name: pulumi.Output[str]
+    """Name of the WebSocket stage."""
     websocket_endpoint: pulumi.Output[str]
     """wss:// URL of the WebSocket stage."""
     openapi: pulumi.Output[str]
@@ -161,7 +164,14 @@ class AgentApi(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        aws.apigateway.Account(f"{name}-account", region=args.region, cloudwatch_role_arn=role.arn, opts=child)
+        # One setting per account and region: with dev and prod in one account, only one
+        # stack may manage it (api.manageAccountLogging: false on the other).
+        self._logging_ready: list[pulumi.Resource] = []
+        if args.manage_account_logging:
+            account = aws.apigateway.Account(
+                f"{name}-account", region=args.region, cloudwatch_role_arn=role.arn, opts=child
+            )
+            self._logging_ready = [account]
 
     # -- REST -------------------------------------------------------------------------------
 
@@ -261,7 +271,8 @@ class AgentApi(pulumi.ComponentResource):
             access_log_settings=aws.apigateway.StageAccessLogSettingsArgs(
                 destination_arn=access_logs.arn, format=ACCESS_LOG_FORMAT
             ),
-            opts=child,
+            # Logging needs the account's CloudWatch role in place first.
+            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=self._logging_ready)),
         )
         aws.apigateway.MethodSettings(
             f"{name}-rest-method-settings",
@@ -276,7 +287,7 @@ class AgentApi(pulumi.ComponentResource):
                 throttling_rate_limit=args.rate_limit,
                 throttling_burst_limit=args.burst_limit,
             ),
-            opts=child,
+            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=self._logging_ready)),
         )
         aws.apigateway.MethodSettings(
             f"{name}-rest-health-settings",
@@ -291,7 +302,7 @@ class AgentApi(pulumi.ComponentResource):
                 throttling_rate_limit=args.health_rate_limit,
                 throttling_burst_limit=int(max(1, args.health_rate_limit * 2)),
             ),
-            opts=child,
+            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=self._logging_ready)),
         )
         plan = aws.apigateway.UsagePlan(
             f"{name}-usage-plan",
@@ -348,6 +359,7 @@ class AgentApi(pulumi.ComponentResource):
             region=args.region,
             api_id=api.id,
             integration_type="AWS_PROXY",
+            integration_method="POST",  # Lambda is always invoked with POST
             integration_uri=connection.invoke_arn,
             content_handling_strategy="CONVERT_TO_TEXT",
             opts=child,
@@ -400,7 +412,7 @@ class AgentApi(pulumi.ComponentResource):
             retention_in_days=args.log_retention_days,
             opts=child,
         )
-        aws.apigatewayv2.Stage(
+        ws_stage = aws.apigatewayv2.Stage(
             f"{name}-ws-stage",
             region=args.region,
             api_id=api.id,
@@ -415,8 +427,9 @@ class AgentApi(pulumi.ComponentResource):
             access_log_settings=aws.apigatewayv2.StageAccessLogSettingsArgs(
                 destination_arn=access_logs.arn, format=WEBSOCKET_ACCESS_LOG_FORMAT
             ),
-            opts=child,
+            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=self._logging_ready)),
         )
+        self.websocket_stage_name = ws_stage.name
         self.websocket_endpoint = pulumi.Output.format(
             "wss://{0}.execute-api.{1}.amazonaws.com/{2}", api.id, args.region, STAGE
         )

@@ -216,6 +216,10 @@ class ApiConfig(_Model):
     execution_log_level: Literal["ERROR", "INFO", "OFF"] = Field(
         "ERROR", description="API Gateway execution logging (never with data traces)."
     )
+    manage_account_logging: bool = Field(
+        True,
+        description="Set API Gateway's account-wide CloudWatch role in each region; false for all but one stack sharing an account.",
+    )
 
     @model_validator(mode="after")
     def _burst_covers_rate(self) -> ApiConfig:

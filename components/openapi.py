@@ -79,12 +79,13 @@ def _lambda_proxy(invoke_arn: str) -> dict[str, Any]:
 
 # The chat turn's input, built at the edge: nothing but the validated body, the path, the
 # caller from the authorizer and the request id reaches the state machine.
+# $util.escapeJavaScript turns ' into \', which is not JSON: every use undoes that.
 _TURN_REQUEST = """#set($body = $input.path('$'))
 #set($key = $input.params().header.get('Idempotency-Key'))
 {
   "stateMachineArn": "%(machine)s",
   "name": "$context.requestId",
-  "input": "{\\"sessionId\\": \\"$util.escapeJavaScript($input.params('sessionId'))\\", \\"userId\\": \\"$util.escapeJavaScript($context.authorizer.userId)\\", \\"message\\": $util.escapeJavaScript($input.json('$.message')), \\"tools\\": #if($body.tools)$util.escapeJavaScript($input.json('$.tools'))#{else}null#end, \\"correlationId\\": \\"$context.requestId\\", \\"idempotencyKey\\": #if($key)\\"$util.escapeJavaScript($key)\\"#{else}null#end, \\"connectionId\\": null}",
+  "input": "{\\"sessionId\\": \\"$util.escapeJavaScript($input.params('sessionId')).replaceAll("\\\\'","'")\\", \\"userId\\": \\"$util.escapeJavaScript($context.authorizer.userId).replaceAll("\\\\'","'")\\", \\"message\\": $util.escapeJavaScript($input.json('$.message')).replaceAll("\\\\'","'"), \\"tools\\": #if($body.tools)$util.escapeJavaScript($input.json('$.tools')).replaceAll("\\\\'","'")#{else}null#end, \\"correlationId\\": \\"$context.requestId\\", \\"idempotencyKey\\": #if($key)\\"$util.escapeJavaScript($key).replaceAll("\\\\'","'")\\"#{else}null#end, \\"connectionId\\": null}",
   "traceHeader": "$input.params().header.get('X-Amzn-Trace-Id')"
 }"""
 
@@ -114,6 +115,9 @@ def _chat_turn_integration(targets: RestApiTargets) -> dict[str, Any]:
         "httpMethod": "POST",
         "uri": f"arn:{targets.partition}:apigateway:{targets.region}:states:action/StartSyncExecution",
         "credentials": targets.turn_role_arn,
+        # API Gateway's default (and, without a quota increase, its maximum) for REST
+        # integrations: longer turns belong on the WebSocket API or in tasks.
+        "timeoutInMillis": 29_000,
         "passthroughBehavior": "never",
         "requestTemplates": {"application/json": _TURN_REQUEST % {"machine": targets.turn_state_machine_arn}},
         "responses": {

@@ -34,6 +34,7 @@ class AgentOrchestrationArgs:
     region: str
     stack: str
     account_id: pulumi.Input[str]
+    partition: str
     agent_step_arn: pulumi.Input[str]
     compensate_arn: pulumi.Input[str]
     approval_request_arn: pulumi.Input[str]
@@ -68,7 +69,7 @@ class AgentOrchestration(pulumi.ComponentResource):
                 ToolRoute(t.name, arn, requires_approval=t.requires_approval)
                 for t, arn in zip(args.tools, tool_arns, strict=True)
             ]
-            return WorkflowFunctions(agent, compensate, routes, approval_request=approval)
+            return WorkflowFunctions(agent, compensate, routes, approval_request=approval, partition=args.partition)
 
         workflow = args.workflow
         turn_limits = WorkflowLimits(max_steps=workflow.max_steps, timeout_seconds=workflow.express_timeout_seconds)

@@ -116,6 +116,9 @@ ACTIONS_WITHOUT_RESOURCE_LEVEL = frozenset(
     {*XRAY_ACTIONS, *XRAY_SAMPLING_ACTIONS, *LOG_DELIVERY_ACTIONS, *TASK_TOKEN_ACTIONS}
 )
 
+# Converse needs InvokeModel; ConverseStream (WebSocket turns) InvokeModelWithResponseStream.
+BEDROCK_ACTIONS = ("bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream")
+
 # Inference-profile ids start with a geography: they route to several regions.
 _PROFILE_PREFIXES = ("us.", "eu.", "apac.", "global.", "jp.", "au.", "ca.", "us-gov.")
 
@@ -194,10 +197,10 @@ def bedrock_invoke(model: str, regions: list[str], account_id: str, partition: s
         base = model.split(".", 1)[1]
         profiles = [f"arn:{partition}:bedrock:{r}:{account_id}:inference-profile/{model}" for r in regions]
         return [
-            statement("InvokeThroughProfile", ["bedrock:InvokeModel"], profiles),
+            statement("InvokeThroughProfile", BEDROCK_ACTIONS, profiles),
             statement(
                 "InvokeProfileDestinations",
-                ["bedrock:InvokeModel"],
+                BEDROCK_ACTIONS,
                 [f"arn:{partition}:bedrock:*::foundation-model/{base}"],
                 {
                     "StringLike": {
@@ -209,7 +212,7 @@ def bedrock_invoke(model: str, regions: list[str], account_id: str, partition: s
     return [
         statement(
             "InvokeModel",
-            ["bedrock:InvokeModel"],
+            BEDROCK_ACTIONS,
             [f"arn:{partition}:bedrock:{r}::foundation-model/{model}" for r in regions],
         )
     ]

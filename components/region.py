@@ -44,6 +44,10 @@ class AgentRegion(pulumi.ComponentResource):
     """The region's WebSocket API."""
     websocket_endpoint: pulumi.Output[str]
     """The WebSocket stage's wss:// URL."""
+    rest_stage_name: pulumi.Output[str]
+    """The REST stage (custom domains map to it once it exists)."""
+    websocket_stage_name: pulumi.Output[str]
+    """The WebSocket stage."""
 
     def __init__(self, name: str, args: AgentRegionArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("agent-infra:region:AgentRegion", name, None, opts)
@@ -57,6 +61,7 @@ class AgentRegion(pulumi.ComponentResource):
                 region=compute_args.region,
                 stack=compute_args.stack,
                 account_id=compute_args.account_id,
+                partition=compute_args.partition,
                 agent_step_arn=compute.agent_step_arn,
                 compensate_arn=compute.compensate_arn,
                 approval_request_arn=compute.approval_request_arn,
@@ -84,6 +89,7 @@ class AgentRegion(pulumi.ComponentResource):
                 clients=args.api.clients,
                 log_retention_days=compute_args.log_retention_days,
                 execution_log_level=args.api.execution_log_level,
+                manage_account_logging=args.api.manage_account_logging,
             ),
             child_opts,
         )
@@ -96,6 +102,8 @@ class AgentRegion(pulumi.ComponentResource):
         self.rest_endpoint = api.rest_endpoint
         self.websocket_api_id = websocket.id
         self.websocket_endpoint = api.websocket_endpoint
+        self.rest_stage_name = api.rest_stage_name
+        self.websocket_stage_name = api.websocket_stage_name
         self.register_outputs(
             {
                 "routerArn": self.router_arn,

@@ -29,7 +29,9 @@ HEALTH_PATH = "/v1/health"
 class RegionEndpoints:
     rest_api_id: pulumi.Input[str]
     websocket_api_id: pulumi.Input[str]
-    stage: str = "live"
+    rest_stage: pulumi.Input[str] = "live"
+    """The stage's name as an Output of the stage, so mappings wait for it to exist."""
+    websocket_stage: pulumi.Input[str] = "live"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -120,7 +122,7 @@ class GlobalRouting(pulumi.ComponentResource):
                 region=region,
                 domain_name=rest_domain.domain_name,
                 rest_api=endpoints.rest_api_id,
-                stage_name=endpoints.stage,
+                stage_name=endpoints.rest_stage,
                 opts=child,
             )
             ws_domain = aws.apigatewayv2.DomainName(
@@ -137,7 +139,7 @@ class GlobalRouting(pulumi.ComponentResource):
                 region=region,
                 api_id=endpoints.websocket_api_id,
                 domain_name=ws_domain.domain_name,
-                stage=endpoints.stage,
+                stage=endpoints.websocket_stage,
                 opts=child,
             )
             checks = {}
@@ -149,7 +151,7 @@ class GlobalRouting(pulumi.ComponentResource):
                     type="HTTPS",
                     fqdn=pulumi.Output.format("{0}.execute-api.{1}.amazonaws.com", endpoints.rest_api_id, region),
                     port=443,
-                    resource_path=f"/{endpoints.stage}{HEALTH_PATH}",
+                    resource_path=pulumi.Output.concat("/", endpoints.rest_stage, HEALTH_PATH),
                     request_interval=30,
                     failure_threshold=3,
                     measure_latency=True,

@@ -48,6 +48,7 @@ class WorkflowFunctions:
     tools: Sequence[ToolRoute]
     approval_request: str | None = None
     """Records an approval and its task token (the task machine only)."""
+    partition: str = "aws"
 
 
 @dataclass(frozen=True)
@@ -124,7 +125,7 @@ def _tool_processor(functions: WorkflowFunctions, limits: WorkflowLimits, with_a
             entry = f"Approve {tool.name}"
             states[entry] = {
                 "Type": "Task",
-                "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
+                "Resource": f"arn:{functions.partition}:states:::lambda:invoke.waitForTaskToken",
                 "Parameters": {
                     "FunctionName": functions.approval_request,
                     "Payload": {

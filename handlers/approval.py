@@ -135,6 +135,13 @@ class Approvals:
             raise ApiError(409, "already_decided", f"this approval was already {approval.status.lower()}")
         if approval.expires_at <= self._clock():
             raise ApiError(410, "approval_expired", "this approval timed out; the task went on without it")
+        # Record the decision first (PENDING -> decided, conditional): of two racing
+        # decisions exactly one gets here, and a decision never reaches the execution
+        # without being on record.
+        if not self.store.decide_approval(
+            approval.execution_id, approval.seq, body.decision, request.caller, body.comment
+        ):
+            raise ApiError(409, "already_decided", "this approval was already decided")
         sfn = self._stepfunctions(approval.region)
         try:
             if body.decision == "approve":
@@ -151,18 +158,18 @@ class Approvals:
         except ClientError as error:
             code = error.response.get("Error", {}).get("Code", "")
             if code in _TOKEN_GONE:
-                # The execution stopped waiting (timed out) or a concurrent decision won.
-                current = self.store.get_approval(*parsed)
-                if current is not None and current.status != "PENDING":
-                    raise ApiError(
-                        409, "already_decided", f"this approval was already {current.status.lower()}"
-                    ) from None
+                # The execution stopped waiting (it timed out): say so, and keep it on record.
+                self.store.settle_approval(approval.execution_id, approval.seq, "EXPIRED")
                 raise ApiError(410, "approval_expired", "this approval is no longer waiting for a decision") from None
-            raise
-        if not self.store.decide_approval(
-            approval.execution_id, approval.seq, body.decision, request.caller, body.comment
-        ):
-            raise ApiError(409, "already_decided", "this approval was already decided")
+            # The callback did not go through: undo our record so the caller can retry.
+            self.store.settle_approval(approval.execution_id, approval.seq, "PENDING")
+            if code in ("ThrottlingException", "TooManyRequestsException"):
+                raise ApiError(
+                    429, "throttled", "too many requests; retry after a pause", headers={"retry-after": "1"}
+                ) from None
+            raise ApiError(
+                503, "unavailable", "could not reach the task; retry shortly", headers={"retry-after": "2"}
+            ) from None
         logger.info("approval decided", extra={"approvalId": raw_id, "decision": body.decision})
         return respond(200, {"approvalId": raw_id, "decision": body.decision}, request)
 

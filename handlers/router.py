@@ -155,9 +155,15 @@ class Router:
             return ApiError(
                 503, "unavailable", "a backing service is unavailable; retry shortly", headers={"retry-after": "2"}
             )
-        if code in ("ExecutionDoesNotExist", "ResourceNotFoundException"):
-            logger.warning("AWS resource missing", extra={"awsError": code})
+        if code == "ExecutionDoesNotExist":
+            logger.warning("task execution missing", extra={"awsError": code})
             return not_found("task")
+        if code in ("ResourceNotFoundException", "StateMachineDoesNotExist"):
+            # Our own table or state machine is missing: an outage, not the client's fault.
+            logger.error("backing resource missing", extra={"awsError": code})
+            return ApiError(
+                503, "unavailable", "a backing service is unavailable; retry shortly", headers={"retry-after": "5"}
+            )
         logger.error("AWS error", extra={"awsError": code})
         return ApiError(500, "internal", "internal error; quote the x-request-id header")
 
@@ -272,6 +278,8 @@ class Router:
             # Same name, different input: a replay after a crash, whose correlation id differs.
             # The execution exists; that is the task.
             if error.response.get("Error", {}).get("Code") != "ExecutionAlreadyExists" or key_hash is None:
+                if key_hash is not None:
+                    self.store.release_idempotency(caller, key_hash)  # nothing started: a retry may run
                 raise
         self.store.put_task(task_id, caller, session_id, arn)
         accepted = TaskAccepted(taskId=task_id, status="RUNNING", sessionId=session_id)

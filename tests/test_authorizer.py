@@ -185,3 +185,32 @@ def test_short_rsa_keys_are_refused():
     cache = JwksCache(lambda: jwks_of(("k1", small)))
     with pytest.raises(TokenError, match="no signing key"):
         TokenVerifier(ISSUER, AUDIENCE, cache).verify(mint(small))
+
+
+def test_an_issuer_outage_keeps_the_cached_keys_and_does_not_hammer_it(keys):
+    now = [0.0]
+    calls = {"n": 0, "up": True}
+
+    def fetch():
+        calls["n"] += 1
+        if not calls["up"]:
+            raise OSError("issuer down")
+        return jwks_of(("k1", keys[0]))
+
+    cache = JwksCache(fetch, ttl=600, refetch_interval=30, clock=lambda: now[0])
+    verifier = TokenVerifier(ISSUER, AUDIENCE, cache)
+    verifier.verify(mint(keys[0]))
+    calls["up"] = False
+    now[0] = 700  # past the TTL, the issuer is down
+    for _ in range(20):
+        assert verifier.verify(mint(keys[0]))["sub"] == "alice", "stale keys still verify"
+    assert calls["n"] == 2, "one failed refresh, then a pause"
+    empty = JwksCache(fetch, clock=lambda: now[0])
+    with pytest.raises(TokenError, match="could not be fetched"):
+        TokenVerifier(ISSUER, AUDIENCE, empty).verify(mint(keys[0]))
+
+
+def test_a_deeply_nested_header_is_refused_not_a_crash(authorizer):
+    nested = base64.urlsafe_b64encode(("[" * 5000).encode()).decode().rstrip("=")
+    with pytest.raises(Unauthorized):
+        authorizer.handle(token_event(f"{nested}.e30.c2ln"))

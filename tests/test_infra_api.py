@@ -203,3 +203,26 @@ def test_the_validator_catches_a_broken_document():
     document["paths"]["/v1/tasks"]["post"]["responses"] = "not a map"
     with pytest.raises(OpenAPIValidationError):
         validate(document)
+
+
+def test_review_fixes_hold(runs):
+    run = runs["prod"]
+    for integration in run.of_type("aws:apigatewayv2/integration:Integration"):
+        assert integration.inputs["integrationMethod"] == "POST"
+    for document in documents(run).values():
+        chat = document["paths"]["/v1/sessions/{sessionId}/messages"]["post"]["x-amazon-apigateway-integration"]
+        template = chat["requestTemplates"]["application/json"]
+        assert template.count("escapeJavaScript") == template.count(""".replaceAll("\\\\'","'")"""), (
+            "every escape is undone for JSON"
+        )
+        assert chat["timeoutInMillis"] == 29_000
+    for function in run.of_type("aws:lambda/function:Function"):
+        if function.inputs["handler"] == "handlers.agent_step.handler":
+            region = function.inputs["region"]
+            (policy,) = [
+                p
+                for p in run.of_type("aws:iam/rolePolicy:RolePolicy")
+                if p.inputs["role"] == function.inputs["role"].rsplit("/", 1)[1]
+            ]
+            actions = {a for s in json.loads(policy.inputs["policy"])["Statement"] for a in s["Action"]}
+            assert "bedrock:InvokeModelWithResponseStream" in actions, region

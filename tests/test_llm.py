@@ -354,3 +354,79 @@ def test_openai_all_failing_names_each_endpoint(fake_openai):
         client_for([OpenAiTransport(refused, 0.5), OpenAiTransport(url, 0.5)], provider="openai").converse("", HELLO)
     assert f"{refused}: unreachable" in str(caught.value)
     assert f"{url}: HTTP 503 after 3 attempts" in str(caught.value)
+
+
+# --- regressions found in review -------------------------------------------------------------
+
+
+class ScriptedStream:
+    """A transport whose streaming call emits some text, then fails or succeeds as told."""
+
+    def __init__(self, name, script):
+        self.name = name
+        self.script = list(script)
+        self.calls = 0
+
+    def converse(self, request):  # pragma: no cover - streaming only
+        raise AssertionError("not used")
+
+    def converse_stream(self, request, on_text):
+        from handlers.shared.llm import LlmReply, TransientEndpointError
+
+        self.calls += 1
+        emit, outcome = self.script.pop(0)
+        for piece in emit:
+            on_text(piece)
+        if outcome == "throttle":
+            raise TransientEndpointError("ThrottlingException")
+        return LlmReply("".join(emit), (), "end_turn", 1, 1, self.name)
+
+
+def test_a_bad_request_during_the_half_open_trial_does_not_wedge_the_breaker():
+    breakers = Breakers()
+    near, stub = bedrock_transport("us-east-1")
+    client = client_for([near], breakers=breakers)
+    breaker = breakers("bedrock:us-east-1")
+    for _ in range(3):
+        breaker.record_failure()
+    breakers.now = 31
+    stub.add_client_error("converse", "ValidationException", "bad", 400)
+    stub.add_response("converse", converse_reply("recovered"))
+    with stub:
+        with pytest.raises(LlmRequestError):
+            client.converse("", HELLO)
+        assert client.converse("", HELLO).text == "recovered", "the next call is the trial again"
+
+
+def test_a_stream_error_with_a_lowercase_code_fails_over_before_any_text():
+    from botocore.exceptions import EventStreamError
+
+    class Broken:
+        def converse_stream(self, **_):
+            raise EventStreamError({"Error": {"Code": "throttlingException", "Message": "slow"}}, "ConverseStream")
+
+    near = BedrockTransport("us-east-1", 5, client=Broken())
+    far = ScriptedStream("far", [(["from ", "far"], "ok")])
+    texts = []
+    reply = client_for([near, far]).converse("", HELLO, on_text=texts.append)
+    assert reply.endpoint == "far" and "".join(texts) == "from far"
+
+
+def test_a_failure_after_text_went_out_is_final_and_never_repeats_text():
+    near = ScriptedStream("near", [(["Hello "], "throttle"), (["Hello ", "world"], "ok")])
+    far = ScriptedStream("far", [(["other"], "ok")])
+    texts = []
+    with pytest.raises(LlmUnavailableError, match="mid-stream"):
+        client_for([near, far]).converse("", HELLO, on_text=texts.append)
+    assert texts == ["Hello "] and near.calls == 1 and far.calls == 0
+
+
+def test_running_out_of_time_does_not_count_against_endpoints():
+    breakers = Breakers()
+    a, b = bedrock_transport("us-east-1")[0], bedrock_transport("us-west-2")[0]
+    client = client_for([a, b], breakers=breakers)
+    client.clock = lambda: 100.0
+    for _ in range(4):
+        with pytest.raises(LlmUnavailableError, match="no time left"):
+            client.converse("", HELLO, deadline=50.0)
+    assert breakers("bedrock:us-east-1").state == "closed" and breakers("bedrock:us-west-2").state == "closed"

@@ -56,7 +56,7 @@ def test_bedrock_profiles_allow_the_base_model_only_through_the_profile():
         {
             "Sid": "InvokeModel",
             "Effect": "Allow",
-            "Action": ["bedrock:InvokeModel"],
+            "Action": ["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"],
             "Resource": ["arn:aws:bedrock:eu-west-1::foundation-model/anthropic.claude-x-v1:0"],
         }
     ]

@@ -300,3 +300,21 @@ def test_an_unexpected_error_is_a_500_without_internals(router, capsys):
     errors = [line for line in logged if line["level"] == "ERROR"]
     assert errors and errors[0]["correlationId"] == "corr-12345678"
     assert "RuntimeError" in errors[0]["exception"]
+
+
+def test_a_failed_start_gives_the_idempotency_key_back(router, clients):
+    start(router, {"message": "warm up"})  # creates the client
+    with Stubber(clients[REGION]) as stub:
+        stub.add_client_error("start_execution", "ThrottlingException", "slow down", 400)
+        throttled = start(router, {"message": "go"}, {"Idempotency-Key": "k-retry"})
+    assert throttled.get("statusCode") == 429
+    retried = start(router, {"message": "go"}, {"Idempotency-Key": "k-retry"})
+    assert retried["statusCode"] == 202, "not a 409: nothing was running"
+
+
+def test_a_missing_backing_resource_is_an_outage_not_a_404(router, clients):
+    task_id = json_body(start(router, {"message": "hi"}))["taskId"]
+    with Stubber(clients[REGION]) as stub:
+        stub.add_client_error("describe_execution", "StateMachineDoesNotExist", "gone", 400)
+        response = router.handle(rest_event("GET", "/v1/tasks/{taskId}", path_params={"taskId": task_id}))
+    assert response["statusCode"] == 503

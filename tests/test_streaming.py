@@ -128,3 +128,19 @@ def test_a_huge_final_drops_the_tool_calls_not_the_limit():
     encoded = final_message("m", 3, 3, "x" * 200_000, {"toolCalls": [{"output": "y" * 200_000}]})
     assert len(encoded) <= MESSAGE_BYTES
     assert json.loads(encoded)["toolCallsOmitted"] is True
+
+
+def test_a_failing_post_stops_streaming_without_failing_the_turn():
+    def throttled(connection_id, data):
+        raise RuntimeError("LimitExceededException")
+
+    stream = AnswerStream("c", "m", throttled, on_gone=lambda c: pytest.fail("not gone"), flush_bytes=1)
+    stream.write("hello")
+    stream.write(" world")
+    stream.close()
+    assert stream.broken and "".join(stream.text) == "hello world"
+
+
+def test_lone_surrogates_are_replaced_not_fatal():
+    frames = list(chunk_frames("m", "split pair \ud83d here"))
+    assert json.loads(frames[0])["text"] == "split pair ? here"

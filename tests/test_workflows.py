@@ -399,3 +399,19 @@ def test_bad_approval_requests(stack):
     )
     response = s.approvals.handle(event)
     assert response["statusCode"] == 400 and json_body(response)["error"]["field"] == "decision"
+
+
+def test_a_decision_that_cannot_reach_the_task_is_undone_so_it_can_be_retried(stack):
+    from botocore.stub import Stubber
+
+    s = stack()
+    s.model.replies = [reply("", [ticket("retry", 1)]), reply("ok")]
+    execution_arn = start_task(s)
+    approval = wait_for_approval(s)
+    with Stubber(s.sfn) as stub:
+        stub.add_client_error("send_task_success", "ServiceUnavailable", "down", 503)
+        failed = decide(s, approval.approval_id, "approve")
+    assert failed["statusCode"] == 503
+    assert s.store.get_approval("task-1", 100).status == "PENDING", "not left half-decided"
+    assert decide(s, approval.approval_id, "approve")["statusCode"] == 200
+    assert output_of(wait_for_execution(s.sfn, execution_arn))["answer"] == "ok"

@@ -131,6 +131,11 @@ class CircuitBreaker:
             return True
         return False
 
+    def release(self) -> None:
+        """The trial call ended without telling anything about the endpoint (the request
+        itself was bad, or we ran out of time): let the next call be the trial."""
+        self._trial_in_flight = False
+
     def record_success(self) -> None:
         self._failures = 0
         self._opened_at = None
@@ -154,7 +159,20 @@ _BEDROCK_TRANSIENT = {
     "InternalServerException",
     "ModelNotReadyException",
     "TooManyRequestsException",
+    "ModelStreamErrorException",
 }
+
+
+def _error_code(error: Any) -> str:
+    """The error code, capitalised: ConverseStream reports ``throttlingException``."""
+    code = error.response.get("Error", {}).get("Code", "") or ""
+    return code[:1].upper() + code[1:]
+
+
+class StreamInterrupted(Exception):
+    """The endpoint failed after part of the answer was already sent on: no retry, no failover."""
+
+
 _BEDROCK_ELSEWHERE = {"AccessDeniedException", "ResourceNotFoundException", "ModelTimeoutException"}
 
 
@@ -257,7 +275,7 @@ class BedrockTransport:
         try:
             response = self.client.converse(**request)
         except ClientError as error:
-            code = error.response.get("Error", {}).get("Code", "")
+            code = _error_code(error)
             status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
             if code in _BEDROCK_TRANSIENT or status >= 500 or status == 429:
                 raise TransientEndpointError(f"{code or status}") from None
@@ -310,7 +328,7 @@ class BedrockTransport:
                         if failure in event:
                             raise TransientEndpointError(failure)
         except ClientError as error:
-            code = error.response.get("Error", {}).get("Code", "")
+            code = _error_code(error)
             if code in _BEDROCK_TRANSIENT:
                 raise TransientEndpointError(code) from None
             if code in _BEDROCK_ELSEWHERE:
@@ -434,15 +452,26 @@ class OpenAiTransport:
 
 
 class _Streaming:
-    """A transport seen through its streaming call, for the retry loop."""
+    """A transport seen through its streaming call, for the retry loop. Once text went out,
+    a failure is final: retrying or failing over would send the answer's start twice."""
 
     def __init__(self, transport: Any, on_text: Callable[[str], None]) -> None:
         self.transport = transport
         self.name = transport.name
         self.on_text = on_text
+        self.emitted = False
+
+    def _relay(self, delta: str) -> None:
+        self.emitted = True
+        self.on_text(delta)
 
     def converse(self, request: dict[str, Any]) -> LlmReply:
-        return self.transport.converse_stream(request, self.on_text)
+        try:
+            return self.transport.converse_stream(request, self._relay)
+        except (TransientEndpointError, EndpointDownError) as error:
+            if self.emitted:
+                raise StreamInterrupted(str(error)) from None
+            raise
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -511,43 +540,46 @@ class LlmClient:
         otherwise; once any text went out, a failure is final (a failover would repeat it)."""
         build = bedrock_request if self.provider == "bedrock" else openai_request
         request = build(self.model, system, messages, tools, max_tokens)
-        emitted = [False]
-
-        def relay(delta: str) -> None:
-            emitted[0] = True
-            on_text(delta)
-
         failures: list[tuple[str, str]] = []
         for transport in self.transports:
             breaker = self.breakers(transport.name)
             if not breaker.allow():
                 failures.append((transport.name, "circuit open"))
                 continue
-            if on_text is not None and hasattr(transport, "converse_stream"):
-                call = _Streaming(transport, relay)
-            else:
-                call = transport
-            reason = self._try_endpoint(call, request, deadline)
-            if not isinstance(reason, LlmReply) and emitted[0]:
+            streamed = on_text is not None and hasattr(transport, "converse_stream")
+            call = _Streaming(transport, on_text) if streamed else transport
+            try:
+                outcome = self._try_endpoint(call, request, deadline)
+            except StreamInterrupted as error:
                 breaker.record_failure()
-                raise LlmUnavailableError([*failures, (transport.name, f"{reason} (mid-stream)")])
-            streamed = hasattr(transport, "converse_stream")
-            if isinstance(reason, LlmReply) and on_text is not None and not streamed and reason.text:
-                on_text(reason.text)
-            if isinstance(reason, LlmReply):
+                raise LlmUnavailableError([*failures, (transport.name, f"{error} (mid-stream)")]) from None
+            except BaseException:
+                breaker.release()  # a bad request says nothing about the endpoint
+                raise
+            if isinstance(outcome, LlmReply):
                 breaker.record_success()
-                self._record_usage(reason)
-                return reason
-            breaker.record_failure()
+                if on_text is not None and not streamed and outcome.text:
+                    on_text(outcome.text)
+                self._record_usage(outcome)
+                return outcome
+            reason, counts = outcome
+            if counts:
+                breaker.record_failure()
+            else:
+                breaker.release()
             failures.append((transport.name, reason))
             logger.warning("llm endpoint failed, trying the next", extra={"endpoint": transport.name, "reason": reason})
         raise LlmUnavailableError(failures)
 
-    def _try_endpoint(self, transport: Any, request: dict[str, Any], deadline: float | None) -> LlmReply | str:
+    def _try_endpoint(
+        self, transport: Any, request: dict[str, Any], deadline: float | None
+    ) -> LlmReply | tuple[str, bool]:
+        """The reply, or why the endpoint gave none and whether that counts against it
+        (running out of time does not: the endpoint was never asked)."""
         last = ""
         for attempt in range(self.retry.attempts_per_endpoint):
             if deadline is not None and self.clock() >= deadline:
-                return f"no time left ({last or 'not tried'})"
+                return f"no time left ({last or 'not tried'})", bool(last)
             try:
                 return transport.converse(request)
             except TransientEndpointError as error:
@@ -558,11 +590,11 @@ class LlmClient:
                 if error.retry_after is not None:
                     pause = min(max(pause, error.retry_after), self.retry.max_delay)
                 if deadline is not None and self.clock() + pause >= deadline:
-                    return f"{last}; no time left to retry"
+                    return f"{last}; no time left to retry", True
                 self.sleep(pause)
             except EndpointDownError as error:
-                return str(error)
-        return f"{last} after {self.retry.attempts_per_endpoint} attempts"
+                return str(error), True
+        return f"{last} after {self.retry.attempts_per_endpoint} attempts", True
 
     def _record_usage(self, reply: LlmReply) -> None:
         logger.info(

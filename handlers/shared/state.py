@@ -223,6 +223,7 @@ def _json(field_name: str, value: Any) -> str:
 def _text(field_name: str, value: str) -> str:
     if not isinstance(value, str):
         raise ValueError(f"{field_name} must be a string, got {type(value).__name__}")
+    value = value.encode("utf-8", "replace").decode("utf-8")  # lone surrogates cannot be stored
     size = len(value.encode())
     if size > MAX_PAYLOAD_BYTES:
         raise PayloadTooLargeError(f"{field_name} is {size} bytes; at most {MAX_PAYLOAD_BYTES} bytes are stored inline")
@@ -790,6 +791,23 @@ class StateStore:
             raise
         return None
 
+    def release_idempotency(self, user_id: str, key_hash: str) -> None:
+        """Give a claimed key back (DeleteItem, only while IN_PROGRESS): the request failed
+        before it did anything, so a retry should run it, not wait for the lock."""
+        try:
+            self.client.delete_item(
+                TableName=self.table_name,
+                Key=_to_item(
+                    {keys.PARTITION_KEY: keys.idempotency_pk(user_id, key_hash), keys.SORT_KEY: keys.IDEMPOTENCY_SK}
+                ),
+                ConditionExpression="#status = :claimed",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues=_to_item({":claimed": "IN_PROGRESS"}),
+            )
+        except ClientError as error:
+            if _error_code(error) != "ConditionalCheckFailedException":
+                raise
+
     def complete_idempotency(self, user_id: str, key_hash: str, status_code: int, body: Any) -> None:
         """Store the response a replay of this key returns (PutItem over the claim)."""
         now_ms = self._now_ms()
@@ -927,6 +945,23 @@ class StateStore:
                 return False
             raise
         return True
+
+    def settle_approval(self, execution_id: str, seq: int, status: str) -> None:
+        """Set an approval's status outright: EXPIRED when its execution stopped waiting, or
+        back to PENDING (clearing who decided) when the callback could not be delivered."""
+        if status not in ("EXPIRED", "PENDING"):
+            raise ValueError(f"status must be EXPIRED or PENDING, got {status!r}")
+        remove = " REMOVE #by, #comment, #at" if status == "PENDING" else ""
+        self.client.update_item(
+            TableName=self.table_name,
+            Key=_to_item({keys.PARTITION_KEY: keys.run_pk(execution_id), keys.SORT_KEY: keys.approval_sk(seq)}),
+            UpdateExpression="SET #status = :status" + remove,
+            ExpressionAttributeNames={
+                "#status": "status",
+                **({"#by": "decidedBy", "#comment": "comment", "#at": "decidedAt"} if remove else {}),
+            },
+            ExpressionAttributeValues=_to_item({":status": status}),
+        )
 
     # --- tickets (the create_ticket tool's side effect) ---------------------------------------
 

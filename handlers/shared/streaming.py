@@ -20,9 +20,18 @@ import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from handlers.shared.log import get_logger
+
+_logger = get_logger("streaming")
+
 FRAME_BYTES = 32 * 1024
 MESSAGE_BYTES = 128 * 1024
 FLUSH_BYTES = 4 * 1024
+
+
+def _clean(text: str) -> str:
+    """Lone surrogates (half of a pair split across deltas) cannot be UTF-8: replace them."""
+    return text.encode("utf-8", "replace").decode("utf-8")
 
 
 def _frame_prefix(message_id: str, seq: int) -> bytes:
@@ -54,7 +63,7 @@ def _safe_cut(escaped: bytes, limit: int) -> int:
 
 def chunk_frames(message_id: str, text: str, first_seq: int = 0, frame_bytes: int = FRAME_BYTES) -> Iterator[bytes]:
     """Encoded chunk frames carrying ``text``, each at most ``frame_bytes`` long."""
-    escaped = json.dumps(text, ensure_ascii=False)[1:-1].encode()
+    escaped = json.dumps(_clean(text), ensure_ascii=False)[1:-1].encode()
     seq, position = first_seq, 0
     while position < len(escaped):
         prefix = _frame_prefix(message_id, seq)
@@ -71,7 +80,7 @@ def chunk_frames(message_id: str, text: str, first_seq: int = 0, frame_bytes: in
 def final_message(message_id: str, seq: int, chunks: int, answer: str, extra: dict[str, Any] | None = None) -> bytes:
     """The closing message; it carries the answer itself only when it fits one message."""
     body: dict[str, Any] = {"type": "final", "messageId": message_id, "seq": seq, "chunks": chunks, **(extra or {})}
-    with_answer = json.dumps({**body, "answer": answer}, ensure_ascii=False).encode()
+    with_answer = json.dumps({**body, "answer": _clean(answer)}, ensure_ascii=False).encode()
     if len(with_answer) <= MESSAGE_BYTES:
         return with_answer
     encoded = json.dumps(body, ensure_ascii=False).encode()
@@ -107,11 +116,12 @@ class AnswerStream:
         self.seq = 0
         self.text: list[str] = []
         self.gone = False
+        self.broken = False
         self.frames_sent = 0
 
     def write(self, delta: str) -> None:
         self.text.append(delta)
-        if self.gone:
+        if self.gone or self.broken:
             return
         self._buffer.append(delta)
         self._buffered += len(delta)
@@ -119,19 +129,19 @@ class AnswerStream:
             self.flush()
 
     def flush(self) -> None:
-        if self.gone or not self._buffer:
+        if self.gone or self.broken or not self._buffer:
             return
         pending = "".join(self._buffer)
         self._buffer, self._buffered = [], 0
         for frame in chunk_frames(self.message_id, pending, first_seq=self.seq):
             self._send(frame)
-            if self.gone:
+            if self.gone or self.broken:
                 return
             self.seq += 1
 
     def close(self, extra: dict[str, Any] | None = None) -> None:
         self.flush()
-        if not self.gone:
+        if not self.gone and not self.broken:
             self._send(final_message(self.message_id, self.seq, self.seq, "".join(self.text), extra))
 
     def _send(self, data: bytes) -> None:
@@ -141,6 +151,13 @@ class AnswerStream:
         except ConnectionGone:
             self.gone = True
             self._on_gone(self.connection_id)
+        except Exception as error:
+            # Streaming is a courtesy: the answer is in the message log either way, and a
+            # throttled or failing post must never fail the turn (or look like the model's fault).
+            self.broken = True
+            _logger.warning(
+                "streaming stopped", extra={"connectionId": self.connection_id, "error": type(error).__name__}
+            )
 
 
 def management_api_poster(client: Any) -> Callable[[str, bytes], None]:

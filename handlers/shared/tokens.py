@@ -100,18 +100,31 @@ class JwksCache:
         self._clock = clock
         self._keys: dict[str, RsaPublicKey] = {}
         self._fetched_at = -1e18
+        self._attempted_at = -1e18
         self._lock = threading.Lock()
         self.fetches = 0
 
     def _refresh(self) -> None:
-        self._keys = keys_from_jwks(self._fetch())
-        self._fetched_at = self._clock()
+        # Whatever happens, the next attempt waits: an issuer outage must not turn every
+        # request into a fetch.
+        self._attempted_at = self._clock()
         self.fetches += 1
+        try:
+            keys = keys_from_jwks(self._fetch())
+        except Exception as error:
+            if not self._keys:
+                raise TokenError(f"the issuer's keys could not be fetched: {type(error).__name__}") from None
+            return  # keep serving the keys we have until the issuer answers again
+        self._keys = keys
+        self._fetched_at = self._clock()
 
     def key(self, kid: str) -> RsaPublicKey:
         with self._lock:
-            age = self._clock() - self._fetched_at
-            if age > self._ttl or (kid not in self._keys and age > self._refetch_interval):
+            now = self._clock()
+            age = now - self._fetched_at
+            since_attempt = now - self._attempted_at
+            stale = age > self._ttl or kid not in self._keys
+            if stale and (since_attempt > self._refetch_interval or not self._keys):
                 self._refresh()
             found = self._keys.get(kid)
         if found is None:
@@ -165,7 +178,7 @@ class TokenVerifier:
         try:
             header = json.loads(b64url_decode(parts[0]))
             claims = json.loads(b64url_decode(parts[1]))
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             raise TokenError("header or payload is not JSON") from None
         if not isinstance(header, dict) or not isinstance(claims, dict):
             raise TokenError("header or payload is not a JSON object")

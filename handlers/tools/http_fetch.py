@@ -18,12 +18,14 @@ tested without a network; :data:`FETCHER` uses the real ones.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import ipaddress
 import json
 import re
 import socket
 import ssl
+import threading
 import time
 from collections.abc import Callable
 from typing import Annotated, Any, Protocol
@@ -293,9 +295,15 @@ class _DeadlineReader:
     """A response body read one receive at a time, each bounded by what is left of the budget."""
 
     def __init__(
-        self, conn: http.client.HTTPConnection, sock: Any, response: http.client.HTTPResponse, deadline: float
+        self,
+        conn: http.client.HTTPConnection,
+        sock: Any,
+        response: http.client.HTTPResponse,
+        deadline: float,
+        watchdog: threading.Timer | None = None,
     ):
         self._conn, self._sock, self._response, self._deadline = conn, sock, response, deadline
+        self._watchdog = watchdog
 
     def read(self, size: int) -> bytes:
         if self._response.isclosed():  # all read: the response has closed the socket already
@@ -307,8 +315,16 @@ class _DeadlineReader:
         return self._response.read1(size)
 
     def close(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.cancel()
         self._response.close()
         self._conn.close()
+
+
+def _abort(sock: Any) -> None:
+    """The budget ran out: unblock whatever read is waiting on ``sock``."""
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
 
 
 def open_pinned(
@@ -324,18 +340,26 @@ def open_pinned(
     """GET ``path`` from ``ip`` speaking TLS for ``hostname``; the body is left unread."""
     deadline = time.monotonic() + timeout
     conn = PinnedHTTPSConnection(ip, hostname, timeout=timeout, port=port, context=context)
+    watchdog = None
     try:
         conn.request("GET", path, headers=headers)
         sock = conn.sock
         sock.settimeout(max(deadline - time.monotonic(), 0.001))
+        # Per-read timeouts do not bound a server that drips its headers a byte at a time:
+        # a watchdog shuts the socket down when the whole budget is spent.
+        watchdog = threading.Timer(max(deadline - time.monotonic(), 0.001), _abort, args=(sock,))
+        watchdog.daemon = True
+        watchdog.start()
         response = conn.getresponse()
     except BaseException:
+        if watchdog is not None:
+            watchdog.cancel()
         conn.close()
         raise
     return (
         response.status,
         {k.lower(): v for k, v in response.getheaders()},
-        _DeadlineReader(conn, sock, response, deadline),
+        _DeadlineReader(conn, sock, response, deadline, watchdog),
     )
 
 
