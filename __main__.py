@@ -11,6 +11,7 @@ from components import packaging
 from components.compute import AgentComputeArgs, LlmArgs
 from components.config import NAMESPACE, StackConfigError, load_stack_config
 from components.endpoints import ordered_endpoints
+from components.observability import StackBudget, StackBudgetArgs
 from components.region import AgentRegion, AgentRegionArgs
 from components.routing import GlobalRouting, GlobalRoutingArgs, RegionEndpoints
 from components.state import GlobalTable, GlobalTableArgs
@@ -101,9 +102,21 @@ for region in stack_config.regions:
             ),
             workflow=stack_config.workflow,
             api=stack_config.api,
+            observability=stack_config.observability,
         ),
         opts=stack_opts,
     )
+
+StackBudget(
+    "budget",
+    StackBudgetArgs(
+        stack=stack,
+        monthly_usd=stack_config.budget.monthly_usd,
+        thresholds=stack_config.budget.thresholds,
+        alarm_email=stack_config.observability.alarm_email,
+    ),
+    opts=stack_opts,
+)
 
 if stack_config.domain is not None:
     routing = GlobalRouting(

@@ -82,6 +82,8 @@ class AgentCompute(pulumi.ComponentResource):
     """ARN of each tool's function, by tool name."""
     dlq_arn: pulumi.Output[str]
     """The queue that receives failed asynchronous invocations."""
+    dlq_name: pulumi.Output[str]
+    """Name of that queue (for its alarm)."""
 
     def __init__(self, name: str, args: AgentComputeArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("agent-infra:compute:AgentCompute", name, None, opts)
@@ -122,6 +124,7 @@ class AgentCompute(pulumi.ComponentResource):
         self.router_arn = self._router_target(router)
         self.agent_step_arn = agent_step.arn
         self.dlq_arn = self._dlq.arn
+        self.dlq_name = self._dlq.name
         self.register_outputs(
             {
                 "routerArn": self.router_arn,

@@ -10,7 +10,8 @@ import pulumi
 
 from components.api import AgentApi, AgentApiArgs, create_websocket_api
 from components.compute import AgentCompute, AgentComputeArgs
-from components.config import ApiConfig, WorkflowConfig
+from components.config import ApiConfig, ObservabilityConfig, WorkflowConfig
+from components.observability import RegionObservability, RegionObservabilityArgs
 from components.orchestration import AgentOrchestration, AgentOrchestrationArgs
 
 
@@ -21,6 +22,7 @@ class AgentRegionArgs:
     compute: AgentComputeArgs
     workflow: WorkflowConfig
     api: ApiConfig
+    observability: ObservabilityConfig
 
 
 class AgentRegion(pulumi.ComponentResource):
@@ -90,6 +92,22 @@ class AgentRegion(pulumi.ComponentResource):
                 log_retention_days=compute_args.log_retention_days,
                 execution_log_level=args.api.execution_log_level,
                 manage_account_logging=args.api.manage_account_logging,
+            ),
+            child_opts,
+        )
+        RegionObservability(
+            f"{name}-observability",
+            RegionObservabilityArgs(
+                region=compute_args.region,
+                stack=compute_args.stack,
+                alarm_email=args.observability.alarm_email,
+                router_name=compute.router_name,
+                agent_step_name=compute.functions["agent-step"].name,
+                turn_arn=orchestration.turn_arn,
+                task_arn=orchestration.task_arn,
+                rest_api_name=f"agent-infra-{compute_args.stack}",
+                rest_stage=api.rest_stage_name,
+                dlq_name=compute.dlq_name,
             ),
             child_opts,
         )

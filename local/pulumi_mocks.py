@@ -195,6 +195,12 @@ class AwsMocks(pulumi.runtime.Mocks):
             return arn, state
         if typ == "aws:acm/certificateValidation:CertificateValidation":
             return inputs["certificateArn"], state
+        if typ == "aws:budgets/budget:Budget":
+            state.pop("region", None)
+            return f"{ACCOUNT_ID}:{inputs['name']}", state
+        if typ == "aws:sns/topic:Topic":
+            state.update(arn=self._arn("sns", region, inputs["name"]))
+            return state["arn"], state
         if typ == "aws:route53/healthCheck:HealthCheck":
             check_id = _stable_uuid(typ, name)
             state.pop("region", None)

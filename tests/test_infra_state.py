@@ -99,7 +99,7 @@ def test_no_aws_resource_uses_a_default_provider(runs, stack):
         assert provider_name(resource.provider) == "aws", f"{resource.name} uses {resource.provider}"
 
 
-GLOBAL_SERVICES = ("aws:iam/", "aws:route53/")  # global services: no region argument
+GLOBAL_SERVICES = ("aws:iam/", "aws:route53/", "aws:budgets/")  # global services: no region argument
 
 
 @pytest.mark.parametrize("stack", STACKS)

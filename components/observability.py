@@ -1,0 +1,219 @@
+"""Observability: per-region alarms and a dashboard, and the stack's monthly budget.
+
+Per region (:class:`RegionObservability`): an SNS topic for alarms (alarms publish to a
+topic in their own region), an email subscription when ``observability.alarmEmail`` is
+set, alarms on the router's and agent-step's errors, on failed turns and tasks, on the
+REST API's 5xx responses and on anything in the failure queue, and a dashboard of the
+same metrics. Once per stack (:class:`StackBudget`): a monthly cost budget with an alert
+at each of ``budget.thresholds`` percent (actual spend), plus a forecast alert at 100%.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+
+@dataclass(frozen=True, kw_only=True)
+class RegionObservabilityArgs:
+    """Inputs of :class:`RegionObservability`."""
+
+    region: str
+    stack: str
+    alarm_email: str | None
+    router_name: pulumi.Input[str]
+    agent_step_name: pulumi.Input[str]
+    turn_arn: pulumi.Input[str]
+    task_arn: pulumi.Input[str]
+    rest_api_name: str
+    rest_stage: pulumi.Input[str]
+    dlq_name: pulumi.Input[str]
+
+
+class RegionObservability(pulumi.ComponentResource):
+    """Alarms and a dashboard for one region."""
+
+    topic_arn: pulumi.Output[str]
+    """The region's alarm topic."""
+    alarm_names: list[pulumi.Output[str]]
+    """Every alarm of the region."""
+
+    def __init__(self, name: str, args: RegionObservabilityArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("agent-infra:observability:RegionObservability", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        topic = aws.sns.Topic(f"{name}-alarms", region=args.region, name=f"agent-infra-{args.stack}-alarms", opts=child)
+        if args.alarm_email:
+            aws.sns.TopicSubscription(
+                f"{name}-alarm-email",
+                region=args.region,
+                topic=topic.arn,
+                protocol="email",
+                endpoint=args.alarm_email,
+                opts=child,
+            )
+        alarms = [
+            ("router-errors", "AWS/Lambda", "Errors", {"FunctionName": args.router_name}, 5, "Sum"),
+            ("agent-step-errors", "AWS/Lambda", "Errors", {"FunctionName": args.agent_step_name}, 5, "Sum"),
+            ("turns-failed", "AWS/States", "ExecutionsFailed", {"StateMachineArn": args.turn_arn}, 5, "Sum"),
+            ("tasks-failed", "AWS/States", "ExecutionsFailed", {"StateMachineArn": args.task_arn}, 1, "Sum"),
+            (
+                "api-5xx",
+                "AWS/ApiGateway",
+                "5XXError",
+                {"ApiName": args.rest_api_name, "Stage": args.rest_stage},
+                10,
+                "Sum",
+            ),
+            (
+                "dlq-not-empty",
+                "AWS/SQS",
+                "ApproximateNumberOfMessagesVisible",
+                {"QueueName": args.dlq_name},
+                0,
+                "Maximum",
+            ),
+        ]
+        self.alarm_names = []
+        for key, namespace, metric, dimensions, threshold, statistic in alarms:
+            alarm = aws.cloudwatch.MetricAlarm(
+                f"{name}-{key}",
+                region=args.region,
+                name=f"agent-infra-{args.stack}-{key}",
+                namespace=namespace,
+                metric_name=metric,
+                dimensions=dimensions,
+                statistic=statistic,
+                period=300,
+                evaluation_periods=1,
+                threshold=threshold,
+                comparison_operator="GreaterThanThreshold",
+                treat_missing_data="notBreaching",
+                alarm_actions=[topic.arn],
+                ok_actions=[topic.arn],
+                opts=child,
+            )
+            self.alarm_names.append(alarm.name)
+        body = pulumi.Output.all(
+            args.router_name, args.agent_step_name, args.turn_arn, args.task_arn, args.rest_stage, args.dlq_name
+        ).apply(lambda v: json.dumps(_dashboard(args.region, args.rest_api_name, *v)))
+        aws.cloudwatch.Dashboard(
+            f"{name}-dashboard",
+            region=args.region,
+            dashboard_name=f"agent-infra-{args.stack}-{args.region}",
+            dashboard_body=body,
+            opts=child,
+        )
+        self.topic_arn = topic.arn
+        self.register_outputs({"topicArn": self.topic_arn})
+
+
+def _dashboard(region: str, api: str, router: str, agent: str, turn: str, task: str, stage: str, dlq: str) -> dict:
+    def widget(title: str, metrics: list[list], x: int, y: int) -> dict:
+        return {
+            "type": "metric",
+            "x": x,
+            "y": y,
+            "width": 12,
+            "height": 6,
+            "properties": {"title": title, "region": region, "metrics": metrics, "stat": "Sum", "period": 60},
+        }
+
+    return {
+        "widgets": [
+            widget(
+                "Chat turns and tasks",
+                [
+                    ["AWS/States", m, "StateMachineArn", arn]
+                    for arn in (turn, task)
+                    for m in ("ExecutionsSucceeded", "ExecutionsFailed")
+                ],
+                0,
+                0,
+            ),
+            widget(
+                "API",
+                [["AWS/ApiGateway", m, "ApiName", api, "Stage", stage] for m in ("Count", "4XXError", "5XXError")],
+                12,
+                0,
+            ),
+            widget(
+                "Functions",
+                [
+                    ["AWS/Lambda", m, "FunctionName", f]
+                    for f in (router, agent)
+                    for m in ("Invocations", "Errors", "Throttles")
+                ],
+                0,
+                6,
+            ),
+            widget(
+                "LLM tokens and failed async invocations",
+                [
+                    ["AgentInfra/LLM", "InputTokens"],
+                    ["AgentInfra/LLM", "OutputTokens"],
+                    ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", dlq],
+                ],
+                12,
+                6,
+            ),
+        ]
+    }
+
+
+@dataclass(frozen=True, kw_only=True)
+class StackBudgetArgs:
+    """Inputs of :class:`StackBudget`."""
+
+    stack: str
+    monthly_usd: float
+    thresholds: Sequence[int]
+    alarm_email: str | None
+
+
+class StackBudget(pulumi.ComponentResource):
+    """The stack's monthly cost budget (Budgets is global)."""
+
+    budget_name: pulumi.Output[str]
+    """Name of the budget."""
+
+    def __init__(self, name: str, args: StackBudgetArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("agent-infra:observability:StackBudget", name, None, opts)
+        subscribers = [args.alarm_email] if args.alarm_email else []
+        notifications = [
+            aws.budgets.BudgetNotificationArgs(
+                comparison_operator="GREATER_THAN",
+                threshold=percent,
+                threshold_type="PERCENTAGE",
+                notification_type="ACTUAL",
+                subscriber_email_addresses=subscribers,
+            )
+            for percent in args.thresholds
+        ]
+        notifications.append(
+            aws.budgets.BudgetNotificationArgs(
+                comparison_operator="GREATER_THAN",
+                threshold=100,
+                threshold_type="PERCENTAGE",
+                notification_type="FORECASTED",
+                subscriber_email_addresses=subscribers,
+            )
+        )
+        budget = aws.budgets.Budget(
+            f"{name}-monthly",
+            name=f"agent-infra-{args.stack}",
+            budget_type="COST",
+            limit_amount=f"{args.monthly_usd:.2f}",
+            limit_unit="USD",
+            time_unit="MONTHLY",
+            # The provider tags every resource with stack=<stack>; activate it as a cost
+            # allocation tag for the filter to count.
+            cost_filters=[aws.budgets.BudgetCostFilterArgs(name="TagKeyValue", values=[f"user:stack${args.stack}"])],
+            notifications=notifications if subscribers else [],
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.budget_name = budget.name
+        self.register_outputs({"budgetName": self.budget_name})
