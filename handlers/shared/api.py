@@ -7,7 +7,6 @@ request id in ``x-request-id``; nothing internal (a stack trace, an ARN) leaves 
 from __future__ import annotations
 
 import base64
-import json
 import re
 from typing import Any, TypeVar
 
@@ -158,7 +157,3 @@ def internal_error(request: Request | None) -> dict:
     return respond(
         500, {"error": {"code": "internal", "message": "internal error; quote the x-request-id header"}}, request
     )
-
-
-def dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), sort_keys=True)

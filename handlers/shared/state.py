@@ -291,6 +291,25 @@ class StateStore:
             self._client = boto3.client("dynamodb", region_name=self.region)
         return self._client
 
+    # --- writes that must not overwrite -----------------------------------------------------
+
+    def _put_new(self, values: Mapping[str, Any]) -> dict[str, Any] | None:
+        """PutItem only if no item has this key. Returns None when written, else the item
+        already there (read in the same round trip, from the failed condition)."""
+        try:
+            self.client.put_item(
+                TableName=self.table_name,
+                Item=_to_item(values),
+                ConditionExpression="attribute_not_exists(#pk)",
+                ExpressionAttributeNames={"#pk": keys.PARTITION_KEY},
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as error:
+            if _error_code(error) == "ConditionalCheckFailedException":
+                return _from_item(error.response.get("Item") or {})
+            raise
+        return None
+
     # --- time and common attributes -------------------------------------------------------
 
     def _now_ms(self) -> int:
@@ -320,17 +339,8 @@ class StateStore:
         """Create a session's metadata at version 1 (PutItem; fails if it exists)."""
         session_id = session_id or self._new_id()
         values = self._session_values(user_id, session_id, self._now_ms(), title)
-        try:
-            self.client.put_item(
-                TableName=self.table_name,
-                Item=_to_item(values),
-                ConditionExpression="attribute_not_exists(#pk)",
-                ExpressionAttributeNames={"#pk": keys.PARTITION_KEY},
-            )
-        except ClientError as error:
-            if _error_code(error) == "ConditionalCheckFailedException":
-                raise AlreadyExistsError(f"session {session_id!r} already exists") from None
-            raise
+        if self._put_new(values) is not None:
+            raise AlreadyExistsError(f"session {session_id!r} already exists")
         return _session_meta(values)
 
     def get_session(self, session_id: str) -> SessionMeta | None:
@@ -606,18 +616,11 @@ class StateStore:
             "createdAt": now_ms,
             **self._stamp(now_ms),
         }
-        try:
-            self.client.put_item(
-                TableName=self.table_name,
-                Item=_to_item(values),
-                ConditionExpression="attribute_not_exists(#pk)",
-                ExpressionAttributeNames={"#pk": keys.PARTITION_KEY},
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
-        except ClientError as error:
-            if _error_code(error) == "ConditionalCheckFailedException" and error.response.get("Item"):
-                raise DuplicateToolExecutionError(_tool_execution(_from_item(error.response["Item"]))) from None
-            raise
+        existing = self._put_new(values)
+        if existing is not None:
+            if not existing:  # DynamoDB always returns it; be explicit if it ever does not
+                raise StateError(f"tool step {seq} of run {execution_id!r} is recorded but could not be read back")
+            raise DuplicateToolExecutionError(_tool_execution(existing))
         return _tool_execution(values)
 
     def list_tool_executions(self, execution_id: str) -> list[ToolExecution]:
@@ -777,19 +780,12 @@ class StateStore:
             "createdAt": now_ms,
             **self._stamp(now_ms, IDEMPOTENCY_TTL_SECONDS),
         }
-        try:
-            self.client.put_item(
-                TableName=self.table_name,
-                Item=_to_item(values),
-                ConditionExpression="attribute_not_exists(#pk)",
-                ExpressionAttributeNames={"#pk": keys.PARTITION_KEY},
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
-        except ClientError as error:
-            if _error_code(error) == "ConditionalCheckFailedException" and error.response.get("Item"):
-                return _idempotency(_from_item(error.response["Item"]))
-            raise
-        return None
+        existing = self._put_new(values)
+        if existing is None:
+            return None
+        if not existing:
+            raise StateError("the idempotency key is taken but its record could not be read back")
+        return _idempotency(existing)
 
     def release_idempotency(self, user_id: str, key_hash: str) -> None:
         """Give a claimed key back (DeleteItem, only while IN_PROGRESS): the request failed
@@ -975,18 +971,7 @@ class StateStore:
             "createdAt": now_ms,
             **self._stamp(now_ms),
         }
-        try:
-            self.client.put_item(
-                TableName=self.table_name,
-                Item=_to_item(values),
-                ConditionExpression="attribute_not_exists(#pk)",
-                ExpressionAttributeNames={"#pk": keys.PARTITION_KEY},
-            )
-        except ClientError as error:
-            if _error_code(error) == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        return self._put_new(values) is None
 
     def get_ticket(self, ticket_id: str) -> dict[str, Any] | None:
         response = self.client.get_item(
