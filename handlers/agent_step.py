@@ -31,6 +31,7 @@ from typing import Any
 
 import msgspec
 
+from handlers import init_done
 from handlers.shared.ids import new_ulid
 from handlers.shared.llm import LlmClient, LlmMessage, ToolCall, ToolResult, ToolSpec, build_client
 from handlers.shared.log import get_logger, log_context
@@ -358,6 +359,7 @@ def from_environment() -> AgentStep:
 
 
 app: AgentStep | None = from_environment() if "TABLE_NAME" in os.environ else None
+init_done()
 
 
 def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from typing import Any
 import msgspec
 from botocore.exceptions import ClientError
 
+from handlers import init_done
 from handlers.shared.api import (
     ApiError,
     Request,
@@ -198,6 +199,7 @@ def from_environment() -> Approvals:
 
 
 app: Approvals | None = from_environment() if "TABLE_NAME" in os.environ else None
+init_done()
 
 
 def _app() -> Approvals:

@@ -14,6 +14,7 @@ from typing import Any
 
 import msgspec
 
+from handlers import init_done
 from handlers.shared.log import get_logger
 from handlers.shared.settings import load_settings
 from handlers.shared.tokens import JwksCache, TokenError, TokenVerifier, http_jwks_fetcher
@@ -86,6 +87,7 @@ def from_environment() -> Authorizer:
 
 
 app: Authorizer | None = from_environment() if "AUTH_ISSUER" in os.environ else None
+init_done()
 
 
 def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from typing import Any
 
 import msgspec
 
+from handlers import init_done
 from handlers.shared.log import get_logger, log_context
 from handlers.shared.settings import load_settings
 from handlers.shared.state import StateStore
@@ -76,6 +77,7 @@ def from_environment() -> Compensator:
 
 
 app: Compensator | None = from_environment() if "TABLE_NAME" in os.environ else None
+init_done()
 
 
 def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:

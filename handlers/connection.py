@@ -17,6 +17,7 @@ from typing import Annotated, Any
 
 import msgspec
 
+from handlers import init_done
 from handlers.shared.log import get_logger, log_context
 from handlers.shared.models import Id, Text
 from handlers.shared.settings import load_settings
@@ -118,6 +119,7 @@ def from_environment() -> Connections:
 
 
 app: Connections | None = from_environment() if "TABLE_NAME" in os.environ else None
+init_done()
 
 
 def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from typing import Any
 
 import msgspec
 
+from handlers import init_done
 from handlers.shared.log import get_logger
 from handlers.shared.settings import load_settings
 
@@ -90,6 +91,7 @@ def from_environment() -> Health:
 
 
 app: Health | None = from_environment() if "TABLE_NAME" in os.environ else None
+init_done()
 
 
 def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:

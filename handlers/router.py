@@ -22,6 +22,7 @@ from typing import Any
 import msgspec
 from botocore.exceptions import ClientError
 
+from handlers import init_done
 from handlers.shared.api import (
     ApiError,
     Request,
@@ -366,6 +367,7 @@ def from_environment() -> Router:
 
 
 app: Router | None = from_environment() if "TABLE_NAME" in os.environ else None
+init_done()
 
 
 def handler(event: dict[str, Any], context: Any = None) -> dict:

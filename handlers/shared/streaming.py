@@ -34,6 +34,13 @@ def _clean(text: str) -> str:
     return text.encode("utf-8", "replace").decode("utf-8")
 
 
+def _utf8(text: str) -> bytes:
+    try:
+        return text.encode()
+    except UnicodeEncodeError:  # a lone surrogate: rare, so only then pay for replacing
+        return text.encode("utf-8", "replace")
+
+
 def _frame_prefix(message_id: str, seq: int) -> bytes:
     return ('{"type":"chunk","messageId":' + json.dumps(message_id) + f',"seq":{seq},"text":"').encode()
 
@@ -63,7 +70,7 @@ def _safe_cut(escaped: bytes, limit: int) -> int:
 
 def chunk_frames(message_id: str, text: str, first_seq: int = 0, frame_bytes: int = FRAME_BYTES) -> Iterator[bytes]:
     """Encoded chunk frames carrying ``text``, each at most ``frame_bytes`` long."""
-    escaped = json.dumps(_clean(text), ensure_ascii=False)[1:-1].encode()
+    escaped = _utf8(json.dumps(text, ensure_ascii=False)[1:-1])
     seq, position = first_seq, 0
     while position < len(escaped):
         prefix = _frame_prefix(message_id, seq)

@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 import msgspec
 
+from handlers import init_done
 from handlers.shared.log import get_logger, log_context
 from handlers.shared.settings import load_settings
 from handlers.shared.state import DuplicateToolExecutionError, StateStore, ToolExecution
@@ -116,6 +117,7 @@ class ToolDefinition:
         # before the first request when concurrency is provisioned).
         if "TABLE_NAME" in os.environ:
             self.store()
+            init_done()
 
     def spec(self) -> dict[str, Any]:
         return {"name": self.name, "description": self.description, "inputSchema": flat_schema(self.input_type)}
