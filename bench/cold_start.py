@@ -71,22 +71,7 @@ def lambda_runtime() -> Path:
             line for line in (ROOT / "requirements.txt").read_text().splitlines() if line.startswith("boto3==")
         )
         scratch = RUNTIME_DIR.with_suffix(".partial")
-        subprocess.run(  # noqa: S603 - our own pip, fixed arguments
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "--target",
-                str(scratch),
-                "-c",
-                str(ROOT / "constraints.txt"),
-                boto3_pin,
-            ],
-            check=True,
-        )
+        packaging.pip_install_target(scratch, "-c", str(ROOT / "constraints.txt"), boto3_pin)
         scratch.rename(RUNTIME_DIR)
     return RUNTIME_DIR
 

@@ -163,6 +163,22 @@ def build_function_archive(
     return write_zip(_with_bytecode(_source_files(code), runtime_version), out_dir / f"{code.key}.zip")
 
 
+def pip_install_target(target: Path, *arguments: str, check: bool = True) -> subprocess.CompletedProcess:
+    """``pip install --target`` with this interpreter's pip, quietly."""
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        "--target",
+        str(target),
+    ]
+    # our own pip with fixed arguments
+    return subprocess.run([*command, *arguments], capture_output=not check, text=True, check=check)  # noqa: S603
+
+
 def _requirements_key(requirements: Path, platform: str, runtime_version: tuple[int, int]) -> str:
     digest = hashlib.sha256(requirements.read_bytes())
     digest.update(f"{platform}|{runtime_version}|{sys.version_info[:2]}".encode())
@@ -184,16 +200,9 @@ def build_dependency_layer(
         return target_zip
     with tempfile.TemporaryDirectory() as scratch:
         site = Path(scratch) / "python"
-        command = [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
+        result = pip_install_target(
+            site,
             "--no-compile",
-            "--target",
-            str(site),
             "--platform",
             platform,
             "--implementation",
@@ -203,8 +212,8 @@ def build_dependency_layer(
             "--only-binary=:all:",
             "-r",
             str(requirements),
-        ]
-        result = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603 - our own pip, fixed arguments
+            check=False,
+        )
         if result.returncode != 0:
             raise RuntimeError(f"building the Lambda layer failed:\n{result.stderr.strip()}")
         files: dict[str, bytes] = {}
@@ -223,20 +232,6 @@ def host_layer_site(requirements: Path = HANDLER_REQUIREMENTS, out_dir: Path = B
     if not site.exists():
         scratch = site.with_suffix(".partial")
         shutil.rmtree(scratch, ignore_errors=True)
-        subprocess.run(  # noqa: S603 - our own pip, fixed arguments
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "--target",
-                str(scratch),
-                "-r",
-                str(requirements),
-            ],
-            check=True,
-        )
+        pip_install_target(scratch, "-r", str(requirements))
         scratch.rename(site)
     return site

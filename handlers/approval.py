@@ -26,11 +26,9 @@ from handlers import init_done
 from handlers.shared.api import (
     ApiError,
     Request,
-    error_response,
-    internal_error,
+    handle_proxy,
     not_found,
     parse_body,
-    parse_event,
     respond,
 )
 from handlers.shared.log import get_logger, log_context
@@ -102,20 +100,7 @@ class Approvals:
     # -- from the API -----------------------------------------------------------------------
 
     def handle(self, event: dict[str, Any]) -> dict:
-        try:
-            request = parse_event(event)
-        except Exception:
-            logger.exception("malformed proxy event")
-            return internal_error(None)
-        with log_context(correlationId=request.correlation_id, requestId=request.request_id, caller=request.caller):
-            try:
-                return self.decide(request)
-            except ApiError as error:
-                logger.info("decision refused", extra={"status": error.status, "code": error.code})
-                return error_response(error, request)
-            except Exception:
-                logger.exception("unexpected error")
-                return internal_error(request)
+        return handle_proxy(event, self.decide, logger)
 
     def decide(self, request: Request) -> dict:
         if request.method != "POST":

@@ -26,16 +26,14 @@ from handlers import init_done
 from handlers.shared.api import (
     ApiError,
     Request,
-    error_response,
-    internal_error,
+    handle_proxy,
     not_found,
     parse_body,
-    parse_event,
     parse_query,
     respond,
 )
 from handlers.shared.ids import new_ulid
-from handlers.shared.log import get_logger, log_context
+from handlers.shared.log import get_logger
 from handlers.shared.models import PageQuery, TaskAccepted, TaskRequest
 from handlers.shared.settings import load_settings
 from handlers.shared.state import InvalidCursorError, StateStore
@@ -108,27 +106,7 @@ class Router:
     # -- entry ----------------------------------------------------------------------------
 
     def handle(self, event: dict[str, Any]) -> dict:
-        try:
-            request = parse_event(event)
-        except Exception:
-            logger.exception("malformed proxy event")
-            return internal_error(None)
-        with log_context(correlationId=request.correlation_id, requestId=request.request_id, caller=request.caller):
-            try:
-                response = self._dispatch(request)
-            except ApiError as error:
-                logger.info("request refused", extra={"status": error.status, "code": error.code, "field": error.field})
-                return error_response(error, request)
-            except ClientError as error:
-                return error_response(self._aws_error(error), request)
-            except Exception:
-                logger.exception("unexpected error")
-                return internal_error(request)
-            logger.info(
-                "request served",
-                extra={"method": request.method, "resource": request.resource, "status": response["statusCode"]},
-            )
-            return response
+        return handle_proxy(event, self._dispatch, logger, self._aws_error)
 
     def _dispatch(self, request: Request) -> dict:
         route = self.routes.get((request.method, request.resource))

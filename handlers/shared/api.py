@@ -7,10 +7,14 @@ request id in ``x-request-id``; nothing internal (a stack trace, an ARN) leaves 
 from __future__ import annotations
 
 import base64
+import logging
 import re
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import msgspec
+
+from handlers.shared.log import log_context
 
 T = TypeVar("T")
 
@@ -157,3 +161,40 @@ def internal_error(request: Request | None) -> dict:
     return respond(
         500, {"error": {"code": "internal", "message": "internal error; quote the x-request-id header"}}, request
     )
+
+
+def handle_proxy(
+    event: dict[str, Any],
+    dispatch: Callable[[Request], dict],
+    logger: logging.Logger,
+    aws_error: Callable[[Exception], ApiError] | None = None,
+) -> dict:
+    """One REST proxy request, end to end: parse, log every line with the correlation id,
+    turn ApiError (and, with ``aws_error``, botocore's ClientError) into its response, and
+    anything unexpected into a 500 that shows no internals."""
+    from botocore.exceptions import ClientError
+
+    try:
+        request = parse_event(event)
+    except Exception:
+        logger.exception("malformed proxy event")
+        return internal_error(None)
+    with log_context(correlationId=request.correlation_id, requestId=request.request_id, caller=request.caller):
+        try:
+            response = dispatch(request)
+        except ApiError as error:
+            logger.info("request refused", extra={"status": error.status, "code": error.code, "field": error.field})
+            return error_response(error, request)
+        except ClientError as error:
+            if aws_error is None:
+                logger.exception("unexpected AWS error")
+                return internal_error(request)
+            return error_response(aws_error(error), request)
+        except Exception:
+            logger.exception("unexpected error")
+            return internal_error(request)
+        logger.info(
+            "request served",
+            extra={"method": request.method, "resource": request.resource, "status": response["statusCode"]},
+        )
+        return response

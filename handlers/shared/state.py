@@ -310,6 +310,13 @@ class StateStore:
             raise
         return None
 
+    def _get(self, pk: str, sk: str) -> dict[str, Any] | None:
+        """The item with this key (GetItem), or None."""
+        response = self.client.get_item(
+            TableName=self.table_name, Key=_to_item({keys.PARTITION_KEY: pk, keys.SORT_KEY: sk})
+        )
+        return _from_item(response["Item"]) if "Item" in response else None
+
     # --- time and common attributes -------------------------------------------------------
 
     def _now_ms(self) -> int:
@@ -345,11 +352,8 @@ class StateStore:
 
     def get_session(self, session_id: str) -> SessionMeta | None:
         """The session's metadata alone (GetItem), or None."""
-        response = self.client.get_item(
-            TableName=self.table_name,
-            Key=_to_item({keys.PARTITION_KEY: keys.session_pk(session_id), keys.SORT_KEY: keys.SESSION_META_SK}),
-        )
-        return _session_meta(_from_item(response["Item"])) if "Item" in response else None
+        item = self._get(keys.session_pk(session_id), keys.SESSION_META_SK)
+        return _session_meta(item) if item is not None else None
 
     def _version_bump(self, session_id: str, expected_version: int, now_ms: int, title: str | None = None) -> dict:
         """The conditional UpdateItem that moves a session from ``expected_version`` to the next,
@@ -688,13 +692,10 @@ class StateStore:
 
     def get_connection(self, connection_id: str) -> Connection | None:
         """The connection, or None when unknown or past its TTL (TTL deletion lags): one GetItem."""
-        response = self.client.get_item(
-            TableName=self.table_name,
-            Key=_to_item({keys.PARTITION_KEY: keys.connection_pk(connection_id), keys.SORT_KEY: keys.CONNECTION_SK}),
-        )
-        if "Item" not in response:
+        item = self._get(keys.connection_pk(connection_id), keys.CONNECTION_SK)
+        if item is None:
             return None
-        connection = _connection(_from_item(response["Item"]))
+        connection = _connection(item)
         if connection.expires_at <= self._now_ms() // 1000:
             return None
         return connection
@@ -710,13 +711,8 @@ class StateStore:
 
     def get_tool_execution(self, execution_id: str, seq: int, tool_name: str) -> ToolExecution | None:
         """One recorded tool step (GetItem), or None: how a redelivered step finds its result."""
-        response = self.client.get_item(
-            TableName=self.table_name,
-            Key=_to_item(
-                {keys.PARTITION_KEY: keys.run_pk(execution_id), keys.SORT_KEY: keys.tool_execution_sk(seq, tool_name)}
-            ),
-        )
-        return _tool_execution(_from_item(response["Item"])) if "Item" in response else None
+        item = self._get(keys.run_pk(execution_id), keys.tool_execution_sk(seq, tool_name))
+        return _tool_execution(item) if item is not None else None
 
     def get_tool_executions(self, refs: Sequence[tuple[str, int, str]]) -> list[ToolExecution]:
         """Several recorded steps by (executionId, seq, tool) in one BatchGetItem (at most 100);
@@ -760,11 +756,8 @@ class StateStore:
         return _task(values)
 
     def get_task(self, task_id: str) -> Task | None:
-        response = self.client.get_item(
-            TableName=self.table_name,
-            Key=_to_item({keys.PARTITION_KEY: keys.task_pk(task_id), keys.SORT_KEY: keys.TASK_SK}),
-        )
-        return _task(_from_item(response["Item"])) if "Item" in response else None
+        item = self._get(keys.task_pk(task_id), keys.TASK_SK)
+        return _task(item) if item is not None else None
 
     # --- idempotency ------------------------------------------------------------------------
 
@@ -892,11 +885,8 @@ class StateStore:
         return _approval(values)
 
     def get_approval(self, execution_id: str, seq: int) -> Approval | None:
-        response = self.client.get_item(
-            TableName=self.table_name,
-            Key=_to_item({keys.PARTITION_KEY: keys.run_pk(execution_id), keys.SORT_KEY: keys.approval_sk(seq)}),
-        )
-        return _approval(_from_item(response["Item"])) if "Item" in response else None
+        item = self._get(keys.run_pk(execution_id), keys.approval_sk(seq))
+        return _approval(item) if item is not None else None
 
     def pending_approvals(self, execution_id: str) -> list[Approval]:
         """The run's approvals still waiting for a decision: one Query."""
@@ -974,11 +964,8 @@ class StateStore:
         return self._put_new(values) is None
 
     def get_ticket(self, ticket_id: str) -> dict[str, Any] | None:
-        response = self.client.get_item(
-            TableName=self.table_name,
-            Key=_to_item({keys.PARTITION_KEY: keys.ticket_pk(ticket_id), keys.SORT_KEY: keys.TICKET_SK}),
-        )
-        return json.loads(_from_item(response["Item"])["fields"]) if "Item" in response else None
+        item = self._get(keys.ticket_pk(ticket_id), keys.TICKET_SK)
+        return json.loads(item["fields"]) if item is not None else None
 
     def delete_ticket(self, ticket_id: str) -> bool:
         """Remove a ticket (DeleteItem). Returns whether it was there, so compensation can
