@@ -149,9 +149,13 @@ def test_refused_tokens(authorizer, keys, capsys, make, reason):
 
 
 def test_audience_lists_and_the_leeway(keys):
-    verifier = TokenVerifier(ISSUER, AUDIENCE, JwksCache(lambda: jwks_of(("k1", keys[0]))))
+    now = int(time.time())
+    # The verifier's clock is fixed: the leeway is checked exactly, not against the wall clock.
+    verifier = TokenVerifier(ISSUER, AUDIENCE, JwksCache(lambda: jwks_of(("k1", keys[0]))), clock=lambda: now)
     assert verifier.verify(mint(keys[0], aud=["other", AUDIENCE]))["sub"] == "alice"
-    assert verifier.verify(mint(keys[0], exp=int(time.time()) - 10))["sub"] == "alice", "within 30 s of leeway"
+    assert verifier.verify(mint(keys[0], iat=now - 60, exp=now - 10))["sub"] == "alice", "within 30 s of leeway"
+    with pytest.raises(TokenError, match="expired"):
+        verifier.verify(mint(keys[0], iat=now - 60, exp=now - 31))
 
 
 def test_the_bearer_scheme_is_required(authorizer, keys):

@@ -100,8 +100,9 @@ def test_unknown_session_reads_empty(store):
     assert page.meta is None and page.messages == [] and page.next_cursor is None
 
 
-def test_message_carries_tool_calls_usage_ttl_and_region(store, dynamodb):
-    before = int(time.time())
+def test_message_carries_tool_calls_usage_ttl_and_region(dynamodb):
+    now = 1_800_000_000.0  # a fixed clock: the TTL is exact, not a window around the wall clock
+    store = StateStore(TABLE_NAME, REGION, ttl_days=30, client=dynamodb, clock=lambda: now)
     message = store.append_message(
         "s1",
         NewMessage(
@@ -117,8 +118,7 @@ def test_message_carries_tool_calls_usage_ttl_and_region(store, dynamodb):
     assert read.usage == {"inputTokens": 12, "outputTokens": 5}
     (item,) = raw_items(dynamodb, "SESSION#s1")
     assert item["region"] == {"S": REGION}
-    expires = int(item["expiresAt"]["N"])
-    assert before + 30 * DAY <= expires <= int(time.time()) + 30 * DAY
+    assert int(item["expiresAt"]["N"]) == int(now) + 30 * DAY
 
 
 def test_message_ids_sort_by_time(store):
@@ -291,7 +291,9 @@ def test_connections_store_user_region_and_short_ttl(dynamodb):
     assert store.get_connection("never") is None
 
 
-def test_every_item_kind_carries_ttl_and_region(store, dynamodb):
+def test_every_item_kind_carries_ttl_and_region(dynamodb):
+    now = 1_800_000_000.0
+    store = StateStore(TABLE_NAME, REGION, ttl_days=30, client=dynamodb, clock=lambda: now)
     store.create_session("alice", "s1")
     store.append_message("s1", NewMessage(role="user", text="x"))
     store.record_tool_execution("r1", 1, "calculator", status="SUCCEEDED", input={}, output=1)
@@ -301,7 +303,8 @@ def test_every_item_kind_carries_ttl_and_region(store, dynamodb):
     assert len(items) == 5
     for item in items:
         assert item["region"] == {"S": REGION}
-        assert int(item["expiresAt"]["N"]) > time.time()
+        ttl = CONNECTION_TTL_SECONDS if item["PK"]["S"].startswith("CONN#") else 30 * DAY
+        assert int(item["expiresAt"]["N"]) == int(now) + ttl
 
 
 def test_invalid_limits_are_named(store):
