@@ -8,6 +8,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components import packaging
+from components.clients import ApiClientKeys, ApiClientKeysArgs
 from components.compute import AgentComputeArgs, LlmArgs
 from components.config import NAMESPACE, StackConfigError, load_stack_config
 from components.endpoints import ordered_endpoints
@@ -24,6 +25,13 @@ except StackConfigError as error:
     raise pulumi.RunError(str(error)) from None
 
 stack = pulumi.get_stack()
+if not stack_config.api.manage_account_logging:
+    pulumi.log.warn(
+        "agent-infra:api.manageAccountLogging is false: the stages' logs rely on API Gateway's account-wide"
+        f" CloudWatch role in {', '.join(stack_config.regions)}, set by another stack of this account. If none"
+        " sets it, `pulumi up` fails with 'CloudWatch Logs role ARN must be set in account settings';"
+        " set it true in exactly one stack per account."
+    )
 cost_tags = {"project": "agent-infra", "stack": stack, "managed-by": "pulumi", **stack_config.tags}
 
 # One provider for every region: regional resources name their region with `region=`.
@@ -68,6 +76,9 @@ api_key = (
     pulumi.Output.secret(stack_config.llm.api_key.get_secret_value()) if stack_config.llm.api_key is not None else None
 )
 
+# One key per API client, valid in every region (a client may be routed to any of them).
+client_keys = ApiClientKeys("api-clients", ApiClientKeysArgs(clients=stack_config.api.clients), opts=stack_opts)
+
 regions = {}
 for region in stack_config.regions:
     regions[region] = AgentRegion(
@@ -103,6 +114,7 @@ for region in stack_config.regions:
             workflow=stack_config.workflow,
             api=stack_config.api,
             observability=stack_config.observability,
+            client_keys=client_keys.values,
         ),
         opts=stack_opts,
     )
@@ -156,3 +168,5 @@ pulumi.export("turnStateMachineArns", {region: r.turn_arn for region, r in regio
 pulumi.export("taskStateMachineArns", {region: r.task_arn for region, r in regions.items()})
 pulumi.export("restEndpoints", {region: r.rest_endpoint for region, r in regions.items()})
 pulumi.export("websocketEndpoints", {region: r.websocket_endpoint for region, r in regions.items()})
+# Secret: `pulumi stack output apiKeys --show-secrets` prints each client's key.
+pulumi.export("apiKeys", pulumi.Output.secret(client_keys.values))

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pulumi
@@ -27,6 +27,7 @@ from components import policies
 from components.openapi import RestApiTargets, rest_api_document
 
 STAGE = "live"
+HEALTH_METHOD_PATH = "~1v1~1health/GET"
 
 ACCESS_LOG_FORMAT = json.dumps(
     {
@@ -87,7 +88,8 @@ class AgentApiArgs:
     rate_limit: float
     burst_limit: int
     quota_per_day: int
-    clients: Sequence[str]
+    client_keys: Mapping[str, pulumi.Input[str]]
+    """Each API client's key value (the same in every region), by client name."""
     log_retention_days: int
     execution_log_level: str
     manage_account_logging: bool = True
@@ -130,48 +132,40 @@ class AgentApi(pulumi.ComponentResource):
         )
 
     def _create_logging_role(self) -> None:
-        """API Gateway writes execution logs through one role per account and region."""
+        """API Gateway writes execution logs through one role per account and region, set
+        on the account (``aws.apigateway.Account``). Only a stack with
+        ``api.manageAccountLogging`` sets it; see the README for choosing that stack."""
         args, name, child = self._args, self._name, self._child
+        self._logging_ready: list[pulumi.Resource] = []
+        if not args.manage_account_logging:
+            return
         role = aws.iam.Role(
             f"{name}-cloudwatch-role",
             description=f"API Gateway execution logs in {args.region}",
-            assume_role_policy=pulumi.Output.from_input(args.account_id).apply(
-                lambda account: json.dumps(policies.assume_role_policy("apigateway.amazonaws.com", account))
-            ),
+            assume_role_policy=json.dumps(policies.api_gateway_assume_role_policy()),
             opts=child,
         )
-        aws.iam.RolePolicy(
+        # The managed policy AWS documents for this role: API Gateway writes REST execution
+        # logs to API-Gateway-Execution-Logs_{api}/{stage}, WebSocket logs to
+        # /aws/apigateway/{api}/{stage} and also /aws/apigateway/welcome, creating the groups
+        # itself (https://docs.aws.amazon.com/apigateway/latest/developerguide/set-up-logging.html,
+        # https://docs.aws.amazon.com/aws-managed-policy/latest/reference/AmazonAPIGatewayPushToCloudWatchLogs.html).
+        attachment = aws.iam.RolePolicyAttachment(
             f"{name}-cloudwatch-policy",
-            role=role.id,
-            policy=pulumi.Output.from_input(args.account_id).apply(
-                lambda account: json.dumps(
-                    policies.policy(
-                        policies.statement(
-                            "WriteExecutionLogs",
-                            [
-                                "logs:CreateLogGroup",
-                                "logs:CreateLogStream",
-                                "logs:DescribeLogGroups",
-                                "logs:DescribeLogStreams",
-                                "logs:PutLogEvents",
-                            ],
-                            [
-                                f"arn:{args.partition}:logs:{args.region}:{account}:log-group:API-Gateway-Execution-Logs_*"
-                            ],
-                        )
-                    )
-                )
-            ),
+            role=role.name,
+            policy_arn=f"arn:{args.partition}:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs",
             opts=child,
         )
-        # One setting per account and region: with dev and prod in one account, only one
-        # stack may manage it (api.manageAccountLogging: false on the other).
-        self._logging_ready: list[pulumi.Resource] = []
-        if args.manage_account_logging:
-            account = aws.apigateway.Account(
-                f"{name}-account", region=args.region, cloudwatch_role_arn=role.arn, opts=child
-            )
-            self._logging_ready = [account]
+        # The account setting checks the role's permissions when it is set: it must wait for
+        # the attachment, not only the role (the Terraform provider retries "The role ARN does
+        # not have required permissions" for the same reason).
+        account = aws.apigateway.Account(
+            f"{name}-account",
+            region=args.region,
+            cloudwatch_role_arn=role.arn,
+            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[role, attachment])),
+        )
+        self._logging_ready = [account]
 
     # -- REST -------------------------------------------------------------------------------
 
@@ -181,9 +175,7 @@ class AgentApi(pulumi.ComponentResource):
         turn_role = aws.iam.Role(
             f"{name}-turn-integration-role",
             description=f"API Gateway starts chat turns in {args.region}",
-            assume_role_policy=pulumi.Output.from_input(args.account_id).apply(
-                lambda account: json.dumps(policies.assume_role_policy("apigateway.amazonaws.com", account))
-            ),
+            assume_role_policy=json.dumps(policies.api_gateway_assume_role_policy()),
             opts=child,
         )
         aws.iam.RolePolicy(
@@ -294,7 +286,11 @@ class AgentApi(pulumi.ComponentResource):
             region=args.region,
             rest_api=rest.id,
             stage_name=stage.stage_name,
-            method_path="v1/health/GET",
+            # Method settings are keyed by the resource path with every "/" escaped as "~1"
+            # (https://docs.aws.amazon.com/apigateway/latest/api/API_UpdateStage.html, patch
+            # paths); the provider passes method_path through as given
+            # (https://github.com/hashicorp/terraform-provider-aws/issues/9738).
+            method_path=HEALTH_METHOD_PATH,
             settings=aws.apigateway.MethodSettingsSettingsArgs(
                 logging_level=args.execution_log_level,
                 data_trace_enabled=False,
@@ -315,12 +311,13 @@ class AgentApi(pulumi.ComponentResource):
             quota_settings=aws.apigateway.UsagePlanQuotaSettingsArgs(limit=args.quota_per_day, period="DAY"),
             opts=child,
         )
-        for client in args.clients:
+        for client, value in args.client_keys.items():
             key = aws.apigateway.ApiKey(
                 f"{name}-key-{client}",
                 region=args.region,
                 name=f"agent-infra-{args.stack}-{client}",
                 description=f"API key of client {client}",
+                value=value,
                 opts=child,
             )
             aws.apigateway.UsagePlanKey(

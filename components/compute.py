@@ -21,6 +21,10 @@ from components import naming, policies
 from components.config import ComputeConfig, ToolConfig
 from components.packaging import ARCHITECTURE, LAMBDA_RUNTIME
 
+# Service Quotas code of Lambda's "Concurrent executions" per region.
+LAMBDA_CONCURRENCY_QUOTA = "L-B99A9384"
+UNRESERVED_MINIMUM = 100
+
 
 @dataclass(frozen=True, kw_only=True)
 class LlmArgs:
@@ -112,6 +116,7 @@ class AgentCompute(pulumi.ComponentResource):
             lambda v: naming.table_arn(args.partition, region, v[0], v[1])
         )
 
+        self._concurrency_fits = self._check_concurrency_quota()
         self.functions = {}
         router = self._create_router()
         agent_step = self._create_agent_step()
@@ -136,6 +141,42 @@ class AgentCompute(pulumi.ComponentResource):
                 "dlqArn": self.dlq_arn,
             }
         )
+
+    # -- the account's concurrency ------------------------------------------------------
+
+    def _check_concurrency_quota(self) -> pulumi.Output[bool] | None:
+        """Reserved and provisioned concurrency come out of the account's Lambda concurrency
+        in the region, and AWS refuses any that leaves fewer than 100 executions unreserved
+        (https://docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html); new
+        accounts start far lower than the default 1,000
+        (https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html). Read the
+        quota (Service Quotas, ``L-B99A9384``) and stop at preview, naming the region, the
+        quota and the sum needed, instead of failing halfway through ``pulumi up``."""
+        args = self._args
+        reserved = sum(t.reserved_concurrency or 0 for t in args.tools)
+        provisioned = args.compute.router_provisioned_concurrency
+        if reserved + provisioned == 0:
+            return None
+        needed = reserved + provisioned + UNRESERVED_MINIMUM
+        quota = aws.servicequotas.get_service_quota_output(
+            service_code="lambda",
+            quota_code=LAMBDA_CONCURRENCY_QUOTA,
+            region=args.region,
+            opts=pulumi.InvokeOutputOptions(parent=self),
+        )
+
+        def fits(value: float) -> bool:
+            if value < needed:
+                raise ValueError(
+                    f"Lambda concurrency in {args.region}: the stack reserves {reserved} (tools' reservedConcurrency)"
+                    f" and provisions {provisioned} (compute.routerProvisionedConcurrency); with the {UNRESERVED_MINIMUM}"
+                    f" executions AWS keeps unreserved that needs {needed}, but the account's quota"
+                    f" (Service Quotas lambda/{LAMBDA_CONCURRENCY_QUOTA}) is {value:g}. Lower the reservations or"
+                    " request a quota increase."
+                )
+            return True
+
+        return quota.value.apply(fits)
 
     # -- the functions --------------------------------------------------------------------
 
@@ -265,7 +306,7 @@ class AgentCompute(pulumi.ComponentResource):
             lambda table: {"TABLE_NAME": table, "TTL_DAYS": str(args.ttl_days)}
         )
         return self._function(
-            f"tool-{tool.name.replace('_', '-')}",
+            naming.function_key(tool.name),
             handler=f"handlers.tools.{tool.name}.handler",
             memory=tool.memory_mb,
             timeout=tool.timeout_seconds,
@@ -353,7 +394,6 @@ class AgentCompute(pulumi.ComponentResource):
                     policies.statement("DescribeMachines", ["states:DescribeStateMachine"], list(v[1])),
                 ]
             ),
-            reserved_concurrency=5,
         )
 
     def _create_compensate(self) -> aws.lambda_.Function:
@@ -391,7 +431,7 @@ class AgentCompute(pulumi.ComponentResource):
         log_group = aws.cloudwatch.LogGroup(
             f"{name}-logs",
             region=args.region,
-            name=f"/agent-infra/{args.stack}/{key}",
+            name=naming.function_log_group(args.stack, key),
             retention_in_days=args.log_retention_days,
             opts=child,
         )
@@ -427,7 +467,11 @@ class AgentCompute(pulumi.ComponentResource):
                 log_format="JSON", log_group=log_group.name, application_log_level="INFO", system_log_level="WARN"
             ),
             environment=aws.lambda_.FunctionEnvironmentArgs(variables=environment),
-            reserved_concurrent_executions=reserved_concurrency,
+            reserved_concurrent_executions=(
+                None
+                if reserved_concurrency is None
+                else self._concurrency_fits.apply(lambda _: reserved_concurrency)  # only once it fits
+            ),
             publish=publish,
             # The role must be able to write logs before the first invocation.
             opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[role_policy])),
@@ -466,7 +510,7 @@ class AgentCompute(pulumi.ComponentResource):
             region=args.region,
             function_name=router.name,
             qualifier=alias.name,
-            provisioned_concurrent_executions=provisioned,
+            provisioned_concurrent_executions=self._concurrency_fits.apply(lambda _: provisioned),
             opts=self._child,
         )
         return alias.arn

@@ -86,6 +86,16 @@ def regions_by_partition() -> dict[str, tuple[str, ...]]:
     }
 
 
+def longest_region() -> str:
+    """The longest region name botocore knows, in any partition: tool-derived names must fit it."""
+    return max((r for regions in regions_by_partition().values() for r in regions), key=len)
+
+
+# The longest tool name whose derived names (function, role, policy) fit AWS's limits in
+# longest_region(); a test keeps it equal to components.naming.longest_tool_name.
+MAX_TOOL_NAME = 22
+
+
 def tool_modules() -> list[str]:
     """Tool modules in handlers/tools/, found on disk (nothing is imported)."""
     from pathlib import Path
@@ -174,20 +184,33 @@ class LlmConfig(_Model):
 
 class ToolConfig(_Model):
     name: str = Field(
-        description="Tool name: lower-case identifier (`[a-z][a-z0-9_]*`, at most 64), also the module under `handlers/tools/`."
+        description=f"Tool name: lower-case identifier (`[a-z][a-z0-9_]*`, at most {MAX_TOOL_NAME} characters, so every name AWS derives from it fits in any region), also the module under `handlers/tools/`."
     )
     memory_mb: int = Field(256, ge=128, le=10240, description="Lambda memory in MB (128..10240).")
     timeout_seconds: int = Field(30, ge=1, le=900, description="Lambda timeout in seconds (1..900).")
     requires_approval: bool = Field(False, description="A human approves each call (Standard task only).")
     compensable: bool = Field(False, description="The tool has a compensation that undoes its side effect.")
-    reserved_concurrency: int = Field(10, ge=1, le=1000, description="Reserved concurrency of the tool's Lambda.")
+    reserved_concurrency: int | None = Field(
+        None,
+        ge=1,
+        le=10_000,
+        description="Reserved concurrency of the tool's Lambda; none by default (a new account's quota may leave no room). Checked against the account's quota at preview.",
+    )
 
     @field_validator("name")
     @classmethod
     def _identifier(cls, value: str) -> str:
         if not _TOOL_NAME.fullmatch(value) or keyword.iskeyword(value):
             raise ValueError(
-                "must be a lower-case identifier: a letter, then letters, digits or '_', at most 64, not a Python keyword"
+                "must be a lower-case identifier: a letter, then letters, digits or '_', not a Python keyword"
+            )
+        from components.naming import tool_name_problems
+
+        problems = tool_name_problems(value, longest_region())
+        if problems:
+            raise ValueError(
+                f"is too long ({len(value)} characters, at most {MAX_TOOL_NAME}): in a region named like"
+                f" {longest_region()!r}, " + "; ".join(problems)
             )
         return value
 
@@ -217,8 +240,8 @@ class ApiConfig(_Model):
         "ERROR", description="API Gateway execution logging (never with data traces)."
     )
     manage_account_logging: bool = Field(
-        True,
-        description="Set API Gateway's account-wide CloudWatch role in each region; false for all but one stack sharing an account.",
+        False,
+        description="Set API Gateway's account-wide CloudWatch role in each region of the stack. Exactly one stack per account sets it (README, \"API Gateway's account logging\"); stage logs need it.",
     )
 
     @model_validator(mode="after")

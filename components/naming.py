@@ -20,3 +20,66 @@ def executions_arn(partition: str, region: str, account_id: str, name: str) -> s
 def table_arn(partition: str, region: str, account_id: str, table_name: str) -> str:
     """The table's replica in ``region`` (a global table has the same name everywhere)."""
     return f"arn:{partition}:dynamodb:{region}:{account_id}:table/{table_name}"
+
+
+# -- names derived from a tool, and AWS's limits on them ----------------------------------
+
+# Pulumi auto-names a resource "<logical name>-<7 random characters>".
+AUTONAME_SUFFIX = len("-abcdef1")
+NAME_LIMITS = {
+    # https://docs.aws.amazon.com/lambda/latest/api/API_CreateFunction.html (FunctionName)
+    "Lambda function": 64,
+    # https://docs.aws.amazon.com/IAM/latest/APIReference/API_CreateRole.html (RoleName)
+    "IAM role": 64,
+    # https://docs.aws.amazon.com/IAM/latest/APIReference/API_PutRolePolicy.html (PolicyName)
+    "IAM role policy": 128,
+    # https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_CreateLogGroup.html
+    "log group": 512,
+    # https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html (state names: 80)
+    "state name": 80,
+}
+
+
+def component_name(region: str, component: str) -> str:
+    """Logical name of one of a region's components, e.g. ``us-east-1-compute``."""
+    return f"{region}-{component}"
+
+
+def function_key(tool: str) -> str:
+    """A tool's function key: its archive, its log group and its resources' names."""
+    return f"tool-{tool.replace('_', '-')}"
+
+
+def function_log_group(stack: str, key: str) -> str:
+    return f"/agent-infra/{stack}/{key}"
+
+
+def tool_derived_names(tool: str, region: str, stack: str) -> dict[str, str]:
+    """Every name AWS sees that a tool's name is part of, as the components build them
+    (a test holds the components to it), in ``region``."""
+    function = f"{component_name(region, 'compute')}-{function_key(tool)}"
+    suffix = "x" * AUTONAME_SUFFIX
+    return {
+        "Lambda function": f"{function}{suffix}",
+        "IAM role": f"{function}-role{suffix}",
+        "IAM role policy": f"{function}-policy{suffix}",
+        "log group": function_log_group(stack, function_key(tool)),
+        "state name": f"Needs approval {tool}",  # the longest state a tool names
+    }
+
+
+def tool_name_problems(tool: str, longest_region: str, stack: str = "x" * 64) -> list[str]:
+    """Why ``tool`` would make a name longer than AWS allows, in the longest region."""
+    problems = []
+    for kind, name in tool_derived_names(tool, longest_region, stack).items():
+        if len(name) > NAME_LIMITS[kind]:
+            problems.append(f"its {kind} name would be {len(name)} characters, AWS allows {NAME_LIMITS[kind]}")
+    return problems
+
+
+def longest_tool_name(longest_region: str) -> int:
+    """The longest tool name every derived name still fits with."""
+    length = 1
+    while not tool_name_problems("t" * (length + 1), longest_region):
+        length += 1
+    return length

@@ -12,26 +12,58 @@ Request models are generated from the same msgspec structs the handlers decode w
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import msgspec
 
-from handlers.shared.models import REQUEST_MODELS
+from handlers.shared.models import (
+    APPROVAL_ID_PATTERN,
+    CORRELATION_ID_PATTERN,
+    ID_PATTERN,
+    ID_RULE,
+    IDEMPOTENCY_KEY_PATTERN,
+    IDEMPOTENCY_KEY_RULE,
+    REQUEST_MODELS,
+)
 
 AUTHORIZER_TTL_SECONDS = 300
 VALIDATOR = "body-and-params"
 
-# Express turn errors → HTTP status. Anything not listed is a 502 (the turn failed).
-TURN_ERROR_STATUS = {
-    "DuplicateRequestError": 409,
-    "SessionOwnershipError": 404,
-    "ConflictError": 409,
-    "MaxStepsExceeded": 422,
-    "LlmUnavailableError": 503,
-    "States.Timeout": 504,
+
+@dataclass(frozen=True)
+class TurnError:
+    """How a failed chat turn answers: its HTTP status and error body."""
+
+    status: int
+    code: str
+    message: str
+    field: str | None = None
+
+
+# Express turn errors → HTTP status and body. The turn's first step checks what API
+# Gateway cannot (path parameter patterns and header values are not validated by request
+# validators: https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-method-request-validation.html),
+# with the router's rules and messages. Anything not listed is a 502 that names nothing
+# internal; the request id finds it in the logs.
+TURN_ERRORS = {
+    "InvalidSessionIdError": TurnError(400, "invalid_request", f"sessionId must be {ID_RULE}", "sessionId"),
+    "InvalidIdempotencyKeyError": TurnError(400, "invalid_request", IDEMPOTENCY_KEY_RULE, "Idempotency-Key"),
+    "SessionOwnershipError": TurnError(404, "not_found", "session not found"),
+    "DuplicateRequestError": TurnError(
+        409, "duplicate_request", "this Idempotency-Key was already used for a turn", "Idempotency-Key"
+    ),
+    "ConflictError": TurnError(409, "conflict", "the session changed during this turn; send it again"),
+    "MaxStepsExceeded": TurnError(422, "max_steps_exceeded", "the model gave no final answer within the step limit"),
+    "LlmUnavailableError": TurnError(503, "llm_unavailable", "the model is unavailable; retry shortly"),
+    "States.Timeout": TurnError(504, "timeout", "the turn took too long"),
 }
+# StartSyncExecution answers TIMED_OUT with no error and no cause
+# (https://docs.aws.amazon.com/step-functions/latest/apireference/API_StartSyncExecution.html).
+TURN_TIMED_OUT = TurnError(504, "timeout", "the turn took too long")
+TURN_FAILED = TurnError(502, "turn_failed", "the turn did not complete; quote the x-request-id header")
 
 
 @dataclass(frozen=True)
@@ -51,8 +83,10 @@ class RestApiTargets:
 
 def model_schema(model: type) -> dict[str, Any]:
     """A msgspec struct's JSON schema as an OpenAPI 3.0 schema object (the dialect API
-    Gateway turns into its draft-4 models on import): one type per property, ``nullable``
-    for optional values."""
+    Gateway turns into its draft-4 models on import): one type per property. Optional
+    fields are absent, never null: API Gateway's draft-4 models ignore ``nullable``
+    (https://docs.aws.amazon.com/apigateway/latest/developerguide/models-mappings-models.html),
+    so a model that allows null is refused here rather than deployed to mean something else."""
     schema = msgspec.json.schema(model)
     name = schema["$ref"].rsplit("/", 1)[1]
     body = dict(schema["$defs"][name])
@@ -61,11 +95,8 @@ def model_schema(model: type) -> dict[str, Any]:
     for key, prop in body.get("properties", {}).items():
         prop = dict(prop)
         prop.pop("default", None)
-        if "anyOf" in prop:  # Optional[X]
-            options = [o for o in prop.pop("anyOf") if o.get("type") != "null"]
-            (option,) = options
-            prop.update(option)
-            prop["nullable"] = True
+        if "anyOf" in prop or prop.get("type") == "null":
+            raise ValueError(f"{name}.{key} allows null or several types; API Gateway models cannot say so")
         if "enum" in prop and "type" not in prop:
             prop["type"] = "string"
         properties[key] = prop
@@ -73,40 +104,129 @@ def model_schema(model: type) -> dict[str, Any]:
     return {"title": name, **body}
 
 
+# API Gateway's response types we shape (https://docs.aws.amazon.com/apigateway/latest/developerguide/supported-gateway-response-types.html).
+# MISSING_AUTHENTICATION_TOKEN is also what a route or method that does not exist answers.
+GATEWAY_RESPONSES = (
+    ("BAD_REQUEST_BODY", "400", "invalid_request"),
+    ("BAD_REQUEST_PARAMETERS", "400", "invalid_request"),
+    ("UNAUTHORIZED", "401", "unauthorized"),
+    ("ACCESS_DENIED", "403", "forbidden"),
+    ("INVALID_API_KEY", "403", "forbidden"),
+    ("MISSING_AUTHENTICATION_TOKEN", "403", "forbidden"),
+    ("THROTTLED", "429", "throttled"),
+    ("QUOTA_EXCEEDED", "429", "quota_exceeded"),
+    ("REQUEST_TOO_LARGE", "413", "payload_too_large"),
+    ("UNSUPPORTED_MEDIA_TYPE", "415", "unsupported_media_type"),
+    ("DEFAULT_4XX", None, "client_error"),
+    ("DEFAULT_5XX", None, "gateway_error"),
+)
+
+
 def _lambda_proxy(invoke_arn: str) -> dict[str, Any]:
     return {"type": "aws_proxy", "httpMethod": "POST", "uri": invoke_arn, "passthroughBehavior": "when_no_match"}
 
 
-# The chat turn's input, built at the edge: nothing but the validated body, the path, the
-# caller from the authorizer and the request id reaches the state machine.
-# $util.escapeJavaScript turns ' into \', which is not JSON: every use undoes that.
-_TURN_REQUEST = """#set($body = $input.path('$'))
-#set($key = $input.params().header.get('Idempotency-Key'))
-{
-  "stateMachineArn": "%(machine)s",
-  "name": "$context.requestId",
-  "input": "{\\"sessionId\\": \\"$util.escapeJavaScript($input.params('sessionId')).replaceAll("\\\\'","'")\\", \\"userId\\": \\"$util.escapeJavaScript($context.authorizer.userId).replaceAll("\\\\'","'")\\", \\"message\\": $util.escapeJavaScript($input.json('$.message')).replaceAll("\\\\'","'"), \\"tools\\": #if($body.tools)$util.escapeJavaScript($input.json('$.tools')).replaceAll("\\\\'","'")#{else}null#end, \\"correlationId\\": \\"$context.requestId\\", \\"idempotencyKey\\": #if($key)\\"$util.escapeJavaScript($key).replaceAll("\\\\'","'")\\"#{else}null#end, \\"connectionId\\": null}",
-  "traceHeader": "$input.params().header.get('X-Amzn-Trace-Id')"
-}"""
-
-_TURN_RESPONSE = """#set($result = $input.path('$'))
-#set($context.responseOverride.header.x-request-id = $context.requestId)
-#if($result.status == "SUCCEEDED")
-$result.output
-#else
-#set($error = $result.error)
-%(status_cases)s
-{"error": {"code": "$util.escapeJavaScript($error)", "message": "the turn did not complete"}}
-#end"""
+# -- the chat turn's mapping templates (Velocity, rendered by API Gateway) -----------------
+#
+# The state machine's input is JSON inside the JSON string ``input`` of the StartSyncExecution
+# request, so a value the caller controls is escaped twice: once to be a JSON string inside
+# the input, once more for the input to be a JSON string itself. $util.escapeJavaScript is
+# commons-lang's (https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-mapping-template-reference.html#util-template-reference):
+# it escapes ' as \', which JSON does not know, so every use turns \' back into '. Every
+# other escape it writes (\" \\ \/ \b \f \n \r \t \uXXXX) is JSON. A value of any content
+# (quotes, backslashes, control characters, U+2028, non-ASCII) then stays one string.
+_UNDO_QUOTE = """.replaceAll("\\\\'","'")"""
 
 
-def _turn_response_template() -> str:
-    cases = []
-    for index, (error, status) in enumerate(TURN_ERROR_STATUS.items()):
-        keyword = "#if" if index == 0 else "#elseif"
-        cases.append(f'{keyword}($error == "{error}")\n#set($context.responseOverride.status = {status})')
-    cases.append("#else\n#set($context.responseOverride.status = 502)\n#end")
-    return _TURN_RESPONSE % {"status_cases": "\n".join(cases)}
+def _escaped(expression: str) -> str:
+    """VTL for ``expression`` escaped once: JSON text inside one JSON string."""
+    return f"$util.escapeJavaScript({expression}){_UNDO_QUOTE}"
+
+
+def _escaped_twice(expression: str) -> str:
+    """VTL for the string ``expression`` as the content of a JSON string inside a JSON string."""
+    return _escaped(_escaped(expression))
+
+
+def turn_request_template(state_machine_arn: str) -> str:
+    """The StartSyncExecution request for a chat turn. Only the validated body, the path's
+    session id, the caller from the authorizer, the Idempotency-Key and a well-formed
+    x-correlation-id (else the request id) reach the state machine. ``tools`` is tested for
+    presence, not truthiness: ``[]`` means no tools, absent means every tool."""
+    if '"' in state_machine_arn or "$" in state_machine_arn or "#" in state_machine_arn:
+        raise ValueError(f"not a state machine ARN: {state_machine_arn!r}")
+    fields = ", ".join(
+        [
+            f'\\"sessionId\\": \\"{_escaped_twice("$sessionId")}\\"',
+            f'\\"userId\\": \\"{_escaped_twice("$context.authorizer.userId")}\\"',
+            '\\"message\\": ' + _escaped("$input.json('$.message')"),
+            "\\\"tools\\\": #if($body.containsKey('tools'))" + _escaped("$input.json('$.tools')") + "#{else}null#end",
+            f'\\"correlationId\\": \\"{_escaped_twice("$correlation")}\\"',
+            '\\"idempotencyKey\\": #if($key)\\"' + _escaped_twice("$key") + '\\"#{else}null#end',
+            '\\"connectionId\\": null',
+        ]
+    )
+    return "\n".join(
+        [
+            "#set($body = $input.path('$'))",
+            "#set($sessionId = $input.params().path.get('sessionId'))",
+            "#set($key = $input.params().header.get('Idempotency-Key'))",
+            "#set($offered = $input.params().header.get('x-correlation-id'))",
+            f"#if($offered && $offered.matches('{CORRELATION_ID_PATTERN}'))#set($correlation = $offered)"
+            "#{else}#set($correlation = $context.requestId)#end",
+            "#set($trace = $input.params().header.get('X-Amzn-Trace-Id'))",
+            "{",
+            f'  "stateMachineArn": "{state_machine_arn}",',
+            '  "name": "$context.requestId",',
+            "#if($trace)",
+            f'  "traceHeader": "{_escaped("$trace")}",',
+            "#end",
+            f'  "input": "{{{fields}}}"',
+            "}",
+        ]
+    )
+
+
+def _error_body(error: TurnError) -> str:
+    body: dict[str, Any] = {"code": error.code, "message": error.message}
+    if error.field:
+        body["field"] = error.field
+    text = json.dumps({"error": body})
+    if "$" in text or "#" in text:  # static text: nothing Velocity would read as a reference
+        raise ValueError(f"turn error text may not hold $ or #: {text}")
+    return text
+
+
+def _answer_with(error: TurnError) -> list[str]:
+    return [f"#set($context.responseOverride.status = {error.status})", _error_body(error)]
+
+
+def turn_response_template() -> str:
+    """The StartSyncExecution answer as the API's: the turn's output on SUCCEEDED; else the
+    status and error body of TURN_ERRORS (TIMED_OUT: 504; anything else: 502). An error from
+    Step Functions itself (no ``status``: throttling, a missing machine) is 429 or 502."""
+    lines = [
+        "#set($result = $input.path('$'))",
+        "#set($context.responseOverride.header.x-request-id = $context.requestId)",
+        '#if($result.status == "SUCCEEDED")',
+        "$result.output",
+        '#elseif($result.status == "TIMED_OUT")',
+        *_answer_with(TURN_TIMED_OUT),
+        "#elseif(!$result.status)",
+        "#set($type = \"$!result.get('__type')\")",
+        "#if($type.contains('Throttling') || $type.contains('ExecutionLimitExceeded'))",
+        *_answer_with(TurnError(429, "throttled", "too many requests; retry after a pause")),
+        "#else",
+        *_answer_with(TURN_FAILED),
+        "#end",
+        "#else",
+        "#set($error = $result.error)",
+    ]
+    for index, (name, error) in enumerate(TURN_ERRORS.items()):
+        lines.append(f'{"#if" if index == 0 else "#elseif"}($error == "{name}")')
+        lines.extend(_answer_with(error))
+    lines += ["#else", *_answer_with(TURN_FAILED), "#end", "#end"]
+    return "\n".join(lines)
 
 
 def _chat_turn_integration(targets: RestApiTargets) -> dict[str, Any]:
@@ -119,16 +239,39 @@ def _chat_turn_integration(targets: RestApiTargets) -> dict[str, Any]:
         # integrations: longer turns belong on the WebSocket API or in tasks.
         "timeoutInMillis": 29_000,
         "passthroughBehavior": "never",
-        "requestTemplates": {"application/json": _TURN_REQUEST % {"machine": targets.turn_state_machine_arn}},
+        "requestTemplates": {"application/json": turn_request_template(targets.turn_state_machine_arn)},
         "responses": {
-            "default": {"statusCode": "200", "responseTemplates": {"application/json": _turn_response_template()}}
+            "default": {"statusCode": "200", "responseTemplates": {"application/json": turn_response_template()}}
         },
     }
 
 
-def _error_response(description: str) -> dict[str, Any]:
+# What each status means; every operation lists exactly the statuses it can answer.
+STATUS_MEANINGS = {
+    "400": "the request is invalid; the error names the field",
+    "401": "no valid token",
+    "403": "no valid API key, or a route that does not exist",
+    "404": "not found (or not the caller's)",
+    "409": "conflicts with the current state (already decided, in progress, used key)",
+    "410": "no longer waiting for a decision",
+    "413": "the body is too large",
+    "415": "the body is not application/json",
+    "422": "the request cannot be processed as sent",
+    "429": "throttled; retry after a pause",
+    "500": "internal error; quote the x-request-id header",
+    "502": "the turn did not complete",
+    "503": "a backing service or the model is unavailable; retry shortly",
+    "504": "the turn took too long",
+}
+# Every authenticated route can answer these (API Gateway: auth, API key, throttling; the
+# function: an AWS dependency down).
+_AUTHENTICATED = ("400", "401", "403", "429", "503")
+_WITH_BODY = ("413", "415")
+
+
+def _error_response(status: str) -> dict[str, Any]:
     return {
-        "description": description,
+        "description": STATUS_MEANINGS[status],
         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
     }
 
@@ -137,26 +280,23 @@ def _operation(
     summary: str,
     integration: dict[str, Any],
     *,
+    statuses: tuple[str, ...],
     parameters: list[dict[str, Any]] | None = None,
     body_model: str | None = None,
     authenticated: bool = True,
     success: str = "200",
 ) -> dict[str, Any]:
+    errors = sorted({*statuses, *(_AUTHENTICATED if authenticated else ()), *(_WITH_BODY if body_model else ())})
     operation: dict[str, Any] = {
         "summary": summary,
         "parameters": parameters or [],
         "responses": {
             success: {"description": "success", "content": {"application/json": {"schema": {"type": "object"}}}},
-            "400": _error_response("the request is invalid; the error names the field"),
-            "429": _error_response("throttled; retry after the Retry-After header"),
+            **{status: _error_response(status) for status in errors},
         },
         "x-amazon-apigateway-integration": integration,
     }
-    if authenticated:
-        operation["security"] = [{"jwt": [], "api_key": []}]
-        operation["responses"]["401"] = _error_response("no valid token")
-    else:
-        operation["security"] = []
+    operation["security"] = [{"jwt": [], "api_key": []}] if authenticated else []
     if body_model:
         operation["requestBody"] = {
             "required": True,
@@ -168,13 +308,10 @@ def _operation(
     return operation
 
 
-def _path_param(name: str) -> dict[str, Any]:
-    return {
-        "name": name,
-        "in": "path",
-        "required": True,
-        "schema": {"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,128}$"},
-    }
+def _path_param(name: str, pattern: str = ID_PATTERN) -> dict[str, Any]:
+    # API Gateway checks only that a path parameter is there, not its pattern; the
+    # integration behind each route enforces it, with the same 400 everywhere.
+    return {"name": name, "in": "path", "required": True, "schema": {"type": "string", "pattern": pattern}}
 
 
 _PAGE = [
@@ -189,32 +326,46 @@ def rest_api_document(targets: RestApiTargets, title: str = "agent-infra") -> di
         "name": "Idempotency-Key",
         "in": "header",
         "required": False,
-        "schema": {"type": "string", "maxLength": 128},
+        "schema": {"type": "string", "pattern": IDEMPOTENCY_KEY_PATTERN},
     }
     paths = {
-        "/v1/sessions": {"get": _operation("the caller's recent sessions", router, parameters=_PAGE)},
+        "/v1/sessions": {
+            "get": _operation("the caller's recent sessions", router, statuses=("500",), parameters=_PAGE)
+        },
         "/v1/sessions/{sessionId}/messages": {
             "post": _operation(
                 "a chat turn (Step Functions StartSyncExecution on the Express turn, no Lambda in between)",
                 _chat_turn_integration(targets),
+                statuses=tuple(sorted({str(e.status) for e in (*TURN_ERRORS.values(), TURN_TIMED_OUT, TURN_FAILED)})),
                 parameters=[_path_param("sessionId"), idempotency],
                 body_model="ChatTurnRequest",
             ),
             "get": _operation(
-                "the session's history, newest first", router, parameters=[_path_param("sessionId"), *_PAGE]
+                "the session's history, newest first",
+                router,
+                statuses=("404", "500"),
+                parameters=[_path_param("sessionId"), *_PAGE],
             ),
         },
         "/v1/tasks": {
             "post": _operation(
-                "start a long-running task", router, parameters=[idempotency], body_model="TaskRequest", success="202"
+                "start a long-running task",
+                router,
+                statuses=("404", "409", "422", "500"),
+                parameters=[idempotency],
+                body_model="TaskRequest",
+                success="202",
             )
         },
-        "/v1/tasks/{taskId}": {"get": _operation("a task's status", router, parameters=[_path_param("taskId")])},
+        "/v1/tasks/{taskId}": {
+            "get": _operation("a task's status", router, statuses=("404", "500"), parameters=[_path_param("taskId")])
+        },
         "/v1/approvals/{approvalId}": {
             "post": _operation(
                 "approve or deny a waiting tool call",
                 _lambda_proxy(targets.approval_invoke_arn),
-                parameters=[_path_param("approvalId")],
+                statuses=("404", "409", "410", "500"),
+                parameters=[_path_param("approvalId", APPROVAL_ID_PATTERN)],
                 body_model="ApprovalRequest",
             )
         },
@@ -222,9 +373,15 @@ def rest_api_document(targets: RestApiTargets, title: str = "agent-infra") -> di
             "get": _operation(
                 "deep health of this region (for Route 53)",
                 _lambda_proxy(targets.health_invoke_arn),
+                statuses=("429", "503"),
                 authenticated=False,
             )
         },
+    }
+    # Health answers 503 with the same report as its 200 (which check failed), not an error.
+    paths["/v1/health"]["get"]["responses"]["503"] = {
+        "description": "a dependency of this region is unhealthy; Route 53 routes elsewhere",
+        "content": {"application/json": {"schema": {"type": "object"}}},
     }
     schemas: dict[str, Any] = {name: model_schema(model) for name, model in REQUEST_MODELS.items()}
     schemas["Error"] = {
@@ -264,23 +421,21 @@ def rest_api_document(targets: RestApiTargets, title: str = "agent-infra") -> di
         "x-amazon-apigateway-request-validators": {
             VALIDATOR: {"validateRequestBody": True, "validateRequestParameters": True},
         },
+        # API Gateway's own answers (auth, throttling, validation, unknown routes) in the
+        # API's error shape. Their header mappings may only take request parameters or
+        # literals (https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-swagger-extensions-gateway-responses.responseParameters.html),
+        # so the request id is the x-amzn-RequestId header API Gateway adds to every answer;
+        # the body templates may read $context
+        # (https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-gatewayResponse-definition.html).
         "x-amazon-apigateway-gateway-responses": {
             kind: {
-                "statusCode": status,
+                # The DEFAULT_ types keep the status of whatever answer they shape.
+                **({"statusCode": status} if status else {}),
                 "responseTemplates": {
                     "application/json": '{"error": {"code": "' + code + '", "message": $context.error.messageString}}'
                 },
-                "responseParameters": {"gatewayresponse.header.x-request-id": "context.requestId"},
             }
-            for kind, status, code in (
-                ("BAD_REQUEST_BODY", "400", "invalid_request"),
-                ("BAD_REQUEST_PARAMETERS", "400", "invalid_request"),
-                ("UNAUTHORIZED", "401", "unauthorized"),
-                ("ACCESS_DENIED", "403", "forbidden"),
-                ("THROTTLED", "429", "throttled"),
-                ("QUOTA_EXCEEDED", "429", "quota_exceeded"),
-                ("REQUEST_TOO_LARGE", "413", "payload_too_large"),
-            )
+            for kind, status, code in GATEWAY_RESPONSES
         },
     }
 

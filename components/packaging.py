@@ -27,6 +27,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from components.naming import function_key
+
 ROOT = Path(__file__).resolve().parent.parent
 HANDLERS = ROOT / "handlers"
 BUILD_DIR = ROOT / "build"
@@ -93,7 +95,7 @@ def edge_code() -> list[FunctionCode]:
 
 def tool_code(name: str) -> FunctionCode:
     return FunctionCode(
-        f"tool-{name.replace('_', '-')}",
+        function_key(name),
         f"handlers.tools.{name}.handler",
         ("handlers/tools/__init__.py", f"handlers/tools/{name}.py"),
     )

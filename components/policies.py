@@ -142,6 +142,23 @@ def lambda_assume_role_policy(account_id: str) -> dict:
     return assume_role_policy("lambda.amazonaws.com", account_id)
 
 
+def api_gateway_assume_role_policy() -> dict:
+    """Trust policy of a role API Gateway assumes (integration credentials, the account's
+    CloudWatch role): the service principal with no condition, as AWS documents it
+    (https://docs.aws.amazon.com/apigateway/latest/developerguide/set-up-logging.html,
+    https://docs.aws.amazon.com/step-functions/latest/dg/tutorial-api-gateway.html). API
+    Gateway does not set ``aws:SourceAccount`` when it assumes integration credentials, so
+    that condition would refuse every call (reported in
+    https://github.com/aws-solutions-library-samples/accelerated-intelligent-document-processing-on-aws/pull/479).
+    The role's permissions are what is scoped: one action on one resource."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "apigateway.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ],
+    }
+
+
 def state_machine_policy(function_arns: list[str]) -> dict:
     """A state machine's role: invoke exactly the functions of its definition, write its
     logs through CloudWatch Logs delivery (its log group is named in the machine's logging

@@ -4,10 +4,12 @@ orchestration and the APIs, the same shape in every region."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pulumi
 
+from components import naming
 from components.api import AgentApi, AgentApiArgs, create_websocket_api
 from components.compute import AgentCompute, AgentComputeArgs
 from components.config import ApiConfig, ObservabilityConfig, WorkflowConfig
@@ -23,6 +25,8 @@ class AgentRegionArgs:
     workflow: WorkflowConfig
     api: ApiConfig
     observability: ObservabilityConfig
+    client_keys: Mapping[str, pulumi.Input[str]]
+    """Each API client's key value, the same in every region (:class:`ApiClientKeys`)."""
 
 
 class AgentRegion(pulumi.ComponentResource):
@@ -56,7 +60,7 @@ class AgentRegion(pulumi.ComponentResource):
         child_opts = pulumi.ResourceOptions(parent=self)
         websocket = create_websocket_api(name, args.compute.region, args.compute.stack, child_opts)
         compute_args = dataclasses.replace(args.compute, websocket_api_id=websocket.id)
-        compute = AgentCompute(f"{name}-compute", compute_args, child_opts)
+        compute = AgentCompute(naming.component_name(name, "compute"), compute_args, child_opts)
         orchestration = AgentOrchestration(
             f"{name}-orchestration",
             AgentOrchestrationArgs(
@@ -88,7 +92,7 @@ class AgentRegion(pulumi.ComponentResource):
                 rate_limit=args.api.rate_limit,
                 burst_limit=args.api.burst_limit,
                 quota_per_day=args.api.quota_per_day,
-                clients=args.api.clients,
+                client_keys=args.client_keys,
                 log_retention_days=compute_args.log_retention_days,
                 execution_log_level=args.api.execution_log_level,
                 manage_account_logging=args.api.manage_account_logging,

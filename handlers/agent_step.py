@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -35,6 +36,7 @@ from handlers import init_done
 from handlers.shared.ids import new_ulid
 from handlers.shared.llm import LlmClient, LlmMessage, ToolCall, ToolResult, ToolSpec, build_client
 from handlers.shared.log import get_logger, log_context
+from handlers.shared.models import IDEMPOTENCY_KEY_PATTERN, IDEMPOTENCY_KEY_RULE, id_problem
 from handlers.shared.settings import load_settings
 from handlers.shared.state import Message, NewMessage, StateStore
 from handlers.shared.streaming import AnswerStream, management_api_poster
@@ -53,6 +55,7 @@ TURN_SUMMARY_BYTES = 64_000
 PREVIEW_CHARS = 1_000
 
 logger = get_logger("agent-step")
+_IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
 
 
 class SessionOwnershipError(Exception):
@@ -61,6 +64,15 @@ class SessionOwnershipError(Exception):
 
 class MaxStepsExceededError(Exception):
     """The loop ran out of steps before the model gave a final answer."""
+
+
+class InvalidSessionIdError(ValueError):
+    """The turn names a session id the API does not accept (API Gateway passes path
+    parameters through unchecked; this is where the chat route enforces the id rule)."""
+
+
+class InvalidIdempotencyKeyError(ValueError):
+    """The turn's Idempotency-Key breaks the rule /v1/tasks enforces."""
 
 
 class ToolResultIn(msgspec.Struct, frozen=True):
@@ -168,6 +180,10 @@ class AgentStep:
             raise MaxStepsExceededError(f"no final answer after {self.settings.MAX_STEPS} steps")
         if step.step == 1 and not step.message:
             raise ValueError("the first step needs the user's message")
+        if id_problem("sessionId", step.sessionId):
+            raise InvalidSessionIdError(id_problem("sessionId", step.sessionId))
+        if step.idempotencyKey is not None and not _IDEMPOTENCY_KEY.fullmatch(step.idempotencyKey):
+            raise InvalidIdempotencyKeyError(IDEMPOTENCY_KEY_RULE)
         page = self.store.load_conversation(step.sessionId, limit=self.settings.CONVERSATION_WINDOW)
         if page.meta is not None and page.meta.user_id != step.userId:
             raise SessionOwnershipError(f"session {step.sessionId!r} belongs to another user")

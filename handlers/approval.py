@@ -32,14 +32,14 @@ from handlers.shared.api import (
     respond,
 )
 from handlers.shared.log import get_logger, log_context
-from handlers.shared.models import ApprovalRequest
+from handlers.shared.models import APPROVAL_ID_PATTERN, ApprovalRequest
 from handlers.shared.settings import load_settings
 from handlers.shared.state import StateStore, parse_approval_id
 
 logger = get_logger("approval")
 
 APPROVAL_DENIED = "ApprovalDenied"
-_APPROVAL_ID = re.compile(r"^[A-Za-z0-9_-]{1,80}\.[0-9]{1,5}$")
+_APPROVAL_ID = re.compile(APPROVAL_ID_PATTERN)
 _TOKEN_GONE = {"TaskTimedOut", "TaskDoesNotExist", "InvalidToken"}
 
 
@@ -125,7 +125,7 @@ class Approvals:
         # decisions exactly one gets here, and a decision never reaches the execution
         # without being on record.
         if not self.store.decide_approval(
-            approval.execution_id, approval.seq, body.decision, request.caller, body.comment
+            approval.execution_id, approval.seq, body.decision, request.caller, body.comment or None
         ):
             raise ApiError(409, "already_decided", "this approval was already decided")
         sfn = self._stepfunctions(approval.region)
@@ -134,12 +134,12 @@ class Approvals:
                 sfn.send_task_success(
                     taskToken=approval.task_token,
                     output=msgspec.json.encode(
-                        {"decision": "approve", "decidedBy": request.caller, "comment": body.comment}
+                        {"decision": "approve", "decidedBy": request.caller, "comment": body.comment or None}
                     ).decode(),
                 )
             else:
                 sfn.send_task_failure(
-                    taskToken=approval.task_token, error=APPROVAL_DENIED, cause=(body.comment or "denied")[:256]
+                    taskToken=approval.task_token, error=APPROVAL_DENIED, cause=body.comment or "denied"
                 )
         except ClientError as error:
             code = error.response.get("Error", {}).get("Code", "")

@@ -34,12 +34,20 @@ from handlers.shared.api import (
 )
 from handlers.shared.ids import new_ulid
 from handlers.shared.log import get_logger
-from handlers.shared.models import PageQuery, TaskAccepted, TaskRequest
+from handlers.shared.models import (
+    ID_PATTERN,
+    ID_RULE,
+    IDEMPOTENCY_KEY_PATTERN,
+    IDEMPOTENCY_KEY_RULE,
+    PageQuery,
+    TaskAccepted,
+    TaskRequest,
+)
 from handlers.shared.settings import load_settings
 from handlers.shared.state import InvalidCursorError, StateStore
 
-_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,128}$")
+_ID = re.compile(ID_PATTERN)
+_IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
 # A claim older than this is taken to be from a request that died; starting the task again
 # is safe because the execution name is derived from the key.
 IDEMPOTENCY_LOCK_SECONDS = 30
@@ -78,7 +86,7 @@ def _region_of(arn: str) -> str:
 def _path_id(request: Request, name: str) -> str:
     value = request.path_params.get(name) or ""
     if not _ID.fullmatch(value):
-        raise ApiError(400, "invalid_request", f"{name} must be 1-64 letters, digits, '-' or '_'", field=name)
+        raise ApiError(400, "invalid_request", f"{name} must be {ID_RULE}", field=name)
     return value
 
 
@@ -215,8 +223,9 @@ class Router:
     def start_task(self, request: Request) -> dict:
         body = parse_body(request, TaskRequest, self.settings.MAX_BODY_BYTES)
         caller = request.caller
-        if body.sessionId is not None:
-            meta = self.store.get_session(body.sessionId)
+        requested_session = body.sessionId or None  # absent (UNSET) or an id
+        if requested_session is not None:
+            meta = self.store.get_session(requested_session)
             if meta is not None and meta.user_id != caller:
                 raise not_found("session")
         key = request.header("idempotency-key")
@@ -226,7 +235,7 @@ class Router:
                 raise ApiError(
                     400,
                     "invalid_request",
-                    "Idempotency-Key must be 1-128 visible ASCII characters",
+                    IDEMPOTENCY_KEY_RULE,
                     field="Idempotency-Key",
                 )
             key_hash = hashlib.sha256(f"{caller}\n{key}".encode()).hexdigest()[:40]
@@ -236,7 +245,7 @@ class Router:
                 return replay
         task_id = key_hash[:32] if key_hash else new_ulid()
         # Derived from the key too, so a replay after a crash names the same session.
-        session_id = body.sessionId or (f"s{key_hash[:31]}" if key_hash else new_ulid())
+        session_id = requested_session or (f"s{key_hash[:31]}" if key_hash else new_ulid())
         machine = self.settings.TASK_STATE_MACHINE_ARN
         arn = execution_arn(machine, task_id)
         task_input = {

@@ -23,7 +23,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import msgspec
 
-from components.openapi import TURN_ERROR_STATUS
+from components.openapi import TURN_ERRORS, TURN_FAILED, TURN_TIMED_OUT
 from handlers.shared.api import field_of
 from handlers.shared.models import REQUEST_MODELS
 from handlers.shared.streaming import ConnectionGone
@@ -234,8 +234,10 @@ class RestGateway:
         result = self.run_turn(turn_input, request_id)
         if result["status"] == "SUCCEEDED":
             return 200, {"content-type": "application/json"}, result["output"].encode()
-        error = result.get("error") or "States.Runtime"
-        return _error(TURN_ERROR_STATUS.get(error, 502), error, "the turn did not complete")
+        mapped = (
+            TURN_TIMED_OUT if result["status"] == "TIMED_OUT" else TURN_ERRORS.get(result.get("error"), TURN_FAILED)
+        )
+        return _error(mapped.status, mapped.code, mapped.message, mapped.field)
 
     def start(self) -> RestGateway:
         self.thread.start()

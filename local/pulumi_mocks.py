@@ -25,6 +25,7 @@ ACCOUNT_ID = "123456789012"
 PROJECT = "agent-infra"
 GET_CALLER_IDENTITY = "aws:index/getCallerIdentity:getCallerIdentity"
 GET_PARTITION = "aws:index/getPartition:getPartition"
+GET_SERVICE_QUOTA = "aws:servicequotas/getServiceQuota:getServiceQuota"
 
 
 @dataclass
@@ -58,8 +59,10 @@ def _suffix(name: str) -> str:
 class AwsMocks(pulumi.runtime.Mocks):
     """Mock provider answers in AWS's formats; records every resource registered."""
 
-    def __init__(self, partition: str = "aws") -> None:
+    def __init__(self, partition: str = "aws", lambda_concurrency: dict[str, float] | None = None) -> None:
         self.partition = partition
+        # The account's Lambda "Concurrent executions" quota per region (default: AWS's 1,000).
+        self.lambda_concurrency = lambda_concurrency or {}
         self.resources: list[RecordedResource] = []
         self.calls: list[tuple[str, dict]] = []
         self._provider_regions: dict[str, str] = {}
@@ -98,6 +101,11 @@ class AwsMocks(pulumi.runtime.Mocks):
             return _stable_uuid(typ, name), state
         if not args.custom:
             return "", state
+        if typ == "random:index/randomPassword:RandomPassword":
+            # Stable per name, alphanumeric like `special=False` makes it.
+            digest = hashlib.sha256(f"password/{name}".encode()).hexdigest()
+            state["result"] = (digest * 4)[: int(inputs.get("length", 16))]
+            return _stable_uuid(typ, name), state
         if typ == "aws:kms/key:Key":
             key_id = _stable_uuid(typ, name)
             state.update(keyId=key_id, arn=self._arn("kms", region, f"key/{key_id}"))
@@ -262,6 +270,20 @@ class AwsMocks(pulumi.runtime.Mocks):
                 "id": "Z0123456789ABCDEFGHIJ",
                 "privateZone": False,
             }, []
+        if function == GET_SERVICE_QUOTA:
+            region = args.args.get("region") or "us-east-1"
+            value = float(self.lambda_concurrency.get(region, 1000))
+            return {
+                "serviceCode": args.args["serviceCode"],
+                "quotaCode": args.args["quotaCode"],
+                "quotaName": "Concurrent executions",
+                "value": value,
+                "defaultValue": 1000.0,
+                "adjustable": True,
+                "globalQuota": False,
+                "region": region,
+                "id": f"{args.args['serviceCode']}/{args.args['quotaCode']}",
+            }, []
         if function == GET_PARTITION:
             return {"partition": self.partition, "dnsSuffix": "amazonaws.com", "id": self.partition}, []
         raise NotImplementedError(f"the mocks do not answer {function}; add it to local/pulumi_mocks.py")
@@ -276,6 +298,10 @@ class ProgramRun:
     calls: list[tuple[str, dict]] = field(default_factory=list)
     protected: dict[str, bool] = field(default_factory=dict)
     """``protect`` option of every resource, by logical name."""
+    depends_on: dict[str, list[str]] = field(default_factory=dict)
+    """Logical names each resource's ``depends_on`` option names, by logical name."""
+    secret_outputs: set[str] = field(default_factory=set)
+    """Names of the stack outputs Pulumi stores as secrets."""
 
     def of_type(self, typ: str) -> list[RecordedResource]:
         return [r for r in self.resources if r.typ == typ]
@@ -291,12 +317,12 @@ def stack_config(stack: str) -> dict[str, Any]:
     return yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]
 
 
-def run_program(config: dict[str, Any], stack: str = "test") -> ProgramRun:
+def run_program(config: dict[str, Any], stack: str = "test", mocks: AwsMocks | None = None) -> ProgramRun:
     """Run ``__main__.py`` with ``config`` (``namespace:key`` → value) and collect the result.
 
     Raises whatever the program raises (a bad config raises ``pulumi.RunError``).
     """
-    mocks = AwsMocks()
+    mocks = mocks or AwsMocks()
     pulumi_settings.ROOT.set(None)  # a fresh stack per run, as `pulumi up` would have
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False)
     pulumi.runtime.set_all_config(
@@ -304,10 +330,15 @@ def run_program(config: dict[str, Any], stack: str = "test") -> ProgramRun:
     )
     outputs: dict[str, Any] = {}
     protected: dict[str, bool] = {}
+    depends_on: dict[str, list[str]] = {}
 
     def record_options(args: pulumi.ResourceTransformationArgs) -> None:
         # Resource options never reach the mock monitor; a stack transformation sees them.
         protected[args.name] = bool(args.opts.protect) if args.opts else False
+        dependencies = (args.opts.depends_on if args.opts else None) or []
+        if not isinstance(dependencies, list):
+            dependencies = [dependencies]
+        depends_on[args.name] = [getattr(d, "_name", repr(d)) for d in dependencies]
 
     pulumi.runtime.register_stack_transformation(record_options)
 
@@ -317,9 +348,24 @@ def run_program(config: dict[str, Any], stack: str = "test") -> ProgramRun:
         stack_resource = pulumi_settings.get_root_resource()
         exported = dict(stack_resource.outputs)
         names = list(exported)
-        return pulumi.Output.all(*exported.values()).apply(
-            lambda values: outputs.update(zip(names, values, strict=True))
+        flags = [
+            pulumi.Output.from_input(value.is_secret()) if isinstance(value, pulumi.Output) else False
+            for value in exported.values()
+        ]
+        secrecy = pulumi.Output.all(*flags).apply(
+            lambda values: secret_outputs.update(n for n, flag in zip(names, values, strict=True) if flag)
+        )
+        return pulumi.Output.all(secrecy, *exported.values()).apply(
+            lambda values: outputs.update(zip(names, values[1:], strict=True))
         )
 
+    secret_outputs: set[str] = set()
     program()
-    return ProgramRun(resources=mocks.resources, outputs=outputs, calls=mocks.calls, protected=protected)
+    return ProgramRun(
+        resources=mocks.resources,
+        outputs=outputs,
+        calls=mocks.calls,
+        protected=protected,
+        depends_on=depends_on,
+        secret_outputs=secret_outputs,
+    )

@@ -173,6 +173,28 @@ def test_another_users_session_is_refused_and_untouched(make_step, store):
     assert store.load_conversation("s1").messages == []
 
 
+@pytest.mark.parametrize(
+    ("extra", "error"),
+    [
+        ({"sessionId": "s" * 257}, "InvalidSessionIdError"),
+        ({"sessionId": "s" * 65}, "InvalidSessionIdError"),
+        ({"sessionId": "has#hash"}, "InvalidSessionIdError"),
+        ({"sessionId": "dots.are.out"}, "InvalidSessionIdError"),
+        ({"idempotencyKey": "has space"}, "InvalidIdempotencyKeyError"),
+        ({"idempotencyKey": "k" * 129}, "InvalidIdempotencyKeyError"),
+        ({"idempotencyKey": ""}, "InvalidIdempotencyKeyError"),
+    ],
+)
+def test_the_turn_enforces_the_edge_rules_before_touching_anything(make_step, store, extra, error):
+    # API Gateway passes path parameters and headers through unchecked: the turn's first step
+    # refuses what the router refuses, with an error the response template maps to 400.
+    step, model = make_step(reply("never"))
+    with pytest.raises(ValueError, match=r"must be") as caught:
+        step.handle(first_step(**extra))
+    assert type(caught.value).__name__ == error
+    assert model.calls == []
+
+
 def test_too_many_steps_is_a_typed_error(make_step):
     step, _ = make_step(max_steps=2)
     with pytest.raises(MaxStepsExceededError, match="no final answer after 2 steps"):

@@ -99,7 +99,7 @@ def test_a_replayed_idempotency_key_is_409(stack):
     first = call(stack, "POST", "/v1/sessions/s-idem/messages", body={"message": "hello"}, headers=headers)
     again = call(stack, "POST", "/v1/sessions/s-idem/messages", body={"message": "hello"}, headers=headers)
     assert first.status_code == 200 and again.status_code == 409
-    assert again.json()["error"]["code"] == "DuplicateRequestError"
+    assert again.json()["error"]["code"] == "duplicate_request"
 
 
 def test_a_streamed_answer_over_websocket(stack):

@@ -134,6 +134,9 @@ def test_a_key_still_in_progress_is_409_and_an_abandoned_one_is_taken_over(route
         ({}, None, None, 400, "message"),
         ({"message": "x", "extra": 1}, None, None, 400, "extra"),
         ({"message": "x", "sessionId": "bad id!"}, None, None, 400, "sessionId"),
+        # null is never a value: API Gateway's draft-4 models refuse it, and so does the router.
+        ({"message": "x", "sessionId": None}, None, None, 400, "sessionId"),
+        ({"message": "x", "sessionId": "s" * 65}, None, None, 400, "sessionId"),
         (None, "{not json", None, 400, None),
         ({"message": "x" * 3000}, None, None, 413, None),
         ({"message": "x"}, None, {"Content-Type": "text/plain"}, 415, None),

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import msgspec
 
 from handlers.shared.log import log_context
+from handlers.shared.models import CORRELATION_ID_PATTERN
 
 T = TypeVar("T")
 
@@ -70,7 +71,7 @@ class Request(msgspec.Struct, frozen=True):
         return self.headers.get(name.lower())
 
 
-_CORRELATION = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
+_CORRELATION = re.compile(CORRELATION_ID_PATTERN)
 
 
 def parse_event(event: dict[str, Any]) -> Request:
