@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 
 import boto3
@@ -151,6 +152,24 @@ def test_bad_requests_get_a_clear_status_naming_the_field(router, body, raw, hea
     assert error.get("field") == field
     assert error["message"]
     assert "Traceback" not in response["body"]
+
+
+@pytest.mark.parametrize(
+    ("body", "base64_encoded", "message"),
+    [
+        # The attacks that found it: each was a 500.
+        ('{"message": "a\ud800b"}', False, "lone surrogate"),
+        ("not base64 at all!", True, "not valid base64"),
+        (base64.b64encode(b'{"message": "\xff\xfe"}').decode(), True, "not valid UTF-8"),
+        ('{"message": "a\\ud800b"}', False, "escaped lone surrogate"),
+    ],
+)
+def test_a_body_that_is_not_utf8_text_is_a_400_saying_why(router, body, base64_encoded, message):
+    event = rest_event("POST", "/v1/tasks", raw_body="{}")
+    event["body"], event["isBase64Encoded"] = body, base64_encoded
+    response = router.handle(event)
+    assert response["statusCode"] == 400, response
+    assert message in json_body(response)["error"]["message"]
 
 
 def test_task_status_reads_the_execution_and_hides_other_users_tasks(router):

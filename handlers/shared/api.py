@@ -7,6 +7,7 @@ request id in ``x-request-id``; nothing internal (a stack trace, an ARN) leaves 
 from __future__ import annotations
 
 import base64
+import binascii
 import logging
 import re
 from collections.abc import Callable
@@ -66,6 +67,8 @@ class Request(msgspec.Struct, frozen=True):
     caller: str | None
     correlation_id: str
     raw: dict[str, Any] = msgspec.field(default_factory=dict)
+    body_problem: str | None = None
+    """Why the body could not be read as bytes of UTF-8 text, if it could not."""
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())
@@ -77,8 +80,7 @@ _CORRELATION = re.compile(CORRELATION_ID_PATTERN)
 def parse_event(event: dict[str, Any]) -> Request:
     context = event.get("requestContext") or {}
     headers = {k.lower(): v for k, v in (event.get("headers") or {}).items() if v is not None}
-    body = event.get("body") or ""
-    raw_body = base64.b64decode(body) if event.get("isBase64Encoded") else body.encode()
+    raw_body, body_problem = _body_bytes(event.get("body") or "", bool(event.get("isBase64Encoded")))
     request_id = context.get("requestId") or "unknown"
     authorizer = context.get("authorizer") or {}
     caller = authorizer.get("userId") or authorizer.get("principalId")
@@ -96,7 +98,28 @@ def parse_event(event: dict[str, Any]) -> Request:
         caller=str(caller) if caller else None,
         correlation_id=correlation,
         raw=event,
+        body_problem=body_problem,
     )
+
+
+def _body_bytes(body: str, base64_encoded: bool) -> tuple[bytes, str | None]:
+    """The body's bytes, or why there are none: API Gateway hands over binary bodies as
+    base64, and a text body that holds a lone surrogate cannot be UTF-8."""
+    if base64_encoded:
+        try:
+            raw = base64.b64decode(body, validate=True)
+        except (binascii.Error, ValueError):
+            return b"", "the body is marked as base64 but is not valid base64"
+    else:
+        try:
+            raw = body.encode("utf-8")
+        except UnicodeEncodeError:
+            return b"", "the body holds a lone surrogate (half of a UTF-16 pair); send UTF-8 text"
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        return b"", f"the body is not valid UTF-8 (byte {error.start})"
+    return raw, None
 
 
 def field_of(error: msgspec.ValidationError) -> str | None:
@@ -119,6 +142,8 @@ def parse_body(request: Request, model: type[T], max_bytes: int) -> T:
             "unsupported_media_type",
             f"send the body as application/json, not {content_type or 'no content type'!r}",
         )
+    if request.body_problem:
+        raise ApiError(400, "invalid_body", request.body_problem)
     if len(request.body) > max_bytes:
         raise ApiError(
             413, "payload_too_large", f"the body is {len(request.body)} bytes; at most {max_bytes} are accepted"
@@ -130,7 +155,20 @@ def parse_body(request: Request, model: type[T], max_bytes: int) -> T:
         message = str(error).split(" - at ")[0]
         raise ApiError(400, "invalid_request", message, field=found) from None
     except msgspec.DecodeError as error:
-        raise ApiError(400, "invalid_json", f"the body is not valid JSON: {error}") from None
+        raise ApiError(
+            400, "invalid_json", f"the body is not valid JSON: {_decode_problem(request.body, error)}"
+        ) from None
+
+
+def _decode_problem(body: bytes, error: msgspec.DecodeError) -> str:
+    """msgspec refuses an escaped lone surrogate ("\\ud800") as "truncated"; say what it is."""
+    import json
+
+    try:
+        json.loads(body)
+    except ValueError:
+        return str(error)
+    return "it holds an escaped lone surrogate (\\uD800-\\uDFFF without its pair)"
 
 
 def parse_query(request: Request, model: type[T]) -> T:
