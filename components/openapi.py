@@ -162,7 +162,7 @@ def turn_request_template(state_machine_arn: str) -> str:
             '\\"message\\": ' + _escaped("$input.json('$.message')"),
             "\\\"tools\\\": #if($body.containsKey('tools'))" + _escaped("$input.json('$.tools')") + "#{else}null#end",
             f'\\"correlationId\\": \\"{_escaped_twice("$correlation")}\\"',
-            '\\"idempotencyKey\\": #if($key)\\"' + _escaped_twice("$key") + '\\"#{else}null#end',
+            '\\"idempotencyKey\\": #if("$!key" != "")\\"' + _escaped_twice("$key") + '\\"#{else}null#end',
             '\\"connectionId\\": null',
         ]
     )
@@ -170,21 +170,32 @@ def turn_request_template(state_machine_arn: str) -> str:
         [
             "#set($body = $input.path('$'))",
             "#set($sessionId = $input.params().path.get('sessionId'))",
-            "#set($key = $input.params().header.get('Idempotency-Key'))",
-            "#set($offered = $input.params().header.get('x-correlation-id'))",
-            f"#if($offered && $offered.matches('{CORRELATION_ID_PATTERN}'))#set($correlation = $offered)"
+            # Header names are matched without regard to case (HTTP/2 clients send them in
+            # lower case); a missing or empty value reads as "" in API Gateway, and "" is true
+            # in #if, so presence is tested as "$!x" != "".
+            *(f'#set(${var} = "")' for var, _ in _HEADERS),
+            "#foreach($name in $input.params().header.keySet())",
+            *(
+                f'#if($name.toLowerCase() == "{header}")#set(${var} = $input.params().header.get($name))#end'
+                for var, header in _HEADERS
+            ),
+            "#end",
+            f"#if($offered.matches('{CORRELATION_ID_PATTERN}'))#set($correlation = $offered)"
             "#{else}#set($correlation = $context.requestId)#end",
-            "#set($trace = $input.params().header.get('X-Amzn-Trace-Id'))",
             "{",
             f'  "stateMachineArn": "{state_machine_arn}",',
             '  "name": "$context.requestId",',
-            "#if($trace)",
+            '#if("$!trace" != "")',
             f'  "traceHeader": "{_escaped("$trace")}",',
             "#end",
             f'  "input": "{{{fields}}}"',
             "}",
         ]
     )
+
+
+# Headers the turn reads: template variable, lower-case header name.
+_HEADERS = (("key", "idempotency-key"), ("offered", "x-correlation-id"), ("trace", "x-amzn-trace-id"))
 
 
 def _error_body(error: TurnError) -> str:
@@ -212,7 +223,8 @@ def turn_response_template() -> str:
         "$result.output",
         '#elseif($result.status == "TIMED_OUT")',
         *_answer_with(TURN_TIMED_OUT),
-        "#elseif(!$result.status)",
+        # An error of Step Functions itself has no status ("" here: null reads as "").
+        '#elseif("$!result.status" == "")',
         "#set($type = \"$!result.get('__type')\")",
         "#if($type.contains('Throttling') || $type.contains('ExecutionLimitExceeded'))",
         *_answer_with(TurnError(429, "throttled", "too many requests; retry after a pause")),

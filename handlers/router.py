@@ -228,7 +228,8 @@ class Router:
             meta = self.store.get_session(requested_session)
             if meta is not None and meta.user_id != caller:
                 raise not_found("session")
-        key = request.header("idempotency-key")
+        # Empty is absent, as on the chat route (whose template cannot tell the two apart).
+        key = request.header("idempotency-key") or None
         key_hash = None
         if key is not None:
             if not _IDEMPOTENCY_KEY.fullmatch(key):
