@@ -12,13 +12,18 @@ documentation cited beside it:
 ``SendTaskFailure``                keeps the ``cause`` (moto's response layer drops it).
 JSONata                            ``jsonata-python`` as the interpreter's evaluator, and JSON
                                    escaping for string variables it declares.
+``aws-sdk:bedrockruntime:*``       sent as a real HTTP request to a configurable Converse
+                                   endpoint (e.g. ``local.model.ScriptedModelServer``), with
+                                   PascalCase parameters and results and SDK error names.
+``http:invoke``                    the HTTP Task: a real HTTP request, auth from the
+                                   EventBridge connection, ``States.Http.StatusCode.<code>``.
 =================================  ==========================================================
 
 Every patch of moto is made by ``StepFunctionsAdapter.install()`` (listed in ``_patch_moto``)
 and undone by ``uninstall()``; ``with StepFunctionsAdapter(...):`` does both. Nothing here
 edits moto's files. Use it inside ``moto.mock_aws(config=MOTO_CONFIG)``:
 
-    with mock_aws(config=MOTO_CONFIG), StepFunctionsAdapter():
+    with mock_aws(config=MOTO_CONFIG), StepFunctionsAdapter(converse_endpoint=model.url):
         sfn = boto3.client("stepfunctions")
         answer = sfn.start_sync_execution(stateMachineArn=arn, input="{}")
 
@@ -30,6 +35,7 @@ host: ``botocore.config.Config(inject_host_prefix=False)`` or
 
 from __future__ import annotations
 
+import base64
 import collections
 import copy
 import datetime
@@ -37,19 +43,41 @@ import json
 import math
 import re
 import threading
+import urllib.error
+import urllib.parse
+import urllib.request
 import uuid
+from functools import cache
 from typing import Any
 
+import boto3
+import botocore.session
 import jsonata
 from botocore.config import Config
+from botocore.exceptions import ClientError
 from moto import backend_index
 from moto.core.exceptions import AWSError
 from moto.core.responses import ActionResult, EmptyResult
 from moto.stepfunctions import urls as stepfunctions_urls
 from moto.stepfunctions.exceptions import InvalidExecutionInput
+from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
+from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
+from moto.stepfunctions.parser.asl.component.common.error_name.error_name import ErrorName
+from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEvent
+from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
+from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import TimeoutSeconds
+from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task_factory
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service import (
+    StateTaskService,
+)
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_aws_sdk import (
+    StateTaskServiceAwsSdk,
+)
 from moto.stepfunctions.parser.asl.eval import states as eval_states
 from moto.stepfunctions.parser.asl.eval import variable_store as eval_variable_store
+from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 from moto.stepfunctions.parser.asl.jsonata import jsonata as moto_jsonata
+from moto.stepfunctions.parser.asl.parse import preprocessor
 from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
 from moto.stepfunctions.parser.backend.execution import SyncExecution
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend
@@ -73,6 +101,70 @@ _SYNC_HOST = r"https?://sync-states\.(.+)\.amazonaws\.com"
 class StateMachineTypeNotSupported(AWSError):
     TYPE = "StateMachineTypeNotSupported"
     STATUS = 400
+
+
+# https://docs.aws.amazon.com/step-functions/latest/dg/supported-services-awssdk.html
+# "If an AWS SDK integration encounters an error, the resulting Error field is composed of the
+# service name and the error name, separated by a period character: ServiceName.ErrorName. Both
+# are in PascalCase" and always carry the "Exception" suffix. The Step Functions service name for
+# the SDK integration ``bedrockruntime`` is the SDK's service id without spaces, ``BedrockRuntime``
+# (botocore's ``serviceId`` for bedrock-runtime is "Bedrock Runtime").
+_ROUTED_SDK_SERVICES = {"bedrockruntime": "bedrock-runtime"}
+
+# https://docs.aws.amazon.com/step-functions/latest/dg/call-https-apis.html
+# "HTTP Task requests time out after 60 seconds" (Connectivity for an HTTP Task).
+_HTTP_TASK_TIMEOUT_SECONDS = 60.0
+
+
+# https://docs.aws.amazon.com/step-functions/latest/dg/call-https-apis.html
+# The HTTP Task reports errors named States.Http.StatusCode.<code> and States.Http.Socket, which
+# definitions name in Retry and Catch; moto's grammar knows only the older States.* names and
+# refuses any other name with that prefix.
+_SERVICE_STATES_ERRORS = ("States.Http.",)
+
+
+class _ErrorName(CustomErrorName):
+    """A custom error name, or one of the service-defined ``States.Http.*`` names. Not a
+    ``StatesErrorName``, so ``States.TaskFailed`` and ``States.ALL`` match it, as on AWS
+    (https://docs.aws.amazon.com/step-functions/latest/dg/concepts-error-handling.html)."""
+
+    def __init__(self, error_name: str | None) -> None:
+        if error_name is not None and error_name.startswith(_SERVICE_STATES_ERRORS):
+            ErrorName.__init__(self, error_name=error_name)
+        else:
+            super().__init__(error_name=error_name)
+
+
+class _TaskFailure(Exception):
+    """A task failure with a Step Functions error name and cause (caught by Retry/Catch)."""
+
+    def __init__(self, error: str, cause: str) -> None:
+        super().__init__(error)
+        self.error = error
+        self.cause = cause
+
+
+def _error_name(error: str) -> ErrorName:
+    try:
+        return StatesErrorName.from_name(error)  # States.Runtime, States.Timeout, ...
+    except ValueError:
+        return _ErrorName(error)
+
+
+def _task_failure_event(task: StateTaskService, env: Any, error: str, cause: str) -> FailureEvent:
+    return FailureEvent(
+        env=env,
+        error_name=_error_name(error),
+        event_type=HistoryEventType.TaskFailed,
+        event_details=EventDetails(
+            taskFailedEventDetails=TaskFailedEventDetails(
+                resource=task._get_sfn_resource(),
+                resourceType=task._get_sfn_resource_type(),
+                error=error,
+                cause=cause,
+            )
+        ),
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -101,6 +193,129 @@ def encode_jsonata_variable_declarations(bindings: dict[str, Any]) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
+# aws-sdk:bedrockruntime:* → a real Converse endpoint
+# ---------------------------------------------------------------------------------------------
+
+
+@cache
+def _service_model(boto_service: str) -> Any:
+    return botocore.session.get_session().get_service_model(boto_service)
+
+
+class _AwsSdkTask(StateTaskServiceAwsSdk):
+    """moto's AWS SDK task; for the services in ``_ROUTED_SDK_SERVICES`` the call goes over HTTP
+    to the adapter's endpoint instead of to moto (which has no Bedrock Runtime)."""
+
+    def __init__(self, adapter: StepFunctionsAdapter) -> None:
+        super().__init__()
+        self._adapter = adapter
+
+    def _routed(self) -> bool:
+        return self.resource.api_name in _ROUTED_SDK_SERVICES
+
+    def _operation(self) -> Any:
+        model = _service_model(_ROUTED_SDK_SERVICES[self.resource.api_name])
+        action = self.resource.api_action  # converse → Converse
+        return model.operation_model(action[:1].upper() + action[1:])
+
+    def _normalise_parameters(self, parameters: dict, boto_service_name=None, service_action_name=None) -> None:
+        # https://docs.aws.amazon.com/step-functions/latest/dg/supported-services-awssdk.html
+        # "Parameters in Step Functions are expressed in PascalCase, even if the native service
+        # API is in camelCase" (ModelId, Messages, System, ToolConfig, InferenceConfig, ...).
+        if self._routed():
+            self._to_boto_request(parameters, self._operation().input_shape)
+
+    def _normalise_response(self, response: Any, boto_service_name=None, service_action_name=None) -> None:
+        # The result comes back with the same PascalCase member names (Output.Message.Content,
+        # StopReason, Usage.InputTokens); free-form documents (a tool's input) keep their keys.
+        if self._routed():
+            self._from_boto_response(response, self._operation().output_shape)
+
+    def _eval_service_task(self, env, resource_runtime_part, normalised_parameters, state_credentials) -> None:
+        if not self._routed():
+            super()._eval_service_task(env, resource_runtime_part, normalised_parameters, state_credentials)
+            return
+        client = self._adapter.sdk_client(self.resource.api_name, resource_runtime_part.region)
+        response = getattr(client, self._get_boto_service_action())(**normalised_parameters)
+        response.pop("ResponseMetadata", None)
+        env.stack.append(response)
+
+    def _from_error(self, env, ex: Exception) -> FailureEvent:
+        if not (self._routed() and isinstance(ex, ClientError)):
+            return super()._from_error(env=env, ex=ex)
+        # https://docs.aws.amazon.com/step-functions/latest/dg/supported-services-awssdk.html
+        # Error "ServiceName.ErrorName" with the Exception suffix, e.g. BedrockRuntime.ThrottlingException.
+        service = _service_model(_ROUTED_SDK_SERVICES[self.resource.api_name]).service_id.replace(" ", "")
+        code = ex.response.get("Error", {}).get("Code") or type(ex).__name__
+        error = f"{service}.{code}" if code.endswith("Exception") else f"{service}.{code}Exception"
+        metadata = ex.response.get("ResponseMetadata", {})
+        cause = (
+            f"{ex.response.get('Error', {}).get('Message', '')} (Service: {service}, "
+            f"Status Code: {metadata.get('HTTPStatusCode')}, Request ID: {metadata.get('RequestId', '')})"
+        )
+        return _task_failure_event(self, env, error, cause)
+
+
+# ---------------------------------------------------------------------------------------------
+# http:invoke → the HTTP Task
+# ---------------------------------------------------------------------------------------------
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+def _form_encode(body: dict[str, Any], array_format: str) -> str:
+    # https://docs.aws.amazon.com/step-functions/latest/dg/call-https-apis.html
+    # Transform.RequestBodyEncoding URL_ENCODED, RequestEncodingOptions.ArrayFormat
+    # INDICES (default: a[0]=x&a[1]=y), REPEAT (a=x&a=y), COMMAS (a=x,y), BRACKETS (a[]=x&a[]=y).
+    pairs: list[tuple[str, str]] = []
+    for key, value in body.items():
+        if isinstance(value, list):
+            items = [_scalar(item) for item in value]
+            if array_format == "REPEAT":
+                pairs += [(key, item) for item in items]
+            elif array_format == "COMMAS":
+                pairs.append((key, ",".join(items)))
+            elif array_format == "BRACKETS":
+                pairs += [(f"{key}[]", item) for item in items]
+            else:
+                pairs += [(f"{key}[{i}]", item) for i, item in enumerate(items)]
+        else:
+            pairs.append((key, _scalar(value)))
+    return urllib.parse.urlencode(pairs)
+
+
+def _scalar(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, separators=(",", ":"))
+
+
+class _HttpInvokeTask(StateTaskService):
+    """``arn:aws:states:::http:invoke``: https://docs.aws.amazon.com/step-functions/latest/dg/call-https-apis.html"""
+
+    def __init__(self, adapter: StepFunctionsAdapter) -> None:
+        super().__init__()
+        self._adapter = adapter
+
+    def _validate_service_integration_is_supported(self) -> None:
+        pass
+
+    def _get_sfn_resource_type(self) -> str:
+        return "http"
+
+    def _eval_service_task(self, env, resource_runtime_part, normalised_parameters, state_credentials) -> None:
+        env.stack.append(self._adapter.http_invoke(normalised_parameters))
+
+    def _from_error(self, env, ex: Exception) -> FailureEvent:
+        if isinstance(ex, _TaskFailure):
+            return _task_failure_event(self, env, ex.error, ex.cause)
+        return super()._from_error(env=env, ex=ex)
+
+
+# ---------------------------------------------------------------------------------------------
 # The adapter
 # ---------------------------------------------------------------------------------------------
 
@@ -112,13 +327,18 @@ _installed: StepFunctionsAdapter | None = None
 class StepFunctionsAdapter:
     """Install into moto what AWS Step Functions does and moto lacks (see the module docstring).
 
+    ``converse_endpoint``: base URL that ``aws-sdk:bedrockruntime:*`` tasks are sent to (the
+    Bedrock Runtime wire format), e.g. ``ScriptedModelServer(...).url``; settable later.
     ``keep``: how many finished sync executions ``sync_executions`` keeps for inspection
     (their history: ``execution.to_history_output()``).
     """
 
-    def __init__(self, keep: int = 100) -> None:
+    def __init__(self, converse_endpoint: str | None = None, keep: int = 100) -> None:
+        self.converse_endpoint = converse_endpoint
         self.sync_executions: collections.deque[SyncExecution] = collections.deque(maxlen=keep)
         self._undo: list[tuple[Any, str, Any]] = []
+        self._clients: dict[tuple[str, str, str], Any] = {}
+        self._clients_lock = threading.Lock()
 
     # -- install / uninstall ------------------------------------------------------------------
 
@@ -193,6 +413,21 @@ class StepFunctionsAdapter:
         self._set(moto_jsonata, "_eval_jsonata", evaluate_jsonata)
         self._set(eval_states, "encode_jsonata_variable_declarations", encode_jsonata_variable_declarations)
         self._set(eval_variable_store, "encode_jsonata_variable_declarations", encode_jsonata_variable_declarations)
+
+        # 4. Task types: the HTTP Task, and the SDK integrations routed to real endpoints.
+        original_service_for = state_task_factory.state_task_service_for
+
+        def state_task_service_for(service_name: str) -> StateTaskService:
+            if service_name == "http":
+                return _HttpInvokeTask(adapter)
+            if service_name == "aws-sdk":
+                return _AwsSdkTask(adapter)
+            return original_service_for(service_name)
+
+        self._set(state_task_factory, "state_task_service_for", state_task_service_for)
+
+        # 5. Error names: States.Http.* in Retry/Catch (the parser builds ErrorEquals from this name).
+        self._set(preprocessor, "CustomErrorName", _ErrorName)
 
     # -- StartSyncExecution ---------------------------------------------------------------------
 
@@ -287,6 +522,156 @@ class StepFunctionsAdapter:
             "billedDurationInMilliseconds": max(100, math.ceil(elapsed_ms / 100) * 100),
         }
         return answer
+
+    # -- SDK integrations routed to real endpoints ----------------------------------------------
+
+    def sdk_client(self, sfn_service: str, region: str) -> Any:
+        """A boto3 client for a routed SDK integration service (one per service, region, URL)."""
+        endpoint = self.converse_endpoint
+        if endpoint is None:
+            raise RuntimeError(f"no endpoint for aws-sdk:{sfn_service}: StepFunctionsAdapter(converse_endpoint=...)")
+        key = (sfn_service, region, endpoint)
+        with self._clients_lock:
+            client = self._clients.get(key)
+            if client is None:
+                client = boto3.client(
+                    _ROUTED_SDK_SERVICES[sfn_service],
+                    region_name=region,
+                    endpoint_url=endpoint,
+                    aws_access_key_id="ak",
+                    aws_secret_access_key="sk",  # noqa: S106 - a placeholder the local endpoint ignores
+                    config=Config(
+                        # Step Functions makes one call; the definition's Retry decides the rest.
+                        retries={"total_max_attempts": 1},
+                        connect_timeout=10,
+                        read_timeout=TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS,
+                    ),
+                )
+                self._clients[key] = client
+        return client
+
+    # -- the HTTP Task --------------------------------------------------------------------------
+
+    def http_invoke(self, parameters: dict[str, Any]) -> dict[str, Any]:
+        """One HTTP Task call: https://docs.aws.amazon.com/step-functions/latest/dg/call-https-apis.html
+
+        Fields: ApiEndpoint, Method, Authentication.ConnectionArn (all required), Headers,
+        QueryParameters, RequestBody, Transform. Output: {Headers, ResponseBody, StatusCode,
+        StatusText}. A non-2xx status fails the task with States.Http.StatusCode.<code>; no
+        answer at all (refused, reset, timed out) with States.Http.Socket. The connection's
+        secret goes into the request only: never into the output, the error or the history.
+        """
+        endpoint = parameters.get("ApiEndpoint")
+        method = str(parameters.get("Method", "")).upper()
+        connection_arn = (parameters.get("Authentication") or {}).get("ConnectionArn")
+        if not endpoint or not method or not connection_arn:
+            raise _TaskFailure(
+                "States.Runtime", "An HTTP Task needs ApiEndpoint, Method and Authentication.ConnectionArn"
+            )
+        auth_headers, connection_parameters = _connection_auth(connection_arn)
+
+        headers = {str(k): _scalar(v) for k, v in (parameters.get("Headers") or {}).items()}
+        query = list(urllib.parse.parse_qsl(urllib.parse.urlsplit(endpoint).query, keep_blank_values=True))
+        for key, value in (parameters.get("QueryParameters") or {}).items():
+            values = value if isinstance(value, list) else [value]
+            query += [(key, _scalar(item)) for item in values]
+        body = parameters.get("RequestBody")
+        # call-https-apis.html, "Merging EventBridge connection and HTTP Task definition data":
+        # the connection's invocation parameters are added to the request; a key in both takes
+        # the connection's value.
+        for item in connection_parameters.get("HeaderParameters", []):
+            headers[item["Key"]] = item["Value"]
+        for item in connection_parameters.get("QueryStringParameters", []):
+            query = [(k, v) for k, v in query if k != item["Key"]] + [(item["Key"], item["Value"])]
+        body_parameters = connection_parameters.get("BodyParameters", [])
+        if body_parameters and (body is None or isinstance(body, dict)):
+            body = {**(body or {}), **{item["Key"]: item["Value"] for item in body_parameters}}
+
+        transform = parameters.get("Transform") or {}
+        data: bytes | None = None
+        if body is not None:
+            if transform.get("RequestBodyEncoding") == "URL_ENCODED" and isinstance(body, dict):
+                array_format = (transform.get("RequestEncodingOptions") or {}).get("ArrayFormat", "INDICES")
+                data = _form_encode(body, array_format).encode()
+                headers.setdefault("Content-Type", "application/x-www-form-urlencoded")
+            elif isinstance(body, str):
+                data = body.encode()
+            else:
+                data = json.dumps(body).encode()
+                headers.setdefault("Content-Type", "application/json; charset=UTF-8")
+        headers.update(auth_headers)
+
+        split = urllib.parse.urlsplit(endpoint)
+        if split.scheme not in ("http", "https"):
+            raise _TaskFailure("States.Runtime", f"ApiEndpoint must be an http(s) URL, got {split.scheme!r}")
+        url = urllib.parse.urlunsplit(split._replace(query=urllib.parse.urlencode(query)))
+        request = urllib.request.Request(url, data=data, headers=headers, method=method)  # noqa: S310 - http(s), checked
+        # Redirects are not followed here: a redirect would carry the connection's key to
+        # another host; the 3xx fails the task like any non-2xx status.
+        opener = urllib.request.build_opener(_NoRedirect)
+        try:
+            with opener.open(request, timeout=_HTTP_TASK_TIMEOUT_SECONDS) as answer:
+                status, reason, answer_headers, raw = answer.status, answer.reason, answer.headers, answer.read()
+        except urllib.error.HTTPError as answer:
+            status, reason, answer_headers, raw = answer.code, answer.reason, answer.headers, answer.read()
+        except (OSError, urllib.error.URLError) as error:  # refused, reset, timed out: no HTTP answer
+            raise _TaskFailure("States.Http.Socket", f"{type(error).__name__}: {error}") from None
+
+        output = {
+            "Headers": _headers_of(answer_headers),
+            "ResponseBody": _body_of(raw, answer_headers.get("Content-Type", "")),
+            "StatusCode": status,
+            "StatusText": reason or "",
+        }
+        if not 200 <= status < 300:
+            raise _TaskFailure(f"States.Http.StatusCode.{status}", json.dumps(output))
+        return output
+
+
+def _headers_of(headers: Any) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for key, value in headers.items():
+        out.setdefault(key, []).append(value)
+    return out
+
+
+def _body_of(raw: bytes, content_type: str) -> Any:
+    text = raw.decode("utf-8", errors="replace")
+    media = content_type.split(";", 1)[0].strip().lower()
+    if media == "application/json" or media.endswith("+json"):
+        try:
+            return json.loads(text)
+        except ValueError:
+            return text
+    return text
+
+
+def _connection_auth(connection_arn: str) -> tuple[dict[str, str], dict[str, Any]]:
+    """The auth header and invocation parameters of an EventBridge connection in moto (created
+    with the ordinary ``events.create_connection`` call, as the deployed stack creates it)."""
+    from moto.events.models import events_backends
+
+    # arn:<partition>:events:<region>:<account>:connection/<name>/<id>
+    parts = connection_arn.split(":", 5)
+    if len(parts) != 6 or parts[2] != "events" or not parts[5].startswith("connection/"):
+        raise _TaskFailure("Events.ConnectionResource.ResourceNotFound", f"Not a connection ARN: {connection_arn}")
+    region, account, name = parts[3], parts[4], parts[5].split("/")[1]
+    connection = events_backends[account][region].connections.get(name)
+    if connection is None or connection.arn != connection_arn:
+        raise _TaskFailure("Events.ConnectionResource.ResourceNotFound", f"Connection {connection_arn} not found")
+    auth = connection.auth_parameters
+    invocation = auth.get("InvocationHttpParameters") or {}
+    if connection.authorization_type == "API_KEY":
+        key = auth["ApiKeyAuthParameters"]
+        return {key["ApiKeyName"]: key["ApiKeyValue"]}, invocation
+    if connection.authorization_type == "BASIC":
+        basic = auth["BasicAuthParameters"]
+        token = base64.b64encode(f"{basic['Username']}:{basic['Password']}".encode()).decode()
+        return {"Authorization": f"Basic {token}"}, invocation
+    raise _TaskFailure(
+        "Events.ConnectionResource.InvalidConnectionState",
+        f"The local adapter supports API_KEY and BASIC connections, not {connection.authorization_type}",
+    )
 
 
 def installed() -> StepFunctionsAdapter | None:

@@ -1,9 +1,12 @@
-"""local/stepfunctions_adapter.py: StartSyncExecution, SendTaskFailure's cause and JSONata on moto's
-interpreter, through boto3."""
+"""local/stepfunctions_adapter.py: StartSyncExecution, SendTaskFailure's cause, JSONata, the
+Bedrock Converse SDK integration and the HTTP Task, on moto's interpreter, through boto3."""
 
 from __future__ import annotations
 
+import http.server
 import json
+import logging
+import socket
 import threading
 from typing import Any
 
@@ -13,11 +16,13 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 from moto.server import ThreadedMotoServer
 
+from local.model import ScriptedModelServer
 from local.stepfunctions import MOTO_CONFIG, LambdaDispatcher, dispatching, wait_for_execution
 from local.stepfunctions_adapter import SYNC_CLIENT_CONFIG, StepFunctionsAdapter
 from tests.conftest import REGION
 
 ACCOUNT = "123456789012"
+SECRET = "sk-local-0123456789abcdef"
 
 
 class Aws:
@@ -287,3 +292,287 @@ def test_a_jsonata_choice_picks_its_branch(aws):
         for stop in ("tool_use", "end_turn")
     ]
     assert picked == [{"next": "tool"}, {"next": "answer"}]
+
+
+# --- aws-sdk:bedrockruntime:converse ------------------------------------------------------------
+
+CALCULATOR = {
+    "ToolSpec": {
+        "Name": "calculator",
+        "Description": "arithmetic",
+        "InputSchema": {"Json": {"type": "object", "properties": {"expression": {"type": "string"}}}},
+    }
+}
+
+
+def converse_task(messages, **extra):
+    return {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::aws-sdk:bedrockruntime:converse",
+        "Parameters": {
+            "ModelId": "local.stand-in",
+            "System": [{"Text": "You are terse."}],
+            "Messages": messages,
+            "ToolConfig": {"Tools": [CALCULATOR]},
+            "InferenceConfig": {"MaxTokens": 256, "Temperature": 0},
+        },
+        **extra,
+    }
+
+
+@pytest.fixture
+def model():
+    server = ScriptedModelServer().start()
+    yield server
+    server.stop()
+
+
+def test_converse_reaches_the_model_and_answers_in_pascal_case(aws, model):
+    aws.adapter.converse_endpoint = model.url
+    ask = [{"Role": "user", "Content": [{"Text": "calculate 6*7"}]}]
+    answer = aws.run({"StartAt": "Think", "States": {"Think": converse_task(ask, End=True)}})
+    assert answer["status"] == "SUCCEEDED", answer.get("cause")
+    out = json.loads(answer["output"])
+    assert out["StopReason"] == "tool_use"
+    assert out["Output"]["Message"]["Role"] == "assistant"
+    (block,) = out["Output"]["Message"]["Content"]
+    assert block["ToolUse"] == {"ToolUseId": "tooluse_0_0", "Name": "calculator", "Input": {"expression": "6*7"}}
+    assert set(out["Usage"]) == {"InputTokens", "OutputTokens", "TotalTokens"}
+
+
+def test_converse_from_a_jsonata_state(aws, model):
+    aws.adapter.converse_endpoint = model.url
+    think = {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::aws-sdk:bedrockruntime:converse",
+        "Arguments": {
+            "ModelId": "local.stand-in",
+            "Messages": "{% [{'Role': 'user', 'Content': [{'Text': $states.input.prompt}]}] %}",
+        },
+        "Output": {
+            "text": "{% $states.result.Output.Message.Content[0].Text %}",
+            "stop": "{% $states.result.StopReason %}",
+        },
+        "End": True,
+    }
+    answer = aws.run({"QueryLanguage": "JSONata", "StartAt": "Think", "States": {"Think": think}}, {"prompt": "hello"})
+    assert answer["status"] == "SUCCEEDED", answer.get("cause")
+    assert json.loads(answer["output"]) == {"text": "(local stand-in model) You said: hello", "stop": "end_turn"}
+
+
+def test_converse_errors_carry_the_sdk_error_name(aws, model):
+    aws.adapter.converse_endpoint = model.url
+    conversation = [
+        {"Role": "user", "Content": [{"Text": "calculate 2+3 then simulate an outage"}]},
+        {"Role": "assistant", "Content": [{"ToolUse": {"ToolUseId": "t1", "Name": "calculator", "Input": {}}}]},
+        {"Role": "user", "Content": [{"ToolResult": {"ToolUseId": "t1", "Content": [{"Json": {"result": 5}}]}}]},
+    ]
+    catch = [{"ErrorEquals": ["BedrockRuntime.ServiceUnavailableException"], "ResultPath": "$.error", "Next": "Down"}]
+    definition = {
+        "StartAt": "Think",
+        "States": {"Think": converse_task(conversation, Catch=catch, End=True), "Down": {"Type": "Pass", "End": True}},
+    }
+    answer = aws.run(definition)
+    assert answer["status"] == "SUCCEEDED", answer.get("cause")
+    error = json.loads(answer["output"])["error"]
+    assert error["Error"] == "BedrockRuntime.ServiceUnavailableException"
+    assert "simulated outage" in error["Cause"] and "Status Code: 503" in error["Cause"]
+
+
+class Loopback:
+    """A loopback HTTP server answering each path from ``routes``; records every request."""
+
+    def __init__(self, routes: dict[str, tuple[int, dict[str, str], bytes]]) -> None:
+        self.requests: list[dict[str, Any]] = []
+        loopback = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def _answer(self) -> None:
+                length = int(self.headers.get("content-length", "0"))
+                body = self.rfile.read(length) if length else b""
+                loopback.requests.append(
+                    {
+                        "method": self.command,
+                        "path": self.path,
+                        "headers": {k.lower(): v for k, v in self.headers.items()},
+                        "body": body,
+                    }
+                )
+                status, headers, payload = routes[self.path.split("?")[0]]
+                self.send_response(status)
+                for key, value in {"content-length": str(len(payload)), **headers}.items():
+                    self.send_header(key, value)
+                self.end_headers()
+                self.wfile.write(payload)
+
+            do_GET = do_POST = do_PUT = do_DELETE = _answer
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_converse_throttling_is_bedrockruntime_throttlingexception(aws):
+    throttled = json.dumps({"message": "Too many requests, please wait before trying again."}).encode()
+    bedrock = Loopback(
+        {
+            "/model/local.stand-in/converse": (
+                429,
+                {"x-amzn-ErrorType": "ThrottlingException:http://internal"},
+                throttled,
+            )
+        }
+    )
+    try:
+        aws.adapter.converse_endpoint = bedrock.url
+        ask = [{"Role": "user", "Content": [{"Text": "hi"}]}]
+        answer = aws.run({"StartAt": "Think", "States": {"Think": converse_task(ask, End=True)}})
+    finally:
+        bedrock.stop()
+    assert (answer["status"], answer["error"]) == ("FAILED", "BedrockRuntime.ThrottlingException")
+    assert answer["cause"].startswith("Too many requests, please wait before trying again. (Service: BedrockRuntime")
+    (request,) = bedrock.requests
+    sent = json.loads(request["body"])
+    assert sent["messages"] == [{"role": "user", "content": [{"text": "hi"}]}]
+    assert sent["inferenceConfig"] == {"maxTokens": 256, "temperature": 0}
+    assert (
+        sent["toolConfig"]["tools"][0]["toolSpec"]["inputSchema"]["json"]
+        == CALCULATOR["ToolSpec"]["InputSchema"]["Json"]
+    )
+
+
+# --- http:invoke ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def api():
+    ok = json.dumps({"ok": True}).encode()
+    server = Loopback(
+        {
+            "/v1/things": (201, {"content-type": "application/json"}, ok),
+            "/v1/text": (200, {"content-type": "text/plain"}, b"plain words"),
+            "/v1/busy": (429, {"content-type": "application/json", "retry-after": "1"}, b'{"message": "slow down"}'),
+            "/v1/broken": (500, {"content-type": "text/plain"}, b"oops"),
+        }
+    )
+    yield server
+    server.stop()
+
+
+def connection(name="partner", auth_type="API_KEY", **auth):
+    auth = auth or {"ApiKeyAuthParameters": {"ApiKeyName": "x-api-key", "ApiKeyValue": SECRET}}
+    events = boto3.client("events", region_name=REGION)
+    return events.create_connection(Name=name, AuthorizationType=auth_type, AuthParameters=auth)["ConnectionArn"]
+
+
+def http_task(endpoint, connection_arn, method="POST", **parameters):
+    return {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::http:invoke",
+        "Parameters": {
+            "ApiEndpoint": endpoint,
+            "Method": method,
+            "Authentication": {"ConnectionArn": connection_arn},
+            **parameters,
+        },
+        "End": True,
+    }
+
+
+def test_http_task_calls_the_endpoint_with_the_connections_key(aws, api, caplog):
+    arn = connection()
+    caplog.set_level(logging.DEBUG)
+    task = http_task(
+        f"{api.url}/v1/things",
+        arn,
+        Headers={"X-Trace": "t-1"},
+        QueryParameters={"limit": 2, "tag": ["a", "b"]},
+        RequestBody={"name": "widget", "size": 3},
+    )
+    answer = aws.run({"StartAt": "Call", "States": {"Call": task}})
+    assert answer["status"] == "SUCCEEDED", answer.get("cause")
+    out = json.loads(answer["output"])
+    assert (out["StatusCode"], out["StatusText"], out["ResponseBody"]) == (201, "Created", {"ok": True})
+    assert out["Headers"]["content-type"] == ["application/json"]
+
+    (request,) = api.requests
+    assert request["method"] == "POST"
+    assert request["path"] == "/v1/things?limit=2&tag=a&tag=b"
+    assert request["headers"]["x-api-key"] == SECRET and request["headers"]["x-trace"] == "t-1"
+    assert request["headers"]["content-type"] == "application/json; charset=UTF-8"
+    assert json.loads(request["body"]) == {"name": "widget", "size": 3}
+
+    history = json.dumps(aws.adapter.sync_executions[-1].to_history_output(), default=str)
+    assert "TaskSucceeded" in history
+    for where in (json.dumps(answer, default=str), history, caplog.text):
+        assert SECRET not in where
+
+
+def test_http_task_text_bodies_stay_text_and_form_encoding(aws, api):
+    arn = connection()
+    task = http_task(
+        f"{api.url}/v1/text",
+        arn,
+        RequestBody={"ids": [1, 2], "q": "a b"},
+        Transform={"RequestBodyEncoding": "URL_ENCODED", "RequestEncodingOptions": {"ArrayFormat": "BRACKETS"}},
+    )
+    answer = aws.run({"StartAt": "Call", "States": {"Call": task}})
+    assert json.loads(answer["output"])["ResponseBody"] == "plain words"
+    (request,) = api.requests
+    assert request["body"] == b"ids%5B%5D=1&ids%5B%5D=2&q=a+b"
+    assert request["headers"]["content-type"] == "application/x-www-form-urlencoded"
+
+
+def test_http_task_basic_auth_connection(aws, api):
+    arn = connection("basic", "BASIC", BasicAuthParameters={"Username": "u", "Password": "p"})
+    answer = aws.run({"StartAt": "Call", "States": {"Call": http_task(f"{api.url}/v1/things", arn, method="GET")}})
+    assert answer["status"] == "SUCCEEDED"
+    assert api.requests[0]["headers"]["authorization"] == "Basic dTpw"
+
+
+def test_http_task_non_2xx_is_states_http_statuscode(aws, api):
+    arn = connection()
+    busy = http_task(f"{api.url}/v1/busy", arn, method="GET")
+    busy.pop("End")
+    busy.update(
+        Catch=[{"ErrorEquals": ["States.Http.StatusCode.429"], "ResultPath": "$.failure", "Next": "Later"}], Next="Done"
+    )
+    definition = {
+        "StartAt": "Call",
+        "States": {"Call": busy, "Later": {"Type": "Pass", "End": True}, "Done": {"Type": "Succeed"}},
+    }
+    answer = aws.run(definition)
+    failure = json.loads(answer["output"])["failure"]
+    assert failure["Error"] == "States.Http.StatusCode.429"
+    cause = json.loads(failure["Cause"])
+    assert (cause["StatusCode"], cause["ResponseBody"]) == (429, {"message": "slow down"})
+
+    uncaught = aws.sfn.start_sync_execution(
+        stateMachineArn=aws.machine(
+            {"StartAt": "Call", "States": {"Call": http_task(f"{api.url}/v1/broken", arn)}}, name="b"
+        )
+    )
+    assert (uncaught["status"], uncaught["error"]) == ("FAILED", "States.Http.StatusCode.500")
+    assert SECRET not in json.dumps(uncaught, default=str)
+
+
+def test_http_task_without_an_answer_is_states_http_socket(aws):
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    answer = aws.run({"StartAt": "Call", "States": {"Call": http_task(f"http://127.0.0.1:{port}/x", connection())}})
+    assert (answer["status"], answer["error"]) == ("FAILED", "States.Http.Socket")
+
+
+def test_http_task_unknown_connection(aws, api):
+    missing = f"arn:aws:events:{REGION}:{ACCOUNT}:connection/nobody/0000"
+    answer = aws.run({"StartAt": "Call", "States": {"Call": http_task(f"{api.url}/v1/things", missing)}})
+    assert (answer["status"], answer["error"]) == ("FAILED", "Events.ConnectionResource.ResourceNotFound")
+    assert api.requests == []
