@@ -6,7 +6,10 @@ calls the real handler registered under the function's name. A handler that rais
 back as a Lambda function error whose ``errorType`` is the exception's class name, so the
 definitions' Retry and Catch match exactly as on AWS.
 
-Used by the workflow tests and by the local stack.
+Used by the workflow tests and by the local stack. What AWS does and moto's API lacks
+(StartSyncExecution, SendTaskFailure's cause, JSONata, the Bedrock SDK integration and the HTTP
+Task) is added by ``StepFunctionsAdapter`` (local/stepfunctions_adapter.py), installed with
+``with StepFunctionsAdapter(...):`` inside ``mock_aws(config=MOTO_CONFIG)``.
 """
 
 from __future__ import annotations
@@ -19,6 +22,21 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
+
+from local.stepfunctions_adapter import SYNC_CLIENT_CONFIG, StepFunctionsAdapter
+
+__all__ = [
+    "MOTO_CONFIG",
+    "SYNC_CLIENT_CONFIG",
+    "LambdaContext",
+    "LambdaDispatcher",
+    "StepFunctionsAdapter",
+    "dispatching",
+    "function_name_of",
+    "instant_retries",
+    "run_to_completion",
+    "wait_for_execution",
+]
 
 MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
 

@@ -1,0 +1,689 @@
+"""What AWS Step Functions does that moto's copy of it lacks, added at runtime for the tests and the local stack.
+
+moto (``moto.stepfunctions.parser``, a copy of LocalStack's v2 interpreter) runs our real
+definitions, but its API layer and its task types stop short of what our callers and our
+next state machines use. This module adds exactly those pieces, each resting on the AWS
+documentation cited beside it:
+
+=================================  ==========================================================
+``StartSyncExecution``             the API action (and the ``sync-states`` host boto3 sends it
+                                   to): runs an EXPRESS execution to its end and answers with
+                                   AWS's response shape; STANDARD machines are refused.
+``SendTaskFailure``                keeps the ``cause`` (moto's response layer drops it).
+JSONata                            ``jsonata-python`` as the interpreter's evaluator, and JSON
+                                   escaping for string variables it declares.
+``aws-sdk:bedrockruntime:*``       sent as a real HTTP request to a configurable Converse
+                                   endpoint (e.g. ``local.model.ScriptedModelServer``), with
+                                   PascalCase parameters and results and SDK error names.
+``http:invoke``                    the HTTP Task: a real HTTP request, auth from the
+                                   EventBridge connection, ``States.Http.StatusCode.<code>``.
+=================================  ==========================================================
+
+Every patch of moto is made by ``StepFunctionsAdapter.install()`` (listed in ``_patch_moto``)
+and undone by ``uninstall()``; ``with StepFunctionsAdapter(...):`` does both. Nothing here
+edits moto's files. Use it inside ``moto.mock_aws(config=MOTO_CONFIG)``:
+
+    with mock_aws(config=MOTO_CONFIG), StepFunctionsAdapter(converse_endpoint=model.url):
+        sfn = boto3.client("stepfunctions")
+        answer = sfn.start_sync_execution(stateMachineArn=arn, input="{}")
+
+Over moto's HTTP server (``ThreadedMotoServer``) the same calls work once the adapter is
+installed in the server's process; the client must not prepend ``sync-`` to the endpoint's
+host: ``botocore.config.Config(inject_host_prefix=False)`` or
+``AWS_DISABLE_HOST_PREFIX_INJECTION=true`` (see ``SYNC_CLIENT_CONFIG``).
+"""
+
+from __future__ import annotations
+
+import base64
+import collections
+import copy
+import datetime
+import json
+import math
+import re
+import threading
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+from functools import cache
+from typing import Any
+
+import boto3
+import botocore.session
+import jsonata
+from botocore.config import Config
+from botocore.exceptions import ClientError
+from moto import backend_index
+from moto.core.exceptions import AWSError
+from moto.core.responses import ActionResult, EmptyResult
+from moto.stepfunctions import urls as stepfunctions_urls
+from moto.stepfunctions.exceptions import InvalidExecutionInput
+from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
+from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
+from moto.stepfunctions.parser.asl.component.common.error_name.error_name import ErrorName
+from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEvent
+from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
+from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import TimeoutSeconds
+from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task_factory
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service import (
+    StateTaskService,
+)
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_aws_sdk import (
+    StateTaskServiceAwsSdk,
+)
+from moto.stepfunctions.parser.asl.eval import states as eval_states
+from moto.stepfunctions.parser.asl.eval import variable_store as eval_variable_store
+from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+from moto.stepfunctions.parser.asl.jsonata import jsonata as moto_jsonata
+from moto.stepfunctions.parser.asl.parse import preprocessor
+from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
+from moto.stepfunctions.parser.backend.execution import SyncExecution
+from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+from moto.stepfunctions.responses import StepFunctionResponse
+from moto.utilities.utils import get_partition
+
+# A client for StartSyncExecution against moto's HTTP server: boto3 would otherwise send it to
+# ``sync-<endpoint host>``, which does not resolve for a loopback endpoint.
+SYNC_CLIENT_CONFIG = Config(inject_host_prefix=False)
+
+# StartSyncExecution is served on the ``sync-states.<region>.amazonaws.com`` endpoint
+# (https://docs.aws.amazon.com/general/latest/gr/step-functions.html, synchronous Express);
+# botocore's model gives the operation the host prefix ``sync-``.
+_SYNC_HOST = r"https?://sync-states\.(.+)\.amazonaws\.com"
+
+# https://docs.aws.amazon.com/step-functions/latest/apireference/API_StartSyncExecution.html#API_StartSyncExecution_Errors
+# "StateMachineTypeNotSupported: State machine type is not supported." (HTTP 400); the action
+# "is not available for STANDARD workflows".
+
+
+class StateMachineTypeNotSupported(AWSError):
+    TYPE = "StateMachineTypeNotSupported"
+    STATUS = 400
+
+
+# https://docs.aws.amazon.com/step-functions/latest/dg/supported-services-awssdk.html
+# "If an AWS SDK integration encounters an error, the resulting Error field is composed of the
+# service name and the error name, separated by a period character: ServiceName.ErrorName. Both
+# are in PascalCase" and always carry the "Exception" suffix. The Step Functions service name for
+# the SDK integration ``bedrockruntime`` is the SDK's service id without spaces, ``BedrockRuntime``
+# (botocore's ``serviceId`` for bedrock-runtime is "Bedrock Runtime").
+_ROUTED_SDK_SERVICES = {"bedrockruntime": "bedrock-runtime"}
+
+# https://docs.aws.amazon.com/step-functions/latest/dg/call-https-apis.html
+# "HTTP Task requests time out after 60 seconds" (Connectivity for an HTTP Task).
+_HTTP_TASK_TIMEOUT_SECONDS = 60.0
+
+
+# https://docs.aws.amazon.com/step-functions/latest/dg/call-https-apis.html
+# The HTTP Task reports errors named States.Http.StatusCode.<code> and States.Http.Socket, which
+# definitions name in Retry and Catch; moto's grammar knows only the older States.* names and
+# refuses any other name with that prefix.
+_SERVICE_STATES_ERRORS = ("States.Http.",)
+
+
+class _ErrorName(CustomErrorName):
+    """A custom error name, or one of the service-defined ``States.Http.*`` names. Not a
+    ``StatesErrorName``, so ``States.TaskFailed`` and ``States.ALL`` match it, as on AWS
+    (https://docs.aws.amazon.com/step-functions/latest/dg/concepts-error-handling.html)."""
+
+    def __init__(self, error_name: str | None) -> None:
+        if error_name is not None and error_name.startswith(_SERVICE_STATES_ERRORS):
+            ErrorName.__init__(self, error_name=error_name)
+        else:
+            super().__init__(error_name=error_name)
+
+
+class _TaskFailure(Exception):
+    """A task failure with a Step Functions error name and cause (caught by Retry/Catch)."""
+
+    def __init__(self, error: str, cause: str) -> None:
+        super().__init__(error)
+        self.error = error
+        self.cause = cause
+
+
+def _error_name(error: str) -> ErrorName:
+    try:
+        return StatesErrorName.from_name(error)  # States.Runtime, States.Timeout, ...
+    except ValueError:
+        return _ErrorName(error)
+
+
+def _task_failure_event(task: StateTaskService, env: Any, error: str, cause: str) -> FailureEvent:
+    return FailureEvent(
+        env=env,
+        error_name=_error_name(error),
+        event_type=HistoryEventType.TaskFailed,
+        event_details=EventDetails(
+            taskFailedEventDetails=TaskFailedEventDetails(
+                resource=task._get_sfn_resource(),
+                resourceType=task._get_sfn_resource_type(),
+                error=error,
+                cause=cause,
+            )
+        ),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# JSONata
+# ---------------------------------------------------------------------------------------------
+
+
+def evaluate_jsonata(expression: str) -> Any:
+    """The interpreter's JSONata hook: the expression's value as plain JSON data (None when
+    undefined; the interpreter tells null from undefined with ``$exists``)."""
+    try:
+        value = jsonata.Jsonata(expression).evaluate(None)
+        # jsonata-python answers JSONata arrays as its own list type; functions are not JSON.
+        return json.loads(json.dumps(value))
+    except Exception as error:
+        failure = moto_jsonata.JSONataException("UNKNOWN", str(error))
+        failure.args = (f"{type(error).__name__}: {error}",)  # so the execution's cause says what failed
+        raise failure from error
+
+
+def encode_jsonata_variable_declarations(bindings: dict[str, Any]) -> str:
+    """``$name:=<value>;`` for each binding, every value a JSON literal (moto quotes strings
+    without escaping them, so a variable holding a quote or a newline breaks every expression).
+    JSONata string literals take JSON's escapes: https://docs.jsonata.org/simple"""
+    return "".join(f"{name}:={to_json_str(value, separators=(',', ':'))};" for name, value in bindings.items())
+
+
+# ---------------------------------------------------------------------------------------------
+# aws-sdk:bedrockruntime:* → a real Converse endpoint
+# ---------------------------------------------------------------------------------------------
+
+
+@cache
+def _service_model(boto_service: str) -> Any:
+    return botocore.session.get_session().get_service_model(boto_service)
+
+
+class _AwsSdkTask(StateTaskServiceAwsSdk):
+    """moto's AWS SDK task; for the services in ``_ROUTED_SDK_SERVICES`` the call goes over HTTP
+    to the adapter's endpoint instead of to moto (which has no Bedrock Runtime)."""
+
+    def __init__(self, adapter: StepFunctionsAdapter) -> None:
+        super().__init__()
+        self._adapter = adapter
+
+    def _routed(self) -> bool:
+        return self.resource.api_name in _ROUTED_SDK_SERVICES
+
+    def _operation(self) -> Any:
+        model = _service_model(_ROUTED_SDK_SERVICES[self.resource.api_name])
+        action = self.resource.api_action  # converse → Converse
+        return model.operation_model(action[:1].upper() + action[1:])
+
+    def _normalise_parameters(self, parameters: dict, boto_service_name=None, service_action_name=None) -> None:
+        # https://docs.aws.amazon.com/step-functions/latest/dg/supported-services-awssdk.html
+        # "Parameters in Step Functions are expressed in PascalCase, even if the native service
+        # API is in camelCase" (ModelId, Messages, System, ToolConfig, InferenceConfig, ...).
+        if self._routed():
+            self._to_boto_request(parameters, self._operation().input_shape)
+
+    def _normalise_response(self, response: Any, boto_service_name=None, service_action_name=None) -> None:
+        # The result comes back with the same PascalCase member names (Output.Message.Content,
+        # StopReason, Usage.InputTokens); free-form documents (a tool's input) keep their keys.
+        if self._routed():
+            self._from_boto_response(response, self._operation().output_shape)
+
+    def _eval_service_task(self, env, resource_runtime_part, normalised_parameters, state_credentials) -> None:
+        if not self._routed():
+            super()._eval_service_task(env, resource_runtime_part, normalised_parameters, state_credentials)
+            return
+        client = self._adapter.sdk_client(self.resource.api_name, resource_runtime_part.region)
+        response = getattr(client, self._get_boto_service_action())(**normalised_parameters)
+        response.pop("ResponseMetadata", None)
+        env.stack.append(response)
+
+    def _from_error(self, env, ex: Exception) -> FailureEvent:
+        if not (self._routed() and isinstance(ex, ClientError)):
+            return super()._from_error(env=env, ex=ex)
+        # https://docs.aws.amazon.com/step-functions/latest/dg/supported-services-awssdk.html
+        # Error "ServiceName.ErrorName" with the Exception suffix, e.g. BedrockRuntime.ThrottlingException.
+        service = _service_model(_ROUTED_SDK_SERVICES[self.resource.api_name]).service_id.replace(" ", "")
+        code = ex.response.get("Error", {}).get("Code") or type(ex).__name__
+        error = f"{service}.{code}" if code.endswith("Exception") else f"{service}.{code}Exception"
+        metadata = ex.response.get("ResponseMetadata", {})
+        cause = (
+            f"{ex.response.get('Error', {}).get('Message', '')} (Service: {service}, "
+            f"Status Code: {metadata.get('HTTPStatusCode')}, Request ID: {metadata.get('RequestId', '')})"
+        )
+        return _task_failure_event(self, env, error, cause)
+
+
+# ---------------------------------------------------------------------------------------------
+# http:invoke → the HTTP Task
+# ---------------------------------------------------------------------------------------------
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+def _form_encode(body: dict[str, Any], array_format: str) -> str:
+    # https://docs.aws.amazon.com/step-functions/latest/dg/call-https-apis.html
+    # Transform.RequestBodyEncoding URL_ENCODED, RequestEncodingOptions.ArrayFormat
+    # INDICES (default: a[0]=x&a[1]=y), REPEAT (a=x&a=y), COMMAS (a=x,y), BRACKETS (a[]=x&a[]=y).
+    pairs: list[tuple[str, str]] = []
+    for key, value in body.items():
+        if isinstance(value, list):
+            items = [_scalar(item) for item in value]
+            if array_format == "REPEAT":
+                pairs += [(key, item) for item in items]
+            elif array_format == "COMMAS":
+                pairs.append((key, ",".join(items)))
+            elif array_format == "BRACKETS":
+                pairs += [(f"{key}[]", item) for item in items]
+            else:
+                pairs += [(f"{key}[{i}]", item) for i, item in enumerate(items)]
+        else:
+            pairs.append((key, _scalar(value)))
+    return urllib.parse.urlencode(pairs)
+
+
+def _scalar(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, separators=(",", ":"))
+
+
+class _HttpInvokeTask(StateTaskService):
+    """``arn:aws:states:::http:invoke``: https://docs.aws.amazon.com/step-functions/latest/dg/call-https-apis.html"""
+
+    def __init__(self, adapter: StepFunctionsAdapter) -> None:
+        super().__init__()
+        self._adapter = adapter
+
+    def _validate_service_integration_is_supported(self) -> None:
+        pass
+
+    def _get_sfn_resource_type(self) -> str:
+        return "http"
+
+    def _eval_service_task(self, env, resource_runtime_part, normalised_parameters, state_credentials) -> None:
+        env.stack.append(self._adapter.http_invoke(normalised_parameters))
+
+    def _from_error(self, env, ex: Exception) -> FailureEvent:
+        if isinstance(ex, _TaskFailure):
+            return _task_failure_event(self, env, ex.error, ex.cause)
+        return super()._from_error(env=env, ex=ex)
+
+
+# ---------------------------------------------------------------------------------------------
+# The adapter
+# ---------------------------------------------------------------------------------------------
+
+_MISSING = object()
+_install_lock = threading.Lock()
+_installed: StepFunctionsAdapter | None = None
+
+
+class StepFunctionsAdapter:
+    """Install into moto what AWS Step Functions does and moto lacks (see the module docstring).
+
+    ``converse_endpoint``: base URL that ``aws-sdk:bedrockruntime:*`` tasks are sent to (the
+    Bedrock Runtime wire format), e.g. ``ScriptedModelServer(...).url``; settable later.
+    ``keep``: how many finished sync executions ``sync_executions`` keeps for inspection
+    (their history: ``execution.to_history_output()``).
+    """
+
+    def __init__(self, converse_endpoint: str | None = None, keep: int = 100) -> None:
+        self.converse_endpoint = converse_endpoint
+        self.sync_executions: collections.deque[SyncExecution] = collections.deque(maxlen=keep)
+        self._undo: list[tuple[Any, str, Any]] = []
+        self._clients: dict[tuple[str, str, str], Any] = {}
+        self._clients_lock = threading.Lock()
+
+    # -- install / uninstall ------------------------------------------------------------------
+
+    def install(self) -> StepFunctionsAdapter:
+        global _installed
+        with _install_lock:
+            if _installed is not None:
+                raise RuntimeError("a StepFunctionsAdapter is already installed")
+            _installed = self
+            self._patch_moto()
+        return self
+
+    def uninstall(self) -> None:
+        global _installed
+        with _install_lock:
+            if _installed is not self:
+                return
+            for target, attribute, old in reversed(self._undo):
+                if old is _MISSING:
+                    delattr(target, attribute)
+                else:
+                    setattr(target, attribute, old)
+            self._undo.clear()
+            backend_index.backend_url_patterns[:] = [
+                entry for entry in backend_index.backend_url_patterns if entry[1].pattern != _SYNC_HOST
+            ]
+            stepfunctions_urls.url_bases[:] = [base for base in stepfunctions_urls.url_bases if base != _SYNC_HOST]
+            _installed = None
+
+    def __enter__(self) -> StepFunctionsAdapter:
+        return self.install()
+
+    def __exit__(self, *exc: object) -> None:
+        self.uninstall()
+
+    def _set(self, target: Any, attribute: str, value: Any) -> None:
+        self._undo.append((target, attribute, target.__dict__.get(attribute, _MISSING)))
+        setattr(target, attribute, value)
+
+    def _patch_moto(self) -> None:
+        """Every runtime change to moto, in one place."""
+        adapter = self
+
+        # 1. StartSyncExecution: route the sync-states host to moto's Step Functions responses
+        #    (in-process; moto's server routes by the request's signing service instead) and add
+        #    the action to them.
+        backend_index.backend_url_patterns.append(("stepfunctions", re.compile(_SYNC_HOST)))
+        stepfunctions_urls.url_bases.append(_SYNC_HOST)
+
+        def start_sync_execution(response: StepFunctionResponse) -> ActionResult:
+            return ActionResult(adapter.start_sync_execution(response))
+
+        self._set(StepFunctionResponse, "start_sync_execution", start_sync_execution)
+
+        # 2. SendTaskFailure: pass the cause on, as AWS does.
+        original_send_task_failure = StepFunctionResponse.send_task_failure
+
+        def send_task_failure(response: StepFunctionResponse) -> ActionResult:
+            backend = response.stepfunction_backend
+            if not isinstance(backend, StepFunctionsParserBackend):
+                return original_send_task_failure(response)
+            # https://docs.aws.amazon.com/step-functions/latest/apireference/API_SendTaskFailure.html
+            # request: taskToken, error, cause. The state's Catch sees {"Error": error, "Cause": cause}.
+            backend.send_task_failure(
+                response._get_param("taskToken"), error=response._get_param("error"), cause=response._get_param("cause")
+            )
+            return EmptyResult()
+
+        self._set(StepFunctionResponse, "send_task_failure", send_task_failure)
+
+        # 3. JSONata: the evaluator hook (None in moto) and string-safe variable declarations.
+        self._set(moto_jsonata, "_eval_jsonata", evaluate_jsonata)
+        self._set(eval_states, "encode_jsonata_variable_declarations", encode_jsonata_variable_declarations)
+        self._set(eval_variable_store, "encode_jsonata_variable_declarations", encode_jsonata_variable_declarations)
+
+        # 4. Task types: the HTTP Task, and the SDK integrations routed to real endpoints.
+        original_service_for = state_task_factory.state_task_service_for
+
+        def state_task_service_for(service_name: str) -> StateTaskService:
+            if service_name == "http":
+                return _HttpInvokeTask(adapter)
+            if service_name == "aws-sdk":
+                return _AwsSdkTask(adapter)
+            return original_service_for(service_name)
+
+        self._set(state_task_factory, "state_task_service_for", state_task_service_for)
+
+        # 5. Error names: States.Http.* in Retry/Catch (the parser builds ErrorEquals from this name).
+        self._set(preprocessor, "CustomErrorName", _ErrorName)
+
+    # -- StartSyncExecution ---------------------------------------------------------------------
+
+    def start_sync_execution(self, response: StepFunctionResponse) -> dict[str, Any]:
+        """https://docs.aws.amazon.com/step-functions/latest/apireference/API_StartSyncExecution.html"""
+        backend = response.stepfunction_backend
+        if not isinstance(backend, StepFunctionsParserBackend):
+            raise RuntimeError("StartSyncExecution needs moto's interpreter: mock_aws(config=MOTO_CONFIG)")
+        state_machine_arn = response._get_param("stateMachineArn")
+        name = response._get_param("name")
+        execution_input = response._get_param("input")
+        trace_header = response._get_param("traceHeader")
+
+        # Errors: InvalidArn, StateMachineDoesNotExist (moto's own checks), then the type.
+        state_machine = backend.describe_state_machine(state_machine_arn)
+        if state_machine.type != "EXPRESS":
+            # "StartSyncExecution is not available for STANDARD workflows."
+            raise StateMachineTypeNotSupported("This operation is not supported by this type of state machine")
+        if name is None:
+            # https://docs.aws.amazon.com/step-functions/latest/apireference/API_StartExecution.html
+            # "If you don't provide a name for the execution, Step Functions automatically
+            # generates a universally unique identifier (UUID) as the execution name."
+            name = str(uuid.uuid4())
+        else:
+            # Name: length 1-80, no white space, brackets, wildcards, special or control
+            # characters (API_StartExecution, "name"); InvalidName otherwise. moto's check.
+            backend._validate_name(name)
+        if execution_input is None:
+            # "If you don't include any JSON input data, you still must include the two braces"
+            execution_input = "{}"
+        try:
+            json.loads(execution_input)
+        except ValueError as error:
+            raise InvalidExecutionInput(f"Invalid State Machine Execution Input: '{error}'") from error
+
+        # A snapshot of the definition for this run (moto deep-copies the machine; a shallow copy
+        # without its executions is enough, nothing here mutates it). EXPRESS executions are not
+        # listed or described by the API (ListExecutions/DescribeExecution do not support them),
+        # so the execution is not added to the machine's list; ``sync_executions`` keeps it.
+        snapshot = copy.copy(state_machine)
+        snapshot.executions = []
+        snapshot.sm_type = state_machine.type
+        # An Express execution's ARN: arn:<partition>:states:<region>:<account>:express:<machine>:<name>:<id>
+        # (the form AWS returns; LocalStack's AWS-validated snapshots record the same).
+        execution_arn = ":".join(
+            [
+                "arn",
+                get_partition(backend.region_name),
+                "states",
+                backend.region_name,
+                backend.account_id,
+                "express",
+                state_machine.name,
+                name,
+                str(uuid.uuid4()),
+            ]
+        )
+        execution = SyncExecution(
+            name=name,
+            sm_type=state_machine.type,
+            role_arn=state_machine.roleArn,
+            exec_arn=execution_arn,
+            account_id=backend.account_id,
+            region_name=backend.region_name,
+            state_machine=snapshot,
+            start_date=datetime.datetime.now(tz=datetime.UTC),
+            cloud_watch_logging_session=None,
+            activity_store={},
+            input_data=execution_input,
+            trace_header=trace_header,
+        )
+        # moto's SyncExecutionWorker runs the program in this thread and returns when it has
+        # ended (succeeded, failed or timed out): no polling.
+        execution.start()
+        self.sync_executions.append(execution)
+
+        # Response: executionArn, stateMachineArn, name, startDate, stopDate, status (SUCCEEDED |
+        # FAILED | TIMED_OUT), error, cause, input, inputDetails, output (only when it succeeded),
+        # outputDetails, traceHeader, billingDetails. A TIMED_OUT answer carries no error and no
+        # cause; moto sets none for a timeout.
+        answer = dict(execution.to_start_sync_execution_output())
+        if answer.get("traceHeader") is None:
+            answer.pop("traceHeader", None)
+        # https://docs.aws.amazon.com/step-functions/latest/apireference/API_BillingDetails.html
+        # billedDurationInMilliseconds / billedMemoryUsedInMB. Express workflows are billed by
+        # duration rounded up to the next 100 ms and by memory in 64-MB chunks
+        # (https://aws.amazon.com/step-functions/pricing/); moto measures no memory, so the
+        # smallest chunk is reported.
+        elapsed_ms = (execution.stop_date - execution.start_date).total_seconds() * 1000
+        answer["billingDetails"] = {
+            "billedMemoryUsedInMB": 64,
+            "billedDurationInMilliseconds": max(100, math.ceil(elapsed_ms / 100) * 100),
+        }
+        return answer
+
+    # -- SDK integrations routed to real endpoints ----------------------------------------------
+
+    def sdk_client(self, sfn_service: str, region: str) -> Any:
+        """A boto3 client for a routed SDK integration service (one per service, region, URL)."""
+        endpoint = self.converse_endpoint
+        if endpoint is None:
+            raise RuntimeError(f"no endpoint for aws-sdk:{sfn_service}: StepFunctionsAdapter(converse_endpoint=...)")
+        key = (sfn_service, region, endpoint)
+        with self._clients_lock:
+            client = self._clients.get(key)
+            if client is None:
+                client = boto3.client(
+                    _ROUTED_SDK_SERVICES[sfn_service],
+                    region_name=region,
+                    endpoint_url=endpoint,
+                    aws_access_key_id="ak",
+                    aws_secret_access_key="sk",  # noqa: S106 - a placeholder the local endpoint ignores
+                    config=Config(
+                        # Step Functions makes one call; the definition's Retry decides the rest.
+                        retries={"total_max_attempts": 1},
+                        connect_timeout=10,
+                        read_timeout=TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS,
+                    ),
+                )
+                self._clients[key] = client
+        return client
+
+    # -- the HTTP Task --------------------------------------------------------------------------
+
+    def http_invoke(self, parameters: dict[str, Any]) -> dict[str, Any]:
+        """One HTTP Task call: https://docs.aws.amazon.com/step-functions/latest/dg/call-https-apis.html
+
+        Fields: ApiEndpoint, Method, Authentication.ConnectionArn (all required), Headers,
+        QueryParameters, RequestBody, Transform. Output: {Headers, ResponseBody, StatusCode,
+        StatusText}. A non-2xx status fails the task with States.Http.StatusCode.<code>; no
+        answer at all (refused, reset, timed out) with States.Http.Socket. The connection's
+        secret goes into the request only: never into the output, the error or the history.
+        """
+        endpoint = parameters.get("ApiEndpoint")
+        method = str(parameters.get("Method", "")).upper()
+        connection_arn = (parameters.get("Authentication") or {}).get("ConnectionArn")
+        if not endpoint or not method or not connection_arn:
+            raise _TaskFailure(
+                "States.Runtime", "An HTTP Task needs ApiEndpoint, Method and Authentication.ConnectionArn"
+            )
+        auth_headers, connection_parameters = _connection_auth(connection_arn)
+
+        headers = {str(k): _scalar(v) for k, v in (parameters.get("Headers") or {}).items()}
+        query = list(urllib.parse.parse_qsl(urllib.parse.urlsplit(endpoint).query, keep_blank_values=True))
+        for key, value in (parameters.get("QueryParameters") or {}).items():
+            values = value if isinstance(value, list) else [value]
+            query += [(key, _scalar(item)) for item in values]
+        body = parameters.get("RequestBody")
+        # call-https-apis.html, "Merging EventBridge connection and HTTP Task definition data":
+        # the connection's invocation parameters are added to the request; a key in both takes
+        # the connection's value.
+        for item in connection_parameters.get("HeaderParameters", []):
+            headers[item["Key"]] = item["Value"]
+        for item in connection_parameters.get("QueryStringParameters", []):
+            query = [(k, v) for k, v in query if k != item["Key"]] + [(item["Key"], item["Value"])]
+        body_parameters = connection_parameters.get("BodyParameters", [])
+        if body_parameters and (body is None or isinstance(body, dict)):
+            body = {**(body or {}), **{item["Key"]: item["Value"] for item in body_parameters}}
+
+        transform = parameters.get("Transform") or {}
+        data: bytes | None = None
+        if body is not None:
+            if transform.get("RequestBodyEncoding") == "URL_ENCODED" and isinstance(body, dict):
+                array_format = (transform.get("RequestEncodingOptions") or {}).get("ArrayFormat", "INDICES")
+                data = _form_encode(body, array_format).encode()
+                headers.setdefault("Content-Type", "application/x-www-form-urlencoded")
+            elif isinstance(body, str):
+                data = body.encode()
+            else:
+                data = json.dumps(body).encode()
+                headers.setdefault("Content-Type", "application/json; charset=UTF-8")
+        headers.update(auth_headers)
+
+        split = urllib.parse.urlsplit(endpoint)
+        if split.scheme not in ("http", "https"):
+            raise _TaskFailure("States.Runtime", f"ApiEndpoint must be an http(s) URL, got {split.scheme!r}")
+        url = urllib.parse.urlunsplit(split._replace(query=urllib.parse.urlencode(query)))
+        request = urllib.request.Request(url, data=data, headers=headers, method=method)  # noqa: S310 - http(s), checked
+        # Redirects are not followed here: a redirect would carry the connection's key to
+        # another host; the 3xx fails the task like any non-2xx status.
+        opener = urllib.request.build_opener(_NoRedirect)
+        try:
+            with opener.open(request, timeout=_HTTP_TASK_TIMEOUT_SECONDS) as answer:
+                status, reason, answer_headers, raw = answer.status, answer.reason, answer.headers, answer.read()
+        except urllib.error.HTTPError as answer:
+            status, reason, answer_headers, raw = answer.code, answer.reason, answer.headers, answer.read()
+        except (OSError, urllib.error.URLError) as error:  # refused, reset, timed out: no HTTP answer
+            raise _TaskFailure("States.Http.Socket", f"{type(error).__name__}: {error}") from None
+
+        output = {
+            "Headers": _headers_of(answer_headers),
+            "ResponseBody": _body_of(raw, answer_headers.get("Content-Type", "")),
+            "StatusCode": status,
+            "StatusText": reason or "",
+        }
+        if not 200 <= status < 300:
+            raise _TaskFailure(f"States.Http.StatusCode.{status}", json.dumps(output))
+        return output
+
+
+def _headers_of(headers: Any) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for key, value in headers.items():
+        out.setdefault(key, []).append(value)
+    return out
+
+
+def _body_of(raw: bytes, content_type: str) -> Any:
+    text = raw.decode("utf-8", errors="replace")
+    media = content_type.split(";", 1)[0].strip().lower()
+    if media == "application/json" or media.endswith("+json"):
+        try:
+            return json.loads(text)
+        except ValueError:
+            return text
+    return text
+
+
+def _connection_auth(connection_arn: str) -> tuple[dict[str, str], dict[str, Any]]:
+    """The auth header and invocation parameters of an EventBridge connection in moto (created
+    with the ordinary ``events.create_connection`` call, as the deployed stack creates it)."""
+    from moto.events.models import events_backends
+
+    # arn:<partition>:events:<region>:<account>:connection/<name>/<id>
+    parts = connection_arn.split(":", 5)
+    if len(parts) != 6 or parts[2] != "events" or not parts[5].startswith("connection/"):
+        raise _TaskFailure("Events.ConnectionResource.ResourceNotFound", f"Not a connection ARN: {connection_arn}")
+    region, account, name = parts[3], parts[4], parts[5].split("/")[1]
+    connection = events_backends[account][region].connections.get(name)
+    if connection is None or connection.arn != connection_arn:
+        raise _TaskFailure("Events.ConnectionResource.ResourceNotFound", f"Connection {connection_arn} not found")
+    auth = connection.auth_parameters
+    invocation = auth.get("InvocationHttpParameters") or {}
+    if connection.authorization_type == "API_KEY":
+        key = auth["ApiKeyAuthParameters"]
+        return {key["ApiKeyName"]: key["ApiKeyValue"]}, invocation
+    if connection.authorization_type == "BASIC":
+        basic = auth["BasicAuthParameters"]
+        token = base64.b64encode(f"{basic['Username']}:{basic['Password']}".encode()).decode()
+        return {"Authorization": f"Basic {token}"}, invocation
+    raise _TaskFailure(
+        "Events.ConnectionResource.InvalidConnectionState",
+        f"The local adapter supports API_KEY and BASIC connections, not {connection.authorization_type}",
+    )
+
+
+def installed() -> StepFunctionsAdapter | None:
+    """The adapter currently installed, if any."""
+    return _installed
+
+
+__all__: list[str] = [
+    "SYNC_CLIENT_CONFIG",
+    "StateMachineTypeNotSupported",
+    "StepFunctionsAdapter",
+    "encode_jsonata_variable_declarations",
+    "evaluate_jsonata",
+    "installed",
+]

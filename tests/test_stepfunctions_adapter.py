@@ -1,0 +1,578 @@
+"""local/stepfunctions_adapter.py: StartSyncExecution, SendTaskFailure's cause, JSONata, the
+Bedrock Converse SDK integration and the HTTP Task, on moto's interpreter, through boto3."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import logging
+import socket
+import threading
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from moto import mock_aws
+from moto.server import ThreadedMotoServer
+
+from local.model import ScriptedModelServer
+from local.stepfunctions import MOTO_CONFIG, LambdaDispatcher, dispatching, wait_for_execution
+from local.stepfunctions_adapter import SYNC_CLIENT_CONFIG, StepFunctionsAdapter
+from tests.conftest import REGION
+
+ACCOUNT = "123456789012"
+SECRET = "sk-local-0123456789abcdef"
+
+
+class Aws:
+    """moto with the adapter installed, a role, a Step Functions client, a Lambda dispatcher."""
+
+    def __init__(self, adapter: StepFunctionsAdapter, dispatcher: LambdaDispatcher) -> None:
+        self.adapter = adapter
+        self.dispatcher = dispatcher
+        self.sfn = boto3.client("stepfunctions", region_name=REGION)
+        self.role = boto3.client("iam").create_role(RoleName="sfn", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+        self.calls: list[str] = []
+        self.sfn.meta.events.register("before-call.sfn.*", lambda model, **_: self.calls.append(model.name))
+
+    def machine(self, definition: dict[str, Any], kind: str = "EXPRESS", name: str = "m") -> str:
+        return self.sfn.create_state_machine(
+            name=name, definition=json.dumps(definition), roleArn=self.role, type=kind
+        )["stateMachineArn"]
+
+    def run(self, definition: dict[str, Any], execution_input: Any = None, **kwargs: Any) -> dict[str, Any]:
+        arn = self.machine(definition)
+        return self.sfn.start_sync_execution(stateMachineArn=arn, input=json.dumps(execution_input or {}), **kwargs)
+
+
+@pytest.fixture
+def aws(aws_credentials):
+    with (
+        mock_aws(config=MOTO_CONFIG),
+        StepFunctionsAdapter() as adapter,
+        dispatching(LambdaDispatcher()) as dispatcher,
+    ):
+        yield Aws(adapter, dispatcher)
+
+
+def lambda_arn(name: str) -> str:
+    return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"
+
+
+PASS = {"StartAt": "Answer", "States": {"Answer": {"Type": "Pass", "Result": {"answer": 42}, "End": True}}}
+
+
+# --- StartSyncExecution ---------------------------------------------------------------------------
+
+
+def test_sync_execution_succeeds_with_awss_response_shape(aws):
+    arn = aws.machine(PASS)
+    answer = aws.sfn.start_sync_execution(
+        stateMachineArn=arn,
+        name="turn-1",
+        input='{"question": "?"}',
+        traceHeader="Root=1-5759e988-bd862e3fe1be46a994272793",
+    )
+    assert answer["status"] == "SUCCEEDED"
+    assert json.loads(answer["output"]) == {"answer": 42}
+    assert answer["name"] == "turn-1" and answer["stateMachineArn"] == arn
+    assert answer["executionArn"].startswith(f"arn:aws:states:{REGION}:{ACCOUNT}:express:m:turn-1:")
+    assert json.loads(answer["input"]) == {"question": "?"}
+    assert answer["inputDetails"] == {"included": True} and answer["outputDetails"] == {"included": True}
+    assert answer["traceHeader"] == "Root=1-5759e988-bd862e3fe1be46a994272793"
+    assert answer["startDate"] <= answer["stopDate"]
+    assert answer["billingDetails"]["billedMemoryUsedInMB"] == 64
+    assert answer["billingDetails"]["billedDurationInMilliseconds"] % 100 == 0
+    assert "error" not in answer and "cause" not in answer
+
+
+def test_sync_execution_returns_the_end_in_one_call_without_polling(aws):
+    waits = {
+        "StartAt": "Pause",
+        "States": {"Pause": {"Type": "Wait", "Seconds": 1, "Next": "Done"}, "Done": {"Type": "Succeed"}},
+    }
+    answer = aws.run(waits, {"k": "v"})
+    assert answer["status"] == "SUCCEEDED" and json.loads(answer["output"]) == {"k": "v"}
+    assert aws.calls == ["CreateStateMachine", "StartSyncExecution"], "one call, no DescribeExecution"
+
+
+def test_sync_execution_names_it_when_no_name_is_given(aws):
+    first, second = aws.sfn.start_sync_execution(stateMachineArn=aws.machine(PASS)), None
+    second = aws.sfn.start_sync_execution(stateMachineArn=first["stateMachineArn"])
+    assert first["name"] != second["name"] and len(first["name"]) == 36
+    assert json.loads(first["input"]) == {}
+
+
+def test_express_names_can_be_reused_at_once(aws):
+    arn = aws.machine(PASS)
+    runs = [aws.sfn.start_sync_execution(stateMachineArn=arn, name="same", input="{}") for _ in range(2)]
+    assert [r["status"] for r in runs] == ["SUCCEEDED", "SUCCEEDED"]
+    assert runs[0]["executionArn"] != runs[1]["executionArn"]
+
+
+def test_sync_execution_fails_with_the_fail_states_error_and_cause(aws):
+    fail = {"StartAt": "No", "States": {"No": {"Type": "Fail", "Error": "Turn.Refused", "Cause": "over budget"}}}
+    answer = aws.run(fail)
+    assert (answer["status"], answer["error"], answer["cause"]) == ("FAILED", "Turn.Refused", "over budget")
+    assert "output" not in answer
+
+
+def test_sync_execution_fails_with_a_lambda_tasks_error(aws):
+    def handler(event, context):
+        raise ValueError(f"cannot handle {event['n']}")
+
+    aws.dispatcher.register("agent-step", handler)
+    task = {"StartAt": "Step", "States": {"Step": {"Type": "Task", "Resource": lambda_arn("agent-step"), "End": True}}}
+    answer = aws.run(task, {"n": 7})
+    assert (answer["status"], answer["error"]) == ("FAILED", "ValueError")
+    cause = json.loads(answer["cause"])
+    assert (cause["errorType"], cause["errorMessage"]) == ("ValueError", "cannot handle 7")
+    assert aws.dispatcher.calls_to("agent-step") == [{"n": 7}]
+
+
+def test_sync_execution_times_out_without_error_or_cause(aws):
+    slow = {
+        "TimeoutSeconds": 1,
+        "StartAt": "Pause",
+        "States": {"Pause": {"Type": "Wait", "Seconds": 60, "End": True}},
+    }
+    answer = aws.run(slow)
+    assert answer["status"] == "TIMED_OUT"
+    assert "error" not in answer and "cause" not in answer and "output" not in answer
+
+
+def test_standard_machines_are_refused(aws):
+    arn = aws.machine(PASS, kind="STANDARD")
+    with pytest.raises(ClientError) as refused:
+        aws.sfn.start_sync_execution(stateMachineArn=arn)
+    assert refused.value.response["Error"]["Code"] == "StateMachineTypeNotSupported"
+    assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+
+
+def test_unknown_machine_and_bad_arguments_are_refused(aws):
+    arn = aws.machine(PASS)
+    cases = [
+        ({"stateMachineArn": arn.replace(":m", ":missing")}, "StateMachineDoesNotExist"),
+        ({"stateMachineArn": "not-an-arn"}, "InvalidArn"),
+        ({"stateMachineArn": arn, "name": "has space"}, "InvalidName"),
+        ({"stateMachineArn": arn, "name": "a/b"}, "InvalidName"),
+        ({"stateMachineArn": arn, "name": "x" * 81}, "ValidationException"),
+        ({"stateMachineArn": arn, "input": "{not json"}, "InvalidExecutionInput"),
+    ]
+    for arguments, code in cases:
+        with pytest.raises(ClientError) as refused:
+            aws.sfn.start_sync_execution(**arguments)
+        assert refused.value.response["Error"]["Code"] == code, arguments
+
+
+def test_sync_execution_over_motos_http_server(aws):
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        url = f"http://127.0.0.1:{server._server.server_port}"
+        remote = boto3.client("stepfunctions", region_name=REGION, endpoint_url=url, config=SYNC_CLIENT_CONFIG)
+        answer = remote.start_sync_execution(stateMachineArn=aws.machine(PASS), input="{}")
+        assert answer["status"] == "SUCCEEDED" and json.loads(answer["output"]) == {"answer": 42}
+        with pytest.raises(ClientError) as refused:
+            remote.start_sync_execution(stateMachineArn=aws.machine(PASS, kind="STANDARD", name="s"))
+        assert refused.value.response["Error"]["Code"] == "StateMachineTypeNotSupported"
+    finally:
+        server.stop()
+
+
+def test_uninstall_takes_every_patch_back(aws_credentials):
+    from moto.stepfunctions.parser.asl.jsonata import jsonata as moto_jsonata
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    with mock_aws(config=MOTO_CONFIG):
+        send_task_failure = StepFunctionResponse.send_task_failure
+        with StepFunctionsAdapter():
+            assert moto_jsonata._eval_jsonata is not None
+        assert not hasattr(StepFunctionResponse, "start_sync_execution")
+        assert StepFunctionResponse.send_task_failure is send_task_failure
+        assert moto_jsonata._eval_jsonata is None
+        sfn = boto3.client("stepfunctions", region_name=REGION)
+        with pytest.raises(ClientError):  # moto alone has no such action
+            sfn.start_sync_execution(stateMachineArn=f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:m")
+
+
+# --- SendTaskFailure keeps the cause ----------------------------------------------------------
+
+
+def test_send_task_failure_cause_reaches_the_catch(aws):
+    tokens: list[str] = []
+    asked = threading.Event()
+
+    def approval_request(event, context):
+        tokens.append(event["token"])
+        asked.set()
+        return {}
+
+    aws.dispatcher.register("approval-request", approval_request)
+    definition = {
+        "StartAt": "Ask",
+        "States": {
+            "Ask": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
+                "Parameters": {"FunctionName": lambda_arn("approval-request"), "Payload": {"token.$": "$$.Task.Token"}},
+                "Catch": [{"ErrorEquals": ["Approval.Denied"], "ResultPath": "$.denied", "Next": "Denied"}],
+                "Next": "Approved",
+            },
+            "Approved": {"Type": "Succeed"},
+            "Denied": {"Type": "Pass", "End": True},
+        },
+    }
+    arn = aws.machine(definition, kind="STANDARD")
+    started = aws.sfn.start_execution(stateMachineArn=arn, name="ask-1", input='{"ticket": "T1"}')
+    assert asked.wait(30), "the approval request was never sent"
+    aws.sfn.send_task_failure(taskToken=tokens[0], error="Approval.Denied", cause="denied by bob: no budget")
+    result = wait_for_execution(aws.sfn, started["executionArn"])
+    assert result["status"] == "SUCCEEDED"
+    assert json.loads(result["output"]) == {
+        "ticket": "T1",
+        "denied": {"Error": "Approval.Denied", "Cause": "denied by bob: no budget"},
+    }
+
+
+# --- JSONata ------------------------------------------------------------------------------------
+
+
+def test_a_jsonata_machine_runs_arguments_output_and_assign(aws):
+    aws.dispatcher.register("echo", lambda event, context: {"seen": event})
+    definition = {
+        "QueryLanguage": "JSONata",
+        "StartAt": "Call",
+        "States": {
+            "Call": {
+                "Type": "Task",
+                "Resource": lambda_arn("echo"),
+                "Arguments": {"doubled": "{% $states.input.n * 2 %}", "who": "{% $uppercase($states.input.name) %}"},
+                "Assign": {"said": "{% $states.input.quote %}", "total": "{% $states.result.seen.doubled + 1 %}"},
+                "Output": {"fromTask": "{% $states.result.seen %}"},
+                "Next": "Shape",
+            },
+            "Shape": {
+                "Type": "Pass",
+                "Output": "{% {'task': $states.input.fromTask, 'said': $said, 'total': $total, 'chars': $length($said)} %}",
+                "End": True,
+            },
+        },
+    }
+    quote = 'she said "no"\nthen left \\ quietly'
+    answer = aws.run(definition, {"n": 21, "name": "ada", "quote": quote})
+    assert answer["status"] == "SUCCEEDED", answer.get("cause")
+    assert json.loads(answer["output"]) == {
+        "task": {"doubled": 42, "who": "ADA"},
+        "said": quote,
+        "total": 43,
+        "chars": len(quote),
+    }
+    assert aws.dispatcher.calls_to("echo") == [{"doubled": 42, "who": "ADA"}]
+
+
+def test_a_jsonata_choice_picks_its_branch(aws):
+    definition = {
+        "QueryLanguage": "JSONata",
+        "StartAt": "Route",
+        "States": {
+            "Route": {
+                "Type": "Choice",
+                "Choices": [{"Condition": "{% $states.input.stop = 'tool_use' %}", "Next": "Tool"}],
+                "Default": "Answer",
+            },
+            "Tool": {"Type": "Pass", "Output": {"next": "tool"}, "End": True},
+            "Answer": {"Type": "Pass", "Output": {"next": "answer"}, "End": True},
+        },
+    }
+    arn = aws.machine(definition)
+    picked = [
+        json.loads(aws.sfn.start_sync_execution(stateMachineArn=arn, input=json.dumps({"stop": stop}))["output"])
+        for stop in ("tool_use", "end_turn")
+    ]
+    assert picked == [{"next": "tool"}, {"next": "answer"}]
+
+
+# --- aws-sdk:bedrockruntime:converse ------------------------------------------------------------
+
+CALCULATOR = {
+    "ToolSpec": {
+        "Name": "calculator",
+        "Description": "arithmetic",
+        "InputSchema": {"Json": {"type": "object", "properties": {"expression": {"type": "string"}}}},
+    }
+}
+
+
+def converse_task(messages, **extra):
+    return {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::aws-sdk:bedrockruntime:converse",
+        "Parameters": {
+            "ModelId": "local.stand-in",
+            "System": [{"Text": "You are terse."}],
+            "Messages": messages,
+            "ToolConfig": {"Tools": [CALCULATOR]},
+            "InferenceConfig": {"MaxTokens": 256, "Temperature": 0},
+        },
+        **extra,
+    }
+
+
+@pytest.fixture
+def model():
+    server = ScriptedModelServer().start()
+    yield server
+    server.stop()
+
+
+def test_converse_reaches_the_model_and_answers_in_pascal_case(aws, model):
+    aws.adapter.converse_endpoint = model.url
+    ask = [{"Role": "user", "Content": [{"Text": "calculate 6*7"}]}]
+    answer = aws.run({"StartAt": "Think", "States": {"Think": converse_task(ask, End=True)}})
+    assert answer["status"] == "SUCCEEDED", answer.get("cause")
+    out = json.loads(answer["output"])
+    assert out["StopReason"] == "tool_use"
+    assert out["Output"]["Message"]["Role"] == "assistant"
+    (block,) = out["Output"]["Message"]["Content"]
+    assert block["ToolUse"] == {"ToolUseId": "tooluse_0_0", "Name": "calculator", "Input": {"expression": "6*7"}}
+    assert set(out["Usage"]) == {"InputTokens", "OutputTokens", "TotalTokens"}
+
+
+def test_converse_from_a_jsonata_state(aws, model):
+    aws.adapter.converse_endpoint = model.url
+    think = {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::aws-sdk:bedrockruntime:converse",
+        "Arguments": {
+            "ModelId": "local.stand-in",
+            "Messages": "{% [{'Role': 'user', 'Content': [{'Text': $states.input.prompt}]}] %}",
+        },
+        "Output": {
+            "text": "{% $states.result.Output.Message.Content[0].Text %}",
+            "stop": "{% $states.result.StopReason %}",
+        },
+        "End": True,
+    }
+    answer = aws.run({"QueryLanguage": "JSONata", "StartAt": "Think", "States": {"Think": think}}, {"prompt": "hello"})
+    assert answer["status"] == "SUCCEEDED", answer.get("cause")
+    assert json.loads(answer["output"]) == {"text": "(local stand-in model) You said: hello", "stop": "end_turn"}
+
+
+def test_converse_errors_carry_the_sdk_error_name(aws, model):
+    aws.adapter.converse_endpoint = model.url
+    conversation = [
+        {"Role": "user", "Content": [{"Text": "calculate 2+3 then simulate an outage"}]},
+        {"Role": "assistant", "Content": [{"ToolUse": {"ToolUseId": "t1", "Name": "calculator", "Input": {}}}]},
+        {"Role": "user", "Content": [{"ToolResult": {"ToolUseId": "t1", "Content": [{"Json": {"result": 5}}]}}]},
+    ]
+    catch = [{"ErrorEquals": ["BedrockRuntime.ServiceUnavailableException"], "ResultPath": "$.error", "Next": "Down"}]
+    definition = {
+        "StartAt": "Think",
+        "States": {"Think": converse_task(conversation, Catch=catch, End=True), "Down": {"Type": "Pass", "End": True}},
+    }
+    answer = aws.run(definition)
+    assert answer["status"] == "SUCCEEDED", answer.get("cause")
+    error = json.loads(answer["output"])["error"]
+    assert error["Error"] == "BedrockRuntime.ServiceUnavailableException"
+    assert "simulated outage" in error["Cause"] and "Status Code: 503" in error["Cause"]
+
+
+class Loopback:
+    """A loopback HTTP server answering each path from ``routes``; records every request."""
+
+    def __init__(self, routes: dict[str, tuple[int, dict[str, str], bytes]]) -> None:
+        self.requests: list[dict[str, Any]] = []
+        loopback = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def _answer(self) -> None:
+                length = int(self.headers.get("content-length", "0"))
+                body = self.rfile.read(length) if length else b""
+                loopback.requests.append(
+                    {
+                        "method": self.command,
+                        "path": self.path,
+                        "headers": {k.lower(): v for k, v in self.headers.items()},
+                        "body": body,
+                    }
+                )
+                status, headers, payload = routes[self.path.split("?")[0]]
+                self.send_response(status)
+                for key, value in {"content-length": str(len(payload)), **headers}.items():
+                    self.send_header(key, value)
+                self.end_headers()
+                self.wfile.write(payload)
+
+            do_GET = do_POST = do_PUT = do_DELETE = _answer
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_converse_throttling_is_bedrockruntime_throttlingexception(aws):
+    throttled = json.dumps({"message": "Too many requests, please wait before trying again."}).encode()
+    bedrock = Loopback(
+        {
+            "/model/local.stand-in/converse": (
+                429,
+                {"x-amzn-ErrorType": "ThrottlingException:http://internal"},
+                throttled,
+            )
+        }
+    )
+    try:
+        aws.adapter.converse_endpoint = bedrock.url
+        ask = [{"Role": "user", "Content": [{"Text": "hi"}]}]
+        answer = aws.run({"StartAt": "Think", "States": {"Think": converse_task(ask, End=True)}})
+    finally:
+        bedrock.stop()
+    assert (answer["status"], answer["error"]) == ("FAILED", "BedrockRuntime.ThrottlingException")
+    assert answer["cause"].startswith("Too many requests, please wait before trying again. (Service: BedrockRuntime")
+    (request,) = bedrock.requests
+    sent = json.loads(request["body"])
+    assert sent["messages"] == [{"role": "user", "content": [{"text": "hi"}]}]
+    assert sent["inferenceConfig"] == {"maxTokens": 256, "temperature": 0}
+    assert (
+        sent["toolConfig"]["tools"][0]["toolSpec"]["inputSchema"]["json"]
+        == CALCULATOR["ToolSpec"]["InputSchema"]["Json"]
+    )
+
+
+# --- http:invoke ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def api():
+    ok = json.dumps({"ok": True}).encode()
+    server = Loopback(
+        {
+            "/v1/things": (201, {"content-type": "application/json"}, ok),
+            "/v1/text": (200, {"content-type": "text/plain"}, b"plain words"),
+            "/v1/busy": (429, {"content-type": "application/json", "retry-after": "1"}, b'{"message": "slow down"}'),
+            "/v1/broken": (500, {"content-type": "text/plain"}, b"oops"),
+        }
+    )
+    yield server
+    server.stop()
+
+
+def connection(name="partner", auth_type="API_KEY", **auth):
+    auth = auth or {"ApiKeyAuthParameters": {"ApiKeyName": "x-api-key", "ApiKeyValue": SECRET}}
+    events = boto3.client("events", region_name=REGION)
+    return events.create_connection(Name=name, AuthorizationType=auth_type, AuthParameters=auth)["ConnectionArn"]
+
+
+def http_task(endpoint, connection_arn, method="POST", **parameters):
+    return {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::http:invoke",
+        "Parameters": {
+            "ApiEndpoint": endpoint,
+            "Method": method,
+            "Authentication": {"ConnectionArn": connection_arn},
+            **parameters,
+        },
+        "End": True,
+    }
+
+
+def test_http_task_calls_the_endpoint_with_the_connections_key(aws, api, caplog):
+    arn = connection()
+    caplog.set_level(logging.DEBUG)
+    task = http_task(
+        f"{api.url}/v1/things",
+        arn,
+        Headers={"X-Trace": "t-1"},
+        QueryParameters={"limit": 2, "tag": ["a", "b"]},
+        RequestBody={"name": "widget", "size": 3},
+    )
+    answer = aws.run({"StartAt": "Call", "States": {"Call": task}})
+    assert answer["status"] == "SUCCEEDED", answer.get("cause")
+    out = json.loads(answer["output"])
+    assert (out["StatusCode"], out["StatusText"], out["ResponseBody"]) == (201, "Created", {"ok": True})
+    assert out["Headers"]["content-type"] == ["application/json"]
+
+    (request,) = api.requests
+    assert request["method"] == "POST"
+    assert request["path"] == "/v1/things?limit=2&tag=a&tag=b"
+    assert request["headers"]["x-api-key"] == SECRET and request["headers"]["x-trace"] == "t-1"
+    assert request["headers"]["content-type"] == "application/json; charset=UTF-8"
+    assert json.loads(request["body"]) == {"name": "widget", "size": 3}
+
+    history = json.dumps(aws.adapter.sync_executions[-1].to_history_output(), default=str)
+    assert "TaskSucceeded" in history
+    for where in (json.dumps(answer, default=str), history, caplog.text):
+        assert SECRET not in where
+
+
+def test_http_task_text_bodies_stay_text_and_form_encoding(aws, api):
+    arn = connection()
+    task = http_task(
+        f"{api.url}/v1/text",
+        arn,
+        RequestBody={"ids": [1, 2], "q": "a b"},
+        Transform={"RequestBodyEncoding": "URL_ENCODED", "RequestEncodingOptions": {"ArrayFormat": "BRACKETS"}},
+    )
+    answer = aws.run({"StartAt": "Call", "States": {"Call": task}})
+    assert json.loads(answer["output"])["ResponseBody"] == "plain words"
+    (request,) = api.requests
+    assert request["body"] == b"ids%5B%5D=1&ids%5B%5D=2&q=a+b"
+    assert request["headers"]["content-type"] == "application/x-www-form-urlencoded"
+
+
+def test_http_task_basic_auth_connection(aws, api):
+    arn = connection("basic", "BASIC", BasicAuthParameters={"Username": "u", "Password": "p"})
+    answer = aws.run({"StartAt": "Call", "States": {"Call": http_task(f"{api.url}/v1/things", arn, method="GET")}})
+    assert answer["status"] == "SUCCEEDED"
+    assert api.requests[0]["headers"]["authorization"] == "Basic dTpw"
+
+
+def test_http_task_non_2xx_is_states_http_statuscode(aws, api):
+    arn = connection()
+    busy = http_task(f"{api.url}/v1/busy", arn, method="GET")
+    busy.pop("End")
+    busy.update(
+        Catch=[{"ErrorEquals": ["States.Http.StatusCode.429"], "ResultPath": "$.failure", "Next": "Later"}], Next="Done"
+    )
+    definition = {
+        "StartAt": "Call",
+        "States": {"Call": busy, "Later": {"Type": "Pass", "End": True}, "Done": {"Type": "Succeed"}},
+    }
+    answer = aws.run(definition)
+    failure = json.loads(answer["output"])["failure"]
+    assert failure["Error"] == "States.Http.StatusCode.429"
+    cause = json.loads(failure["Cause"])
+    assert (cause["StatusCode"], cause["ResponseBody"]) == (429, {"message": "slow down"})
+
+    uncaught = aws.sfn.start_sync_execution(
+        stateMachineArn=aws.machine(
+            {"StartAt": "Call", "States": {"Call": http_task(f"{api.url}/v1/broken", arn)}}, name="b"
+        )
+    )
+    assert (uncaught["status"], uncaught["error"]) == ("FAILED", "States.Http.StatusCode.500")
+    assert SECRET not in json.dumps(uncaught, default=str)
+
+
+def test_http_task_without_an_answer_is_states_http_socket(aws):
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    answer = aws.run({"StartAt": "Call", "States": {"Call": http_task(f"http://127.0.0.1:{port}/x", connection())}})
+    assert (answer["status"], answer["error"]) == ("FAILED", "States.Http.Socket")
+
+
+def test_http_task_unknown_connection(aws, api):
+    missing = f"arn:aws:events:{REGION}:{ACCOUNT}:connection/nobody/0000"
+    answer = aws.run({"StartAt": "Call", "States": {"Call": http_task(f"{api.url}/v1/things", missing)}})
+    assert (answer["status"], answer["error"]) == ("FAILED", "Events.ConnectionResource.ResourceNotFound")
+    assert api.requests == []
