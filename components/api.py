@@ -24,7 +24,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components import policies
-from components.openapi import RestApiTargets, rest_api_document
+from components.openapi import HEALTH_BURST_LIMIT, HEALTH_RATE_LIMIT, RestApiTargets, rest_api_document
 
 STAGE = "live"
 HEALTH_METHOD_PATH = "~1v1~1health/GET"
@@ -93,7 +93,6 @@ class AgentApiArgs:
     log_retention_days: int
     execution_log_level: str
     manage_account_logging: bool = True
-    health_rate_limit: float = 5.0
 
 
 def _invoke_arn(region: str, partition: str, function_arn: str) -> str:
@@ -295,8 +294,8 @@ class AgentApi(pulumi.ComponentResource):
                 logging_level=args.execution_log_level,
                 data_trace_enabled=False,
                 metrics_enabled=True,
-                throttling_rate_limit=args.health_rate_limit,
-                throttling_burst_limit=int(max(1, args.health_rate_limit * 2)),
+                throttling_rate_limit=HEALTH_RATE_LIMIT,
+                throttling_burst_limit=HEALTH_BURST_LIMIT,
             ),
             opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=self._logging_ready)),
         )
@@ -364,18 +363,33 @@ class AgentApi(pulumi.ComponentResource):
         routes = []
         for route_key in ("$connect", "$disconnect", "sendMessage", "$default"):
             connect = route_key == "$connect"
-            routes.append(
-                aws.apigatewayv2.Route(
-                    f"{name}-ws-route-{route_key.strip('$').lower()}",
-                    region=args.region,
-                    api_id=api.id,
-                    route_key=route_key,
-                    target=integration.id.apply(lambda i: f"integrations/{i}"),
-                    authorization_type="CUSTOM" if connect else "NONE",
-                    authorizer_id=authorizer.id if connect else None,
-                    opts=child,
-                )
+            # Messages are two-way: the connection function's answer (accepted, or an error
+            # frame naming the field) goes back to the client through a route response
+            # (https://docs.aws.amazon.com/apigateway/latest/developerguide/apigateway-websocket-api-route-response.html).
+            two_way = route_key in ("sendMessage", "$default")
+            route = aws.apigatewayv2.Route(
+                f"{name}-ws-route-{route_key.strip('$').lower()}",
+                region=args.region,
+                api_id=api.id,
+                route_key=route_key,
+                target=integration.id.apply(lambda i: f"integrations/{i}"),
+                authorization_type="CUSTOM" if connect else "NONE",
+                authorizer_id=authorizer.id if connect else None,
+                route_response_selection_expression="$default" if two_way else None,
+                opts=child,
             )
+            routes.append(route)
+            if two_way:
+                routes.append(
+                    aws.apigatewayv2.RouteResponse(
+                        f"{name}-ws-route-{route_key.strip('$').lower()}-response",
+                        region=args.region,
+                        api_id=api.id,
+                        route_id=route.id,
+                        route_response_key="$default",
+                        opts=child,
+                    )
+                )
         for key, function, source in (
             ("ws-connection", connection, api.execution_arn.apply(lambda arn: f"{arn}/*/*")),
             ("ws-authorizer", authorizer_fn, api.execution_arn.apply(lambda arn: f"{arn}/authorizers/*")),
@@ -392,8 +406,8 @@ class AgentApi(pulumi.ComponentResource):
         fingerprint = pulumi.Output.all(
             integration.integration_uri,
             authorizer.authorizer_uri,
-            *(r.route_key for r in routes),
-            *(r.target for r in routes),
+            *(r.route_key for r in routes if isinstance(r, aws.apigatewayv2.Route)),
+            *(r.target for r in routes if isinstance(r, aws.apigatewayv2.Route)),
         ).apply(lambda parts: hashlib.sha256(json.dumps(parts).encode()).hexdigest())
         deployment = aws.apigatewayv2.Deployment(
             f"{name}-ws-deployment",

@@ -31,6 +31,9 @@ from handlers.shared.models import (
 
 AUTHORIZER_TTL_SECONDS = 300
 VALIDATOR = "body-and-params"
+# The health route's own throttling (method settings): Route 53 probes it, nobody else should.
+HEALTH_RATE_LIMIT = 5.0
+HEALTH_BURST_LIMIT = 10
 
 
 @dataclass(frozen=True)

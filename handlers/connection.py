@@ -18,8 +18,9 @@ from typing import Annotated, Any
 import msgspec
 
 from handlers import init_done
+from handlers.shared.api import field_of
 from handlers.shared.log import get_logger, log_context
-from handlers.shared.models import Id, Text
+from handlers.shared.models import ID_RULE, Id, Text
 from handlers.shared.settings import load_settings
 from handlers.shared.state import StateStore
 
@@ -41,7 +42,17 @@ class SendMessage(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
 
 
 def _reply(status: int, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The route's answer. ``sendMessage`` and ``$default`` have a route response, so API
+    Gateway sends this body back to the client as one frame
+    (https://docs.aws.amazon.com/apigateway/latest/developerguide/apigateway-websocket-api-route-response.html)."""
     return {"statusCode": status, "body": json.dumps(body) if body is not None else ""}
+
+
+def _error(status: int, code: str, message: str, field: str | None = None) -> dict[str, Any]:
+    frame: dict[str, Any] = {"type": "error", "code": code, "message": message}
+    if field:
+        frame["field"] = field
+    return _reply(status, frame)
 
 
 class Connections:
@@ -68,24 +79,21 @@ class Connections:
                 return _reply(200)
             if route == "sendMessage":
                 return self.send_message(connection_id, event.get("body") or "", context.get("requestId") or "")
-            return _reply(
-                400,
-                {
-                    "error": {
-                        "code": "unknown_action",
-                        "message": 'send {"action": "sendMessage", "sessionId", "message"}',
-                    }
-                },
-            )
+            return _error(400, "unknown_action", 'send {"action": "sendMessage", "sessionId", "message"}')
 
     def send_message(self, connection_id: str, body: str, request_id: str) -> dict[str, Any]:
         connection = self.store.get_connection(connection_id)
         if connection is None:
-            return _reply(410, {"error": {"code": "gone", "message": "reconnect first"}})
+            return _error(410, "gone", "reconnect first")
         try:
-            request = msgspec.json.decode(body.encode(), type=SendMessage)
-        except (msgspec.ValidationError, msgspec.DecodeError) as error:
-            return _reply(400, {"error": {"code": "invalid_request", "message": str(error)}})
+            request = msgspec.json.decode(body.encode("utf-8", "surrogatepass"), type=SendMessage)
+        except msgspec.ValidationError as error:
+            field = field_of(error)
+            # The same words as the REST routes for the same rule.
+            message = f"sessionId must be {ID_RULE}" if field == "sessionId" else str(error).split(" - at ")[0]
+            return _error(400, "invalid_request", message, field)
+        except msgspec.DecodeError as error:
+            return _error(400, "invalid_json", f"the message is not valid JSON: {error}")
         turn_input = {
             "sessionId": request.sessionId,
             "userId": connection.user_id,
@@ -101,7 +109,7 @@ class Connections:
             input=json.dumps(turn_input),
         )
         logger.info("turn started", extra={"sessionId": request.sessionId, "executionArn": started["executionArn"]})
-        return _reply(202, {"sessionId": request.sessionId, "status": "STARTED"})
+        return _reply(202, {"type": "accepted", "sessionId": request.sessionId, "status": "STARTED"})
 
 
 def from_environment() -> Connections:

@@ -25,7 +25,11 @@ STATE_FILE = Path(__file__).resolve().parent.parent / "build" / "local-stack.jso
 class Client:
     def __init__(self, state: dict[str, str]) -> None:
         self.base = state["rest"]
-        self.headers = {"Authorization": f"Bearer {state['token']}", "content-type": "application/json"}
+        self.headers = {
+            "Authorization": f"Bearer {state['token']}",
+            "x-api-key": state["apiKey"],
+            "content-type": "application/json",
+        }
         self.moto = state.get("moto")
 
     def call(self, method: str, path: str, body: dict | None = None) -> tuple[int, dict]:

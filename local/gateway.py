@@ -1,55 +1,124 @@
-"""API Gateway, as far as the local stack needs it: the same routes, event shapes and statuses.
+"""API Gateway, locally: the REST API run from its own OpenAPI document, and the WebSocket API.
 
-The REST side builds REST proxy events (with the authorizer's context) from real HTTP
-requests, runs the real authorizer first, validates bodies with the same models API
-Gateway's validators use, and answers the chat route the way the StartSyncExecution
-integration does (start and wait: moto has no StartSyncExecution). The WebSocket side
-runs ``$connect`` through the same authorizer (``?token=``), hands every message to the
-connection function, and lets the agent-step post frames to a connection.
+Nothing here re-implements what an integration does. ``RestApi`` reads the document the
+Pulumi component deploys (``components.openapi.rest_api_document``) and does what API
+Gateway does with it, in API Gateway's order:
+
+1. route: the document's paths and methods; anything else is MISSING_AUTHENTICATION_TOKEN (403);
+2. throttle: the stage's rate and burst (and the health route's own), THROTTLED (429);
+3. authorize: the ``jwt`` security scheme's Lambda authorizer (TOKEN, its identity validation
+   expression, results cached for the scheme's TTL), then the ``x-api-key`` (403);
+4. validate: the operation's request validator, with the document's models checked by a JSON
+   Schema draft 4 validator as API Gateway does
+   (https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-method-request-validation.html);
+5. integrate: ``aws_proxy`` builds the REST proxy event and calls the function; ``aws`` renders
+   the operation's real request template (``local.apigateway_vtl``), calls Step Functions'
+   ``StartSyncExecution`` through boto3 (``local.stepfunctions_adapter`` answers it), and
+   renders the real response template over the answer; the integration's timeout gives
+   INTEGRATION_TIMEOUT (504);
+6. API Gateway's own answers are the document's gateway responses, rendered the same way.
+
+The servers are aiohttp's (HTTP and WebSocket on one event loop in a background thread); the
+integrations are blocking and run on a thread pool, so a slow turn never holds up the others.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
-import http.server
+import concurrent.futures
 import json
 import re
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-import msgspec
-
-from components.openapi import TURN_ERRORS, TURN_FAILED, TURN_TIMED_OUT
-from handlers.shared.api import field_of
-from handlers.shared.models import REQUEST_MODELS
 from handlers.shared.streaming import ConnectionGone
+from local.apigateway_vtl import render_request_template, render_response_template
 
-ROUTES: list[tuple[str, str, str, bool]] = [
-    # method, resource template, target, authenticated
-    ("GET", "/v1/sessions", "router", True),
-    ("POST", "/v1/sessions/{sessionId}/messages", "turn", True),
-    ("GET", "/v1/sessions/{sessionId}/messages", "router", True),
-    ("POST", "/v1/tasks", "router", True),
-    ("GET", "/v1/tasks/{taskId}", "router", True),
-    ("POST", "/v1/approvals/{approvalId}", "approval", True),
-    ("GET", "/v1/health", "health", False),
-]
-BODY_MODELS = {
-    "/v1/sessions/{sessionId}/messages": "ChatTurnRequest",
-    "/v1/tasks": "TaskRequest",
-    "/v1/approvals/{approvalId}": "ApprovalRequest",
+Handler = Callable[[dict[str, Any]], dict[str, Any]]
+
+STAGE = "live"
+ACCOUNT = "123456789012"
+# API Gateway's hard limit on a REST request's payload
+# (https://docs.aws.amazon.com/apigateway/latest/developerguide/limits.html).
+MAX_PAYLOAD_BYTES = 10 * 1024 * 1024
+# API Gateway WebSocket messages are at most 128 KB (same page, WebSocket API quotas).
+MAX_WEBSOCKET_MESSAGE = 128 * 1024
+
+# API Gateway's default status and message for each response type it raises here
+# (https://docs.aws.amazon.com/apigateway/latest/developerguide/supported-gateway-response-types.html).
+_RESPONSE_TYPES = {
+    "MISSING_AUTHENTICATION_TOKEN": (403, "Missing Authentication Token"),
+    "UNAUTHORIZED": (401, "Unauthorized"),
+    "ACCESS_DENIED": (403, "User is not authorized to access this resource"),
+    "INVALID_API_KEY": (403, "Forbidden"),
+    "THROTTLED": (429, "Too Many Requests"),
+    "BAD_REQUEST_BODY": (400, "Invalid request body"),
+    "BAD_REQUEST_PARAMETERS": (400, "Missing required request parameters"),
+    "UNSUPPORTED_MEDIA_TYPE": (415, "Unsupported Media Type"),
+    "REQUEST_TOO_LARGE": (413, "Request Too Long"),
+    "INTEGRATION_TIMEOUT": (504, "Endpoint request timed out"),
+    "INTEGRATION_FAILURE": (502, "Internal server error"),
+    "AUTHORIZER_FAILURE": (500, "Internal server error"),
 }
 
 
-def _pattern(template: str) -> re.Pattern:
-    return re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", template) + "$")
+class GatewayError(Exception):
+    """An answer API Gateway gives itself, before or instead of the integration's."""
+
+    def __init__(self, response_type: str, message: str | None = None) -> None:
+        status, default = _RESPONSE_TYPES[response_type]
+        super().__init__(message or default)
+        self.response_type = response_type
+        self.status = status
+        self.message = message or default
 
 
-_COMPILED = [(method, template, _pattern(template), target, auth) for method, template, target, auth in ROUTES]
+@dataclass
+class TokenBucket:
+    """Rate and burst, as API Gateway's throttling applies them (token bucket)."""
+
+    rate: float
+    burst: int
+    _tokens: float = field(init=False)
+    _at: float = field(init=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
+
+    def __post_init__(self) -> None:
+        self._tokens, self._at = float(self.burst), time.monotonic()
+
+    def take(self) -> bool:
+        with self._lock:
+            now = time.monotonic()
+            self._tokens = min(float(self.burst), self._tokens + (now - self._at) * self.rate)
+            self._at = now
+            if self._tokens >= 1:
+                self._tokens -= 1
+                return True
+            return False
+
+
+@dataclass(frozen=True)
+class Route:
+    resource: str
+    method: str
+    operation: dict[str, Any]
+    pattern: re.Pattern
+
+
+def _routes(document: Mapping[str, Any]) -> list[Route]:
+    routes = []
+    for resource, item in document["paths"].items():
+        pattern = re.compile("^" + re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(resource)) + "$")
+        for method, operation in item.items():
+            routes.append(Route(resource, method.upper(), operation, pattern))
+    return routes
 
 
 def rest_event(
@@ -61,23 +130,24 @@ def rest_event(
     query: dict[str, str] | None = None,
     headers: dict[str, str] | None = None,
     body: str | None = None,
-    user: str | None = None,
+    base64_encoded: bool = False,
+    authorizer: dict[str, Any] | None = None,
     request_id: str | None = None,
+    api_key_id: str | None = None,
 ) -> dict[str, Any]:
-    """A REST proxy integration event as API Gateway sends it (authorizer context included)."""
+    """A REST proxy integration event as API Gateway sends it (authorizer context included)
+    (https://docs.aws.amazon.com/apigateway/latest/developerguide/set-up-lambda-proxy-integrations.html)."""
     if path is None:
         path = resource
         for name, value in (path_params or {}).items():
             path = path.replace("{" + name + "}", value)
-    request_id = request_id or str(uuid.uuid4())
     headers = dict(headers or {})
-    authorizer = {"principalId": user, "userId": user, "integrationLatency": 0} if user else None
     return {
         "resource": resource,
         "path": path,
         "httpMethod": method,
-        "headers": headers,
-        "multiValueHeaders": {k: [v] for k, v in headers.items()},
+        "headers": headers or None,
+        "multiValueHeaders": {k: [v] for k, v in headers.items()} or None,
         "queryStringParameters": query or None,
         "multiValueQueryStringParameters": {k: [v] for k, v in (query or {}).items()} or None,
         "pathParameters": path_params or None,
@@ -85,203 +155,531 @@ def rest_event(
         "requestContext": {
             "resourcePath": resource,
             "httpMethod": method,
-            "path": f"/live{path}",
-            "stage": "live",
-            "requestId": request_id,
+            "path": f"/{STAGE}{path}",
+            "stage": STAGE,
+            "requestId": request_id or str(uuid.uuid4()),
             "requestTimeEpoch": int(time.time() * 1000),
-            "accountId": "123456789012",
+            "accountId": ACCOUNT,
             "apiId": "local",
-            "identity": {"sourceIp": "127.0.0.1"},
+            "identity": {"sourceIp": "127.0.0.1", "apiKeyId": api_key_id},
             "authorizer": authorizer,
             "protocol": "HTTP/1.1",
         },
         "body": body,
-        "isBase64Encoded": False,
+        "isBase64Encoded": base64_encoded,
     }
 
 
-def _error(status: int, code: str, message: str, field: str | None = None) -> tuple[int, dict[str, str], bytes]:
-    error: dict[str, Any] = {"code": code, "message": message}
-    if field:
-        error["field"] = field
-    return status, {"content-type": "application/json"}, json.dumps({"error": error}).encode()
+def _function_name(invoke_arn: str) -> str:
+    """``arn:aws:apigateway:r:lambda:path/2015-03-31/functions/<function arn>/invocations`` → name."""
+    function_arn = invoke_arn.split("/functions/", 1)[1].rsplit("/invocations", 1)[0]
+    return function_arn.split(":")[6]
 
 
-class RestGateway:
-    """Serves the REST routes on a loopback port, one JSON log line per request."""
+def _wire_json(value: Any) -> Any:
+    """A boto3 answer as its JSON wire form (timestamps are epoch seconds there)."""
+    if isinstance(value, datetime):
+        return value.timestamp()
+    if isinstance(value, dict):
+        return {k: _wire_json(v) for k, v in value.items() if k != "ResponseMetadata"}
+    if isinstance(value, list):
+        return [_wire_json(v) for v in value]
+    return value
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+class RestApi:
+    """The REST API of one region, run from its OpenAPI document (see the module docstring)."""
 
     def __init__(
         self,
-        handlers: dict[str, Callable[[dict[str, Any]], dict[str, Any]]],
-        authorize: Callable[[dict[str, Any]], dict[str, Any]],
-        run_turn: Callable[[dict[str, Any], str], dict[str, Any]],
-        log: Callable[[dict[str, Any]], None],
-        max_body_bytes: int = 65_536,
-        host: str = "127.0.0.1",
-        port: int = 0,
+        document: Mapping[str, Any],
+        *,
+        functions: Mapping[str, Handler],
+        authorizer: Handler,
+        api_keys: Mapping[str, str],
+        stepfunctions: Any,
+        rate_limit: float,
+        burst_limit: int,
+        method_limits: Mapping[tuple[str, str], tuple[float, int]] | None = None,
+        log: Callable[[dict[str, Any]], None] = lambda entry: None,
+        integration_workers: int = 64,
     ) -> None:
-        self.handlers = handlers
-        self.authorize = authorize
-        self.run_turn = run_turn
+        """``functions``: function name → handler; ``api_keys``: key value → key id."""
+        self.document = document
+        self.routes = _routes(document)
+        self.functions = dict(functions)
+        self.authorizer = authorizer
+        self.api_keys = dict(api_keys)
+        self.stepfunctions = stepfunctions
         self.log = log
-        self.max_body_bytes = max_body_bytes
-        gateway = self
+        self.stage_bucket = TokenBucket(rate_limit, burst_limit)
+        self.method_buckets = {key: TokenBucket(*limits) for key, limits in (method_limits or {}).items()}
+        self._auth_cache: dict[str, tuple[float, dict[str, Any]]] = {}
+        self._integrations = concurrent.futures.ThreadPoolExecutor(integration_workers, "local-integration")
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
+    def close(self) -> None:
+        self._integrations.shutdown(wait=False, cancel_futures=True)
 
-            def _serve(self):
-                started = time.perf_counter()
-                request_id = str(uuid.uuid4())
-                length = int(self.headers.get("content-length") or 0)
-                body = self.rfile.read(length) if length else b""
-                status, headers, payload = gateway.serve(
-                    self.command, self.path, dict(self.headers.items()), body, request_id
-                )
-                headers = {**headers, "x-request-id": request_id, "content-length": str(len(payload))}
-                self.send_response(status)
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(payload)
-                gateway.log(
-                    {
-                        "message": "request",
-                        "correlationId": headers.get("x-correlation-id", request_id),
-                        "method": self.command,
-                        "path": self.path.split("?")[0],
-                        "status": status,
-                        "ms": round((time.perf_counter() - started) * 1000, 1),
-                    }
-                )
+    # -- one request, end to end ------------------------------------------------------------
 
-            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
+    def handle(self, method: str, raw_path: str, headers: Mapping[str, str], body: bytes) -> Reply:
+        request_id = str(uuid.uuid4())
+        started = time.perf_counter()
+        try:
+            reply = self._handle(method, raw_path, dict(headers), body, request_id)
+        except GatewayError as error:
+            reply = self._gateway_response(error, request_id)
+        reply.headers.setdefault("x-amzn-RequestId", request_id)
+        self.log(
+            {
+                "message": "request",
+                "correlationId": reply.headers.get("x-correlation-id", request_id),
+                "requestId": request_id,
+                "method": method,
+                "path": urlsplit(raw_path).path,
+                "status": reply.status,
+                "ms": round((time.perf_counter() - started) * 1000, 1),
+            }
+        )
+        return reply
 
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer((host, port), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, name="local-rest", daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def serve(self, method: str, raw_path: str, headers: dict[str, str], body: bytes, request_id: str):
+    def _handle(self, method: str, raw_path: str, headers: dict[str, str], body: bytes, request_id: str) -> Reply:
+        if len(body) > MAX_PAYLOAD_BYTES:
+            raise GatewayError("REQUEST_TOO_LARGE")
         parts = urlsplit(raw_path)
-        matched = [
-            (m, t, p.match(parts.path), target, auth) for m, t, p, target, auth in _COMPILED if p.match(parts.path)
-        ]
-        if not matched:
-            return _error(404, "not_found", f"no route {parts.path}")
-        route = next(((t, match, target, auth) for m, t, match, target, auth in matched if m == method), None)
-        if route is None:
-            return _error(405, "method_not_allowed", f"{method} is not allowed here")
-        template, match, target, authenticated = route
-        user = None
-        if authenticated:
+        route, path_params = self._route(method, parts.path)
+        bucket = self.method_buckets.get((route.method, route.resource), self.stage_bucket)
+        if not bucket.take():
+            raise GatewayError("THROTTLED")
+        operation = route.operation
+        authorizer, api_key_id = self._authorize(operation, route, headers)
+        query = dict(parse_qsl(parts.query, keep_blank_values=True))
+        self._validate(operation, headers, query, body)
+        integration = operation["x-amazon-apigateway-integration"]
+        timeout = integration.get("timeoutInMillis", 29_000) / 1000
+        call: Callable[[], Reply]
+        if integration["type"] == "aws_proxy":
+            event = rest_event(
+                method,
+                route.resource,
+                path=parts.path,
+                path_params=path_params,
+                query=query,
+                headers=headers,
+                **self._proxy_body(body),
+                authorizer=authorizer,
+                request_id=request_id,
+                api_key_id=api_key_id,
+            )
+
+            def call() -> Reply:
+                return self._lambda_proxy(_function_name(integration["uri"]), event)
+        else:
+            context = {
+                "requestId": request_id,
+                "stage": STAGE,
+                "accountId": ACCOUNT,
+                "apiId": "local",
+                "resourcePath": route.resource,
+                "httpMethod": method,
+                "authorizer": authorizer or {},
+                "identity": {"sourceIp": "127.0.0.1", "apiKeyId": api_key_id},
+            }
+
+            def call() -> Reply:
+                return self._aws_integration(integration, headers, path_params, query, body, context)
+
+        future = self._integrations.submit(call)
+        try:
+            return future.result(timeout=timeout)
+        except concurrent.futures.TimeoutError:
+            # API Gateway stops waiting; the integration itself goes on (an execution runs to its end).
+            raise GatewayError("INTEGRATION_TIMEOUT") from None
+
+    def _route(self, method: str, path: str) -> tuple[Route, dict[str, str]]:
+        for route in self.routes:
+            match = route.pattern.match(path)
+            if match and route.method == method:
+                return route, match.groupdict()
+        # An unknown resource or method, authenticated or not: API Gateway's 403.
+        raise GatewayError("MISSING_AUTHENTICATION_TOKEN")
+
+    # -- auth ----------------------------------------------------------------------------
+
+    def _authorize(
+        self, operation: Mapping[str, Any], route: Route, headers: Mapping[str, str]
+    ) -> tuple[dict[str, Any] | None, str | None]:
+        schemes = {name for requirement in operation.get("security", []) for name in requirement}
+        authorizer = None
+        declared = self.document["components"]["securitySchemes"]
+        if "jwt" in schemes:
+            authorizer = self._run_authorizer(declared["jwt"], route, headers)
+        api_key_id = None
+        if "api_key" in schemes:
+            key = _header(headers, declared["api_key"]["name"])
+            if key is None or key not in self.api_keys:
+                raise GatewayError("INVALID_API_KEY")
+            api_key_id = self.api_keys[key]
+        return authorizer, api_key_id
+
+    def _run_authorizer(self, scheme: Mapping[str, Any], route: Route, headers: Mapping[str, str]) -> dict[str, Any]:
+        settings = scheme["x-amazon-apigateway-authorizer"]
+        token = _header(headers, scheme["name"])
+        expression = settings.get("identityValidationExpression")
+        if not token or (expression and not re.fullmatch(expression, token)):
+            raise GatewayError("UNAUTHORIZED")
+        cached = self._auth_cache.get(token)
+        now = time.monotonic()
+        if cached is None or cached[0] <= now:
             try:
-                decision = self.authorize(
+                decision = self.authorizer(
                     {
                         "type": "TOKEN",
-                        "authorizationToken": headers.get("Authorization", headers.get("authorization", "")),
-                        "methodArn": f"arn:aws:execute-api:local:123456789012:local/live/{method}{template}",
+                        "authorizationToken": token,
+                        "methodArn": f"arn:aws:execute-api:local:{ACCOUNT}:local/{STAGE}/{route.method}{route.resource}",
                     }
                 )
-                user = decision["context"]["userId"]
             except Exception:
-                return _error(401, "unauthorized", "Unauthorized")
-        model = BODY_MODELS.get(template) if method == "POST" else None
-        if model is not None:  # the request validator, before any integration runs
-            if len(body) > self.max_body_bytes:
-                return _error(413, "payload_too_large", f"the body is {len(body)} bytes; at most {self.max_body_bytes}")
+                # A TOKEN authorizer answers "Unauthorized" by raising it (any error is a 401 here).
+                raise GatewayError("UNAUTHORIZED") from None
+            cached = (now + settings.get("authorizerResultTtlInSeconds", 300), decision)
+            self._auth_cache[token] = cached
+        decision = cached[1]
+        statements = decision.get("policyDocument", {}).get("Statement", [])
+        if not any(s.get("Effect") == "Allow" for s in statements):
+            raise GatewayError("ACCESS_DENIED")
+        # The context's values reach integrations as strings; principalId rides along.
+        return {"principalId": decision.get("principalId"), **(decision.get("context") or {})}
+
+    # -- validation --------------------------------------------------------------------------
+
+    def _validate(
+        self, operation: Mapping[str, Any], headers: Mapping[str, str], query: Mapping[str, str], body: bytes
+    ) -> None:
+        name = operation.get("x-amazon-apigateway-request-validator")
+        if name is None:
+            return
+        validator = self.document["x-amazon-apigateway-request-validators"][name]
+        if validator.get("validateRequestParameters"):
+            missing = [
+                p["name"]
+                for p in operation.get("parameters", [])
+                if p.get("required")
+                and p["in"] in ("header", "query")
+                and not (_header(headers, p["name"]) if p["in"] == "header" else query.get(p["name"]))
+            ]
+            if missing:
+                raise GatewayError(
+                    "BAD_REQUEST_PARAMETERS", f"Missing required request parameters: [{', '.join(missing)}]"
+                )
+        content = (operation.get("requestBody") or {}).get("content", {})
+        content_type = (_header(headers, "content-type") or "application/json").split(";")[0].strip().lower()
+        if validator.get("validateRequestBody") and content_type in content:
+            import jsonschema
+
+            schema = _resolve(self.document, content[content_type]["schema"])
             try:
-                msgspec.json.decode(body, type=REQUEST_MODELS[model])
-            except msgspec.ValidationError as error:
-                return _error(400, "invalid_request", str(error).split(" - at ")[0], field_of(error))
-            except msgspec.DecodeError:
-                return _error(400, "invalid_request", "the body is not valid JSON")
-        event = rest_event(
-            method,
+                document = json.loads(body.decode("utf-8") if body else "")
+            except (UnicodeDecodeError, ValueError):
+                raise GatewayError("BAD_REQUEST_BODY") from None
+            if not jsonschema.Draft4Validator(schema).is_valid(document):
+                raise GatewayError("BAD_REQUEST_BODY")
+
+    # -- integrations --------------------------------------------------------------------
+
+    @staticmethod
+    def _proxy_body(body: bytes) -> dict[str, Any]:
+        """Text as text; bytes that are not UTF-8 as base64, as API Gateway hands over binary."""
+        if not body:
+            return {"body": None, "base64_encoded": False}
+        try:
+            return {"body": body.decode("utf-8"), "base64_encoded": False}
+        except UnicodeDecodeError:
+            return {"body": base64.b64encode(body).decode(), "base64_encoded": True}
+
+    def _lambda_proxy(self, function_name: str, event: dict[str, Any]) -> Reply:
+        try:
+            response = self.functions[function_name](event)
+            status = int(response["statusCode"])
+            headers = {k.lower(): str(v) for k, v in (response.get("headers") or {}).items()}
+            payload = response.get("body") or ""
+            data = base64.b64decode(payload) if response.get("isBase64Encoded") else payload.encode()
+        except Exception as error:  # a function error or a malformed proxy answer: API Gateway's 502
+            self.log({"message": "integration failed", "function": function_name, "error": type(error).__name__})
+            raise GatewayError("INTEGRATION_FAILURE") from None
+        return Reply(status, headers, data)
+
+    def _aws_integration(
+        self,
+        integration: Mapping[str, Any],
+        headers: Mapping[str, str],
+        path_params: Mapping[str, str],
+        query: Mapping[str, str],
+        body: bytes,
+        context: dict[str, Any],
+    ) -> Reply:
+        action = integration["uri"].rsplit("/", 1)[1]
+        if action != "StartSyncExecution":
+            raise GatewayError("INTEGRATION_FAILURE", f"the local stack has no integration for {action}")
+        content_type = (_header(headers, "content-type") or "application/json").split(";")[0].strip().lower()
+        template = integration.get("requestTemplates", {}).get(content_type)
+        if template is None and integration.get("passthroughBehavior") == "never":
+            raise GatewayError("UNSUPPORTED_MEDIA_TYPE")
+        rendered = render_request_template(
             template,
-            path=parts.path,
-            path_params=match.groupdict() or None,
-            query=dict(parse_qsl(parts.query)) or None,
+            body=body.decode("utf-8", "replace"),
+            path_params=path_params,
+            query=query,
             headers=headers,
-            body=body.decode() if body else None,
-            user=user,
-            request_id=request_id,
+            context=context,
         )
-        if target == "turn":
-            return self._turn(event, json.loads(body), headers, request_id)
-        response = self.handlers[target](event)
-        out_headers = {k.lower(): v for k, v in (response.get("headers") or {}).items()}
-        return response["statusCode"], out_headers, (response.get("body") or "").encode()
+        status, answer = self._start_sync_execution(rendered)
+        responses = integration.get("responses", {})
+        chosen = next(
+            (r for pattern, r in responses.items() if pattern != "default" and re.fullmatch(pattern, str(status))),
+            responses.get("default", {"statusCode": "200"}),
+        )
+        response_template = chosen.get("responseTemplates", {}).get("application/json")
+        text = json.dumps(answer)
+        out_headers = {"content-type": "application/json"}
+        status_code = int(chosen.get("statusCode", 200))
+        if response_template is not None:
+            result = render_response_template(
+                response_template,
+                body=text,
+                context=context,
+                path_params=path_params,
+                query=query,
+                headers=headers,
+            )
+            text = result.body
+            status_code = result.status_override or status_code
+            out_headers.update({k.lower(): v for k, v in result.header_overrides.items()})
+        return Reply(status_code, out_headers, text.strip().encode())
 
-    def _turn(self, event: dict[str, Any], body: dict[str, Any], headers: dict[str, str], request_id: str):
-        """What the StartSyncExecution integration and its mapping templates do."""
-        turn_input = {
-            "sessionId": event["pathParameters"]["sessionId"],
-            "userId": event["requestContext"]["authorizer"]["userId"],
-            "message": body["message"],
-            "tools": body.get("tools"),
-            "correlationId": request_id,
-            "idempotencyKey": headers.get("Idempotency-Key") or headers.get("idempotency-key"),
-            "connectionId": None,
+    def _start_sync_execution(self, rendered: str) -> tuple[int, dict[str, Any]]:
+        """Send the rendered request to Step Functions as API Gateway does: its answer, or its
+        error in the AWS JSON protocol's shape (``__type``, ``message``) with its status."""
+        from botocore.exceptions import ClientError
+
+        try:
+            request = json.loads(rendered)
+        except ValueError:
+            return 400, {"__type": "SerializationException", "message": "the request is not JSON"}
+        try:
+            return 200, _wire_json(self.stepfunctions.start_sync_execution(**request))
+        except ClientError as error:
+            details = error.response.get("Error", {})
+            status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 400)
+            return status, {"__type": details.get("Code", ""), "message": details.get("Message", "")}
+        except TypeError as error:  # a parameter StartSyncExecution does not take
+            return 400, {"__type": "ValidationException", "message": str(error)}
+
+    # -- API Gateway's own answers ---------------------------------------------------------
+
+    def _gateway_response(self, error: GatewayError, request_id: str) -> Reply:
+        responses = self.document.get("x-amazon-apigateway-gateway-responses", {})
+        family = "DEFAULT_4XX" if error.status < 500 else "DEFAULT_5XX"
+        configured = responses.get(error.response_type) or responses.get(family) or {}
+        status = int(configured.get("statusCode") or error.status)
+        template = configured.get("responseTemplates", {}).get("application/json")
+        context = {
+            "requestId": request_id,
+            "error": {
+                "message": error.message,
+                "messageString": json.dumps(error.message),
+                "responseType": error.response_type,
+            },
         }
-        result = self.run_turn(turn_input, request_id)
-        if result["status"] == "SUCCEEDED":
-            return 200, {"content-type": "application/json"}, result["output"].encode()
-        mapped = (
-            TURN_TIMED_OUT if result["status"] == "TIMED_OUT" else TURN_ERRORS.get(result.get("error"), TURN_FAILED)
-        )
-        return _error(mapped.status, mapped.code, mapped.message, mapped.field)
+        if template is None:
+            text = json.dumps({"message": error.message})
+        else:
+            text = render_response_template(template, body="{}", context=context).body
+        headers = {"content-type": "application/json", "x-amzn-ErrorType": error.response_type}
+        return Reply(status, headers, text.encode())
 
-    def start(self) -> RestGateway:
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    wanted = name.lower()
+    return next((v for k, v in headers.items() if k.lower() == wanted), None)
+
+
+def _resolve(document: Mapping[str, Any], schema: Mapping[str, Any]) -> dict[str, Any]:
+    ref = schema.get("$ref")
+    if ref is None:
+        return dict(schema)
+    name = ref.rsplit("/", 1)[1]
+    return dict(document["components"]["schemas"][name])
+
+
+# -- the servers ------------------------------------------------------------------------------
+
+
+class EventLoopThread:
+    """One asyncio loop in a daemon thread: the servers live on it."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="local-gateway-loop", daemon=True)
         self.thread.start()
-        return self
+
+    def run(self, coroutine: Any, timeout: float | None = 30) -> Any:
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
 
     def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
 
 
-class WebSocketGateway:
-    """The WebSocket API: ``$connect`` through the authorizer, messages to the connection
-    function, and ``post`` for the agent-step's frames."""
+class PortInUseError(OSError):
+    """The port the stack was asked to listen on is taken."""
 
-    def __init__(
-        self,
-        connection_handler: Callable[[dict[str, Any]], dict[str, Any]],
-        authorize: Callable[[dict[str, Any]], dict[str, Any]],
-        log: Callable[[dict[str, Any]], None],
-        host: str = "127.0.0.1",
-        port: int = 0,
-    ) -> None:
-        from websockets.sync.server import serve
 
-        self.connection_handler = connection_handler
-        self.authorize = authorize
-        self.log = log
-        self.connections: dict[str, Any] = {}
-        self._lock = threading.Lock()
-        self.server = serve(self._session, host, port, process_request=self._process_request)
-        self.thread = threading.Thread(target=self.server.serve_forever, name="local-websocket", daemon=True)
+async def _listen(app: Any, host: str, port: int) -> tuple[Any, int]:
+    from aiohttp import web
+
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, backlog=1024)
+    try:
+        await site.start()
+    except OSError as error:
+        await runner.cleanup()
+        raise PortInUseError(error.errno, f"{host}:{port} is already in use") from None
+    bound = site._server.sockets[0].getsockname()[1]  # the port chosen when 0 was asked
+    return runner, bound
+
+
+class RestServer:
+    """Serves a :class:`RestApi` over HTTP on a loopback port."""
+
+    def __init__(self, api: RestApi, loop: EventLoopThread, host: str = "127.0.0.1", port: int = 0) -> None:
+        from aiohttp import web
+
+        self.api, self.loop, self.host = api, loop, host
+
+        async def serve(request: web.Request) -> web.Response:
+            body = await request.read()
+            headers = dict(request.headers.items())
+            reply = await asyncio.get_running_loop().run_in_executor(
+                None, api.handle, request.method, request.path_qs, headers, body
+            )
+            return web.Response(status=reply.status, headers=reply.headers, body=reply.body)
+
+        app = web.Application(client_max_size=MAX_PAYLOAD_BYTES + 1024)
+        app.router.add_route("*", "/{tail:.*}", serve)
+        self._runner, self.port = loop.run(_listen(app, host, port))
 
     @property
     def url(self) -> str:
-        host, port = self.server.socket.getsockname()[:2]
-        return f"ws://{host}:{port}"
+        return f"http://{self.host}:{self.port}"
 
-    def _event(self, route: str, connection_id: str, user: str | None, body: str | None = None) -> dict[str, Any]:
-        context = {
+    def stop(self) -> None:
+        self.loop.run(self._runner.cleanup())
+        self.api.close()
+
+
+class WebSocketApi:
+    """The WebSocket API: ``$connect`` through the REQUEST authorizer (``?token=``), messages
+    routed by ``$request.body.action`` to the connection function, whose response body goes
+    back to the client (the routes have a route response), and ``post`` for
+    ``PostToConnection``."""
+
+    def __init__(
+        self,
+        connection_handler: Handler,
+        authorizer: Handler,
+        loop: EventLoopThread,
+        log: Callable[[dict[str, Any]], None] = lambda entry: None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        from aiohttp import WSMsgType, web
+
+        self.connection_handler, self.authorizer, self.loop, self.log, self.host = (
+            connection_handler,
+            authorizer,
+            loop,
+            log,
+            host,
+        )
+        self.connections: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+        async def session(request: web.Request) -> web.StreamResponse:
+            run = asyncio.get_running_loop().run_in_executor
+            token = request.query.get("token", "")
+            try:
+                decision = await run(None, self.authorizer, self._authorizer_event(token))
+                user = (decision.get("context") or {}).get("userId") or decision["principalId"]
+            except Exception:
+                self.log({"message": "websocket refused", "status": 401})
+                return web.Response(status=401, text="Unauthorized\n")
+            connection_id = base64.b64encode(uuid.uuid4().bytes[:9]).decode()
+            connected = await run(None, self.connection_handler, self._event("$connect", connection_id, user))
+            if connected.get("statusCode") != 200:
+                return web.Response(status=int(connected.get("statusCode") or 403), text="Forbidden\n")
+            websocket = web.WebSocketResponse(max_msg_size=MAX_WEBSOCKET_MESSAGE)
+            await websocket.prepare(request)
+            with self._lock:
+                self.connections[connection_id] = websocket
+            self.log({"message": "websocket connected", "connectionId": connection_id, "caller": user})
+            try:
+                async for message in websocket:
+                    if message.type != WSMsgType.TEXT:
+                        continue
+                    route = self._route_of(message.data)
+                    reply = await run(
+                        None, self.connection_handler, self._event(route, connection_id, user, message.data)
+                    )
+                    if reply.get("body"):
+                        await websocket.send_str(reply["body"])
+            finally:
+                with self._lock:
+                    self.connections.pop(connection_id, None)
+                await run(None, self.connection_handler, self._event("$disconnect", connection_id, user))
+                self.log({"message": "websocket disconnected", "connectionId": connection_id})
+            return websocket
+
+        app = web.Application()
+        app.router.add_get("/", session)
+        self._runner, self.port = loop.run(_listen(app, host, port))
+
+    @property
+    def url(self) -> str:
+        return f"ws://{self.host}:{self.port}"
+
+    @staticmethod
+    def _route_of(text: str) -> str:
+        try:
+            action = json.loads(text).get("action")
+        except (ValueError, AttributeError):
+            action = None
+        return "sendMessage" if action == "sendMessage" else "$default"
+
+    @staticmethod
+    def _authorizer_event(token: str) -> dict[str, Any]:
+        return {
+            "type": "REQUEST",
+            "methodArn": f"arn:aws:execute-api:local:{ACCOUNT}:local/{STAGE}/$connect",
+            "queryStringParameters": {"token": token},
+        }
+
+    @staticmethod
+    def _event(route: str, connection_id: str, user: str | None, body: str | None = None) -> dict[str, Any]:
+        context: dict[str, Any] = {
             "routeKey": route,
             "eventType": {"$connect": "CONNECT", "$disconnect": "DISCONNECT"}.get(route, "MESSAGE"),
             "connectionId": connection_id,
             "requestId": str(uuid.uuid4()),
-            "stage": "live",
+            "stage": STAGE,
             "apiId": "local",
             "domainName": "localhost",
             "requestTimeEpoch": int(time.time() * 1000),
@@ -294,69 +692,24 @@ class WebSocketGateway:
             event["body"] = body
         return event
 
-    def _process_request(self, connection, request):
-        token = dict(parse_qsl(urlsplit(request.path).query)).get("token", "")
-        try:
-            decision = self.authorize(
-                {
-                    "type": "REQUEST",
-                    "methodArn": "arn:aws:execute-api:local:123456789012:local/live/$connect",
-                    "queryStringParameters": {"token": token},
-                }
-            )
-        except Exception:
-            self.log({"message": "websocket refused", "status": 401})
-            return connection.respond(401, "Unauthorized\n")
-        connection.user_id = decision["context"]["userId"]
-        return None
-
-    def _session(self, websocket) -> None:
-        connection_id = base64.b64encode(uuid.uuid4().bytes[:9]).decode()
-        user = websocket.user_id
-        if self.connection_handler(self._event("$connect", connection_id, user))["statusCode"] != 200:
-            websocket.close(1008, "refused")
-            return
-        with self._lock:
-            self.connections[connection_id] = websocket
-        self.log({"message": "websocket connected", "connectionId": connection_id, "caller": user})
-        try:
-            for message in websocket:
-                try:
-                    action = json.loads(message).get("action")
-                except (ValueError, AttributeError):
-                    action = None
-                route = "sendMessage" if action == "sendMessage" else "$default"
-                reply = self.connection_handler(
-                    self._event(route, connection_id, user, message if isinstance(message, str) else message.decode())
-                )
-                if reply.get("body"):
-                    websocket.send(
-                        json.dumps({"type": "ack", "statusCode": reply["statusCode"], **json.loads(reply["body"])})
-                    )
-        except Exception as error:  # the client went away mid-message: same as a close
-            self.log(
-                {"message": "websocket closed abruptly", "connectionId": connection_id, "error": type(error).__name__}
-            )
-        finally:
-            with self._lock:
-                self.connections.pop(connection_id, None)
-            self.connection_handler(self._event("$disconnect", connection_id, user))
-            self.log({"message": "websocket disconnected", "connectionId": connection_id})
-
     def post(self, connection_id: str, data: bytes) -> None:
-        """``PostToConnection``: ConnectionGone when the client is no longer there."""
+        """``PostToConnection``: ConnectionGone when the client is no longer there; a message
+        over API Gateway's limit is refused as it would be."""
+        if len(data) > MAX_WEBSOCKET_MESSAGE:
+            raise ValueError(f"PayloadTooLargeException: {len(data)} bytes, at most {MAX_WEBSOCKET_MESSAGE}")
         with self._lock:
             websocket = self.connections.get(connection_id)
-        if websocket is None:
+        if websocket is None or websocket.closed:
             raise ConnectionGone(connection_id)
         try:
-            websocket.send(data.decode())
+            self.loop.run(websocket.send_str(data.decode()), timeout=10)
         except Exception:
             raise ConnectionGone(connection_id) from None
 
-    def start(self) -> WebSocketGateway:
-        self.thread.start()
-        return self
-
     def stop(self) -> None:
-        self.server.shutdown()
+        async def close_all() -> None:
+            for websocket in list(self.connections.values()):
+                await websocket.close()
+            await self._runner.cleanup()
+
+        self.loop.run(close_all())

@@ -21,6 +21,7 @@ import argparse
 import base64
 import json
 import os
+import secrets
 import signal
 import sys
 import threading
@@ -113,13 +114,16 @@ class LocalStack:
         ws_port: int = 0,
         moto_port: int | None = 0,
         log=_log_line,
+        throttle: tuple[float, int] | None = None,
     ) -> None:
+        """``throttle``: (rate, burst) instead of the stack config's ``api.rateLimit``/``burstLimit``."""
         self.stack_name = stack
         self.host = host
         self.api_port = api_port
         self.ws_port = ws_port
         self.moto_port = moto_port
         self.log = log
+        self.throttle = throttle
         self._stoppers: list = []
 
     def start(self) -> LocalStack:
@@ -128,6 +132,7 @@ class LocalStack:
 
         from components.config import parse_stack_config
         from components.naming import state_machine_name
+        from components.openapi import HEALTH_BURST_LIMIT, HEALTH_RATE_LIMIT, RestApiTargets, rest_api_document
         from components.workflows import ToolRoute, WorkflowFunctions, WorkflowLimits, task_definition, turn_definition
         from handlers.agent_step import AgentStep, AgentStepSettings, load_tool_specs
         from handlers.approval import Approvals, ApprovalSettings
@@ -142,10 +147,10 @@ class LocalStack:
         from handlers.shared.table import TABLE_SCHEMA
         from handlers.shared.tokens import JwksCache, TokenVerifier
         from handlers.tools import load_tool
-        from local.gateway import RestGateway, WebSocketGateway
+        from local.gateway import EventLoopThread, RestApi, RestServer, WebSocketApi
         from local.model import ScriptedModelServer
         from local.pulumi_mocks import stack_config
-        from local.stepfunctions import MOTO_CONFIG, LambdaDispatcher, dispatching, wait_for_execution
+        from local.stepfunctions import MOTO_CONFIG, LambdaDispatcher, StepFunctionsAdapter, dispatching
 
         raw = {k.split(":", 1)[1]: v for k, v in stack_config(self.stack_name).items() if k.startswith("agent-infra:")}
         config = parse_stack_config(raw)
@@ -163,6 +168,12 @@ class LocalStack:
         self._mock = mock_aws(config=MOTO_CONFIG)
         self._mock.start()
         self._stoppers.append(self._mock.stop)
+        # What Step Functions does and moto lacks (StartSyncExecution, SendTaskFailure's cause,
+        # SDK and HTTP tasks): installed before any state machine is created.
+        self.adapter = StepFunctionsAdapter().install()
+        self._stoppers.append(self.adapter.uninstall)
+        self.events = EventLoopThread()
+        self._stoppers.append(self.events.stop)
         if self.moto_port is not None:
             from moto.server import ThreadedMotoServer
 
@@ -224,9 +235,10 @@ class LocalStack:
         turn_arn = f"arn:aws:states:{region}:{ACCOUNT}:stateMachine:{turn_name}"
         task_arn = f"arn:aws:states:{region}:{ACCOUNT}:stateMachine:{task_name}"
 
-        self.websocket = WebSocketGateway(
-            lambda event: connections.handle(event), authorizer.handle, self.log, self.host, self.ws_port
+        self.websocket = WebSocketApi(
+            lambda event: connections.handle(event), authorizer.handle, self.events, self.log, self.host, self.ws_port
         )
+        self._stoppers.append(self.websocket.stop)
 
         def stream_to(connection_id: str, message_id: str) -> AnswerStream:
             return AnswerStream(connection_id, message_id, self.websocket.post, on_gone=self.store.delete_connection)
@@ -324,22 +336,37 @@ class LocalStack:
             lambda: self.sfn,
         )
 
-        def run_turn(turn_input: dict[str, Any], request_id: str) -> dict[str, Any]:
-            started = self.sfn.start_execution(stateMachineArn=turn_arn, name=request_id, input=json.dumps(turn_input))
-            return wait_for_execution(self.sfn, started["executionArn"], timeout=workflow.express_timeout_seconds + 5)
+        def invoke_arn(function: str) -> str:
+            return f"arn:aws:apigateway:{region}:lambda:path/2015-03-31/functions/{arn(function)}/invocations"
 
-        self.rest = RestGateway(
-            {"router": router.handle, "approval": self.approvals.handle, "health": health.handle},
-            authorizer.handle,
-            run_turn,
-            self.log,
-            max_body_bytes=config.api.max_body_kb * 1024,
-            host=self.host,
-            port=self.api_port,
-        ).start()
+        # The REST API's own document, as the Pulumi component deploys it, with this stack's ARNs.
+        self.openapi = rest_api_document(
+            RestApiTargets(
+                region=region,
+                router_invoke_arn=invoke_arn("router"),
+                approval_invoke_arn=invoke_arn("approval"),
+                health_invoke_arn=invoke_arn("health"),
+                authorizer_invoke_arn=invoke_arn("authorizer"),
+                turn_state_machine_arn=turn_arn,
+                turn_role_arn=f"arn:aws:iam::{ACCOUNT}:role/local-turn-integration",
+            ),
+            title=f"agent-infra-{self.stack_name}",
+        )
+        # One API key, as each client of a deployed stack has (API Gateway wants 20-128 alphanumerics).
+        self.api_key = secrets.token_hex(20)
+        self.rest_api = RestApi(
+            self.openapi,
+            functions={"router": router.handle, "approval": self.approvals.handle, "health": health.handle},
+            authorizer=authorizer.handle,
+            api_keys={self.api_key: "local-dev-key"},
+            stepfunctions=self.sfn,
+            rate_limit=(self.throttle or (config.api.rate_limit, config.api.burst_limit))[0],
+            burst_limit=(self.throttle or (config.api.rate_limit, config.api.burst_limit))[1],
+            method_limits={("GET", "/v1/health"): (HEALTH_RATE_LIMIT, HEALTH_BURST_LIMIT)},
+            log=self.log,
+        )
+        self.rest = RestServer(self.rest_api, self.events, self.host, self.api_port)
         self._stoppers.append(self.rest.stop)
-        self.websocket.start()
-        self._stoppers.append(self.websocket.stop)
         self.dev_token = self.issuer.token()
         return self
 
@@ -360,10 +387,12 @@ class LocalStack:
             f"  model      {self.model_label}",
             f"  AWS (moto) {self.moto_url or 'in-process only'}   table {self.table_name}",
             f"  dev token  {self.dev_token}",
+            f"  API key    {self.api_key}   (x-api-key, as each client of a deployed stack has)",
             "",
             "try:",
             f"  curl -s -X POST {self.rest.url}/v1/sessions/{session}/messages \\",
-            f"       -H 'Authorization: Bearer {self.dev_token}' -H 'content-type: application/json' \\",
+            f"       -H 'Authorization: Bearer {self.dev_token}' -H 'x-api-key: {self.api_key}' \\",
+            "       -H 'content-type: application/json' \\",
             '       -d \'{"message": "calculate 6*7"}\'',
             "",
             "make demo runs a scripted conversation against it; Ctrl-C stops it.",
@@ -386,7 +415,13 @@ def main(argv: list[str] | None = None) -> int:
     Path(args.state_file).parent.mkdir(parents=True, exist_ok=True)
     Path(args.state_file).write_text(
         json.dumps(
-            {"rest": stack.rest.url, "websocket": stack.websocket.url, "token": stack.dev_token, "moto": stack.moto_url}
+            {
+                "rest": stack.rest.url,
+                "websocket": stack.websocket.url,
+                "token": stack.dev_token,
+                "apiKey": stack.api_key,
+                "moto": stack.moto_url,
+            }
         )
     )
     print(stack.banner(), flush=True)

@@ -80,8 +80,15 @@ def test_bad_messages_and_unknown_actions(connections):
     bad = connections.handle(
         ws_event("sendMessage", body={"action": "sendMessage", "sessionId": "bad id!", "message": "x"})
     )
-    assert bad["statusCode"] == 400 and "sessionId" in json.loads(bad["body"])["error"]["message"]
-    assert connections.handle(ws_event("$default", body={"action": "dance"}))["statusCode"] == 400
+    assert bad["statusCode"] == 400
+    assert json.loads(bad["body"]) == {
+        "type": "error",
+        "code": "invalid_request",
+        "message": "sessionId must be 1-64 letters, digits, '-' or '_'",
+        "field": "sessionId",
+    }
+    unknown = connections.handle(ws_event("$default", body={"action": "dance"}))
+    assert unknown["statusCode"] == 400 and json.loads(unknown["body"])["code"] == "unknown_action"
 
 
 def test_disconnect_forgets_the_connection_and_later_messages_are_refused(connections, store):

@@ -16,14 +16,16 @@ from local.stack import LocalStack
 @pytest.fixture(scope="module")
 def stack():
     logged: list[dict] = []
-    running = LocalStack("dev", moto_port=None, log=logged.append).start()
+    # Stage throttling well above what the tests send (the dev stack's is 5/s); throttling
+    # itself is tested on a stack of its own.
+    running = LocalStack("dev", moto_port=None, log=logged.append, throttle=(1000, 2000)).start()
     running.logged = logged
     yield running
     running.stop()
 
 
 def call(stack, method, path, body=None, token=None, headers=None, raw=None):
-    all_headers = {"Authorization": f"Bearer {token or stack.dev_token}", **(headers or {})}
+    all_headers = {"Authorization": f"Bearer {token or stack.dev_token}", "x-api-key": stack.api_key, **(headers or {})}
     if body is not None or raw is not None:
         all_headers.setdefault("content-type", "application/json")
     data = raw if raw is not None else (json.dumps(body) if body is not None else None)
@@ -44,7 +46,7 @@ def test_health_is_open_and_deep(stack):
     response = requests.get(f"{stack.rest.url}/v1/health", timeout=10)
     assert response.status_code == 200
     assert response.json()["checks"] == {"table": "ok", "turn": "ok", "task": "ok"}
-    assert response.headers["x-request-id"]
+    assert response.headers["x-amzn-RequestId"]
 
 
 def test_auth_failures(stack):
@@ -56,15 +58,46 @@ def test_auth_failures(stack):
     }
     other_audience = stack.issuer.token(aud="someone-else")
     assert call(stack, "GET", "/v1/sessions", token=other_audience).status_code == 401
+    # A valid token without the client's API key: API Gateway's 403, as deployed.
+    for key in (None, "not-a-key"):
+        headers = {"Authorization": f"Bearer {stack.dev_token}", **({"x-api-key": key} if key else {})}
+        refused = requests.get(f"{stack.rest.url}/v1/sessions", headers=headers, timeout=10)
+        assert refused.status_code == 403 and refused.json() == {"error": {"code": "forbidden", "message": "Forbidden"}}
 
 
-def test_a_bad_body_is_refused_at_the_edge_naming_the_field(stack):
+def test_a_bad_body_is_refused_at_the_edge_as_api_gateway_does(stack):
+    # API Gateway's request validator says only that the body is invalid.
     response = call(stack, "POST", "/v1/sessions/s-bad/messages", body={"message": ""})
-    assert response.status_code == 400 and response.json()["error"]["field"] == "message"
-    response = call(stack, "POST", "/v1/tasks", raw="{not json")
     assert response.status_code == 400
-    assert call(stack, "DELETE", "/v1/tasks").status_code == 405
-    assert call(stack, "GET", "/v1/nowhere").status_code == 404
+    assert response.json() == {"error": {"code": "invalid_request", "message": "Invalid request body"}}
+    assert call(stack, "POST", "/v1/tasks", raw="{not json").status_code == 400
+    assert call(stack, "POST", "/v1/sessions/s-bad/messages", body={"message": "m", "tools": None}).status_code == 400
+
+
+def test_unknown_routes_and_methods_answer_like_api_gateway(stack):
+    for method, path, token in (("GET", "/v1/nowhere", None), ("DELETE", "/v1/tasks", None), ("GET", "/", "")):
+        headers = {} if token == "" else {"Authorization": f"Bearer {stack.dev_token}"}
+        response = requests.request(method, f"{stack.rest.url}{path}", headers=headers, timeout=10)
+        assert response.status_code == 403, (method, path)
+        assert response.json() == {"error": {"code": "forbidden", "message": "Missing Authentication Token"}}
+        assert response.headers["x-amzn-ErrorType"] == "MISSING_AUTHENTICATION_TOKEN"
+
+
+def test_a_bad_session_id_is_the_same_400_on_every_route(stack):
+    expected = {
+        "error": {
+            "code": "invalid_request",
+            "message": "sessionId must be 1-64 letters, digits, '-' or '_'",
+            "field": "sessionId",
+        }
+    }
+    for bad in ("s" * 65, "s" * 300, "dots.are.out"):
+        turn = call(stack, "POST", f"/v1/sessions/{bad}/messages", body={"message": "hi"})
+        history = call(stack, "GET", f"/v1/sessions/{bad}/messages")
+        task = call(stack, "POST", "/v1/tasks", body={"message": "hi", "sessionId": bad})
+        assert turn.status_code == history.status_code == 400, bad
+        assert turn.json() == history.json() == expected
+        assert task.status_code == 400
 
 
 def test_a_chat_turn_with_a_tool_then_history_and_sessions(stack):
@@ -111,7 +144,7 @@ def test_a_streamed_answer_over_websocket(stack):
         while not frames or frames[-1].get("type") != "final" or not frames[-1].get("done"):
             frames.append(json.loads(ws.recv(timeout=20)))
     ack, *stream = frames
-    assert ack["type"] == "ack" and ack["statusCode"] == 202
+    assert ack == {"type": "accepted", "sessionId": "s-ws", "status": "STARTED"}
     chunks = [f for f in stream if f["type"] == "chunk"]
     final = stream[-1]
     assert "".join(c["text"] for c in sorted(chunks, key=lambda c: c["seq"])) == final["answer"]
@@ -154,7 +187,7 @@ def test_a_compensated_failure(stack):
 
 def test_every_request_is_logged_as_one_json_line_with_its_correlation_id(stack):
     response = requests.get(f"{stack.rest.url}/v1/health", timeout=10)
-    request_id = response.headers["x-request-id"]
+    request_id = response.headers["x-amzn-RequestId"]
     # Other lines (a WebSocket closing, say) may interleave: find this request's own line.
     entry = wait_for(lambda: next((e for e in stack.logged if e.get("correlationId") == request_id), None), timeout=5)
     assert entry["message"] == "request" and entry["path"] == "/v1/health" and entry["status"] == 200
@@ -163,7 +196,10 @@ def test_every_request_is_logged_as_one_json_line_with_its_correlation_id(stack)
 def test_the_demo_runs_against_the_stack(stack, capsys):
     from local.demo import Client, run_demo
 
-    assert run_demo(Client({"rest": stack.rest.url, "token": stack.dev_token}), auto_approve=True) == 0
+    assert (
+        run_demo(Client({"rest": stack.rest.url, "token": stack.dev_token, "apiKey": stack.api_key}), auto_approve=True)
+        == 0
+    )
     printed = capsys.readouterr().out
     for heading in (
         "1. a direct answer",

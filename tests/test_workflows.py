@@ -25,9 +25,9 @@ from handlers.tools import load_tool
 from local.stepfunctions import (
     MOTO_CONFIG,
     LambdaDispatcher,
+    StepFunctionsAdapter,
     dispatching,
     instant_retries,
-    run_to_completion,
     wait_for_execution,
 )
 from tests.conftest import REGION, TABLE_NAME
@@ -142,6 +142,12 @@ class Stack:
             **extra,
         }
 
+    def run_turn(self, turn_input: dict, name: str | None = None) -> dict:
+        """A turn as API Gateway runs it: StartSyncExecution on the Express machine."""
+        return self.sfn.start_sync_execution(
+            stateMachineArn=self.turn_arn, name=name or f"turn-{time.monotonic_ns()}", input=json.dumps(turn_input)
+        )
+
     def tickets(self) -> list[str]:
         items = self.dynamodb.scan(
             TableName=TABLE_NAME,
@@ -153,7 +159,7 @@ class Stack:
 
 @pytest.fixture
 def stack(aws_credentials):
-    with mock_aws(config=MOTO_CONFIG):
+    with mock_aws(config=MOTO_CONFIG), StepFunctionsAdapter():
         built = {}
 
         def make(**options):
@@ -185,7 +191,7 @@ def output_of(result):
 def test_direct_answer(stack):
     s = stack()
     s.model.replies = [reply("Hi! What can I do?")]
-    out = output_of(run_to_completion(s.sfn, s.turn_arn, s.turn_input("hi")))
+    out = output_of(s.run_turn(s.turn_input("hi")))
     assert out["answer"] == "Hi! What can I do?" and out["toolCalls"] == [] and out["sessionId"] == "s1"
     assert out["usage"] == {"inputTokens": 10, "outputTokens": 4}
     history = list(reversed(s.store.load_conversation("s1").messages))
@@ -196,7 +202,7 @@ def test_direct_answer(stack):
 def test_one_tool_call(stack):
     s = stack()
     s.model.replies = [reply("", [ToolCall("tu-1", "calculator", {"expression": "6*7"})]), reply("6 x 7 = 42")]
-    out = output_of(run_to_completion(s.sfn, s.turn_arn, s.turn_input("6*7?")))
+    out = output_of(s.run_turn(s.turn_input("6*7?")))
     assert out["answer"] == "6 x 7 = 42"
     assert out["toolCalls"] == [
         {
@@ -225,7 +231,7 @@ def test_several_tool_calls_in_one_step(stack):
         ToolCall("tu-3", "calculator", {"expression": "1/0"}),
     ]
     s.model.replies = [reply("", calls), reply("done")]
-    out = output_of(run_to_completion(s.sfn, s.turn_arn, s.turn_input()))
+    out = output_of(s.run_turn(s.turn_input()))
     assert [(c["name"], c["status"]) for c in out["toolCalls"]] == [
         ("calculator", "SUCCEEDED"),
         ("memory", "SUCCEEDED"),
@@ -243,7 +249,7 @@ def test_a_transient_tool_failure_is_retried_then_succeeds(stack):
     s = stack()
     s.transient_once.add(("calculator", 100))
     s.model.replies = [reply("", [ToolCall("tu-1", "calculator", {"expression": "3*3"})]), reply("nine")]
-    out = output_of(run_to_completion(s.sfn, s.turn_arn, s.turn_input()))
+    out = output_of(s.run_turn(s.turn_input()))
     assert out["toolCalls"][0]["output"]["result"] == 9
     assert len(s.dispatcher.calls_to("calculator")) == 2
     assert len(s.pauses) == 1 and 0 <= s.pauses[0] <= 1, "one full-jitter pause within the first interval"
@@ -262,7 +268,7 @@ def test_a_permanent_failure_at_step_k_undoes_steps_before_it_newest_first(stack
         return original_delete(ticket_id)
 
     s.store.delete_ticket = spy
-    result = run_to_completion(s.sfn, s.turn_arn, s.turn_input("open three tickets"))
+    result = s.run_turn(s.turn_input("open three tickets"))
     assert result["status"] == "FAILED"
     assert result["error"] == "RuntimeError"
     assert f"ticket system down at step {failing_step}" in result["cause"]
@@ -277,7 +283,7 @@ def test_a_permanent_failure_at_step_k_undoes_steps_before_it_newest_first(stack
 def test_max_steps_exceeded_fails_clearly_after_compensating(stack):
     s = stack(max_steps=2, approval_tools=())
     s.model.replies = [reply("", [ticket("loop", k)]) for k in (1, 2)]
-    result = run_to_completion(s.sfn, s.turn_arn, s.turn_input())
+    result = s.run_turn(s.turn_input())
     assert result["status"] == "FAILED"
     assert result["error"] == "MaxStepsExceeded"
     assert result["cause"] == "no final answer after 2 model calls"
@@ -289,7 +295,7 @@ def test_the_same_step_delivered_twice_does_its_side_effect_once(stack):
     s = stack(approval_tools=())
     s.deliver_twice = True
     s.model.replies = [reply("", [ticket("once", 1)]), reply("opened")]
-    out = output_of(run_to_completion(s.sfn, s.turn_arn, s.turn_input()))
+    out = output_of(s.run_turn(s.turn_input()))
     assert out["toolCalls"][0]["output"]["created"] is True
     assert s.tickets() == ["ticket once"]
     execution = s.dispatcher.calls_to("create_ticket")[0]["executionId"]
@@ -299,7 +305,7 @@ def test_the_same_step_delivered_twice_does_its_side_effect_once(stack):
 def test_a_turn_never_waits_for_approval(stack):
     s = stack()
     s.model.replies = [reply("", [ticket("sneaky", 1)]), reply("I cannot do that here")]
-    out = output_of(run_to_completion(s.sfn, s.turn_arn, s.turn_input()))
+    out = output_of(s.run_turn(s.turn_input()))
     assert out["toolCalls"] == [], "the agent-step drops a call to a tool the turn does not offer"
     assert s.tickets() == []
 
@@ -371,8 +377,8 @@ def test_approval_denied_goes_back_to_the_model(stack):
     (call,) = out["toolCalls"]
     assert (call["name"], call["input"], call["status"]) == ("create_ticket", {"title": "ticket denied"}, "FAILED")
     assert call["output"]["error"] == "a human denied this call"
-    # On AWS the comment arrives as the failure's cause; moto's SendTaskFailure drops `cause`.
-    assert call["output"]["comment"] in ("not now", None)
+    # SendTaskFailure's cause carries the comment to the model, as on AWS.
+    assert call["output"]["comment"] == "not now"
     assert s.tickets() == []
     decided = s.store.get_approval("task-1", 100)
     assert (decided.status, decided.comment, decided.decided_by) == ("DENIED", "not now", "alice")

@@ -1,0 +1,59 @@
+"""The REST API's document and its behaviour in step: schemathesis generates requests from the
+OpenAPI document API Gateway deploys and checks every answer of the local stack against it.
+
+Bounded (a fixed number of derandomized examples per operation and mode) so it runs in every
+`make test`.
+"""
+
+from __future__ import annotations
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from schemathesis import GenerationMode, checks
+
+from local.stack import LocalStack
+
+EXAMPLES = 10
+CHECKS = [
+    checks.not_a_server_error,  # nothing generated may crash a route (no 5xx)
+    checks.status_code_conformance,  # every status answered is one the document lists
+    checks.content_type_conformance,
+    checks.response_schema_conformance,
+    checks.negative_data_rejection,  # what the document forbids is refused with a 4xx
+]
+
+
+@pytest.fixture(scope="module")
+def api():
+    running = LocalStack("dev", moto_port=None, log=lambda entry: None, throttle=(10_000, 20_000)).start()
+    yield running
+    running.stop()
+
+
+def operations(document) -> list:
+    return [result.ok() for result in schemathesis.openapi.from_dict(document).get_all_operations()]
+
+
+def test_the_generator_sees_every_operation(api):
+    assert len(operations(api.openapi)) == sum(len(item) for item in api.openapi["paths"].values())
+
+
+@pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE], ids=lambda m: m.value)
+def test_every_answer_is_one_the_document_promises(api, mode):
+    headers = {"Authorization": f"Bearer {api.dev_token}", "x-api-key": api.api_key}
+    failures = []
+    for operation in operations(api.openapi):
+
+        @settings(
+            max_examples=EXAMPLES, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck), database=None
+        )
+        @given(case=operation.as_strategy(generation_mode=mode))
+        def check(case):
+            case.call_and_validate(base_url=api.rest.url, headers=headers, checks=CHECKS)
+
+        try:
+            check()
+        except Exception as error:  # collect every operation's failure, then fail once
+            failures.append(f"{operation.method.upper()} {operation.path}: {error}")
+    assert not failures, "\n\n".join(failures)
