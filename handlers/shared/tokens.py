@@ -11,6 +11,11 @@ What is refused: any ``alg`` but RS256 (so ``none`` and HMAC-with-the-public-key
 pass), a ``kid`` the JWKS does not have, a bad signature, and claims that fail: ``exp``
 (required), ``nbf``, ``iat`` in the future, ``iss`` and ``aud`` against the configured
 values, a missing ``sub``.
+
+Hostile input is refused, not repaired: base64url is decoded strictly (one spelling per
+byte string, so a signature cannot be re-spelled and still verify), JSON with NaN or an
+infinite number is not JSON, dates are finite numbers, and a JWKS key must be a real RSA
+signing key (an exponent of 1 would let anyone "sign").
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import base64
 import hashlib
 import hmac
 import json
+import math
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -29,6 +35,11 @@ ALGORITHMS = ("RS256",)
 _SHA256_DIGEST_INFO = bytes.fromhex("3031300d060960864801650304020105000420")
 LEEWAY_SECONDS = 30
 MAX_TOKEN_BYTES = 8_192
+MIN_MODULUS_BITS = 2_048
+# Bounds on what one verification costs; real issuers use 2048..4096 bits and e = 65537.
+MAX_MODULUS_BITS = 16_384
+MAX_EXPONENT_BITS = 32
+_B64URL_ALPHABET = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 
 
 class TokenError(Exception):
@@ -36,12 +47,40 @@ class TokenError(Exception):
 
 
 def b64url_decode(value: str) -> bytes:
-    if not isinstance(value, str) or any(c in value for c in "+/="):
-        raise TokenError("not base64url")
-    try:
-        return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
-    except (ValueError, TypeError):
-        raise TokenError("not base64url") from None
+    """Strict unpadded base64url (RFC 7515 §2): the bytes ``value`` is the only spelling of.
+
+    Only ``A-Z a-z 0-9 - _``, no padding, not 4n+1 characters long, and the bits the last
+    character does not use are zero (RFC 4648 §3.5). A lenient decoder skips characters it
+    does not know and ignores those bits, so one signature has many spellings.
+    """
+    if not isinstance(value, str):
+        raise TokenError("not base64url: not a string")
+    if not _B64URL_ALPHABET.issuperset(value):
+        stray = next(c for c in value if c not in _B64URL_ALPHABET)
+        raise TokenError(f"not base64url: character {stray!r}")
+    if len(value) % 4 == 1:
+        raise TokenError("not base64url: 4n+1 characters encode no whole number of bytes")
+    decoded = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+    if base64.urlsafe_b64encode(decoded).rstrip(b"=") != value.encode("ascii"):
+        raise TokenError("not base64url: the last character is not canonical (its unused bits are set)")
+    return decoded
+
+
+def _refuse_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a finite number")
+
+
+def _finite_float(text: str) -> float:
+    # Python reads 1e999 as inf: a date that never comes.
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is not a finite number")
+    return value
+
+
+def _strict_json(raw: bytes | str) -> Any:
+    """JSON as RFC 8259 has it: no NaN or Infinity, no number too large for a float."""
+    return json.loads(raw, parse_constant=_refuse_constant, parse_float=_finite_float)
 
 
 def _int(value: str) -> int:
@@ -50,8 +89,15 @@ def _int(value: str) -> int:
 
 class RsaPublicKey:
     def __init__(self, n: int, e: int) -> None:
-        if n.bit_length() < 2048:
-            raise TokenError("RSA keys shorter than 2048 bits are refused")
+        if n.bit_length() < MIN_MODULUS_BITS:
+            raise TokenError(f"RSA keys shorter than {MIN_MODULUS_BITS} bits are refused")
+        if n.bit_length() > MAX_MODULUS_BITS:
+            raise TokenError(f"RSA keys longer than {MAX_MODULUS_BITS} bits are refused")
+        if n % 2 == 0:
+            raise TokenError("an even RSA modulus is not an RSA modulus")
+        # e = 1 makes every message its own signature; an even e is not an RSA exponent.
+        if e < 3 or e % 2 == 0 or e.bit_length() > MAX_EXPONENT_BITS:
+            raise TokenError(f"RSA public exponent {e} is refused: it must be odd, at least 3 and below 2**32")
         self.n, self.e = n, e
         self.size = (n.bit_length() + 7) // 8
 
@@ -71,9 +117,11 @@ def keys_from_jwks(jwks: Mapping[str, Any]) -> dict[str, RsaPublicKey]:
     """The RS256 signing keys of a JWKS document, by ``kid``; other keys are ignored."""
     keys: dict[str, RsaPublicKey] = {}
     for jwk in jwks.get("keys", []):
+        if not isinstance(jwk, Mapping):
+            continue
         if jwk.get("kty") != "RSA" or jwk.get("use", "sig") != "sig" or jwk.get("alg", "RS256") != "RS256":
             continue
-        if "kid" not in jwk:
+        if not isinstance(jwk.get("kid"), str):
             continue
         try:
             keys[jwk["kid"]] = RsaPublicKey(_int(jwk["n"]), _int(jwk["e"]))
@@ -143,7 +191,7 @@ def http_jwks_fetcher(issuer: str, timeout: float = 3.0) -> Callable[[], Mapping
         if not url.startswith(("https://", "http://127.0.0.1", "http://localhost")):
             raise TokenError(f"refusing to fetch keys over {url.split(':', 1)[0]}")
         with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - https (or loopback for the local stack)
-            return json.loads(response.read(1_000_000))
+            return _strict_json(response.read(1_000_000))
 
     def fetch() -> Mapping[str, Any]:
         if "uri" not in jwks_uri:
@@ -176,10 +224,10 @@ class TokenVerifier:
         if len(parts) != 3:
             raise TokenError("not a compact JWS")
         try:
-            header = json.loads(b64url_decode(parts[0]))
-            claims = json.loads(b64url_decode(parts[1]))
-        except (ValueError, UnicodeDecodeError, RecursionError):
-            raise TokenError("header or payload is not JSON") from None
+            header = _strict_json(b64url_decode(parts[0]))
+            claims = _strict_json(b64url_decode(parts[1]))
+        except (ValueError, RecursionError) as error:  # UnicodeDecodeError is a ValueError
+            raise TokenError(f"header or payload is not JSON: {error}") from None
         if not isinstance(header, dict) or not isinstance(claims, dict):
             raise TokenError("header or payload is not a JSON object")
         if header.get("alg") not in ALGORITHMS:
@@ -194,16 +242,16 @@ class TokenVerifier:
 
     def _check_claims(self, claims: Mapping[str, Any]) -> None:
         now = self._clock()
-        exp = claims.get("exp")
-        if not isinstance(exp, (int, float)) or isinstance(exp, bool):
+        exp = _numeric_date(claims, "exp")
+        if exp is None:
             raise TokenError("exp is required")
         if now > exp + self.leeway:
             raise TokenError("expired")
-        nbf = claims.get("nbf")
-        if nbf is not None and (not isinstance(nbf, (int, float)) or now + self.leeway < nbf):
+        nbf = _numeric_date(claims, "nbf")
+        if nbf is not None and now + self.leeway < nbf:
             raise TokenError("not valid yet")
-        iat = claims.get("iat")
-        if iat is not None and (not isinstance(iat, (int, float)) or iat > now + self.leeway):
+        iat = _numeric_date(claims, "iat")
+        if iat is not None and iat > now + self.leeway:
             raise TokenError("issued in the future")
         if claims.get("iss") != self.issuer:
             raise TokenError("wrong issuer")
@@ -214,3 +262,19 @@ class TokenVerifier:
         subject = claims.get("sub")
         if not isinstance(subject, str) or not subject or "#" in subject or len(subject) > 256:
             raise TokenError("sub is missing or not usable as a user id")
+
+
+def _numeric_date(claims: Mapping[str, Any], name: str) -> int | float | None:
+    """A NumericDate claim (RFC 7519 §2): absent, or a finite number of seconds.
+
+    Anything else is refused, not skipped: a NaN compares false with every time, so a
+    token with ``exp: NaN`` would never expire.
+    """
+    value = claims.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TokenError(f"{name} must be a finite number of seconds, not {value!r}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise TokenError(f"{name} must be a finite number of seconds, not {value!r}")
+    return value
