@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import http.server
 import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from cryptography.hazmat.primitives import hashes
@@ -21,6 +25,7 @@ from handlers.shared.tokens import (
     TokenError,
     TokenVerifier,
     b64url_decode,
+    http_jwks_fetcher,
     keys_from_jwks,
 )
 
@@ -246,3 +251,139 @@ def test_short_even_and_non_rsa_keys_are_dropped(key):
         ]
     }
     assert list(keys_from_jwks(jwks)) == ["good"]
+
+
+# -- where keys are fetched from -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("issuer", "reason"),
+    [
+        ("http://localhost.attacker.invalid", "https is required"),
+        ("http://127.0.0.1@attacker.invalid", r"user information \(@\)"),
+        ("https://user:pw@auth.example.invalid", r"user information \(@\)"),
+        ("http://127.0.0.1.attacker.invalid", "https is required"),
+        ("http://auth.example.invalid", "https is required"),
+        ("http://0177.0.0.1", "https is required"),
+        ("http://127.1", "https is required"),
+        ("http://localhost.", "https is required"),
+        ("ftp://auth.example.invalid", "https is required"),
+        ("file:///etc/passwd", "https is required"),
+        ("https://", "no host"),
+        ("https://auth.example.invalid:99999", "not a URL"),
+        ("https://auth.example.invalid\\@127.0.0.1", "character"),
+        ("https://auth.example.invalid /x", "character"),
+    ],
+)
+def test_an_issuer_url_that_is_not_https_or_loopback_is_refused_before_connecting(issuer, reason):
+    # Before: a string-prefix check let the first two through (the .invalid hosts make
+    # sure nothing is reached either way: a connection attempt fails with URLError instead).
+    with pytest.raises(TokenError, match=f"refusing to fetch keys from .*{reason}"):
+        http_jwks_fetcher(issuer)()
+
+
+class IssuerServer:
+    """A loopback HTTP issuer whose answers each test sets, and which notes every request."""
+
+    def __init__(self) -> None:
+        self.routes: dict[str, tuple[int, dict[str, str], bytes]] = {}
+        self.requested: list[str] = []
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                server.requested.append(self.path)
+                status, headers, body = server.routes.get(self.path, (404, {}, b"{}"))
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    def json(self, path: str, document: dict) -> None:
+        self.routes[path] = (200, {"Content-Type": "application/json"}, json.dumps(document).encode())
+
+    def redirect(self, path: str, location: str, status: int = 302) -> None:
+        self.routes[path] = (status, {"Location": location}, b"")
+
+
+@pytest.fixture
+def issuer_server() -> Iterator[IssuerServer]:
+    server = IssuerServer()
+    thread = threading.Thread(target=server.httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.httpd.shutdown()
+        server.httpd.server_close()
+        thread.join()
+
+
+@contextmanager
+def refused(reason: str):
+    with pytest.raises(TokenError, match=reason) as caught:
+        yield caught
+
+
+def test_keys_come_from_the_loopback_issuer_of_the_local_stack(issuer_server, key):
+    issuer_server.json("/.well-known/openid-configuration", {"jwks_uri": f"{issuer_server.base}/jwks"})
+    issuer_server.json("/jwks", {"keys": [jwk(key.public_key().public_numbers())]})
+    fetch = http_jwks_fetcher(issuer_server.base + "/")
+    verifier = TokenVerifier(ISSUER, AUDIENCE, JwksCache(fetch), clock=lambda: NOW)
+    assert verifier.verify(sign_raw(key, claims_text()))["sub"] == "alice"
+    assert issuer_server.requested == ["/.well-known/openid-configuration", "/jwks"]
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_a_redirected_discovery_document_is_refused_not_followed(issuer_server, status):
+    # Before: urllib followed redirects, wherever they led, without the URL check.
+    elsewhere = f"{issuer_server.base}/elsewhere"
+    issuer_server.redirect("/.well-known/openid-configuration", elsewhere, status)
+    issuer_server.json("/elsewhere", {"jwks_uri": f"{issuer_server.base}/jwks"})
+    with refused(f"answered {status} with a redirect to '{elsewhere}'"):
+        http_jwks_fetcher(issuer_server.base)()
+    assert issuer_server.requested == ["/.well-known/openid-configuration"], "the redirect was not followed"
+
+
+def test_a_redirected_jwks_is_refused_not_followed(issuer_server):
+    issuer_server.json("/.well-known/openid-configuration", {"jwks_uri": f"{issuer_server.base}/jwks"})
+    issuer_server.redirect("/jwks", "https://keys.attacker.invalid/jwks")
+    with refused("answered 302 with a redirect to 'https://keys.attacker.invalid/jwks'"):
+        http_jwks_fetcher(issuer_server.base)()
+
+
+def test_the_cache_logs_why_keys_could_not_be_fetched(issuer_server, key):
+    issuer_server.redirect("/.well-known/openid-configuration", "http://127.0.0.1:1/x")
+    cache = JwksCache(http_jwks_fetcher(issuer_server.base))
+    with refused("the issuer's keys could not be fetched: .*redirect to 'http://127.0.0.1:1/x'"):
+        TokenVerifier(ISSUER, AUDIENCE, cache).verify(sign_raw(key, claims_text()))
+
+
+@pytest.mark.parametrize(
+    ("jwks_uri", "reason"),
+    [
+        ("https://keys.attacker.invalid/jwks", "not on the issuer's origin"),
+        ("http://127.0.0.1:1/jwks", "not on the issuer's origin"),
+        ("http://localhost.attacker.invalid/jwks", "https is required"),
+        ("http://127.0.0.1@attacker.invalid/jwks", r"user information \(@\)"),
+        (["not", "a", "url"], "the discovery document's jwks_uri is not a string"),
+    ],
+)
+def test_a_jwks_uri_elsewhere_than_the_issuer_is_refused_before_connecting(issuer_server, jwks_uri, reason):
+    issuer_server.json("/.well-known/openid-configuration", {"jwks_uri": jwks_uri})
+    with refused(reason):
+        http_jwks_fetcher(issuer_server.base)()
+    assert issuer_server.requested == ["/.well-known/openid-configuration"]
+
+
+def test_an_error_status_is_named(issuer_server):
+    with refused("answered 404"):
+        http_jwks_fetcher(issuer_server.base)()

@@ -14,8 +14,10 @@ values, a missing ``sub``.
 
 Hostile input is refused, not repaired: base64url is decoded strictly (one spelling per
 byte string, so a signature cannot be re-spelled and still verify), JSON with NaN or an
-infinite number is not JSON, dates are finite numbers, and a JWKS key must be a real RSA
-signing key (an exponent of 1 would let anyone "sign").
+infinite number is not JSON, dates are finite numbers, a JWKS key must be a real RSA
+signing key (an exponent of 1 would let anyone "sign"), and keys are fetched over https
+(or plain http to a loopback address, for the local stack) from the issuer's own origin,
+never through a redirect.
 """
 
 from __future__ import annotations
@@ -39,7 +41,9 @@ MIN_MODULUS_BITS = 2_048
 # Bounds on what one verification costs; real issuers use 2048..4096 bits and e = 65537.
 MAX_MODULUS_BITS = 16_384
 MAX_EXPONENT_BITS = 32
+MAX_DOCUMENT_BYTES = 1_000_000
 _B64URL_ALPHABET = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+_DEFAULT_PORTS = {"https": 443, "http": 80}
 
 
 class TokenError(Exception):
@@ -161,7 +165,9 @@ class JwksCache:
             keys = keys_from_jwks(self._fetch())
         except Exception as error:
             if not self._keys:
-                raise TokenError(f"the issuer's keys could not be fetched: {type(error).__name__}") from None
+                # Our own refusals say why (a redirect, a URL); others by type, no details.
+                reason = str(error) if isinstance(error, TokenError) else type(error).__name__
+                raise TokenError(f"the issuer's keys could not be fetched: {reason}") from None
             return  # keep serving the keys we have until the issuer answers again
         self._keys = keys
         self._fetched_at = self._clock()
@@ -180,22 +186,92 @@ class JwksCache:
         return found
 
 
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    import ipaddress
+
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a name, or an address in a spelling ip_address does not take (127.1)
+        return False
+
+
+def key_url_origin(url: str) -> tuple[str, str, int]:
+    """The origin (scheme, host, port) of a URL the issuer's keys may be fetched from.
+
+    https only, or plain http to a literal loopback address (``127.0.0.0/8``, ``::1``, or the
+    host ``localhost``) for the local stack; no user information, whose ``@`` hides the host
+    really connected to. TokenError names what is wrong otherwise.
+    """
+    from urllib.parse import urlsplit
+
+    def refuse(why: str) -> TokenError:
+        return TokenError(f"refusing to fetch keys from {url!r}: {why}")
+
+    if not isinstance(url, str):
+        raise TokenError("refusing to fetch keys: the URL is not a string")
+    # Printable ASCII only: URL parsers disagree on spaces, control characters and
+    # backslashes, and the URL checked here must be the one urllib connects to.
+    stray = next((c for c in url if not "!" <= c <= "~" or c == "\\"), None)
+    if stray is not None:
+        raise refuse(f"character {stray!r}")
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname, parts.port
+    except ValueError as error:
+        raise refuse(f"not a URL ({error})") from None
+    if "@" in parts.netloc:
+        raise refuse("user information (@) in the URL")
+    scheme = parts.scheme.lower()
+    if scheme != "https" and not (scheme == "http" and _is_loopback(host or "")):
+        raise refuse("https is required (plain http only to a loopback address)")
+    if not host:
+        raise refuse("no host")
+    return scheme, host, port or _DEFAULT_PORTS[scheme]
+
+
 def http_jwks_fetcher(issuer: str, timeout: float = 3.0) -> Callable[[], Mapping[str, Any]]:
-    """Reads ``jwks_uri`` from the issuer's OpenID discovery document, then the JWKS."""
+    """Reads ``jwks_uri`` from the issuer's OpenID discovery document, then the JWKS.
+
+    Both URLs must pass :func:`key_url_origin`, and the ``jwks_uri`` must be on the issuer's own
+    origin: the discovery document cannot send the authorizer to another host (or to a
+    loopback service such as the Lambda runtime API). A redirect is an error naming its
+    target, never followed.
+    """
+    import urllib.error
     import urllib.request
 
     discovery = issuer.rstrip("/") + "/.well-known/openid-configuration"
     jwks_uri: dict[str, str] = {}
 
+    class RefuseRedirects(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, req, fp, code, msg, headers, newurl):
+            fp.close()
+            raise TokenError(
+                f"{req.full_url} answered {code} with a redirect to {newurl!r}; redirects are not followed"
+            )
+
+    opener = urllib.request.build_opener(RefuseRedirects)
+
     def get(url: str) -> Mapping[str, Any]:
-        if not url.startswith(("https://", "http://127.0.0.1", "http://localhost")):
-            raise TokenError(f"refusing to fetch keys over {url.split(':', 1)[0]}")
-        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - https (or loopback for the local stack)
-            return _strict_json(response.read(1_000_000))
+        key_url_origin(url)
+        try:
+            with opener.open(url, timeout=timeout) as response:  # https, or loopback http for the local stack
+                return _strict_json(response.read(MAX_DOCUMENT_BYTES))
+        except urllib.error.HTTPError as error:
+            error.close()
+            raise TokenError(f"{url} answered {error.code}") from None
 
     def fetch() -> Mapping[str, Any]:
         if "uri" not in jwks_uri:
-            jwks_uri["uri"] = get(discovery)["jwks_uri"]
+            document = get(discovery)
+            uri = document.get("jwks_uri") if isinstance(document, Mapping) else None
+            if not isinstance(uri, str):
+                raise TokenError("the discovery document's jwks_uri is not a string")
+            if key_url_origin(uri) != key_url_origin(discovery):
+                raise TokenError(f"refusing to fetch keys from {uri!r}: not on the issuer's origin {discovery!r}")
+            jwks_uri["uri"] = uri
         return get(jwks_uri["uri"])
 
     return fetch
