@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         for seq in range(1, 6):
             store.record_tool_execution("read-run", seq, "calculator", status="SUCCEEDED", input={"e": "1+1"}, output=2)
         for i in range(10):
-            store.remember("alice", "travel", f"memory {i}")
+            store.remember("alice", "travel", f"memory {i}", idempotency_key=f"read-step-{i}")
         store.put_connection("conn-read", "alice")
         store.create_session("alice", "turn-session")
         first_page = store.load_conversation("read-session", limit=20)
@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
             ),
             ("repeated tool record (rejected)", duplicate_tool_record),
             ("list tool executions of a run", lambda i: store.list_tool_executions("read-run")),
-            ("remember (memory)", lambda i: store.remember("alice", "food", f"fact {i}")),
+            ("remember (memory)", lambda i: store.remember("alice", "food", f"fact {i}", idempotency_key=f"step-{i}")),
             ("recall topic (memory)", lambda i: store.recall("alice", "travel", limit=5)),
             ("store connection", lambda i: store.put_connection(f"conn-{i}", "alice")),
             ("look up connection", lambda i: store.get_connection("conn-read")),

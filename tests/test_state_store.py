@@ -266,14 +266,31 @@ def test_tool_executions_are_recorded_once_and_listed_in_order(store, dynamodb):
 
 
 def test_memory_by_topic_newest_first(store):
-    store.remember("alice", "travel", "prefers window seats")
-    store.remember("alice", "travel", "flies from Lisbon")
-    store.remember("alice", "food", "vegetarian")
-    store.remember("bob", "travel", "aisle")
+    store.remember("alice", "travel", "prefers window seats", idempotency_key="step-1")
+    store.remember("alice", "travel", "flies from Lisbon", idempotency_key="step-2")
+    store.remember("alice", "food", "vegetarian", idempotency_key="step-3")
+    store.remember("bob", "travel", "aisle", idempotency_key="step-1")
     assert [m.text for m in store.recall("alice", "travel")] == ["flies from Lisbon", "prefers window seats"]
     assert [m.text for m in store.recall("alice", "travel", limit=1)] == ["flies from Lisbon"]
     assert [m.text for m in store.recall("alice", "food")] == ["vegetarian"]
     assert store.recall("alice", "trav") == [], "a topic is matched whole, not by prefix"
+
+
+def test_a_memory_is_written_once_per_idempotency_key(store, dynamodb):
+    # Two deliveries of one step: the second write stores nothing and returns the first memory,
+    # from the failed condition of the same request.
+    first = store.remember("alice", "travel", "prefers window seats", idempotency_key="k1")
+    again = store.remember("alice", "travel", "prefers window seats", idempotency_key="k1")
+    assert again == first
+    late = store.remember("alice", "travel", "a retry that says it differently", idempotency_key="k1")
+    assert late == first, "the first write wins, whatever a later delivery carries"
+    memories = [i for i in raw_items(dynamodb, "USER#alice") if i["SK"]["S"].startswith("MEM#")]
+    assert len(memories) == 1
+    assert [m.text for m in store.recall("alice", "travel")] == ["prefers window seats"]
+    other_step = store.remember("alice", "travel", "prefers window seats", idempotency_key="k2")
+    assert other_step.memory_id != first.memory_id, "another step remembers again, on purpose"
+    with pytest.raises(ValueError, match="idempotency key must not contain '#'"):
+        store.remember("alice", "travel", "x", idempotency_key="a#b")
 
 
 def test_connections_store_user_region_and_short_ttl(dynamodb):
@@ -297,10 +314,10 @@ def test_every_item_kind_carries_ttl_and_region(dynamodb):
     store.create_session("alice", "s1")
     store.append_message("s1", NewMessage(role="user", text="x"))
     store.record_tool_execution("r1", 1, "calculator", status="SUCCEEDED", input={}, output=1)
-    store.remember("alice", "t", "x")
+    store.remember("alice", "t", "x", idempotency_key="step-1")
     store.put_connection("c1", "alice")
     items = dynamodb.scan(TableName=TABLE_NAME)["Items"]
-    assert len(items) == 5
+    assert len(items) == 6, "the memory comes with the claim of the step that wrote it"
     for item in items:
         assert item["region"] == {"S": REGION}
         ttl = CONNECTION_TTL_SECONDS if item["PK"]["S"].startswith("CONN#") else 30 * DAY

@@ -85,7 +85,7 @@ def test_calculator_evaluates_arithmetic(expression, value):
         ("1 / 0", "division by zero"),
         ("9 ** 9999", "exponents are limited"),
         ("10.0 ** 400", "too large"),
-        ("sqrt(-1)", "sqrt: math domain error"),
+        ("sqrt(-1)", "sqrt: the number must not be negative"),
         ("1 +", "not an arithmetic expression"),
         ("lambda: 1", "unsupported element"),
     ],
@@ -168,7 +168,7 @@ def test_memory_remembers_and_recalls_per_user(lambda_env, store):
     tool.lambda_handler(event("memory", {"action": "remember", "topic": "travel", "text": "no red-eyes"}, seq=102))
     recalled = tool.lambda_handler(event("memory", {"action": "recall", "topic": "travel"}, seq=103))
     assert recalled["output"] == {"topic": "travel", "memories": ["no red-eyes", "window seat"]}
-    store.remember("bob", "travel", "aisle")
+    store.remember("bob", "travel", "aisle", idempotency_key="bob-step")
     assert "aisle" not in str(tool.lambda_handler(event("memory", {"action": "recall", "topic": "travel"}, seq=104)))
     missing_text = tool.lambda_handler(event("memory", {"action": "remember", "topic": "travel"}, seq=105))
     assert missing_text["status"] == "FAILED" and missing_text["output"] == {
@@ -176,6 +176,54 @@ def test_memory_remembers_and_recalls_per_user(lambda_env, store):
     }
     bad_topic = tool.lambda_handler(event("memory", {"action": "recall", "topic": "Bad Topic!"}, seq=106))
     assert bad_topic["status"] == "FAILED"
+
+
+def test_two_racing_deliveries_of_a_memory_step_store_one_memory(store, dynamodb):
+    # Both deliveries miss the step's record and both run: the memory is keyed on the step's
+    # idempotency key, so the second run stores nothing and returns the first memory.
+    from handlers.tools.memory import MemoryInput, run
+
+    tool = load_tool("memory")
+    request = MemoryInput(action="remember", topic="travel", text="window seat")
+    first_output = run(context(store), request)
+    second_output = run(context(store), request)
+    assert second_output == first_output
+    memories = dynamodb.query(
+        TableName=TABLE_NAME,
+        KeyConditionExpression="PK = :pk AND begins_with(SK, :mem)",
+        ExpressionAttributeValues={":pk": {"S": "USER#alice"}, ":mem": {"S": "MEM#"}},
+    )["Items"]
+    assert len(memories) == 1
+    store.record_tool_execution("exec-1", 101, "memory", status="SUCCEEDED", input={}, output=first_output)
+    result = tool.execute(context(store), {"action": "remember", "topic": "travel", "text": "window seat"}, "tu-101")
+    assert result["output"] == first_output and result["replayed"] is True
+    assert store.recall("alice", "travel") == store.recall("alice", "travel", limit=1)
+
+
+def test_two_deliveries_writing_a_memory_at_once_retry_instead_of_guessing(store, dynamodb):
+    # When both transactions meet in flight, DynamoDB cancels one with TransactionConflict:
+    # the step is retried by Step Functions (a transient error), nothing is recorded.
+    from botocore.exceptions import ClientError
+
+    from handlers.tools.memory import MemoryInput, run
+
+    class ConflictingClient:
+        def __getattr__(self, name):
+            return getattr(dynamodb, name)
+
+        def transact_write_items(self, **_):
+            raise ClientError(
+                {
+                    "Error": {"Code": "TransactionCanceledException", "Message": "cancelled"},
+                    "CancellationReasons": [{"Code": "TransactionConflict"}, {"Code": "None"}],
+                },
+                "TransactWriteItems",
+            )
+
+    racing = StateStore(TABLE_NAME, REGION, ttl_days=30, client=ConflictingClient())
+    with pytest.raises(ToolTransientError, match="another delivery of this step is storing the memory"):
+        run(context(racing), MemoryInput(action="remember", topic="travel", text="window seat"))
+    assert store.recall("alice", "travel") == []
 
 
 def test_large_results_travel_by_reference(store):

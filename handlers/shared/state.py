@@ -79,6 +79,11 @@ class DuplicateToolExecutionError(StateError):
         )
 
 
+class TransactionConflictError(StateError):
+    """DynamoDB cancelled a transaction because another one was writing the same item; the
+    other may well succeed, so the caller retries rather than guesses."""
+
+
 class InvalidCursorError(StateError, ValueError):
     """A pagination cursor that this layer did not hand out (or for another partition)."""
 
@@ -646,20 +651,64 @@ class StateStore:
 
     # --- memory -----------------------------------------------------------------------------
 
-    def remember(self, user_id: str, topic: str, text: str) -> Memory:
-        """Store one memory under a topic (PutItem)."""
+    def remember(self, user_id: str, topic: str, text: str, idempotency_key: str) -> Memory:
+        """Store one memory under a topic, once per ``idempotency_key`` (one TransactWriteItems).
+
+        The memory gets a new time-ordered key; in the same transaction the key's claim is
+        written, only if absent, with a copy of the memory. Another write with the same key
+        (a second delivery of the step) stores nothing and returns the first memory, read
+        from the failed condition. Raises TransactionConflictError when that other write is
+        in flight at the same moment: retry, and the retry finds the claim.
+        """
         now_ms = self._now_ms()
         memory_id = self._new_id()
-        values = {
-            keys.PARTITION_KEY: keys.user_pk(user_id),
+        pk = keys.user_pk(user_id)
+        memory = {
+            keys.PARTITION_KEY: pk,
             keys.SORT_KEY: keys.memory_topic_prefix(topic) + memory_id,
             "topic": topic,
             "text": _text("text", text),
             "createdAt": now_ms,
             **self._stamp(now_ms),
         }
-        self.client.put_item(TableName=self.table_name, Item=_to_item(values))
-        return _memory(values)
+        claim = {**memory, keys.SORT_KEY: keys.memory_step_sk(idempotency_key), "memoryId": memory_id}
+        try:
+            self.client.transact_write_items(
+                TransactItems=[
+                    {
+                        "Put": {
+                            "TableName": self.table_name,
+                            "Item": _to_item(claim),
+                            "ConditionExpression": "attribute_not_exists(#pk)",
+                            "ExpressionAttributeNames": {"#pk": keys.PARTITION_KEY},
+                            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                        }
+                    },
+                    {
+                        "Put": {
+                            "TableName": self.table_name,
+                            "Item": _to_item(memory),
+                            "ConditionExpression": "attribute_not_exists(#pk)",
+                            "ExpressionAttributeNames": {"#pk": keys.PARTITION_KEY},
+                        }
+                    },
+                ]
+            )
+        except ClientError as error:
+            if _error_code(error) != "TransactionCanceledException":
+                raise
+            reasons = error.response.get("CancellationReasons") or []
+            claimed = reasons[0] if reasons else {}
+            if claimed.get("Code") == "ConditionalCheckFailed":
+                if not claimed.get("Item"):  # DynamoDB always returns it; be explicit if it ever does not
+                    raise StateError(f"memory step {idempotency_key!r} is claimed but could not be read back") from None
+                return _claimed_memory(_from_item(claimed["Item"]))
+            if any(reason.get("Code") == "TransactionConflict" for reason in reasons):
+                raise TransactionConflictError(
+                    f"another write of memory step {idempotency_key!r} was in flight; retry"
+                ) from None
+            raise
+        return _memory(memory)
 
     def recall(self, user_id: str, topic: str, limit: int = 10) -> list[Memory]:
         """The newest memories of a topic, newest first: one Query."""
@@ -1037,6 +1086,19 @@ def _memory(item: Mapping[str, Any]) -> Memory:
         created_at_ms=int(item["createdAt"]),
         region=item[keys.REGION_ATTRIBUTE],
         expires_at=int(item[keys.TTL_ATTRIBUTE]),
+    )
+
+
+def _claimed_memory(claim: Mapping[str, Any]) -> Memory:
+    """The memory a step's claim was written with (the claim holds a copy of it)."""
+    return Memory(
+        user_id=_after(keys.USER_PREFIX, claim[keys.PARTITION_KEY]),
+        topic=claim["topic"],
+        memory_id=claim["memoryId"],
+        text=claim["text"],
+        created_at_ms=int(claim["createdAt"]),
+        region=claim[keys.REGION_ATTRIBUTE],
+        expires_at=int(claim[keys.TTL_ATTRIBUTE]),
     )
 
 

@@ -10,11 +10,18 @@ from Pulumi or boto3.
 | message              | SESSION#<sessionId> | MSG#<ulid>                  |              |                   |
 | tool execution       | RUN#<executionId>   | TOOL#<seq:05d>#<tool>       |              |                   |
 | memory               | USER#<userId>       | MEM#<topic>#<ulid>          |              |                   |
+| memory step claim    | USER#<userId>       | MEMSTEP#<idempotencyKey>    |              |                   |
 | WebSocket connection | CONN#<connectionId> | CONN                        |              |                   |
 | task (Standard run)  | TASK#<taskId>       | TASK                        |              |                   |
 | idempotency record   | IDEMP#<user>#<hash> | IDEMP                       |              |                   |
 | ticket (a tool's)    | TICKET#<ticketId>   | TICKET                      |              |                   |
 | approval             | RUN#<executionId>   | APPROVAL#<seq:05d>          |              |                   |
+
+A memory keeps its time-ordered key, so a topic reads newest first; the step that wrote
+it claims its idempotency key in the same transaction (the claim holds a copy of the
+memory), so another delivery of that step writes nothing and gets the first memory back.
+A key derived from the idempotency key alone could not sort by time: two deliveries do not
+share a clock reading.
 
 Session metadata sorts after every message (``~`` is above every ULID character), so one
 newest-first Query returns the metadata followed by the newest messages: the conversation
@@ -41,6 +48,7 @@ RUN_PREFIX = "RUN#"
 TOOL_PREFIX = "TOOL#"
 USER_PREFIX = "USER#"
 MEMORY_PREFIX = "MEM#"
+MEMORY_STEP_PREFIX = "MEMSTEP#"  # not under MEM#<topic>#, so recall never sees a claim
 CONNECTION_PREFIX = "CONN#"
 CONNECTION_SK = "CONN"
 TASK_PREFIX = "TASK#"
@@ -172,6 +180,10 @@ def tool_execution_sk(seq: int, tool_name: str) -> str:
 
 def memory_topic_prefix(topic: str) -> str:
     return f"{MEMORY_PREFIX}{key_part('topic', topic)}#"
+
+
+def memory_step_sk(idempotency_key: str) -> str:
+    return MEMORY_STEP_PREFIX + key_part("idempotency key", idempotency_key)
 
 
 def connection_pk(connection_id: str) -> str:

@@ -11,6 +11,13 @@ What is refused: any ``alg`` but RS256 (so ``none`` and HMAC-with-the-public-key
 pass), a ``kid`` the JWKS does not have, a bad signature, and claims that fail: ``exp``
 (required), ``nbf``, ``iat`` in the future, ``iss`` and ``aud`` against the configured
 values, a missing ``sub``.
+
+Hostile input is refused, not repaired: base64url is decoded strictly (one spelling per
+byte string, so a signature cannot be re-spelled and still verify), JSON with NaN or an
+infinite number is not JSON, dates are finite numbers, a JWKS key must be a real RSA
+signing key (an exponent of 1 would let anyone "sign"), and keys are fetched over https
+(or plain http to a loopback address, for the local stack) from the issuer's own origin,
+never through a redirect.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import base64
 import hashlib
 import hmac
 import json
+import math
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -29,6 +37,13 @@ ALGORITHMS = ("RS256",)
 _SHA256_DIGEST_INFO = bytes.fromhex("3031300d060960864801650304020105000420")
 LEEWAY_SECONDS = 30
 MAX_TOKEN_BYTES = 8_192
+MIN_MODULUS_BITS = 2_048
+# Bounds on what one verification costs; real issuers use 2048..4096 bits and e = 65537.
+MAX_MODULUS_BITS = 16_384
+MAX_EXPONENT_BITS = 32
+MAX_DOCUMENT_BYTES = 1_000_000
+_B64URL_ALPHABET = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+_DEFAULT_PORTS = {"https": 443, "http": 80}
 
 
 class TokenError(Exception):
@@ -36,12 +51,40 @@ class TokenError(Exception):
 
 
 def b64url_decode(value: str) -> bytes:
-    if not isinstance(value, str) or any(c in value for c in "+/="):
-        raise TokenError("not base64url")
-    try:
-        return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
-    except (ValueError, TypeError):
-        raise TokenError("not base64url") from None
+    """Strict unpadded base64url (RFC 7515 §2): the bytes ``value`` is the only spelling of.
+
+    Only ``A-Z a-z 0-9 - _``, no padding, not 4n+1 characters long, and the bits the last
+    character does not use are zero (RFC 4648 §3.5). A lenient decoder skips characters it
+    does not know and ignores those bits, so one signature has many spellings.
+    """
+    if not isinstance(value, str):
+        raise TokenError("not base64url: not a string")
+    if not _B64URL_ALPHABET.issuperset(value):
+        stray = next(c for c in value if c not in _B64URL_ALPHABET)
+        raise TokenError(f"not base64url: character {stray!r}")
+    if len(value) % 4 == 1:
+        raise TokenError("not base64url: 4n+1 characters encode no whole number of bytes")
+    decoded = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+    if base64.urlsafe_b64encode(decoded).rstrip(b"=") != value.encode("ascii"):
+        raise TokenError("not base64url: the last character is not canonical (its unused bits are set)")
+    return decoded
+
+
+def _refuse_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a finite number")
+
+
+def _finite_float(text: str) -> float:
+    # Python reads 1e999 as inf: a date that never comes.
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is not a finite number")
+    return value
+
+
+def _strict_json(raw: bytes | str) -> Any:
+    """JSON as RFC 8259 has it: no NaN or Infinity, no number too large for a float."""
+    return json.loads(raw, parse_constant=_refuse_constant, parse_float=_finite_float)
 
 
 def _int(value: str) -> int:
@@ -50,8 +93,15 @@ def _int(value: str) -> int:
 
 class RsaPublicKey:
     def __init__(self, n: int, e: int) -> None:
-        if n.bit_length() < 2048:
-            raise TokenError("RSA keys shorter than 2048 bits are refused")
+        if n.bit_length() < MIN_MODULUS_BITS:
+            raise TokenError(f"RSA keys shorter than {MIN_MODULUS_BITS} bits are refused")
+        if n.bit_length() > MAX_MODULUS_BITS:
+            raise TokenError(f"RSA keys longer than {MAX_MODULUS_BITS} bits are refused")
+        if n % 2 == 0:
+            raise TokenError("an even RSA modulus is not an RSA modulus")
+        # e = 1 makes every message its own signature; an even e is not an RSA exponent.
+        if e < 3 or e % 2 == 0 or e.bit_length() > MAX_EXPONENT_BITS:
+            raise TokenError(f"RSA public exponent {e} is refused: it must be odd, at least 3 and below 2**32")
         self.n, self.e = n, e
         self.size = (n.bit_length() + 7) // 8
 
@@ -71,9 +121,11 @@ def keys_from_jwks(jwks: Mapping[str, Any]) -> dict[str, RsaPublicKey]:
     """The RS256 signing keys of a JWKS document, by ``kid``; other keys are ignored."""
     keys: dict[str, RsaPublicKey] = {}
     for jwk in jwks.get("keys", []):
+        if not isinstance(jwk, Mapping):
+            continue
         if jwk.get("kty") != "RSA" or jwk.get("use", "sig") != "sig" or jwk.get("alg", "RS256") != "RS256":
             continue
-        if "kid" not in jwk:
+        if not isinstance(jwk.get("kid"), str):
             continue
         try:
             keys[jwk["kid"]] = RsaPublicKey(_int(jwk["n"]), _int(jwk["e"]))
@@ -113,7 +165,9 @@ class JwksCache:
             keys = keys_from_jwks(self._fetch())
         except Exception as error:
             if not self._keys:
-                raise TokenError(f"the issuer's keys could not be fetched: {type(error).__name__}") from None
+                # Our own refusals say why (a redirect, a URL); others by type, no details.
+                reason = str(error) if isinstance(error, TokenError) else type(error).__name__
+                raise TokenError(f"the issuer's keys could not be fetched: {reason}") from None
             return  # keep serving the keys we have until the issuer answers again
         self._keys = keys
         self._fetched_at = self._clock()
@@ -132,22 +186,92 @@ class JwksCache:
         return found
 
 
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    import ipaddress
+
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a name, or an address in a spelling ip_address does not take (127.1)
+        return False
+
+
+def key_url_origin(url: str) -> tuple[str, str, int]:
+    """The origin (scheme, host, port) of a URL the issuer's keys may be fetched from.
+
+    https only, or plain http to a literal loopback address (``127.0.0.0/8``, ``::1``, or the
+    host ``localhost``) for the local stack; no user information, whose ``@`` hides the host
+    really connected to. TokenError names what is wrong otherwise.
+    """
+    from urllib.parse import urlsplit
+
+    def refuse(why: str) -> TokenError:
+        return TokenError(f"refusing to fetch keys from {url!r}: {why}")
+
+    if not isinstance(url, str):
+        raise TokenError("refusing to fetch keys: the URL is not a string")
+    # Printable ASCII only: URL parsers disagree on spaces, control characters and
+    # backslashes, and the URL checked here must be the one urllib connects to.
+    stray = next((c for c in url if not "!" <= c <= "~" or c == "\\"), None)
+    if stray is not None:
+        raise refuse(f"character {stray!r}")
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname, parts.port
+    except ValueError as error:
+        raise refuse(f"not a URL ({error})") from None
+    if "@" in parts.netloc:
+        raise refuse("user information (@) in the URL")
+    scheme = parts.scheme.lower()
+    if scheme != "https" and not (scheme == "http" and _is_loopback(host or "")):
+        raise refuse("https is required (plain http only to a loopback address)")
+    if not host:
+        raise refuse("no host")
+    return scheme, host, port or _DEFAULT_PORTS[scheme]
+
+
 def http_jwks_fetcher(issuer: str, timeout: float = 3.0) -> Callable[[], Mapping[str, Any]]:
-    """Reads ``jwks_uri`` from the issuer's OpenID discovery document, then the JWKS."""
+    """Reads ``jwks_uri`` from the issuer's OpenID discovery document, then the JWKS.
+
+    Both URLs must pass :func:`key_url_origin`, and the ``jwks_uri`` must be on the issuer's own
+    origin: the discovery document cannot send the authorizer to another host (or to a
+    loopback service such as the Lambda runtime API). A redirect is an error naming its
+    target, never followed.
+    """
+    import urllib.error
     import urllib.request
 
     discovery = issuer.rstrip("/") + "/.well-known/openid-configuration"
     jwks_uri: dict[str, str] = {}
 
+    class RefuseRedirects(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, req, fp, code, msg, headers, newurl):
+            fp.close()
+            raise TokenError(
+                f"{req.full_url} answered {code} with a redirect to {newurl!r}; redirects are not followed"
+            )
+
+    opener = urllib.request.build_opener(RefuseRedirects)
+
     def get(url: str) -> Mapping[str, Any]:
-        if not url.startswith(("https://", "http://127.0.0.1", "http://localhost")):
-            raise TokenError(f"refusing to fetch keys over {url.split(':', 1)[0]}")
-        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - https (or loopback for the local stack)
-            return json.loads(response.read(1_000_000))
+        key_url_origin(url)
+        try:
+            with opener.open(url, timeout=timeout) as response:  # https, or loopback http for the local stack
+                return _strict_json(response.read(MAX_DOCUMENT_BYTES))
+        except urllib.error.HTTPError as error:
+            error.close()
+            raise TokenError(f"{url} answered {error.code}") from None
 
     def fetch() -> Mapping[str, Any]:
         if "uri" not in jwks_uri:
-            jwks_uri["uri"] = get(discovery)["jwks_uri"]
+            document = get(discovery)
+            uri = document.get("jwks_uri") if isinstance(document, Mapping) else None
+            if not isinstance(uri, str):
+                raise TokenError("the discovery document's jwks_uri is not a string")
+            if key_url_origin(uri) != key_url_origin(discovery):
+                raise TokenError(f"refusing to fetch keys from {uri!r}: not on the issuer's origin {discovery!r}")
+            jwks_uri["uri"] = uri
         return get(jwks_uri["uri"])
 
     return fetch
@@ -176,10 +300,10 @@ class TokenVerifier:
         if len(parts) != 3:
             raise TokenError("not a compact JWS")
         try:
-            header = json.loads(b64url_decode(parts[0]))
-            claims = json.loads(b64url_decode(parts[1]))
-        except (ValueError, UnicodeDecodeError, RecursionError):
-            raise TokenError("header or payload is not JSON") from None
+            header = _strict_json(b64url_decode(parts[0]))
+            claims = _strict_json(b64url_decode(parts[1]))
+        except (ValueError, RecursionError) as error:  # UnicodeDecodeError is a ValueError
+            raise TokenError(f"header or payload is not JSON: {error}") from None
         if not isinstance(header, dict) or not isinstance(claims, dict):
             raise TokenError("header or payload is not a JSON object")
         if header.get("alg") not in ALGORITHMS:
@@ -194,16 +318,16 @@ class TokenVerifier:
 
     def _check_claims(self, claims: Mapping[str, Any]) -> None:
         now = self._clock()
-        exp = claims.get("exp")
-        if not isinstance(exp, (int, float)) or isinstance(exp, bool):
+        exp = _numeric_date(claims, "exp")
+        if exp is None:
             raise TokenError("exp is required")
         if now > exp + self.leeway:
             raise TokenError("expired")
-        nbf = claims.get("nbf")
-        if nbf is not None and (not isinstance(nbf, (int, float)) or now + self.leeway < nbf):
+        nbf = _numeric_date(claims, "nbf")
+        if nbf is not None and now + self.leeway < nbf:
             raise TokenError("not valid yet")
-        iat = claims.get("iat")
-        if iat is not None and (not isinstance(iat, (int, float)) or iat > now + self.leeway):
+        iat = _numeric_date(claims, "iat")
+        if iat is not None and iat > now + self.leeway:
             raise TokenError("issued in the future")
         if claims.get("iss") != self.issuer:
             raise TokenError("wrong issuer")
@@ -214,3 +338,19 @@ class TokenVerifier:
         subject = claims.get("sub")
         if not isinstance(subject, str) or not subject or "#" in subject or len(subject) > 256:
             raise TokenError("sub is missing or not usable as a user id")
+
+
+def _numeric_date(claims: Mapping[str, Any], name: str) -> int | float | None:
+    """A NumericDate claim (RFC 7519 §2): absent, or a finite number of seconds.
+
+    Anything else is refused, not skipped: a NaN compares false with every time, so a
+    token with ``exp: NaN`` would never expire.
+    """
+    value = claims.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TokenError(f"{name} must be a finite number of seconds, not {value!r}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise TokenError(f"{name} must be a finite number of seconds, not {value!r}")
+    return value

@@ -1,4 +1,8 @@
-"""memory: a stateful tool. Remembers facts about the user by topic and recalls them."""
+"""memory: a stateful tool. Remembers facts about the user by topic and recalls them.
+
+A memory is written once per step, keyed on the step's idempotency key (see
+``StateStore.remember``): however often the step is delivered, one memory is stored.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,8 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from handlers.shared.tooling import ToolContext, ToolDefinition, ToolInputError
+from handlers.shared.state import TransactionConflictError
+from handlers.shared.tooling import ToolContext, ToolDefinition, ToolInputError, ToolTransientError
 
 Topic = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$", description="lower-case topic, e.g. travel")]
 
@@ -24,7 +29,11 @@ def run(ctx: ToolContext, request: MemoryInput) -> dict:
     if request.action == "remember":
         if not request.text:
             raise ToolInputError("remember needs the text to remember")
-        memory = ctx.store.remember(ctx.user_id, request.topic, request.text)
+        try:
+            memory = ctx.store.remember(ctx.user_id, request.topic, request.text, ctx.idempotency_key)
+        except TransactionConflictError:
+            # The other delivery is writing this very memory; a retry of the step finds it.
+            raise ToolTransientError("another delivery of this step is storing the memory") from None
         return {"remembered": memory.text, "topic": memory.topic, "memoryId": memory.memory_id}
     memories = ctx.store.recall(ctx.user_id, request.topic, limit=request.limit)
     return {"topic": request.topic, "memories": [m.text for m in memories]}
