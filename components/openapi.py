@@ -269,7 +269,7 @@ STATUS_MEANINGS = {
     "404": "not found (or not the caller's)",
     "409": "conflicts with the current state (already decided, in progress, used key)",
     "410": "no longer waiting for a decision",
-    "413": "the body is too large",
+    "413": "the body, or the request line and headers, too large",
     "415": "the body is not application/json",
     "422": "the request cannot be processed as sent",
     "429": "throttled; retry after a pause",
@@ -278,10 +278,12 @@ STATUS_MEANINGS = {
     "503": "a backing service or the model is unavailable; retry shortly",
     "504": "the turn took too long",
 }
-# Every authenticated route can answer these (API Gateway: auth, API key, throttling; the
-# function: an AWS dependency down).
-_AUTHENTICATED = ("400", "401", "403", "429", "503")
-_WITH_BODY = ("413", "415")
+# Every route can answer these (API Gateway: throttling, a request line and headers over its
+# 10,240-byte quota); every authenticated one these too (auth, API key, validation, an AWS
+# dependency down); every one with a body, these.
+_ANY = ("413", "429")
+_AUTHENTICATED = ("400", "401", "403", "503")
+_WITH_BODY = ("415",)
 
 
 def _error_response(status: str) -> dict[str, Any]:
@@ -301,7 +303,7 @@ def _operation(
     authenticated: bool = True,
     success: str = "200",
 ) -> dict[str, Any]:
-    errors = sorted({*statuses, *(_AUTHENTICATED if authenticated else ()), *(_WITH_BODY if body_model else ())})
+    errors = sorted({*statuses, *_ANY, *(_AUTHENTICATED if authenticated else ()), *(_WITH_BODY if body_model else ())})
     operation: dict[str, Any] = {
         "summary": summary,
         "parameters": parameters or [],

@@ -48,6 +48,8 @@ ACCOUNT = "123456789012"
 # API Gateway's hard limit on a REST request's payload
 # (https://docs.aws.amazon.com/apigateway/latest/developerguide/limits.html).
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024
+# "Total combined size of request line and header values": 10240 bytes (same page).
+MAX_REQUEST_LINE_AND_HEADERS = 10_240
 # API Gateway WebSocket messages are at most 128 KB (same page, WebSocket API quotas).
 MAX_WEBSOCKET_MESSAGE = 128 * 1024
 
@@ -251,7 +253,8 @@ class RestApi:
         return reply
 
     def _handle(self, method: str, raw_path: str, headers: dict[str, str], body: bytes, request_id: str) -> Reply:
-        if len(body) > MAX_PAYLOAD_BYTES:
+        head = len(method) + len(raw_path) + sum(len(k) + len(v) for k, v in headers.items())
+        if len(body) > MAX_PAYLOAD_BYTES or head > MAX_REQUEST_LINE_AND_HEADERS:
             raise GatewayError("REQUEST_TOO_LARGE")
         parts = urlsplit(raw_path)
         route, path_params = self._route(method, parts.path)
@@ -573,7 +576,12 @@ class RestServer:
             )
             return web.Response(status=reply.status, headers=reply.headers, body=reply.body)
 
-        app = web.Application(client_max_size=MAX_PAYLOAD_BYTES + 1024)
+        # The HTTP parser's own limits sit above API Gateway's, so API Gateway's answer is the one given.
+        limits = 4 * MAX_REQUEST_LINE_AND_HEADERS
+        app = web.Application(
+            client_max_size=MAX_PAYLOAD_BYTES + 1024,
+            handler_args={"max_line_size": limits, "max_field_size": limits},
+        )
         app.router.add_route("*", "/{tail:.*}", serve)
         self._runner, self.port = loop.run(_listen(app, host, port))
 
