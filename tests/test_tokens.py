@@ -370,8 +370,8 @@ def test_the_cache_logs_why_keys_could_not_be_fetched(issuer_server, key):
 @pytest.mark.parametrize(
     ("jwks_uri", "reason"),
     [
-        ("https://keys.attacker.invalid/jwks", "not on the issuer's origin"),
-        ("http://127.0.0.1:1/jwks", "not on the issuer's origin"),
+        ("https://keys.attacker.invalid/jwks", "not on the loopback issuer's origin"),
+        ("http://127.0.0.1:1/jwks", "not on the loopback issuer's origin"),
         ("http://localhost.attacker.invalid/jwks", "https is required"),
         ("http://127.0.0.1@attacker.invalid/jwks", r"user information \(@\)"),
         (["not", "a", "url"], "the discovery document's jwks_uri is not a string"),
@@ -382,6 +382,28 @@ def test_a_jwks_uri_elsewhere_than_the_issuer_is_refused_before_connecting(issue
     with refused(reason):
         http_jwks_fetcher(issuer_server.base)()
     assert issuer_server.requested == ["/.well-known/openid-configuration"]
+
+
+@pytest.mark.parametrize(
+    ("uri", "allowed"),
+    [
+        ("https://www.googleapis.com/oauth2/v3/certs", True),  # Google: keys on another host
+        ("https://auth.example.com/.well-known/jwks.json", True),
+        ("http://auth.example.com/jwks", False),
+        ("http://127.0.0.1:9001/2018-06-01/runtime/invocation/next", False),  # the Lambda runtime API
+        ("http://localhost/jwks", False),
+        ("https://user@keys.example.com/jwks", False),
+    ],
+)
+def test_an_https_issuer_may_serve_its_keys_from_any_https_host_only(uri, allowed):
+    from handlers.shared.tokens import check_jwks_uri
+
+    discovery = "https://accounts.example.com/.well-known/openid-configuration"
+    if allowed:
+        check_jwks_uri(discovery, uri)
+    else:
+        with pytest.raises(TokenError):
+            check_jwks_uri(discovery, uri)
 
 
 def test_an_error_status_is_named(issuer_server):

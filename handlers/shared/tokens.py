@@ -231,13 +231,24 @@ def key_url_origin(url: str) -> tuple[str, str, int]:
     return scheme, host, port or _DEFAULT_PORTS[scheme]
 
 
+def check_jwks_uri(discovery: str, uri: str) -> None:
+    """Where a discovery document may send the authorizer for keys. An https issuer's keys
+    must be served over https, on any host (Google's issuer serves them from another one);
+    never plain http, so never a loopback service such as the Lambda runtime API. A loopback
+    issuer (the local stack) may only name its own origin."""
+    scheme, *_ = issuer_origin = key_url_origin(discovery)
+    target = key_url_origin(uri)
+    if scheme == "https" and target[0] != "https":
+        raise TokenError(f"refusing to fetch keys from {uri!r}: an https issuer's keys must be served over https")
+    if scheme == "http" and target != issuer_origin:
+        raise TokenError(f"refusing to fetch keys from {uri!r}: not on the loopback issuer's origin {discovery!r}")
+
+
 def http_jwks_fetcher(issuer: str, timeout: float = 3.0) -> Callable[[], Mapping[str, Any]]:
     """Reads ``jwks_uri`` from the issuer's OpenID discovery document, then the JWKS.
 
-    Both URLs must pass :func:`key_url_origin`, and the ``jwks_uri`` must be on the issuer's own
-    origin: the discovery document cannot send the authorizer to another host (or to a
-    loopback service such as the Lambda runtime API). A redirect is an error naming its
-    target, never followed.
+    Both URLs must pass :func:`key_url_origin` and :func:`check_jwks_uri`. A redirect is an
+    error naming its target, never followed.
     """
     import urllib.error
     import urllib.request
@@ -269,8 +280,7 @@ def http_jwks_fetcher(issuer: str, timeout: float = 3.0) -> Callable[[], Mapping
             uri = document.get("jwks_uri") if isinstance(document, Mapping) else None
             if not isinstance(uri, str):
                 raise TokenError("the discovery document's jwks_uri is not a string")
-            if key_url_origin(uri) != key_url_origin(discovery):
-                raise TokenError(f"refusing to fetch keys from {uri!r}: not on the issuer's origin {discovery!r}")
+            check_jwks_uri(discovery, uri)
             jwks_uri["uri"] = uri
         return get(jwks_uri["uri"])
 
