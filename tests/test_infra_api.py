@@ -211,10 +211,14 @@ def test_review_fixes_hold(runs):
         assert integration.inputs["integrationMethod"] == "POST"
     for document in documents(run).values():
         chat = document["paths"]["/v1/sessions/{sessionId}/messages"]["post"]["x-amazon-apigateway-integration"]
-        template = chat["requestTemplates"]["application/json"]
-        assert template.count("escapeJavaScript") == template.count(""".replaceAll("\\\\'","'")"""), (
-            "every escape is undone for JSON"
-        )
+        templates = [
+            chat["requestTemplates"]["application/json"],
+            *(r["responseTemplates"]["application/json"] for r in chat["responses"].values()),
+        ]
+        for template in templates:
+            assert template.count("escapeJavaScript") == template.count(""".replaceAll("\\\\'","'")"""), (
+                "every escape is undone for JSON"
+            )
         assert chat["timeoutInMillis"] == 29_000
     for function in run.of_type("aws:lambda/function:Function"):
         if function.inputs["handler"] == "handlers.agent_step.handler":
