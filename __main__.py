@@ -7,7 +7,7 @@ global parts and one AgentRegion per region, export outputs.
 import pulumi
 import pulumi_aws as aws
 
-from components import packaging
+from components import naming, packaging
 from components.compute import AgentComputeArgs, LlmArgs
 from components.config import NAMESPACE, StackConfigError, load_stack_config
 from components.endpoints import ordered_endpoints
@@ -46,6 +46,7 @@ state = GlobalTable(
         kms_deletion_window_days=stack_config.state.kms_deletion_window_days,
         strong_consistency=stack_config.state.strong_consistency,
         key_alias=f"alias/agent-infra-{stack}-state",
+        log_group_prefixes=naming.log_group_prefixes(stack),
     ),
     opts=stack_opts,
 )
@@ -80,6 +81,7 @@ for region in stack_config.regions:
                 partition=stack_config.partition,
                 account_id=identity.account_id,
                 table_name=state.table_name,
+                kms_key_arn=state.key_arns[region],
                 tools=stack_config.tools,
                 tool_dynamodb_actions={name: tool.dynamodb_actions for name, tool in tools.items()},
                 compute=stack_config.compute,
@@ -156,3 +158,5 @@ pulumi.export("turnStateMachineArns", {region: r.turn_arn for region, r in regio
 pulumi.export("taskStateMachineArns", {region: r.task_arn for region, r in regions.items()})
 pulumi.export("restEndpoints", {region: r.rest_endpoint for region, r in regions.items()})
 pulumi.export("websocketEndpoints", {region: r.websocket_endpoint for region, r in regions.items()})
+pulumi.export("alarmTopicArns", {region: r.alarm_topic_arn for region, r in regions.items()})
+pulumi.export("dashboardUrls", {region: r.dashboard_url for region, r in regions.items()})

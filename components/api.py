@@ -92,6 +92,8 @@ class AgentApiArgs:
     execution_log_level: str
     manage_account_logging: bool = True
     health_rate_limit: float = 5.0
+    kms_key_arn: pulumi.Input[str] | None = None
+    """The region's key, which encrypts the access-log groups."""
 
 
 def _invoke_arn(region: str, partition: str, function_arn: str) -> str:
@@ -259,6 +261,7 @@ class AgentApi(pulumi.ComponentResource):
             region=args.region,
             name=f"/agent-infra/{args.stack}/api-access",
             retention_in_days=args.log_retention_days,
+            kms_key_id=args.kms_key_arn,
             opts=child,
         )
         stage = aws.apigateway.Stage(
@@ -410,6 +413,7 @@ class AgentApi(pulumi.ComponentResource):
             region=args.region,
             name=f"/agent-infra/{args.stack}/ws-access",
             retention_in_days=args.log_retention_days,
+            kms_key_id=args.kms_key_arn,
             opts=child,
         )
         ws_stage = aws.apigatewayv2.Stage(

@@ -20,3 +20,10 @@ def executions_arn(partition: str, region: str, account_id: str, name: str) -> s
 def table_arn(partition: str, region: str, account_id: str, table_name: str) -> str:
     """The table's replica in ``region`` (a global table has the same name everywhere)."""
     return f"arn:{partition}:dynamodb:{region}:{account_id}:table/{table_name}"
+
+
+def log_group_prefixes(stack: str) -> list[str]:
+    """Name prefixes of every log group of the stack: the functions' and the APIs' access
+    logs under ``/agent-infra/<stack>/``, the state machines' under
+    ``/aws/vendedlogs/states/agent-infra-<stack>-``. The region's key may encrypt these only."""
+    return [f"/agent-infra/{stack}/", f"/aws/vendedlogs/states/{state_machine_name(stack, '')}"]
