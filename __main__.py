@@ -24,6 +24,17 @@ except StackConfigError as error:
     raise pulumi.RunError(str(error)) from None
 
 stack = pulumi.get_stack()
+
+
+def _roles_under_the_stacks_path(args: pulumi.ResourceTransformationArgs) -> pulumi.ResourceTransformationResult | None:
+    """Every IAM role of the stack under ``/agent-infra/<stack>/``: the path is how the
+    pipeline's deploy role (bootstrap/) is limited to this stack's roles."""
+    if args.type_ == "aws:iam/role:Role":
+        return pulumi.ResourceTransformationResult({**args.props, "path": naming.role_path(stack)}, args.opts)
+    return None
+
+
+pulumi.runtime.register_stack_transformation(_roles_under_the_stacks_path)
 cost_tags = {"project": "agent-infra", "stack": stack, "managed-by": "pulumi", **stack_config.tags}
 
 # One provider for every region: regional resources name their region with `region=`.

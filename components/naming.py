@@ -27,3 +27,9 @@ def log_group_prefixes(stack: str) -> list[str]:
     logs under ``/agent-infra/<stack>/``, the state machines' under
     ``/aws/vendedlogs/states/agent-infra-<stack>-``. The region's key may encrypt these only."""
     return [f"/agent-infra/{stack}/", f"/aws/vendedlogs/states/{state_machine_name(stack, '')}"]
+
+
+def role_path(stack: str) -> str:
+    """IAM path of every role of the stack (set on each role by ``__main__.py``): the
+    pipeline's deploy role may manage roles under this path only (``bootstrap/roles.py``)."""
+    return f"/agent-infra/{stack}/"
