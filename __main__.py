@@ -24,17 +24,6 @@ except StackConfigError as error:
     raise pulumi.RunError(str(error)) from None
 
 stack = pulumi.get_stack()
-
-
-def _roles_under_the_stacks_path(args: pulumi.ResourceTransformationArgs) -> pulumi.ResourceTransformationResult | None:
-    """Every IAM role of the stack under ``/agent-infra/<stack>/``: the path is how the
-    pipeline's deploy role (bootstrap/) is limited to this stack's roles."""
-    if args.type_ == "aws:iam/role:Role":
-        return pulumi.ResourceTransformationResult({**args.props, "path": naming.role_path(stack)}, args.opts)
-    return None
-
-
-pulumi.runtime.register_stack_transformation(_roles_under_the_stacks_path)
 cost_tags = {"project": "agent-infra", "stack": stack, "managed-by": "pulumi", **stack_config.tags}
 
 # One provider for every region: regional resources name their region with `region=`.
@@ -45,6 +34,20 @@ aws_provider = aws.Provider(
 )
 stack_opts = pulumi.ResourceOptions(providers=[aws_provider])
 identity = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(provider=aws_provider))
+role_boundary = identity.account_id.apply(lambda account: naming.boundary_arn(stack_config.partition, account, stack))
+
+
+def _stack_roles(args: pulumi.ResourceTransformationArgs) -> pulumi.ResourceTransformationResult | None:
+    """Every IAM role of the stack under ``/agent-infra/<stack>/`` and with the stack's
+    permissions boundary: the path limits the pipeline's deploy role to this stack's roles,
+    the boundary caps what any role it creates could do (both from bootstrap/)."""
+    if args.type_ == "aws:iam/role:Role":
+        props = {**args.props, "path": naming.role_path(stack), "permissions_boundary": role_boundary}
+        return pulumi.ResourceTransformationResult(props, args.opts)
+    return None
+
+
+pulumi.runtime.register_stack_transformation(_stack_roles)
 
 state = GlobalTable(
     "state",

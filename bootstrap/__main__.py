@@ -18,6 +18,7 @@ from bootstrap.roles import (
     OIDC_URL,
     ROLE_KINDS,
     StackSettings,
+    boundary_document,
     permission_documents,
     role_name,
     subject,
@@ -60,6 +61,16 @@ else:
 
 role_arns = {}
 for stack, settings in stacks.items():
+    # Every role the program creates carries this boundary (its __main__.py sets it).
+    aws.iam.Policy(
+        f"agent-infra-{stack}-boundary",
+        name=f"agent-infra-{stack}-boundary",
+        description=f"Permissions boundary of every role of agent-infra {stack}",
+        policy=json.dumps(
+            boundary_document(partition=partition, account=account_id, stack=stack, regions=settings.regions)
+        ),
+        opts=opts,
+    )
     subjects = {
         "deploy": subject(repository, environment=settings.environment)
         if settings.environment

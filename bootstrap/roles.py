@@ -34,8 +34,8 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from components.naming import role_path
-from policy.rules import LOG_DELIVERY_ACTIONS
+from components.naming import boundary_arn, role_path
+from policy.rules import LOG_DELIVERY_ACTIONS, TASK_TOKEN_ACTIONS, XRAY_ACTIONS, XRAY_SAMPLING_ACTIONS
 
 OIDC_HOST = "token.actions.githubusercontent.com"
 OIDC_URL = f"https://{OIDC_HOST}"
@@ -356,16 +356,22 @@ def _write_statements(s: _Scope, hosted_zone_id: str | None) -> list[dict]:
             ],
             {"StringEquals": {"iam:AWSServiceName": "replication.dynamodb.amazonaws.com"}},
         ),
-        # The program puts its roles under /agent-infra/<stack>/ (__main__.py), so the
-        # path names them: this role cannot touch a role anywhere else, itself included.
+        # The program puts its roles under /agent-infra/<stack>/ with the stack's
+        # permissions boundary (__main__.py): the path names them, so this role cannot touch
+        # a role anywhere else, itself included; and it may create a role or write its
+        # policy only with that boundary on it, so no role it makes can do more than the
+        # boundary allows (https://docs.aws.amazon.com/IAM/latest/UserGuide/access_policies_boundaries.html).
+        _statement(
+            "ManageStackRolesWithinTheBoundary",
+            ["iam:CreateRole", "iam:DeleteRolePolicy", "iam:PutRolePermissionsBoundary", "iam:PutRolePolicy"],
+            [_roles_arn(s)],
+            {"StringEquals": {"iam:PermissionsBoundary": boundary_arn(p, a, s.stack)}},
+        ),
         _statement(
             "ManageStackRoles",
             [
-                "iam:CreateRole",
                 "iam:DeleteRole",
-                "iam:DeleteRolePolicy",
                 "iam:ListInstanceProfilesForRole",
-                "iam:PutRolePolicy",
                 "iam:TagRole",
                 "iam:UntagRole",
                 "iam:UpdateAssumeRolePolicy",
@@ -551,6 +557,86 @@ def _write_statements(s: _Scope, hosted_zone_id: str | None) -> list[dict]:
             ),
         ]
     return statements
+
+
+def boundary_document(*, partition: str, account: str, stack: str, regions: Sequence[str]) -> dict:
+    """The most any role of the stack may do, whatever its own policy says: the actions the
+    program's roles use, on this account's resources of those kinds. Each role's own policy
+    stays the narrow grant; this caps what a role created by the deploy role could get."""
+    s = _Scope(partition, account, stack, list(regions))
+    p, a = partition, account
+    statements = [
+        # Table names are generated; the roles' own policies name the table and its index.
+        _statement(
+            "StackTables",
+            [
+                "dynamodb:BatchGetItem",
+                "dynamodb:BatchWriteItem",
+                "dynamodb:ConditionCheckItem",
+                "dynamodb:DeleteItem",
+                "dynamodb:DescribeTable",
+                "dynamodb:GetItem",
+                "dynamodb:PutItem",
+                "dynamodb:Query",
+                "dynamodb:UpdateItem",
+            ],
+            [s.arn("dynamodb", "table/*"), s.arn("dynamodb", "table/*/index/*")],
+            s.in_regions(),
+        ),
+        _statement(
+            "StackStateMachines",
+            [
+                "states:DescribeExecution",
+                "states:DescribeStateMachine",
+                "states:StartExecution",
+                "states:StartSyncExecution",
+            ],
+            [s.arn("states", f"stateMachine:{s.prefix}*"), s.arn("states", f"execution:{s.prefix}*")],
+        ),
+        _statement("StackFunctions", ["lambda:InvokeFunction"], [s.arn("lambda", "function:*")], s.tagged()),
+        _statement("StackQueues", ["sqs:SendMessage"], [s.arn("sqs", "*")], s.tagged()),
+        _statement("StackKeys", ["kms:Decrypt", "kms:GenerateDataKey"], [s.arn("kms", "key/*")], s.tagged()),
+        _statement(
+            "StackSecrets", ["secretsmanager:GetSecretValue"], [s.arn("secretsmanager", "secret:*")], s.tagged()
+        ),
+        _statement(
+            "StackLogGroups",
+            ["logs:CreateLogStream", "logs:PutLogEvents"],
+            [f"{arn}:*" for arn in _log_group_arns(s)],
+        ),
+        # API Gateway's CloudWatch role writes the execution logs it names itself.
+        _statement(
+            "ApiGatewayExecutionLogs",
+            [
+                "logs:CreateLogGroup",
+                "logs:CreateLogStream",
+                "logs:DescribeLogGroups",
+                "logs:DescribeLogStreams",
+                "logs:PutLogEvents",
+            ],
+            [
+                s.arn("logs", "log-group:API-Gateway-Execution-Logs_*"),
+                s.arn("logs", "log-group:API-Gateway-Execution-Logs_*:*"),
+            ],
+        ),
+        _statement(
+            "StreamToOwnWebSockets",
+            ["execute-api:ManageConnections"],
+            [s.arn("execute-api", "*/*/POST/@connections/*")],
+        ),
+        # Inference profiles route to any region: the model, not the region, is the scope.
+        _statement(
+            "InvokeModels",
+            ["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"],
+            [f"arn:{p}:bedrock:*::foundation-model/*", f"arn:{p}:bedrock:*:{a}:inference-profile/*"],
+        ),
+        _statement(
+            "WithoutResourceTypes",
+            [*XRAY_ACTIONS, *XRAY_SAMPLING_ACTIONS, *LOG_DELIVERY_ACTIONS, *TASK_TOKEN_ACTIONS],
+            ["*"],
+        ),
+    ]
+    return {"Version": "2012-10-17", "Statement": statements}
 
 
 def _documents(statements: list[dict]) -> list[dict]:

@@ -33,3 +33,9 @@ def role_path(stack: str) -> str:
     """IAM path of every role of the stack (set on each role by ``__main__.py``): the
     pipeline's deploy role may manage roles under this path only (``bootstrap/roles.py``)."""
     return f"/agent-infra/{stack}/"
+
+
+def boundary_arn(partition: str, account_id: str, stack: str) -> str:
+    """The permissions boundary every role of the stack is created with; the bootstrap
+    program (``bootstrap/``) creates it, and the deploy role may create roles only with it."""
+    return f"arn:{partition}:iam::{account_id}:policy/agent-infra-{stack}-boundary"

@@ -265,3 +265,90 @@ def test_no_stacks_is_an_error():
     config[f"{PROJECT}:stacks"] = {}
     with pytest.raises(pulumi.RunError, match="names no stack"):
         run_program(config, "main", program=BOOTSTRAP, project=PROJECT)
+
+
+# --- the permissions boundary -------------------------------------------------------------------
+
+
+def boundary_of(run, stack: str) -> dict:
+    (policy,) = [p for p in run.of_type("aws:iam/policy:Policy") if p.inputs["name"] == f"agent-infra-{stack}-boundary"]
+    return json.loads(policy.inputs["policy"])
+
+
+def test_the_deploy_role_creates_and_writes_roles_only_with_the_stacks_boundary(run):
+    statements = statements_of(run, "agent-infra-dev-deploy")
+    boundary = f"arn:aws:iam::{ACCOUNT_ID}:policy/agent-infra-dev-boundary"
+    for action in ("iam:CreateRole", "iam:PutRolePolicy", "iam:DeleteRolePolicy", "iam:PutRolePermissionsBoundary"):
+        (statement,) = [s for s in statements if action in s["Action"]]
+        assert statement["Condition"] == {"StringEquals": {"iam:PermissionsBoundary": boundary}}, action
+    actions = {a for s in statements for a in s["Action"]}
+    assert not actions & {
+        "iam:DeleteRolePermissionsBoundary",
+        "iam:AttachRolePolicy",
+        "iam:CreatePolicyVersion",
+        "iam:SetDefaultPolicyVersion",
+    }, "it can neither lift the boundary nor rewrite it"
+    assert not _allowed(statements, "iam:CreatePolicyVersion", boundary)
+
+
+def _covered(boundary: dict, action: str, resource: str, region: str | None) -> bool:
+    for statement in boundary["Statement"]:
+        if not any(fnmatchcase(action, a) for a in statement["Action"]):
+            continue
+        if not any(fnmatchcase(resource, r) for r in statement["Resource"]):
+            continue
+        regions = statement.get("Condition", {}).get("StringEquals", {}).get("aws:RequestedRegion")
+        if regions and region not in regions:
+            continue
+        return True
+    return False
+
+
+@pytest.mark.parametrize("variant", ["dev", "prod", "openai"])
+def test_the_boundary_lets_every_role_of_the_program_do_what_its_own_policy_grants(variant):
+    """A boundary too tight would break the deployed program: every (action, resource) of
+    every role policy of the real program must fall inside it."""
+    stack = "prod" if variant == "prod" else "dev"
+    config = stack_config(stack)
+    if variant == "openai":
+        config["agent-infra:llm"] = {"provider": "openai", "model": "m", "endpoints": ["https://llm.example.com/v1"]}
+        config["agent-infra:llm"]["apiKey"] = "sk-test"
+    program = run_program(config, stack)
+    from bootstrap.roles import boundary_document
+
+    boundary = boundary_document(
+        partition="aws", account=ACCOUNT_ID, stack=stack, regions=config["agent-infra:regions"]
+    )
+    assert (
+        wildcard_problems(boundary) == []
+        and len(json.dumps(boundary, separators=(",", ":"))) <= MANAGED_POLICY_MAX_CHARS
+    )
+    checked = 0
+    for role_policy in program.of_type("aws:iam/rolePolicy:RolePolicy"):
+        for statement in json.loads(role_policy.inputs["policy"])["Statement"]:
+            for action in statement["Action"]:
+                for resource in statement["Resource"]:
+                    region = resource.split(":")[3] if resource.startswith("arn:") else None
+                    assert _covered(boundary, action, resource, region), f"{role_policy.name}: {action} on {resource}"
+                    checked += 1
+    assert checked > 200
+    for role in program.of_type("aws:iam/role:Role"):
+        assert role.inputs["permissionsBoundary"] == f"arn:aws:iam::{ACCOUNT_ID}:policy/agent-infra-{stack}-boundary"
+
+
+def test_the_boundary_keeps_out_what_the_program_never_does():
+    from bootstrap.roles import boundary_document
+
+    boundary = boundary_document(partition="aws", account=ACCOUNT_ID, stack="dev", regions=["us-east-1", "us-west-2"])
+    for action, resource, region in [
+        ("iam:CreateUser", f"arn:aws:iam::{ACCOUNT_ID}:user/x", None),
+        ("iam:PutRolePolicy", f"arn:aws:iam::{ACCOUNT_ID}:role/Admin", None),
+        ("s3:GetObject", "arn:aws:s3:::any-bucket/key", None),
+        ("dynamodb:Scan", f"arn:aws:dynamodb:us-east-1:{ACCOUNT_ID}:table/t", "us-east-1"),
+        ("dynamodb:GetItem", f"arn:aws:dynamodb:eu-west-1:{ACCOUNT_ID}:table/t", "eu-west-1"),
+        ("dynamodb:DeleteTable", f"arn:aws:dynamodb:us-east-1:{ACCOUNT_ID}:table/t", "us-east-1"),
+        ("states:StartExecution", f"arn:aws:states:us-east-1:{ACCOUNT_ID}:stateMachine:agent-infra-prod-task", None),
+        ("logs:PutLogEvents", f"arn:aws:logs:us-east-1:{ACCOUNT_ID}:log-group:/agent-infra/prod/router:*", None),
+        ("kms:ScheduleKeyDeletion", f"arn:aws:kms:us-east-1:{ACCOUNT_ID}:key/k", None),
+    ]:
+        assert not _covered(boundary, action, resource, region), f"{action} on {resource}"
