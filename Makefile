@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 STACK ?= dev
 
-.PHONY: venv dev demo approve test lint format preview openapi bench config-reference clean
+.PHONY: venv dev demo approve test lint workflows format preview policy openapi bench config-reference clean
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,11 +33,18 @@ demo: $(STAMP)
 approve: $(STAMP)
 	$(BIN)/python -m local.demo approve $(APPROVAL)
 
-## test: lint, format check and every test (what CI runs)
-test: $(STAMP) $(VALIDATORS)
+## test: lint, format check, the workflows' audit and schema, and every test (what CI runs)
+test: $(STAMP) $(VALIDATORS) workflows
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
+
+WORKFLOWS := $(wildcard .github/workflows/*.yml)
+
+## workflows: zizmor (offline audits only) and the GitHub workflow schema vendored in check-jsonschema
+workflows: $(STAMP)
+	$(BIN)/zizmor --offline --quiet .github/workflows
+	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows $(WORKFLOWS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -49,6 +56,10 @@ format: $(STAMP)
 ## preview: the real program for STACK (default dev) offline, under Pulumi mocks
 preview: $(STAMP)
 	$(BIN)/python -m local.preview $(STACK)
+
+## policy: the policy pack against the real program for STACK, offline, under Pulumi mocks
+policy: $(STAMP)
+	$(BIN)/python -m local.policy_check $(STACK)
 
 ## openapi: write each region's REST API of STACK as OpenAPI JSON into build/openapi/
 openapi: $(STAMP)

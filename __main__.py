@@ -7,7 +7,7 @@ global parts and one AgentRegion per region, export outputs.
 import pulumi
 import pulumi_aws as aws
 
-from components import packaging
+from components import naming, packaging
 from components.clients import ApiClientKeys, ApiClientKeysArgs
 from components.compute import AgentComputeArgs, LlmArgs
 from components.config import NAMESPACE, StackConfigError, load_stack_config
@@ -42,6 +42,20 @@ aws_provider = aws.Provider(
 )
 stack_opts = pulumi.ResourceOptions(providers=[aws_provider])
 identity = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(provider=aws_provider))
+role_boundary = identity.account_id.apply(lambda account: naming.boundary_arn(stack_config.partition, account, stack))
+
+
+def _stack_roles(args: pulumi.ResourceTransformationArgs) -> pulumi.ResourceTransformationResult | None:
+    """Every IAM role of the stack under ``/agent-infra/<stack>/`` and with the stack's
+    permissions boundary: the path limits the pipeline's deploy role to this stack's roles,
+    the boundary caps what any role it creates could do (both from bootstrap/)."""
+    if args.type_ == "aws:iam/role:Role":
+        props = {**args.props, "path": naming.role_path(stack), "permissions_boundary": role_boundary}
+        return pulumi.ResourceTransformationResult(props, args.opts)
+    return None
+
+
+pulumi.runtime.register_stack_transformation(_stack_roles)
 
 state = GlobalTable(
     "state",
@@ -54,6 +68,7 @@ state = GlobalTable(
         kms_deletion_window_days=stack_config.state.kms_deletion_window_days,
         strong_consistency=stack_config.state.strong_consistency,
         key_alias=f"alias/agent-infra-{stack}-state",
+        log_group_prefixes=naming.log_group_prefixes(stack),
     ),
     opts=stack_opts,
 )
@@ -91,6 +106,7 @@ for region in stack_config.regions:
                 partition=stack_config.partition,
                 account_id=identity.account_id,
                 table_name=state.table_name,
+                kms_key_arn=state.key_arns[region],
                 tools=stack_config.tools,
                 tool_dynamodb_actions={name: tool.dynamodb_actions for name, tool in tools.items()},
                 compute=stack_config.compute,
@@ -168,5 +184,7 @@ pulumi.export("turnStateMachineArns", {region: r.turn_arn for region, r in regio
 pulumi.export("taskStateMachineArns", {region: r.task_arn for region, r in regions.items()})
 pulumi.export("restEndpoints", {region: r.rest_endpoint for region, r in regions.items()})
 pulumi.export("websocketEndpoints", {region: r.websocket_endpoint for region, r in regions.items()})
+pulumi.export("alarmTopicArns", {region: r.alarm_topic_arn for region, r in regions.items()})
+pulumi.export("dashboardUrls", {region: r.dashboard_url for region, r in regions.items()})
 # Secret: `pulumi stack output apiKeys --show-secrets` prints each client's key.
 pulumi.export("apiKeys", pulumi.Output.secret(client_keys.values))

@@ -93,6 +93,8 @@ class AgentApiArgs:
     log_retention_days: int
     execution_log_level: str
     manage_account_logging: bool = True
+    kms_key_arn: pulumi.Input[str] | None = None
+    """The region's key, which encrypts the access-log groups."""
 
 
 def _invoke_arn(region: str, partition: str, function_arn: str) -> str:
@@ -250,6 +252,7 @@ class AgentApi(pulumi.ComponentResource):
             region=args.region,
             name=f"/agent-infra/{args.stack}/api-access",
             retention_in_days=args.log_retention_days,
+            kms_key_id=args.kms_key_arn,
             opts=child,
         )
         stage = aws.apigateway.Stage(
@@ -421,6 +424,7 @@ class AgentApi(pulumi.ComponentResource):
             region=args.region,
             name=f"/agent-infra/{args.stack}/ws-access",
             retention_in_days=args.log_retention_days,
+            kms_key_id=args.kms_key_arn,
             opts=child,
         )
         ws_stage = aws.apigatewayv2.Stage(

@@ -2,8 +2,9 @@
 
 Every function: arm64, Python 3.13, explicit memory and timeout, X-Ray active tracing,
 JSON logs to its own log group with the configured retention, its own role with only the
-actions it uses on this region's resources, and an encrypted SQS queue for failed
-asynchronous invocations. Tools have reserved concurrency; with
+actions it uses on this region's resources, and an SQS queue for failed asynchronous
+invocations. Log groups, environment variables, the queue and the LLM API key secret are
+encrypted with the region's customer-managed key. Tools have reserved concurrency; with
 ``compute.routerProvisionedConcurrency`` the router gets a ``live`` alias with provisioned
 concurrency (API Gateway invokes the alias).
 """
@@ -46,6 +47,9 @@ class AgentComputeArgs:
     partition: str
     account_id: pulumi.Input[str]
     table_name: pulumi.Input[str]
+    kms_key_arn: pulumi.Input[str]
+    """The region's customer-managed key: log groups, environment variables, the failure
+    queue and the LLM API key secret are encrypted with it."""
     tools: Sequence[ToolConfig]
     tool_dynamodb_actions: Mapping[str, Sequence[str]]
     """Extra DynamoDB actions each tool declares (its module's ``TOOL.dynamodb_actions``)."""
@@ -99,7 +103,7 @@ class AgentCompute(pulumi.ComponentResource):
         self._dlq = aws.sqs.Queue(
             f"{name}-dlq",
             region=region,
-            sqs_managed_sse_enabled=True,
+            kms_master_key_id=args.kms_key_arn,
             message_retention_seconds=14 * 24 * 3600,
             opts=self._child,
         )
@@ -230,6 +234,7 @@ class AgentCompute(pulumi.ComponentResource):
                 f"{self._name}-llm-api-key",
                 region=args.region,
                 description="API key of the OpenAI-compatible LLM endpoints",
+                kms_key_id=args.kms_key_arn,
                 recovery_window_in_days=7,
                 opts=self._child,
             )
@@ -433,6 +438,7 @@ class AgentCompute(pulumi.ComponentResource):
             region=args.region,
             name=naming.function_log_group(args.stack, key),
             retention_in_days=args.log_retention_days,
+            kms_key_id=args.kms_key_arn,
             opts=child,
         )
         role = aws.iam.Role(
@@ -446,8 +452,8 @@ class AgentCompute(pulumi.ComponentResource):
         role_policy = aws.iam.RolePolicy(
             f"{name}-policy",
             role=role.id,
-            policy=pulumi.Output.all(statements, log_group.arn, self._dlq.arn).apply(
-                lambda v: pulumi.Output.json_dumps(policies.policy(*v[0], *policies.function_basics(v[1], v[2])))
+            policy=pulumi.Output.all(statements, log_group.arn, self._dlq.arn, args.kms_key_arn).apply(
+                lambda v: pulumi.Output.json_dumps(policies.policy(*v[0], *policies.function_basics(v[1], v[2], v[3])))
             ),
             opts=child,
         )
@@ -467,6 +473,7 @@ class AgentCompute(pulumi.ComponentResource):
                 log_format="JSON", log_group=log_group.name, application_log_level="INFO", system_log_level="WARN"
             ),
             environment=aws.lambda_.FunctionEnvironmentArgs(variables=environment),
+            kms_key_arn=args.kms_key_arn,
             reserved_concurrent_executions=(
                 None
                 if reserved_concurrency is None

@@ -83,3 +83,22 @@ def longest_tool_name(longest_region: str) -> int:
     while not tool_name_problems("t" * (length + 1), longest_region):
         length += 1
     return length
+
+
+def log_group_prefixes(stack: str) -> list[str]:
+    """Name prefixes of every log group of the stack: the functions' and the APIs' access
+    logs under ``/agent-infra/<stack>/``, the state machines' under
+    ``/aws/vendedlogs/states/agent-infra-<stack>-``. The region's key may encrypt these only."""
+    return [f"/agent-infra/{stack}/", f"/aws/vendedlogs/states/{state_machine_name(stack, '')}"]
+
+
+def role_path(stack: str) -> str:
+    """IAM path of every role of the stack (set on each role by ``__main__.py``): the
+    pipeline's deploy role may manage roles under this path only (``bootstrap/roles.py``)."""
+    return f"/agent-infra/{stack}/"
+
+
+def boundary_arn(partition: str, account_id: str, stack: str) -> str:
+    """The permissions boundary every role of the stack is created with; the bootstrap
+    program (``bootstrap/``) creates it, and the deploy role may create roles only with it."""
+    return f"arn:{partition}:iam::{account_id}:policy/agent-infra-{stack}-boundary"

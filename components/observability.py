@@ -32,6 +32,9 @@ class RegionObservabilityArgs:
     rest_api_name: str
     rest_stage: pulumi.Input[str]
     dlq_name: pulumi.Input[str]
+    kms_key_arn: pulumi.Input[str] | None = None
+    """The region's key, which encrypts the alarm topic (its key policy lets CloudWatch
+    alarms publish)."""
 
 
 class RegionObservability(pulumi.ComponentResource):
@@ -39,13 +42,21 @@ class RegionObservability(pulumi.ComponentResource):
 
     topic_arn: pulumi.Output[str]
     """The region's alarm topic."""
+    dashboard_url: str
+    """The region's dashboard in the CloudWatch console."""
     alarm_names: list[pulumi.Output[str]]
     """Every alarm of the region."""
 
     def __init__(self, name: str, args: RegionObservabilityArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("agent-infra:observability:RegionObservability", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        topic = aws.sns.Topic(f"{name}-alarms", region=args.region, name=f"agent-infra-{args.stack}-alarms", opts=child)
+        topic = aws.sns.Topic(
+            f"{name}-alarms",
+            region=args.region,
+            name=f"agent-infra-{args.stack}-alarms",
+            kms_master_key_id=args.kms_key_arn,
+            opts=child,
+        )
         if args.alarm_email:
             aws.sns.TopicSubscription(
                 f"{name}-alarm-email",
@@ -108,6 +119,10 @@ class RegionObservability(pulumi.ComponentResource):
             opts=child,
         )
         self.topic_arn = topic.arn
+        self.dashboard_url = (
+            f"https://{args.region}.console.aws.amazon.com/cloudwatch/home?region={args.region}"
+            f"#dashboards/dashboard/agent-infra-{args.stack}-{args.region}"
+        )
         self.register_outputs({"topicArn": self.topic_arn})
 
 

@@ -42,6 +42,8 @@ class AgentOrchestrationArgs:
     tools: Sequence[ToolConfig]
     workflow: WorkflowConfig
     log_retention_days: int
+    kms_key_arn: pulumi.Input[str] | None = None
+    """The region's key, which encrypts the machines' log groups."""
 
 
 class AgentOrchestration(pulumi.ComponentResource):
@@ -97,6 +99,7 @@ class AgentOrchestration(pulumi.ComponentResource):
             region=args.region,
             name=f"/aws/vendedlogs/states/{machine_name}",
             retention_in_days=args.log_retention_days,
+            kms_key_id=args.kms_key_arn,
             opts=child,
         )
         role = aws.iam.Role(

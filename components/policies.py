@@ -2,6 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+# The actions that may name "*" and the check every document passes live with the policy
+# pack, so the program, its tests and the pack hold one list.
+from policy.rules import (
+    ACTIONS_WITHOUT_RESOURCE_TYPE,
+    LOG_DELIVERY_ACTIONS,
+    TASK_TOKEN_ACTIONS,
+    XRAY_ACTIONS,
+    XRAY_SAMPLING_ACTIONS,
+    wildcard_problems,
+)
+
+__all__ = [
+    "ACTIONS_WITHOUT_RESOURCE_TYPE",
+    "LOG_DELIVERY_ACTIONS",
+    "TASK_TOKEN_ACTIONS",
+    "XRAY_ACTIONS",
+    "XRAY_SAMPLING_ACTIONS",
+    "wildcard_problems",
+]
+
 # What the account's administrators may do with the key: manage it, never use it for data.
 KEY_ADMIN_ACTIONS = (
     "kms:CancelKeyDeletion",
@@ -44,77 +66,142 @@ KEY_USE_ACTIONS = (
 _DNS_SUFFIX = {"aws-cn": "amazonaws.com.cn"}
 
 
-def table_key_policy(account_id: str, region: str, partition: str = "aws") -> dict:
-    """Key policy of the table's customer-managed key in ``region``.
+# Services that use the key for a principal of this account, besides DynamoDB: Lambda
+# (environment variables), SQS (the failure queues) and Secrets Manager (the LLM API key).
+# Their use goes through IAM: the key policy lets IAM policies grant it only through these
+# services, and each role's policy names the key.
+KEY_SERVICES = ("lambda", "sqs", "secretsmanager")
+KEY_SERVICE_USE_ACTIONS = ("kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey")
+
+# CloudWatch Logs encrypts a log group with the key when the key policy lets the regional
+# logs service principal use it for that log group's ARN, named in the encryption context
+# (https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/encrypt-log-data-kms.html).
+LOGS_KEY_ACTIONS = ("kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*")
+# CloudWatch alarms publish to an encrypted SNS topic only if the key policy lets
+# cloudwatch.amazonaws.com decrypt and generate data keys
+# (https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html, "Enable compatibility
+# between event sources from AWS services and encrypted topics").
+ALARM_KEY_ACTIONS = ("kms:Decrypt", "kms:GenerateDataKey*")
+
+
+def _endpoint(service: str, region: str, partition: str) -> str:
+    return f"{service}.{region}.{_DNS_SUFFIX.get(partition, 'amazonaws.com')}"
+
+
+def log_group_arn_patterns(partition: str, region: str, account_id: str, prefixes: Sequence[str]) -> list[str]:
+    """ARN patterns of the log groups whose names start with ``prefixes`` (ArnLike)."""
+    return [f"arn:{partition}:logs:{region}:{account_id}:log-group:{prefix}*" for prefix in prefixes]
+
+
+def table_key_policy(
+    account_id: str, region: str, partition: str = "aws", log_group_prefixes: Sequence[str] = ()
+) -> dict:
+    """Key policy of the stack's customer-managed key in ``region``.
 
     The account's IAM principals administer the key; its data operations are allowed only
-    when DynamoDB in that same region makes them for a principal of this account
-    (``kms:ViaService`` + ``kms:CallerAccount``), so nobody can decrypt with it directly.
-    Grants are allowed only for AWS resources, which is how DynamoDB and its replication
-    role use the key.
+    when a service in that same region makes them for a principal of this account
+    (``kms:ViaService`` + ``kms:CallerAccount``), so nobody can decrypt with it directly:
+    DynamoDB for anyone DynamoDB lets at the table; Lambda, SQS and Secrets Manager for the
+    principals whose IAM policy names the key. Grants are allowed only for AWS resources,
+    which is how DynamoDB, its replication role and Lambda (environment variables) use the
+    key. CloudWatch Logs may use it for the log groups under ``log_group_prefixes`` only,
+    and CloudWatch alarms to publish to the stack's encrypted alarm topics.
     """
     root = f"arn:{partition}:iam::{account_id}:root"
     via_dynamodb = {
         "StringEquals": {
-            "kms:ViaService": f"dynamodb.{region}.{_DNS_SUFFIX.get(partition, 'amazonaws.com')}",
+            "kms:ViaService": _endpoint("dynamodb", region, partition),
             "kms:CallerAccount": account_id,
         }
     }
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Sid": "KeyAdministration",
-                "Effect": "Allow",
-                "Principal": {"AWS": root},
-                "Action": list(KEY_ADMIN_ACTIONS),
-                "Resource": "*",
+    via_services = {
+        "StringEquals": {
+            "kms:ViaService": [_endpoint(service, region, partition) for service in KEY_SERVICES],
+            "kms:CallerAccount": account_id,
+        }
+    }
+    statements = [
+        {
+            "Sid": "KeyAdministration",
+            "Effect": "Allow",
+            "Principal": {"AWS": root},
+            "Action": list(KEY_ADMIN_ACTIONS),
+            "Resource": "*",
+        },
+        {
+            "Sid": "UseThroughDynamoDBOnly",
+            "Effect": "Allow",
+            "Principal": {"AWS": "*"},
+            "Action": [a for a in KEY_USE_ACTIONS if a != "kms:CreateGrant"],
+            "Resource": "*",
+            "Condition": via_dynamodb,
+        },
+        {
+            "Sid": "GrantsForDynamoDBOnly",
+            "Effect": "Allow",
+            "Principal": {"AWS": "*"},
+            "Action": "kms:CreateGrant",
+            "Resource": "*",
+            "Condition": {
+                **via_dynamodb,
+                "Bool": {"kms:GrantIsForAWSResource": "true"},
             },
-            {
-                "Sid": "UseThroughDynamoDBOnly",
-                "Effect": "Allow",
-                "Principal": {"AWS": "*"},
-                "Action": [a for a in KEY_USE_ACTIONS if a != "kms:CreateGrant"],
-                "Resource": "*",
-                "Condition": via_dynamodb,
+        },
+        {
+            # Principal root: the permission still has to come from the caller's IAM policy.
+            "Sid": "IamGrantedUseThroughLambdaSqsSecretsManager",
+            "Effect": "Allow",
+            "Principal": {"AWS": root},
+            "Action": list(KEY_SERVICE_USE_ACTIONS),
+            "Resource": "*",
+            "Condition": via_services,
+        },
+        {
+            # Lambda creates a grant for the function's role when a function with encrypted
+            # environment variables is created or updated
+            # (https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars-encryption.html).
+            "Sid": "IamGrantedGrantsThroughLambdaOnly",
+            "Effect": "Allow",
+            "Principal": {"AWS": root},
+            "Action": "kms:CreateGrant",
+            "Resource": "*",
+            "Condition": {
+                "StringEquals": {
+                    "kms:ViaService": _endpoint("lambda", region, partition),
+                    "kms:CallerAccount": account_id,
+                },
+                "Bool": {"kms:GrantIsForAWSResource": "true"},
             },
+        },
+        {
+            "Sid": "AlarmsPublishToEncryptedTopics",
+            "Effect": "Allow",
+            "Principal": {"Service": "cloudwatch.amazonaws.com"},
+            "Action": list(ALARM_KEY_ACTIONS),
+            "Resource": "*",
+        },
+    ]
+    if log_group_prefixes:
+        statements.append(
             {
-                "Sid": "GrantsForDynamoDBOnly",
+                "Sid": "LogsForTheStacksLogGroups",
                 "Effect": "Allow",
-                "Principal": {"AWS": "*"},
-                "Action": "kms:CreateGrant",
+                "Principal": {"Service": _endpoint("logs", region, partition)},
+                "Action": list(LOGS_KEY_ACTIONS),
                 "Resource": "*",
                 "Condition": {
-                    **via_dynamodb,
-                    "Bool": {"kms:GrantIsForAWSResource": "true"},
+                    "ArnLike": {
+                        "kms:EncryptionContext:aws:logs:arn": log_group_arn_patterns(
+                            partition, region, account_id, log_group_prefixes
+                        )
+                    }
                 },
-            },
-        ],
-    }
+            }
+        )
+    return {"Version": "2012-10-17", "Statement": statements}
 
 
 # --- Lambda execution roles ---------------------------------------------------------------
-
-# Only these actions are allowed on "*": the Service Authorization Reference lists no
-# resource type for them (X-Ray's writes and sampling reads, the CloudWatch Logs delivery
-# actions Step Functions logging needs, and the task-token callbacks, which name a token,
-# not an ARN).
-XRAY_ACTIONS = ("xray:PutTraceSegments", "xray:PutTelemetryRecords")
-XRAY_SAMPLING_ACTIONS = ("xray:GetSamplingRules", "xray:GetSamplingTargets")
-LOG_DELIVERY_ACTIONS = (
-    "logs:CreateLogDelivery",
-    "logs:DeleteLogDelivery",
-    "logs:DescribeLogGroups",
-    "logs:DescribeResourcePolicies",
-    "logs:GetLogDelivery",
-    "logs:ListLogDeliveries",
-    "logs:PutResourcePolicy",
-    "logs:UpdateLogDelivery",
-)
-TASK_TOKEN_ACTIONS = ("states:SendTaskFailure", "states:SendTaskSuccess")
-ACTIONS_WITHOUT_RESOURCE_LEVEL = frozenset(
-    {*XRAY_ACTIONS, *XRAY_SAMPLING_ACTIONS, *LOG_DELIVERY_ACTIONS, *TASK_TOKEN_ACTIONS}
-)
 
 # Converse needs InvokeModel; ConverseStream (WebSocket turns) InvokeModelWithResponseStream.
 BEDROCK_ACTIONS = ("bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream")
@@ -183,12 +270,17 @@ def statement(
     return out
 
 
-def function_basics(log_group_arn: str, dlq_arn: str) -> list[dict]:
-    """What every function needs: its own log group, X-Ray, its failure queue."""
+def function_basics(log_group_arn: str, dlq_arn: str, key_arn: str) -> list[dict]:
+    """What every function needs: its own log group, X-Ray, its failure queue, and the
+    region's key: Decrypt for its environment variables
+    (https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars-encryption.html) and,
+    with GenerateDataKey, to send to the encrypted queue
+    (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-key-management.html)."""
     return [
         statement("WriteOwnLogs", ["logs:CreateLogStream", "logs:PutLogEvents"], [f"{log_group_arn}:*"]),
         statement("XRayTraces", XRAY_ACTIONS, ["*"]),
         statement("SendFailuresToDlq", ["sqs:SendMessage"], [dlq_arn]),
+        statement("UseRegionKey", ["kms:Decrypt", "kms:GenerateDataKey"], [key_arn]),
     ]
 
 
@@ -219,8 +311,10 @@ def bedrock_invoke(model: str, regions: list[str], account_id: str, partition: s
                 "InvokeProfileDestinations",
                 BEDROCK_ACTIONS,
                 [f"arn:{partition}:bedrock:*::foundation-model/{base}"],
+                # An ARN-valued key: ArnLike, not StringLike
+                # (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html#Conditions_ARN).
                 {
-                    "StringLike": {
+                    "ArnLike": {
                         "bedrock:InferenceProfileArn": f"arn:{partition}:bedrock:*:{account_id}:inference-profile/{model}"
                     }
                 },
@@ -233,19 +327,3 @@ def bedrock_invoke(model: str, regions: list[str], account_id: str, partition: s
             [f"arn:{partition}:bedrock:{r}::foundation-model/{model}" for r in regions],
         )
     ]
-
-
-def wildcard_problems(document: dict) -> list[str]:
-    """Every ``*`` action, and every ``*`` resource on an action that supports resource ARNs."""
-    problems = []
-    for entry in document.get("Statement", []):
-        actions = entry.get("Action", [])
-        actions = [actions] if isinstance(actions, str) else actions
-        resources = entry.get("Resource", [])
-        resources = [resources] if isinstance(resources, str) else resources
-        for action in actions:
-            if action == "*" or action.endswith(":*"):
-                problems.append(f"{entry.get('Sid', '?')}: action {action}")
-        if "*" in resources and not set(actions) <= ACTIONS_WITHOUT_RESOURCE_LEVEL:
-            problems.append(f"{entry.get('Sid', '?')}: resource * for {actions}")
-    return problems

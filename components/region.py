@@ -54,6 +54,10 @@ class AgentRegion(pulumi.ComponentResource):
     """The REST stage (custom domains map to it once it exists)."""
     websocket_stage_name: pulumi.Output[str]
     """The WebSocket stage."""
+    alarm_topic_arn: pulumi.Output[str]
+    """The region's alarm topic."""
+    dashboard_url: str
+    """The region's CloudWatch dashboard."""
 
     def __init__(self, name: str, args: AgentRegionArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("agent-infra:region:AgentRegion", name, None, opts)
@@ -75,6 +79,7 @@ class AgentRegion(pulumi.ComponentResource):
                 tools=args.compute.tools,
                 workflow=args.workflow,
                 log_retention_days=args.compute.log_retention_days,
+                kms_key_arn=compute_args.kms_key_arn,
             ),
             child_opts,
         )
@@ -96,10 +101,11 @@ class AgentRegion(pulumi.ComponentResource):
                 log_retention_days=compute_args.log_retention_days,
                 execution_log_level=args.api.execution_log_level,
                 manage_account_logging=args.api.manage_account_logging,
+                kms_key_arn=compute_args.kms_key_arn,
             ),
             child_opts,
         )
-        RegionObservability(
+        observability = RegionObservability(
             f"{name}-observability",
             RegionObservabilityArgs(
                 region=compute_args.region,
@@ -112,6 +118,7 @@ class AgentRegion(pulumi.ComponentResource):
                 rest_api_name=f"agent-infra-{compute_args.stack}",
                 rest_stage=api.rest_stage_name,
                 dlq_name=compute.dlq_name,
+                kms_key_arn=compute_args.kms_key_arn,
             ),
             child_opts,
         )
@@ -126,6 +133,8 @@ class AgentRegion(pulumi.ComponentResource):
         self.websocket_endpoint = api.websocket_endpoint
         self.rest_stage_name = api.rest_stage_name
         self.websocket_stage_name = api.websocket_stage_name
+        self.alarm_topic_arn = observability.topic_arn
+        self.dashboard_url = observability.dashboard_url
         self.register_outputs(
             {
                 "routerArn": self.router_arn,

@@ -2,7 +2,9 @@
 
 One ``aws.dynamodb.Table`` in the home region carries a ``replicas`` entry for every other
 region of the stack; nothing else manages replicas. Each region gets its own
-customer-managed KMS key (rotation on), used by the table or replica in that region.
+customer-managed KMS key (rotation on), used by the table or replica in that region and by
+the rest of the stack in that region (log groups, alarm topics, Lambda environments, failure
+queues, secrets).
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ class GlobalTableArgs:
     strong_consistency: bool = False
     key_alias: str = "alias/agent-infra-state"
     """Alias of the table key, the same name in every region."""
+    log_group_prefixes: Sequence[str] = ()
+    """Name prefixes of the stack's log groups, which the region's key also encrypts."""
 
 
 class GlobalTable(pulumi.ComponentResource):
@@ -125,11 +129,11 @@ class GlobalTable(pulumi.ComponentResource):
         key = aws.kms.Key(
             f"{name}-key-{region}",
             region=region,
-            description=f"Encrypts the agent-infra state table in {region}",
+            description=f"Encrypts the agent-infra state table and the stack's data in {region}",
             enable_key_rotation=True,
             deletion_window_in_days=args.kms_deletion_window_days,
             policy=pulumi.Output.from_input(args.account_id).apply(
-                lambda account: json.dumps(table_key_policy(account, region, args.partition))
+                lambda account: json.dumps(table_key_policy(account, region, args.partition, args.log_group_prefixes))
             ),
             # A destroyed key makes the table's backups unreadable: protect it like the table.
             opts=pulumi.ResourceOptions.merge(child_opts, pulumi.ResourceOptions(protect=args.deletion_protection)),

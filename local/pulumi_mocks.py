@@ -157,11 +157,21 @@ class AwsMocks(pulumi.runtime.Mocks):
             role_name = inputs.get("name") or f"{name}-{_suffix(name)}"
             state.update(
                 name=role_name,
-                arn=f"arn:{self.partition}:iam::{ACCOUNT_ID}:role/{role_name}",
+                arn=f"arn:{self.partition}:iam::{ACCOUNT_ID}:role{inputs.get('path') or '/'}{role_name}",
                 uniqueId="AROA" + _suffix(name).upper(),
             )
             state.pop("region", None)  # IAM is global
             return role_name, state
+        if typ == "aws:iam/openIdConnectProvider:OpenIdConnectProvider":
+            host = inputs["url"].removeprefix("https://")
+            state.update(arn=f"arn:{self.partition}:iam::{ACCOUNT_ID}:oidc-provider/{host}")
+            state.pop("region", None)
+            return state["arn"], state
+        if typ == "aws:iam/policy:Policy":
+            policy_name = inputs.get("name") or f"{name}-{_suffix(name)}"
+            state.update(name=policy_name, arn=f"arn:{self.partition}:iam::{ACCOUNT_ID}:policy/{policy_name}")
+            state.pop("region", None)
+            return state["arn"], state
         if typ == "aws:iam/rolePolicy:RolePolicy":
             state.pop("region", None)
             return f"{inputs['role']}:{name}", state
@@ -284,6 +294,10 @@ class AwsMocks(pulumi.runtime.Mocks):
                 "region": region,
                 "id": f"{args.args['serviceCode']}/{args.args['quotaCode']}",
             }, []
+        if function == "aws:iam/getOpenIdConnectProvider:getOpenIdConnectProvider":
+            host = args.args["url"].removeprefix("https://")
+            arn = f"arn:{self.partition}:iam::{ACCOUNT_ID}:oidc-provider/{host}"
+            return {"arn": arn, "url": host, "clientIdLists": ["sts.amazonaws.com"], "id": arn}, []
         if function == GET_PARTITION:
             return {"partition": self.partition, "dnsSuffix": "amazonaws.com", "id": self.partition}, []
         raise NotImplementedError(f"the mocks do not answer {function}; add it to local/pulumi_mocks.py")
@@ -317,14 +331,22 @@ def stack_config(stack: str) -> dict[str, Any]:
     return yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]
 
 
-def run_program(config: dict[str, Any], stack: str = "test", mocks: AwsMocks | None = None) -> ProgramRun:
-    """Run ``__main__.py`` with ``config`` (``namespace:key`` → value) and collect the result.
+def run_program(
+    config: dict[str, Any],
+    stack: str = "test",
+    mocks: AwsMocks | None = None,
+    *,
+    program: Path = ROOT / "__main__.py",
+    project: str = PROJECT,
+) -> ProgramRun:
+    """Run ``program`` (the agent-infra program unless told otherwise) with ``config``
+    (``namespace:key`` → value) and collect the result.
 
     Raises whatever the program raises (a bad config raises ``pulumi.RunError``).
     """
     mocks = mocks or AwsMocks()
     pulumi_settings.ROOT.set(None)  # a fresh stack per run, as `pulumi up` would have
-    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False)
+    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False)
     pulumi.runtime.set_all_config(
         {key: value if isinstance(value, str) else json.dumps(value) for key, value in config.items()}
     )
@@ -342,9 +364,11 @@ def run_program(config: dict[str, Any], stack: str = "test", mocks: AwsMocks | N
 
     pulumi.runtime.register_stack_transformation(record_options)
 
+    program_path = str(program)
+
     @pulumi.runtime.test
     def program():
-        runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
+        runpy.run_path(program_path, run_name="__main__")
         stack_resource = pulumi_settings.get_root_resource()
         exported = dict(stack_resource.outputs)
         names = list(exported)

@@ -230,7 +230,8 @@ def test_prod_router_has_provisioned_concurrency_on_an_alias_and_dev_has_none(ru
 def test_async_failures_go_to_an_encrypted_queue(runs, stack):
     run = runs[stack]
     queues = {q.state["arn"]: q for q in run.of_type("aws:sqs/queue:Queue")}
-    assert all(q.inputs["sqsManagedSseEnabled"] is True for q in queues.values())
+    keys = {k.inputs["region"]: k.state["arn"] for k in run.of_type("aws:kms/key:Key")}
+    assert all(q.inputs["kmsMasterKeyId"] == keys[q.inputs["region"]] for q in queues.values())
     configs = run.of_type("aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig")
     assert len(configs) == len(run.of_type(FUNCTION))
     for config in configs:

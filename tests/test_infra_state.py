@@ -114,8 +114,21 @@ def test_every_regional_resource_names_its_region(runs, stack):
 def test_key_policy_allows_use_only_through_dynamodb_in_its_region(runs, stack):
     for key in runs[stack].of_type(KEY):
         region = key.inputs["region"]
-        policy = json.loads(key.inputs["policy"])
-        admin, use, grants = policy["Statement"]
+        policy = {s["Sid"]: s for s in json.loads(key.inputs["policy"])["Statement"]}
+        admin, use, grants = (
+            policy["KeyAdministration"],
+            policy["UseThroughDynamoDBOnly"],
+            policy["GrantsForDynamoDBOnly"],
+        )
+        # Every other data use goes through the regional Lambda, SQS and Secrets Manager,
+        # and only for principals whose IAM policy allows it (Principal: the account root).
+        others = [s for sid, s in policy.items() if sid.startswith("IamGranted") and s["Principal"] != {"AWS": "*"}]
+        assert len(others) == 2
+        for statement in others:
+            via = statement["Condition"]["StringEquals"]["kms:ViaService"]
+            assert all(v.endswith(f".{region}.amazonaws.com") for v in ([via] if isinstance(via, str) else via))
+            assert statement["Condition"]["StringEquals"]["kms:CallerAccount"] == ACCOUNT_ID
+        assert [s for s in policy.values() if s["Principal"] == {"AWS": "*"}] == [use, grants]
         assert admin["Principal"] == {"AWS": f"arn:aws:iam::{ACCOUNT_ID}:root"}
         assert not any(a in admin["Action"] for a in ("kms:*", "kms:Decrypt", "kms:Encrypt"))
         for statement in (use, grants):

@@ -45,7 +45,7 @@ def test_every_direct_requirement_is_pinned_and_constrained():
         for line in (ROOT / "constraints.txt").read_text().splitlines()
         if "==" in line
     }
-    for name in ("requirements.txt", "requirements-dev.txt"):
+    for name in ("requirements.txt", "requirements-dev.txt", "policy/requirements.txt"):
         for line in (ROOT / name).read_text().splitlines():
             line = line.strip()
             if not line or line.startswith(("#", "-r")):

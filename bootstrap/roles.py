@@ -1,0 +1,664 @@
+"""The pipeline's AWS roles as plain data: who may assume them, and what they may do.
+
+Per stack of the agent-infra program, two roles in that stack's account:
+
+- ``agent-infra-<stack>-deploy`` runs ``pulumi up``. It is trusted for one GitHub OIDC
+  subject: the ``prod`` environment for prod (``repo:<owner>/<repo>:environment:prod``), the
+  main branch for dev (``repo:<owner>/<repo>:ref:refs/heads/main``).
+- ``agent-infra-<stack>-preview`` runs ``pulumi preview --refresh`` for pull requests
+  (``repo:<owner>/<repo>:pull_request``). A pull request's workflow is whatever its branch
+  says, so this role must be harmless in anyone's hands who can push a branch: it reads
+  the configuration of this stack's resources and nothing else, no table items, no log
+  events, no queue messages, no secret values.
+
+Subject formats: GitHub, "Example subject claims"
+(https://docs.github.com/en/actions/security-for-github-actions/security-hardening-your-deployments/about-security-hardening-with-openid-connect#example-subject-claims);
+a job with ``environment:`` gets the environment form, a pull_request run the pull_request
+form, any other run on a branch the ref form. AWS, "Configuring a role for GitHub OIDC
+identity provider" (https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_create_for-idp_oidc.html#idp_oidc_Create_GitHub):
+condition on ``token.actions.githubusercontent.com:aud`` = ``sts.amazonaws.com`` and on the
+``:sub`` key; StringEquals on an exact subject, so no other repository, branch or
+environment matches.
+
+Scope: resources are named by this stack's fixed names where the program fixes them
+(state machines, log groups, topics, alarms, dashboards, budget, layer, key alias), and by
+the ``stack`` tag the provider puts on every resource where names are generated
+(``aws:ResourceTag/stack`` to use one, ``aws:RequestTag/stack`` to create one); regional
+calls only in the stack's regions (``aws:RequestedRegion``). Where neither works, the
+statement says why in its Sid and the comment beside it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from components.naming import boundary_arn, role_path
+from policy.rules import LOG_DELIVERY_ACTIONS, TASK_TOKEN_ACTIONS, XRAY_ACTIONS, XRAY_SAMPLING_ACTIONS
+
+OIDC_HOST = "token.actions.githubusercontent.com"
+OIDC_URL = f"https://{OIDC_HOST}"
+OIDC_AUDIENCE = "sts.amazonaws.com"
+ROLE_KINDS = ("deploy", "preview")
+# IAM's limit on a managed policy document, whitespace excluded
+# (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html).
+MANAGED_POLICY_MAX_CHARS = 6144
+
+
+def role_name(stack: str, kind: str) -> str:
+    """``agent-infra-<stack>-deploy`` / ``-preview``: the names the workflows assume."""
+    if kind not in ROLE_KINDS:
+        raise ValueError(f"kind must be one of {ROLE_KINDS}")
+    return f"agent-infra-{stack}-{kind}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class StackSettings:
+    """What the bootstrap needs to know of one stack of the program."""
+
+    regions: Sequence[str]
+    environment: str | None = None
+    """The GitHub environment its deploy job runs in; None: deployed from the main branch."""
+    hosted_zone_id: str | None = None
+    """Route 53 zone of ``agent-infra:domain``, when the stack has one."""
+
+
+def subject(repository: str, *, environment: str | None = None, branch: str | None = None) -> str:
+    """The exact ``sub`` claim of a GitHub job: environment, branch, or pull request."""
+    owner_repo = repository.strip()
+    if owner_repo.count("/") != 1 or any(c in owner_repo for c in "*?: "):
+        raise ValueError(f"repository must be <owner>/<repo> without wildcards, got {repository!r}")
+    if environment is not None:
+        return f"repo:{owner_repo}:environment:{environment}"
+    if branch is not None:
+        return f"repo:{owner_repo}:ref:refs/heads/{branch}"
+    return f"repo:{owner_repo}:pull_request"
+
+
+def trust_policy(provider_arn: str, sub: str) -> dict:
+    """Only GitHub's OIDC tokens for this audience and exactly this subject."""
+    if any(c in sub for c in "*?"):
+        raise ValueError(f"the subject is matched exactly; no wildcards: {sub!r}")
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "GitHubActionsOidc",
+                "Effect": "Allow",
+                "Principal": {"Federated": provider_arn},
+                "Action": "sts:AssumeRoleWithWebIdentity",
+                "Condition": {"StringEquals": {f"{OIDC_HOST}:aud": OIDC_AUDIENCE, f"{OIDC_HOST}:sub": sub}},
+            }
+        ],
+    }
+
+
+def _statement(sid: str, actions: Sequence[str], resources: Sequence[str], condition: Mapping | None = None) -> dict:
+    out = {"Sid": sid, "Effect": "Allow", "Action": sorted(set(actions)), "Resource": list(resources)}
+    if condition:
+        out["Condition"] = dict(condition)
+    return out
+
+
+@dataclass(frozen=True)
+class _Scope:
+    partition: str
+    account: str
+    stack: str
+    regions: Sequence[str]
+
+    def arn(self, service: str, resource: str, *, regional: bool = True) -> str:
+        return f"arn:{self.partition}:{service}:{'*' if regional else ''}:{self.account}:{resource}"
+
+    def in_regions(self, **more: str | Sequence[str]) -> dict:
+        return {"StringEquals": {"aws:RequestedRegion": list(self.regions), **more}}
+
+    def tagged(self, **more: str | Sequence[str]) -> dict:
+        return self.in_regions(**{"aws:ResourceTag/stack": self.stack, **more})
+
+    def tagging(self) -> dict:
+        return self.in_regions(**{"aws:RequestTag/stack": self.stack})
+
+    @property
+    def prefix(self) -> str:
+        return f"agent-infra-{self.stack}-"
+
+
+def _read_statements(s: _Scope, hosted_zone_id: str | None) -> list[dict]:
+    """Reading the configuration of this stack's resources, what a refresh needs."""
+    p, a = s.partition, s.account
+    statements = [
+        _statement("WhoAmI", ["sts:GetCallerIdentity"], ["*"]),
+        _statement("ListKeyAliases", ["kms:ListAliases"], ["*"]),
+        _statement(
+            "ReadStackKeys",
+            ["kms:DescribeKey", "kms:GetKeyPolicy", "kms:GetKeyRotationStatus", "kms:ListResourceTags"],
+            [s.arn("kms", "key/*")],
+            s.tagged(),
+        ),
+        # Lambda returns a function's environment only to callers who may decrypt it.
+        _statement(
+            "ReadEncryptedFunctionEnvironments",
+            ["kms:Decrypt"],
+            [s.arn("kms", "key/*")],
+            s.tagged(**{"kms:ViaService": [f"lambda.{r}.amazonaws.com" for r in s.regions]}),
+        ),
+        _statement(
+            "ReadStackTable",
+            [
+                "dynamodb:DescribeContinuousBackups",
+                "dynamodb:DescribeKinesisStreamingDestination",
+                "dynamodb:DescribeTable",
+                "dynamodb:DescribeTimeToLive",
+                "dynamodb:ListTagsOfResource",
+            ],
+            [s.arn("dynamodb", "table/*")],
+            s.tagged(),
+        ),
+        _statement(
+            "ReadStackRoles",
+            ["iam:GetRole", "iam:GetRolePolicy", "iam:ListAttachedRolePolicies", "iam:ListRolePolicies"],
+            [_roles_arn(s)],
+        ),
+        _statement(
+            "ReadStackFunctions",
+            [
+                "lambda:GetAlias",
+                "lambda:GetFunction",
+                "lambda:GetFunctionCodeSigningConfig",
+                "lambda:GetFunctionConcurrency",
+                "lambda:GetFunctionConfiguration",
+                "lambda:GetFunctionEventInvokeConfig",
+                "lambda:GetFunctionRecursionConfig",
+                "lambda:GetPolicy",
+                "lambda:GetProvisionedConcurrencyConfig",
+                "lambda:GetRuntimeManagementConfig",
+                "lambda:ListTags",
+                "lambda:ListVersionsByFunction",
+            ],
+            [s.arn("lambda", "function:*")],
+            s.tagged(),
+        ),
+        _statement("ReadStackLayer", ["lambda:GetLayerVersion"], [s.arn("lambda", f"layer:{s.prefix}deps:*")]),
+        _statement(
+            "ReadStackQueues",
+            ["sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:ListQueueTags"],
+            [s.arn("sqs", "*")],
+            s.tagged(),
+        ),
+        _statement(
+            "ReadStackSecretsMetadata",
+            ["secretsmanager:DescribeSecret", "secretsmanager:GetResourcePolicy"],
+            [s.arn("secretsmanager", "secret:*")],
+            s.tagged(),
+        ),
+        _statement(
+            "ReadStackTopics",
+            [
+                "sns:GetDataProtectionPolicy",
+                "sns:GetSubscriptionAttributes",
+                "sns:GetTopicAttributes",
+                "sns:ListTagsForResource",
+            ],
+            [s.arn("sns", f"{s.prefix}alarms"), s.arn("sns", f"{s.prefix}alarms:*")],
+            s.in_regions(),
+        ),
+        _statement(
+            "ReadStackLogGroups",
+            ["logs:ListTagsForResource", "logs:ListTagsLogGroup"],
+            _log_group_arns(s),
+            s.in_regions(),
+        ),
+        _statement(
+            "ReadStackStateMachines",
+            ["states:DescribeStateMachine", "states:ListTagsForResource"],
+            [s.arn("states", f"stateMachine:{s.prefix}*")],
+            s.in_regions(),
+        ),
+        _statement(
+            "ReadStackAlarmsAndDashboards",
+            ["cloudwatch:DescribeAlarms", "cloudwatch:GetDashboard", "cloudwatch:ListTagsForResource"],
+            [s.arn("cloudwatch", f"alarm:{s.prefix}*"), f"arn:{p}:cloudwatch::{a}:dashboard/{s.prefix}*"],
+            s.in_regions(),
+        ),
+        _statement(
+            "ReadStackBudget",
+            ["budgets:ListTagsForResource", "budgets:ViewBudget"],
+            [f"arn:{p}:budgets::{a}:budget/agent-infra-{s.stack}"],
+        ),
+        # API Gateway names APIs, keys and plans by generated ids: the scope is this
+        # account's API Gateway in the stack's regions, reads only
+        # (https://docs.aws.amazon.com/apigateway/latest/developerguide/arn-format-reference.html).
+        _statement("ReadApiGatewayInStackRegions", ["apigateway:GET"], _apigateway_arns(s), s.in_regions()),
+        _statement(
+            "ReadStackCertificates",
+            ["acm:DescribeCertificate", "acm:ListTagsForCertificate"],
+            [s.arn("acm", "certificate/*")],
+            s.tagged(),
+        ),
+    ]
+    if hosted_zone_id:
+        statements += [
+            _statement("ListZones", ["route53:ListHostedZones", "route53:ListHostedZonesByName"], ["*"]),
+            _statement(
+                "ReadStackZone",
+                ["route53:GetHostedZone", "route53:ListResourceRecordSets", "route53:ListTagsForResource"],
+                [f"arn:{p}:route53:::hostedzone/{hosted_zone_id}"],
+            ),
+            # Health checks are named by generated ids and take no tag conditions
+            # (https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonroute53.html).
+            _statement(
+                "ReadHealthChecksByIdOnly",
+                ["route53:GetHealthCheck", "route53:ListTagsForResource"],
+                [f"arn:{p}:route53:::healthcheck/*"],
+            ),
+        ]
+    return statements
+
+
+def _roles_arn(s: _Scope) -> str:
+    return f"arn:{s.partition}:iam::{s.account}:role{role_path(s.stack)}*"
+
+
+def _log_group_arns(s: _Scope) -> list[str]:
+    groups = [f"/agent-infra/{s.stack}/*", f"/aws/vendedlogs/states/{s.prefix}*"]
+    return [s.arn("logs", f"log-group:{g}") for g in groups]
+
+
+def _apigateway_arns(s: _Scope) -> list[str]:
+    paths = ("/restapis*", "/apis*", "/apikeys*", "/usageplans*", "/domainnames*", "/tags*")
+    return [f"arn:{s.partition}:apigateway:*::{path}" for path in paths]
+
+
+def _write_statements(s: _Scope, hosted_zone_id: str | None) -> list[dict]:
+    """Creating, changing and deleting this stack's resources."""
+    p, a = s.partition, s.account
+    key = [s.arn("kms", "key/*")]
+    statements = [
+        _statement("CreateStackKeys", ["kms:CreateKey"], ["*"], s.tagging()),
+        _statement("TagNewStackKeys", ["kms:TagResource"], key, s.tagging()),
+        _statement(
+            "ManageStackKeys",
+            [
+                "kms:CreateAlias",
+                "kms:DeleteAlias",
+                "kms:DisableKeyRotation",
+                "kms:EnableKeyRotation",
+                "kms:PutKeyPolicy",
+                "kms:ScheduleKeyDeletion",
+                "kms:TagResource",
+                "kms:UntagResource",
+                "kms:UpdateAlias",
+                "kms:UpdateKeyDescription",
+            ],
+            key,
+            s.tagged(),
+        ),
+        _statement(
+            "StackKeyAliases",
+            ["kms:CreateAlias", "kms:DeleteAlias", "kms:UpdateAlias"],
+            [s.arn("kms", f"alias/agent-infra-{s.stack}-*")],
+            s.in_regions(),
+        ),
+        # Lambda (environment variables), SQS and Secrets Manager use the key for the
+        # deployer through the key policy's IAM-granted statements.
+        _statement(
+            "UseStackKeysThroughServices",
+            ["kms:CreateGrant", "kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"],
+            key,
+            s.tagged(
+                **{
+                    "kms:ViaService": [
+                        f"{service}.{r}.amazonaws.com"
+                        for service in ("lambda", "sqs", "secretsmanager")
+                        for r in s.regions
+                    ]
+                }
+            ),
+        ),
+        _statement(
+            "CreateStackTable",
+            ["dynamodb:CreateTable", "dynamodb:TagResource"],
+            [s.arn("dynamodb", "table/*")],
+            s.tagging(),
+        ),
+        # Adding a replica needs these item actions on the table besides the replica
+        # actions (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/V2globaltables_reqs_bestpractices.html).
+        _statement(
+            "ManageStackTable",
+            [
+                "dynamodb:BatchWriteItem",
+                "dynamodb:CreateTableReplica",
+                "dynamodb:DeleteItem",
+                "dynamodb:DeleteTable",
+                "dynamodb:DeleteTableReplica",
+                "dynamodb:GetItem",
+                "dynamodb:PutItem",
+                "dynamodb:Query",
+                "dynamodb:Scan",
+                "dynamodb:TagResource",
+                "dynamodb:UntagResource",
+                "dynamodb:UpdateContinuousBackups",
+                "dynamodb:UpdateItem",
+                "dynamodb:UpdateTable",
+                "dynamodb:UpdateTimeToLive",
+            ],
+            [s.arn("dynamodb", "table/*")],
+            s.tagged(),
+        ),
+        _statement(
+            "DynamoDBReplicationServiceRole",
+            ["iam:CreateServiceLinkedRole"],
+            [
+                f"arn:{p}:iam::{a}:role/aws-service-role/replication.dynamodb.amazonaws.com/"
+                "AWSServiceRoleForDynamoDBReplication"
+            ],
+            {"StringEquals": {"iam:AWSServiceName": "replication.dynamodb.amazonaws.com"}},
+        ),
+        # The program puts its roles under /agent-infra/<stack>/ with the stack's
+        # permissions boundary (__main__.py): the path names them, so this role cannot touch
+        # a role anywhere else, itself included; and it may create a role or write its
+        # policy only with that boundary on it, so no role it makes can do more than the
+        # boundary allows (https://docs.aws.amazon.com/IAM/latest/UserGuide/access_policies_boundaries.html).
+        _statement(
+            "ManageStackRolesWithinTheBoundary",
+            ["iam:CreateRole", "iam:DeleteRolePolicy", "iam:PutRolePermissionsBoundary", "iam:PutRolePolicy"],
+            [_roles_arn(s)],
+            {"StringEquals": {"iam:PermissionsBoundary": boundary_arn(p, a, s.stack)}},
+        ),
+        _statement(
+            "ManageStackRoles",
+            [
+                "iam:DeleteRole",
+                "iam:ListInstanceProfilesForRole",
+                "iam:TagRole",
+                "iam:UntagRole",
+                "iam:UpdateAssumeRolePolicy",
+                "iam:UpdateRole",
+                "iam:UpdateRoleDescription",
+            ],
+            [_roles_arn(s)],
+        ),
+        _statement(
+            "PassStackRolesToTheirServices",
+            ["iam:PassRole"],
+            [_roles_arn(s)],
+            {
+                "StringEquals": {
+                    "iam:PassedToService": ["apigateway.amazonaws.com", "lambda.amazonaws.com", "states.amazonaws.com"],
+                }
+            },
+        ),
+        _statement(
+            "CreateStackFunctions",
+            ["lambda:CreateFunction", "lambda:TagResource"],
+            [s.arn("lambda", "function:*")],
+            s.tagging(),
+        ),
+        _statement(
+            "ManageStackFunctions",
+            [
+                "lambda:AddPermission",
+                "lambda:CreateAlias",
+                "lambda:DeleteAlias",
+                "lambda:DeleteFunction",
+                "lambda:DeleteFunctionConcurrency",
+                "lambda:DeleteFunctionEventInvokeConfig",
+                "lambda:DeleteProvisionedConcurrencyConfig",
+                "lambda:PublishVersion",
+                "lambda:PutFunctionConcurrency",
+                "lambda:PutFunctionEventInvokeConfig",
+                "lambda:PutProvisionedConcurrencyConfig",
+                "lambda:RemovePermission",
+                "lambda:TagResource",
+                "lambda:UntagResource",
+                "lambda:UpdateAlias",
+                "lambda:UpdateFunctionCode",
+                "lambda:UpdateFunctionConfiguration",
+                "lambda:UpdateFunctionEventInvokeConfig",
+            ],
+            [s.arn("lambda", "function:*")],
+            s.tagged(),
+        ),
+        _statement(
+            "ManageStackLayer",
+            ["lambda:DeleteLayerVersion", "lambda:PublishLayerVersion"],
+            [s.arn("lambda", f"layer:{s.prefix}deps"), s.arn("lambda", f"layer:{s.prefix}deps:*")],
+            s.in_regions(),
+        ),
+        _statement("CreateStackQueues", ["sqs:CreateQueue", "sqs:TagQueue"], [s.arn("sqs", "*")], s.tagging()),
+        _statement(
+            "ManageStackQueues",
+            ["sqs:DeleteQueue", "sqs:SetQueueAttributes", "sqs:TagQueue", "sqs:UntagQueue"],
+            [s.arn("sqs", "*")],
+            s.tagged(),
+        ),
+        _statement(
+            "CreateStackSecrets",
+            ["secretsmanager:CreateSecret", "secretsmanager:TagResource"],
+            [s.arn("secretsmanager", "secret:*")],
+            s.tagging(),
+        ),
+        # The provider reads a secret version back to refresh it: the deployer reads the
+        # secret it writes (the preview role does not).
+        _statement(
+            "ManageStackSecrets",
+            [
+                "secretsmanager:DeleteSecret",
+                "secretsmanager:GetSecretValue",
+                "secretsmanager:PutSecretValue",
+                "secretsmanager:TagResource",
+                "secretsmanager:UntagResource",
+                "secretsmanager:UpdateSecret",
+            ],
+            [s.arn("secretsmanager", "secret:*")],
+            s.tagged(),
+        ),
+        _statement(
+            "ManageStackTopics",
+            [
+                "sns:CreateTopic",
+                "sns:DeleteTopic",
+                "sns:SetSubscriptionAttributes",
+                "sns:SetTopicAttributes",
+                "sns:Subscribe",
+                "sns:TagResource",
+                "sns:Unsubscribe",
+                "sns:UntagResource",
+            ],
+            [s.arn("sns", f"{s.prefix}alarms"), s.arn("sns", f"{s.prefix}alarms:*")],
+            s.in_regions(),
+        ),
+        _statement(
+            "ManageStackLogGroups",
+            [
+                "logs:AssociateKmsKey",
+                "logs:CreateLogGroup",
+                "logs:DeleteLogGroup",
+                "logs:DeleteRetentionPolicy",
+                "logs:DisassociateKmsKey",
+                "logs:PutRetentionPolicy",
+                "logs:TagLogGroup",
+                "logs:TagResource",
+                "logs:UntagLogGroup",
+                "logs:UntagResource",
+            ],
+            _log_group_arns(s),
+            s.in_regions(),
+        ),
+        # A state machine or a stage that logs is created only by a caller who may set up
+        # CloudWatch Logs delivery; those actions take no resource
+        # (https://docs.aws.amazon.com/step-functions/latest/dg/cw-logs.html).
+        _statement("LogDeliveryForStackLogging", LOG_DELIVERY_ACTIONS, ["*"]),
+        _statement(
+            "ManageStackStateMachines",
+            [
+                "states:CreateStateMachine",
+                "states:DeleteStateMachine",
+                "states:TagResource",
+                "states:UntagResource",
+                "states:UpdateStateMachine",
+            ],
+            [s.arn("states", f"stateMachine:{s.prefix}*")],
+            s.in_regions(),
+        ),
+        _statement(
+            "ManageStackAlarmsAndDashboards",
+            [
+                "cloudwatch:DeleteAlarms",
+                "cloudwatch:DeleteDashboards",
+                "cloudwatch:PutDashboard",
+                "cloudwatch:PutMetricAlarm",
+                "cloudwatch:TagResource",
+                "cloudwatch:UntagResource",
+            ],
+            [s.arn("cloudwatch", f"alarm:{s.prefix}*"), f"arn:{p}:cloudwatch::{a}:dashboard/{s.prefix}*"],
+            s.in_regions(),
+        ),
+        _statement(
+            "ManageStackBudget",
+            ["budgets:ModifyBudget", "budgets:TagResource", "budgets:UntagResource"],
+            [f"arn:{p}:budgets::{a}:budget/agent-infra-{s.stack}"],
+        ),
+        # Generated ids (see the read statement); /account is API Gateway's one CloudWatch
+        # role per account and region, which has no narrower ARN
+        # (https://docs.aws.amazon.com/apigateway/latest/developerguide/set-up-logging.html).
+        _statement(
+            "ManageApiGatewayInStackRegions",
+            ["apigateway:DELETE", "apigateway:PATCH", "apigateway:POST", "apigateway:PUT"],
+            [*_apigateway_arns(s), f"arn:{p}:apigateway:*::/account"],
+            s.in_regions(),
+        ),
+        _statement("RequestStackCertificates", ["acm:RequestCertificate"], ["*"], s.tagging()),
+        _statement(
+            "TagNewStackCertificates", ["acm:AddTagsToCertificate"], [s.arn("acm", "certificate/*")], s.tagging()
+        ),
+        _statement(
+            "ManageStackCertificates",
+            ["acm:AddTagsToCertificate", "acm:DeleteCertificate", "acm:RemoveTagsFromCertificate"],
+            [s.arn("acm", "certificate/*")],
+            s.tagged(),
+        ),
+    ]
+    if hosted_zone_id:
+        statements += [
+            _statement("CreateHealthChecks", ["route53:CreateHealthCheck"], ["*"]),
+            _statement(
+                "ManageStackZoneRecords",
+                ["route53:ChangeResourceRecordSets"],
+                [f"arn:{p}:route53:::hostedzone/{hosted_zone_id}"],
+            ),
+            _statement("WaitForZoneChanges", ["route53:GetChange"], [f"arn:{p}:route53:::change/*"]),
+            _statement(
+                "ManageHealthChecksByIdOnly",
+                ["route53:ChangeTagsForResource", "route53:DeleteHealthCheck", "route53:UpdateHealthCheck"],
+                [f"arn:{p}:route53:::healthcheck/*"],
+            ),
+        ]
+    return statements
+
+
+def boundary_document(*, partition: str, account: str, stack: str, regions: Sequence[str]) -> dict:
+    """The most any role of the stack may do, whatever its own policy says: the actions the
+    program's roles use, on this account's resources of those kinds. Each role's own policy
+    stays the narrow grant; this caps what a role created by the deploy role could get."""
+    s = _Scope(partition, account, stack, list(regions))
+    p, a = partition, account
+    statements = [
+        # Table names are generated; the roles' own policies name the table and its index.
+        _statement(
+            "StackTables",
+            [
+                "dynamodb:BatchGetItem",
+                "dynamodb:BatchWriteItem",
+                "dynamodb:ConditionCheckItem",
+                "dynamodb:DeleteItem",
+                "dynamodb:DescribeTable",
+                "dynamodb:GetItem",
+                "dynamodb:PutItem",
+                "dynamodb:Query",
+                "dynamodb:UpdateItem",
+            ],
+            [s.arn("dynamodb", "table/*"), s.arn("dynamodb", "table/*/index/*")],
+            s.in_regions(),
+        ),
+        _statement(
+            "StackStateMachines",
+            [
+                "states:DescribeExecution",
+                "states:DescribeStateMachine",
+                "states:StartExecution",
+                "states:StartSyncExecution",
+            ],
+            [s.arn("states", f"stateMachine:{s.prefix}*"), s.arn("states", f"execution:{s.prefix}*")],
+        ),
+        _statement("StackFunctions", ["lambda:InvokeFunction"], [s.arn("lambda", "function:*")], s.tagged()),
+        _statement("StackQueues", ["sqs:SendMessage"], [s.arn("sqs", "*")], s.tagged()),
+        _statement("StackKeys", ["kms:Decrypt", "kms:GenerateDataKey"], [s.arn("kms", "key/*")], s.tagged()),
+        _statement(
+            "StackSecrets", ["secretsmanager:GetSecretValue"], [s.arn("secretsmanager", "secret:*")], s.tagged()
+        ),
+        _statement(
+            "StackLogGroups",
+            ["logs:CreateLogStream", "logs:PutLogEvents"],
+            [f"{arn}:*" for arn in _log_group_arns(s)],
+        ),
+        # API Gateway's CloudWatch role writes the execution logs it names itself.
+        _statement(
+            "ApiGatewayExecutionLogs",
+            [
+                "logs:CreateLogGroup",
+                "logs:CreateLogStream",
+                "logs:DescribeLogGroups",
+                "logs:DescribeLogStreams",
+                "logs:PutLogEvents",
+            ],
+            [
+                s.arn("logs", "log-group:API-Gateway-Execution-Logs_*"),
+                s.arn("logs", "log-group:API-Gateway-Execution-Logs_*:*"),
+            ],
+        ),
+        _statement(
+            "StreamToOwnWebSockets",
+            ["execute-api:ManageConnections"],
+            [s.arn("execute-api", "*/*/POST/@connections/*")],
+        ),
+        # Inference profiles route to any region: the model, not the region, is the scope.
+        _statement(
+            "InvokeModels",
+            ["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"],
+            [f"arn:{p}:bedrock:*::foundation-model/*", f"arn:{p}:bedrock:*:{a}:inference-profile/*"],
+        ),
+        _statement(
+            "WithoutResourceTypes",
+            [*XRAY_ACTIONS, *XRAY_SAMPLING_ACTIONS, *LOG_DELIVERY_ACTIONS, *TASK_TOKEN_ACTIONS],
+            ["*"],
+        ),
+    ]
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def _documents(statements: list[dict]) -> list[dict]:
+    """Statements packed into as few managed policies as IAM's size limit allows."""
+
+    documents: list[dict] = []
+    for entry in statements:
+        if documents:
+            candidate = {**documents[-1], "Statement": [*documents[-1]["Statement"], entry]}
+            if len(json.dumps(candidate, separators=(",", ":"))) <= MANAGED_POLICY_MAX_CHARS:
+                documents[-1] = candidate
+                continue
+        documents.append({"Version": "2012-10-17", "Statement": [entry]})
+    return documents
+
+
+def permission_documents(kind: str, *, partition: str, account: str, stack: str, settings: StackSettings) -> list[dict]:
+    """The managed policy documents of ``kind`` (deploy: read and write; preview: read)."""
+    scope = _Scope(partition, account, stack, list(settings.regions))
+    statements = _read_statements(scope, settings.hosted_zone_id)
+    if kind == "deploy":
+        statements += _write_statements(scope, settings.hosted_zone_id)
+    elif kind != "preview":
+        raise ValueError(f"kind must be one of {ROLE_KINDS}")
+    return _documents(statements)

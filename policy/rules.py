@@ -1,0 +1,253 @@
+"""What the policy pack holds the program to, as plain data and plain functions.
+
+One place for the facts the program, its tests, the bootstrap program and the policy pack
+share: the IAM actions AWS defines without a resource type (the only ones that may name
+``*``), the Lambda runtimes and when each is deprecated, the cost-allocation tag keys, the
+stacks whose state is protected. No Pulumi import: the program imports this module too.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from datetime import date
+from typing import Any
+
+# --- IAM: where "*" may stand for a resource -------------------------------------------------
+
+# The Service Authorization Reference lists no resource type for these actions, so a
+# statement can only name them with "Resource": "*".
+#   X-Ray: https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsx-ray.html
+XRAY_ACTIONS = ("xray:PutTraceSegments", "xray:PutTelemetryRecords")
+XRAY_SAMPLING_ACTIONS = ("xray:GetSamplingRules", "xray:GetSamplingTargets")
+#   CloudWatch Logs vended delivery (what Step Functions logging needs):
+#   https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazoncloudwatchlogs.html
+#   https://docs.aws.amazon.com/step-functions/latest/dg/cw-logs.html
+LOG_DELIVERY_ACTIONS = (
+    "logs:CreateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:DescribeLogGroups",
+    "logs:DescribeResourcePolicies",
+    "logs:GetLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:UpdateLogDelivery",
+)
+#   Task-token callbacks name a token, not an ARN:
+#   https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsstepfunctions.html
+TASK_TOKEN_ACTIONS = ("states:SendTaskFailure", "states:SendTaskSuccess")
+#   What the bootstrap program's deploy role needs beyond those; each action's row in the
+#   reference has an empty resource-type column:
+#   sts:GetCallerIdentity: list_awssecuritytokenservice.html
+#   kms:CreateKey, kms:ListAliases: list_awskeymanagementservice.html
+#   acm:RequestCertificate: list_awscertificatemanager.html
+#   route53:CreateHealthCheck, route53:ListHostedZones, route53:ListHostedZonesByName:
+#   list_amazonroute53.html
+DEPLOY_ACTIONS_WITHOUT_RESOURCE_TYPE = (
+    "sts:GetCallerIdentity",
+    "kms:CreateKey",
+    "kms:ListAliases",
+    "acm:RequestCertificate",
+    "route53:CreateHealthCheck",
+    "route53:ListHostedZones",
+    "route53:ListHostedZonesByName",
+)
+ACTIONS_WITHOUT_RESOURCE_TYPE = frozenset(
+    {
+        *XRAY_ACTIONS,
+        *XRAY_SAMPLING_ACTIONS,
+        *LOG_DELIVERY_ACTIONS,
+        *TASK_TOKEN_ACTIONS,
+        *DEPLOY_ACTIONS_WITHOUT_RESOURCE_TYPE,
+    }
+)
+
+
+def _as_list(value: Any) -> list:
+    if value is None:
+        return []
+    return [value] if isinstance(value, str) else list(value)
+
+
+def policy_document(value: Any) -> dict:
+    """A policy document given as JSON text (how Pulumi passes it) or as a dict."""
+    return json.loads(value) if isinstance(value, str) else dict(value)
+
+
+def wildcard_problems(document: Mapping) -> list[str]:
+    """Every ``*`` action, every ``NotAction``/``NotResource``, every Allow that names no
+    resource, and every ``*`` resource on an action that has a resource type.
+
+    Deny statements may be as wide as they like: they only take permissions away.
+    """
+    problems = []
+    for entry in _as_list(document.get("Statement")):
+        sid = entry.get("Sid", "?")
+        if entry.get("Effect", "Allow") != "Allow":
+            continue
+        for element in ("NotAction", "NotResource"):
+            if element in entry:
+                problems.append(f"{sid}: {element} allows everything it does not name")
+        actions = _as_list(entry.get("Action"))
+        resources = _as_list(entry.get("Resource"))
+        for action in actions:
+            if action == "*" or action.endswith(":*"):
+                problems.append(f"{sid}: action {action}")
+        if not resources and "NotResource" not in entry:
+            problems.append(f"{sid}: names no resource")
+        if "*" in resources and not set(actions) <= ACTIONS_WITHOUT_RESOURCE_TYPE:
+            problems.append(f"{sid}: resource * for {actions}")
+    return problems
+
+
+def key_policy_problems(document: Mapping) -> list[str]:
+    """A KMS key policy: ``"Resource": "*"`` is how a key policy names its own key
+    (https://docs.aws.amazon.com/kms/latest/developerguide/key-policy-overview.html), so only
+    wildcard actions and ``NotAction`` are refused, and ``kms:*`` above all."""
+    problems = []
+    for entry in _as_list(document.get("Statement")):
+        if entry.get("Effect", "Allow") != "Allow":
+            continue
+        sid = entry.get("Sid", "?")
+        if "NotAction" in entry:
+            problems.append(f"{sid}: NotAction allows everything it does not name")
+        for action in _as_list(entry.get("Action")):
+            if action == "*" or action.endswith(":*"):
+                problems.append(f"{sid}: action {action}")
+    return problems
+
+
+# Condition operators that compare strings, and the condition keys whose values are ARNs:
+# an ARN belongs in ArnLike/ArnEquals, which match each of the ARN's six parts on its own
+# (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html#Conditions_ARN).
+_STRING_OPERATORS = re.compile(r"^(ForAllValues:|ForAnyValue:)?String(Like|Equals|NotLike|NotEquals)(IfExists)?$")
+_ARN_KEYS = re.compile(r"(Arn$|:arn$|^aws:SourceArn$|^aws:PrincipalArn$)", re.IGNORECASE)
+
+
+def arn_condition_problems(document: Mapping) -> list[str]:
+    """Every ARN-valued condition key compared with a String operator."""
+    problems = []
+    for entry in _as_list(document.get("Statement")):
+        for operator, keys in (entry.get("Condition") or {}).items():
+            if not _STRING_OPERATORS.match(operator):
+                continue
+            for key in keys:
+                if _ARN_KEYS.search(key):
+                    problems.append(f"{entry.get('Sid', '?')}: {operator} on {key}; use ArnLike/ArnEquals")
+    return problems
+
+
+# --- encryption at rest ----------------------------------------------------------------------
+
+_KEY_ARN = re.compile(r"^arn:(?P<partition>aws[a-z-]*):kms:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):key/[0-9a-f-]+$")
+
+
+def customer_key_problem(value: Any, region: str | None, what: str) -> str | None:
+    """``value`` must be a customer-managed KMS key ARN in ``region``: not missing, not an
+    alias (``alias/aws/...`` is an AWS managed key), not a bare key id."""
+    if not value:
+        return f"{what} is not encrypted with a customer-managed KMS key (no key set)"
+    match = _KEY_ARN.match(str(value))
+    if not match:
+        return f"{what} names {value!r}, not the ARN of a customer-managed KMS key"
+    if region and match["region"] != region:
+        return f"{what} is in {region} but its key {value} is in {match['region']}"
+    return None
+
+
+# --- TLS on custom domains -------------------------------------------------------------------
+
+# API Gateway's security policies for custom domains: TLS_1_0 or TLS_1_2
+# (https://docs.aws.amazon.com/apigateway/latest/developerguide/apigateway-custom-domain-tls-version.html).
+TLS_SECURITY_POLICIES = frozenset({"TLS_1_2"})
+
+
+# --- cost allocation -------------------------------------------------------------------------
+
+# The keys the program's provider puts on every resource (default tags, __main__.py); the
+# stack's budget filters on "stack", so its value must be the stack's name.
+COST_TAG_KEYS = ("project", "stack", "managed-by")
+
+
+def tag_problems(tags: Mapping[str, str] | None, stack: str) -> list[str]:
+    tags = tags or {}
+    problems = [f"missing cost-allocation tag {key!r}" for key in COST_TAG_KEYS if not tags.get(key)]
+    if tags.get("stack") and tags["stack"] != stack:
+        problems.append(f"tag stack={tags['stack']!r} but the resource is in stack {stack!r}")
+    return problems
+
+
+# --- protection ------------------------------------------------------------------------------
+
+# Stacks whose table and keys carry Pulumi `protect` and DynamoDB deletion protection.
+PROTECTED_STACKS = frozenset({"prod"})
+# A protected key waits the longest KMS allows before it is deleted
+# (https://docs.aws.amazon.com/kms/latest/developerguide/deleting-keys.html: 7 to 30 days).
+PROTECTED_KEY_DELETION_WINDOW_DAYS = 30
+
+
+# --- Lambda runtimes -------------------------------------------------------------------------
+
+# Each Lambda-managed runtime and the date Lambda deprecates it, from the "Supported runtimes"
+# and "Deprecated runtimes" tables of https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtimes.html
+# (dates ahead are AWS's projections; update this table when the page changes). A runtime
+# is refused from its deprecation date on; one missing from the table is refused as unknown.
+LAMBDA_RUNTIMES_SOURCE = "https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtimes.html"
+LAMBDA_RUNTIME_DEPRECATION = {
+    "nodejs24.x": date(2028, 4, 30),
+    "nodejs22.x": date(2027, 4, 30),
+    "nodejs20.x": date(2026, 4, 30),
+    "nodejs18.x": date(2025, 9, 1),
+    "nodejs16.x": date(2024, 6, 12),
+    "nodejs14.x": date(2023, 12, 4),
+    "nodejs12.x": date(2023, 3, 31),
+    "nodejs10.x": date(2021, 7, 30),
+    "python3.14": date(2029, 6, 30),
+    "python3.13": date(2029, 6, 30),
+    "python3.12": date(2028, 10, 31),
+    "python3.11": date(2026, 6, 30),
+    "python3.10": date(2026, 6, 30),
+    "python3.9": date(2025, 12, 15),
+    "python3.8": date(2024, 10, 14),
+    "python3.7": date(2023, 12, 4),
+    "python3.6": date(2022, 7, 18),
+    "python2.7": date(2021, 7, 15),
+    "java25": date(2029, 6, 30),
+    "java21": date(2029, 6, 30),
+    "java17": date(2026, 6, 30),
+    "java11": date(2026, 6, 30),
+    "java8.al2": date(2026, 6, 30),
+    "java8": date(2024, 1, 8),
+    "dotnet10": date(2028, 11, 14),
+    "dotnet8": date(2026, 11, 10),
+    "dotnet6": date(2024, 11, 12),
+    "ruby3.4": date(2028, 3, 31),
+    "ruby3.3": date(2027, 3, 31),
+    "ruby3.2": date(2026, 3, 31),
+    "ruby2.7": date(2023, 12, 7),
+    "provided.al2023": date(2029, 6, 30),
+    "provided.al2": date(2026, 6, 30),
+    "provided": date(2024, 1, 8),
+    "go1.x": date(2024, 1, 8),
+}
+LAMBDA_ARCHITECTURES = ("arm64",)
+
+
+def runtime_problem(runtime: str | None, today: date) -> str | None:
+    if runtime is None:
+        return None  # a container image: no managed runtime
+    deprecated_on = LAMBDA_RUNTIME_DEPRECATION.get(runtime)
+    if deprecated_on is None:
+        return f"runtime {runtime} is not in the table of {LAMBDA_RUNTIMES_SOURCE}; add it with its deprecation date"
+    if today >= deprecated_on:
+        return f"runtime {runtime} is deprecated since {deprecated_on.isoformat()} ({LAMBDA_RUNTIMES_SOURCE})"
+    return None
+
+
+def architecture_problem(architectures: Iterable[str] | None) -> str | None:
+    # No architectures means Lambda's default, x86_64.
+    found = list(architectures or ["x86_64"])
+    if found != list(LAMBDA_ARCHITECTURES):
+        return f"architectures {found}: only {list(LAMBDA_ARCHITECTURES)}"
+    return None

@@ -1,0 +1,1 @@
+"""Scripts run against a deployed stack."""

@@ -1,0 +1,354 @@
+"""The pipeline's IAM (bootstrap/) under Pulumi mocks: who may assume each role, and what it may do."""
+
+from __future__ import annotations
+
+import json
+from fnmatch import fnmatchcase
+from pathlib import Path
+
+import pulumi
+import pytest
+import yaml
+
+from bootstrap.roles import (
+    MANAGED_POLICY_MAX_CHARS,
+    StackSettings,
+    permission_documents,
+    role_name,
+    subject,
+    trust_policy,
+)
+from local.pulumi_mocks import ACCOUNT_ID, run_program, stack_config
+from policy.rules import ACTIONS_WITHOUT_RESOURCE_TYPE, arn_condition_problems, wildcard_problems
+
+ROOT = Path(__file__).resolve().parent.parent
+BOOTSTRAP = ROOT / "bootstrap" / "__main__.py"
+PROJECT = "agent-infra-bootstrap"
+REPOSITORY = "my-org/agent-infra"
+OIDC_ARN = f"arn:aws:iam::{ACCOUNT_ID}:oidc-provider/token.actions.githubusercontent.com"
+
+
+def example_config() -> dict:
+    config = yaml.safe_load((ROOT / "bootstrap" / "Pulumi.example.yaml").read_text())["config"]
+    config[f"{PROJECT}:accountId"] = ACCOUNT_ID
+    config[f"{PROJECT}:repository"] = REPOSITORY
+    return config
+
+
+@pytest.fixture(scope="module")
+def run():
+    return run_program(example_config(), "main", program=BOOTSTRAP, project=PROJECT)
+
+
+def roles(run) -> dict[str, dict]:
+    return {r.inputs["name"]: r for r in run.of_type("aws:iam/role:Role")}
+
+
+def documents_of(run, role: str) -> list[dict]:
+    policies = {p.state["arn"]: p for p in run.of_type("aws:iam/policy:Policy")}
+    attached = [
+        a.inputs["policyArn"]
+        for a in run.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+        if a.inputs["role"] == role
+    ]
+    return [json.loads(policies[arn].inputs["policy"]) for arn in attached]
+
+
+def statements_of(run, role: str) -> list[dict]:
+    return [s for d in documents_of(run, role) for s in d["Statement"]]
+
+
+def test_one_deploy_and_one_preview_role_per_stack_and_one_oidc_provider(run):
+    assert sorted(roles(run)) == [
+        "agent-infra-dev-deploy",
+        "agent-infra-dev-preview",
+        "agent-infra-prod-deploy",
+        "agent-infra-prod-preview",
+    ]
+    (oidc,) = run.of_type("aws:iam/openIdConnectProvider:OpenIdConnectProvider")
+    assert oidc.inputs["url"] == "https://token.actions.githubusercontent.com"
+    assert oidc.inputs["clientIdLists"] == ["sts.amazonaws.com"]
+    assert run.outputs["oidcProviderArn"] == OIDC_ARN
+
+
+@pytest.mark.parametrize(
+    ("role", "sub"),
+    [
+        ("agent-infra-prod-deploy", f"repo:{REPOSITORY}:environment:prod"),
+        ("agent-infra-dev-deploy", f"repo:{REPOSITORY}:ref:refs/heads/main"),
+        ("agent-infra-prod-preview", f"repo:{REPOSITORY}:pull_request"),
+        ("agent-infra-dev-preview", f"repo:{REPOSITORY}:pull_request"),
+    ],
+)
+def test_each_role_trusts_exactly_one_github_subject_of_this_repository(run, role, sub):
+    trust = json.loads(roles(run)[role].inputs["assumeRolePolicy"])
+    (statement,) = trust["Statement"]
+    assert statement["Principal"] == {"Federated": OIDC_ARN}
+    assert statement["Action"] == "sts:AssumeRoleWithWebIdentity"
+    assert statement["Condition"] == {
+        "StringEquals": {
+            "token.actions.githubusercontent.com:aud": "sts.amazonaws.com",
+            "token.actions.githubusercontent.com:sub": sub,
+        }
+    }, "StringEquals on aud and the exact sub: no StringLike, no wildcard"
+    other_subjects = [
+        f"repo:{REPOSITORY}-fork:environment:prod",
+        "repo:other-org/agent-infra:environment:prod",
+        f"repo:{REPOSITORY}:ref:refs/heads/feature",
+        f"repo:{REPOSITORY}:environment:dev",
+    ]
+    assert all(
+        s != statement["Condition"]["StringEquals"]["token.actions.githubusercontent.com:sub"] for s in other_subjects
+    )
+
+
+def test_subjects_and_trust_refuse_wildcards():
+    with pytest.raises(ValueError, match="owner"):
+        subject("my-org/*")
+    with pytest.raises(ValueError, match="owner"):
+        subject("agent-infra")
+    with pytest.raises(ValueError, match="no wildcards"):
+        trust_policy(OIDC_ARN, "repo:my-org/*:pull_request")
+    with pytest.raises(ValueError, match="kind must be one of"):
+        role_name("dev", "admin")
+
+
+@pytest.mark.parametrize("role", ["agent-infra-dev-deploy", "agent-infra-prod-deploy", "agent-infra-dev-preview"])
+def test_every_statement_names_resources_and_star_only_for_actions_without_a_resource_type(run, role):
+    documents = documents_of(run, role)
+    assert documents
+    for document in documents:
+        assert wildcard_problems(document) == []
+        assert arn_condition_problems(document) == []
+        assert len(json.dumps(document, separators=(",", ":"))) <= MANAGED_POLICY_MAX_CHARS
+    assert len(documents) <= 10, "IAM attaches at most 10 managed policies to a role by default"
+    for statement in statements_of(run, role):
+        assert statement["Effect"] == "Allow"
+        for resource in statement["Resource"]:
+            if resource == "*":
+                assert set(statement["Action"]) <= ACTIONS_WITHOUT_RESOURCE_TYPE
+            else:
+                assert f":{ACCOUNT_ID}:" in resource or resource.startswith(
+                    ("arn:aws:apigateway:", "arn:aws:route53:::")
+                ), f"{statement['Sid']}: {resource} is not in this account"
+
+
+def _allowed(statements: list[dict], action: str, resource: str) -> list[dict]:
+    return [
+        s
+        for s in statements
+        if any(fnmatchcase(action, a) for a in s["Action"]) and any(fnmatchcase(resource, r) for r in s["Resource"])
+    ]
+
+
+def test_the_deploy_role_reaches_only_this_stacks_named_resources(run):
+    statements = statements_of(run, "agent-infra-dev-deploy")
+    arn = f"arn:aws:%s:us-east-1:{ACCOUNT_ID}:%s"
+    inside = [
+        ("states:UpdateStateMachine", arn % ("states", "stateMachine:agent-infra-dev-turn")),
+        ("logs:CreateLogGroup", arn % ("logs", "log-group:/agent-infra/dev/router")),
+        ("logs:CreateLogGroup", arn % ("logs", "log-group:/aws/vendedlogs/states/agent-infra-dev-task")),
+        ("sns:CreateTopic", arn % ("sns", "agent-infra-dev-alarms")),
+        ("cloudwatch:PutMetricAlarm", arn % ("cloudwatch", "alarm:agent-infra-dev-api-5xx")),
+        ("iam:PutRolePolicy", f"arn:aws:iam::{ACCOUNT_ID}:role/agent-infra/dev/us-east-1-compute-router-role-abc"),
+        ("iam:PassRole", f"arn:aws:iam::{ACCOUNT_ID}:role/agent-infra/dev/us-east-1-compute-router-role-abc"),
+        ("budgets:ModifyBudget", f"arn:aws:budgets::{ACCOUNT_ID}:budget/agent-infra-dev"),
+        ("lambda:PublishLayerVersion", arn % ("lambda", "layer:agent-infra-dev-deps")),
+    ]
+    outside = [
+        ("states:UpdateStateMachine", arn % ("states", "stateMachine:agent-infra-prod-turn")),
+        ("logs:CreateLogGroup", arn % ("logs", "log-group:/agent-infra/prod/router")),
+        ("logs:DeleteLogGroup", arn % ("logs", "log-group:/aws/lambda/anything")),
+        ("sns:CreateTopic", arn % ("sns", "agent-infra-prod-alarms")),
+        ("iam:PutRolePolicy", f"arn:aws:iam::{ACCOUNT_ID}:role/agent-infra/prod/us-east-1-compute-router-role-abc"),
+        ("iam:PutRolePolicy", f"arn:aws:iam::{ACCOUNT_ID}:role/agent-infra-dev-deploy"),
+        ("iam:CreateRole", f"arn:aws:iam::{ACCOUNT_ID}:role/Admin"),
+        ("iam:TagRole", f"arn:aws:iam::{ACCOUNT_ID}:role/Admin"),
+        ("budgets:ModifyBudget", f"arn:aws:budgets::{ACCOUNT_ID}:budget/agent-infra-prod"),
+        ("s3:DeleteBucket", "arn:aws:s3:::anything"),
+        ("iam:CreateUser", f"arn:aws:iam::{ACCOUNT_ID}:user/x"),
+    ]
+    for action, resource in inside:
+        assert _allowed(statements, action, resource), f"{action} on {resource}"
+    for action, resource in outside:
+        assert not _allowed(statements, action, resource), f"{action} on {resource} must stay out of reach"
+
+
+def test_generated_names_are_reached_through_the_stack_tag_and_the_stacks_regions(run):
+    statements = statements_of(run, "agent-infra-dev-deploy")
+    for action in ("lambda:UpdateFunctionCode", "dynamodb:UpdateTable", "sqs:SetQueueAttributes", "kms:PutKeyPolicy"):
+        (statement,) = [s for s in statements if action in s["Action"]]
+        assert statement["Condition"]["StringEquals"]["aws:ResourceTag/stack"] == "dev"
+        assert statement["Condition"]["StringEquals"]["aws:RequestedRegion"] == ["us-east-1", "us-west-2"]
+    for action in ("lambda:CreateFunction", "dynamodb:CreateTable", "sqs:CreateQueue", "kms:CreateKey"):
+        (statement,) = [s for s in statements if action in s["Action"]]
+        assert statement["Condition"]["StringEquals"]["aws:RequestTag/stack"] == "dev"
+    (pass_role,) = [s for s in statements if "iam:PassRole" in s["Action"]]
+    assert pass_role["Condition"]["StringEquals"]["iam:PassedToService"] == [
+        "apigateway.amazonaws.com",
+        "lambda.amazonaws.com",
+        "states.amazonaws.com",
+    ]
+
+
+def test_the_preview_role_reads_configuration_and_no_data(run):
+    statements = statements_of(run, "agent-infra-prod-preview")
+    actions = {a for s in statements for a in s["Action"]}
+    writes = {"Create", "Delete", "Put", "Update", "Tag", "Untag", "Modify", "Pass", "Publish", "Add", "Remove", "Set"}
+    assert not [a for a in actions if any(a.split(":")[1].startswith(w) for w in writes)], "read only"
+    assert not actions & {"apigateway:POST", "apigateway:PUT", "apigateway:PATCH", "apigateway:DELETE"}
+    data = {
+        "dynamodb:GetItem",
+        "dynamodb:Query",
+        "dynamodb:Scan",
+        "logs:GetLogEvents",
+        "logs:FilterLogEvents",
+        "sqs:ReceiveMessage",
+        "secretsmanager:GetSecretValue",
+        "kms:Encrypt",
+        "kms:GenerateDataKey",
+    }
+    assert not actions & data
+    (decrypt,) = [s for s in statements if "kms:Decrypt" in s["Action"]]
+    assert all(v.startswith("lambda.") for v in decrypt["Condition"]["StringEquals"]["kms:ViaService"]), (
+        "decrypt only what Lambda shows of a function's environment"
+    )
+
+
+def test_the_deploy_role_covers_every_resource_type_the_program_creates():
+    """Each AWS type of the real program (prod, with a domain) has a write statement for its service."""
+    config = stack_config("prod")
+    config["agent-infra:domain"] = {"zone": "agents.example.com"}
+    program = run_program(config, "prod")
+    settings = StackSettings(regions=config["agent-infra:regions"], environment="prod", hosted_zone_id="Z0123456789")
+    statements = [
+        s
+        for d in permission_documents("deploy", partition="aws", account=ACCOUNT_ID, stack="prod", settings=settings)
+        for s in d["Statement"]
+    ]
+    services = {a.split(":")[0] for s in statements for a in s["Action"]}
+    service_of = {"cloudwatch/logGroup": "logs", "apigatewayv2": "apigateway", "sfn": "states", "index": "sts"}
+    for typ in {r.typ for r in program.resources if r.typ.startswith("aws:")}:
+        module = typ.split(":")[1]
+        service = service_of.get(module) or service_of.get(module.split("/")[0]) or module.split("/")[0]
+        assert service in services, f"no permission for {typ}"
+
+
+def test_roles_of_the_program_live_under_the_stacks_path():
+    run = run_program(stack_config("dev"), "dev")
+    assert {r.inputs["path"] for r in run.of_type("aws:iam/role:Role")} == {"/agent-infra/dev/"}
+    assert all(
+        r.state["arn"].startswith(f"arn:aws:iam::{ACCOUNT_ID}:role/agent-infra/dev/")
+        for r in run.of_type("aws:iam/role:Role")
+    )
+
+
+def test_an_existing_oidc_provider_is_looked_up_not_created():
+    config = example_config()
+    config[f"{PROJECT}:createOidcProvider"] = False
+    run = run_program(config, "main", program=BOOTSTRAP, project=PROJECT)
+    assert run.of_type("aws:iam/openIdConnectProvider:OpenIdConnectProvider") == []
+    assert run.outputs["oidcProviderArn"] == OIDC_ARN
+
+
+def test_the_provider_refuses_other_accounts_and_tags_the_bootstrap_as_its_own(run):
+    (provider,) = run.of_type("pulumi:providers:aws")
+    allowed = provider.inputs["allowedAccountIds"]
+    assert (json.loads(allowed) if isinstance(allowed, str) else allowed) == [ACCOUNT_ID]
+    tags = provider.inputs["defaultTags"]
+    tags = (json.loads(tags) if isinstance(tags, str) else tags)["tags"]
+    assert tags["stack"] == "bootstrap-main", "never a program stack's tag: the deploy roles must not reach it"
+
+
+def test_no_stacks_is_an_error():
+    config = example_config()
+    config[f"{PROJECT}:stacks"] = {}
+    with pytest.raises(pulumi.RunError, match="names no stack"):
+        run_program(config, "main", program=BOOTSTRAP, project=PROJECT)
+
+
+# --- the permissions boundary -------------------------------------------------------------------
+
+
+def boundary_of(run, stack: str) -> dict:
+    (policy,) = [p for p in run.of_type("aws:iam/policy:Policy") if p.inputs["name"] == f"agent-infra-{stack}-boundary"]
+    return json.loads(policy.inputs["policy"])
+
+
+def test_the_deploy_role_creates_and_writes_roles_only_with_the_stacks_boundary(run):
+    statements = statements_of(run, "agent-infra-dev-deploy")
+    boundary = f"arn:aws:iam::{ACCOUNT_ID}:policy/agent-infra-dev-boundary"
+    for action in ("iam:CreateRole", "iam:PutRolePolicy", "iam:DeleteRolePolicy", "iam:PutRolePermissionsBoundary"):
+        (statement,) = [s for s in statements if action in s["Action"]]
+        assert statement["Condition"] == {"StringEquals": {"iam:PermissionsBoundary": boundary}}, action
+    actions = {a for s in statements for a in s["Action"]}
+    assert not actions & {
+        "iam:DeleteRolePermissionsBoundary",
+        "iam:AttachRolePolicy",
+        "iam:CreatePolicyVersion",
+        "iam:SetDefaultPolicyVersion",
+    }, "it can neither lift the boundary nor rewrite it"
+    assert not _allowed(statements, "iam:CreatePolicyVersion", boundary)
+
+
+def _covered(boundary: dict, action: str, resource: str, region: str | None) -> bool:
+    for statement in boundary["Statement"]:
+        if not any(fnmatchcase(action, a) for a in statement["Action"]):
+            continue
+        if not any(fnmatchcase(resource, r) for r in statement["Resource"]):
+            continue
+        regions = statement.get("Condition", {}).get("StringEquals", {}).get("aws:RequestedRegion")
+        if regions and region not in regions:
+            continue
+        return True
+    return False
+
+
+@pytest.mark.parametrize("variant", ["dev", "prod", "openai"])
+def test_the_boundary_lets_every_role_of_the_program_do_what_its_own_policy_grants(variant):
+    """A boundary too tight would break the deployed program: every (action, resource) of
+    every role policy of the real program must fall inside it."""
+    stack = "prod" if variant == "prod" else "dev"
+    config = stack_config(stack)
+    if variant == "openai":
+        config["agent-infra:llm"] = {"provider": "openai", "model": "m", "endpoints": ["https://llm.example.com/v1"]}
+        config["agent-infra:llm"]["apiKey"] = "sk-test"
+    program = run_program(config, stack)
+    from bootstrap.roles import boundary_document
+
+    boundary = boundary_document(
+        partition="aws", account=ACCOUNT_ID, stack=stack, regions=config["agent-infra:regions"]
+    )
+    assert (
+        wildcard_problems(boundary) == []
+        and len(json.dumps(boundary, separators=(",", ":"))) <= MANAGED_POLICY_MAX_CHARS
+    )
+    checked = 0
+    for role_policy in program.of_type("aws:iam/rolePolicy:RolePolicy"):
+        for statement in json.loads(role_policy.inputs["policy"])["Statement"]:
+            for action in statement["Action"]:
+                for resource in statement["Resource"]:
+                    region = resource.split(":")[3] if resource.startswith("arn:") else None
+                    assert _covered(boundary, action, resource, region), f"{role_policy.name}: {action} on {resource}"
+                    checked += 1
+    assert checked > 200
+    for role in program.of_type("aws:iam/role:Role"):
+        assert role.inputs["permissionsBoundary"] == f"arn:aws:iam::{ACCOUNT_ID}:policy/agent-infra-{stack}-boundary"
+
+
+def test_the_boundary_keeps_out_what_the_program_never_does():
+    from bootstrap.roles import boundary_document
+
+    boundary = boundary_document(partition="aws", account=ACCOUNT_ID, stack="dev", regions=["us-east-1", "us-west-2"])
+    for action, resource, region in [
+        ("iam:CreateUser", f"arn:aws:iam::{ACCOUNT_ID}:user/x", None),
+        ("iam:PutRolePolicy", f"arn:aws:iam::{ACCOUNT_ID}:role/Admin", None),
+        ("s3:GetObject", "arn:aws:s3:::any-bucket/key", None),
+        ("dynamodb:Scan", f"arn:aws:dynamodb:us-east-1:{ACCOUNT_ID}:table/t", "us-east-1"),
+        ("dynamodb:GetItem", f"arn:aws:dynamodb:eu-west-1:{ACCOUNT_ID}:table/t", "eu-west-1"),
+        ("dynamodb:DeleteTable", f"arn:aws:dynamodb:us-east-1:{ACCOUNT_ID}:table/t", "us-east-1"),
+        ("states:StartExecution", f"arn:aws:states:us-east-1:{ACCOUNT_ID}:stateMachine:agent-infra-prod-task", None),
+        ("logs:PutLogEvents", f"arn:aws:logs:us-east-1:{ACCOUNT_ID}:log-group:/agent-infra/prod/router:*", None),
+        ("kms:ScheduleKeyDeletion", f"arn:aws:kms:us-east-1:{ACCOUNT_ID}:key/k", None),
+    ]:
+        assert not _covered(boundary, action, resource, region), f"{action} on {resource}"
