@@ -216,6 +216,19 @@ def _read_statements(s: _Scope, hosted_zone_id: str | None) -> list[dict]:
             [s.arn("states", f"stateMachine:{s.prefix}*")],
             s.in_regions(),
         ),
+        # The program reads the account's Lambda concurrency quota at preview.
+        _statement(
+            "ReadLambdaConcurrencyQuota",
+            ["servicequotas:GetServiceQuota"],
+            [s.arn("servicequotas", "lambda/L-B99A9384")],
+            s.in_regions(),
+        ),
+        _statement(
+            "ReadStackConnections",
+            ["events:DescribeConnection"],
+            [s.arn("events", f"connection/{s.prefix}*")],
+            s.in_regions(),
+        ),
         _statement(
             "ReadStackAlarmsAndDashboards",
             ["cloudwatch:DescribeAlarms", "cloudwatch:GetDashboard", "cloudwatch:ListTagsForResource"],
@@ -434,6 +447,29 @@ def _write_statements(s: _Scope, hosted_zone_id: str | None) -> list[dict]:
             [s.arn("sqs", "*")],
             s.tagged(),
         ),
+        # The openai provider's HTTP Task authenticates through an EventBridge connection;
+        # EventBridge keeps its credentials in a secret named events!connection/<name>/...,
+        # managed with the caller's permissions
+        # (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-target-connection.html).
+        _statement(
+            "ManageStackConnections",
+            ["events:CreateConnection", "events:DeleteConnection", "events:UpdateConnection"],
+            [s.arn("events", f"connection/{s.prefix}*")],
+            s.in_regions(),
+        ),
+        _statement(
+            "ManageStackConnectionSecrets",
+            [
+                "secretsmanager:CreateSecret",
+                "secretsmanager:DeleteSecret",
+                "secretsmanager:DescribeSecret",
+                "secretsmanager:GetSecretValue",
+                "secretsmanager:PutSecretValue",
+                "secretsmanager:UpdateSecret",
+            ],
+            [s.arn("secretsmanager", f"secret:events!connection/{s.prefix}*")],
+            s.in_regions(),
+        ),
         _statement(
             "CreateStackSecrets",
             ["secretsmanager:CreateSecret", "secretsmanager:TagResource"],
@@ -588,10 +624,20 @@ def boundary_document(*, partition: str, account: str, stack: str, regions: Sequ
             [
                 "states:DescribeExecution",
                 "states:DescribeStateMachine",
+                "states:InvokeHTTPEndpoint",
                 "states:StartExecution",
                 "states:StartSyncExecution",
             ],
             [s.arn("states", f"stateMachine:{s.prefix}*"), s.arn("states", f"execution:{s.prefix}*")],
+        ),
+        # The HTTP Task reads its connection's credentials (openai provider).
+        _statement(
+            "StackConnections", ["events:RetrieveConnectionCredentials"], [s.arn("events", f"connection/{s.prefix}*")]
+        ),
+        _statement(
+            "StackConnectionSecrets",
+            ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"],
+            [s.arn("secretsmanager", f"secret:events!connection/{s.prefix}*")],
         ),
         _statement("StackFunctions", ["lambda:InvokeFunction"], [s.arn("lambda", "function:*")], s.tagged()),
         _statement("StackQueues", ["sqs:SendMessage"], [s.arn("sqs", "*")], s.tagged()),

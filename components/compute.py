@@ -1,12 +1,13 @@
-"""Compute, per region: the router Lambda, the agent-step Lambda and one Lambda per tool.
+"""Compute, per region: the router, the agent loop's functions around the model call
+(prepare, record, and stream for WebSocket turns), one Lambda per tool, and the API's own.
 
 Every function: arm64, Python 3.13, explicit memory and timeout, X-Ray active tracing,
 JSON logs to its own log group with the configured retention, its own role with only the
 actions it uses on this region's resources, and an SQS queue for failed asynchronous
 invocations. Log groups, environment variables, the queue and the LLM API key secret are
-encrypted with the region's customer-managed key. Tools have reserved concurrency; with
-``compute.routerProvisionedConcurrency`` the router gets a ``live`` alias with provisioned
-concurrency (API Gateway invokes the alias).
+encrypted with the region's customer-managed key. Tools may have reserved concurrency; a
+function named in ``compute.provisionedConcurrency`` is published with a ``live`` alias
+carrying it, and what calls the function (the state machines, API Gateway) calls the alias.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from components.packaging import ARCHITECTURE, LAMBDA_RUNTIME
 # Service Quotas code of Lambda's "Concurrent executions" per region.
 LAMBDA_CONCURRENCY_QUOTA = "L-B99A9384"
 UNRESERVED_MINIMUM = 100
+AGENT_FUNCTIONS = ("prepare", "record", "stream")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -76,8 +78,9 @@ class AgentCompute(pulumi.ComponentResource):
     """ARN API Gateway invokes for the router (the ``live`` alias when provisioned)."""
     router_name: pulumi.Output[str]
     """Name of the router function."""
-    agent_step_arn: pulumi.Output[str]
-    """ARN of the agent-step function."""
+    agent_arns: dict[str, pulumi.Output[str]]
+    """What the state machines invoke for ``prepare``, ``record`` and ``stream`` (the
+    ``live`` alias where concurrency is provisioned)."""
     approval_arn: pulumi.Output[str]
     """ARN of the approval API function (POST /v1/approvals/{approvalId})."""
     approval_request_arn: pulumi.Output[str]
@@ -122,22 +125,23 @@ class AgentCompute(pulumi.ComponentResource):
 
         self._concurrency_fits = self._check_concurrency_quota()
         self.functions = {}
+        self._targets: dict[str, pulumi.Output[str]] = {}
         router = self._create_router()
-        agent_step = self._create_agent_step()
-        self.tool_arns = {tool.name: self._create_tool(tool).arn for tool in args.tools}
+        self._create_agent_functions()
+        self.tool_arns = {tool.name: self._target(self._create_tool(tool)) for tool in args.tools}
         self.approval_arn, self.approval_request_arn = self._create_approval()
         self.compensate_arn = self._create_compensate().arn
         self._create_edge_functions()
 
         self.router_name = router.name
-        self.router_arn = self._router_target(router)
-        self.agent_step_arn = agent_step.arn
+        self.router_arn = self._target(router)
+        self.agent_arns = {kind: self._target(self.functions[f"agent-{kind}"]) for kind in AGENT_FUNCTIONS}
         self.dlq_arn = self._dlq.arn
         self.dlq_name = self._dlq.name
         self.register_outputs(
             {
                 "routerArn": self.router_arn,
-                "agentStepArn": self.agent_step_arn,
+                "agentArns": self.agent_arns,
                 "toolArns": self.tool_arns,
                 "approvalArn": self.approval_arn,
                 "approvalRequestArn": self.approval_request_arn,
@@ -158,7 +162,7 @@ class AgentCompute(pulumi.ComponentResource):
         quota and the sum needed, instead of failing halfway through ``pulumi up``."""
         args = self._args
         reserved = sum(t.reserved_concurrency or 0 for t in args.tools)
-        provisioned = args.compute.router_provisioned_concurrency
+        provisioned = sum(args.compute.provisioned_concurrency.values())
         if reserved + provisioned == 0:
             return None
         needed = reserved + provisioned + UNRESERVED_MINIMUM
@@ -173,7 +177,7 @@ class AgentCompute(pulumi.ComponentResource):
             if value < needed:
                 raise ValueError(
                     f"Lambda concurrency in {args.region}: the stack reserves {reserved} (tools' reservedConcurrency)"
-                    f" and provisions {provisioned} (compute.routerProvisionedConcurrency); with the {UNRESERVED_MINIMUM}"
+                    f" and provisions {provisioned} (compute.provisionedConcurrency); with the {UNRESERVED_MINIMUM}"
                     f" executions AWS keeps unreserved that needs {needed}, but the account's quota"
                     f" (Service Quotas lambda/{LAMBDA_CONCURRENCY_QUOTA}) is {value:g}. Lower the reservations or"
                     " request a quota increase."
@@ -222,10 +226,12 @@ class AgentCompute(pulumi.ComponentResource):
             timeout=args.compute.router_timeout_seconds,
             environment=environment,
             statements=statements,
-            publish=args.compute.router_provisioned_concurrency > 0,
         )
 
-    def _create_agent_step(self) -> aws.lambda_.Function:
+    def _create_agent_functions(self) -> None:
+        """The agent loop's three functions, from one archive: prepare (reads the
+        conversation), record (writes a step, posts WebSocket frames) and stream (a
+        WebSocket turn's model call, the only one that calls the model itself)."""
         args = self._args
         llm = args.llm
         secret_arn: pulumi.Output[str] | None = None
@@ -233,7 +239,7 @@ class AgentCompute(pulumi.ComponentResource):
             secret = aws.secretsmanager.Secret(
                 f"{self._name}-llm-api-key",
                 region=args.region,
-                description="API key of the OpenAI-compatible LLM endpoints",
+                description="API key of the OpenAI-compatible LLM endpoints (streaming turns)",
                 kms_key_id=args.kms_key_arn,
                 recovery_window_in_days=7,
                 opts=self._child,
@@ -246,41 +252,14 @@ class AgentCompute(pulumi.ComponentResource):
                 opts=self._child,
             )
             secret_arn = secret.arn
-
-        def llm_statements(account_id: str, secret: str | None) -> list[dict]:
-            if llm.provider == "bedrock":
-                return policies.bedrock_invoke(llm.model, list(llm.endpoints), account_id, args.partition)
-            return [policies.statement("ReadLlmApiKey", ["secretsmanager:GetSecretValue"], [secret])] if secret else []
-
-        statements = pulumi.Output.all(args.account_id, self._table_arn, secret_arn, args.websocket_api_id).apply(
-            lambda v: [
-                # Streams WebSocket turns back to their connection (this region's API only).
-                policies.statement(
-                    "StreamToConnections",
-                    ["execute-api:ManageConnections"],
-                    [
-                        f"arn:{args.partition}:execute-api:{args.region}:{v[0]}:{v[3]}/{args.websocket_stage}/POST/@connections/*"
-                    ],
-                ),
-                *policies.table_access(
-                    v[1],
-                    # Query loads the conversation; the turn's transaction puts messages and
-                    # updates the session; BatchGetItem reads tool outputs passed by reference;
-                    # DeleteItem forgets a WebSocket connection that is gone.
-                    [
-                        "dynamodb:Query",
-                        "dynamodb:PutItem",
-                        "dynamodb:UpdateItem",
-                        "dynamodb:BatchGetItem",
-                        "dynamodb:DeleteItem",
-                    ],
-                ),
-                *llm_statements(v[0], v[2]),
-            ]
+        connections = pulumi.Output.all(args.account_id, args.websocket_api_id).apply(
+            lambda v: (
+                f"arn:{args.partition}:execute-api:{args.region}:{v[0]}:{v[1]}/{args.websocket_stage}/POST/@connections/*"
+            )
         )
-        environment = pulumi.Output.all(args.table_name, secret_arn, args.websocket_api_id).apply(
+        environment = pulumi.Output.all(args.table_name, args.websocket_api_id).apply(
             lambda v: {
-                "WEBSOCKET_ENDPOINT": f"https://{v[2]}.execute-api.{args.region}.amazonaws.com/{args.websocket_stage}",
+                "WEBSOCKET_ENDPOINT": f"https://{v[1]}.execute-api.{args.region}.amazonaws.com/{args.websocket_stage}",
                 "TABLE_NAME": v[0],
                 "TTL_DAYS": str(args.ttl_days),
                 "MAX_STEPS": str(args.max_steps),
@@ -289,16 +268,73 @@ class AgentCompute(pulumi.ComponentResource):
                 "LLM_MODEL": llm.model,
                 "LLM_ENDPOINTS": json.dumps(list(llm.endpoints)),
                 "LLM_TIMEOUT_SECONDS": f"{args.compute.llm_timeout_seconds:g}",
-                **({"LLM_API_KEY_SECRET_ARN": v[1]} if v[1] else {}),
             }
         )
-        return self._function(
-            "agent-step",
-            handler="handlers.agent_step.handler",
-            memory=args.compute.agent_step_memory_mb,
-            timeout=args.compute.agent_step_timeout_seconds,
+        compute = args.compute
+        self._function(
+            "agent-prepare",
+            archive="agent-step",
+            handler="handlers.agent_step.prepare_handler",
+            memory=compute.agent_step_memory_mb,
+            timeout=compute.agent_step_timeout_seconds,
             environment=environment,
-            statements=statements,
+            # Query loads the conversation; BatchGetItem reads tool outputs passed by reference.
+            statements=self._table_arn.apply(
+                lambda arn: policies.table_access(arn, ["dynamodb:Query", "dynamodb:BatchGetItem"])
+            ),
+        )
+        self._function(
+            "agent-record",
+            archive="agent-step",
+            handler="handlers.agent_step.record_handler",
+            memory=compute.agent_step_memory_mb,
+            timeout=compute.agent_step_timeout_seconds,
+            environment=environment,
+            statements=pulumi.Output.all(self._table_arn, connections).apply(
+                lambda v: [
+                    # PutItem writes a step (and, in a transaction, a new session's metadata or
+                    # a turn's idempotency claim); UpdateItem refreshes a session's place in the
+                    # recent list; BatchGetItem reads tool outputs passed by reference;
+                    # DeleteItem forgets a WebSocket connection that is gone.
+                    *policies.table_access(
+                        v[0],
+                        ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:BatchGetItem", "dynamodb:DeleteItem"],
+                    ),
+                    policies.statement("PostToConnections", ["execute-api:ManageConnections"], [v[1]]),
+                ]
+            ),
+        )
+
+        def stream_statements(account_id: str, table_arn: str, connection_arn: str, secret: str | None) -> list:
+            model = (
+                policies.bedrock_invoke(llm.model, list(llm.endpoints), account_id, args.partition)
+                if llm.provider == "bedrock"
+                else [policies.statement("ReadLlmApiKey", ["secretsmanager:GetSecretValue"], [secret])]
+                if secret
+                else []
+            )
+            return [
+                *policies.table_access(table_arn, ["dynamodb:DeleteItem"]),
+                policies.statement("StreamToConnections", ["execute-api:ManageConnections"], [connection_arn]),
+                *model,
+            ]
+
+        self._function(
+            "agent-stream",
+            archive="agent-step",
+            handler="handlers.agent_step.stream_handler",
+            memory=compute.stream_memory_mb,
+            timeout=compute.stream_timeout_seconds,
+            environment=pulumi.Output.all(environment, secret_arn).apply(
+                lambda v: {
+                    **v[0],
+                    "AGENT_STEP_ENTRY": "stream",
+                    **({"LLM_API_KEY_SECRET_ARN": v[1]} if v[1] else {}),
+                }
+            ),
+            statements=pulumi.Output.all(args.account_id, self._table_arn, connections, secret_arn).apply(
+                lambda v: stream_statements(*v)
+            ),
         )
 
     def _create_tool(self, tool: ToolConfig) -> aws.lambda_.Function:
@@ -407,8 +443,19 @@ class AgentCompute(pulumi.ComponentResource):
         for tool in args.tools:
             if tool.compensable:
                 actions |= set(args.tool_dynamodb_actions.get(tool.name, ()))
-        environment = pulumi.Output.from_input(args.table_name).apply(
-            lambda table: {"TABLE_NAME": table, "TTL_DAYS": str(args.ttl_days)}
+        # It reads the session and appends the run's failed marker, and tells a WebSocket client.
+        actions |= {"dynamodb:PutItem", "dynamodb:DeleteItem"}
+        environment = pulumi.Output.all(args.table_name, args.websocket_api_id).apply(
+            lambda v: {
+                "TABLE_NAME": v[0],
+                "TTL_DAYS": str(args.ttl_days),
+                "WEBSOCKET_ENDPOINT": f"https://{v[1]}.execute-api.{args.region}.amazonaws.com/{args.websocket_stage}",
+            }
+        )
+        connections = pulumi.Output.all(args.account_id, args.websocket_api_id).apply(
+            lambda v: (
+                f"arn:{args.partition}:execute-api:{args.region}:{v[0]}:{v[1]}/{args.websocket_stage}/POST/@connections/*"
+            )
         )
         return self._function(
             "compensate",
@@ -416,7 +463,12 @@ class AgentCompute(pulumi.ComponentResource):
             memory=256,
             timeout=60,
             environment=environment,
-            statements=self._table_arn.apply(lambda arn: policies.table_access(arn, sorted(actions))),
+            statements=pulumi.Output.all(self._table_arn, connections).apply(
+                lambda v: [
+                    *policies.table_access(v[0], sorted(actions)),
+                    policies.statement("TellConnections", ["execute-api:ManageConnections"], [v[1]]),
+                ]
+            ),
         )
 
     def _function(
@@ -430,7 +482,6 @@ class AgentCompute(pulumi.ComponentResource):
         environment: pulumi.Input[Mapping[str, str]],
         statements: pulumi.Output[list[dict]],
         reserved_concurrency: int | None = None,
-        publish: bool = False,
     ) -> aws.lambda_.Function:
         args, name, child = self._args, f"{self._name}-{key}", self._child
         log_group = aws.cloudwatch.LogGroup(
@@ -479,7 +530,7 @@ class AgentCompute(pulumi.ComponentResource):
                 if reserved_concurrency is None
                 else self._concurrency_fits.apply(lambda _: reserved_concurrency)  # only once it fits
             ),
-            publish=publish,
+            publish=key in args.compute.provisioned_concurrency,
             # The role must be able to write logs before the first invocation.
             opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[role_policy])),
         )
@@ -499,23 +550,26 @@ class AgentCompute(pulumi.ComponentResource):
         self.functions[key] = function
         return function
 
-    def _router_target(self, router: aws.lambda_.Function) -> pulumi.Output[str]:
+    def _target(self, function: aws.lambda_.Function) -> pulumi.Output[str]:
+        """What callers invoke: the function, or its ``live`` alias carrying provisioned
+        concurrency when ``compute.provisionedConcurrency`` names it."""
         args = self._args
-        provisioned = args.compute.router_provisioned_concurrency
+        key = next(k for k, f in self.functions.items() if f is function)
+        provisioned = args.compute.provisioned_concurrency.get(key, 0)
         if provisioned <= 0:
-            return router.arn
+            return function.arn
         alias = aws.lambda_.Alias(
-            f"{self._name}-router-live",
+            f"{self._name}-{key}-live",
             region=args.region,
             name="live",
-            function_name=router.name,
-            function_version=router.version,
+            function_name=function.name,
+            function_version=function.version,
             opts=self._child,
         )
         aws.lambda_.ProvisionedConcurrencyConfig(
-            f"{self._name}-router-provisioned",
+            f"{self._name}-{key}-provisioned",
             region=args.region,
-            function_name=router.name,
+            function_name=function.name,
             qualifier=alias.name,
             provisioned_concurrent_executions=self._concurrency_fits.apply(lambda _: provisioned),
             opts=self._child,

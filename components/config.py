@@ -30,6 +30,8 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from components.policies import INFERENCE_PROFILE_PREFIXES
+
 NAMESPACE = "agent-infra"
 
 # CloudWatch Logs accepts only these retention periods (PutRetentionPolicy).
@@ -168,6 +170,9 @@ class LlmConfig(_Model):
         else:
             if not self.endpoints:
                 raise ValueError("provider openai needs at least one https:// endpoint")
+            if self.api_key is None:
+                # The HTTP Task authenticates through an EventBridge connection, which needs one.
+                raise ValueError("provider openai needs apiKey (pulumi config set --secret --path llm.apiKey ...)")
             stray = sorted(set(self.endpoint_regions) - set(self.endpoints))
             if stray:
                 raise ValueError(f"endpointRegions names URLs that are not endpoints: {stray}")
@@ -275,25 +280,51 @@ class DomainConfig(_Model):
         return value
 
 
+# Functions whose concurrency can be provisioned (tools add "tool-<name>").
+PROVISIONABLE = ("router", "agent-prepare", "agent-record", "agent-stream")
+
+
 class ComputeConfig(_Model):
-    router_memory_mb: int = Field(512, ge=128, le=10240, description="Router Lambda memory in MB.")
+    router_memory_mb: int = Field(256, ge=128, le=10240, description="Router Lambda memory in MB.")
     router_timeout_seconds: int = Field(10, ge=1, le=29, description="Router timeout (API Gateway waits 29 s at most).")
-    router_provisioned_concurrency: int = Field(
-        0, ge=0, le=1000, description="Provisioned concurrency on the router's `live` alias; 0 for none."
+    agent_step_memory_mb: int = Field(
+        256,
+        ge=128,
+        le=10240,
+        description="Memory in MB of the agent loop's prepare and record functions (the model call is the state machine's own).",
     )
-    agent_step_memory_mb: int = Field(512, ge=128, le=10240, description="Agent-step Lambda memory in MB.")
     agent_step_timeout_seconds: int = Field(
-        60, ge=5, le=900, description="Agent-step timeout; bounds one model call with its failover."
+        10, ge=3, le=900, description="Timeout of prepare and record: one Query, one write, no model call."
     )
-    llm_timeout_seconds: float = Field(20, gt=0, le=600, description="Timeout of one request to one LLM endpoint.")
-    max_tokens: int = Field(2048, ge=1, le=64_000, description="Largest reply the model may write per step.")
+    stream_memory_mb: int = Field(
+        256, ge=128, le=10240, description="Memory in MB of the function that streams a WebSocket turn's model call."
+    )
+    stream_timeout_seconds: int = Field(
+        120, ge=5, le=900, description="Timeout of a streamed model call, failover included."
+    )
+    llm_timeout_seconds: float = Field(
+        20,
+        gt=0,
+        le=600,
+        description="Timeout of one model request (the state machine's model call, a stream's request).",
+    )
+    max_tokens: int = Field(
+        2048,
+        ge=1,
+        le=8192,
+        description="Largest reply the model may write per step (at most 8,192: a reply travels in the state machine's 256 KB state).",
+    )
+    provisioned_concurrency: dict[str, Annotated[int, Field(ge=1, le=1000)]] = Field(
+        default_factory=dict,
+        description="Provisioned concurrency by function: `router`, `agent-prepare`, `agent-record`, `agent-stream` or `tool-<name>`. Each gets a `live` alias its callers invoke.",
+    )
 
     @model_validator(mode="after")
-    def _llm_fits_in_step(self) -> ComputeConfig:
-        if self.llm_timeout_seconds >= self.agent_step_timeout_seconds:
+    def _llm_fits_in_stream(self) -> ComputeConfig:
+        if self.llm_timeout_seconds >= self.stream_timeout_seconds:
             raise ValueError(
-                f"llmTimeoutSeconds {self.llm_timeout_seconds:g} must be below agentStepTimeoutSeconds "
-                f"{self.agent_step_timeout_seconds}, or no failover can happen within one step"
+                f"llmTimeoutSeconds {self.llm_timeout_seconds:g} must be below streamTimeoutSeconds "
+                f"{self.stream_timeout_seconds}, or no failover can happen within one streamed call"
             )
         return self
 
@@ -421,6 +452,29 @@ class StackConfig(_Model):
 
     @model_validator(mode="after")
     def _cross_checks(self) -> StackConfig:
+        from components.naming import function_key
+
+        known = {*PROVISIONABLE, *(function_key(t.name) for t in self.tools)}
+        unknown = sorted(set(self.compute.provisioned_concurrency) - known)
+        if unknown:
+            raise ValueError(
+                f"compute.provisionedConcurrency names no function of this stack: {unknown}; functions: {sorted(known)}"
+            )
+        if self.compute.llm_timeout_seconds >= self.workflow.express_timeout_seconds:
+            raise ValueError(
+                f"compute.llmTimeoutSeconds {self.compute.llm_timeout_seconds:g} must be below"
+                f" workflow.expressTimeoutSeconds {self.workflow.express_timeout_seconds}"
+            )
+        if self.llm.provider == "bedrock" and not self.llm.model.startswith(INFERENCE_PROFILE_PREFIXES):
+            # The state machine calls Converse in its own region.
+            served = set(self.llm.endpoints) or set(self.regions)
+            missing = [r for r in self.regions if r not in served]
+            if missing:
+                raise ValueError(
+                    f"llm.model {self.llm.model!r} is a foundation model, and each region's state machine calls"
+                    f" Bedrock in its own region; {missing} are not in llm.endpoints. Use a cross-region inference"
+                    " profile id (us., eu., apac., global.) or serve the model in every region."
+                )
         if self.state.strong_consistency:
             chosen = set(self.regions)
             if len(chosen) != 3 or not any(chosen <= s for s in STRONG_CONSISTENCY_REGION_SETS):

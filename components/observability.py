@@ -27,6 +27,7 @@ class RegionObservabilityArgs:
     alarm_email: str | None
     router_name: pulumi.Input[str]
     agent_step_name: pulumi.Input[str]
+    """The agent loop's record function (every step of every turn passes through it)."""
     turn_arn: pulumi.Input[str]
     task_arn: pulumi.Input[str]
     rest_api_name: str

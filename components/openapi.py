@@ -23,10 +23,12 @@ from handlers.shared.models import (
     APPROVAL_ID_PATTERN,
     CORRELATION_ID_PATTERN,
     ID_PATTERN,
-    ID_RULE,
     IDEMPOTENCY_KEY_PATTERN,
-    IDEMPOTENCY_KEY_RULE,
     REQUEST_MODELS,
+    TURN_ERRORS,
+    TURN_FAILED,
+    TURN_TIMED_OUT,
+    TurnError,
 )
 
 AUTHORIZER_TTL_SECONDS = 300
@@ -34,39 +36,6 @@ VALIDATOR = "body-and-params"
 # The health route's own throttling (method settings): Route 53 probes it, nobody else should.
 HEALTH_RATE_LIMIT = 5.0
 HEALTH_BURST_LIMIT = 10
-
-
-@dataclass(frozen=True)
-class TurnError:
-    """How a failed chat turn answers: its HTTP status and error body."""
-
-    status: int
-    code: str
-    message: str
-    field: str | None = None
-
-
-# Express turn errors → HTTP status and body. The turn's first step checks what API
-# Gateway cannot (path parameter patterns and header values are not validated by request
-# validators: https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-method-request-validation.html),
-# with the router's rules and messages. Anything not listed is a 502 that names nothing
-# internal; the request id finds it in the logs.
-TURN_ERRORS = {
-    "InvalidSessionIdError": TurnError(400, "invalid_request", f"sessionId must be {ID_RULE}", "sessionId"),
-    "InvalidIdempotencyKeyError": TurnError(400, "invalid_request", IDEMPOTENCY_KEY_RULE, "Idempotency-Key"),
-    "SessionOwnershipError": TurnError(404, "not_found", "session not found"),
-    "DuplicateRequestError": TurnError(
-        409, "duplicate_request", "this Idempotency-Key was already used for a turn", "Idempotency-Key"
-    ),
-    "ConflictError": TurnError(409, "conflict", "the session changed during this turn; send it again"),
-    "MaxStepsExceeded": TurnError(422, "max_steps_exceeded", "the model gave no final answer within the step limit"),
-    "LlmUnavailableError": TurnError(503, "llm_unavailable", "the model is unavailable; retry shortly"),
-    "States.Timeout": TurnError(504, "timeout", "the turn took too long"),
-}
-# StartSyncExecution answers TIMED_OUT with no error and no cause
-# (https://docs.aws.amazon.com/step-functions/latest/apireference/API_StartSyncExecution.html).
-TURN_TIMED_OUT = TurnError(504, "timeout", "the turn took too long")
-TURN_FAILED = TurnError(502, "turn_failed", "the turn did not complete; quote the x-request-id header")
 
 
 @dataclass(frozen=True)

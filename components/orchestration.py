@@ -3,7 +3,10 @@
 Both are built by ``components.workflows`` from the function ARNs and the stack config.
 Each machine logs to its own log group under ``/aws/vendedlogs/states/`` (level and
 whether execution data is included come from the config: off in prod), traces with X-Ray,
-and runs with a role that may invoke exactly the functions its definition names.
+and runs with a role that may invoke exactly the functions its definition names and call
+the model: Bedrock's Converse on the configured model, or, for an OpenAI-compatible API,
+the HTTP Task through an EventBridge connection that holds the API key (encrypted with the
+region's key; it never appears in the definition, the state or the logs).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import pulumi_aws as aws
 from components import naming, policies
 from components.config import ToolConfig, WorkflowConfig
 from components.workflows import (
+    ModelCall,
     ToolRoute,
     WorkflowFunctions,
     WorkflowLimits,
@@ -35,15 +39,23 @@ class AgentOrchestrationArgs:
     stack: str
     account_id: pulumi.Input[str]
     partition: str
-    agent_step_arn: pulumi.Input[str]
+    agent_arns: Mapping[str, pulumi.Input[str]]
+    """``prepare``, ``record`` and ``stream``: what the machines invoke for each."""
     compensate_arn: pulumi.Input[str]
     approval_request_arn: pulumi.Input[str]
     tool_arns: Mapping[str, pulumi.Input[str]]
     tools: Sequence[ToolConfig]
     workflow: WorkflowConfig
     log_retention_days: int
+    llm_provider: str
+    llm_model: str
+    llm_endpoints: Sequence[str]
+    """This region's endpoints, nearest first (regions for bedrock, URLs for openai)."""
+    llm_timeout_seconds: float
+    llm_api_key: pulumi.Input[str] | None = None
+    """openai: the API key, kept in the EventBridge connection the HTTP Task uses."""
     kms_key_arn: pulumi.Input[str] | None = None
-    """The region's key, which encrypts the machines' log groups."""
+    """The region's key, which encrypts the machines' log groups and the connection's secret."""
 
 
 class AgentOrchestration(pulumi.ComponentResource):
@@ -61,17 +73,36 @@ class AgentOrchestration(pulumi.ComponentResource):
         self._name, self._args = name, args
         self._child = pulumi.ResourceOptions(parent=self)
         names = [t.name for t in args.tools]
+        connection = self._create_connection()
         arns = pulumi.Output.all(
-            args.agent_step_arn, args.compensate_arn, args.approval_request_arn, *(args.tool_arns[n] for n in names)
+            args.agent_arns["prepare"],
+            args.agent_arns["record"],
+            args.agent_arns["stream"],
+            args.compensate_arn,
+            args.approval_request_arn,
+            connection.arn if connection is not None else None,
+            *(args.tool_arns[n] for n in names),
         )
+        self._connection = connection
 
-        def functions(values: list[str]) -> WorkflowFunctions:
-            agent, compensate, approval, *tool_arns = values
+        def functions(values: list[str]) -> tuple[WorkflowFunctions, ModelCall]:
+            prepare, record, stream, compensate, approval, connection_arn, *tool_arns = values
             routes = [
                 ToolRoute(t.name, arn, requires_approval=t.requires_approval)
                 for t, arn in zip(args.tools, tool_arns, strict=True)
             ]
-            return WorkflowFunctions(agent, compensate, routes, approval_request=approval, partition=args.partition)
+            model = ModelCall(
+                args.llm_provider,
+                endpoints=tuple(args.llm_endpoints) if args.llm_provider == "openai" else (),
+                connection_arn=connection_arn,
+                timeout_seconds=int(args.llm_timeout_seconds + 0.999),
+            )
+            return (
+                WorkflowFunctions(
+                    prepare, record, stream, compensate, routes, approval_request=approval, partition=args.partition
+                ),
+                model,
+            )
 
         workflow = args.workflow
         turn_limits = WorkflowLimits(max_steps=workflow.max_steps, timeout_seconds=workflow.express_timeout_seconds)
@@ -81,9 +112,9 @@ class AgentOrchestration(pulumi.ComponentResource):
             approval_timeout_seconds=workflow.approval_timeout_hours * 3600,
         )
         turn, turn_role = self._machine(
-            "turn", "EXPRESS", arns.apply(lambda v: turn_definition(functions(v), turn_limits))
+            "turn", "EXPRESS", arns.apply(lambda v: turn_definition(*functions(v), turn_limits))
         )
-        task, _ = self._machine("task", "STANDARD", arns.apply(lambda v: task_definition(functions(v), task_limits)))
+        task, _ = self._machine("task", "STANDARD", arns.apply(lambda v: task_definition(*functions(v), task_limits)))
         self.turn_arn = turn.arn
         self.task_arn = task.arn
         self.turn_role_arn = turn_role.arn
@@ -110,10 +141,18 @@ class AgentOrchestration(pulumi.ComponentResource):
             ),
             opts=child,
         )
+        model_statements = pulumi.Output.all(
+            args.account_id,
+            self._connection.arn if self._connection is not None else None,
+            self._connection_secret(),
+            args.kms_key_arn,
+        ).apply(lambda v: self._model_statements(*v))
         role_policy = aws.iam.RolePolicy(
             f"{name}-policy",
             role=role.id,
-            policy=definition.apply(lambda d: json.dumps(policies.state_machine_policy(sorted(lambda_arns(d))))),
+            policy=pulumi.Output.all(definition, model_statements).apply(
+                lambda v: json.dumps(policies.state_machine_policy(sorted(lambda_arns(v[0])), v[1]))
+            ),
             opts=child,
         )
         machine = aws.sfn.StateMachine(
@@ -132,3 +171,54 @@ class AgentOrchestration(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[role_policy])),
         )
         return machine, role
+
+    # -- the model call ---------------------------------------------------------------------
+
+    def _create_connection(self) -> aws.cloudwatch.EventConnection | None:
+        """openai: the EventBridge connection the HTTP Task authenticates with. EventBridge
+        keeps the key in a Secrets Manager secret of its own, encrypted with the region's key
+        (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-target-connection.html)."""
+        args = self._args
+        if args.llm_provider != "openai":
+            return None
+        if args.llm_api_key is None:
+            raise ValueError("provider openai needs llm.apiKey for the HTTP Task's connection")
+        return aws.cloudwatch.EventConnection(
+            f"{self._name}-llm-connection",
+            region=args.region,
+            name=f"agent-infra-{args.stack}-llm",
+            description="API key of the OpenAI-compatible LLM endpoints",
+            authorization_type="API_KEY",
+            auth_parameters=aws.cloudwatch.EventConnectionAuthParametersArgs(
+                api_key=aws.cloudwatch.EventConnectionAuthParametersApiKeyArgs(
+                    key="Authorization",
+                    value=pulumi.Output.secret(
+                        pulumi.Output.from_input(args.llm_api_key).apply(lambda k: f"Bearer {k}")
+                    ),
+                )
+            ),
+            kms_key_identifier=args.kms_key_arn,
+            opts=self._child,
+        )
+
+    def _connection_secret(self) -> pulumi.Output[str] | None:
+        return self._connection.secret_arn if self._connection is not None else None
+
+    def _model_statements(
+        self, account_id: str, connection_arn: str | None, secret_arn: str | None, key_arn: str | None
+    ) -> list[dict]:
+        args = self._args
+        if args.llm_provider == "bedrock":
+            # The SDK integration calls Converse in the machine's own region.
+            return policies.bedrock_invoke(args.llm_model, [args.region], account_id, args.partition)
+        machines = [
+            naming.state_machine_arn(args.partition, args.region, account_id, naming.state_machine_name(args.stack, k))
+            for k in ("turn", "task")
+        ]
+        return policies.http_task_statements(
+            machines,
+            connection_arn or "",
+            secret_arn or "",
+            key_arn,
+            [e.rstrip("/") + "/chat/completions" for e in args.llm_endpoints],
+        )

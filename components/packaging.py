@@ -59,12 +59,12 @@ def router_code() -> FunctionCode:
 
 
 def agent_step_code(tool_specs: Iterable[dict]) -> FunctionCode:
-    # The agent-step offers the tools to the model but never runs them: it gets their specs
-    # as data, not their modules.
+    """The agent loop's prepare, record and stream functions. It offers the tools to the
+    model but never runs them: it gets their specs as data, not their modules."""
     specs = json.dumps(list(tool_specs), indent=1, sort_keys=True).encode()
     return FunctionCode(
         "agent-step",
-        "handlers.agent_step.handler",
+        "handlers.agent_step.prepare_handler",
         ("handlers/agent_step.py",),
         {"handlers/tool_specs.json": specs},
     )

@@ -207,7 +207,7 @@ def table_key_policy(
 BEDROCK_ACTIONS = ("bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream")
 
 # Inference-profile ids start with a geography: they route to several regions.
-_PROFILE_PREFIXES = ("us.", "eu.", "apac.", "global.", "jp.", "au.", "ca.", "us-gov.")
+INFERENCE_PROFILE_PREFIXES = ("us.", "eu.", "apac.", "global.", "jp.", "au.", "ca.", "us-gov.")
 
 
 def assume_role_policy(service: str, account_id: str) -> dict:
@@ -246,15 +246,39 @@ def api_gateway_assume_role_policy() -> dict:
     }
 
 
-def state_machine_policy(function_arns: list[str]) -> dict:
-    """A state machine's role: invoke exactly the functions of its definition, write its
-    logs through CloudWatch Logs delivery (its log group is named in the machine's logging
-    configuration; the delivery actions take no resource), and send X-Ray traces."""
+def state_machine_policy(function_arns: list[str], model: list[dict] | tuple[dict, ...] = ()) -> dict:
+    """A state machine's role: invoke exactly the functions of its definition, call the
+    model (``model``: Bedrock, or the HTTP Task's connection), write its logs through
+    CloudWatch Logs delivery (its log group is named in the machine's logging configuration;
+    the delivery actions take no resource), and send X-Ray traces."""
     return policy(
         statement("InvokeOwnFunctions", ["lambda:InvokeFunction"], sorted(function_arns)),
+        *model,
         statement("LogDelivery", LOG_DELIVERY_ACTIONS, ["*"]),
         statement("XRay", [*XRAY_ACTIONS, *XRAY_SAMPLING_ACTIONS], ["*"]),
     )
+
+
+def http_task_statements(
+    machine_arns: list[str], connection_arn: str, secret_arn: str, key_arn: str | None, urls: list[str]
+) -> list[dict]:
+    """What an HTTP Task needs: call the endpoint (only these URLs, only POST), read its
+    EventBridge connection's credentials and the secret EventBridge keeps them in, encrypted
+    with the region's key
+    (https://docs.aws.amazon.com/step-functions/latest/dg/call-https-apis.html#connect-http-task-permissions)."""
+    statements = [
+        statement(
+            "InvokeModelEndpoints",
+            ["states:InvokeHTTPEndpoint"],
+            sorted(machine_arns),
+            {"StringEquals": {"states:HTTPMethod": "POST"}, "StringLike": {"states:HTTPEndpoint": sorted(urls)}},
+        ),
+        statement("ConnectionCredentials", ["events:RetrieveConnectionCredentials"], [connection_arn]),
+        statement("ConnectionSecret", ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"], [secret_arn]),
+    ]
+    if key_arn:
+        statements.append(statement("ConnectionSecretKey", ["kms:Decrypt"], [key_arn]))
+    return statements
 
 
 def policy(*statements: dict) -> dict:
@@ -302,7 +326,7 @@ def bedrock_invoke(model: str, regions: list[str], account_id: str, partition: s
     and on the underlying foundation model in any region but only through that profile:
     the profile picks the destination region at run time.
     """
-    if model.startswith(_PROFILE_PREFIXES):
+    if model.startswith(INFERENCE_PROFILE_PREFIXES):
         base = model.split(".", 1)[1]
         profiles = [f"arn:{partition}:bedrock:{r}:{account_id}:inference-profile/{model}" for r in regions]
         return [

@@ -34,8 +34,8 @@ class AgentRegion(pulumi.ComponentResource):
 
     router_arn: pulumi.Output[str]
     """What API Gateway invokes for the short routes."""
-    agent_step_arn: pulumi.Output[str]
-    """The agent-step function the state machines call."""
+    agent_arns: dict[str, pulumi.Output[str]]
+    """The agent loop's functions the state machines call (prepare, record, stream)."""
     tool_arns: dict[str, pulumi.Output[str]]
     """Each tool's function, by tool name."""
     turn_arn: pulumi.Output[str]
@@ -72,13 +72,18 @@ class AgentRegion(pulumi.ComponentResource):
                 stack=compute_args.stack,
                 account_id=compute_args.account_id,
                 partition=compute_args.partition,
-                agent_step_arn=compute.agent_step_arn,
+                agent_arns=compute.agent_arns,
                 compensate_arn=compute.compensate_arn,
                 approval_request_arn=compute.approval_request_arn,
                 tool_arns=compute.tool_arns,
                 tools=args.compute.tools,
                 workflow=args.workflow,
                 log_retention_days=args.compute.log_retention_days,
+                llm_provider=compute_args.llm.provider,
+                llm_model=compute_args.llm.model,
+                llm_endpoints=compute_args.llm.endpoints,
+                llm_timeout_seconds=compute_args.compute.llm_timeout_seconds,
+                llm_api_key=compute_args.llm.api_key,
                 kms_key_arn=compute_args.kms_key_arn,
             ),
             child_opts,
@@ -112,7 +117,7 @@ class AgentRegion(pulumi.ComponentResource):
                 stack=compute_args.stack,
                 alarm_email=args.observability.alarm_email,
                 router_name=compute.router_name,
-                agent_step_name=compute.functions["agent-step"].name,
+                agent_step_name=compute.functions["agent-record"].name,
                 turn_arn=orchestration.turn_arn,
                 task_arn=orchestration.task_arn,
                 rest_api_name=f"agent-infra-{compute_args.stack}",
@@ -123,7 +128,7 @@ class AgentRegion(pulumi.ComponentResource):
             child_opts,
         )
         self.router_arn = compute.router_arn
-        self.agent_step_arn = compute.agent_step_arn
+        self.agent_arns = compute.agent_arns
         self.tool_arns = compute.tool_arns
         self.turn_arn = orchestration.turn_arn
         self.task_arn = orchestration.task_arn
@@ -138,7 +143,7 @@ class AgentRegion(pulumi.ComponentResource):
         self.register_outputs(
             {
                 "routerArn": self.router_arn,
-                "agentStepArn": self.agent_step_arn,
+                "agentArns": self.agent_arns,
                 "toolArns": self.tool_arns,
                 "turnArn": self.turn_arn,
                 "taskArn": self.task_arn,

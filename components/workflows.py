@@ -1,20 +1,24 @@
 """The agent loop as Amazon States Language: the Express "turn" and the Standard "task".
 
 Pure: no Pulumi import. The same builder feeds the orchestration component, the workflow
-tests (which execute the definitions in moto's interpreter) and the local stack. JSONPath
-only, so the definitions run in moto as they run on AWS.
+tests (which execute the definitions in moto's interpreter) and the local stack.
 
-Both machines loop: agent-step (the model) → Choice (final answer, too many steps, or tool
-calls) → Map over the tool calls, each routed by name to its tool's Lambda → agent-step.
-Every Lambda task retries the Lambda service errors and our transient errors with
-exponential backoff and full jitter. Anything unrecoverable is caught, the Compensate step
-undoes the run's completed side effects in reverse order, and a Fail state reports the
-original error and cause. The task machine adds a ``.waitForTaskToken`` approval before
-every tool that requires one; a denial or a timeout becomes that tool's result, so the
-model can change its plan.
+Both machines loop: Prepare (a Lambda loads the conversation and builds the model request)
+→ the model call → Record (a Lambda persists the step and decides) → Choice (final answer,
+too many steps, or tool calls) → Map over the tool calls, each routed by name to its tool's
+Lambda → Prepare. The model call is the state machine's own, so no Lambda is billed while
+the model thinks: Bedrock's Converse through the AWS SDK integration, or an OpenAI-compatible
+API through the HTTP Task, one state per endpoint, nearest first, each failing over to the
+next. Those two states are JSONata (their arguments are the whole prepared request); every
+other state is JSONPath. A WebSocket turn streams instead: a Lambda reads the model's stream
+and posts it to the connection.
 
-State payloads stay small: tool outputs over 8 KB travel by reference (see
-``handlers.shared.tooling``), and at most ``MAX_TOOL_CALLS_PER_STEP`` calls run per step.
+Retries use exponential backoff with full jitter. A step that lost a race for the
+conversation's next position (ConflictError) is prepared again, a few times. Anything
+unrecoverable is caught: Compensate undoes the run's completed side effects in reverse order,
+marks the turn failed in the session's history and tells a WebSocket client, and a Fail state
+reports the original error. The task machine adds a ``.waitForTaskToken`` approval before
+every tool that requires one; a denial or a timeout becomes that tool's result.
 """
 
 from __future__ import annotations
@@ -28,10 +32,34 @@ LAMBDA_RETRYABLE = [
     "Lambda.SdkClientException",
     "Lambda.TooManyRequestsException",
 ]
-TRANSIENT_ERRORS = ["ToolTransientError", "ConflictError"]
+TRANSIENT_ERRORS = ["ToolTransientError"]
+# Bedrock's errors through the SDK integration are "BedrockRuntime.<Exception>"
+# (https://docs.aws.amazon.com/step-functions/latest/dg/supported-services-awssdk.html#use-awssdk-integ);
+# these pass: throttling, the service or the model busy, a request that timed out.
+BEDROCK_RETRYABLE = [
+    "BedrockRuntime.ThrottlingException",
+    "BedrockRuntime.ServiceUnavailableException",
+    "BedrockRuntime.InternalServerException",
+    "BedrockRuntime.ModelNotReadyException",
+    "BedrockRuntime.ModelTimeoutException",
+    "States.Timeout",
+]
+# The HTTP Task fails with States.Http.StatusCode.<code> for a non-2xx answer and
+# States.Http.Socket when no answer came (https://docs.aws.amazon.com/step-functions/latest/dg/call-https-apis.html).
+HTTP_RETRYABLE = [
+    "States.Http.StatusCode.429",
+    "States.Http.StatusCode.500",
+    "States.Http.StatusCode.502",
+    "States.Http.StatusCode.503",
+    "States.Http.StatusCode.504",
+    "States.Http.Socket",
+    "States.Timeout",
+]
 MAX_TOOL_CALLS_PER_STEP = 16
+MAX_CONFLICTS = 3
 APPROVAL_DENIED = "ApprovalDenied"
 APPROVAL_GRACE_SECONDS = 300
+LLM_UNAVAILABLE = "LlmUnavailableError"
 
 
 @dataclass(frozen=True)
@@ -43,12 +71,29 @@ class ToolRoute:
 
 @dataclass(frozen=True)
 class WorkflowFunctions:
-    agent_step: str
+    prepare: str
+    record: str
+    stream: str
+    """Reads a WebSocket turn's model stream and posts it to the connection."""
     compensate: str
     tools: Sequence[ToolRoute]
     approval_request: str | None = None
     """Records an approval and its task token (the task machine only)."""
     partition: str = "aws"
+
+
+@dataclass(frozen=True)
+class ModelCall:
+    """How the state machine calls the model."""
+
+    provider: str
+    """``bedrock`` (Converse through the AWS SDK integration, in the machine's own region) or
+    ``openai`` (the HTTP Task)."""
+    endpoints: Sequence[str] = ()
+    """``openai``: base URLs, nearest first; each is tried in turn."""
+    connection_arn: str | None = None
+    """``openai``: the EventBridge connection that holds the API key."""
+    timeout_seconds: int = 60
 
 
 @dataclass(frozen=True)
@@ -61,10 +106,10 @@ class WorkflowLimits:
     retry_max_attempts: int = 4
 
 
-def _retry(limits: WorkflowLimits, extra: Sequence[str] = ()) -> list[dict]:
+def _retry(limits: WorkflowLimits, errors: Sequence[str] = (*LAMBDA_RETRYABLE, *TRANSIENT_ERRORS)) -> list[dict]:
     return [
         {
-            "ErrorEquals": [*LAMBDA_RETRYABLE, *TRANSIENT_ERRORS, *extra],
+            "ErrorEquals": list(errors),
             "IntervalSeconds": limits.retry_interval_seconds,
             "BackoffRate": 2.0,
             "MaxAttempts": limits.retry_max_attempts,
@@ -91,6 +136,7 @@ def _tool_result(status: str, error: str, **extra: str) -> dict:
 
 _TOOL_EVENT = {
     "executionId.$": "$.executionId",
+    "startedAt.$": "$.startedAt",
     "seq.$": "$.seq",
     "name.$": "$.name",
     "toolUseId.$": "$.toolUseId",
@@ -110,12 +156,21 @@ def _tool_processor(functions: WorkflowFunctions, limits: WorkflowLimits, with_a
             "Resource": tool.function_arn,
             "Parameters": _TOOL_EVENT,
             "Retry": _retry(limits),
+            # A tool that crashes (after its retries) is a failed call the model hears about,
+            # never a failed turn and never a call left without a result.
+            "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.crash", "Next": f"Crashed {tool.name}"}],
+            "End": True,
+        }
+        states[f"Crashed {tool.name}"] = {
+            "Type": "Pass",
+            "Parameters": _tool_result("FAILED", "the tool failed", **{"errorType.$": "$.crash.Error"}),
             "End": True,
         }
         entry = run
         if tool.requires_approval and not with_approvals:
             entry = f"Needs approval {tool.name}"
             states.pop(run)
+            states.pop(f"Crashed {tool.name}")
             states[entry] = {
                 "Type": "Pass",
                 "Parameters": _tool_result("FAILED", "this tool needs a human's approval; start a task to use it"),
@@ -172,15 +227,78 @@ def _tool_processor(functions: WorkflowFunctions, limits: WorkflowLimits, with_a
     return {"ProcessorConfig": {"Mode": "INLINE"}, "StartAt": "Route tool", "States": states}
 
 
-def _definition(kind: str, functions: WorkflowFunctions, limits: WorkflowLimits, comment: str) -> dict:
-    loop_fields = {
-        "sessionId.$": "$.sessionId",
-        "userId.$": "$.userId",
-        "correlationId.$": "$.correlationId",
-        "tools.$": "$.tools",
-        "executionId.$": "$.executionId",
-        "connectionId.$": "$.connectionId",
+def _model_states(model: ModelCall, limits: WorkflowLimits) -> dict[str, dict]:
+    """The model call, as the state machine's own Task states (JSONata: the arguments are the
+    prepared request, whole). Each ends in Record; when every attempt failed, "Model
+    unavailable" records why and goes to Compensate."""
+    unavailable = {
+        "ErrorEquals": ["States.ALL"],
+        "Output": "{% $merge([$states.input, {'failure': {'Error': '"
+        + LLM_UNAVAILABLE
+        + "', 'Cause': $string($states.errorOutput.Error) & ': ' & $string($states.errorOutput.Cause)}}]) %}",
+        "Next": "Compensate",
     }
+    if model.provider == "bedrock":
+        return {
+            "Call model": {
+                "Type": "Task",
+                "QueryLanguage": "JSONata",
+                "Comment": "Converse in this region (a cross-region inference profile id routes further).",
+                "Resource": "arn:aws:states:::aws-sdk:bedrockruntime:converse",
+                "Arguments": "{% $states.input.request %}",
+                "Output": "{% $merge([$states.input, {'model': {'converse': $states.result}}]) %}",
+                "TimeoutSeconds": model.timeout_seconds,
+                "Retry": _retry(limits, BEDROCK_RETRYABLE),
+                "Catch": [unavailable],
+                "Next": "Record",
+            }
+        }
+    if not model.endpoints or not model.connection_arn:
+        raise ValueError("an openai model call needs its endpoints and the connection that holds the API key")
+    states: dict[str, dict] = {}
+    for index, endpoint in enumerate(model.endpoints, start=1):
+        last = index == len(model.endpoints)
+        states[f"Call model {index}"] = {
+            "Type": "Task",
+            "QueryLanguage": "JSONata",
+            "Comment": f"{endpoint} ({'the last endpoint' if last else 'then the next endpoint'})",
+            "Resource": "arn:aws:states:::http:invoke",
+            "Arguments": {
+                "ApiEndpoint": endpoint.rstrip("/") + "/chat/completions",
+                "Method": "POST",
+                "Authentication": {"ConnectionArn": model.connection_arn},
+                "Headers": {"Content-Type": "application/json"},
+                "RequestBody": "{% $states.input.request %}",
+            },
+            "Output": "{% $merge([$states.input, {'model': {'openai': $states.result.ResponseBody}}]) %}",
+            "TimeoutSeconds": model.timeout_seconds,
+            "Retry": _retry(limits, HTTP_RETRYABLE),
+            "Catch": [
+                unavailable
+                if last
+                else {"ErrorEquals": ["States.ALL"], "Output": "{% $states.input %}", "Next": f"Call model {index + 1}"}
+            ],
+            "Next": "Record",
+        }
+    return states
+
+
+_LOOP_FIELDS = {
+    "sessionId.$": "$.sessionId",
+    "userId.$": "$.userId",
+    "correlationId.$": "$.correlationId",
+    "tools.$": "$.tools",
+    "executionId.$": "$.executionId",
+    "startedAt.$": "$.startedAt",
+    "connectionId.$": "$.connectionId",
+    "mode.$": "$.mode",
+}
+
+
+def _definition(
+    kind: str, functions: WorkflowFunctions, model: ModelCall, limits: WorkflowLimits, comment: str
+) -> dict:
+    first_model_state = "Call model" if model.provider == "bedrock" else "Call model 1"
     states: dict[str, dict] = {
         "Begin": {
             "Type": "Pass",
@@ -194,26 +312,80 @@ def _definition(kind: str, functions: WorkflowFunctions, limits: WorkflowLimits,
                 "idempotencyKey.$": "$.idempotencyKey",
                 "connectionId.$": "$.connectionId",
                 "executionId.$": "$$.Execution.Name",
+                "startedAt.$": "$$.Execution.StartTime",
+                "mode": kind,
                 "step": 1,
                 "toolResults": [],
+                "conflicts": 0,
             },
-            "Next": "Agent step",
+            "Next": "Prepare",
         },
-        "Agent step": {
+        "Prepare": {
             "Type": "Task",
-            "Resource": functions.agent_step,
+            "Comment": "Load the conversation (one Query) and build the model request; its output is the state.",
+            "Resource": functions.prepare,
+            "ResultPath": "$",
+            "Retry": _retry(limits, LAMBDA_RETRYABLE),
+            "Catch": _catch_all("Compensate"),
+            "Next": "Streaming?",
+        },
+        "Streaming?": {
+            "Type": "Choice",
+            "Choices": [{"Variable": "$.connectionId", "IsNull": False, "Next": "Stream model"}],
+            "Default": first_model_state,
+        },
+        **_model_states(model, limits),
+        "Stream model": {
+            "Type": "Task",
+            "Comment": "A WebSocket turn: a Lambda reads the model's stream and posts it as it comes.",
+            "Resource": functions.stream,
+            "ResultPath": "$.model",
+            "Retry": _retry(limits, LAMBDA_RETRYABLE),
+            "Catch": _catch_all("Compensate"),
+            "Next": "Record",
+        },
+        "Record": {
+            "Type": "Task",
+            "Comment": "Persist the step (one write) and decide: the answer, or tool calls.",
+            "Resource": functions.record,
+            "ResultPath": "$.agent",
+            "Retry": _retry(limits, LAMBDA_RETRYABLE),
+            "Catch": [
+                {"ErrorEquals": ["ConflictError"], "ResultPath": "$.conflict", "Next": "Conflict"},
+                *_catch_all("Compensate"),
+            ],
+            "Next": "Final answer?",
+        },
+        "Conflict": {
+            "Type": "Choice",
+            "Comment": "Another turn took the conversation's next position: read it again.",
+            "Choices": [
+                {"Variable": "$.conflicts", "NumericGreaterThanEquals": MAX_CONFLICTS, "Next": "Too many conflicts"}
+            ],
+            "Default": "Read again",
+        },
+        "Read again": {
+            "Type": "Pass",
             "Parameters": {
-                **loop_fields,
-                "step.$": "$.step",
+                **_LOOP_FIELDS,
                 "message.$": "$.message",
                 "idempotencyKey.$": "$.idempotencyKey",
+                "step.$": "$.step",
                 "toolResults.$": "$.toolResults",
-                "mode": kind,
+                "conflicts.$": "States.MathAdd($.conflicts, 1)",
             },
-            "ResultPath": "$.agent",
-            "Retry": _retry(limits),
-            "Catch": _catch_all("Compensate"),
-            "Next": "Final answer?",
+            "Next": "Prepare",
+        },
+        "Too many conflicts": {
+            "Type": "Pass",
+            "Parameters": {
+                **_LOOP_FIELDS,
+                "failure": {
+                    "Error": "ConflictError",
+                    "Cause": f"other turns took the session's next position {MAX_CONFLICTS} times",
+                },
+            },
+            "Next": "Compensate",
         },
         "Final answer?": {
             "Type": "Choice",
@@ -228,6 +400,7 @@ def _definition(kind: str, functions: WorkflowFunctions, limits: WorkflowLimits,
             "ItemsPath": "$.agent.toolCalls",
             "ItemSelector": {
                 "executionId.$": "$.executionId",
+                "startedAt.$": "$.startedAt",
                 "userId.$": "$.userId",
                 "sessionId.$": "$.sessionId",
                 "correlationId.$": "$.correlationId",
@@ -245,13 +418,14 @@ def _definition(kind: str, functions: WorkflowFunctions, limits: WorkflowLimits,
         "Next step": {
             "Type": "Pass",
             "Parameters": {
-                **loop_fields,
+                **_LOOP_FIELDS,
                 "message": None,
                 "idempotencyKey": None,
                 "step.$": "$.agent.step",
                 "toolResults.$": "$.toolResults",
+                "conflicts": 0,
             },
-            "Next": "Agent step",
+            "Next": "Prepare",
         },
         "Answer": {
             "Type": "Pass",
@@ -267,7 +441,7 @@ def _definition(kind: str, functions: WorkflowFunctions, limits: WorkflowLimits,
         "Too many steps": {
             "Type": "Pass",
             "Parameters": {
-                **loop_fields,
+                **_LOOP_FIELDS,
                 "failure": {
                     "Error": "MaxStepsExceeded",
                     "Cause": f"no final answer after {limits.max_steps} model calls",
@@ -277,17 +451,18 @@ def _definition(kind: str, functions: WorkflowFunctions, limits: WorkflowLimits,
         },
         "Compensate": {
             "Type": "Task",
-            "Comment": "Undo the run's completed side effects, newest first.",
+            "Comment": "Undo the run's completed side effects, newest first; mark the turn failed.",
             "Resource": functions.compensate,
             "Parameters": {
                 "executionId.$": "$.executionId",
                 "userId.$": "$.userId",
                 "sessionId.$": "$.sessionId",
                 "correlationId.$": "$.correlationId",
+                "connectionId.$": "$.connectionId",
                 "failure.$": "$.failure",
             },
             "ResultPath": "$.compensation",
-            "Retry": _retry(limits),
+            "Retry": _retry(limits, LAMBDA_RETRYABLE),
             "Catch": [
                 {"ErrorEquals": ["States.ALL"], "ResultPath": "$.compensationFailure", "Next": "Compensation failed"}
             ],
@@ -303,18 +478,18 @@ def _definition(kind: str, functions: WorkflowFunctions, limits: WorkflowLimits,
     return {"Comment": comment, "StartAt": "Begin", "TimeoutSeconds": limits.timeout_seconds, "States": states}
 
 
-def turn_definition(functions: WorkflowFunctions, limits: WorkflowLimits) -> dict:
+def turn_definition(functions: WorkflowFunctions, model: ModelCall, limits: WorkflowLimits) -> dict:
     """The Express "turn": synchronous, under five minutes, no human in the loop."""
     if limits.timeout_seconds > 300:
         raise ValueError(f"an Express turn runs at most 300 s, got {limits.timeout_seconds}")
-    return _definition("turn", functions, limits, "agent-infra chat turn (Express)")
+    return _definition("turn", functions, model, limits, "agent-infra chat turn (Express)")
 
 
-def task_definition(functions: WorkflowFunctions, limits: WorkflowLimits) -> dict:
+def task_definition(functions: WorkflowFunctions, model: ModelCall, limits: WorkflowLimits) -> dict:
     """The Standard "task": long-running, with human approval before sensitive tools."""
     if any(t.requires_approval for t in functions.tools) and not functions.approval_request:
         raise ValueError("a task with approval tools needs the approval-request function")
-    return _definition("task", functions, limits, "agent-infra long-running task (Standard)")
+    return _definition("task", functions, model, limits, "agent-infra long-running task (Standard)")
 
 
 def lambda_arns(definition: Mapping) -> set[str]:

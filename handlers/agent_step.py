@@ -1,22 +1,31 @@
-"""Agent-step Lambda: one model call of the agent loop, invoked by the state machines.
+"""The agent loop around the model call: no Lambda is billed while the model thinks.
 
-It loads the conversation and its metadata in one Query, calls the model through the LLM
-client (nearest endpoint first, failover), persists the turn in one transaction (the new
-user message or the tool results, plus the assistant's reply, plus the session version),
-and returns either the final answer or the tool calls to run next.
+The state machines call the model themselves (Bedrock Converse through the AWS SDK
+integration, an OpenAI-compatible API through the HTTP Task), which Express bills at 64 MB.
+Lambdas do the short work on either side, three entry points of this one module:
 
-Input (from Step Functions)::
+``prepare_handler``  loads the conversation and its metadata (one Query), checks the
+                     request, and builds the model request: the conversation in the
+                     provider's shape, bounded in bytes so no state nears 256 KB.
+``record_handler``   persists the step (one write: the incoming message and the reply in one
+                     item), decides (final answer or tool calls), reports (usage metrics,
+                     WebSocket frames).
+``stream_handler``   a WebSocket turn's model call: ConverseStream (or the OpenAI streaming
+                     API) read by a Lambda that posts the text as it comes. Streaming is the
+                     one place a Lambda waits for the model.
+
+Prepare's input (from Step Functions)::
 
     {"sessionId", "userId", "executionId", "step": 1, "message": "first step only",
      "toolResults": [{"toolUseId", "name", "seq", "status", "output" | "outputRef"}],
-     "tools": ["optional", "subset"], "correlationId", "idempotencyKey": "optional",
-     "mode": "turn" | "task"}
+     "tools": ["optional", "subset"] | null, "correlationId", "idempotencyKey", "mode": "turn" | "task",
+     "connectionId": null, "conflicts": 0}
 
-Output (the state machine keeps the run's context itself)::
-
-    {"step": <next step>, "done": bool, "answer": str, "messageId",
-     "toolCalls": [{"toolUseId", "name", "input", "seq"}], "usage": {"inputTokens", "outputTokens"},
-     "turnToolCalls": [{"name", "input", "output", "status"}], "turnUsage": {...}}   # when done
+and its output replaces the state: the same fields plus ``request`` (the model request) and
+``context`` (what record needs: the step's position, the reply's message id, the tools
+offered, the turn's tool calls and usage so far). Record's input adds ``model``: one of
+``{"converse": <the SDK integration's result>}``, ``{"openai": <the HTTP Task's result>}`` or
+``{"reply": <the stream function's result>}``.
 """
 
 from __future__ import annotations
@@ -33,13 +42,29 @@ from typing import Any
 import msgspec
 
 from handlers import init_done
-from handlers.shared.ids import new_ulid
-from handlers.shared.llm import LlmClient, LlmMessage, ToolCall, ToolResult, ToolSpec, build_client
+from handlers.shared.llm import (
+    LlmClient,
+    LlmMessage,
+    LlmReply,
+    ToolCall,
+    ToolResult,
+    ToolSpec,
+    bedrock_request,
+    build_client,
+    from_sdk_shape,
+    openai_request,
+    parse_bedrock_reply,
+    parse_openai_reply,
+    record_usage,
+    reply_from_dict,
+    reply_to_dict,
+    to_sdk_shape,
+)
 from handlers.shared.log import get_logger, log_context
-from handlers.shared.models import IDEMPOTENCY_KEY_PATTERN, IDEMPOTENCY_KEY_RULE, id_problem
+from handlers.shared.models import IDEMPOTENCY_KEY_PATTERN, IDEMPOTENCY_KEY_RULE, MESSAGE_BYTES, id_problem
 from handlers.shared.settings import load_settings
-from handlers.shared.state import Message, NewMessage, StateStore
-from handlers.shared.streaming import AnswerStream, management_api_poster
+from handlers.shared.state import Message, NewMessage, SessionOwnershipError, StateStore
+from handlers.shared.streaming import AnswerStream, management_api_poster, progress_message
 
 TOOL_SPECS_FILE = Path(__file__).with_name("tool_specs.json")
 SYSTEM_PROMPT = (
@@ -48,18 +73,34 @@ SYSTEM_PROMPT = (
 )
 # seq of a tool call = step * SEQ_PER_STEP + its index in the step: the same on every delivery.
 SEQ_PER_STEP = 100
-# Bounds the Map's results (each inline result is at most 8 KB) well under 256 KB.
 MAX_TOOL_CALLS_PER_STEP = 16
-# The turn's summary of tool calls in the final output stays under this many bytes.
-TURN_SUMMARY_BYTES = 64_000
-PREVIEW_CHARS = 1_000
+
+# -- payload budgets ------------------------------------------------------------------------
+# Step Functions refuses a state over 256 KiB "as a UTF-8 encoded string"
+# (https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html). Every size here is
+# counted that way (state_bytes), and the worst case of a state adds up below the limit with
+# a margin (tests/test_agent_step.py holds the sum):
+#   step 1:  message + request + model reply + context
+#   step n:  tool results (16 x 4 KB inline, handlers.shared.tooling) + request + reply + context
+STATE_LIMIT_BYTES = 256 * 1024
+REQUEST_BYTES = 100 * 1024
+"""The model request: the conversation window is cut (oldest first) to fit."""
+TOOL_OUTPUT_IN_REQUEST_BYTES = 16 * 1024
+"""A tool output read back by reference is shortened to this in the model request."""
+REPLY_BYTES = 40 * 1024
+"""What a model reply can hold: ``compute.maxTokens`` is capped so (8,192 tokens)."""
+TURN_SUMMARY_BYTES = 24 * 1024
+"""The turn's tool calls carried to the final answer; outputs become previews beyond it."""
+PREVIEW_CHARS = 500
+CONVERSATION_WINDOW = 40
 
 logger = get_logger("agent-step")
 _IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
 
 
-class SessionOwnershipError(Exception):
-    """The session belongs to another user."""
+def state_bytes(value: Any) -> int:
+    """Size of a value in a state, as Step Functions counts it: its JSON as UTF-8."""
+    return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass"))
 
 
 class MaxStepsExceededError(Exception):
@@ -73,6 +114,10 @@ class InvalidSessionIdError(ValueError):
 
 class InvalidIdempotencyKeyError(ValueError):
     """The turn's Idempotency-Key breaks the rule /v1/tasks enforces."""
+
+
+class MessageTooLargeError(ValueError):
+    """The message would not fit the state machine's payloads: refused before any write."""
 
 
 class ToolResultIn(msgspec.Struct, frozen=True):
@@ -96,6 +141,25 @@ class StepInput(msgspec.Struct, frozen=True):
     idempotencyKey: str | None = None
     mode: str = "turn"  # "turn" (Express, no approvals) or "task" (Standard)
     connectionId: str | None = None  # a WebSocket turn: stream the answer there
+    conflicts: int = 0
+
+
+class StepContext(msgspec.Struct, frozen=True):
+    """What prepare hands record through the state."""
+
+    seq: int
+    newSession: bool
+    touch: bool
+    messageId: str
+    offered: list[str]
+    turnToolCalls: list[dict[str, Any]]
+    turnUsage: dict[str, int]
+
+
+class RecordInput(StepInput, frozen=True):
+    context: StepContext | None = None
+    model: dict[str, Any] = {}
+    request: dict[str, Any] = {}
 
 
 class AgentStepSettings(msgspec.Struct, frozen=True):
@@ -108,7 +172,6 @@ class AgentStepSettings(msgspec.Struct, frozen=True):
     MAX_STEPS: int = 8
     MAX_TOKENS: int = 2_048
     LLM_TIMEOUT_SECONDS: float = 20.0
-    CONVERSATION_WINDOW: int = 40
     LLM_API_KEY_SECRET_ARN: str | None = None
     WEBSOCKET_ENDPOINT: str | None = None
     LOG_LEVEL: str = "INFO"
@@ -128,7 +191,10 @@ def load_tool_specs(path: Path = TOOL_SPECS_FILE) -> tuple[list[ToolSpec], set[s
     return specs, {s["name"] for s in raw if s.get("requiresApproval")}
 
 
-def to_llm_message(message: Message) -> LlmMessage:
+# -- from stored messages to the model's conversation -----------------------------------------
+
+
+def to_llm_message(message: Message | NewMessage) -> LlmMessage:
     if message.role == "user":
         return LlmMessage("user", text=message.text)
     if message.role == "assistant":
@@ -141,12 +207,48 @@ def to_llm_message(message: Message) -> LlmMessage:
     return LlmMessage("user", tool_results=results)
 
 
-def to_llm_messages(history: Sequence[Message]) -> list[LlmMessage]:
-    """Stored messages (oldest first) as model messages. The window may start mid-exchange;
-    leading messages are dropped until a user's own message, so every tool result the
-    model sees follows the call that asked for it."""
-    start = next((i for i, m in enumerate(history) if m.role == "user"), len(history))
-    return [to_llm_message(m) for m in history[start:]]
+def conversation(history: Sequence[Message], current_turn: str) -> list[Message]:
+    """The stored messages (oldest first) the model may see, in an order it accepts.
+
+    Every tool call must be answered by its result in the next message, so only whole turns
+    go in: a turn that failed (its ``failed`` marker is in the window) or is still running
+    elsewhere (it ends in unanswered tool calls) is left out, and the current turn's own
+    steps come last, whatever another turn wrote in between. The window may start inside a
+    turn; it starts at that turn's first user message instead.
+    """
+    failed = {m.turn_id for m in history if m.role == "failed"}
+    turns: dict[str, list[Message]] = {}
+    for message in history:
+        if message.role != "failed" and message.turn_id not in failed:
+            turns.setdefault(message.turn_id, []).append(message)
+    ordered: list[Message] = []
+    for turn_id, messages in turns.items():
+        if turn_id == current_turn:
+            continue
+        start = next((i for i, m in enumerate(messages) if m.role == "user"), None)
+        if start is None:
+            continue
+        whole = messages[start:]
+        if whole[-1].role == "assistant" and not whole[-1].tool_calls:
+            ordered.extend(whole)
+    return ordered + turns.get(current_turn, [])
+
+
+def _without_tool_blocks(messages: Sequence[LlmMessage]) -> list[LlmMessage]:
+    """With no tool offered, Converse refuses tool blocks in the conversation: keep the text."""
+    out = []
+    for message in messages:
+        if message.tool_results or (message.role == "assistant" and not message.text):
+            continue
+        out.append(LlmMessage(message.role, text=message.text))
+    return out
+
+
+def _shortened(output: Any, limit: int) -> Any:
+    text = json.dumps(output, ensure_ascii=False, default=str)
+    if len(text.encode()) <= limit:
+        return output
+    return {"preview": text[: limit // 4], "truncated": True, "bytes": len(text.encode())}
 
 
 class AgentStep:
@@ -154,131 +256,233 @@ class AgentStep:
         self,
         settings: AgentStepSettings,
         store: StateStore,
-        llm: LlmClient,
         tool_specs: Sequence[ToolSpec],
         approval_tools: set[str] | frozenset[str] = frozenset(),
-        clock: Callable[[], float] = time.monotonic,
+        llm: LlmClient | None = None,
         stream_to: Callable[[str, str], AnswerStream] | None = None,
+        post: Callable[[str, bytes], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
         self.store = store
-        self.llm = llm
         self.tool_specs = {spec.name: spec for spec in tool_specs}
         self.approval_tools = set(approval_tools)
-        self._clock = clock
+        self.llm = llm
         self._stream_to = stream_to
+        self._post = post
+        self._clock = clock
 
-    def handle(self, event: dict[str, Any], remaining_ms: int | None = None) -> dict[str, Any]:
+    # -- prepare --------------------------------------------------------------------------
+
+    def prepare(self, event: dict[str, Any]) -> dict[str, Any]:
         step = msgspec.convert(event, StepInput)
         with log_context(
             correlationId=step.correlationId, sessionId=step.sessionId, executionId=step.executionId, step=step.step
         ):
-            return self.run(step, remaining_ms)
+            return self._prepare(step, event)
 
-    def run(self, step: StepInput, remaining_ms: int | None = None) -> dict[str, Any]:
+    def _prepare(self, step: StepInput, event: dict[str, Any]) -> dict[str, Any]:
         if step.step > self.settings.MAX_STEPS:
             raise MaxStepsExceededError(f"no final answer after {self.settings.MAX_STEPS} steps")
-        if step.step == 1 and not step.message:
-            raise ValueError("the first step needs the user's message")
         if id_problem("sessionId", step.sessionId):
             raise InvalidSessionIdError(id_problem("sessionId", step.sessionId))
-        if step.idempotencyKey is not None and not _IDEMPOTENCY_KEY.fullmatch(step.idempotencyKey):
-            raise InvalidIdempotencyKeyError(IDEMPOTENCY_KEY_RULE)
-        page = self.store.load_conversation(step.sessionId, limit=self.settings.CONVERSATION_WINDOW)
+        if step.step == 1:
+            if not step.message:
+                raise ValueError("the first step needs the user's message")
+            if step.idempotencyKey is not None and not _IDEMPOTENCY_KEY.fullmatch(step.idempotencyKey):
+                raise InvalidIdempotencyKeyError(IDEMPOTENCY_KEY_RULE)
+            size = state_bytes(step.message)
+            if size > MESSAGE_BYTES:
+                raise MessageTooLargeError(f"the message is {size} bytes as UTF-8 JSON; at most {MESSAGE_BYTES}")
+        page = self.store.load_conversation(step.sessionId, limit=CONVERSATION_WINDOW)
         if page.meta is not None and page.meta.user_id != step.userId:
             raise SessionOwnershipError(f"session {step.sessionId!r} belongs to another user")
-        history = list(reversed(page.messages))
-
-        incoming: NewMessage
-        if step.message is not None and step.step == 1:
-            incoming = NewMessage(role="user", text=step.message, message_id=new_ulid())
-        else:
-            incoming = NewMessage(
-                role="tool", text="", tool_calls=self._resolve_results(step.toolResults), message_id=new_ulid()
-            )
-        messages = [*to_llm_messages(history), to_llm_message(_as_message(incoming))]
+        history = conversation(list(reversed(page.messages)), step.executionId)
+        incoming = self._incoming(step, for_model=True)
 
         # A turn (Express) cannot wait for a human: tools that need approval are task-only.
         offered = [
-            s
-            for name, s in self.tool_specs.items()
+            spec
+            for name, spec in self.tool_specs.items()
             if (step.tools is None or name in step.tools) and (step.mode == "task" or name not in self.approval_tools)
         ]
-        deadline = None
-        if remaining_ms is not None:
-            # Leave a second to persist the turn and return.
-            deadline = self._clock() + max(0.0, remaining_ms / 1000 - 1.0)
-        stream = None
-        message_id = new_ulid()  # after the incoming message's: the log keeps their order
-        if step.connectionId and self._stream_to is not None:
-            stream = self._stream_to(step.connectionId, message_id)
-        reply = self.llm.converse(
-            SYSTEM_PROMPT,
-            messages,
-            offered,
-            self.settings.MAX_TOKENS,
-            deadline=deadline,
-            on_text=stream.write if stream else None,
+        seq = page.last_seq + 1
+        request = self._request(history, incoming, offered, streaming=step.connectionId is not None)
+        calls, usage = turn_summary([*history, incoming], step.executionId)
+        context = StepContext(
+            seq=seq,
+            newSession=page.meta is None,
+            touch=self.store.needs_touch(page.meta),
+            messageId=f"{seq:08d}-1",
+            offered=[s.name for s in offered],
+            turnToolCalls=calls,
+            turnUsage=usage,
         )
+        state = {key: value for key, value in event.items() if key not in ("request", "context", "model")}
+        return {**state, "request": request, "context": msgspec.to_builtins(context)}
 
-        allowed = {s.name for s in offered}
+    def _request(
+        self, history: list[Message], incoming: NewMessage, offered: list[ToolSpec], streaming: bool
+    ) -> dict[str, Any]:
+        """The model request, the conversation cut (oldest turns first) to REQUEST_BYTES."""
+        provider, model, max_tokens = self.settings.LLM_PROVIDER, self.settings.LLM_MODEL, self.settings.MAX_TOKENS
+        window = list(history)
+        while True:
+            messages = [to_llm_message(m) for m in window] + [to_llm_message(incoming)]
+            if not offered:
+                messages = _without_tool_blocks(messages)
+            if provider == "bedrock":
+                request = bedrock_request(model, SYSTEM_PROMPT, messages, offered, max_tokens)
+                if not streaming:  # the SDK integration's Parameters
+                    request = to_sdk_shape(request)
+            else:
+                request = openai_request(model, SYSTEM_PROMPT, messages, offered, max_tokens)
+            if state_bytes(request) <= REQUEST_BYTES or not window:
+                return request
+            # Drop the oldest turn whole (a tool call never loses its result).
+            first_turn = window[0].turn_id
+            window = [m for m in window if m.turn_id != first_turn] if first_turn else window[1:]
+
+    def _incoming(self, step: StepInput, for_model: bool) -> NewMessage:
+        """This step's new message: the user's text, or the results of the last tool calls
+        (outputs passed by reference read back in one BatchGetItem, only when there are any)."""
+        if step.step == 1 and step.message is not None:
+            return NewMessage(role="user", text=step.message)
+        refs = [
+            (r.outputRef["executionId"], int(r.outputRef["seq"]), r.outputRef["name"])
+            for r in step.toolResults
+            if r.outputRef
+        ]
+        fetched = {(e.execution_id, e.seq, e.tool_name): e.output for e in self.store.get_tool_executions(refs)}
+        results = []
+        for r in step.toolResults:
+            output = r.output
+            if r.outputRef:
+                key = (r.outputRef["executionId"], int(r.outputRef["seq"]), r.outputRef["name"])
+                output = fetched.get(key, {"error": "the tool's recorded output is missing"})
+                if for_model:
+                    output = _shortened(output, TOOL_OUTPUT_IN_REQUEST_BYTES)
+            results.append({"toolUseId": r.toolUseId, "name": r.name, "status": r.status, "output": output})
+        return NewMessage(role="tool", text="", tool_calls=results)
+
+    # -- record ---------------------------------------------------------------------------
+
+    def record(self, event: dict[str, Any]) -> dict[str, Any]:
+        step = msgspec.convert(event, RecordInput)
+        with log_context(
+            correlationId=step.correlationId, sessionId=step.sessionId, executionId=step.executionId, step=step.step
+        ):
+            return self._record(step)
+
+    def _record(self, step: RecordInput) -> dict[str, Any]:
+        context = step.context
+        if context is None:
+            raise ValueError("record needs the context prepare made")
+        reply = self._reply_of(step.model)
+        record_usage(self.settings.LLM_MODEL, reply)
+        allowed = set(context.offered)
         calls = [c for c in reply.tool_calls if c.name in allowed][:MAX_TOOL_CALLS_PER_STEP]
         tool_calls = [
             {"toolUseId": c.tool_use_id, "name": c.name, "input": c.input, "seq": step.step * SEQ_PER_STEP + i}
             for i, c in enumerate(calls)
         ]
         usage = {"inputTokens": reply.input_tokens, "outputTokens": reply.output_tokens}
-        assistant = NewMessage(
-            role="assistant", text=reply.text, tool_calls=tool_calls, usage=usage, message_id=message_id
-        )
-        version = page.meta.version if page.meta is not None else 0
+        assistant = NewMessage(role="assistant", text=reply.text, tool_calls=tool_calls, usage=usage)
         claim = None
         if step.idempotencyKey and step.step == 1:
             claim = hashlib.sha256(f"turn\n{step.userId}\n{step.idempotencyKey}".encode()).hexdigest()[:40]
-        _, written = self.store.persist_turn(
-            step.sessionId, version, [incoming, assistant], user_id=step.userId, claim_key=claim
+        self.store.append_step(
+            step.sessionId,
+            context.seq,
+            [self._incoming(step, for_model=False), assistant],
+            turn_id=step.executionId,
+            user_id=step.userId,
+            new_session=context.newSession,
+            touch=context.touch,
+            claim_key=claim,
         )
         done = not tool_calls
         logger.info(
-            "agent step", extra={"done": done, "toolCalls": [c["name"] for c in tool_calls], "endpoint": reply.endpoint}
+            "agent step", extra={"done": done, "toolCalls": [c["name"] for c in tool_calls], "seq": context.seq}
         )
+        turn_usage = {
+            "inputTokens": context.turnUsage.get("inputTokens", 0) + usage["inputTokens"],
+            "outputTokens": context.turnUsage.get("outputTokens", 0) + usage["outputTokens"],
+        }
+        answer = reply.text if done else ""
         out: dict[str, Any] = {
             "step": step.step + 1,
             "done": done,
-            "answer": reply.text if done else "",
-            "messageId": written[-1].message_id,
+            "answer": answer,
+            "messageId": context.messageId,
             "toolCalls": tool_calls,
             "usage": usage,
+            "seq": context.seq,
         }
         if done:
-            out["turnToolCalls"], out["turnUsage"] = turn_summary([*history, _as_message(incoming)], usage)
-        if stream is not None:
-            stream.close({"done": done, "toolCalls": out.get("turnToolCalls", tool_calls)})
+            out["turnToolCalls"], out["turnUsage"] = context.turnToolCalls, turn_usage
+        if step.connectionId and self._post is not None:
+            self._report(step, context, out, reply, frames=int(step.model.get("frames", 0)))
         return out
 
-    def _resolve_results(self, results: Sequence[ToolResultIn]) -> list[dict[str, Any]]:
-        """Tool results as stored in the conversation; outputs passed by reference are read
-        back in one BatchGetItem (only when there are any)."""
-        refs = [
-            (r.outputRef["executionId"], int(r.outputRef["seq"]), r.outputRef["name"]) for r in results if r.outputRef
-        ]
-        fetched = {(e.execution_id, e.seq, e.tool_name): e.output for e in self.store.get_tool_executions(refs)}
-        resolved = []
-        for r in results:
-            output = r.output
-            if r.outputRef:
-                key = (r.outputRef["executionId"], int(r.outputRef["seq"]), r.outputRef["name"])
-                output = fetched.get(key, {"error": "the tool's recorded output is missing"})
-            resolved.append({"toolUseId": r.toolUseId, "name": r.name, "status": r.status, "output": output})
-        return resolved
+    @staticmethod
+    def _reply_of(model: dict[str, Any]) -> LlmReply:
+        """The model's answer, whichever state called it."""
+        if "converse" in model:
+            return parse_bedrock_reply(from_sdk_shape(model["converse"]), "bedrock:step-functions")
+        if "openai" in model:
+            body = model["openai"].get("ResponseBody", model["openai"])
+            if isinstance(body, str):
+                body = json.loads(body)
+            return parse_openai_reply(body, "openai:step-functions")
+        if "reply" in model:
+            return reply_from_dict(model["reply"])
+        raise ValueError(f"no model answer in {sorted(model)}")
+
+    def _report(
+        self, step: RecordInput, context: StepContext, out: dict[str, Any], reply: LlmReply, frames: int
+    ) -> None:
+        """The WebSocket's view of the step: one ``final`` frame per turn, a ``progress`` frame
+        for each step that calls tools."""
+        from handlers.shared.streaming import ConnectionGone, final_message
+
+        if out["done"]:
+            data = final_message(
+                context.messageId, frames, frames, reply.text, {"done": True, "toolCalls": out["turnToolCalls"]}
+            )
+        else:
+            data = progress_message(context.messageId, step.step, out["toolCalls"])
+        try:
+            self._post(step.connectionId, data)
+        except ConnectionGone:
+            self.store.delete_connection(step.connectionId)
+        except Exception as error:  # streaming is a courtesy: the answer is stored either way
+            logger.warning("could not post to the connection", extra={"error": type(error).__name__})
+
+    # -- stream (WebSocket turns) -----------------------------------------------------------
+
+    def stream(self, event: dict[str, Any], remaining_ms: int | None = None) -> dict[str, Any]:
+        step = msgspec.convert(event, RecordInput)
+        with log_context(
+            correlationId=step.correlationId, sessionId=step.sessionId, executionId=step.executionId, step=step.step
+        ):
+            if self.llm is None or self._stream_to is None or step.context is None or not step.connectionId:
+                raise ValueError("stream needs the LLM client, a connection and prepare's context")
+            answer = self._stream_to(step.connectionId, step.context.messageId)
+            deadline = None if remaining_ms is None else self._clock() + max(0.0, remaining_ms / 1000 - 1.0)
+            reply = self.llm.send(step.request, deadline=deadline, on_text=answer.write)
+            answer.flush()
+            return {"reply": reply_to_dict(reply), "frames": answer.seq}
 
 
-def turn_summary(history: Sequence[Message], last_usage: dict[str, int]) -> tuple[list[dict[str, Any]], dict[str, int]]:
-    """The tool calls of this turn (since the user's last message), each with its input,
-    output and status, and the tokens the turn used. Outputs are shortened to previews
-    once the summary would pass TURN_SUMMARY_BYTES, to keep the final state small."""
-    start = max((i for i, m in enumerate(history) if m.role == "user"), default=-1) + 1
-    turn = history[start:]
+def turn_summary(
+    history: Sequence[Message | NewMessage], current_turn: str
+) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """The current turn's tool calls so far (input, output, status) and the tokens its
+    earlier steps used. Outputs become previews once the summary would pass TURN_SUMMARY_BYTES,
+    to keep the final state small."""
+    start = max((i for i, m in enumerate(history) if m.role == "user"), default=-1)
+    turn = history[start + 1 :] if start >= 0 else list(history)
     inputs = {c["toolUseId"]: c.get("input") for m in turn if m.role == "assistant" for c in m.tool_calls}
     calls, budget = [], TURN_SUMMARY_BYTES
     for message in turn:
@@ -291,35 +495,21 @@ def turn_summary(history: Sequence[Message], last_usage: dict[str, int]) -> tupl
                 "output": result.get("output"),
                 "status": result.get("status"),
             }
-            size = len(json.dumps(entry, default=str))
+            size = state_bytes(entry)
             if size > budget:
                 entry["output"] = {
                     "preview": json.dumps(result.get("output"), default=str)[:PREVIEW_CHARS],
                     "truncated": True,
                 }
-                size = len(json.dumps(entry, default=str))
+                size = state_bytes(entry)
             budget -= size
             calls.append(entry)
-    usage = {"inputTokens": last_usage["inputTokens"], "outputTokens": last_usage["outputTokens"]}
+    usage = {"inputTokens": 0, "outputTokens": 0}
     for message in turn:
         if message.role == "assistant" and message.usage:
             usage["inputTokens"] += int(message.usage.get("inputTokens", 0))
             usage["outputTokens"] += int(message.usage.get("outputTokens", 0))
     return calls, usage
-
-
-def _as_message(new: NewMessage) -> Message:
-    return Message(
-        session_id="",
-        message_id="",
-        role=new.role,
-        text=new.text,
-        tool_calls=list(new.tool_calls),
-        usage=new.usage,
-        created_at_ms=0,
-        region="",
-        expires_at=0,
-    )
 
 
 # -- Lambda wiring ---------------------------------------------------------------------------
@@ -342,7 +532,7 @@ def _secret_reader(secret_arn: str | None, region: str) -> Callable[[], str | No
     return read
 
 
-def from_environment() -> AgentStep:
+def from_environment(streaming: bool = False) -> AgentStep:
     import boto3
 
     settings = load_settings(AgentStepSettings)
@@ -353,15 +543,8 @@ def from_environment() -> AgentStep:
         settings.TTL_DAYS,
         client=boto3.client("dynamodb", region_name=settings.AWS_REGION),
     )
-    api_key = _secret_reader(settings.LLM_API_KEY_SECRET_ARN, settings.AWS_REGION)
-    api_key()  # read the secret now, in the init phase, not on the first request
-    llm = build_client(
-        settings.LLM_PROVIDER, settings.LLM_MODEL, settings.LLM_ENDPOINTS, settings.LLM_TIMEOUT_SECONDS, api_key=api_key
-    )
-    if settings.LLM_PROVIDER == "bedrock":
-        llm.transports[0].client  # noqa: B018 - the nearest endpoint's client, built in the init phase
     specs, approval_tools = load_tool_specs()
-    stream_to = None
+    post = stream_to = llm = None
     if settings.WEBSOCKET_ENDPOINT:
         management = boto3.client(
             "apigatewaymanagementapi", endpoint_url=settings.WEBSOCKET_ENDPOINT, region_name=settings.AWS_REGION
@@ -371,16 +554,39 @@ def from_environment() -> AgentStep:
         def stream_to(connection_id: str, message_id: str) -> AnswerStream:
             return AnswerStream(connection_id, message_id, post, on_gone=store.delete_connection)
 
-    return AgentStep(settings, store, llm, specs, approval_tools, stream_to=stream_to)
+    if streaming:
+        api_key = _secret_reader(settings.LLM_API_KEY_SECRET_ARN, settings.AWS_REGION)
+        api_key()  # read the secret now, in the init phase, not on the first request
+        llm = build_client(
+            settings.LLM_PROVIDER,
+            settings.LLM_MODEL,
+            settings.LLM_ENDPOINTS,
+            settings.LLM_TIMEOUT_SECONDS,
+            api_key=api_key,
+        )
+    return AgentStep(settings, store, specs, approval_tools, llm=llm, stream_to=stream_to, post=post)
 
 
-app: AgentStep | None = from_environment() if "TABLE_NAME" in os.environ else None
+_ENTRY = os.environ.get("AGENT_STEP_ENTRY", "")
+app: AgentStep | None = from_environment(streaming=_ENTRY == "stream") if "TABLE_NAME" in os.environ else None
 init_done()
 
 
-def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+def _app(streaming: bool) -> AgentStep:
     global app
     if app is None:
-        app = from_environment()
+        app = from_environment(streaming=streaming)
+    return app
+
+
+def prepare_handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+    return _app(False).prepare(event)
+
+
+def record_handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+    return _app(False).record(event)
+
+
+def stream_handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     remaining = context.get_remaining_time_in_millis() if context is not None else None
-    return app.handle(event, remaining)
+    return _app(True).stream(event, remaining)

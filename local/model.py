@@ -24,6 +24,7 @@ import http.server
 import json
 import re
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 _EXPRESSION = re.compile(r"calculate\s+([-+*/%().\d\s]+?)(?:\s+and\b|\s*$|\?)", re.IGNORECASE)
@@ -112,6 +113,18 @@ def _answer(prompt: str, results: list[dict[str, Any]]) -> str:
     return "(local stand-in model) " + "; ".join(parts)
 
 
+def converse_response(text: str, tool_calls: Sequence[tuple[str, str, dict]] = (), usage=(10, 4)) -> dict[str, Any]:
+    """A Converse answer in the wire format: ``text`` and ``(toolUseId, name, input)`` calls."""
+    content: list[dict[str, Any]] = [{"text": text}] if text else []
+    content += [{"toolUse": {"toolUseId": i, "name": n, "input": args}} for i, n, args in tool_calls]
+    return {
+        "output": {"message": {"role": "assistant", "content": content}},
+        "stopReason": "tool_use" if tool_calls else "end_turn",
+        "usage": {"inputTokens": usage[0], "outputTokens": usage[1], "totalTokens": usage[0] + usage[1]},
+        "metrics": {"latencyMs": 1},
+    }
+
+
 class _Handler(http.server.BaseHTTPRequestHandler):
     def do_POST(self):
         length = int(self.headers.get("content-length", "0"))
@@ -119,9 +132,13 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if not self.path.endswith("/converse"):
             self._send(404, {"message": "the local stand-in model speaks Converse only"}, "ResourceNotFoundException")
             return
-        response = decide(request)
+        self.server.requests.append(request)
+        response = self.server.decide(request)
         if response is None:
             self._send(503, {"message": "simulated outage"}, "ServiceUnavailableException")
+        elif isinstance(response, tuple):  # (status, error type): a scripted failure
+            status, error_type = response
+            self._send(status, {"message": f"scripted {error_type}"}, error_type)
         else:
             self._send(200, response)
 
@@ -140,10 +157,15 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 
 class ScriptedModelServer:
-    """The stand-in model on a loopback port."""
+    """The stand-in model on a loopback port. ``decide`` (a request → a Converse answer,
+    None for an outage, or ``(status, error type)``) replaces the rules above, for tests that
+    script each answer; every request received is kept in ``requests``."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, decide=decide) -> None:
         self.server = http.server.ThreadingHTTPServer((host, port), _Handler)
+        self.server.decide = decide
+        self.server.requests = []
+        self.requests: list[dict[str, Any]] = self.server.requests
         self.thread = threading.Thread(target=self.server.serve_forever, name="local-model", daemon=True)
 
     @property

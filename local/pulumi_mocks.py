@@ -191,6 +191,16 @@ class AwsMocks(pulumi.runtime.Mocks):
             secret = inputs.get("name") or f"{name}-{_suffix(name)}"
             state.update(name=secret, arn=self._arn("secretsmanager", region, f"secret:{secret}-AbCdEf"))
             return state["arn"], state
+        if typ == "aws:cloudwatch/eventConnection:EventConnection":
+            # EventBridge keeps a connection's credentials in a secret of its own, named after it.
+            suffix = _stable_uuid(typ, name)
+            state.update(
+                arn=self._arn("events", region, f"connection/{inputs['name']}/{suffix}"),
+                secretArn=self._arn(
+                    "secretsmanager", region, f"secret:events!connection/{inputs['name']}/{suffix}-AbCdEf"
+                ),
+            )
+            return inputs["name"], state
         if typ == "aws:sfn/stateMachine:StateMachine":
             machine = inputs.get("name") or f"{name}-{_suffix(name)}"
             state.update(name=machine, arn=self._arn("states", region, f"stateMachine:{machine}"))

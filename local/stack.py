@@ -133,7 +133,14 @@ class LocalStack:
         from components.config import parse_stack_config
         from components.naming import state_machine_name
         from components.openapi import HEALTH_BURST_LIMIT, HEALTH_RATE_LIMIT, RestApiTargets, rest_api_document
-        from components.workflows import ToolRoute, WorkflowFunctions, WorkflowLimits, task_definition, turn_definition
+        from components.workflows import (
+            ModelCall,
+            ToolRoute,
+            WorkflowFunctions,
+            WorkflowLimits,
+            task_definition,
+            turn_definition,
+        )
         from handlers.agent_step import AgentStep, AgentStepSettings, load_tool_specs
         from handlers.approval import Approvals, ApprovalSettings
         from handlers.authorizer import Authorizer
@@ -191,11 +198,15 @@ class LocalStack:
         self.store = StateStore(self.table_name, region, config.state.ttl_days, client=dynamodb)
         self.sfn = boto3.client("stepfunctions", region_name=region)
 
-        # The LLM: the stand-in, or the real thing when the environment says so.
+        # The LLM: the stand-in, or the real thing when the environment says so. The state
+        # machines call it themselves (the adapter answers their Converse task and HTTP Task);
+        # the stream function (WebSocket turns) calls it through the LLM client.
         provider = os.environ.get("AGENT_LLM_PROVIDER", "local")
+        connection_arn = None
         if provider == "local":
             self.model_server = ScriptedModelServer(self.host).start()
             self._stoppers.append(self.model_server.stop)
+            self.adapter.converse_endpoint = self.model_server.url
             bedrock = boto3.client("bedrock-runtime", region_name=region, endpoint_url=self.model_server.url)
 
             class StandIn:  # Converse only: the stand-in does not stream
@@ -210,18 +221,26 @@ class LocalStack:
                 [StandIn()],
                 retry=RetryPolicy(attempts_per_endpoint=2, base_delay=0.05, max_delay=0.2),
             )
+            llm_provider, llm_model, llm_endpoints = "bedrock", "local.stand-in", [region]
             self.model_label = f"local stand-in (scripted, Converse wire format) at {self.model_server.url}"
         else:
-            endpoints = json.loads(os.environ.get("AGENT_LLM_ENDPOINTS", json.dumps([region])))
+            llm_provider, llm_model = provider, os.environ["AGENT_LLM_MODEL"]
+            llm_endpoints = json.loads(os.environ.get("AGENT_LLM_ENDPOINTS", json.dumps([region])))
             api_key = os.environ.get("AGENT_LLM_API_KEY")
+            self.adapter.converse_endpoint = None  # the real Bedrock, with the environment's credentials
             llm = build_client(
-                provider,
-                os.environ["AGENT_LLM_MODEL"],
-                endpoints,
-                config.compute.llm_timeout_seconds,
-                api_key=lambda: api_key,
+                provider, llm_model, llm_endpoints, config.compute.llm_timeout_seconds, api_key=lambda: api_key
             )
-            self.model_label = f"{provider} {os.environ['AGENT_LLM_MODEL']} at {endpoints}"
+            if provider == "openai":
+                # The HTTP Task's connection, as the orchestration component makes it.
+                connection_arn = boto3.client("events", region_name=region).create_connection(
+                    Name=f"agent-infra-{self.stack_name}-llm",
+                    AuthorizationType="API_KEY",
+                    AuthParameters={
+                        "ApiKeyAuthParameters": {"ApiKeyName": "Authorization", "ApiKeyValue": f"Bearer {api_key}"}
+                    },
+                )["ConnectionArn"]
+            self.model_label = f"{provider} {llm_model} at {llm_endpoints}"
 
         self.issuer = LocalIssuer(config.api.auth.audience)
         authorizer = Authorizer(
@@ -251,22 +270,27 @@ class LocalStack:
             AgentStepSettings(
                 TABLE_NAME=self.table_name,
                 AWS_REGION=region,
-                LLM_PROVIDER="bedrock",
-                LLM_MODEL="local",
-                LLM_ENDPOINTS=[region],
+                LLM_PROVIDER=llm_provider,
+                LLM_MODEL=llm_model,
+                LLM_ENDPOINTS=llm_endpoints,
                 TTL_DAYS=config.state.ttl_days,
                 MAX_STEPS=config.workflow.max_steps + 1,
                 MAX_TOKENS=config.compute.max_tokens,
             ),
             self.store,
-            llm,
             specs,
             approval_tools,
+            llm=llm,
             stream_to=stream_to,
+            post=self.websocket.post,
         )
+        self.agent = agent
         dispatcher = LambdaDispatcher()
-        dispatcher.register("agent-step", lambda event, ctx: agent.handle(event, ctx.get_remaining_time_in_millis()))
-        dispatcher.register("compensate", lambda event, ctx: Compensator(self.store).handle(event))
+        dispatcher.register("agent-prepare", lambda event, ctx: agent.prepare(event))
+        dispatcher.register("agent-record", lambda event, ctx: agent.record(event))
+        dispatcher.register("agent-stream", lambda event, ctx: agent.stream(event, ctx.get_remaining_time_in_millis()))
+        compensator = Compensator(self.store, self.websocket.post)
+        dispatcher.register("compensate", lambda event, ctx: compensator.handle(event))
         self.approvals = Approvals(
             ApprovalSettings(TABLE_NAME=self.table_name, AWS_REGION=region), self.store, lambda r: self.sfn
         )
@@ -283,7 +307,18 @@ class LocalStack:
         self._stoppers.append(lambda: self._dispatching.__exit__(None, None, None))
 
         functions = WorkflowFunctions(
-            arn("agent-step"), arn("compensate"), routes, approval_request=arn("approval-request")
+            arn("agent-prepare"),
+            arn("agent-record"),
+            arn("agent-stream"),
+            arn("compensate"),
+            routes,
+            approval_request=arn("approval-request"),
+        )
+        model = ModelCall(
+            llm_provider,
+            endpoints=tuple(llm_endpoints) if llm_provider == "openai" else (),
+            connection_arn=connection_arn,
+            timeout_seconds=int(config.compute.llm_timeout_seconds + 0.999),
         )
         workflow = config.workflow
         role = boto3.client("iam").create_role(RoleName="local-states", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
@@ -292,7 +327,7 @@ class LocalStack:
             type="EXPRESS",
             roleArn=role,
             definition=json.dumps(
-                turn_definition(functions, WorkflowLimits(workflow.max_steps, workflow.express_timeout_seconds))
+                turn_definition(functions, model, WorkflowLimits(workflow.max_steps, workflow.express_timeout_seconds))
             ),
         )
         self.sfn.create_state_machine(
@@ -302,6 +337,7 @@ class LocalStack:
             definition=json.dumps(
                 task_definition(
                     functions,
+                    model,
                     WorkflowLimits(
                         workflow.max_steps, workflow.task_timeout_hours * 3600, workflow.approval_timeout_hours * 3600
                     ),

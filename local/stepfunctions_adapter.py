@@ -526,20 +526,27 @@ class StepFunctionsAdapter:
     # -- SDK integrations routed to real endpoints ----------------------------------------------
 
     def sdk_client(self, sfn_service: str, region: str) -> Any:
-        """A boto3 client for a routed SDK integration service (one per service, region, URL)."""
+        """A boto3 client for a routed SDK integration service (one per service, region, URL).
+        With no ``converse_endpoint`` the call goes to the real service, with the environment's
+        own credentials (moto lets requests it does not mock through)."""
         endpoint = self.converse_endpoint
-        if endpoint is None:
-            raise RuntimeError(f"no endpoint for aws-sdk:{sfn_service}: StepFunctionsAdapter(converse_endpoint=...)")
-        key = (sfn_service, region, endpoint)
+        key = (sfn_service, region, endpoint or "aws")
         with self._clients_lock:
             client = self._clients.get(key)
             if client is None:
+                local = (
+                    {
+                        "endpoint_url": endpoint,
+                        "aws_access_key_id": "ak",
+                        "aws_secret_access_key": "sk",  # a placeholder the local endpoint ignores
+                    }
+                    if endpoint
+                    else {}
+                )
                 client = boto3.client(
                     _ROUTED_SDK_SERVICES[sfn_service],
                     region_name=region,
-                    endpoint_url=endpoint,
-                    aws_access_key_id="ak",
-                    aws_secret_access_key="sk",  # noqa: S106 - a placeholder the local endpoint ignores
+                    **local,
                     config=Config(
                         # Step Functions makes one call; the definition's Retry decides the rest.
                         retries={"total_max_attempts": 1},

@@ -1,40 +1,61 @@
-"""The agent-step Lambda on moto, with a scripted model (the LLM client is tested on its own)."""
+"""The agent loop's prepare, record and stream functions on moto.
+
+``Machine.handle`` plays the state machine's part for one step: prepare, the model call
+(the Converse SDK task's PascalCase arguments and result, through a scripted model), record.
+The definitions themselves run in tests/test_workflows.py.
+"""
 
 from __future__ import annotations
 
 import json
 
-import boto3
 import pytest
-from botocore.stub import Stubber
 
 from handlers import agent_step
 from handlers.agent_step import (
+    REPLY_BYTES,
+    REQUEST_BYTES,
+    STATE_LIMIT_BYTES,
+    TURN_SUMMARY_BYTES,
     AgentStep,
     AgentStepSettings,
     MaxStepsExceededError,
-    SessionOwnershipError,
+    MessageTooLargeError,
     load_tool_specs,
+    state_bytes,
 )
-from handlers.shared.llm import LlmReply, ToolCall
-from handlers.shared.state import ConflictError
+from handlers.shared.llm import LlmReply, ToolCall, from_sdk_shape, to_sdk_shape
+from handlers.shared.models import MESSAGE_BYTES
+from handlers.shared.state import ConflictError, DuplicateRequestError, NewMessage, SessionOwnershipError
+from handlers.shared.tooling import INLINE_RESULT_BYTES
+from local.model import converse_response
 from tests.conftest import REGION, TABLE_NAME
 
 
 class ScriptedModel:
+    """Answers Converse as the SDK integration passes it: PascalCase in, PascalCase out."""
+
     def __init__(self, *replies: LlmReply):
         self.replies = list(replies)
-        self.calls = []
+        self.calls: list[dict] = []  # the requests, in botocore's camelCase
 
-    def converse(self, system, messages, tools=(), max_tokens=2048, deadline=None, on_text=None):
-        self.calls.append(
-            {"system": system, "messages": list(messages), "tools": [t.name for t in tools], "deadline": deadline}
-        )
+    def converse(self, sdk_request: dict) -> dict:
+        request = from_sdk_shape(sdk_request)
+        self.calls.append(request)
         answer = self.replies.pop(0)
-        if on_text is not None and answer.text:
-            for start in range(0, len(answer.text), 7):  # arrives in pieces, as a stream does
-                on_text(answer.text[start : start + 7])
-        return answer
+        calls = [(c.tool_use_id, c.name, c.input) for c in answer.tool_calls]
+        return to_sdk_shape(converse_response(answer.text, calls, (answer.input_tokens, answer.output_tokens)))
+
+
+class Machine:
+    """One step as the state machine runs it."""
+
+    def __init__(self, agent: AgentStep, model: ScriptedModel):
+        self.agent, self.model = agent, model
+
+    def handle(self, event: dict) -> dict:
+        prepared = self.agent.prepare(event)
+        return self.agent.record({**prepared, "model": {"converse": self.model.converse(prepared["request"])}})
 
 
 def reply(text="", calls=()):
@@ -48,20 +69,23 @@ def reply(text="", calls=()):
     )
 
 
+def settings(**extra) -> AgentStepSettings:
+    return AgentStepSettings(
+        TABLE_NAME=TABLE_NAME,
+        AWS_REGION=REGION,
+        LLM_PROVIDER="bedrock",
+        LLM_MODEL="m",
+        LLM_ENDPOINTS=[REGION],
+        **extra,
+    )
+
+
 @pytest.fixture
 def make_step(store):
     def make(*replies, max_steps=4):
-        settings = AgentStepSettings(
-            TABLE_NAME=TABLE_NAME,
-            AWS_REGION=REGION,
-            LLM_PROVIDER="bedrock",
-            LLM_MODEL="m",
-            LLM_ENDPOINTS=[REGION],
-            MAX_STEPS=max_steps,
-        )
         model = ScriptedModel(*replies)
         specs, approval_tools = load_tool_specs()
-        return AgentStep(settings, store, model, specs, approval_tools), model
+        return Machine(AgentStep(settings(MAX_STEPS=max_steps), store, specs, approval_tools), model), model
 
     return make
 
@@ -78,20 +102,31 @@ def first_step(**extra):
     }
 
 
-def test_a_direct_answer_creates_the_session_and_persists_both_messages(make_step, store):
+def tools_offered(request: dict) -> list[str]:
+    return [t["toolSpec"]["name"] for t in request.get("toolConfig", {}).get("tools", [])]
+
+
+def test_a_direct_answer_creates_the_session_and_persists_the_step_in_one_item(make_step, store, dynamodb):
     step, model = make_step(reply("Hello! How can I help?"))
     out = step.handle(first_step(message="hi"))
     assert out["done"] is True and out["answer"] == "Hello! How can I help?" and out["toolCalls"] == []
     assert out["step"] == 2 and out["usage"] == {"inputTokens": 11, "outputTokens": 5}
     page = store.load_conversation("s1")
-    assert page.meta.user_id == "alice" and page.meta.version == 1
+    assert page.meta.user_id == "alice" and page.last_seq == 1
     assert [(m.role, m.text) for m in reversed(page.messages)] == [
         ("user", "hi"),
         ("assistant", "Hello! How can I help?"),
     ]
-    assert out["messageId"] == page.messages[0].message_id
-    assert model.calls[0]["tools"] == ["calculator", "http_fetch", "memory"], "a turn never offers approval tools"
+    assert out["messageId"] == page.messages[0].message_id == "00000001-1"
+    assert tools_offered(model.calls[0]) == ["calculator", "http_fetch", "memory"], "a turn never offers approval tools"
+    assert model.calls[0]["modelId"] == "m" and model.calls[0]["inferenceConfig"] == {"maxTokens": 2048}
     assert out["turnToolCalls"] == [] and out["turnUsage"] == {"inputTokens": 11, "outputTokens": 5}
+    steps = dynamodb.query(
+        TableName=TABLE_NAME,
+        KeyConditionExpression="PK = :pk AND begins_with(SK, :step)",
+        ExpressionAttributeValues={":pk": {"S": "SESSION#s1"}, ":step": {"S": "MSG#"}},
+    )["Items"]
+    assert len(steps) == 1, "the user's message and the reply are one item"
 
 
 def test_tool_calls_come_back_numbered_and_are_stored_with_the_reply(make_step, store):
@@ -110,19 +145,17 @@ def test_tool_calls_come_back_numbered_and_are_stored_with_the_reply(make_step, 
     assert assistant.role == "assistant" and [c["name"] for c in assistant.tool_calls] == ["calculator", "memory"]
 
 
+def second_step(results, execution="exec-1"):
+    return {"sessionId": "s1", "userId": "alice", "executionId": execution, "step": 2, "toolResults": results}
+
+
 def test_the_next_step_sends_results_after_the_call_and_persists_them(make_step, store):
     step, model = make_step(reply("", [ToolCall("tu-1", "calculator", {"expression": "6*7"})]), reply("It is 42."))
     step.handle(first_step())
     out = step.handle(
-        {
-            "sessionId": "s1",
-            "userId": "alice",
-            "executionId": "exec-1",
-            "step": 2,
-            "toolResults": [
-                {"toolUseId": "tu-1", "name": "calculator", "seq": 100, "status": "SUCCEEDED", "output": {"result": 42}}
-            ],
-        }
+        second_step(
+            [{"toolUseId": "tu-1", "name": "calculator", "seq": 100, "status": "SUCCEEDED", "output": {"result": 42}}]
+        )
     )
     assert out["done"] is True and out["answer"] == "It is 42." and out["step"] == 3
     assert out["turnToolCalls"] == [
@@ -130,38 +163,29 @@ def test_the_next_step_sends_results_after_the_call_and_persists_them(make_step,
     ]
     assert out["turnUsage"] == {"inputTokens": 22, "outputTokens": 10}, "both model calls of the turn"
     sent = model.calls[1]["messages"]
-    assert [m.role for m in sent] == ["user", "assistant", "user"]
-    assert sent[1].tool_calls[0].tool_use_id == "tu-1"
-    assert sent[2].tool_results[0].output == {"result": 42}
+    assert [m["role"] for m in sent] == ["user", "assistant", "user"]
+    assert sent[1]["content"][0]["toolUse"]["toolUseId"] == "tu-1"
+    assert sent[2]["content"][0]["toolResult"]["content"] == [{"json": {"result": 42}}]
     history = list(reversed(store.load_conversation("s1").messages))
     assert [m.role for m in history] == ["user", "assistant", "tool", "assistant"]
-    assert store.load_conversation("s1").meta.version == 2
+    assert store.load_conversation("s1").last_seq == 2
 
 
-def test_outputs_passed_by_reference_are_read_back(make_step, store):
-    store.record_tool_execution(
-        "exec-1", 100, "http_fetch", status="SUCCEEDED", input={}, output={"body": "y" * 50_000}
-    )
+def test_outputs_passed_by_reference_are_read_back_and_shortened_for_the_model(make_step, store):
+    from handlers.agent_step import TOOL_OUTPUT_IN_REQUEST_BYTES
+
+    body = "y" * 50_000
+    store.record_tool_execution("exec-1", 100, "http_fetch", status="SUCCEEDED", input={}, output={"body": body})
     step, model = make_step(reply("", [ToolCall("tu-1", "http_fetch", {"url": "https://example.com"})]), reply("done"))
     step.handle(first_step())
+    ref = {"executionId": "exec-1", "seq": 100, "name": "http_fetch"}
     step.handle(
-        {
-            "sessionId": "s1",
-            "userId": "alice",
-            "executionId": "exec-1",
-            "step": 2,
-            "toolResults": [
-                {
-                    "toolUseId": "tu-1",
-                    "name": "http_fetch",
-                    "seq": 100,
-                    "status": "SUCCEEDED",
-                    "outputRef": {"executionId": "exec-1", "seq": 100, "name": "http_fetch"},
-                }
-            ],
-        }
+        second_step([{"toolUseId": "tu-1", "name": "http_fetch", "seq": 100, "status": "SUCCEEDED", "outputRef": ref}])
     )
-    assert model.calls[1]["messages"][2].tool_results[0].output == {"body": "y" * 50_000}
+    shown = model.calls[1]["messages"][2]["content"][0]["toolResult"]["content"][0]["json"]
+    assert shown["truncated"] is True and shown["bytes"] > TOOL_OUTPUT_IN_REQUEST_BYTES
+    stored = next(m for m in store.load_conversation("s1").messages if m.role == "tool")
+    assert stored.tool_calls[0]["output"] == {"body": body}, "the history keeps the whole output"
 
 
 def test_another_users_session_is_refused_and_untouched(make_step, store):
@@ -171,6 +195,15 @@ def test_another_users_session_is_refused_and_untouched(make_step, store):
         step.handle(first_step())
     assert model.calls == []
     assert store.load_conversation("s1").messages == []
+
+
+def test_two_users_racing_to_create_one_session_one_owns_it(make_step, store):
+    step, _ = make_step(reply("mine"), reply("theirs"))
+    prepared = step.agent.prepare(first_step(userId="bob"))
+    step.handle(first_step())  # alice writes first
+    model = {"converse": step.model.converse(prepared["request"])}
+    with pytest.raises(SessionOwnershipError):
+        step.agent.record({**prepared, "model": model})
 
 
 @pytest.mark.parametrize(
@@ -195,6 +228,45 @@ def test_the_turn_enforces_the_edge_rules_before_touching_anything(make_step, st
     assert model.calls == []
 
 
+def test_a_message_too_large_for_the_state_machine_is_refused_before_any_write(make_step, store):
+    # The attack that found it: 60 KB of non-ASCII text (3 bytes each in UTF-8) was saved,
+    # then the turn failed with States.DataLimitExceeded.
+    step, model = make_step(reply("never"))
+    text = "é日" * 11_000  # 22,000 characters, 55,000 bytes: under 64 KB
+    assert state_bytes(text) < MESSAGE_BYTES
+    big = "日本" * 11_000  # 22,000 characters, 66,000 bytes
+    with pytest.raises(MessageTooLargeError, match=f"at most {MESSAGE_BYTES}"):
+        step.handle(first_step(message=big))
+    assert model.calls == [] and store.load_conversation("s1").messages == []
+
+
+def test_the_worst_case_state_stays_under_the_step_functions_limit():
+    """Every budget at once, as the state holds them (step 1 and a tool step)."""
+    context = 2 * 1024 + TURN_SUMMARY_BYTES
+    step_one = MESSAGE_BYTES + REQUEST_BYTES + REPLY_BYTES + context
+    tool_step = 16 * INLINE_RESULT_BYTES + REQUEST_BYTES + REPLY_BYTES + context
+    assert max(step_one, tool_step) < STATE_LIMIT_BYTES * 0.95
+
+
+def test_the_model_request_is_cut_oldest_turn_first_to_its_budget(make_step, store):
+    for seq in range(1, 41):
+        store.append_step(
+            "s1",
+            seq,
+            [NewMessage(role="user", text="q" * 3_000), NewMessage(role="assistant", text="a" * 3_000)],
+            turn_id=f"old-{seq}",
+            user_id="alice",
+            new_session=seq == 1,
+        )
+    step, model = make_step(reply("ok"))
+    step.handle(first_step())
+    request = model.calls[0]
+    assert state_bytes(to_sdk_shape(request)) <= REQUEST_BYTES
+    messages = request["messages"]
+    assert messages[-1]["content"] == [{"text": "what is 6*7?"}], "the new message is always in"
+    assert messages[0]["role"] == "user" and len(messages) % 2 == 1, "whole turns only"
+
+
 def test_too_many_steps_is_a_typed_error(make_step):
     step, _ = make_step(max_steps=2)
     with pytest.raises(MaxStepsExceededError, match="no final answer after 2 steps"):
@@ -208,37 +280,45 @@ def test_only_offered_tools_reach_the_model_and_come_back(make_step):
     ]
     step, model = make_step(reply("", calls))
     out = step.handle(first_step(tools=["calculator"]))
-    assert model.calls[0]["tools"] == ["calculator"]
+    assert tools_offered(model.calls[0]) == ["calculator"]
     assert [c["name"] for c in out["toolCalls"]] == ["calculator"], "a tool not offered is never run"
+
+
+def test_no_tools_offered_means_no_tool_blocks_sent(make_step):
+    step, model = make_step(reply("", [ToolCall("tu-1", "calculator", {"expression": "1"})]), reply("one"), reply("x"))
+    step.handle(first_step())
+    step.handle(
+        second_step([{"toolUseId": "tu-1", "name": "calculator", "seq": 100, "status": "SUCCEEDED", "output": 1}])
+    )
+    step.handle({**first_step(message="no tools now", tools=[]), "executionId": "exec-2"})
+    request = model.calls[-1]
+    assert "toolConfig" not in request
+    assert not [b for m in request["messages"] for b in m["content"] if "toolUse" in b or "toolResult" in b]
 
 
 def test_a_task_offers_approval_tools_and_caps_calls_per_step(make_step):
     calls = [ToolCall(f"tu-{i}", "calculator", {"expression": str(i)}) for i in range(20)]
     step, model = make_step(reply("", calls))
     out = step.handle(first_step(mode="task"))
-    assert "create_ticket" in model.calls[0]["tools"]
+    assert "create_ticket" in tools_offered(model.calls[0])
     assert len(out["toolCalls"]) == 16
     assert [c["seq"] for c in out["toolCalls"]] == list(range(100, 116))
 
 
 def test_a_repeated_idempotency_key_writes_nothing(make_step, store):
-    from handlers.shared.state import DuplicateRequestError
-
     # The duplicate is found when the turn is written, after its model call: one wasted
     # call on a rare replay buys keeping a turn at two DynamoDB round trips.
     step, _ = make_step(reply("first"), reply("duplicate"), reply("second"))
     step.handle(first_step(idempotencyKey="turn-1"))
     with pytest.raises(DuplicateRequestError):
-        step.handle(first_step(idempotencyKey="turn-1"))
+        step.handle({**first_step(idempotencyKey="turn-1"), "executionId": "exec-2"})
     assert len(store.load_conversation("s1").messages) == 2
-    other_session = {**first_step(idempotencyKey="turn-2"), "sessionId": "s2"}
+    other_session = {**first_step(idempotencyKey="turn-2"), "sessionId": "s2", "executionId": "exec-3"}
     assert step.handle(other_session)["answer"] == "second"
 
 
 def test_the_turn_summary_keeps_the_final_state_small(make_step):
-    from handlers.agent_step import TURN_SUMMARY_BYTES
-
-    calls = [ToolCall(f"tu-{i}", "http_fetch", {"url": f"https://e.com/{i}"}) for i in range(10)]
+    calls = [ToolCall(f"tu-{i}", "http_fetch", {"url": f"https://e.com/{i}"}) for i in range(16)]
     step, _ = make_step(reply("", calls), reply("done"))
     step.handle(first_step())
     results = [
@@ -247,91 +327,108 @@ def test_the_turn_summary_keeps_the_final_state_small(make_step):
             "name": "http_fetch",
             "seq": 100 + i,
             "status": "SUCCEEDED",
-            "output": {"body": "z" * 8_000},
+            "output": {"body": "z" * 3_900},
         }
-        for i in range(10)
+        for i in range(16)
     ]
-    out = step.handle(
-        {"sessionId": "s1", "userId": "alice", "executionId": "exec-1", "step": 2, "toolResults": results}
-    )
-    assert len(out["turnToolCalls"]) == 10
-    assert len(json.dumps(out)) < TURN_SUMMARY_BYTES + 10_000
+    out = step.handle(second_step(results))
+    assert len(out["turnToolCalls"]) == 16
+    assert state_bytes(out["turnToolCalls"]) < TURN_SUMMARY_BYTES + 16 * 700
     assert out["turnToolCalls"][-1]["output"]["truncated"] is True
-    assert out["turnToolCalls"][0]["output"] == {"body": "z" * 8_000}
+    assert out["turnToolCalls"][0]["output"] == {"body": "z" * 3_900}
 
 
-def test_a_concurrent_turn_on_the_same_session_conflicts(make_step, store):
+def test_a_concurrent_turn_on_the_same_session_conflicts_and_writes_nothing(make_step, store):
     step, _ = make_step(reply("first"), reply("second"))
     step.handle(first_step())
-    real_load = store.load_conversation
-    stale = real_load("s1")
-    store.load_conversation = lambda *a, **k: stale
-    store.update_session("s1", stale.meta.version)  # another writer got there first
+    prepared = step.agent.prepare({**first_step(message="again"), "executionId": "exec-2"})
+    # Another turn takes the next position first.
+    store.append_step(
+        "s1", 2, [NewMessage(role="user", text="x"), NewMessage(role="assistant", text="y")], turn_id="t3"
+    )
     with pytest.raises(ConflictError):
-        step.handle(first_step(message="again"))
+        step.agent.record({**prepared, "model": {"converse": step.model.converse(prepared["request"])}})
+    assert [m.turn_id for m in store.load_conversation("s1").messages] == ["t3", "t3", "exec-1", "exec-1"]
 
 
-def test_the_lambda_entry_point_wires_settings_store_and_bedrock(monkeypatch, dynamodb):
+def test_the_model_sees_whole_turns_only(make_step, store):
+    """A failed turn (its marker) and a turn still running elsewhere (an unanswered call) are
+    left out; the current turn's own steps come last."""
+    user, assistant = NewMessage(role="user", text="old"), NewMessage(role="assistant", text="fine")
+    call = NewMessage(role="assistant", text="", tool_calls=[{"toolUseId": "c", "name": "calculator", "input": {}}])
+    store.append_step("s1", 1, [user, assistant], turn_id="done-1", user_id="alice", new_session=True)
+    store.append_step("s1", 2, [NewMessage(role="user", text="doomed"), call], turn_id="failed-2")
+    store.append_step("s1", 3, [NewMessage(role="failed", text="LlmUnavailableError")], turn_id="failed-2")
+    store.append_step("s1", 4, [NewMessage(role="user", text="mine"), call], turn_id="exec-1")
+    store.append_step("s1", 5, [NewMessage(role="user", text="elsewhere"), call], turn_id="running-5")
+    step, model = make_step(reply("result seen"))
+    step.handle(second_step([{"toolUseId": "c", "name": "calculator", "seq": 100, "status": "SUCCEEDED", "output": 3}]))
+    texts = [b.get("text") or next(iter(b)) for m in model.calls[0]["messages"] for b in m["content"]]
+    assert texts == ["old", "fine", "mine", "toolUse", "toolResult"]
+
+
+def test_the_lambda_entry_points_wire_settings_and_store(monkeypatch, dynamodb):
     monkeypatch.setenv("TABLE_NAME", TABLE_NAME)
     monkeypatch.setenv("AWS_REGION", REGION)
     monkeypatch.setenv("LLM_PROVIDER", "bedrock")
     monkeypatch.setenv("LLM_MODEL", "anthropic.test")
-    monkeypatch.setenv("LLM_ENDPOINTS", json.dumps([REGION, "us-west-2"]))
-    app = agent_step.from_environment()
-    assert [t.name for t in app.llm.transports] == ["bedrock:us-east-1", "bedrock:us-west-2"]
-    client = boto3.client("bedrock-runtime", region_name=REGION)
-    app.llm.transports[0]._client = client
-    monkeypatch.setattr(agent_step, "app", app)
-
-    class Context:
-        def get_remaining_time_in_millis(self):
-            return 30_000
-
-    with Stubber(client) as stub:
-        stub.add_response(
-            "converse",
-            {
-                "output": {"message": {"role": "assistant", "content": [{"text": "hi there"}]}},
-                "stopReason": "end_turn",
-                "usage": {"inputTokens": 3, "outputTokens": 2, "totalTokens": 5},
-                "metrics": {"latencyMs": 1},
-            },
-        )
-        out = agent_step.handler(first_step(message="hello"), Context())
-    assert out["answer"] == "hi there"
+    monkeypatch.setenv("LLM_ENDPOINTS", json.dumps([REGION]))
+    monkeypatch.setattr(agent_step, "app", None)
+    prepared = agent_step.prepare_handler(first_step(message="hello"))
+    assert prepared["request"]["ModelId"] == "anthropic.test", "the SDK integration's PascalCase Parameters"
+    assert prepared["request"]["Messages"] == [{"Role": "user", "Content": [{"Text": "hello"}]}]
+    converse = to_sdk_shape(converse_response("hi there"))
+    out = agent_step.record_handler({**prepared, "model": {"converse": converse}})
+    assert out["answer"] == "hi there" and out["messageId"] == "00000001-1"
 
 
-def test_a_websocket_turn_streams_each_step_to_the_connection(store):
+def test_a_websocket_turn_streams_then_sends_one_final_frame(store):
     from handlers.shared.streaming import AnswerStream
 
     posted: list[dict] = []
-    settings = AgentStepSettings(
-        TABLE_NAME=TABLE_NAME, AWS_REGION=REGION, LLM_PROVIDER="bedrock", LLM_MODEL="m", LLM_ENDPOINTS=[REGION]
-    )
-    model = ScriptedModel(reply("The answer is forty-two, as always."))
-    specs, approvals = load_tool_specs()
+
+    def post(connection_id, data):
+        posted.append(json.loads(data))
 
     def stream_to(connection_id, message_id):
-        return AnswerStream(
-            connection_id,
-            message_id,
-            lambda c, data: posted.append(json.loads(data)),
-            on_gone=store.delete_connection,
-            flush_bytes=8,
-        )
+        return AnswerStream(connection_id, message_id, post, on_gone=store.delete_connection, flush_bytes=8)
 
-    step = AgentStep(settings, store, model, specs, approvals, stream_to=stream_to)
-    out = step.handle(first_step(connectionId="conn-1"))
+    class Llm:  # a streaming client: text arrives in pieces
+        def send(self, request, deadline=None, on_text=None):
+            text = "The answer is forty-two, as always." if request["messages"][-1]["role"] == "user" else ""
+            for start in range(0, len(text), 7):
+                on_text(text[start : start + 7])
+            calls = (
+                ()
+                if "tool" in json.dumps(request["messages"][-1])
+                else (ToolCall("tu-1", "calculator", {"expression": "6*7"}),)
+            )
+            return LlmReply("" if calls else text, calls, "end_turn", 3, 2)
+
+    specs, approvals = load_tool_specs()
+    agent = AgentStep(settings(), store, specs, approvals, llm=Llm(), stream_to=stream_to, post=post)
+    first = agent.prepare(first_step(connectionId="conn-1"))
+    assert "ModelId" not in first["request"] and first["request"]["modelId"] == "m", "the stream function's shape"
+    out = agent.record({**first, "model": agent.stream(first)})
+    assert out["done"] is False
+    assert posted[-1] == {
+        "type": "progress",
+        "messageId": out["messageId"],
+        "step": 1,
+        "toolCalls": [{"name": "calculator", "input": {"expression": "6*7"}}],
+    }
+    posted.clear()
+    second = agent.prepare(
+        {
+            **second_step(
+                [{"toolUseId": "tu-1", "name": "calculator", "seq": 100, "status": "SUCCEEDED", "output": 42}]
+            ),
+            "connectionId": "conn-1",
+        }
+    )
+    out = agent.record({**second, "model": agent.stream(second)})
     *chunks, final = posted
-    assert "".join(c["text"] for c in sorted(chunks, key=lambda c: c["seq"])) == "The answer is forty-two, as always."
+    assert [f["type"] for f in posted].count("final") == 1 and final["type"] == "final" and final["done"] is True
     assert {c["messageId"] for c in chunks} == {out["messageId"]} == {final["messageId"]}
-    assert final["type"] == "final" and final["done"] is True and final["chunks"] == len(chunks)
+    assert final["chunks"] == len(chunks) and final["toolCalls"][0]["output"] == 42
     assert store.load_conversation("s1").messages[0].message_id == out["messageId"], "the log has the streamed message"
-
-
-def test_bad_settings_name_the_variable(monkeypatch):
-    monkeypatch.delenv("TABLE_NAME", raising=False)
-    from handlers.shared.settings import SettingsError
-
-    with pytest.raises(SettingsError, match="TABLE_NAME"):
-        agent_step.from_environment()

@@ -142,8 +142,23 @@ def test_shipped_stack_configs_are_valid(stack):
         ),
         (
             "compute",
-            {"llmTimeoutSeconds": 60, "agentStepTimeoutSeconds": 30},
-            "llmTimeoutSeconds 60 must be below agentStepTimeoutSeconds 30",
+            {"llmTimeoutSeconds": 60, "streamTimeoutSeconds": 30},
+            "llmTimeoutSeconds 60 must be below streamTimeoutSeconds 30",
+        ),
+        (
+            "compute",
+            {"maxTokens": 16_000},
+            "agent-infra:compute.maxTokens = 16000: Input should be less than or equal to 8192",
+        ),
+        (
+            "compute",
+            {"provisionedConcurrency": {"agent-stepp": 2}},
+            "compute.provisionedConcurrency names no function of this stack: ['agent-stepp']",
+        ),
+        (
+            "llm",
+            {"provider": "bedrock", "model": "anthropic.claude-x-v1:0", "endpoints": ["us-east-1"]},
+            "is a foundation model, and each region's state machine calls Bedrock in its own region; ['eu-west-1']",
         ),
     ],
 )

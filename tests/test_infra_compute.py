@@ -7,6 +7,7 @@ import zipfile
 
 import pytest
 
+from components.config import parse_stack_config
 from components.policies import wildcard_problems
 from local.pulumi_mocks import ACCOUNT_ID, run_program, stack_config
 
@@ -16,6 +17,9 @@ ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
 
 FORBIDDEN_IN_ARCHIVES = ("tests/", "__pycache__/.pytest_cache", ".venv/", "conftest", ".pyc~")
+
+# How the mocks see a value Pulumi marks secret (pulumi.runtime rpc).
+SECRET_SIGNATURE = "4dabf18193072939515e22adb298388d"
 
 
 @pytest.fixture(scope="module")
@@ -32,14 +36,16 @@ def functions_in(run, region: str):
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
-def test_every_region_has_router_agent_step_and_one_function_per_tool(runs, stack):
+def test_every_region_has_router_the_agent_loops_functions_and_one_function_per_tool(runs, stack):
     run = runs[stack]
     for region in stack_config(stack)["agent-infra:regions"]:
         handlers = sorted(f.inputs["handler"] for f in functions_in(run, region))
         expected = sorted(
             [
                 "handlers.router.handler",
-                "handlers.agent_step.handler",
+                "handlers.agent_step.prepare_handler",
+                "handlers.agent_step.record_handler",
+                "handlers.agent_step.stream_handler",
                 "handlers.approval.handler",
                 "handlers.approval.request_handler",
                 "handlers.compensate.handler",
@@ -77,7 +83,8 @@ def test_every_function_is_arm64_python313_traced_with_its_own_logs_and_role(run
 def test_memory_and_timeouts_come_from_config(runs, stack):
     run = runs[stack]
     tools = {t["name"]: t for t in stack_config(stack)["agent-infra:tools"]}
-    compute = stack_config(stack)["agent-infra:compute"]
+    raw = {k.split(":", 1)[1]: v for k, v in stack_config(stack).items() if k.startswith("agent-infra:")}
+    compute = parse_stack_config(raw).compute
     for function in run.of_type(FUNCTION):
         handler = function.inputs["handler"]
         if handler.startswith("handlers.tools."):
@@ -85,11 +92,14 @@ def test_memory_and_timeouts_come_from_config(runs, stack):
             assert function.inputs["memorySize"] == tool["memoryMb"]
             assert function.inputs["timeout"] == tool["timeoutSeconds"]
             assert function.inputs.get("reservedConcurrentExecutions") == tool.get("reservedConcurrency")
-        elif handler == "handlers.agent_step.handler":
-            assert function.inputs["memorySize"] == compute["agentStepMemoryMb"]
-            assert function.inputs["timeout"] == compute["agentStepTimeoutSeconds"]
+        elif handler in ("handlers.agent_step.prepare_handler", "handlers.agent_step.record_handler"):
+            assert function.inputs["memorySize"] == compute.agent_step_memory_mb
+            assert function.inputs["timeout"] == compute.agent_step_timeout_seconds
+        elif handler == "handlers.agent_step.stream_handler":
+            assert function.inputs["memorySize"] == compute.stream_memory_mb
+            assert function.inputs["timeout"] == compute.stream_timeout_seconds
         elif handler == "handlers.router.handler":
-            assert function.inputs["memorySize"] == compute["routerMemoryMb"]
+            assert function.inputs["memorySize"] == compute.router_memory_mb
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
@@ -130,7 +140,7 @@ def _actions(document) -> set[str]:
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
-def test_table_access_is_this_regions_replica_only_and_llm_only_for_the_agent_step(runs, stack):
+def test_table_access_is_this_regions_replica_only_and_llm_only_for_the_stream_function(runs, stack):
     run = runs[stack]
     table = run.one("aws:dynamodb/table:Table").state["name"]
     for function in run.of_type(FUNCTION):
@@ -147,7 +157,9 @@ def test_table_access_is_this_regions_replica_only_and_llm_only_for_the_agent_st
             f"arn:aws:dynamodb:{region}:{ACCOUNT_ID}:table/{table}/index/GSI1",
         }
         has_llm = any(a.startswith("bedrock:") for a in _actions(document))
-        assert has_llm == (function.inputs["handler"] == "handlers.agent_step.handler")
+        # Only a WebSocket turn's stream reads the model from a Lambda; otherwise the state
+        # machine calls it (tests/test_infra_orchestration.py).
+        assert has_llm == (function.inputs["handler"] == "handlers.agent_step.stream_handler")
         assert "dynamodb:Scan" not in _actions(document)
         assert "dynamodb:DeleteTable" not in _actions(document)
 
@@ -177,7 +189,7 @@ def test_tools_get_only_the_actions_they_declare(runs):
 def test_bedrock_permissions_follow_the_ordered_endpoints(runs):
     run = runs["prod"]
     for function in run.of_type(FUNCTION):
-        if function.inputs["handler"] != "handlers.agent_step.handler":
+        if function.inputs["handler"] != "handlers.agent_step.stream_handler":
             continue
         env = function.inputs["environment"]["variables"]
         endpoints = json.loads(env["LLM_ENDPOINTS"])
@@ -196,13 +208,21 @@ def test_no_secret_in_any_environment_and_openai_key_goes_to_secrets_manager():
         "apiKey": "sk-very-secret-123",
     }
     run = run_program(config, "openai")
+    holders = {"aws:secretsmanager/secretVersion:SecretVersion", "aws:cloudwatch/eventConnection:EventConnection"}
     for resource in run.resources:
-        if resource.typ != "aws:secretsmanager/secretVersion:SecretVersion":
+        if resource.typ not in holders:
             assert "sk-very-secret-123" not in json.dumps(resource.inputs, default=str), resource.name
     versions = run.of_type("aws:secretsmanager/secretVersion:SecretVersion")
-    assert len(versions) == 2, "one secret per region"
+    assert len(versions) == 2, "one secret per region (streaming turns)"
+    connections = run.of_type("aws:cloudwatch/eventConnection:EventConnection")
+    assert len(connections) == 2, "one connection per region (the HTTP Task)"
+    for connection in connections:
+        auth = connection.inputs["authParameters"]
+        assert SECRET_SIGNATURE in auth, "the key reaches AWS as a secret"
+        assert auth["value"]["apiKey"] == {"key": "Authorization", "value": "Bearer sk-very-secret-123"}
+        assert connection.inputs["kmsKeyIdentifier"].startswith(f"arn:aws:kms:{connection.inputs['region']}:")
     for function in run.of_type(FUNCTION):
-        if function.inputs["handler"] == "handlers.agent_step.handler":
+        if function.inputs["handler"] == "handlers.agent_step.stream_handler":
             env = function.inputs["environment"]["variables"]
             assert env["LLM_API_KEY_SECRET_ARN"].startswith(f"arn:aws:secretsmanager:{function.inputs['region']}:")
             document = _policy_of(run, function)
@@ -211,17 +231,24 @@ def test_no_secret_in_any_environment_and_openai_key_goes_to_secrets_manager():
             assert not any(a.startswith("bedrock:") for a in _actions(document))
 
 
-def test_prod_router_has_provisioned_concurrency_on_an_alias_and_dev_has_none(runs):
+def test_provisioned_concurrency_is_where_turns_go_and_the_machines_invoke_its_alias(runs):
     prod, dev = runs["prod"], runs["dev"]
-    aliases = prod.of_type("aws:lambda/alias:Alias")
     configs = prod.of_type("aws:lambda/provisionedConcurrencyConfig:ProvisionedConcurrencyConfig")
-    assert len(aliases) == len(configs) == 3
+    regions = stack_config("prod")["agent-infra:regions"]
+    assert len(prod.of_type("aws:lambda/alias:Alias")) == len(configs) == 2 * len(regions)
+    provisioned = {c.inputs["functionName"] for c in configs}
     for config in configs:
-        assert config.inputs["provisionedConcurrentExecutions"] == 2
-        assert config.inputs["qualifier"] == "live"
-    routers = [f for f in prod.of_type(FUNCTION) if f.inputs["handler"] == "handlers.router.handler"]
-    assert all(f.inputs["publish"] is True for f in routers)
-    assert all(arn.endswith(":live") for arn in prod.outputs["routerArns"].values())
+        assert config.inputs["provisionedConcurrentExecutions"] == 2 and config.inputs["qualifier"] == "live"
+    by_name = {f.state["name"]: f for f in prod.of_type(FUNCTION)}
+    assert {by_name[n].inputs["handler"] for n in provisioned} == {
+        "handlers.agent_step.prepare_handler",
+        "handlers.agent_step.record_handler",
+    }, "every turn passes through prepare and record; chat turns never reach the router"
+    assert all(by_name[n].inputs["publish"] is True for n in provisioned)
+    for machine in prod.of_type("aws:sfn/stateMachine:StateMachine"):
+        states = json.loads(machine.inputs["definition"])["States"]
+        assert states["Prepare"]["Resource"].endswith(":live") and states["Record"]["Resource"].endswith(":live")
+    assert not any(arn.endswith(":live") for arn in prod.outputs["routerArns"].values())
     assert dev.of_type("aws:lambda/alias:Alias") == []
     assert dev.of_type("aws:lambda/provisionedConcurrencyConfig:ProvisionedConcurrencyConfig") == []
 

@@ -123,7 +123,7 @@ def test_reservations_that_do_not_fit_the_accounts_quota_stop_the_preview():
         run_program(stack_config("prod"), "prod", AwsMocks(lambda_concurrency={"eu-west-1": 10}))
     message = str(caught.value)
     reserved = sum(t.get("reservedConcurrency", 0) for t in stack_config("prod")["agent-infra:tools"])
-    provisioned = stack_config("prod")["agent-infra:compute"]["routerProvisionedConcurrency"]
+    provisioned = sum(stack_config("prod")["agent-infra:compute"]["provisionedConcurrency"].values())
     assert f"reserves {reserved}" in message and f"provisions {provisioned}" in message
     assert (
         f"needs {reserved + provisioned + 100}" in message

@@ -58,14 +58,16 @@ def test_each_machine_may_invoke_exactly_the_functions_of_its_definition(runs, s
         definition = json.loads(machine.inputs["definition"])
         assert reachability_problems(definition) == []
         invoked = lambda_arns(definition)
-        assert invoked <= set(functions), "every invoked function exists"
-        assert {functions[a].inputs["region"] for a in invoked} == {machine.inputs["region"]}, "its own region's"
+        # A function with provisioned concurrency is invoked through its live alias.
+        unqualified = {a.removesuffix(":live") for a in invoked}
+        assert unqualified <= set(functions), "every invoked function exists"
+        assert {functions[a].inputs["region"] for a in unqualified} == {machine.inputs["region"]}, "its own region's"
         role_name = machine.inputs["roleArn"].rsplit("/", 1)[1]
         document = policies[role_name]
         assert wildcard_problems(document) == []
         (invoke,) = [s for s in document["Statement"] if s["Action"] == ["lambda:InvokeFunction"]]
         assert set(invoke["Resource"]) == invoked
-        handlers = {functions[a].inputs["handler"] for a in invoked}
+        handlers = {functions[a].inputs["handler"] for a in unqualified}
         if machine.inputs["type"] == "EXPRESS":
             assert "handlers.approval.request_handler" not in handlers
         else:
@@ -82,6 +84,53 @@ def test_machine_roles_trust_step_functions_of_this_account(runs, stack):
         trust = json.loads(role.inputs["assumeRolePolicy"])["Statement"][0]
         assert trust["Principal"] == {"Service": "states.amazonaws.com"}
         assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT_ID}}
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_the_machines_call_the_model_themselves_with_only_that_model(runs, stack):
+    run = runs[stack]
+    model = stack_config(stack)["agent-infra:llm"]["model"]
+    policies = {p.inputs["role"]: json.loads(p.inputs["policy"]) for p in run.of_type("aws:iam/rolePolicy:RolePolicy")}
+    for machine in run.of_type(MACHINE):
+        region = machine.inputs["region"]
+        call = json.loads(machine.inputs["definition"])["States"]["Call model"]
+        assert call["Resource"] == "arn:aws:states:::aws-sdk:bedrockruntime:converse"
+        document = policies[machine.inputs["roleArn"].rsplit("/", 1)[1]]
+        bedrock = [s for s in document["Statement"] if any(a.startswith("bedrock:") for a in s["Action"])]
+        assert bedrock, "the role may call the model"
+        assert all(model.split(".", 1)[1] in r for s in bedrock for r in s["Resource"])
+        profile = next(s for s in bedrock if s["Sid"] == "InvokeThroughProfile")
+        assert profile["Resource"] == [f"arn:aws:bedrock:{region}:{ACCOUNT_ID}:inference-profile/{model}"]
+
+
+def test_an_openai_model_is_called_through_the_http_task_and_its_connection():
+    config = stack_config("dev")
+    config["agent-infra:llm"] = {
+        "provider": "openai",
+        "model": "gpt-test",
+        "endpoints": ["https://llm-us.example.net/v1", "https://llm-eu.example.net/v1"],
+        "endpointRegions": {"https://llm-us.example.net/v1": "us-east-1", "https://llm-eu.example.net/v1": "eu-west-1"},
+        "apiKey": "sk-test",
+    }
+    run = run_program(config, "dev")
+    connections = {c.inputs["region"]: c for c in run.of_type("aws:cloudwatch/eventConnection:EventConnection")}
+    policies = {p.inputs["role"]: json.loads(p.inputs["policy"]) for p in run.of_type("aws:iam/rolePolicy:RolePolicy")}
+    for machine in run.of_type(MACHINE):
+        region = machine.inputs["region"]
+        states = json.loads(machine.inputs["definition"])["States"]
+        first = states["Call model 1"]["Arguments"]
+        assert first["Authentication"] == {"ConnectionArn": connections[region].state["arn"]}
+        nearest = "https://llm-us.example.net/v1"  # both of dev's regions are nearer the US endpoint
+        assert first["ApiEndpoint"] == nearest + "/chat/completions", "nearest endpoint first"
+        document = policies[machine.inputs["roleArn"].rsplit("/", 1)[1]]
+        http = next(s for s in document["Statement"] if s["Action"] == ["states:InvokeHTTPEndpoint"])
+        assert http["Condition"]["StringEquals"] == {"states:HTTPMethod": "POST"}
+        assert sorted(http["Condition"]["StringLike"]["states:HTTPEndpoint"]) == sorted(
+            e + "/chat/completions" for e in config["agent-infra:llm"]["endpoints"]
+        )
+        credentials = next(s for s in document["Statement"] if s["Action"] == ["events:RetrieveConnectionCredentials"])
+        assert credentials["Resource"] == [connections[region].state["arn"]]
+        assert not any(a.startswith("bedrock:") for s in document["Statement"] for a in s["Action"])
 
 
 def test_limits_come_from_the_config(runs):

@@ -88,6 +88,7 @@ def test_own_llm_endpoints_get_health_checked_latency_records():
         "endpoints": ["https://llm-us.example.net/v1", "https://llm-eu.example.net/v1"],
         "endpointRegions": {"https://llm-us.example.net/v1": "us-east-1", "https://llm-eu.example.net/v1": "eu-west-1"},
         "healthPath": "/healthz",
+        "apiKey": "sk-test",
     }
     run = run_program(config, "llm")
     records = [r for r in run.of_type("aws:route53/record:Record") if r.inputs["name"] == f"llm.{ZONE}"]
@@ -102,7 +103,7 @@ def test_own_llm_endpoints_get_health_checked_latency_records():
     west = next(
         f
         for f in run.of_type("aws:lambda/function:Function")
-        if f.inputs["handler"] == "handlers.agent_step.handler" and f.inputs["region"] == "us-west-2"
+        if f.inputs["handler"] == "handlers.agent_step.stream_handler" and f.inputs["region"] == "us-west-2"
     )
     import json
 

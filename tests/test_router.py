@@ -69,12 +69,11 @@ def test_start_task_returns_202_with_a_task_id_and_starts_one_execution(router, 
     assert task_input["userId"] == "alice" and task_input["message"] == "summarise my tickets"
     assert task_input["correlationId"]
     # Everything the task machine's first state reads is there.
-    from components.workflows import ToolRoute, WorkflowFunctions, WorkflowLimits, task_definition
+    from components.workflows import ModelCall, ToolRoute, WorkflowFunctions, WorkflowLimits, task_definition
 
     fn = "arn:aws:lambda:us-east-1:123456789012:function:f"
-    begin = task_definition(WorkflowFunctions(fn, fn, [ToolRoute("calculator", fn)]), WorkflowLimits(4, 60))["States"][
-        "Begin"
-    ]
+    functions = WorkflowFunctions(fn, fn, fn, fn, [ToolRoute("calculator", fn)])
+    begin = task_definition(functions, ModelCall("bedrock"), WorkflowLimits(4, 60))["States"]["Begin"]
     read = {p.split(".")[1] for k, p in begin["Parameters"].items() if k.endswith(".$") and p.startswith("$.")}
     assert read <= set(task_input)
 

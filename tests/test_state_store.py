@@ -13,11 +13,13 @@ from handlers.shared.state import (
     MAX_PAYLOAD_BYTES,
     AlreadyExistsError,
     ConflictError,
+    DuplicateRequestError,
     DuplicateToolExecutionError,
     InvalidCursorError,
     NewMessage,
     NotFoundError,
     PayloadTooLargeError,
+    SessionOwnershipError,
     StateStore,
 )
 from tests.conftest import REGION, TABLE_NAME
@@ -34,9 +36,9 @@ def raw_items(client, pk: str) -> list[dict]:
     return response["Items"]
 
 
-def test_create_session_writes_metadata_at_version_1(store, dynamodb):
+def test_create_session_writes_metadata(store, dynamodb):
     meta = store.create_session("alice", "s1", title="first")
-    assert (meta.session_id, meta.user_id, meta.version, meta.title) == ("s1", "alice", 1, "first")
+    assert (meta.session_id, meta.user_id, meta.title) == ("s1", "alice", "first")
     (item,) = raw_items(dynamodb, "SESSION#s1")
     assert item["SK"] == {"S": keys.SESSION_META_SK}
     assert item["GSI1PK"] == {"S": "USER#alice"}
@@ -45,20 +47,26 @@ def test_create_session_writes_metadata_at_version_1(store, dynamodb):
     assert store.load_conversation("s1").meta.user_id == "alice"
 
 
+def step(store, seq, *texts, turn="t", **options):
+    return store.append_step("s1", seq, [NewMessage(role="user", text=t) for t in texts], turn_id=turn, **options)
+
+
 def test_conversation_comes_newest_first_with_metadata_in_one_query(store):
     store.create_session("alice", "s1")
-    texts = [f"message {i}" for i in range(7)]
-    for text in texts:
-        store.append_message("s1", NewMessage(role="user", text=text))
+    for seq in range(1, 8):
+        step(store, seq, f"message {seq}")
     page = store.load_conversation("s1", limit=3)
-    assert page.meta is not None and page.meta.session_id == "s1"
-    assert [m.text for m in page.messages] == ["message 6", "message 5", "message 4"]
+    assert page.meta is not None and page.meta.session_id == "s1" and page.last_seq == 7
+    assert [m.text for m in page.messages] == ["message 7", "message 6", "message 5"]
     assert page.next_cursor
 
 
-def test_pagination_walks_every_message_once_in_order(store):
+def test_pagination_walks_every_message_once_in_order_even_inside_a_step(store):
     store.create_session("alice", "s1")
-    written = [store.append_message("s1", NewMessage(role="user", text=f"m{i}")).message_id for i in range(23)]
+    written = []
+    for seq in range(1, 12):  # steps of 1, 2 and 3 messages, so pages end inside steps
+        texts = [f"m{seq}.{i}" for i in range(seq % 3 + 1)]
+        written.extend(m.message_id for m in step(store, seq, *texts))
     seen, cursor, pages = [], None, 0
     while True:
         page = store.load_conversation("s1", limit=5, cursor=cursor)
@@ -69,13 +77,13 @@ def test_pagination_walks_every_message_once_in_order(store):
         if cursor is None:
             break
     assert seen == list(reversed(written))
-    assert pages == 5
+    assert pages == -(-len(written) // 5)
 
 
 def test_a_cursor_cannot_reach_into_another_partition(store):
     store.create_session("alice", "s1")
-    for i in range(3):
-        store.append_message("s1", NewMessage(role="user", text=f"m{i}"))
+    for seq in range(1, 4):
+        step(store, seq, f"m{seq}")
     with pytest.raises(InvalidCursorError, match="is not a cursor this API returned"):
         store.load_conversation("s1", limit=1, cursor="not-a-cursor!")
     forged = store.recent_sessions("alice", limit=1)
@@ -86,99 +94,115 @@ def test_a_cursor_cannot_reach_into_another_partition(store):
 
 
 def test_session_without_metadata_still_pages(store):
-    for i in range(4):
-        store.append_message("orphan", NewMessage(role="user", text=f"m{i}"))
+    for seq in range(1, 5):
+        store.append_step("orphan", seq, [NewMessage(role="user", text=f"m{seq}")], turn_id="t")
     page = store.load_conversation("orphan", limit=3)
     assert page.meta is None
-    assert [m.text for m in page.messages] == ["m3", "m2", "m1"]
+    assert [m.text for m in page.messages] == ["m4", "m3", "m2"]
     rest = store.load_conversation("orphan", limit=3, cursor=page.next_cursor)
-    assert [m.text for m in rest.messages] == ["m0"] and rest.next_cursor is None
+    assert [m.text for m in rest.messages] == ["m1"] and rest.next_cursor is None
 
 
 def test_unknown_session_reads_empty(store):
     page = store.load_conversation("nobody")
-    assert page.meta is None and page.messages == [] and page.next_cursor is None
+    assert page.meta is None and page.messages == [] and page.next_cursor is None and page.last_seq == 0
 
 
-def test_message_carries_tool_calls_usage_ttl_and_region(dynamodb):
+def test_a_step_carries_its_messages_tool_calls_usage_ttl_and_region(dynamodb):
     now = 1_800_000_000.0  # a fixed clock: the TTL is exact, not a window around the wall clock
     store = StateStore(TABLE_NAME, REGION, ttl_days=30, client=dynamodb, clock=lambda: now)
-    message = store.append_message(
+    written = store.append_step(
         "s1",
-        NewMessage(
-            role="assistant",
-            text="2 + 2 is 4",
-            tool_calls=[{"name": "calculator", "input": {"expression": "2+2"}, "output": 4.0, "status": "SUCCEEDED"}],
-            usage={"inputTokens": 12, "outputTokens": 5},
-        ),
+        1,
+        [
+            NewMessage(role="user", text="2 + 2?"),
+            NewMessage(
+                role="assistant",
+                text="2 + 2 is 4",
+                tool_calls=[{"name": "calculator", "input": {"expression": "2+2"}, "output": 4.0}],
+                usage={"inputTokens": 12, "outputTokens": 5},
+            ),
+        ],
+        turn_id="exec-1",
     )
-    (read,) = store.load_conversation("s1").messages
-    assert read == message
-    assert read.tool_calls[0]["output"] == 4.0
-    assert read.usage == {"inputTokens": 12, "outputTokens": 5}
+    read = list(reversed(store.load_conversation("s1").messages))
+    assert read == written
+    assert [m.message_id for m in read] == ["00000001-0", "00000001-1"]
+    assert read[1].tool_calls[0]["output"] == 4.0 and read[1].usage == {"inputTokens": 12, "outputTokens": 5}
+    assert {m.turn_id for m in read} == {"exec-1"}
     (item,) = raw_items(dynamodb, "SESSION#s1")
     assert item["region"] == {"S": REGION}
     assert int(item["expiresAt"]["N"]) == int(now) + 30 * DAY
 
 
-def test_message_ids_sort_by_time(store):
-    ids = [store.append_message("s1", NewMessage(role="user", text=str(i))).message_id for i in range(50)]
-    assert ids == sorted(ids) and len(set(ids)) == 50
-
-
-def test_bad_message_input_is_rejected_before_any_write(store, dynamodb):
-    with pytest.raises(ValueError, match="role must be one of user, assistant, tool; got 'system'"):
-        store.append_message("s1", NewMessage(role="system", text="x"))
+def test_bad_step_input_is_rejected_before_any_write(store, dynamodb):
+    step_of = [NewMessage(role="system", text="x")]
+    with pytest.raises(ValueError, match="role must be one of user, assistant, tool, failed; got 'system'"):
+        store.append_step("s1", 1, step_of, turn_id="t")
     with pytest.raises(PayloadTooLargeError, match=f"text is {MAX_PAYLOAD_BYTES + 1} bytes"):
-        store.append_message("s1", NewMessage(role="user", text="x" * (MAX_PAYLOAD_BYTES + 1)))
+        store.append_step("s1", 1, [NewMessage(role="user", text="x" * (MAX_PAYLOAD_BYTES + 1))], turn_id="t")
     with pytest.raises(ValueError, match="sessionId must not contain '#'"):
-        store.append_message("a#b", NewMessage(role="user", text="x"))
+        store.append_step("a#b", 1, [NewMessage(role="user", text="x")], turn_id="t")
+    with pytest.raises(ValueError, match=r"seq must be an integer in 1\.\.99999999"):
+        store.append_step("s1", 0, [NewMessage(role="user", text="x")], turn_id="t")
+    with pytest.raises(ValueError, match=r"a step holds 1\.\.4 messages"):
+        store.append_step("s1", 1, [], turn_id="t")
     assert raw_items(dynamodb, "SESSION#s1") == []
 
 
-def test_stale_version_raises_conflict_and_changes_nothing(store):
-    store.create_session("alice", "s1", title="t0")
-    updated = store.update_session("s1", expected_version=1, title="t1")
-    assert updated.version == 2 and updated.title == "t1"
+def test_a_writer_that_lost_the_race_for_a_position_gets_a_conflict_and_writes_nothing(store):
+    # Two turns read the conversation at step 1; the first to write step 2 wins. (moto applies
+    # writes without isolation between threads, so the race is played in order.)
+    store.create_session("alice", "s1")
+    step(store, 1, "first")
+    next_seq = store.load_conversation("s1").last_seq + 1
+    step(store, next_seq, "winner", turn="a")
     with pytest.raises(ConflictError) as caught:
-        store.update_session("s1", expected_version=1, title="lost")
-    assert (caught.value.expected_version, caught.value.actual_version) == (1, 2)
-    assert store.load_conversation("s1").meta.title == "t1"
+        step(store, next_seq, "loser", turn="b")
+    assert caught.value.seq == 2
+    assert [m.text for m in store.load_conversation("s1").messages] == ["winner", "first"]
+
+
+def test_a_sessions_first_step_creates_its_metadata_in_the_same_write(store, dynamodb):
+    written = step(store, 1, "hello", user_id="alice", new_session=True)
+    page = store.load_conversation("s1")
+    assert page.meta.user_id == "alice" and [m.text for m in page.messages] == ["hello"] and written
+    # Another user creating the same session at once: refused, and nothing of theirs is written.
+    with pytest.raises(SessionOwnershipError):
+        store.append_step(
+            "s1", 2, [NewMessage(role="user", text="mine")], turn_id="t2", user_id="bob", new_session=True
+        )
+    assert [m.text for m in store.load_conversation("s1").messages] == ["hello"]
+    with pytest.raises(ConflictError):  # the same user, who lost the race: read again
+        store.append_step(
+            "s1", 2, [NewMessage(role="user", text="again")], turn_id="t3", user_id="alice", new_session=True
+        )
+
+
+def test_touching_a_session_moves_it_up_the_recent_list_at_most_every_ten_minutes(dynamodb):
+    now = [1_800_000_000.0]
+    store = StateStore(TABLE_NAME, REGION, ttl_days=30, client=dynamodb, clock=lambda: now[0])
+    step(store, 1, "hi", user_id="alice", new_session=True)
+    meta = store.get_session("s1")
+    now[0] += 60
+    assert store.needs_touch(meta) is False, "a step a minute later writes one item"
+    now[0] += 600
+    assert store.needs_touch(meta) is True
+    step(store, 2, "later", touch=True)
+    assert store.get_session("s1").updated_at_ms == int(now[0] * 1000)
     with pytest.raises(NotFoundError, match="session 'ghost' does not exist"):
-        store.update_session("ghost", expected_version=1)
+        store.touch_session("ghost")
 
 
-def test_persist_turn_writes_messages_and_bumps_version_atomically(store):
-    store.create_session("alice", "s1")
-    version, written = store.persist_turn(
-        "s1", 1, [NewMessage(role="user", text="hi"), NewMessage(role="assistant", text="hello")]
-    )
-    assert version == 2 and [m.text for m in written] == ["hi", "hello"]
-    page = store.load_conversation("s1")
-    assert page.meta.version == 2
-    assert [m.text for m in page.messages] == ["hello", "hi"]
-    with pytest.raises(ConflictError):
-        store.persist_turn("s1", 1, [NewMessage(role="user", text="from a stale reader")])
-    assert [m.text for m in store.load_conversation("s1").messages] == ["hello", "hi"], "nothing written on conflict"
-    with pytest.raises(NotFoundError):
-        store.persist_turn("ghost", 1, [NewMessage(role="user", text="x")])
+def test_a_turns_idempotency_key_is_claimed_with_its_first_step(store):
+    step(store, 1, "hi", user_id="alice", new_session=True, claim_key="k" * 40)
+    with pytest.raises(DuplicateRequestError):
+        step(store, 2, "replayed", user_id="alice", claim_key="k" * 40)
+    assert [m.text for m in store.load_conversation("s1").messages] == ["hi"], "nothing of the replay written"
 
 
-def test_a_reader_that_lost_the_race_gets_a_conflict(store):
-    # Two turns read version 1; the first to write wins. (moto applies transactions without
-    # isolation between threads, so the race is played in order: the check is the same.)
-    store.create_session("alice", "s1")
-    seen_by_both = store.load_conversation("s1").meta.version
-    store.persist_turn("s1", seen_by_both, [NewMessage(role="user", text="winner")])
-    with pytest.raises(ConflictError) as caught:
-        store.persist_turn("s1", seen_by_both, [NewMessage(role="user", text="loser")])
-    assert caught.value.actual_version == 2
-    page = store.load_conversation("s1")
-    assert page.meta.version == 2 and [m.text for m in page.messages] == ["winner"]
-
-
-def test_two_concurrent_writers_lose_no_message(dynamodb):
-    per_writer = 120
+def test_two_concurrent_writers_lose_no_step(dynamodb):
+    per_writer = 60
     writers = [StateStore(TABLE_NAME, region, ttl_days=30, client=dynamodb) for region in ("us-east-1", "eu-west-1")]
     writers[0].create_session("alice", "shared")
     barrier = threading.Barrier(len(writers))
@@ -188,7 +212,7 @@ def test_two_concurrent_writers_lose_no_message(dynamodb):
         barrier.wait()
         try:
             for i in range(per_writer):
-                store.append_message("shared", NewMessage(role="user", text=f"{name}-{i}"))
+                store.append_message("shared", NewMessage(role="user", text=f"{name}-{i}"), turn_id=name)
         except BaseException as error:  # surfaced below; a thread must not swallow it
             errors.append(error)
 
@@ -207,6 +231,7 @@ def test_two_concurrent_writers_lose_no_message(dynamodb):
     texts = [m.text for m in messages]
     assert len(texts) == 2 * per_writer
     assert set(texts) == {f"w{n}-{i}" for n in range(2) for i in range(per_writer)}
+    assert sorted(m.seq for m in messages) == list(range(1, 2 * per_writer + 1)), "every position once"
     for name in ("w0", "w1"):
         own = [int(t.split("-")[1]) for t in reversed(texts) if t.startswith(name)]
         assert own == list(range(per_writer)), "each writer's messages keep their order"
@@ -219,7 +244,7 @@ def test_recent_sessions_through_gsi1_most_recent_first_and_paginated(store):
     for i in range(5):
         timed.create_session("alice", f"s{i}")
     timed.create_session("bob", "b0")
-    timed.update_session("s1", expected_version=1)  # s1 becomes the most recently active
+    timed.touch_session("s1")  # s1 becomes the most recently active
     first = timed.recent_sessions("alice", limit=2)
     assert [s.session_id for s in first.sessions] == ["s1", "s4"]
     second = timed.recent_sessions("alice", limit=2, cursor=first.next_cursor)
@@ -266,31 +291,32 @@ def test_tool_executions_are_recorded_once_and_listed_in_order(store, dynamodb):
 
 
 def test_memory_by_topic_newest_first(store):
-    store.remember("alice", "travel", "prefers window seats", idempotency_key="step-1")
-    store.remember("alice", "travel", "flies from Lisbon", idempotency_key="step-2")
-    store.remember("alice", "food", "vegetarian", idempotency_key="step-3")
-    store.remember("bob", "travel", "aisle", idempotency_key="step-1")
+    store.remember("alice", "travel", "prefers window seats", step_key=keys.memory_step_key(1_000, 1, "step-1"))
+    store.remember("alice", "travel", "flies from Lisbon", step_key=keys.memory_step_key(2_000, 1, "step-2"))
+    store.remember("alice", "food", "vegetarian", step_key=keys.memory_step_key(3_000, 1, "step-3"))
+    store.remember("bob", "travel", "aisle", step_key=keys.memory_step_key(1_000, 1, "step-1"))
     assert [m.text for m in store.recall("alice", "travel")] == ["flies from Lisbon", "prefers window seats"]
     assert [m.text for m in store.recall("alice", "travel", limit=1)] == ["flies from Lisbon"]
     assert [m.text for m in store.recall("alice", "food")] == ["vegetarian"]
     assert store.recall("alice", "trav") == [], "a topic is matched whole, not by prefix"
 
 
-def test_a_memory_is_written_once_per_idempotency_key(store, dynamodb):
-    # Two deliveries of one step: the second write stores nothing and returns the first memory,
-    # from the failed condition of the same request.
-    first = store.remember("alice", "travel", "prefers window seats", idempotency_key="k1")
-    again = store.remember("alice", "travel", "prefers window seats", idempotency_key="k1")
+def test_a_memory_is_written_once_per_step_in_one_put(store, dynamodb):
+    # Two deliveries of one step name the same memory: the second write stores nothing and
+    # returns the first memory, from the failed condition of the same request.
+    key = keys.memory_step_key(1_800_000_000_000, 101, "k1")
+    first = store.remember("alice", "travel", "prefers window seats", step_key=key)
+    again = store.remember("alice", "travel", "prefers window seats", step_key=key)
     assert again == first
-    late = store.remember("alice", "travel", "a retry that says it differently", idempotency_key="k1")
+    late = store.remember("alice", "travel", "a retry that says it differently", step_key=key)
     assert late == first, "the first write wins, whatever a later delivery carries"
     memories = [i for i in raw_items(dynamodb, "USER#alice") if i["SK"]["S"].startswith("MEM#")]
     assert len(memories) == 1
     assert [m.text for m in store.recall("alice", "travel")] == ["prefers window seats"]
-    other_step = store.remember("alice", "travel", "prefers window seats", idempotency_key="k2")
+    other_step = store.remember("alice", "travel", "prefers window seats", step_key=keys.memory_step_key(1, 101, "k2"))
     assert other_step.memory_id != first.memory_id, "another step remembers again, on purpose"
-    with pytest.raises(ValueError, match="idempotency key must not contain '#'"):
-        store.remember("alice", "travel", "x", idempotency_key="a#b")
+    with pytest.raises(ValueError, match="memory step key must not contain '#'"):
+        store.remember("alice", "travel", "x", step_key="a#b")
 
 
 def test_connections_store_user_region_and_short_ttl(dynamodb):
@@ -314,10 +340,10 @@ def test_every_item_kind_carries_ttl_and_region(dynamodb):
     store.create_session("alice", "s1")
     store.append_message("s1", NewMessage(role="user", text="x"))
     store.record_tool_execution("r1", 1, "calculator", status="SUCCEEDED", input={}, output=1)
-    store.remember("alice", "t", "x", idempotency_key="step-1")
+    store.remember("alice", "t", "x", step_key=keys.memory_step_key(1, 1, "step-1"))
     store.put_connection("c1", "alice")
     items = dynamodb.scan(TableName=TABLE_NAME)["Items"]
-    assert len(items) == 6, "the memory comes with the claim of the step that wrote it"
+    assert len(items) == 5
     for item in items:
         assert item["region"] == {"S": REGION}
         ttl = CONNECTION_TTL_SECONDS if item["PK"]["S"].startswith("CONN#") else 30 * DAY

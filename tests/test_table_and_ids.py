@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from handlers.shared import table as keys
-from handlers.shared.ids import ULID_LENGTH, MonotonicUlid, new_ulid, ulid_timestamp_ms
+from handlers.shared.ids import ULID_LENGTH, MonotonicUlid, ulid_timestamp_ms
 from handlers.shared.table import TABLE_SCHEMA
 
 
@@ -22,11 +22,13 @@ def test_create_table_request_matches_the_schema():
     assert request["BillingMode"] == "PAY_PER_REQUEST"
 
 
-def test_metadata_sorts_after_every_message_key():
-    # The newest-first Query relies on this to return metadata and newest messages together.
-    newest_possible = keys.message_sk("Z" * ULID_LENGTH)
-    assert newest_possible < keys.SESSION_META_SK
-    assert keys.message_sk(new_ulid()) >= keys.MESSAGE_PREFIX
+def test_metadata_sorts_after_every_step_key_and_steps_sort_by_position():
+    # The newest-first Query relies on this to return metadata and newest steps together.
+    assert keys.step_sk(keys.MAX_STEP) < keys.SESSION_META_SK
+    assert keys.step_sk(1) >= keys.STEP_PREFIX
+    positions = [1, 2, 9, 10, 99, 100, 12_345_678]
+    assert sorted(keys.step_sk(n) for n in positions) == [keys.step_sk(n) for n in positions]
+    assert [keys.step_seq(keys.step_sk(n)) for n in positions] == positions
 
 
 def test_key_parts_reject_separators_and_empties():

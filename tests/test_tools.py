@@ -12,10 +12,19 @@ from handlers.tools import available_tools, load_tool
 from handlers.tools.calculator import evaluate
 from tests.conftest import REGION, TABLE_NAME
 
+STARTED_AT = "2026-11-28T09:00:00.123Z"  # $$.Execution.StartTime
+STARTED_AT_MS = 1_795_856_400_123
+
 
 def context(store: StateStore, seq: int = 101, execution: str = "exec-1", user: str = "alice") -> ToolContext:
     return ToolContext(
-        execution_id=execution, seq=seq, user_id=user, session_id="s1", correlation_id="corr-1", store=store
+        execution_id=execution,
+        seq=seq,
+        user_id=user,
+        session_id="s1",
+        correlation_id="corr-1",
+        store=store,
+        started_at_ms=STARTED_AT_MS,
     )
 
 
@@ -29,6 +38,7 @@ def event(name: str, tool_input: dict, seq: int = 101, execution: str = "exec-1"
         "toolUseId": f"tu-{seq}",
         "input": tool_input,
         "correlationId": "corr-1",
+        "startedAt": STARTED_AT,
         "action": action,
     }
 
@@ -95,7 +105,7 @@ def test_calculator_refuses_what_is_not_arithmetic(expression, message):
         evaluate(expression)
 
 
-def test_calculator_lambda_records_success_and_bad_input(lambda_env, store):
+def test_calculator_lambda_answers_success_and_bad_input_without_recording(lambda_env, store):
     ok = load_tool("calculator").lambda_handler(event("calculator", {"expression": "6 * 7"}))
     assert ok == {
         "toolUseId": "tu-101",
@@ -108,7 +118,8 @@ def test_calculator_lambda_records_success_and_bad_input(lambda_env, store):
     assert bad["status"] == "FAILED" and bad["output"] == {"error": "division by zero"}
     wrong_shape = load_tool("calculator").lambda_handler(event("calculator", {"expr": "1"}, seq=103))
     assert wrong_shape["status"] == "FAILED" and "invalid input" in wrong_shape["output"]["error"]
-    assert [e.status for e in store.list_tool_executions("exec-1")] == ["SUCCEEDED", "FAILED", "FAILED"]
+    # The calculator is pure: a redelivery computes the same, so nothing is written.
+    assert store.list_tool_executions("exec-1") == []
 
 
 def test_a_repeated_step_does_its_side_effect_once_and_returns_the_recorded_result(lambda_env, store, dynamodb):
@@ -168,7 +179,7 @@ def test_memory_remembers_and_recalls_per_user(lambda_env, store):
     tool.lambda_handler(event("memory", {"action": "remember", "topic": "travel", "text": "no red-eyes"}, seq=102))
     recalled = tool.lambda_handler(event("memory", {"action": "recall", "topic": "travel"}, seq=103))
     assert recalled["output"] == {"topic": "travel", "memories": ["no red-eyes", "window seat"]}
-    store.remember("bob", "travel", "aisle", idempotency_key="bob-step")
+    store.remember("bob", "travel", "aisle", step_key="0000000000001-00101-bobstep")
     assert "aisle" not in str(tool.lambda_handler(event("memory", {"action": "recall", "topic": "travel"}, seq=104)))
     missing_text = tool.lambda_handler(event("memory", {"action": "remember", "topic": "travel"}, seq=105))
     assert missing_text["status"] == "FAILED" and missing_text["output"] == {
@@ -179,8 +190,9 @@ def test_memory_remembers_and_recalls_per_user(lambda_env, store):
 
 
 def test_two_racing_deliveries_of_a_memory_step_store_one_memory(store, dynamodb):
-    # Both deliveries miss the step's record and both run: the memory is keyed on the step's
-    # idempotency key, so the second run stores nothing and returns the first memory.
+    # Both deliveries miss the step's record and both run: the memory's key is made of the
+    # run's start and the step's idempotency key, so the second run stores nothing and
+    # returns the first memory, in one conditional PutItem each.
     from handlers.tools.memory import MemoryInput, run
 
     tool = load_tool("memory")
@@ -194,35 +206,29 @@ def test_two_racing_deliveries_of_a_memory_step_store_one_memory(store, dynamodb
         ExpressionAttributeValues={":pk": {"S": "USER#alice"}, ":mem": {"S": "MEM#"}},
     )["Items"]
     assert len(memories) == 1
+    assert memories[0]["SK"]["S"].startswith(f"MEM#travel#{STARTED_AT_MS:013d}-00101-")
     store.record_tool_execution("exec-1", 101, "memory", status="SUCCEEDED", input={}, output=first_output)
     result = tool.execute(context(store), {"action": "remember", "topic": "travel", "text": "window seat"}, "tu-101")
     assert result["output"] == first_output and result["replayed"] is True
     assert store.recall("alice", "travel") == store.recall("alice", "travel", limit=1)
 
 
-def test_two_deliveries_writing_a_memory_at_once_retry_instead_of_guessing(store, dynamodb):
-    # When both transactions meet in flight, DynamoDB cancels one with TransactionConflict:
-    # the step is retried by Step Functions (a transient error), nothing is recorded.
-    from botocore.exceptions import ClientError
+def test_the_started_at_of_step_functions_is_read_to_the_millisecond():
+    from handlers.shared.tooling import started_at_ms
 
+    assert started_at_ms(STARTED_AT) == STARTED_AT_MS
+    assert started_at_ms("2026-11-28T09:00:00.123456+00:00") == STARTED_AT_MS
+    assert started_at_ms(None) is None
+
+
+def test_a_memory_without_the_runs_start_is_a_crash_not_a_guess(store):
     from handlers.tools.memory import MemoryInput, run
 
-    class ConflictingClient:
-        def __getattr__(self, name):
-            return getattr(dynamodb, name)
-
-        def transact_write_items(self, **_):
-            raise ClientError(
-                {
-                    "Error": {"Code": "TransactionCanceledException", "Message": "cancelled"},
-                    "CancellationReasons": [{"Code": "TransactionConflict"}, {"Code": "None"}],
-                },
-                "TransactWriteItems",
-            )
-
-    racing = StateStore(TABLE_NAME, REGION, ttl_days=30, client=ConflictingClient())
-    with pytest.raises(ToolTransientError, match="another delivery of this step is storing the memory"):
-        run(context(racing), MemoryInput(action="remember", topic="travel", text="window seat"))
+    undated = ToolContext(
+        execution_id="exec-1", seq=101, user_id="alice", session_id="s1", correlation_id=None, store=store
+    )
+    with pytest.raises(ValueError, match="startedAt"):
+        run(undated, MemoryInput(action="remember", topic="travel", text="window seat"))
     assert store.recall("alice", "travel") == []
 
 

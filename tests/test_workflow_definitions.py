@@ -10,7 +10,10 @@ from pathlib import Path
 import pytest
 
 from components.workflows import (
+    BEDROCK_RETRYABLE,
+    HTTP_RETRYABLE,
     LAMBDA_RETRYABLE,
+    ModelCall,
     ToolRoute,
     WorkflowFunctions,
     WorkflowLimits,
@@ -24,7 +27,9 @@ ROOT = Path(__file__).resolve().parent.parent
 VALIDATOR = ROOT / "validators" / "node_modules" / ".bin" / "asl-validator"
 A = "arn:aws:lambda:us-east-1:123456789012:function:"
 FUNCTIONS = WorkflowFunctions(
-    agent_step=A + "agent-step",
+    prepare=A + "agent-prepare",
+    record=A + "agent-record",
+    stream=A + "agent-stream",
     compensate=A + "compensate",
     tools=[
         ToolRoute("calculator", A + "calculator"),
@@ -33,11 +38,19 @@ FUNCTIONS = WorkflowFunctions(
     ],
     approval_request=A + "approval-request",
 )
+BEDROCK = ModelCall("bedrock", timeout_seconds=30)
+OPENAI = ModelCall(
+    "openai",
+    endpoints=("https://llm-a.example.com/v1", "https://llm-b.example.com/v1"),
+    connection_arn="arn:aws:events:us-east-1:123456789012:connection/agent-infra-test-llm/abc",
+    timeout_seconds=30,
+)
 DEFINITIONS = {
-    "turn": turn_definition(FUNCTIONS, WorkflowLimits(max_steps=8, timeout_seconds=120)),
+    "turn": turn_definition(FUNCTIONS, BEDROCK, WorkflowLimits(max_steps=8, timeout_seconds=120)),
     "task": task_definition(
-        FUNCTIONS, WorkflowLimits(max_steps=8, timeout_seconds=86_400, approval_timeout_seconds=3_600)
+        FUNCTIONS, BEDROCK, WorkflowLimits(max_steps=8, timeout_seconds=86_400, approval_timeout_seconds=3_600)
     ),
+    "turn-openai": turn_definition(FUNCTIONS, OPENAI, WorkflowLimits(max_steps=8, timeout_seconds=120)),
 }
 
 
@@ -65,22 +78,35 @@ def test_the_reachability_check_finds_real_problems():
 
 
 @pytest.mark.parametrize("kind", DEFINITIONS)
-def test_every_lambda_task_retries_service_errors_with_full_jitter(kind):
+def test_every_task_retries_its_passing_errors_with_full_jitter(kind):
     tasks = [(n, s) for n, s in all_states(DEFINITIONS[kind]) if s["Type"] == "Task"]
     assert tasks
     for name, state in tasks:
         (retry,) = state["Retry"]
-        assert set(LAMBDA_RETRYABLE) | {"ToolTransientError"} <= set(retry["ErrorEquals"]), name
+        if state["Resource"] == "arn:aws:states:::aws-sdk:bedrockruntime:converse":
+            assert retry["ErrorEquals"] == BEDROCK_RETRYABLE, name
+        elif state["Resource"] == "arn:aws:states:::http:invoke":
+            assert retry["ErrorEquals"] == HTTP_RETRYABLE, name
+        else:
+            assert set(LAMBDA_RETRYABLE) <= set(retry["ErrorEquals"]), name
         assert retry["JitterStrategy"] == "FULL" and retry["BackoffRate"] == 2.0, name
+    tools = [s for n, s in all_states(DEFINITIONS[kind]) if n.startswith("Run ") and s["Type"] == "Task"]
+    assert all("ToolTransientError" in s["Retry"][0]["ErrorEquals"] for s in tools)
 
 
 @pytest.mark.parametrize("kind", DEFINITIONS)
 def test_failures_are_caught_into_compensation_then_fail_with_the_original_error(kind):
     states = DEFINITIONS[kind]["States"]
-    for name in ("Agent step", "Run tools"):
+    for name in ("Prepare", "Stream model", "Run tools"):
         assert states[name]["Catch"] == [
             {"ErrorEquals": ["States.ALL"], "ResultPath": "$.failure", "Next": "Compensate"}
         ]
+    assert states["Record"]["Catch"][0] == {
+        "ErrorEquals": ["ConflictError"],
+        "ResultPath": "$.conflict",
+        "Next": "Conflict",
+    }
+    assert states["Record"]["Catch"][1]["Next"] == "Compensate"
     assert states["Compensate"]["Next"] == "Failed"
     assert states["Failed"] == {"Type": "Fail", "ErrorPath": "$.failure.Error", "CausePath": "$.failure.Cause"}
 
@@ -98,9 +124,34 @@ def test_the_task_waits_for_approval_only_before_tools_that_need_it():
     assert turn["Needs approval create_ticket"]["Type"] == "Pass"
 
 
+def test_no_lambda_waits_for_the_model_but_a_streaming_turns():
+    turn = DEFINITIONS["turn"]["States"]
+    call = turn["Call model"]
+    assert call["Resource"] == "arn:aws:states:::aws-sdk:bedrockruntime:converse"
+    assert call["QueryLanguage"] == "JSONata" and call["Arguments"] == "{% $states.input.request %}"
+    assert call["Next"] == "Record" and call["Catch"][0]["Next"] == "Compensate"
+    assert turn["Streaming?"]["Choices"] == [{"Variable": "$.connectionId", "IsNull": False, "Next": "Stream model"}]
+    assert turn["Streaming?"]["Default"] == "Call model"
+
+
+def test_an_openai_model_fails_over_along_its_endpoints_nearest_first():
+    states = DEFINITIONS["turn-openai"]["States"]
+    first, second = states["Call model 1"], states["Call model 2"]
+    assert first["Resource"] == second["Resource"] == "arn:aws:states:::http:invoke"
+    assert first["Arguments"]["ApiEndpoint"] == "https://llm-a.example.com/v1/chat/completions"
+    assert second["Arguments"]["ApiEndpoint"] == "https://llm-b.example.com/v1/chat/completions"
+    assert first["Arguments"]["Authentication"] == {"ConnectionArn": OPENAI.connection_arn}
+    assert "Authorization" not in json.dumps(first["Arguments"]), "the key stays in the connection"
+    assert first["Catch"][0]["Next"] == "Call model 2"
+    assert second["Catch"][0]["Next"] == "Compensate" and "LlmUnavailableError" in second["Catch"][0]["Output"]
+    assert states["Streaming?"]["Default"] == "Call model 1"
+
+
 def test_the_definitions_invoke_exactly_their_functions():
     assert lambda_arns(DEFINITIONS["task"]) == {
-        A + "agent-step",
+        A + "agent-prepare",
+        A + "agent-record",
+        A + "agent-stream",
         A + "compensate",
         A + "calculator",
         A + "http-fetch",
@@ -113,11 +164,15 @@ def test_the_definitions_invoke_exactly_their_functions():
 
 def test_limits_are_checked():
     with pytest.raises(ValueError, match="at most 300 s"):
-        turn_definition(FUNCTIONS, WorkflowLimits(max_steps=8, timeout_seconds=301))
+        turn_definition(FUNCTIONS, BEDROCK, WorkflowLimits(max_steps=8, timeout_seconds=301))
     with pytest.raises(ValueError, match="needs the approval-request function"):
         task_definition(
-            WorkflowFunctions(A + "a", A + "c", [ToolRoute("create_ticket", A + "t", True)]), WorkflowLimits(8, 60)
+            WorkflowFunctions(A + "p", A + "r", A + "s", A + "c", [ToolRoute("create_ticket", A + "t", True)]),
+            BEDROCK,
+            WorkflowLimits(8, 60),
         )
+    with pytest.raises(ValueError, match="needs its endpoints and the connection"):
+        turn_definition(FUNCTIONS, ModelCall("openai"), WorkflowLimits(8, 60))
 
 
 def run_validator(definition, tmp_path, name):
@@ -139,6 +194,6 @@ def test_definitions_pass_the_independent_asl_validator(kind, tmp_path):
 
 def test_the_validator_rejects_a_broken_definition(tmp_path):
     broken = json.loads(json.dumps(DEFINITIONS["turn"]))
-    broken["States"]["Agent step"]["Type"] = "Tusk"
+    broken["States"]["Prepare"]["Type"] = "Tusk"
     result = run_validator(broken, tmp_path, "broken")
     assert result.returncode != 0

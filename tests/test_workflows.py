@@ -1,7 +1,9 @@
 """The generated state machines, executed by moto's Step Functions interpreter.
 
-Every Lambda task runs the real handler in-process (local/stepfunctions.py); only the model
-is scripted. Each scenario asserts on the execution's output or error and on the table.
+Every Lambda task runs the real handler in-process (local/stepfunctions.py); the model call
+is the state machine's own Converse task, answered over HTTP by a scripted model
+(local/model.py) through the Step Functions adapter. Each scenario asserts on the
+execution's output or error and on the table.
 """
 
 from __future__ import annotations
@@ -14,7 +16,14 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from components.workflows import ToolRoute, WorkflowFunctions, WorkflowLimits, task_definition, turn_definition
+from components.workflows import (
+    ModelCall,
+    ToolRoute,
+    WorkflowFunctions,
+    WorkflowLimits,
+    task_definition,
+    turn_definition,
+)
 from handlers.agent_step import AgentStep, AgentStepSettings, load_tool_specs
 from handlers.approval import Approvals, ApprovalSettings
 from handlers.compensate import Compensator
@@ -22,6 +31,7 @@ from handlers.shared.llm import LlmReply, ToolCall
 from handlers.shared.state import StateStore
 from handlers.shared.table import TABLE_SCHEMA
 from handlers.tools import load_tool
+from local.model import ScriptedModelServer, converse_response
 from local.stepfunctions import (
     MOTO_CONFIG,
     LambdaDispatcher,
@@ -35,6 +45,7 @@ from tests.events import json_body, rest_event
 
 ACCOUNT = "123456789012"
 TOOLS = ("calculator", "memory", "create_ticket")
+OUTAGE = "outage"
 
 
 def arn(name: str) -> str:
@@ -50,26 +61,34 @@ def ticket(title: str, n: int) -> ToolCall:
 
 
 class ScriptedModel:
-    """Answers each agent step with the next scripted reply; thread-safe."""
+    """Answers each model call with the next scripted reply (``OUTAGE``: a 503 from then on)."""
 
     def __init__(self):
-        self.replies: list[LlmReply] = []
+        self.replies: list[LlmReply | str] = []
         self.lock = threading.Lock()
+        self.down = False
 
-    def converse(self, system, messages, tools=(), max_tokens=2048, deadline=None, on_text=None):
+    def decide(self, request: dict) -> dict | None:
         with self.lock:
-            return self.replies.pop(0)
+            if self.down or (self.replies and self.replies[0] == OUTAGE):
+                self.down = True
+                return None
+            answer = self.replies.pop(0)
+        calls = [(c.tool_use_id, c.name, c.input) for c in answer.tool_calls]
+        return converse_response(answer.text, calls, (answer.input_tokens, answer.output_tokens))
 
 
 class Stack:
     """A region's functions and both state machines on moto, wired to the real handlers."""
 
-    def __init__(self, max_steps=4, approval_timeout=60, approval_tools=("create_ticket",)):
+    def __init__(self, adapter, max_steps=4, approval_timeout=60, approval_tools=("create_ticket",)):
         self.dynamodb = boto3.client("dynamodb", region_name=REGION)
         self.dynamodb.create_table(**TABLE_SCHEMA.create_table_request(TABLE_NAME))
         self.store = StateStore(TABLE_NAME, REGION, ttl_days=30, client=self.dynamodb)
         self.sfn = boto3.client("stepfunctions", region_name=REGION)
         self.model = ScriptedModel()
+        self.model_server = ScriptedModelServer(decide=self.model.decide).start()
+        adapter.converse_endpoint = self.model_server.url
         self.dispatcher = LambdaDispatcher()
         settings = AgentStepSettings(
             TABLE_NAME=TABLE_NAME,
@@ -80,10 +99,9 @@ class Stack:
             MAX_STEPS=max_steps + 5,
         )
         specs, _ = load_tool_specs()
-        self.agent = AgentStep(settings, self.store, self.model, specs, set(approval_tools))
-        self.dispatcher.register(
-            "agent-step", lambda event, ctx: self.agent.handle(event, ctx.get_remaining_time_in_millis())
-        )
+        self.agent = AgentStep(settings, self.store, specs, set(approval_tools))
+        self.dispatcher.register("agent-prepare", lambda event, ctx: self.agent.prepare(event))
+        self.dispatcher.register("agent-record", lambda event, ctx: self.agent.record(event))
         self.dispatcher.register("compensate", lambda event, ctx: Compensator(self.store).handle(event))
         self.approvals = Approvals(
             ApprovalSettings(TABLE_NAME=TABLE_NAME, AWS_REGION=REGION), self.store, lambda region: self.sfn
@@ -100,11 +118,18 @@ class Stack:
         self.deliver_twice = False
         routes = [ToolRoute(n, arn(n), requires_approval=n in approval_tools) for n in TOOLS]
         functions = WorkflowFunctions(
-            arn("agent-step"), arn("compensate"), routes, approval_request=arn("approval-request")
+            arn("agent-prepare"),
+            arn("agent-record"),
+            arn("agent-stream"),
+            arn("compensate"),
+            routes,
+            approval_request=arn("approval-request"),
         )
-        self.turn = turn_definition(functions, WorkflowLimits(max_steps=max_steps, timeout_seconds=120))
+        model = ModelCall("bedrock", timeout_seconds=10)
+        self.turn = turn_definition(functions, model, WorkflowLimits(max_steps=max_steps, timeout_seconds=120))
         self.task = task_definition(
             functions,
+            model,
             WorkflowLimits(max_steps=max_steps, timeout_seconds=600, approval_timeout_seconds=approval_timeout),
         )
         role = boto3.client("iam").create_role(RoleName="sfn", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
@@ -148,6 +173,10 @@ class Stack:
             stateMachineArn=self.turn_arn, name=name or f"turn-{time.monotonic_ns()}", input=json.dumps(turn_input)
         )
 
+    def history(self, session="s1") -> list:
+        """The session's messages, oldest first."""
+        return list(reversed(self.store.load_conversation(session, limit=100).messages))
+
     def tickets(self) -> list[str]:
         items = self.dynamodb.scan(
             TableName=TABLE_NAME,
@@ -159,26 +188,22 @@ class Stack:
 
 @pytest.fixture
 def stack(aws_credentials):
-    with mock_aws(config=MOTO_CONFIG), StepFunctionsAdapter():
-        built = {}
-
-        def make(**options):
-            built["stack"] = Stack(**options)
-            return built["stack"]
-
+    with mock_aws(config=MOTO_CONFIG), StepFunctionsAdapter() as adapter:
+        servers = []
         dispatcher = LambdaDispatcher()
         with dispatching(dispatcher) as active, instant_retries() as pauses:
-            original_register = active.register
 
             def build(**options):
-                s = make(**options)
+                s = Stack(adapter, **options)
+                servers.append(s.model_server)
                 active.handlers = s.dispatcher.handlers
                 s.dispatcher = active
                 s.pauses = pauses
                 return s
 
-            del original_register
             yield build
+        for server in servers:
+            server.stop()
     for name in TOOLS:
         load_tool(name)._store = None
 
@@ -213,14 +238,14 @@ def test_one_tool_call(stack):
         }
     ]
     assert out["usage"] == {"inputTokens": 20, "outputTokens": 8}
-    (record,) = s.store.list_tool_executions(s.dispatcher.calls_to("calculator")[0]["executionId"])
-    assert (record.seq, record.tool_name, record.status) == (100, "calculator", "SUCCEEDED")
-    assert [m.role for m in reversed(s.store.load_conversation("s1").messages)] == [
-        "user",
-        "assistant",
-        "tool",
-        "assistant",
-    ]
+    # The calculator is pure: nothing to record, a redelivery computes the same answer.
+    assert s.store.list_tool_executions(s.dispatcher.calls_to("calculator")[0]["executionId"]) == []
+    assert [m.role for m in s.history()] == ["user", "assistant", "tool", "assistant"]
+    assert [m.seq for m in s.history()] == [1, 1, 2, 2], "one item per step: the incoming message and the reply"
+    # The model saw the call and its result, in order, in the second request.
+    second = s.model_server.requests[1]["messages"]
+    assert [m["role"] for m in second] == ["user", "assistant", "user"]
+    assert second[2]["content"][0]["toolResult"]["toolUseId"] == "tu-1"
 
 
 def test_several_tool_calls_in_one_step(stack):
@@ -241,7 +266,7 @@ def test_several_tool_calls_in_one_step(stack):
         "a refused call goes back to the model, not a failure"
     )
     execution = s.dispatcher.calls_to("calculator")[0]["executionId"]
-    assert [r.seq for r in s.store.list_tool_executions(execution)] == [100, 101, 102]
+    assert [r.seq for r in s.store.list_tool_executions(execution)] == [101], "only the stateful tool is recorded"
     assert [m.text for m in s.store.recall("alice", "math")] == ["likes sums"]
 
 
@@ -255,11 +280,23 @@ def test_a_transient_tool_failure_is_retried_then_succeeds(stack):
     assert len(s.pauses) == 1 and 0 <= s.pauses[0] <= 1, "one full-jitter pause within the first interval"
 
 
-@pytest.mark.parametrize("failing_step", [1, 2, 3])
-def test_a_permanent_failure_at_step_k_undoes_steps_before_it_newest_first(stack, failing_step):
+def test_a_tool_that_crashes_is_a_failed_call_the_model_hears_about(stack):
     s = stack(approval_tools=())
-    s.model.replies = [reply("", [ticket(f"T{k}", k)]) for k in (1, 2, 3)] + [reply("all done")]
-    s.failures[("create_ticket", failing_step * 100)] = RuntimeError(f"ticket system down at step {failing_step}")
+    s.model.replies = [reply("", [ticket("T1", 1)]), reply("the ticket system is down, sorry")]
+    s.failures[("create_ticket", 100)] = RuntimeError("ticket system down")
+    out = output_of(s.run_turn(s.turn_input("open a ticket")))
+    assert out["answer"] == "the ticket system is down, sorry"
+    (call,) = out["toolCalls"]
+    assert (call["status"], call["output"]) == ("FAILED", {"error": "the tool failed", "errorType": "RuntimeError"})
+    assert len(s.dispatcher.calls_to("create_ticket")) == 1, "a crash is not a passing failure: no retry"
+    # The history holds the call and its (failed) result: nothing dangles.
+    assert [m.role for m in s.history()] == ["user", "assistant", "tool", "assistant"]
+
+
+@pytest.mark.parametrize("failing_step", [1, 2, 3])
+def test_a_failure_at_step_k_undoes_the_steps_before_it_newest_first_and_marks_the_turn_failed(stack, failing_step):
+    s = stack(approval_tools=())
+    s.model.replies = [reply("", [ticket(f"T{k}", k)]) for k in range(1, failing_step)] + [OUTAGE]
     deleted: list[str] = []
     original_delete = s.store.delete_ticket
 
@@ -270,14 +307,24 @@ def test_a_permanent_failure_at_step_k_undoes_steps_before_it_newest_first(stack
     s.store.delete_ticket = spy
     result = s.run_turn(s.turn_input("open three tickets"))
     assert result["status"] == "FAILED"
-    assert result["error"] == "RuntimeError"
-    assert f"ticket system down at step {failing_step}" in result["cause"]
+    assert result["error"] == "LlmUnavailableError"
+    assert "ServiceUnavailableException" in result["cause"]
     expected_undone = [f"ticket T{k}" for k in range(failing_step - 1, 0, -1)]
     assert deleted == expected_undone, "exactly steps 1..k-1, newest first"
     assert s.tickets() == []
     execution = s.dispatcher.calls_to("compensate")[0]["executionId"]
     statuses = {r.seq: r.status for r in s.store.list_tool_executions(execution)}
     assert statuses == {k * 100: "COMPENSATED" for k in range(1, failing_step)}
+    history = s.history()
+    if failing_step == 1:
+        assert history == [], "nothing of a turn that wrote nothing"
+    else:
+        assert history[-1].role == "failed" and history[-1].text == "LlmUnavailableError"
+        assert {m.turn_id for m in history} == {execution}
+    # The next turn's model sees none of the failed turn.
+    s.model.down, s.model.replies = False, [reply("fresh start")]
+    assert output_of(s.run_turn(s.turn_input("again")))["answer"] == "fresh start"
+    assert [m["role"] for m in s.model_server.requests[-1]["messages"]] == ["user"]
 
 
 def test_max_steps_exceeded_fails_clearly_after_compensating(stack):

@@ -244,6 +244,49 @@ def parse_bedrock_reply(response: dict[str, Any], endpoint: str) -> LlmReply:
     )
 
 
+# -- Converse as Step Functions' AWS SDK integration speaks it -----------------------------
+#
+# The integration takes and returns the API's members in PascalCase at every level
+# (https://docs.aws.amazon.com/step-functions/latest/dg/supported-services-awssdk.html); a
+# document member (a tool's input, a JSON schema, a JSON tool result) is data, not API shape,
+# and keeps its own keys.
+_DOCUMENTS_CAMEL = frozenset({"input", "json"})
+_DOCUMENTS_PASCAL = frozenset({"Input", "Json"})
+
+
+def to_sdk_shape(value: Any) -> Any:
+    """A Converse request (botocore's camelCase) as the SDK integration's Parameters."""
+    if isinstance(value, dict):
+        return {
+            key[:1].upper() + key[1:]: (item if key in _DOCUMENTS_CAMEL else to_sdk_shape(item))
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [to_sdk_shape(item) for item in value]
+    return value
+
+
+def from_sdk_shape(value: Any) -> Any:
+    """The SDK integration's Converse result in botocore's camelCase."""
+    if isinstance(value, dict):
+        return {
+            key[:1].lower() + key[1:]: (item if key in _DOCUMENTS_PASCAL else from_sdk_shape(item))
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [from_sdk_shape(item) for item in value]
+    return value
+
+
+def reply_to_dict(reply: LlmReply) -> dict[str, Any]:
+    """A reply as plain data (a Lambda's result in the state machine)."""
+    return msgspec.to_builtins(reply)
+
+
+def reply_from_dict(value: dict[str, Any]) -> LlmReply:
+    return msgspec.convert(value, LlmReply)
+
+
 class BedrockTransport:
     """Converse on one region's ``bedrock-runtime``."""
 
@@ -539,7 +582,15 @@ class LlmClient:
         streamed where the transport can (Bedrock ConverseStream) and handed over whole
         otherwise; once any text went out, a failure is final (a failover would repeat it)."""
         build = bedrock_request if self.provider == "bedrock" else openai_request
-        request = build(self.model, system, messages, tools, max_tokens)
+        return self.send(build(self.model, system, messages, tools, max_tokens), deadline, on_text)
+
+    def send(
+        self,
+        request: dict[str, Any],
+        deadline: float | None = None,
+        on_text: Callable[[str], None] | None = None,
+    ) -> LlmReply:
+        """A request already built for this provider, failing over as :meth:`converse` does."""
         failures: list[tuple[str, str]] = []
         for transport in self.transports:
             breaker = self.breakers(transport.name)
@@ -597,21 +648,26 @@ class LlmClient:
         return f"{last} after {self.retry.attempts_per_endpoint} attempts", True
 
     def _record_usage(self, reply: LlmReply) -> None:
-        logger.info(
-            "llm usage",
-            extra={
-                "endpoint": reply.endpoint,
-                "model": self.model,
-                "inputTokens": reply.input_tokens,
-                "outputTokens": reply.output_tokens,
-                "stopReason": reply.stop_reason,
-            },
-        )
-        emit_metric(
-            METRIC_NAMESPACE,
-            {"InputTokens": reply.input_tokens, "OutputTokens": reply.output_tokens},
-            dimensions={"Model": self.model},
-        )
+        record_usage(self.model, reply)
+
+
+def record_usage(model: str, reply: LlmReply) -> None:
+    """Token usage of one model call: a log line and CloudWatch metrics (EMF)."""
+    logger.info(
+        "llm usage",
+        extra={
+            "endpoint": reply.endpoint,
+            "model": model,
+            "inputTokens": reply.input_tokens,
+            "outputTokens": reply.output_tokens,
+            "stopReason": reply.stop_reason,
+        },
+    )
+    emit_metric(
+        METRIC_NAMESPACE,
+        {"InputTokens": reply.input_tokens, "OutputTokens": reply.output_tokens},
+        dimensions={"Model": model},
+    )
 
 
 def build_client(

@@ -12,6 +12,7 @@ so the edge would refuse ``null`` anyway; the handlers refuse it the same way.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Literal
 
 import msgspec
@@ -28,6 +29,9 @@ IDEMPOTENCY_KEY_RULE = "Idempotency-Key must be 1-128 visible ASCII characters"
 # request id stands in (never echoed back as given).
 CORRELATION_ID_PATTERN = r"^[A-Za-z0-9._:-]{8,128}$"
 
+# The largest message a turn takes, as Step Functions counts a state: UTF-8 of its JSON.
+MESSAGE_BYTES = 64 * 1024
+
 Text = Annotated[str, msgspec.Meta(min_length=1, max_length=32_000)]
 Id = Annotated[str, msgspec.Meta(pattern=ID_PATTERN)]
 ToolName = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
@@ -43,6 +47,50 @@ def id_problem(name: str, value: object) -> str | None:
     if isinstance(value, str) and re.fullmatch(ID_PATTERN, value):
         return None
     return f"{name} must be {ID_RULE}"
+
+
+@dataclass(frozen=True)
+class TurnError:
+    """How a failed chat turn answers: its HTTP status and error body."""
+
+    status: int
+    code: str
+    message: str
+    field: str | None = None
+
+
+# Express turn errors → HTTP status and body (the chat route's response template, and the
+# error frame a WebSocket client gets). The turn's first step checks what API Gateway cannot
+# (path parameter patterns and header values are not validated by request validators:
+# https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-method-request-validation.html),
+# with the router's rules and messages. Anything not listed is a 502 that names nothing
+# internal; the request id finds it in the logs.
+TURN_ERRORS = {
+    "InvalidSessionIdError": TurnError(400, "invalid_request", f"sessionId must be {ID_RULE}", "sessionId"),
+    "InvalidIdempotencyKeyError": TurnError(400, "invalid_request", IDEMPOTENCY_KEY_RULE, "Idempotency-Key"),
+    "MessageTooLargeError": TurnError(
+        413, "payload_too_large", f"the message is over {MESSAGE_BYTES} bytes as UTF-8 JSON", "message"
+    ),
+    "SessionOwnershipError": TurnError(404, "not_found", "session not found"),
+    "DuplicateRequestError": TurnError(
+        409, "duplicate_request", "this Idempotency-Key was already used for a turn", "Idempotency-Key"
+    ),
+    "ConflictError": TurnError(409, "conflict", "the session changed during this turn; send it again"),
+    "MaxStepsExceeded": TurnError(422, "max_steps_exceeded", "the model gave no final answer within the step limit"),
+    "LlmUnavailableError": TurnError(503, "llm_unavailable", "the model is unavailable; retry shortly"),
+    "States.Timeout": TurnError(504, "timeout", "the turn took too long"),
+}
+# StartSyncExecution answers TIMED_OUT with no error and no cause
+# (https://docs.aws.amazon.com/step-functions/latest/apireference/API_StartSyncExecution.html).
+TURN_TIMED_OUT = TurnError(504, "timeout", "the turn took too long")
+TURN_FAILED = TurnError(502, "turn_failed", "the turn did not complete; quote the x-request-id header")
+
+
+def turn_error(error: str | None, timed_out: bool = False) -> TurnError:
+    """What a turn that ended with ``error`` answers."""
+    if timed_out:
+        return TURN_TIMED_OUT
+    return TURN_ERRORS.get(error or "", TURN_FAILED)
 
 
 class ChatTurnRequest(msgspec.Struct, forbid_unknown_fields=True, frozen=True):

@@ -24,7 +24,11 @@ from botocore.exceptions import ClientError
 from handlers.shared import table as keys
 from handlers.shared.ids import new_ulid
 
-MESSAGE_ROLES = ("user", "assistant", "tool")
+MESSAGE_ROLES = ("user", "assistant", "tool", "failed")
+MAX_MESSAGES_PER_STEP = 4
+# A session's place in the recent-sessions list (GSI1) is refreshed at most this often: a
+# GSI write on every step would cost more than the step itself.
+TOUCH_INTERVAL_MS = 10 * 60 * 1000
 TOOL_STATUSES = ("SUCCEEDED", "FAILED", "COMPENSATED")
 MAX_PAGE_SIZE = 100
 # DynamoDB rejects items over 400 KB; leave room for keys and attribute names so callers
@@ -45,16 +49,17 @@ class StateError(Exception):
 
 
 class ConflictError(StateError):
-    """Optimistic concurrency lost: the session changed since the caller read it."""
+    """Optimistic concurrency lost: another writer took the conversation's next position
+    (or created the session) since the caller read it."""
 
-    def __init__(self, session_id: str, expected_version: int, actual_version: int | None):
+    def __init__(self, session_id: str, seq: int):
         self.session_id = session_id
-        self.expected_version = expected_version
-        self.actual_version = actual_version
-        super().__init__(
-            f"session {session_id!r} is at version {actual_version}, "
-            f"not the expected {expected_version}: reload and retry"
-        )
+        self.seq = seq
+        super().__init__(f"step {seq} of session {session_id!r} was written by another turn: reload and retry")
+
+
+class SessionOwnershipError(StateError):
+    """The session belongs to another user."""
 
 
 class NotFoundError(StateError):
@@ -79,11 +84,6 @@ class DuplicateToolExecutionError(StateError):
         )
 
 
-class TransactionConflictError(StateError):
-    """DynamoDB cancelled a transaction because another one was writing the same item; the
-    other may well succeed, so the caller retries rather than guesses."""
-
-
 class InvalidCursorError(StateError, ValueError):
     """A pagination cursor that this layer did not hand out (or for another partition)."""
 
@@ -95,7 +95,6 @@ class PayloadTooLargeError(StateError, ValueError):
 class SessionMeta(msgspec.Struct, frozen=True):
     session_id: str
     user_id: str
-    version: int
     title: str
     created_at_ms: int
     updated_at_ms: int
@@ -105,31 +104,34 @@ class SessionMeta(msgspec.Struct, frozen=True):
 
 class Message(msgspec.Struct, frozen=True):
     session_id: str
-    message_id: str
-    role: str
+    message_id: str  # "<seq:08d>-<index>": the step that wrote it and its place in the step
+    role: str  # user, assistant, tool, or failed (the marker of a turn that did not complete)
     text: str
     tool_calls: list[dict[str, Any]]
     usage: dict[str, int] | None
     created_at_ms: int
     region: str
     expires_at: int
+    seq: int = 0
+    turn_id: str = ""
+    """The execution (turn or task) that wrote it."""
 
 
 class NewMessage(msgspec.Struct, frozen=True):
-    """A message to be written; timestamps are assigned on write, and the id too unless the
-    writer chose it first (a streamed answer names its message before it is stored)."""
+    """A message to be written; its id comes from the step it is written in."""
 
     role: str
     text: str
     tool_calls: list[dict[str, Any]] = msgspec.field(default_factory=list)
     usage: dict[str, int] | None = None
-    message_id: str | None = None
 
 
 class ConversationPage(msgspec.Struct, frozen=True):
     meta: SessionMeta | None  # only on the first page
     messages: list[Message]  # newest first
     next_cursor: str | None
+    last_seq: int = 0
+    """The newest step of the session (0: none), on the first page: the next step is last_seq + 1."""
 
 
 class SessionsPage(msgspec.Struct, frozen=True):
@@ -340,7 +342,6 @@ class StateStore:
             keys.GSI1_PARTITION_KEY: keys.user_pk(user_id),
             keys.GSI1_SORT_KEY: keys.recent_session_sk(now_ms, session_id),
             "userId": user_id,
-            "version": 1,
             "title": _text("title", title),
             "createdAt": now_ms,
             "updatedAt": now_ms,
@@ -348,7 +349,7 @@ class StateStore:
         }
 
     def create_session(self, user_id: str, session_id: str | None = None, title: str = "") -> SessionMeta:
-        """Create a session's metadata at version 1 (PutItem; fails if it exists)."""
+        """Create a session's metadata (PutItem; fails if it exists)."""
         session_id = session_id or self._new_id()
         values = self._session_values(user_id, session_id, self._now_ms(), title)
         if self._put_new(values) is not None:
@@ -360,138 +361,126 @@ class StateStore:
         item = self._get(keys.session_pk(session_id), keys.SESSION_META_SK)
         return _session_meta(item) if item is not None else None
 
-    def _version_bump(self, session_id: str, expected_version: int, now_ms: int, title: str | None = None) -> dict:
-        """The conditional UpdateItem that moves a session from ``expected_version`` to the next,
-        refreshing its activity timestamp (GSI1 order), TTL and writer region."""
-        sets = ["#version = :next", "#updated = :now", "#gsk = :gsk", "#exp = :exp", "#region = :region"]
-        names = {
-            "#version": "version",
-            "#updated": "updatedAt",
-            "#gsk": keys.GSI1_SORT_KEY,
-            "#exp": keys.TTL_ATTRIBUTE,
-            "#region": keys.REGION_ATTRIBUTE,
-        }
-        values: dict[str, Any] = {
-            ":expected": expected_version,
-            ":next": expected_version + 1,
-            ":now": now_ms,
-            ":gsk": keys.recent_session_sk(now_ms, session_id),
-            ":exp": self._stamp(now_ms)[keys.TTL_ATTRIBUTE],
-            ":region": self.region,
-        }
-        if title is not None:
-            sets.append("#title = :title")
-            names["#title"] = "title"
-            values[":title"] = _text("title", title)
+    def _touch(self, session_id: str, now_ms: int) -> dict[str, Any]:
+        """The UpdateItem that marks a session active now: its place in the user's recent
+        sessions (GSI1), its TTL and writer region."""
         return {
             "TableName": self.table_name,
             "Key": _to_item({keys.PARTITION_KEY: keys.session_pk(session_id), keys.SORT_KEY: keys.SESSION_META_SK}),
-            "UpdateExpression": "SET " + ", ".join(sets),
-            "ConditionExpression": "#version = :expected",
-            "ExpressionAttributeNames": names,
-            "ExpressionAttributeValues": _to_item(values),
-            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            "UpdateExpression": "SET #updated = :now, #gsk = :gsk, #exp = :exp, #region = :region",
+            "ConditionExpression": "attribute_exists(#pk)",
+            "ExpressionAttributeNames": {
+                "#pk": keys.PARTITION_KEY,
+                "#updated": "updatedAt",
+                "#gsk": keys.GSI1_SORT_KEY,
+                "#exp": keys.TTL_ATTRIBUTE,
+                "#region": keys.REGION_ATTRIBUTE,
+            },
+            "ExpressionAttributeValues": _to_item(
+                {
+                    ":now": now_ms,
+                    ":gsk": keys.recent_session_sk(now_ms, session_id),
+                    ":exp": self._stamp(now_ms)[keys.TTL_ATTRIBUTE],
+                    ":region": self.region,
+                }
+            ),
         }
 
-    def update_session(self, session_id: str, expected_version: int, *, title: str | None = None) -> SessionMeta:
-        """Bump the session's version (and optionally its title) if it is still at ``expected_version``.
-
-        One UpdateItem; a lost race raises :class:`ConflictError`, an unknown session
-        :class:`NotFoundError`, both told apart from the old item returned with the failure.
-        """
-        update = self._version_bump(session_id, expected_version, self._now_ms(), title)
+    def touch_session(self, session_id: str) -> None:
+        """Mark a session active now (one UpdateItem); NotFoundError for an unknown session."""
         try:
-            response = self.client.update_item(**update, ReturnValues="ALL_NEW")
+            self.client.update_item(**self._touch(session_id, self._now_ms()))
         except ClientError as error:
             if _error_code(error) == "ConditionalCheckFailedException":
-                raise self._version_error(session_id, expected_version, error.response.get("Item")) from None
+                raise NotFoundError(f"session {session_id!r} does not exist") from None
             raise
-        return _session_meta(_from_item(response["Attributes"]))
 
-    def _version_error(self, session_id: str, expected: int, old_item: Mapping | None) -> StateError:
-        if not old_item:
-            return NotFoundError(f"session {session_id!r} does not exist")
-        return ConflictError(session_id, expected, int(_from_item(old_item)["version"]))
+    def needs_touch(self, meta: SessionMeta | None) -> bool:
+        """Whether a step written now should also refresh the session's place in the recent
+        sessions list: at most once per ``TOUCH_INTERVAL_MS``, so most steps write one item."""
+        return meta is not None and self._now_ms() - meta.updated_at_ms >= TOUCH_INTERVAL_MS
 
-    # --- messages ---------------------------------------------------------------------------
+    # --- the conversation: one item per step ------------------------------------------------
 
-    def _message_values(self, session_id: str, message: NewMessage, now_ms: int) -> dict[str, Any]:
-        if message.role not in MESSAGE_ROLES:
-            raise ValueError(f"role must be one of {', '.join(MESSAGE_ROLES)}; got {message.role!r}")
-        message_id = message.message_id or self._new_id()
+    def _step_values(
+        self, session_id: str, seq: int, turn_id: str, messages: Sequence[NewMessage], now_ms: int
+    ) -> dict[str, Any]:
+        if not 1 <= len(messages) <= MAX_MESSAGES_PER_STEP:
+            raise ValueError(f"a step holds 1..{MAX_MESSAGES_PER_STEP} messages, got {len(messages)}")
+        stored = []
+        for message in messages:
+            if message.role not in MESSAGE_ROLES:
+                raise ValueError(f"role must be one of {', '.join(MESSAGE_ROLES)}; got {message.role!r}")
+            entry: dict[str, Any] = {"role": message.role, "text": _text("text", message.text)}
+            if message.tool_calls:
+                entry["toolCalls"] = message.tool_calls
+            if message.usage is not None:
+                entry["usage"] = message.usage
+            stored.append(entry)
         return {
             keys.PARTITION_KEY: keys.session_pk(session_id),
-            keys.SORT_KEY: keys.message_sk(message_id),
-            "role": message.role,
-            "text": _text("text", message.text),
-            "toolCalls": _json("toolCalls", message.tool_calls),
-            "usage": _json("usage", message.usage) if message.usage is not None else None,
+            keys.SORT_KEY: keys.step_sk(seq),
+            "turn": keys.key_part("turn id", turn_id),
+            "messages": _json("messages", stored),
             "createdAt": now_ms,
             **self._stamp(now_ms),
         }
 
-    def append_message(self, session_id: str, message: NewMessage) -> Message:
-        """Append one message (PutItem). Messages are never overwritten: the sort key is a new
-        time-sortable id and the write is conditional on it being unused."""
-        values = self._message_values(session_id, message, self._now_ms())
-        self.client.put_item(
-            TableName=self.table_name,
-            Item=_to_item(values),
-            ConditionExpression="attribute_not_exists(#sk)",
-            ExpressionAttributeNames={"#sk": keys.SORT_KEY},
-        )
-        return _message(values)
-
-    def persist_turn(
+    def append_step(
         self,
         session_id: str,
-        expected_version: int,
+        seq: int,
         messages: Sequence[NewMessage],
         *,
+        turn_id: str,
         user_id: str | None = None,
+        new_session: bool = False,
+        touch: bool = False,
         claim_key: str | None = None,
-    ) -> tuple[int, list[Message]]:
-        """Persist a turn in one TransactWriteItems: append ``messages`` and bump the session
-        version, all or nothing. ``expected_version=0`` means the session is new: its
-        metadata is created (owned by ``user_id``) in the same transaction. ``claim_key`` (a
-        hash of the caller's Idempotency-Key) is claimed in the same transaction too, so a
-        repeated turn raises DuplicateRequestError and writes nothing. Returns the new version
-        and the written messages; a concurrent turn on the same session raises
-        ConflictError and writes nothing."""
-        if not 1 <= len(messages) <= 99:
-            raise ValueError(f"a turn persists 1..99 messages, got {len(messages)}")
+    ) -> list[Message]:
+        """Write one step of the conversation, its messages in one item at position ``seq``.
+
+        The position is the concurrency control: the write is conditional on the position
+        being free, so of two turns that read the same conversation one writes and the other
+        gets :class:`ConflictError`, and nothing is ever overwritten. Most steps are this one
+        PutItem. A session's first step also creates its metadata (owned by ``user_id``), a
+        step with ``touch`` refreshes the session's place in the recent list, and a
+        ``claim_key`` (the hash of a turn's Idempotency-Key) is claimed: those go in one
+        TransactWriteItems with the step, all or nothing (a repeated key raises
+        DuplicateRequestError, another user's session SessionOwnershipError).
+        """
         now_ms = self._now_ms()
-        written = [self._message_values(session_id, m, now_ms) for m in messages]
-        if expected_version == 0:
+        values = self._step_values(session_id, seq, turn_id, messages, now_ms)
+        step = {
+            "TableName": self.table_name,
+            "Item": _to_item(values),
+            "ConditionExpression": "attribute_not_exists(#sk)",
+            "ExpressionAttributeNames": {"#sk": keys.SORT_KEY},
+        }
+        others: list[tuple[str, dict[str, Any]]] = []
+        if new_session:
             if not user_id:
                 raise ValueError("a new session needs the user_id that owns it")
-            session_write = {
-                "Put": {
-                    "TableName": self.table_name,
-                    "Item": _to_item(self._session_values(user_id, session_id, now_ms)),
-                    "ConditionExpression": "attribute_not_exists(#pk)",
-                    "ExpressionAttributeNames": {"#pk": keys.PARTITION_KEY},
-                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-                }
-            }
-        else:
-            session_write = {"Update": self._version_bump(session_id, expected_version, now_ms)}
-        puts = [
-            {
-                "Put": {
-                    "TableName": self.table_name,
-                    "Item": _to_item(values),
-                    "ConditionExpression": "attribute_not_exists(#sk)",
-                    "ExpressionAttributeNames": {"#sk": keys.SORT_KEY},
-                }
-            }
-            for values in written
-        ]
-        claim = []
+            others.append(
+                (
+                    "session",
+                    {
+                        "Put": {
+                            "TableName": self.table_name,
+                            "Item": _to_item(self._session_values(user_id, session_id, now_ms)),
+                            "ConditionExpression": "attribute_not_exists(#pk)",
+                            "ExpressionAttributeNames": {"#pk": keys.PARTITION_KEY},
+                            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                        }
+                    },
+                )
+            )
+        elif touch:
+            others.append(("touch", {"Update": self._touch(session_id, now_ms)}))
         if claim_key is not None:
             if not user_id:
                 raise ValueError("an idempotency claim needs the user_id it belongs to")
-            claim_values = {
+            claim = {
                 keys.PARTITION_KEY: keys.idempotency_pk(user_id, claim_key),
                 keys.SORT_KEY: keys.IDEMPOTENCY_SK,
                 "requestHash": "turn",
@@ -500,66 +489,111 @@ class StateStore:
                 "createdAt": now_ms,
                 **self._stamp(now_ms, IDEMPOTENCY_TTL_SECONDS),
             }
-            claim = [
-                {
-                    "Put": {
-                        "TableName": self.table_name,
-                        "Item": _to_item(claim_values),
-                        "ConditionExpression": "attribute_not_exists(#pk)",
-                        "ExpressionAttributeNames": {"#pk": keys.PARTITION_KEY},
-                    }
-                }
-            ]
+            others.append(
+                (
+                    "claim",
+                    {
+                        "Put": {
+                            "TableName": self.table_name,
+                            "Item": _to_item(claim),
+                            "ConditionExpression": "attribute_not_exists(#pk)",
+                            "ExpressionAttributeNames": {"#pk": keys.PARTITION_KEY},
+                        }
+                    },
+                )
+            )
         try:
-            self.client.transact_write_items(TransactItems=[session_write, *puts, *claim])
+            if not others:
+                self.client.put_item(**step)
+            else:
+                self.client.transact_write_items(TransactItems=[{"Put": step}, *(item for _, item in others)])
         except ClientError as error:
-            if _error_code(error) != "TransactionCanceledException":
+            code = _error_code(error)
+            if code == "ConditionalCheckFailedException":
+                raise ConflictError(session_id, seq) from None
+            if code != "TransactionCanceledException":
                 raise
             reasons = error.response.get("CancellationReasons") or []
-            if claim and len(reasons) == 2 + len(puts) and reasons[-1].get("Code") == "ConditionalCheckFailed":
-                raise DuplicateRequestError("this Idempotency-Key was already used for a turn") from None
-            first = reasons[0] if reasons else {}
-            if first.get("Code") == "ConditionalCheckFailed":
-                raise self._version_error(session_id, expected_version, first.get("Item")) from None
+            failed = [i for i, r in enumerate(reasons) if r.get("Code") == "ConditionalCheckFailed"]
+            kinds = ["step", *(kind for kind, _ in others)]
+            for index in failed:
+                kind = kinds[index] if index < len(kinds) else "?"
+                if kind == "claim":
+                    raise DuplicateRequestError("this Idempotency-Key was already used for a turn") from None
+                if kind == "session":
+                    owner = _from_item(reasons[index].get("Item") or {}).get("userId")
+                    if owner is not None and owner != user_id:
+                        raise SessionOwnershipError(f"session {session_id!r} belongs to another user") from None
+                if kind == "touch":
+                    raise NotFoundError(f"session {session_id!r} does not exist") from None
+            if failed:
+                raise ConflictError(session_id, seq) from None
             raise
-        return expected_version + 1, [_message(v) for v in written]
+        return _messages(values)
+
+    def append_message(self, session_id: str, message: NewMessage, *, turn_id: str = "direct") -> Message:
+        """Append one message as a step of its own at the next free position: read the newest
+        step, write after it (two round trips; retried on a lost race)."""
+        for _ in range(5):
+            seq = self.load_conversation(session_id, limit=1).last_seq + 1
+            try:
+                return self.append_step(session_id, seq, [message], turn_id=turn_id)[0]
+            except ConflictError:
+                continue
+        raise ConflictError(session_id, seq)
 
     def load_conversation(self, session_id: str, limit: int = 20, cursor: str | None = None) -> ConversationPage:
-        """The session's newest ``limit`` messages, newest first, with its metadata on the first
-        page: one Query. Pass ``next_cursor`` back to read older messages."""
+        """The session's newest ``limit`` messages, newest first, with its metadata and newest
+        step number on the first page: one Query. Pass ``next_cursor`` back for older ones."""
         limit = _page_size(limit)
         pk = keys.session_pk(session_id)
-        request: dict[str, Any] = {
-            "TableName": self.table_name,
-            "KeyConditionExpression": "#pk = :pk AND #sk BETWEEN :first AND :meta",
-            "ExpressionAttributeNames": {"#pk": keys.PARTITION_KEY, "#sk": keys.SORT_KEY},
-            "ExpressionAttributeValues": _to_item(
-                {":pk": pk, ":first": keys.MESSAGE_PREFIX, ":meta": keys.SESSION_META_SK}
-            ),
-            "ScanIndexForward": False,
-            "Limit": limit + 1 if cursor is None else limit,
-        }
+        upper, skip = keys.SESSION_META_SK, 0
         if cursor is not None:
-            sk = _decode_cursor(cursor, ["sk"])["sk"]
-            if not sk.startswith(keys.MESSAGE_PREFIX):
+            start = _decode_cursor(cursor, ["sk", "skip"])
+            upper, skip_text = start["sk"], start["skip"]
+            if not upper.startswith(keys.STEP_PREFIX) or not skip_text.isdigit():
                 raise InvalidCursorError(f"cursor {cursor!r} is not a cursor this API returned")
-            request["ExclusiveStartKey"] = _to_item({keys.PARTITION_KEY: pk, keys.SORT_KEY: sk})
-        response = self.client.query(**request)
+            skip = int(skip_text)
+        response = self.client.query(
+            TableName=self.table_name,
+            KeyConditionExpression="#pk = :pk AND #sk BETWEEN :first AND :upper",
+            ExpressionAttributeNames={"#pk": keys.PARTITION_KEY, "#sk": keys.SORT_KEY},
+            ExpressionAttributeValues=_to_item({":pk": pk, ":first": keys.STEP_PREFIX, ":upper": upper}),
+            ScanIndexForward=False,
+            # Every step holds at least one message; one more for the metadata, one more to
+            # know whether older steps follow.
+            Limit=limit + 2,
+        )
         meta: SessionMeta | None = None
         messages: list[Message] = []
-        for raw in response.get("Items", []):
-            item = _from_item(raw)
+        last_seq = 0
+        next_cursor = None
+        items = [_from_item(raw) for raw in response.get("Items", [])]
+        for position, item in enumerate(items):
             if item[keys.SORT_KEY] == keys.SESSION_META_SK:
                 meta = _session_meta(item)
+                continue
+            step_messages = list(reversed(_messages(item)))  # newest first within the step
+            last_seq = max(last_seq, step_messages[0].seq) if cursor is None else last_seq
+            if item[keys.SORT_KEY] == upper and skip:
+                step_messages = step_messages[skip:]
+                consumed_before = skip
             else:
-                messages.append(_message(item))
-        more = "LastEvaluatedKey" in response
-        if len(messages) > limit:  # first page of a session without metadata
-            messages, more = messages[:limit], True
-        next_cursor = None
-        if more and messages:
-            next_cursor = _encode_cursor({"sk": keys.message_sk(messages[-1].message_id)})
-        return ConversationPage(meta=meta, messages=messages, next_cursor=next_cursor)
+                consumed_before = 0
+            room = limit - len(messages)
+            if room <= 0:
+                next_cursor = _encode_cursor({"sk": item[keys.SORT_KEY], "skip": str(consumed_before)})
+                break
+            messages.extend(step_messages[:room])
+            if len(step_messages) > room:
+                next_cursor = _encode_cursor({"sk": item[keys.SORT_KEY], "skip": str(consumed_before + room)})
+                break
+            if position == len(items) - 1 and "LastEvaluatedKey" in response:
+                # The page ended on a step boundary and DynamoDB has more: start after it.
+                next_cursor = _encode_cursor(
+                    {"sk": item[keys.SORT_KEY], "skip": str(consumed_before + len(step_messages))}
+                )
+        return ConversationPage(meta=meta, messages=messages, next_cursor=next_cursor, last_seq=last_seq)
 
     def recent_sessions(self, user_id: str, limit: int = 20, cursor: str | None = None) -> SessionsPage:
         """The user's sessions, most recently active first: one Query on GSI1."""
@@ -651,64 +685,29 @@ class StateStore:
 
     # --- memory -----------------------------------------------------------------------------
 
-    def remember(self, user_id: str, topic: str, text: str, idempotency_key: str) -> Memory:
-        """Store one memory under a topic, once per ``idempotency_key`` (one TransactWriteItems).
+    def remember(self, user_id: str, topic: str, text: str, step_key: str) -> Memory:
+        """Store one memory under a topic, once per ``step_key`` (one conditional PutItem).
 
-        The memory gets a new time-ordered key; in the same transaction the key's claim is
-        written, only if absent, with a copy of the memory. Another write with the same key
-        (a second delivery of the step) stores nothing and returns the first memory, read
-        from the failed condition. Raises TransactionConflictError when that other write is
-        in flight at the same moment: retry, and the retry finds the claim.
+        ``step_key`` (``keys.memory_step_key``) is the same for every delivery of the step and
+        sorts by the run's start time, so the memory's key is known before it is written:
+        a second delivery writes nothing and gets the first memory back, read from the failed
+        condition in the same round trip.
         """
         now_ms = self._now_ms()
-        memory_id = self._new_id()
-        pk = keys.user_pk(user_id)
-        memory = {
-            keys.PARTITION_KEY: pk,
-            keys.SORT_KEY: keys.memory_topic_prefix(topic) + memory_id,
+        values = {
+            keys.PARTITION_KEY: keys.user_pk(user_id),
+            keys.SORT_KEY: keys.memory_topic_prefix(topic) + keys.key_part("memory step key", step_key),
             "topic": topic,
             "text": _text("text", text),
             "createdAt": now_ms,
             **self._stamp(now_ms),
         }
-        claim = {**memory, keys.SORT_KEY: keys.memory_step_sk(idempotency_key), "memoryId": memory_id}
-        try:
-            self.client.transact_write_items(
-                TransactItems=[
-                    {
-                        "Put": {
-                            "TableName": self.table_name,
-                            "Item": _to_item(claim),
-                            "ConditionExpression": "attribute_not_exists(#pk)",
-                            "ExpressionAttributeNames": {"#pk": keys.PARTITION_KEY},
-                            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-                        }
-                    },
-                    {
-                        "Put": {
-                            "TableName": self.table_name,
-                            "Item": _to_item(memory),
-                            "ConditionExpression": "attribute_not_exists(#pk)",
-                            "ExpressionAttributeNames": {"#pk": keys.PARTITION_KEY},
-                        }
-                    },
-                ]
-            )
-        except ClientError as error:
-            if _error_code(error) != "TransactionCanceledException":
-                raise
-            reasons = error.response.get("CancellationReasons") or []
-            claimed = reasons[0] if reasons else {}
-            if claimed.get("Code") == "ConditionalCheckFailed":
-                if not claimed.get("Item"):  # DynamoDB always returns it; be explicit if it ever does not
-                    raise StateError(f"memory step {idempotency_key!r} is claimed but could not be read back") from None
-                return _claimed_memory(_from_item(claimed["Item"]))
-            if any(reason.get("Code") == "TransactionConflict" for reason in reasons):
-                raise TransactionConflictError(
-                    f"another write of memory step {idempotency_key!r} was in flight; retry"
-                ) from None
-            raise
-        return _memory(memory)
+        existing = self._put_new(values)
+        if existing is not None:
+            if not existing:  # DynamoDB always returns it; be explicit if it ever does not
+                raise StateError(f"memory {step_key!r} is stored but could not be read back")
+            return _memory(existing)
+        return _memory(values)
 
     def recall(self, user_id: str, topic: str, limit: int = 10) -> list[Memory]:
         """The newest memories of a topic, newest first: one Query."""
@@ -1038,7 +1037,6 @@ def _session_meta(item: Mapping[str, Any]) -> SessionMeta:
     return SessionMeta(
         session_id=_after(keys.SESSION_PREFIX, item[keys.PARTITION_KEY]),
         user_id=item["userId"],
-        version=int(item["version"]),
         title=item.get("title", ""),
         created_at_ms=int(item["createdAt"]),
         updated_at_ms=int(item["updatedAt"]),
@@ -1047,19 +1045,27 @@ def _session_meta(item: Mapping[str, Any]) -> SessionMeta:
     )
 
 
-def _message(item: Mapping[str, Any]) -> Message:
-    usage = item.get("usage")
-    return Message(
-        session_id=_after(keys.SESSION_PREFIX, item[keys.PARTITION_KEY]),
-        message_id=_after(keys.MESSAGE_PREFIX, item[keys.SORT_KEY]),
-        role=item["role"],
-        text=item["text"],
-        tool_calls=json.loads(item["toolCalls"]),
-        usage=json.loads(usage) if usage is not None else None,
-        created_at_ms=int(item["createdAt"]),
-        region=item[keys.REGION_ATTRIBUTE],
-        expires_at=int(item[keys.TTL_ATTRIBUTE]),
-    )
+def _messages(item: Mapping[str, Any]) -> list[Message]:
+    """A step item's messages, oldest first."""
+    seq = keys.step_seq(item[keys.SORT_KEY])
+    session_id = _after(keys.SESSION_PREFIX, item[keys.PARTITION_KEY])
+    stored = json.loads(item["messages"])
+    return [
+        Message(
+            session_id=session_id,
+            message_id=f"{seq:08d}-{index}",
+            role=entry["role"],
+            text=entry.get("text", ""),
+            tool_calls=entry.get("toolCalls") or [],
+            usage=entry.get("usage"),
+            created_at_ms=int(item["createdAt"]),
+            region=item[keys.REGION_ATTRIBUTE],
+            expires_at=int(item[keys.TTL_ATTRIBUTE]),
+            seq=seq,
+            turn_id=item.get("turn", ""),
+        )
+        for index, entry in enumerate(stored)
+    ]
 
 
 def _tool_execution(item: Mapping[str, Any]) -> ToolExecution:
@@ -1086,19 +1092,6 @@ def _memory(item: Mapping[str, Any]) -> Memory:
         created_at_ms=int(item["createdAt"]),
         region=item[keys.REGION_ATTRIBUTE],
         expires_at=int(item[keys.TTL_ATTRIBUTE]),
-    )
-
-
-def _claimed_memory(claim: Mapping[str, Any]) -> Memory:
-    """The memory a step's claim was written with (the claim holds a copy of it)."""
-    return Memory(
-        user_id=_after(keys.USER_PREFIX, claim[keys.PARTITION_KEY]),
-        topic=claim["topic"],
-        memory_id=claim["memoryId"],
-        text=claim["text"],
-        created_at_ms=int(claim["createdAt"]),
-        region=claim[keys.REGION_ATTRIBUTE],
-        expires_at=int(claim[keys.TTL_ATTRIBUTE]),
     )
 
 

@@ -98,6 +98,23 @@ def final_message(message_id: str, seq: int, chunks: int, answer: str, extra: di
     return encoded
 
 
+def progress_message(message_id: str, step: int, tool_calls: list[dict[str, Any]]) -> bytes:
+    """A step that calls tools: which, with what input. The turn's answer still comes in its
+    one ``final`` frame."""
+    calls = [{"name": c["name"], "input": c.get("input")} for c in tool_calls]
+    body = {"type": "progress", "messageId": message_id, "step": step, "toolCalls": calls}
+    encoded = json.dumps(body, ensure_ascii=False).encode()
+    if len(encoded) > MESSAGE_BYTES:
+        body["toolCalls"] = [{"name": c["name"]} for c in calls]
+        encoded = json.dumps(body, ensure_ascii=False).encode()
+    return encoded
+
+
+def error_message(code: str, message: str) -> bytes:
+    """A turn that failed: the client gets this instead of a ``final`` frame."""
+    return json.dumps({"type": "error", "code": code, "message": message}).encode()
+
+
 class ConnectionGone(Exception):
     """The client disconnected (API Gateway answered 410)."""
 

@@ -7,10 +7,9 @@ from Pulumi or boto3.
 | item                 | PK                  | SK                          | GSI1PK       | GSI1SK            |
 |----------------------|---------------------|-----------------------------|--------------|-------------------|
 | session metadata     | SESSION#<sessionId> | ~META                       | USER#<user>  | SESSION#<ts>#<id> |
-| message              | SESSION#<sessionId> | MSG#<ulid>                  |              |                   |
+| conversation step    | SESSION#<sessionId> | MSG#<seq:08d>               |              |                   |
 | tool execution       | RUN#<executionId>   | TOOL#<seq:05d>#<tool>       |              |                   |
-| memory               | USER#<userId>       | MEM#<topic>#<ulid>          |              |                   |
-| memory step claim    | USER#<userId>       | MEMSTEP#<idempotencyKey>    |              |                   |
+| memory               | USER#<userId>       | MEM#<topic>#<runStart>-<key>|              |                   |
 | WebSocket connection | CONN#<connectionId> | CONN                        |              |                   |
 | task (Standard run)  | TASK#<taskId>       | TASK                        |              |                   |
 | idempotency record   | IDEMP#<user>#<hash> | IDEMP                       |              |                   |
@@ -42,13 +41,12 @@ REGION_ATTRIBUTE = "region"
 STREAM_VIEW_TYPE = "NEW_AND_OLD_IMAGES"
 
 SESSION_PREFIX = "SESSION#"
-MESSAGE_PREFIX = "MSG#"
+STEP_PREFIX = "MSG#"
 SESSION_META_SK = "~META"
 RUN_PREFIX = "RUN#"
 TOOL_PREFIX = "TOOL#"
 USER_PREFIX = "USER#"
 MEMORY_PREFIX = "MEM#"
-MEMORY_STEP_PREFIX = "MEMSTEP#"  # not under MEM#<topic>#, so recall never sees a claim
 CONNECTION_PREFIX = "CONN#"
 CONNECTION_SK = "CONN"
 TASK_PREFIX = "TASK#"
@@ -59,6 +57,7 @@ APPROVAL_PREFIX = "APPROVAL#"
 TICKET_PREFIX = "TICKET#"
 TICKET_SK = "TICKET"
 
+MAX_STEP = 99_999_999
 # Key values become part of a key string, so the separator may not appear inside them.
 _MAX_KEY_PART = 256
 
@@ -154,8 +153,15 @@ def session_pk(session_id: str) -> str:
     return SESSION_PREFIX + key_part("sessionId", session_id)
 
 
-def message_sk(message_id: str) -> str:
-    return MESSAGE_PREFIX + message_id
+def step_sk(seq: int) -> str:
+    """A conversation step's sort key: its position, zero-padded so positions sort as numbers."""
+    if not isinstance(seq, int) or isinstance(seq, bool) or not 1 <= seq <= MAX_STEP:
+        raise ValueError(f"seq must be an integer in 1..{MAX_STEP}, got {seq!r}")
+    return f"{STEP_PREFIX}{seq:08d}"
+
+
+def step_seq(sort_key: str) -> int:
+    return int(sort_key[len(STEP_PREFIX) :])
 
 
 def user_pk(user_id: str) -> str:
@@ -182,8 +188,11 @@ def memory_topic_prefix(topic: str) -> str:
     return f"{MEMORY_PREFIX}{key_part('topic', topic)}#"
 
 
-def memory_step_sk(idempotency_key: str) -> str:
-    return MEMORY_STEP_PREFIX + key_part("idempotency key", idempotency_key)
+def memory_step_key(started_at_ms: int, seq: int, step_key: str) -> str:
+    """A memory's id: the run's start and the step's place in it (so a topic's memories sort
+    by time) and the step's idempotency key (so every delivery of the step names the same
+    memory, and two runs that started in the same millisecond never share one)."""
+    return f"{started_at_ms:013d}-{seq:05d}-{step_key[:16]}"
 
 
 def connection_pk(connection_id: str) -> str:

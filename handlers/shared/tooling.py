@@ -30,7 +30,8 @@ from handlers.shared.log import get_logger, log_context
 from handlers.shared.settings import load_settings
 from handlers.shared.state import DuplicateToolExecutionError, StateStore, ToolExecution
 
-INLINE_RESULT_BYTES = 8_192
+# 16 calls a step x 4 KB inline stays far from a state's 256 KB (handlers.agent_step budgets).
+INLINE_RESULT_BYTES = 4_096
 PREVIEW_CHARS = 1_000
 
 
@@ -53,6 +54,8 @@ class ToolEvent(msgspec.Struct, frozen=True):
     toolUseId: str = ""
     input: dict[str, Any] = {}
     correlationId: str | None = None
+    startedAt: str | None = None
+    """The run's start ($$.Execution.StartTime): the same on every delivery of its steps."""
     action: Literal["run", "compensate"] = "run"
 
 
@@ -70,11 +73,22 @@ class ToolContext(msgspec.Struct, frozen=True):
     session_id: str
     correlation_id: str | None
     store: StateStore
+    started_at_ms: int | None = None
+    """When the run started: the same on every delivery of its steps."""
 
     @property
     def idempotency_key(self) -> str:
         """The same for every delivery of this step, unique across steps and runs."""
         return hashlib.sha256(f"{self.execution_id}:{self.seq}".encode()).hexdigest()[:32]
+
+
+def started_at_ms(value: str | None) -> int | None:
+    """``$$.Execution.StartTime`` (ISO 8601, e.g. 2026-11-28T09:00:00.123Z) in epoch ms."""
+    if not value:
+        return None
+    from datetime import datetime
+
+    return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() * 1000)
 
 
 def flat_schema(model: type) -> dict[str, Any]:
@@ -91,7 +105,10 @@ class ToolDefinition:
     """A tool: its name (the module name), what the model is told, and what it does.
 
     ``dynamodb_actions`` are the DynamoDB actions the tool itself needs beyond recording its
-    runs (they go into its IAM role).
+    runs (they go into its IAM role). A ``pure`` tool (the same input always gives the same
+    output, and nothing else happens) is not recorded: running it again on a redelivery is
+    as good as reading a record, and the write is saved. Its result is recorded only when it
+    must travel by reference.
     """
 
     def __init__(
@@ -102,7 +119,11 @@ class ToolDefinition:
         run: Callable[[ToolContext, Any], Any],
         compensate: Callable[[ToolContext, ToolExecution], dict[str, Any]] | None = None,
         dynamodb_actions: tuple[str, ...] = (),
+        pure: bool = False,
     ) -> None:
+        if pure and compensate is not None:
+            raise ValueError(f"tool {name!r}: a pure tool has no side effect to compensate")
+        self.pure = pure
         self.name = name
         self.description = description
         self.input_type = input_type
@@ -144,6 +165,7 @@ class ToolDefinition:
             session_id=request.sessionId,
             correlation_id=request.correlationId,
             store=self.store(),
+            started_at_ms=started_at_ms(request.startedAt),
         )
         logger = get_logger(f"tool.{self.name}")
         with log_context(
@@ -158,9 +180,10 @@ class ToolDefinition:
     # -- the exactly-once step ------------------------------------------------------------
 
     def execute(self, ctx: ToolContext, raw_input: dict[str, Any], tool_use_id: str = "") -> dict[str, Any]:
-        recorded = ctx.store.get_tool_execution(ctx.execution_id, ctx.seq, self.name)
-        if recorded is not None:
-            return self._result(recorded, tool_use_id, replayed=True)
+        if not self.pure:
+            recorded = ctx.store.get_tool_execution(ctx.execution_id, ctx.seq, self.name)
+            if recorded is not None:
+                return self._result(recorded, tool_use_id, replayed=True)
         try:
             parsed = msgspec.convert(raw_input, self.input_type)
             status, output = "SUCCEEDED", self.run(ctx, parsed)
@@ -170,6 +193,8 @@ class ToolDefinition:
             status, output = "FAILED", {"error": str(error)}
         # ToolTransientError and anything unexpected propagate: Step Functions retries or
         # catches them, and nothing is recorded, so a retry runs the step afresh.
+        if self.pure and len(json.dumps(output, separators=(",", ":")).encode()) <= INLINE_RESULT_BYTES:
+            return {"toolUseId": tool_use_id, "name": self.name, "seq": ctx.seq, "status": status, "output": output}
         try:
             record = ctx.store.record_tool_execution(
                 ctx.execution_id,

@@ -1,7 +1,9 @@
 """memory: a stateful tool. Remembers facts about the user by topic and recalls them.
 
-A memory is written once per step, keyed on the step's idempotency key (see
-``StateStore.remember``): however often the step is delivered, one memory is stored.
+A memory is written once per step: its key is made of the run's start and the step's
+idempotency key (``keys.memory_step_key``), the same on every delivery, and the write is
+conditional on it, so however often the step is delivered one memory is stored, in one
+PutItem.
 """
 
 from __future__ import annotations
@@ -10,8 +12,8 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from handlers.shared.state import TransactionConflictError
-from handlers.shared.tooling import ToolContext, ToolDefinition, ToolInputError, ToolTransientError
+from handlers.shared import table as keys
+from handlers.shared.tooling import ToolContext, ToolDefinition, ToolInputError
 
 Topic = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$", description="lower-case topic, e.g. travel")]
 
@@ -29,11 +31,10 @@ def run(ctx: ToolContext, request: MemoryInput) -> dict:
     if request.action == "remember":
         if not request.text:
             raise ToolInputError("remember needs the text to remember")
-        try:
-            memory = ctx.store.remember(ctx.user_id, request.topic, request.text, ctx.idempotency_key)
-        except TransactionConflictError:
-            # The other delivery is writing this very memory; a retry of the step finds it.
-            raise ToolTransientError("another delivery of this step is storing the memory") from None
+        if ctx.started_at_ms is None:
+            raise ValueError("memory needs the run's start time (startedAt) to key the memory")
+        step_key = keys.memory_step_key(ctx.started_at_ms, ctx.seq, ctx.idempotency_key)
+        memory = ctx.store.remember(ctx.user_id, request.topic, request.text, step_key)
         return {"remembered": memory.text, "topic": memory.topic, "memoryId": memory.memory_id}
     memories = ctx.store.recall(ctx.user_id, request.topic, limit=request.limit)
     return {"topic": request.topic, "memories": [m.text for m in memories]}
