@@ -22,6 +22,7 @@ endif
 
 .PHONY: venv dev demo approve test lint format preview openapi bench config-reference clean other-python
 
+# pip shows its progress bars on a terminal; in CI (no terminal) it logs one line per package.
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt $(OTHER_PYTHON)
 	@if [ -n "$(OTHER_PYTHON)" ] && [ -e $(VENV) ]; then \
 	  echo "make: $(VENV) runs Python $(or $(HAVE_PYTHON),?) but PYTHON=$(PYTHON) is $(WANT_PYTHON): recreating $(VENV)"; \
@@ -32,7 +33,11 @@ $(STAMP): requirements.txt requirements-dev.txt constraints.txt $(OTHER_PYTHON)
 	  echo "make: creating $(VENV) with $(PYTHON) (Python $$($(PYTHON) -c '$(PY_VERSION)'))" && \
 	  $(PYTHON) -m venv $(VENV); \
 	}
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
+	@echo "make: installing the pinned requirements into $(VENV): pulumi, pulumi-aws, moto, boto3 and"
+	@echo "      their dependencies, about 100 packages and 650 MB. With a cold pip cache this downloads"
+	@echo "      them all and takes several minutes; it runs again only when a requirements file changes."
+	$(BIN)/python -m pip install --disable-pip-version-check --progress-bar $$(test -t 1 && echo on || echo off) \
+	  -r requirements-dev.txt -c constraints.txt
 	@touch $(STAMP)
 
 other-python:
@@ -42,6 +47,7 @@ venv: $(STAMP)
 # The independent validators the tests run (asl-validator), from the npm registry.
 VALIDATORS := validators/node_modules/.installed
 $(VALIDATORS): validators/package.json validators/package-lock.json
+	@echo "make: installing the validators the tests run (asl-validator) from the npm registry"
 	cd validators && npm ci --no-audit --no-fund --loglevel=error
 	touch $(VALIDATORS)
 
