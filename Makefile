@@ -1,23 +1,53 @@
 # Every target creates the virtualenv first (the one Pulumi.yaml names, so `pulumi preview`
 # and `pulumi up` use the same packages) and reinstalls when a requirements file changes.
+# PYTHON is the interpreter it is created with; given explicitly (`PYTHON=python3.13 make
+# test`), it is also the one .venv must run: a .venv of another Python version is recreated.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 STACK ?= dev
+PY_VERSION := import sys; print("%d.%d" % sys.version_info[:2])
 
-.PHONY: venv dev demo approve test lint workflows format preview policy openapi bench config-reference clean
+ifneq ($(origin PYTHON),file)
+WANT_PYTHON := $(shell $(PYTHON) -c '$(PY_VERSION)' 2>/dev/null)
+ifeq ($(WANT_PYTHON),)
+$(error PYTHON=$(PYTHON) does not run here; name an installed interpreter, e.g. PYTHON=python3.13)
+endif
+HAVE_PYTHON := $(shell test -x $(BIN)/python && $(BIN)/python -c '$(PY_VERSION)' 2>/dev/null)
+ifneq ($(HAVE_PYTHON),$(WANT_PYTHON))
+OTHER_PYTHON := other-python
+endif
+endif
 
-$(STAMP): requirements.txt requirements-dev.txt constraints.txt
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
-	touch $(STAMP)
+.PHONY: venv dev demo approve test lint workflows format preview policy openapi bench config-reference clean other-python
+
+# pip shows its progress bars on a terminal; in CI (no terminal) it logs one line per package.
+$(STAMP): requirements.txt requirements-dev.txt constraints.txt $(OTHER_PYTHON)
+	@if [ -n "$(OTHER_PYTHON)" ] && [ -e $(VENV) ]; then \
+	  echo "make: $(VENV) runs Python $(or $(HAVE_PYTHON),?) but PYTHON=$(PYTHON) is $(WANT_PYTHON): recreating $(VENV)"; \
+	  rm -rf $(VENV); \
+	fi
+	@test -x $(BIN)/python || { \
+	  $(PYTHON) -c 'import sys; sys.exit("make: $(PYTHON) is Python %d.%d; agent-infra needs 3.11 or later (PYTHON=python3.13 make ...)" % sys.version_info[:2] if sys.version_info < (3, 11) else 0)' && \
+	  echo "make: creating $(VENV) with $(PYTHON) (Python $$($(PYTHON) -c '$(PY_VERSION)'))" && \
+	  $(PYTHON) -m venv $(VENV); \
+	}
+	@echo "make: installing the pinned requirements into $(VENV): pulumi, pulumi-aws, moto, boto3 and"
+	@echo "      their dependencies, about 100 packages and 650 MB. With a cold pip cache this downloads"
+	@echo "      them all and takes several minutes; it runs again only when a requirements file changes."
+	$(BIN)/python -m pip install --disable-pip-version-check --progress-bar $$(test -t 1 && echo on || echo off) \
+	  -r requirements-dev.txt -c constraints.txt
+	@touch $(STAMP)
+
+other-python:
 
 venv: $(STAMP)
 
 # The independent validators the tests run (asl-validator), from the npm registry.
 VALIDATORS := validators/node_modules/.installed
 $(VALIDATORS): validators/package.json validators/package-lock.json
+	@echo "make: installing the validators the tests run (asl-validator) from the npm registry"
 	cd validators && npm ci --no-audit --no-fund --loglevel=error
 	touch $(VALIDATORS)
 

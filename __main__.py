@@ -6,11 +6,12 @@ global parts and one AgentRegion per region, export outputs.
 
 import pulumi
 import pulumi_aws as aws
+from pulumi.runtime import config as runtime_config
 
 from components import naming, packaging
 from components.clients import ApiClientKeys, ApiClientKeysArgs
 from components.compute import AgentComputeArgs, LlmArgs
-from components.config import NAMESPACE, StackConfigError, load_stack_config
+from components.config import NAMESPACE, StackConfigError, check_config_keys, load_stack_config
 from components.endpoints import ordered_endpoints
 from components.observability import StackBudget, StackBudgetArgs
 from components.region import AgentRegion, AgentRegionArgs
@@ -18,8 +19,24 @@ from components.routing import GlobalRouting, GlobalRoutingArgs, RegionEndpoints
 from components.state import GlobalTable, GlobalTableArgs
 from handlers.tools import load_tool
 
+
+def stack_config_keys() -> list[str]:
+    """Every key of the stack's config, in every namespace (``namespace:name``).
+
+    ``pulumi.Config`` reads one key at a time; the whole map lives in the runtime's config.
+    The language host passes it as the ``PULUMI_CONFIG`` environment variable
+    (``pulumi.runtime.get_config_env()``) and its launcher loads that into
+    ``pulumi.runtime.config.CONFIG`` with ``set_all_config``, which is also where the
+    mocks' ``set_all_config`` puts it: both are read, so neither way is missed.
+    """
+    return sorted({*pulumi.runtime.get_config_env(), *runtime_config.CONFIG.get()})
+
+
+config_keys = stack_config_keys()
+for warning in check_config_keys(config_keys).warnings:
+    pulumi.log.warn(warning)
 try:
-    stack_config = load_stack_config(pulumi.Config(NAMESPACE).get_object)
+    stack_config = load_stack_config(pulumi.Config(NAMESPACE).get_object, keys=config_keys)
 except StackConfigError as error:
     # RunError prints just the message: the user sees which key is wrong, not a traceback.
     raise pulumi.RunError(str(error)) from None

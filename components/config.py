@@ -1,9 +1,11 @@
 """The stack configuration (namespace ``agent-infra``): one pydantic model, read once.
 
 Pure: no Pulumi import. ``__main__.py`` hands :func:`load_stack_config` a function that reads
-one key (``pulumi.Config().get_object``); the local stack and the tests hand it a dict's
-``get``. A bad value raises :class:`StackConfigError` whose message names the key, the value
-and what is allowed, one line per problem.
+one key (``pulumi.Config().get_object``) and the names of every key of the stack; the local
+stack and the tests hand it a dict's ``get``. A bad value raises :class:`StackConfigError`
+whose message names the key, the value and what is allowed, one line per problem. A key the
+program does not read is never silently ignored (:func:`check_config_keys`): in the
+``agent-infra`` namespace it is an error with a "did you mean", in another namespace a warning.
 
 The field descriptions here are the config reference: ``python -m components.config``
 prints it as the Markdown table the README carries (a test keeps the two in step).
@@ -11,9 +13,11 @@ prints it as the Markdown table the README carries (a test keeps the two in step
 
 from __future__ import annotations
 
+import difflib
 import keyword
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from functools import cache
 from typing import Annotated, Any, Literal
 from urllib.parse import urlparse
@@ -524,49 +528,191 @@ def _redact(value: Any) -> Any:
     return value
 
 
-def _describe(error: dict) -> str:
+def _keys_of(model: type[BaseModel]) -> list[str]:
+    """The keys a model accepts, as they are written in the stack config (camelCase)."""
+    return [info.alias or name for name, info in model.model_fields.items()]
+
+
+def _model_at(loc: tuple) -> type[BaseModel] | None:
+    """The model whose keys are allowed at ``loc`` (a pydantic error location), if any."""
+    model: type[BaseModel] | None = StackConfig
+    for part in loc:
+        if isinstance(part, int):
+            continue  # an element of a list keeps the list's model
+        fields = {info.alias or name: info for name, info in model.model_fields.items()}
+        if part not in fields:
+            return None
+        model = _nested_model(fields[part].annotation)
+        if model is None:
+            return None
+    return model
+
+
+def _did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
+    found = difflib.get_close_matches(name, list(candidates), n=1)
+    return found[0] if found else None
+
+
+def _unknown_key(loc: tuple) -> str:
+    """The message for a key no model has: the closest allowed key, or the keys allowed."""
+    parent = _model_at(loc[:-1])
+    allowed = _keys_of(parent) if parent is not None else []
+    guess = _did_you_mean(str(loc[-1]), allowed)
+    if guess is not None:
+        return f"unknown key; did you mean {_key_path((*loc[:-1], guess))}?"
+    where = f"the keys of {_key_path(loc[:-1])} are" if loc[:-1] else f"the {NAMESPACE} keys are"
+    if allowed:
+        return f'unknown key; {where} {", ".join(allowed)} (README, "Stack configuration")'
+    return "unknown key; see the config reference in the README for the keys allowed"
+
+
+def _describe(error: dict, loc: tuple) -> str:
     message = error["msg"]
     for prefix in ("Value error, ", "Assertion failed, "):
         if message.startswith(prefix):
             message = message[len(prefix) :]
     if error["type"] == "extra_forbidden":
-        message = "unknown key; see the config reference in the README for the keys allowed"
+        message = _unknown_key(loc)
     elif error["type"] == "missing":
         message = "is required"
     return message
 
 
-def format_errors(error: ValidationError) -> str:
+def _error_lines(error: ValidationError) -> list[str]:
     lines = []
     for problem in error.errors():
         loc = tuple(p for p in problem["loc"] if not (isinstance(p, str) and p.startswith("function-")))
         key = _key_path(loc)
         if problem["type"] == "missing":
-            lines.append(f"{key}: {_describe(problem)}")
+            lines.append(f"{key}: {_describe(problem, loc)}")
             continue
         value = problem.get("input")
         shown = "'[secret]'" if key.endswith(f".{_SECRET_FIELD}") else repr(_redact(value))
-        lines.append(f"{key} = {shown}: {_describe(problem)}")
+        lines.append(f"{key} = {shown}: {_describe(problem, loc)}")
+    return lines
+
+
+def _message(lines: Iterable[str]) -> str:
     return "invalid stack config:\n  " + "\n  ".join(lines)
 
 
-def parse_stack_config(raw: dict[str, Any]) -> StackConfig:
-    """Validate a dict of ``agent-infra:*`` values (keys without the namespace)."""
+def format_errors(error: ValidationError) -> str:
+    return _message(_error_lines(error))
+
+
+# Namespaces whose keys the Pulumi engine reads itself (pulumi:disable-default-providers,
+# pulumi:tags, ...): never the program's business.
+ENGINE_NAMESPACES = frozenset({"pulumi"})
+
+# A namespace this close to ours (edits, case aside) is taken for a typo of it.
+_NAMESPACE_TYPO_DISTANCE = 2
+
+
+def _edit_distance(a: str, b: str) -> int:
+    """Levenshtein distance, with a swap of two neighbouring characters counting as one edit."""
+    previous2: list[int] = []
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        current = [i]
+        for j, cb in enumerate(b, 1):
+            cost = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb))
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                cost = min(cost, previous2[j - 2] + 1)
+            current.append(cost)
+        previous2, previous = previous, current
+    return previous[-1]
+
+
+@dataclass(frozen=True)
+class ConfigKeyCheck:
+    """What :func:`check_config_keys` found: errors stop the program, warnings are logged."""
+
+    errors: tuple[str, ...]
+    warnings: tuple[str, ...]
+
+
+def _other_namespace_warning(key: str, namespace: str, name: str) -> str:
+    ignored = f"{key}: ignored: this program reads no {namespace}:* config"
+    if namespace == "aws":
+        ignored = f"{key}: ignored: this program's AWS provider is explicit and reads no aws:* stack config"
+        if name == "region":
+            return f"{ignored}; the regions come from {NAMESPACE}:regions (the first is the home region)"
+        if name in ("profile", "accessKey", "secretKey", "token", "sharedCredentialsFiles"):
+            return f"{ignored}; credentials come from the environment (AWS_PROFILE, AWS_ACCESS_KEY_ID, ...)"
+        return ignored
+    if _edit_distance(namespace.lower(), NAMESPACE) <= _NAMESPACE_TYPO_DISTANCE:
+        guess = _did_you_mean(name, _keys_of(StackConfig)) or name
+        return f"{ignored}; did you mean {NAMESPACE}:{guess}?"
+    return ignored
+
+
+def check_config_keys(keys: Iterable[str]) -> ConfigKeyCheck:
+    """Every key of a stack (``namespace:name``, all namespaces) checked against what the program reads.
+
+    An unknown ``agent-infra:*`` key is an error (with the closest key as a suggestion): a
+    misspelled key would otherwise leave its setting at the default without a word. A key of
+    another namespace is a warning, since other tools may share the stack file: the engine's
+    own ``pulumi:*`` keys are fine, a namespace a typo away from ``agent-infra`` suggests the key
+    meant, ``aws:*`` says that the program's explicit provider never reads it.
+    """
+    known = _keys_of(StackConfig)
+    errors, warnings = [], []
+    for key in sorted(set(keys)):
+        namespace, colon, name = key.partition(":")
+        if not colon:
+            warnings.append(f"{key}: ignored: a key without a namespace; this program reads {NAMESPACE}:* keys")
+        elif namespace == NAMESPACE:
+            if name in known:
+                continue
+            head = re.split(r"[.\[]", name, maxsplit=1)[0]
+            if head != name and head in known:
+                errors.append(
+                    f"{key}: unknown key; a key path is not a key: nest the value under {NAMESPACE}:{head}"
+                    f" (`pulumi config set --path '{key}' <value>` does)"
+                )
+            else:
+                guess = _did_you_mean(name, known)
+                errors.append(
+                    f"{key}: unknown key; did you mean {NAMESPACE}:{guess}?"
+                    if guess
+                    else f"{key}: unknown key; the {NAMESPACE} keys are {', '.join(known)}"
+                    ' (README, "Stack configuration")'
+                )
+        elif namespace not in ENGINE_NAMESPACES:
+            warnings.append(_other_namespace_warning(key, namespace, name))
+    return ConfigKeyCheck(errors=tuple(errors), warnings=tuple(warnings))
+
+
+def parse_stack_config(raw: dict[str, Any], key_errors: Iterable[str] = ()) -> StackConfig:
+    """Validate a dict of ``agent-infra:*`` values (keys without the namespace).
+
+    ``key_errors`` (from :func:`check_config_keys`) go into the same message as the values'
+    problems, so one run names everything wrong.
+    """
+    lines = list(key_errors)
     try:
-        return StackConfig.model_validate(raw)
+        config = StackConfig.model_validate(raw)
     except ValidationError as error:
-        raise StackConfigError(format_errors(error)) from None
+        lines.extend(_error_lines(error))
+    if lines:
+        raise StackConfigError(_message(lines)) from None
+    return config
 
 
-def load_stack_config(read: Callable[[str], Any]) -> StackConfig:
-    """Read every key of the model with ``read`` (e.g. ``pulumi.Config().get_object``) and validate."""
+def load_stack_config(read: Callable[[str], Any], keys: Iterable[str] | None = None) -> StackConfig:
+    """Read every key of the model with ``read`` (e.g. ``pulumi.Config().get_object``) and validate.
+
+    ``keys``, every key of the stack in every namespace, makes an unknown ``agent-infra:*`` key
+    an error too (see :func:`check_config_keys`; its warnings are the caller's to log).
+    """
     raw = {}
     for name, info in StackConfig.model_fields.items():
         key = info.alias or name
         value = read(key)
         if value is not None:
             raw[key] = value
-    return parse_stack_config(raw)
+    key_errors = check_config_keys(keys).errors if keys is not None else ()
+    return parse_stack_config(raw, key_errors)
 
 
 def _reference_rows(model: type[BaseModel], prefix: str) -> list[str]:

@@ -4,13 +4,15 @@
 
 No Pulumi CLI, no AWS account: the program, the config validation and the components run
 for real; only the cloud's answers are mocked (local/pulumi_mocks.py). A bad stack config
-prints its message and exits 2, as `pulumi preview` would stop.
+prints its message and exits 2, as `pulumi preview` would stop; so does an unknown
+``agent-infra:*`` key, while a key of a namespace the program does not read is a warning.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from collections import Counter
 from pathlib import Path
@@ -29,6 +31,8 @@ def main(argv: list[str] | None = None) -> int:
         stacks = sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in ROOT.glob("Pulumi.*.yaml"))
         print(f"no stack {args.stack!r}; stacks: {', '.join(stacks)}", file=sys.stderr)
         return 2
+    # Under the mocks the program's pulumi.log warnings go to the root logger: show them as the CLI would.
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s", stream=sys.stderr)
     try:
         run = run_program(stack_config(args.stack), args.stack)
     except pulumi.RunError as error:

@@ -7,6 +7,7 @@ Used by the infrastructure tests, ``bench/program_regions.py`` and ``make previe
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import hashlib
 import json
@@ -341,6 +342,23 @@ def stack_config(stack: str) -> dict[str, Any]:
     return yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]
 
 
+_event_loop: asyncio.AbstractEventLoop | None = None
+
+
+def _set_event_loop() -> None:
+    """Give this thread a current event loop, explicitly.
+
+    The Pulumi SDK runs on the thread's current loop and ``set_mocks`` creates a future at
+    once; without a loop set, asyncio makes one implicitly, which Python 3.12 deprecates (a
+    DeprecationWarning in every test run) and 3.14 refuses. Pulumi's own launcher sets one
+    before running a program; this does the same, reusing one loop for every run.
+    """
+    global _event_loop
+    if _event_loop is None or _event_loop.is_closed():
+        _event_loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(_event_loop)
+
+
 def run_program(
     config: dict[str, Any],
     stack: str = "test",
@@ -355,6 +373,7 @@ def run_program(
     Raises whatever the program raises (a bad config raises ``pulumi.RunError``).
     """
     mocks = mocks or AwsMocks()
+    _set_event_loop()
     pulumi_settings.ROOT.set(None)  # a fresh stack per run, as `pulumi up` would have
     pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False)
     pulumi.runtime.set_all_config(

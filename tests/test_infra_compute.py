@@ -10,6 +10,7 @@ import pytest
 from components.config import parse_stack_config
 from components.policies import wildcard_problems
 from local.pulumi_mocks import ACCOUNT_ID, run_program, stack_config
+from tests.archives import check_bytecode, without_bytecode
 
 FUNCTION = "aws:lambda/function:Function"
 ROLE = "aws:iam/role:Role"
@@ -273,6 +274,8 @@ def test_archives_hold_only_what_each_function_needs(runs, stack):
         path = function.inputs["code"].path
         with zipfile.ZipFile(path) as archive:
             names = archive.namelist()
+        check_bytecode(path)
+        names = without_bytecode(names)  # checked above: one .pyc per module on 3.13, none elsewhere
         assert "handlers/__init__.py" in names and "handlers/shared/state.py" in names
         assert not any(n.startswith(("tests/", ".venv/", "local/", "components/", "bench/")) for n in names)
         assert not any(".pytest_cache" in n or n.endswith((".pyo", ".orig")) for n in names)

@@ -9,6 +9,7 @@ import pytest
 
 from components import packaging
 from handlers.tools import available_tools, load_tool
+from tests.archives import check_bytecode, without_bytecode
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +33,7 @@ def test_layer_carries_msgspec_built_for_arm64_and_python_313(layer):
     with zipfile.ZipFile(layer) as archive:
         tags = archive.read(wheel).decode()
     assert "cp313-cp313-manylinux" in tags and "aarch64" in tags
-    assert not any("__pycache__" in n for n in entries), "no bytecode from a 3.11 build machine"
+    check_bytecode(layer)
     assert layer.stat().st_size < 5 * 1024 * 1024
 
 
@@ -54,9 +55,10 @@ def test_function_archives_hold_only_their_code(code, tmp_path):
     for module in code.modules:
         assert module in entries
     assert not any(n.startswith(("tests/", "local/", "components/", "bench/", ".venv/")) for n in entries)
-    assert not any(".pyc" in n for n in entries) or sys.version_info[:2] == packaging.RUNTIME_VERSION
-    own_handlers = {n for n in entries if n.startswith("handlers/") and not n.startswith("handlers/shared/")}
+    sources = without_bytecode(entries)
+    own_handlers = {n for n in sources if n.startswith("handlers/") and not n.startswith("handlers/shared/")}
     assert own_handlers == {"handlers/__init__.py", *code.modules, *code.extra_files}
+    check_bytecode(path)
     assert path.stat().st_size < 200 * 1024
 
 

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import get_args, get_origin
 
+import pytest
 import yaml
+from pydantic import BaseModel
 
-from components.config import README_END, README_START, StackConfig, with_reference
+from components.config import NAMESPACE, README_END, README_START, StackConfig, with_reference
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -54,3 +57,39 @@ def test_every_direct_requirement_is_pinned_and_constrained():
             assert version, f"{name}: {line} is not pinned"
             base = package.split("[")[0].lower().replace("_", "-")
             assert constraints.get(base) == version, f"constraints.txt disagrees on {base}"
+
+
+def _pulumi_config_type(annotation) -> dict:
+    """The Pulumi project-file schema (``type``, ``items``) of a model field's annotation."""
+    origin = get_origin(annotation)
+    if origin is list:
+        return {"type": "array", "items": _pulumi_config_type(get_args(annotation)[0])}
+    if origin is dict or (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+        return {"type": "object"}
+    scalars = {str: "string", bool: "boolean", int: "integer"}
+    assert annotation in scalars, f"no Pulumi config type for {annotation!r}"
+    return {"type": scalars[annotation]}
+
+
+def test_pulumi_yaml_declares_exactly_the_models_required_keys_with_their_types():
+    declared = {
+        key: schema
+        for key, schema in yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"].items()
+        if key.startswith(f"{NAMESPACE}:")
+    }
+    required = {
+        f"{NAMESPACE}:{field.alias}": field for field in StackConfig.model_fields.values() if field.is_required()
+    }
+    assert set(declared) == set(required), "Pulumi.yaml's config declares the model's required keys, no others"
+    for key, field in required.items():
+        schema = declared[key]
+        # A default (or value) would make the CLI fill the key in instead of asking for it.
+        assert "default" not in schema and "value" not in schema, key
+        assert {k: v for k, v in schema.items() if k in ("type", "items")} == _pulumi_config_type(field.annotation), key
+        assert schema["description"] == field.description, key
+
+
+def test_the_type_mapping_refuses_a_type_pulumi_cannot_declare():
+    with pytest.raises(AssertionError, match="no Pulumi config type"):
+        _pulumi_config_type(float)
+    assert _pulumi_config_type(list[dict[str, str]]) == {"type": "array", "items": {"type": "object"}}
