@@ -19,6 +19,19 @@ JSONata                            ``jsonata-python`` as the interpreter's evalu
                                    EventBridge connection, ``States.Http.StatusCode.<code>``.
 =================================  ==========================================================
 
+and three costs of moto's interpreter that grow with every execution, which the local stack
+would otherwise pay on every chat turn (none changes what an execution does):
+
+=================================  ==========================================================
+parsed programs                    moto parses a definition with ANTLR at every execution
+                                   (about 65 ms for our turn); parsed once per definition
+                                   here (``ProgramCache``), the program shared by executions.
+Lambda/SDK clients                 moto builds a boto3 client for every Lambda task (about
+                                   7 ms); one per region, service and endpoint here.
+``TMP_THREADS``                    moto appends every thread it starts to a module list and
+                                   never removes it; finished ones are dropped here.
+=================================  ==========================================================
+
 Every patch of moto is made by ``StepFunctionsAdapter.install()`` (listed in ``_patch_moto``)
 and undone by ``uninstall()``; ``with StepFunctionsAdapter(...):`` does both. Nothing here
 edits moto's files. Use it inside ``moto.mock_aws(config=MOTO_CONFIG)``:
@@ -39,9 +52,11 @@ import base64
 import collections
 import copy
 import datetime
+import functools
 import json
 import math
 import re
+import sys
 import threading
 import urllib.error
 import urllib.parse
@@ -60,12 +75,17 @@ from moto.core.exceptions import AWSError
 from moto.core.responses import ActionResult, EmptyResult
 from moto.stepfunctions import urls as stepfunctions_urls
 from moto.stepfunctions.exceptions import InvalidExecutionInput
+from moto.stepfunctions.parser import utils as parser_utils
 from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
 from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
 from moto.stepfunctions.parser.asl.component.common.error_name.error_name import ErrorName
 from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEvent
 from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
+from moto.stepfunctions.parser.asl.component.common.string import string_expression
 from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import TimeoutSeconds
+from moto.stepfunctions.parser.asl.component.component import Component
+from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
+from moto.stepfunctions.parser.asl.component.intrinsic.jsonata import get_intrinsic_functions_declarations
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task_factory
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service import (
     StateTaskService,
@@ -78,6 +98,8 @@ from moto.stepfunctions.parser.asl.eval import variable_store as eval_variable_s
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 from moto.stepfunctions.parser.asl.jsonata import jsonata as moto_jsonata
 from moto.stepfunctions.parser.asl.parse import preprocessor
+from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+from moto.stepfunctions.parser.asl.utils import boto_client as moto_boto_client
 from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
 from moto.stepfunctions.parser.backend.execution import SyncExecution
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend
@@ -172,17 +194,94 @@ def _task_failure_event(task: StateTaskService, env: Any, error: str, cause: str
 # ---------------------------------------------------------------------------------------------
 
 
-def evaluate_jsonata(expression: str) -> Any:
+def evaluate_jsonata(expression: str, bindings: dict[str, Any] | None = None) -> Any:
     """The interpreter's JSONata hook: the expression's value as plain JSON data (None when
-    undefined; the interpreter tells null from undefined with ``$exists``)."""
+    undefined; the interpreter tells null from undefined with ``$exists``). ``bindings``:
+    variables (name without ``$`` → JSON data) the expression sees, as Step Functions binds
+    ``$states`` and the workflow's variables."""
     try:
-        value = jsonata.Jsonata(expression).evaluate(None)
+        # A compiled expression is shared; each evaluation runs on a shallow copy of it (an
+        # evaluation sets the instance's timestamp), as jsonata-python's per-thread copies do.
+        instance = copy.copy(_compiled_jsonata(expression))
+        jsonata.Jsonata.CURRENT.jsonata = instance
+        value = instance.evaluate(None, bindings or {})
         # jsonata-python answers JSONata arrays as its own list type; functions are not JSON.
         return json.loads(json.dumps(value))
     except Exception as error:
         failure = moto_jsonata.JSONataException("UNKNOWN", str(error))
         failure.args = (f"{type(error).__name__}: {error}",)  # so the execution's cause says what failed
         raise failure from error
+
+
+_JSONATA_CACHE_SIZE = 512
+_jsonata_cache: collections.OrderedDict[str, Any] = collections.OrderedDict()
+_jsonata_cache_lock = threading.Lock()
+
+
+def _compiled_jsonata(expression: str) -> Any:
+    with _jsonata_cache_lock:
+        compiled = _jsonata_cache.get(expression)
+        if compiled is not None:
+            _jsonata_cache.move_to_end(expression)
+            return compiled
+    compiled = jsonata.Jsonata(expression)  # a syntax error raises here, every time
+    with _jsonata_cache_lock:
+        _jsonata_cache[expression] = compiled
+        while len(_jsonata_cache) > _JSONATA_CACHE_SIZE:
+            _jsonata_cache.popitem(last=False)
+    return compiled
+
+
+def jsonata_bindings(env: Any, references: set[str]) -> dict[str, Any]:
+    """What moto would write into the expression as ``$name:=<JSON>;`` declarations, as
+    variables instead: ``$states`` (the parts of it the expression names, as moto chooses
+    them) and the workflow's variables, outer scope first. Encoded and decoded with moto's own
+    JSON encoder (datetimes become ISO strings, as in moto's declarations), so the expression
+    works on a copy, never on the execution's own data."""
+    data = env.states._states_data
+    if not references or eval_states._STATES_PREFIX in references:
+        states = data
+    else:
+        candidates = {
+            "input": eval_states._STATES_INPUT_PREFIX,
+            "context": eval_states._STATES_CONTEXT_PREFIX,
+            "result": eval_states._STATES_RESULT_PREFIX,
+            "errorOutput": eval_states._STATES_ERROR_OUTPUT_PREFIX,
+        }
+        states = {}
+        for reference in references:
+            for key, prefix in list(candidates.items()):
+                if reference.startswith(prefix):
+                    states[key] = data[key]
+                    del candidates[key]
+                    break
+    store = env.variable_store
+    variables = {**store._outer_scope, **store._inner_scope}
+    return json.loads(to_json_str({**variables, "states": states}))
+
+
+def _string_jsonata_eval_body(original: Any) -> Any:
+    """``StringJSONata._eval_body`` (a ``{% ... %}`` string), with ``$states`` and the
+    variables bound as data instead of written into the expression as JSON text that
+    JSONata then tokenises again: the compiled expression is reused, whatever the data.
+
+    moto's own path still runs where it decides more than the value: an expression that uses
+    Step Functions' JSONata functions ($partition, $hash, $uuid, ...: declared by moto as
+    JSONata code), and a result that is null or undefined (moto tells them apart and fails
+    the state on undefined). A string result needs no check: its JSONata type is a string."""
+
+    def eval_body(component: Any, env: Any) -> None:
+        references = moto_jsonata.extract_jsonata_variable_references(component.expression)
+        if get_intrinsic_functions_declarations(variable_references=references):
+            original(component, env)
+            return
+        result = evaluate_jsonata(component.expression, jsonata_bindings(env, references))
+        if result is None:
+            original(component, env)
+            return
+        env.stack.append(result)
+
+    return eval_body
 
 
 def encode_jsonata_variable_declarations(bindings: dict[str, Any]) -> str:
@@ -316,6 +415,107 @@ class _HttpInvokeTask(StateTaskService):
 
 
 # ---------------------------------------------------------------------------------------------
+# What moto's interpreter would redo at every execution
+# ---------------------------------------------------------------------------------------------
+
+
+class ProgramCache:
+    """``AmazonStateLanguageParser.parse``, once per definition (the most recent ``size`` kept).
+
+    A parsed program is a tree of components holding only the definition: each execution's
+    state lives in its own ``Environment`` (stack, heap, frames, event history), so one
+    program serves every execution of its definition, concurrently too. The one value a
+    component computes lazily, its ``heap_key`` (a random id naming its slot in an
+    environment's heap), is computed here before the program is shared, so two threads can
+    never give one component two keys. The programs hold the task types the adapter
+    installed, so the cache lives and dies with the adapter.
+    """
+
+    def __init__(self, parse: Any, size: int = 64) -> None:
+        self._parse = parse
+        self._size = size
+        self._programs: collections.OrderedDict[str, tuple[Any, Any]] = collections.OrderedDict()
+        self._lock = threading.Lock()
+        self.parsed = 0  # definitions actually parsed (misses), for the tests and the bench
+
+    def parse(self, definition: str) -> tuple[Any, Any]:
+        with self._lock:
+            cached = self._programs.get(definition)
+            if cached is not None:
+                self._programs.move_to_end(definition)
+                return cached
+        parsed = self._parse(definition)  # outside the lock: a syntax error raises as before
+        _assign_heap_keys(parsed[0])
+        with self._lock:
+            self.parsed += 1
+            self._programs[definition] = parsed
+            while len(self._programs) > self._size:
+                self._programs.popitem(last=False)
+        return parsed
+
+
+def _assign_heap_keys(program: Any) -> None:
+    """Touch ``heap_key`` on every component reachable from ``program``."""
+    seen: set[int] = set()
+    pending = [program]
+    while pending:
+        item = pending.pop()
+        if id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, (list, tuple, set, frozenset)):
+            pending.extend(item)
+        elif isinstance(item, dict):
+            pending.extend(item.values())
+        elif isinstance(item, Component):
+            if isinstance(item, EvalComponent):
+                item.heap_key  # noqa: B018 - computed now, once, before the program is shared
+            pending.extend(vars(item).values())
+
+
+def _json_deepcopy(value: Any, memo: Any = None) -> Any:
+    """``copy.deepcopy`` for the JSON data the interpreter copies at every state (its input,
+    each path's value, each result): dicts, lists and scalars copied directly, anything
+    else by ``copy.deepcopy``. The same copy, several times faster (no memo: JSON data has
+    no cycles, and a value shared twice in it is copied twice, which JSON cannot tell)."""
+    kind = type(value)
+    if kind is dict:
+        return {key: _json_deepcopy(item) for key, item in value.items()}
+    if kind is list:
+        return [_json_deepcopy(item) for item in value]
+    if kind in _JSON_SCALARS:
+        return value
+    return copy.deepcopy(value, memo)
+
+
+_JSON_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+class _JsonCopy:
+    """The ``copy`` module as moto's interpreter modules see it: ``deepcopy`` is ``_json_deepcopy``."""
+
+    deepcopy = staticmethod(_json_deepcopy)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(copy, name)
+
+
+def _cached_jsonpath_parser(parse: Any) -> Any:
+    """jsonpath-ng's ``parse`` builds a new PLY parser (its tables, by introspection) at every
+    call; moto calls it for each path of each state at every execution. The parsed path is
+    an immutable tree (``find`` and ``update_or_create`` only read it), so one per path."""
+    return functools.lru_cache(maxsize=2048)(parse)
+
+
+def _prune_finished_threads() -> None:
+    """Drop finished threads from moto's ``TMP_THREADS`` (only ever appended to; nothing in
+    moto reads it back). A thread appended while this runs may be dropped from the list too,
+    which changes nothing: the thread runs on, the list only held a reference to it."""
+    threads = parser_utils.TMP_THREADS
+    threads[:] = [thread for thread in list(threads) if thread.is_alive()]
+
+
+# ---------------------------------------------------------------------------------------------
 # The adapter
 # ---------------------------------------------------------------------------------------------
 
@@ -339,6 +539,9 @@ class StepFunctionsAdapter:
         self._undo: list[tuple[Any, str, Any]] = []
         self._clients: dict[tuple[str, str, str], Any] = {}
         self._clients_lock = threading.Lock()
+        self._moto_clients: dict[tuple[str, str, bool, str], Any] = {}
+        self.programs: ProgramCache | None = None
+        self._executions_since_prune = 0
 
     # -- install / uninstall ------------------------------------------------------------------
 
@@ -429,6 +632,53 @@ class StepFunctionsAdapter:
         # 5. Error names: States.Http.* in Retry/Catch (the parser builds ErrorEquals from this name).
         self._set(preprocessor, "CustomErrorName", _ErrorName)
 
+        # 6. Each definition parsed once (at CreateStateMachine, which validates it), not at
+        #    every execution; the programs built above, with this adapter's task types.
+        self.programs = ProgramCache(AmazonStateLanguageParser.parse)
+        self._set(AmazonStateLanguageParser, "parse", staticmethod(self.programs.parse))
+
+        # 7. One boto3 client per region, service and endpoint for the Lambda (and other SDK)
+        #    tasks moto sends to itself, instead of one per task. moto's function takes the
+        #    state's credentials and ignores them (every client it makes signs with "ak"/"sk").
+        original_client_for = moto_boto_client.boto_client_for
+
+        def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+            from moto.core.models import botocore_stubber
+            from moto.settings import moto_server_port
+
+            key = (region, service, botocore_stubber.enabled, moto_server_port())
+            with self._clients_lock:
+                client = self._moto_clients.get(key)
+                if client is None:
+                    client = self._moto_clients[key] = original_client_for(region, service, state_credentials)
+            return client
+
+        for module in list(sys.modules.values()):
+            name = getattr(module, "__name__", "")
+            if name.startswith("moto.stepfunctions.parser") and module.__dict__.get("boto_client_for") is (
+                original_client_for
+            ):
+                self._set(module, "boto_client_for", boto_client_for)
+
+        # 8. JSONata with $states and the variables bound as data (see _string_jsonata_eval_body).
+        self._set(
+            string_expression.StringJSONata,
+            "_eval_body",
+            _string_jsonata_eval_body(string_expression.StringJSONata._eval_body),
+        )
+
+        # 9. The interpreter's defensive deep copies of JSON data, and its JSONPath parsing, cheaper.
+        json_copy = _JsonCopy()
+        for module in list(sys.modules.values()):
+            name = getattr(module, "__name__", "")
+            if not name.startswith("moto.stepfunctions.parser"):
+                continue
+            if module.__dict__.get("copy") is copy:
+                self._set(module, "copy", json_copy)
+            parse = module.__dict__.get("parse")
+            if parse is not None and getattr(parse, "__module__", "").startswith("jsonpath_ng"):
+                self._set(module, "parse", _cached_jsonpath_parser(parse))
+
     # -- StartSyncExecution ---------------------------------------------------------------------
 
     def start_sync_execution(self, response: StepFunctionResponse) -> dict[str, Any]:
@@ -503,6 +753,13 @@ class StepFunctionsAdapter:
         # ended (succeeded, failed or timed out): no polling.
         execution.start()
         self.sync_executions.append(execution)
+        with self._clients_lock:
+            self._executions_since_prune += 1
+            prune = self._executions_since_prune >= 64
+            if prune:
+                self._executions_since_prune = 0
+        if prune:
+            _prune_finished_threads()
 
         # Response: executionArn, stateMachineArn, name, startDate, stopDate, status (SUCCEEDED |
         # FAILED | TIMED_OUT), error, cause, input, inputDetails, output (only when it succeeded),

@@ -182,16 +182,32 @@ def test_sync_execution_over_motos_http_server(aws):
 
 
 def test_uninstall_takes_every_patch_back(aws_credentials):
+    import copy
+
+    import jsonpath_ng.ext
+    from moto.stepfunctions.parser.asl.component.common.string.string_expression import StringJSONata
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+    from moto.stepfunctions.parser.asl.eval import states
     from moto.stepfunctions.parser.asl.jsonata import jsonata as moto_jsonata
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+    from moto.stepfunctions.parser.asl.utils import boto_client, json_path
     from moto.stepfunctions.responses import StepFunctionResponse
 
     with mock_aws(config=MOTO_CONFIG):
         send_task_failure = StepFunctionResponse.send_task_failure
+        parse, eval_body = AmazonStateLanguageParser.parse, StringJSONata._eval_body
+        client_for = boto_client.boto_client_for
         with StepFunctionsAdapter():
             assert moto_jsonata._eval_jsonata is not None
+            assert AmazonStateLanguageParser.parse is not parse and StringJSONata._eval_body is not eval_body
+            assert lambda_eval_utils.boto_client_for is not client_for
+            assert states.copy is not copy and json_path.parse is not jsonpath_ng.ext.parse
         assert not hasattr(StepFunctionResponse, "start_sync_execution")
         assert StepFunctionResponse.send_task_failure is send_task_failure
         assert moto_jsonata._eval_jsonata is None
+        assert AmazonStateLanguageParser.parse is parse and StringJSONata._eval_body is eval_body
+        assert lambda_eval_utils.boto_client_for is client_for is boto_client.boto_client_for
+        assert states.copy is copy and json_path.parse is jsonpath_ng.ext.parse
         sfn = boto3.client("stepfunctions", region_name=REGION)
         with pytest.raises(ClientError):  # moto alone has no such action
             sfn.start_sync_execution(stateMachineArn=f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:m")
@@ -292,6 +308,103 @@ def test_a_jsonata_choice_picks_its_branch(aws):
         for stop in ("tool_use", "end_turn")
     ]
     assert picked == [{"next": "tool"}, {"next": "answer"}]
+
+
+def test_jsonata_null_is_kept_and_undefined_fails_the_state(aws):
+    def machine(output):
+        return {
+            "QueryLanguage": "JSONata",
+            "StartAt": "P",
+            "States": {"P": {"Type": "Pass", "Output": output, "End": True}},
+        }
+
+    kept = aws.run(machine({"none": "{% $states.input.none %}", "n": "{% $states.input.n %}"}), {"none": None, "n": 1})
+    assert kept["status"] == "SUCCEEDED", kept.get("cause")
+    assert json.loads(kept["output"]) == {"none": None, "n": 1}
+    missing = aws.sfn.start_sync_execution(
+        stateMachineArn=aws.machine(machine("{% $states.input.missing %}"), name="missing"), input="{}"
+    )
+    assert (missing["status"], missing["error"]) == ("FAILED", "States.QueryEvaluationError")
+    assert "returned nothing (undefined)" in missing["cause"]
+
+
+def test_jsonata_sees_the_context_and_step_functions_own_functions(aws):
+    output = {
+        "name": "{% $states.context.Execution.Name %}",
+        "started": "{% $type($states.context.Execution.StartTime) %}",
+        "pairs": "{% $partition($states.input.items, 2) %}",
+        "counted": "{% $count($states.input.items) %}",
+    }
+    definition = {
+        "QueryLanguage": "JSONata",
+        "StartAt": "P",
+        "States": {"P": {"Type": "Pass", "Output": output, "End": True}},
+    }
+    answer = aws.run(definition, {"items": [1, 2, 3, 4]}, name="ctx-1")
+    assert answer["status"] == "SUCCEEDED", answer.get("cause")
+    assert json.loads(answer["output"]) == {
+        "name": "ctx-1",
+        "started": "string",
+        "pairs": [[1, 2], [3, 4]],
+        "counted": 4,
+    }
+
+
+# --- what moto would otherwise redo at every execution --------------------------------------------
+
+
+def test_a_definition_is_parsed_once_and_its_program_serves_concurrent_executions(aws):
+    aws.dispatcher.register("double", lambda event, context: {"n": event["n"] * 2})
+    definition = {
+        "StartAt": "Shape",
+        "States": {
+            "Shape": {"Type": "Pass", "Parameters": {"n.$": "$.n", "tag.$": "$$.Execution.Name"}, "Next": "Double"},
+            "Double": {"Type": "Task", "Resource": lambda_arn("double"), "ResultPath": "$.doubled", "Next": "Out"},
+            "Out": {
+                "Type": "Pass",
+                "QueryLanguage": "JSONata",
+                "Output": "{% {'n': $states.input.doubled.n, 'tag': $states.input.tag} %}",
+                "End": True,
+            },
+        },
+    }
+    arn = aws.machine(definition)
+    parsed = aws.adapter.programs.parsed
+
+    def run(n: int) -> dict[str, Any]:
+        answer = aws.sfn.start_sync_execution(stateMachineArn=arn, name=f"run-{n}", input=json.dumps({"n": n}))
+        assert answer["status"] == "SUCCEEDED", answer.get("cause")
+        return json.loads(answer["output"])
+
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(8) as pool:
+        outputs = list(pool.map(run, range(40)))
+    assert outputs == [{"n": 2 * n, "tag": f"run-{n}"} for n in range(40)]
+    assert aws.adapter.programs.parsed == parsed, "the executions parsed the definition again"
+
+
+def test_lambda_tasks_share_one_client(aws):
+    aws.dispatcher.register("echo", lambda event, context: event)
+    arn = aws.machine(
+        {"StartAt": "Call", "States": {"Call": {"Type": "Task", "Resource": lambda_arn("echo"), "End": True}}}
+    )
+    aws.sfn.start_sync_execution(stateMachineArn=arn, input="{}")  # the first task makes the client
+    made: list[str] = []
+    boto3.DEFAULT_SESSION.events.register("creating-client-class.lambda", lambda **kwargs: made.append("lambda"))
+    for _ in range(5):
+        assert aws.sfn.start_sync_execution(stateMachineArn=arn, input='{"x": 1}')["output"] == '{"x":1}'
+    assert made == []
+
+
+def test_finished_interpreter_threads_are_not_kept(aws):
+    from moto.stepfunctions.parser.utils import TMP_THREADS
+
+    arn = aws.machine(PASS)
+    before = len(TMP_THREADS)
+    for _ in range(200):  # each execution starts a thread or more; moto keeps them all
+        aws.sfn.start_sync_execution(stateMachineArn=arn, input="{}")
+    assert len(TMP_THREADS) - before < 100
 
 
 # --- aws-sdk:bedrockruntime:converse ------------------------------------------------------------
