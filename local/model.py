@@ -20,6 +20,7 @@ to Bedrock: same request, same response shape, same error codes.
 
 from __future__ import annotations
 
+import collections
 import http.server
 import json
 import re
@@ -159,13 +160,14 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 class ScriptedModelServer:
     """The stand-in model on a loopback port. ``decide`` (a request → a Converse answer,
     None for an outage, or ``(status, error type)``) replaces the rules above, for tests that
-    script each answer; every request received is kept in ``requests``."""
+    script each answer; every request received is kept in ``requests`` (the last ``keep``
+    of them, when given: the local stack's model runs for hours)."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, decide=decide) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, decide=decide, keep: int | None = None) -> None:
         self.server = http.server.ThreadingHTTPServer((host, port), _Handler)
         self.server.decide = decide
-        self.server.requests = []
-        self.requests: list[dict[str, Any]] = self.server.requests
+        self.server.requests = collections.deque(maxlen=keep)
+        self.requests: collections.deque[dict[str, Any]] = self.server.requests
         self.thread = threading.Thread(target=self.server.serve_forever, name="local-model", daemon=True)
 
     @property

@@ -40,30 +40,6 @@ def _b64(value: int) -> str:
     return base64.urlsafe_b64encode(value.to_bytes((value.bit_length() + 7) // 8, "big")).decode().rstrip("=")
 
 
-class SerializedClient:
-    """A boto3 client whose calls run one at a time. moto's in-memory DynamoDB is not
-    thread-safe (a Query iterating a partition while another thread writes to it fails
-    with "dictionary changed size during iteration"); real DynamoDB needs no such thing."""
-
-    _lock = threading.RLock()
-
-    def __init__(self, client: Any) -> None:
-        self._client = client
-        self.meta = client.meta
-        self.exceptions = client.exceptions
-
-    def __getattr__(self, name: str) -> Any:
-        attribute = getattr(self._client, name)
-        if not callable(attribute):
-            return attribute
-
-        def call(*args: Any, **kwargs: Any) -> Any:
-            with self._lock:
-                return attribute(*args, **kwargs)
-
-        return call
-
-
 class LocalIssuer:
     """A JWT issuer for the local stack: an RSA key made at start, its JWKS, and tokens."""
 
@@ -156,6 +132,7 @@ class LocalStack:
         from handlers.tools import load_tool
         from local.gateway import EventLoopThread, RestApi, RestServer, WebSocketApi
         from local.model import ScriptedModelServer
+        from local.moto_dynamodb import DynamoDBGuard
         from local.pulumi_mocks import stack_config
         from local.stepfunctions import MOTO_CONFIG, LambdaDispatcher, StepFunctionsAdapter, dispatching
 
@@ -175,6 +152,10 @@ class LocalStack:
         self._mock = mock_aws(config=MOTO_CONFIG)
         self._mock.start()
         self._stoppers.append(self._mock.stop)
+        # moto's DynamoDB, safe for the stack's concurrent callers (a lock per table, held
+        # only inside moto) and transactions that do not copy the table (local/moto_dynamodb.py).
+        self._dynamodb_guard = DynamoDBGuard().install()
+        self._stoppers.append(self._dynamodb_guard.uninstall)
         # What Step Functions does and moto lacks (StartSyncExecution, SendTaskFailure's cause,
         # SDK and HTTP tasks): installed before any state machine is created.
         self.adapter = StepFunctionsAdapter().install()
@@ -192,7 +173,7 @@ class LocalStack:
             self.moto_url = None
 
         self.table_name = f"agent-infra-{self.stack_name}-local"
-        dynamodb = SerializedClient(boto3.client("dynamodb", region_name=region))
+        dynamodb = boto3.client("dynamodb", region_name=region)
         dynamodb.create_table(**TABLE_SCHEMA.create_table_request(self.table_name))
         self.dynamodb = dynamodb
         self.store = StateStore(self.table_name, region, config.state.ttl_days, client=dynamodb)
@@ -204,7 +185,7 @@ class LocalStack:
         provider = os.environ.get("AGENT_LLM_PROVIDER", "local")
         connection_arn = None
         if provider == "local":
-            self.model_server = ScriptedModelServer(self.host).start()
+            self.model_server = ScriptedModelServer(self.host, keep=100).start()
             self._stoppers.append(self.model_server.stop)
             self.adapter.converse_endpoint = self.model_server.url
             bedrock = boto3.client("bedrock-runtime", region_name=region, endpoint_url=self.model_server.url)
@@ -285,7 +266,7 @@ class LocalStack:
             post=self.websocket.post,
         )
         self.agent = agent
-        dispatcher = LambdaDispatcher()
+        dispatcher = LambdaDispatcher(keep=1000)
         dispatcher.register("agent-prepare", lambda event, ctx: agent.prepare(event))
         dispatcher.register("agent-record", lambda event, ctx: agent.record(event))
         dispatcher.register("agent-stream", lambda event, ctx: agent.stream(event, ctx.get_remaining_time_in_millis()))

@@ -14,6 +14,7 @@ Task) is added by ``StepFunctionsAdapter`` (local/stepfunctions_adapter.py), ins
 
 from __future__ import annotations
 
+import collections
 import json
 import threading
 import time
@@ -63,11 +64,12 @@ def function_name_of(name_or_arn: str) -> str:
 
 
 class LambdaDispatcher:
-    """Function name → handler; records every invocation (name, event, outcome)."""
+    """Function name → handler; records every invocation (name, event, outcome), or the
+    last ``keep`` of them when given (the local stack runs for hours)."""
 
-    def __init__(self) -> None:
+    def __init__(self, keep: int | None = None) -> None:
         self.handlers: dict[str, Handler] = {}
-        self.invocations: list[tuple[str, dict[str, Any], str]] = []
+        self.invocations: collections.deque[tuple[str, dict[str, Any], str]] = collections.deque(maxlen=keep)
         self._lock = threading.Lock()
 
     def register(self, name: str, handler: Handler) -> str:
