@@ -25,6 +25,11 @@ edits moto's files):
    item of the table and then keeps those of the partition, at every Query: a turn's cost
    grew with the table. Queries on an index still go through every item (moto keeps no
    index), as do Scans.
+4. Memory that only grew: moto records every item it ever constructs (``instances_tracked``,
+   for its dashboard), the copies it returns from each Query and the versions a write
+   replaced included; those records hold the items weakly here, so an item lives as long
+   as the table (or a caller) has it. And a table's stream keeps its last
+   ``STREAM_RECORDS_KEPT`` records per shard (DynamoDB keeps them 24 hours; moto, forever).
 """
 
 from __future__ import annotations
@@ -32,10 +37,13 @@ from __future__ import annotations
 import contextlib
 import copy
 import threading
+import weakref
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
-__all__ = ["DynamoDBGuard"]
+__all__ = ["STREAM_RECORDS_KEPT", "DynamoDBGuard"]
+
+STREAM_RECORDS_KEPT = 1000
 
 _MISSING = object()
 
@@ -250,6 +258,42 @@ def _patch_moto(undo: list[tuple[Any, str, Any]], in_transaction: threading.loca
 
     patch(Table, "query", query)
     patch(Table, "all_items", all_items)
+
+    # 4. Items and stream records tracked weakly; each stream shard keeps its last records.
+    from moto.dynamodb.models.dynamo_type import Item
+    from moto.dynamodb.models.table import StreamRecord, StreamShard
+
+    for model in (Item, StreamRecord):
+        patch(model, "instances_tracked", _WeakInstances())
+    original_add = StreamShard.add
+
+    def add(shard: StreamShard, old: Any, new: Any) -> None:
+        original_add(shard, old, new)
+        extra = len(shard.items) - STREAM_RECORDS_KEPT
+        if extra > 0:  # the oldest go; sequence numbers stay those of the records kept
+            del shard.items[:extra]
+            shard.starting_sequence_number += extra
+
+    patch(StreamShard, "add", add)
+
+
+class _WeakInstances:
+    """A model class's ``instances_tracked`` (moto appends each instance it constructs, its
+    dashboard iterates them), holding them weakly."""
+
+    def __init__(self) -> None:
+        self._refs: dict[int, weakref.ref] = {}
+
+    def append(self, instance: Any) -> None:
+        key = id(instance)
+        self._refs[key] = weakref.ref(instance, lambda _, key=key: self._refs.pop(key, None))
+
+    def __iter__(self) -> Iterator[Any]:
+        alive = (ref() for ref in list(self._refs.values()))
+        return iter([instance for instance in alive if instance is not None])
+
+    def __len__(self) -> int:
+        return len(list(iter(self)))
 
 
 def _touched_items(backend: Any, transact_items: list[dict[str, Any]]) -> dict[tuple, tuple]:

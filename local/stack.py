@@ -266,7 +266,7 @@ class LocalStack:
             post=self.websocket.post,
         )
         self.agent = agent
-        dispatcher = LambdaDispatcher(keep=1000)
+        dispatcher = LambdaDispatcher(keep=100)
         dispatcher.register("agent-prepare", lambda event, ctx: agent.prepare(event))
         dispatcher.register("agent-record", lambda event, ctx: agent.record(event))
         dispatcher.register("agent-stream", lambda event, ctx: agent.stream(event, ctx.get_remaining_time_in_millis()))

@@ -717,7 +717,11 @@ class StepFunctionsAdapter:
         # without its executions is enough, nothing here mutates it). EXPRESS executions are not
         # listed or described by the API (ListExecutions/DescribeExecution do not support them),
         # so the execution is not added to the machine's list; ``sync_executions`` keeps it.
-        snapshot = copy.copy(state_machine)
+        # Made without the class's constructor: moto's models record every instance they
+        # construct (``instances_tracked``, for its dashboard), and a copy per run would be
+        # kept for as long as the process runs.
+        snapshot = object.__new__(type(state_machine))
+        snapshot.__dict__.update(state_machine.__dict__)
         snapshot.executions = []
         snapshot.sm_type = state_machine.type
         # An Express execution's ARN: arn:<partition>:states:<region>:<account>:express:<machine>:<name>:<id>

@@ -239,3 +239,35 @@ def test_installs_nest_and_the_last_uninstall_restores_moto(aws_credentials):
     assert (DynamoHandler.call_action, DynamoDBBackend.transact_write_items, Table.query, Table.all_items) == patched
     second.uninstall()
     assert (DynamoHandler.call_action, DynamoDBBackend.transact_write_items, Table.query, Table.all_items) == originals
+
+
+def test_replaced_items_and_query_copies_are_not_kept(client):
+    import gc
+    import weakref
+
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    table = dynamodb_backends[ACCOUNT][REGION].tables[TABLE]
+    client.put_item(TableName=TABLE, Item=item("S", "1", v="first"))
+    first = weakref.ref(table.items[DynamoType({"S": "S"})][DynamoType({"S": "1"})])
+    client.put_item(TableName=TABLE, Item=item("S", "1", v="second"))  # replaces it
+    for _ in range(3):  # each Query answers with copies of the items
+        client.query(TableName=TABLE, KeyConditionExpression="PK = :p", ExpressionAttributeValues={":p": {"S": "S"}})
+    gc.collect()
+    assert first() is None, "moto still holds the replaced item"
+    from moto.dynamodb.models.dynamo_type import Item
+
+    assert len(Item.instances_tracked) == 1  # the one item the table holds
+
+
+def test_a_tables_stream_keeps_its_last_records(client):
+    from local.moto_dynamodb import STREAM_RECORDS_KEPT
+
+    for n in range(STREAM_RECORDS_KEPT + 50):
+        client.put_item(TableName=TABLE, Item=item("W", f"{n:05d}"))
+    shard = dynamodb_backends[ACCOUNT][REGION].tables[TABLE].stream_shard
+    records = shard.get(shard.starting_sequence_number, 10 * STREAM_RECORDS_KEPT)  # from the oldest kept
+    assert len(records) == STREAM_RECORDS_KEPT
+    assert records[0]["dynamodb"]["Keys"]["SK"] == {"S": "00050"}  # the 50 oldest went
+    sequence = [int(r["dynamodb"]["SequenceNumber"]) for r in records]
+    assert sequence == list(range(shard.starting_sequence_number, shard.starting_sequence_number + STREAM_RECORDS_KEPT))

@@ -397,6 +397,19 @@ def test_lambda_tasks_share_one_client(aws):
     assert made == []
 
 
+def test_sync_executions_leave_nothing_behind_in_moto(aws):
+    from moto.stepfunctions.models import StateMachine
+
+    arn = aws.machine(PASS)
+    aws.sfn.start_sync_execution(stateMachineArn=arn, input="{}")
+    tracked = len(StateMachine.instances_tracked)
+    for _ in range(20):
+        aws.sfn.start_sync_execution(stateMachineArn=arn, input="{}")
+    assert len(StateMachine.instances_tracked) == tracked
+    assert aws.sfn.list_executions(stateMachineArn=arn)["executions"] == []
+    assert len(aws.adapter.sync_executions) == 21  # the adapter's own record, bounded by ``keep``
+
+
 def test_finished_interpreter_threads_are_not_kept(aws):
     from moto.stepfunctions.parser.utils import TMP_THREADS
 
