@@ -50,6 +50,8 @@ from __future__ import annotations
 
 import base64
 import collections
+import concurrent.futures
+import contextlib
 import copy
 import datetime
 import functools
@@ -62,6 +64,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
+from collections.abc import Iterator
 from functools import cache
 from typing import Any
 
@@ -435,22 +438,42 @@ class ProgramCache:
         self._parse = parse
         self._size = size
         self._programs: collections.OrderedDict[str, tuple[Any, Any]] = collections.OrderedDict()
+        self._parsing: dict[str, concurrent.futures.Future] = {}
         self._lock = threading.Lock()
         self.parsed = 0  # definitions actually parsed (misses), for the tests and the bench
 
     def parse(self, definition: str) -> tuple[Any, Any]:
+        """The parsed program: from the cache, from the parse another thread is running for
+        the same definition (it waits for it), or parsed here. A syntax error raises as before
+        (and is not cached)."""
         with self._lock:
             cached = self._programs.get(definition)
             if cached is not None:
                 self._programs.move_to_end(definition)
                 return cached
-        parsed = self._parse(definition)  # outside the lock: a syntax error raises as before
-        _assign_heap_keys(parsed[0])
+            running = self._parsing.get(definition)
+            if running is None:
+                running = self._parsing[definition] = concurrent.futures.Future()
+                mine = True
+            else:
+                mine = False
+        if not mine:
+            return running.result()
+        try:
+            parsed = self._parse(definition)
+            _assign_heap_keys(parsed[0])
+        except BaseException as error:
+            with self._lock:
+                del self._parsing[definition]
+            running.set_exception(error)
+            raise
         with self._lock:
             self.parsed += 1
             self._programs[definition] = parsed
+            del self._parsing[definition]
             while len(self._programs) > self._size:
                 self._programs.popitem(last=False)
+        running.set_result(parsed)
         return parsed
 
 
@@ -678,6 +701,38 @@ class StepFunctionsAdapter:
             parse = module.__dict__.get("parse")
             if parse is not None and getattr(parse, "__module__", "").startswith("jsonpath_ng"):
                 self._set(module, "parse", _cached_jsonpath_parser(parse))
+
+    @contextlib.contextmanager
+    def validating_in_background(self, failed: Any = None) -> Iterator[None]:
+        """CreateStateMachine, while the block runs, checks only that the definition is JSON
+        and answers at once; the full check (moto's parse, 0.1-0.3 s a definition) runs in a
+        thread and leaves the program in the cache, where the first execution finds it (or
+        waits for it). For the local stack's start, whose definitions come from the same
+        builders the tests validate; ``failed(definition, error)`` hears of any that does not
+        parse (its executions then fail with moto's parse error)."""
+        original = StepFunctionsParserBackend.__dict__["_validate_definition"]
+        programs = self.programs
+
+        def validate(definition: str) -> None:
+            try:
+                json.loads(definition)
+            except ValueError:
+                original.__func__(definition)  # moto's own InvalidDefinition
+
+            def parse() -> None:
+                try:
+                    programs.parse(definition)
+                except Exception as error:
+                    if failed is not None:
+                        failed(definition, error)
+
+            threading.Thread(target=parse, name="asl-parse", daemon=True).start()
+
+        StepFunctionsParserBackend._validate_definition = staticmethod(validate)
+        try:
+            yield
+        finally:
+            StepFunctionsParserBackend._validate_definition = original
 
     # -- StartSyncExecution ---------------------------------------------------------------------
 

@@ -384,6 +384,50 @@ def test_a_definition_is_parsed_once_and_its_program_serves_concurrent_execution
     assert aws.adapter.programs.parsed == parsed, "the executions parsed the definition again"
 
 
+def test_a_definition_being_parsed_is_waited_for_not_parsed_again():
+    import time
+
+    from local.stepfunctions_adapter import ProgramCache
+
+    calls: list[str] = []
+
+    def slow_parse(definition: str):
+        calls.append(definition)
+        time.sleep(0.3)
+        return object(), None
+
+    cache = ProgramCache(slow_parse)
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(4) as pool:
+        programs = list(pool.map(cache.parse, ["{}"] * 4))
+    assert calls == ["{}"] and cache.parsed == 1
+    assert all(program is programs[0] for program in programs)
+
+
+def test_state_machines_validated_in_the_background(aws):
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+    validate = StepFunctionsParserBackend.__dict__["_validate_definition"]
+    failures: list[tuple[str, Exception]] = []
+    parsed = aws.adapter.programs.parsed
+    with aws.adapter.validating_in_background(failed=lambda definition, error: failures.append((definition, error))):
+        arn = aws.machine(PASS)  # answers before the parse ends; the first execution waits for it
+        broken = {"StartAt": "A", "States": {"A": {"Type": "NoSuchType", "End": True}}}
+        aws.machine(broken, name="broken")  # accepted now, reported by the background parse
+        with pytest.raises(ClientError, match="ASLParserException"):  # not JSON: refused at once, as moto does
+            aws.sfn.create_state_machine(name="nojson", definition="{nope", roleArn=aws.role)
+    assert StepFunctionsParserBackend.__dict__["_validate_definition"] is validate
+    assert json.loads(aws.sfn.start_sync_execution(stateMachineArn=arn, input="{}")["output"]) == {"answer": 42}
+    import time
+
+    deadline = time.monotonic() + 30
+    while not failures and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert [json.loads(definition) for definition, _ in failures] == [broken]
+    assert aws.adapter.programs.parsed == parsed + 1  # PASS, once
+
+
 def test_lambda_tasks_share_one_client(aws):
     aws.dispatcher.register("echo", lambda event, context: event)
     arn = aws.machine(
