@@ -7,6 +7,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 STACK ?= dev
+# make dev listens on PORT (REST API), PORT+1 (WebSocket API) and PORT+2 (moto).
+PORT ?= 8080
+# make demo approves the ticket itself; APPROVE=manual waits for `make approve` instead.
+APPROVE ?= auto
 PY_VERSION := import sys; print("%d.%d" % sys.version_info[:2])
 
 ifneq ($(origin PYTHON),file)
@@ -51,17 +55,17 @@ $(VALIDATORS): validators/package.json validators/package-lock.json
 	cd validators && npm ci --no-audit --no-fund --loglevel=error
 	touch $(VALIDATORS)
 
-## dev: the whole stack on this machine (moto, the real handlers and state machines, the APIs on localhost)
+## dev: the whole stack on this machine (moto, the real handlers and state machines, the APIs on localhost; PORT=8080)
 dev: $(STAMP)
-	$(BIN)/python -m local.stack
+	@$(BIN)/python -m local.stack --port $(PORT)
 
-## demo: a scripted conversation against the running `make dev` (in another terminal)
+## demo: a scripted conversation against the running `make dev` (in another terminal; APPROVE=manual to approve yourself)
 demo: $(STAMP)
-	$(BIN)/python -m local.demo
+	@$(BIN)/python -m local.demo --approve $(APPROVE)
 
 ## approve: grant the approval the demo waits for (APPROVAL=<id>)
 approve: $(STAMP)
-	$(BIN)/python -m local.demo approve $(APPROVAL)
+	@$(BIN)/python -m local.demo approve $(APPROVAL)
 
 ## test: lint, format check, the workflows' audit and schema, and every test (what CI runs)
 test: $(STAMP) $(VALIDATORS) workflows

@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import argparse
 import base64
+import gc
 import json
+import logging
 import os
 import secrets
 import signal
@@ -70,6 +72,45 @@ class LocalIssuer:
         return jwt.encode(payload, self._key, algorithm="RS256", headers={"kid": "local-1"})
 
 
+def _moto_server(host: str, port: int) -> Any:
+    """moto's HTTP server, started; ``PortInUseError`` when the port is taken. (moto's
+    ``ThreadedMotoServer.start`` waits forever then: werkzeug's bind fails in the server's
+    thread, which prints a line and exits; so the port is tried here first.)"""
+    import socket
+
+    from moto.server import ThreadedMotoServer
+
+    from local.gateway import PortInUseError
+
+    class Server(ThreadedMotoServer):
+        failed = False
+
+        def _server_entry(self) -> None:
+            try:
+                super()._server_entry()
+            except BaseException:  # werkzeug's sys.exit(1) on a taken port included
+                self.failed = True
+                self._server_ready_event.set()
+
+    with socket.socket() as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            raise PortInUseError(error.errno, f"{host}:{port} is already in use") from None
+    server = Server(ip_address=host, port=port, verbose=False)
+    server.start()
+    if server.failed:
+        raise PortInUseError(f"{host}:{port} is already in use")
+    return server
+
+
+def read_stack_file(path: Path) -> dict[str, Any]:
+    """The ``config:`` map of a stack file (``Pulumi.<stack>.yaml``), every namespace."""
+    import yaml
+
+    return yaml.safe_load(Path(path).read_text()).get("config") or {}
+
+
 def _log_line(fields: dict[str, Any]) -> None:
     print(
         json.dumps(
@@ -91,9 +132,12 @@ class LocalStack:
         moto_port: int | None = 0,
         log=_log_line,
         throttle: tuple[float, int] | None = None,
+        stack_file: str | Path | None = None,
     ) -> None:
-        """``throttle``: (rate, burst) instead of the stack config's ``api.rateLimit``/``burstLimit``."""
+        """``throttle``: (rate, burst) instead of the stack config's ``api.rateLimit``/``burstLimit``;
+        ``stack_file``: the stack's config file, ``Pulumi.<stack>.yaml`` by default."""
         self.stack_name = stack
+        self.stack_file = Path(stack_file) if stack_file is not None else ROOT / f"Pulumi.{stack}.yaml"
         self.host = host
         self.api_port = api_port
         self.ws_port = ws_port
@@ -103,10 +147,19 @@ class LocalStack:
         self._stoppers: list = []
 
     def start(self) -> LocalStack:
+        """Start everything; on any failure, stop what was started and raise (a
+        ``StackConfigError`` for a bad config, a ``PortInUseError`` for a taken port)."""
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> LocalStack:
         import boto3
         from moto import mock_aws
 
-        from components.config import parse_stack_config
+        from components.config import NAMESPACE, check_config_keys, load_stack_config
         from components.naming import state_machine_name
         from components.openapi import HEALTH_BURST_LIMIT, HEALTH_RATE_LIMIT, RestApiTargets, rest_api_document
         from components.workflows import (
@@ -133,11 +186,15 @@ class LocalStack:
         from local.gateway import EventLoopThread, RestApi, RestServer, WebSocketApi
         from local.model import ScriptedModelServer
         from local.moto_dynamodb import DynamoDBGuard
-        from local.pulumi_mocks import stack_config
         from local.stepfunctions import MOTO_CONFIG, LambdaDispatcher, StepFunctionsAdapter, dispatching
 
-        raw = {k.split(":", 1)[1]: v for k, v in stack_config(self.stack_name).items() if k.startswith("agent-infra:")}
-        config = parse_stack_config(raw)
+        # The whole stack file, as the Pulumi program checks it: an unknown agent-infra key is
+        # an error (in the same message as the values' problems), another namespace a warning.
+        config_map = read_stack_file(self.stack_file)
+        for warning in check_config_keys(config_map).warnings:
+            self.log({"service": "local-stack", "level": "WARNING", "message": f"stack config: {warning}"})
+        raw = {k.split(":", 1)[1]: v for k, v in config_map.items() if k.startswith(f"{NAMESPACE}:")}
+        config = load_stack_config(raw.get, keys=config_map)
         self.config = config
         region = config.home_region
         self.region = region
@@ -163,10 +220,7 @@ class LocalStack:
         self.events = EventLoopThread()
         self._stoppers.append(self.events.stop)
         if self.moto_port is not None:
-            from moto.server import ThreadedMotoServer
-
-            moto_server = ThreadedMotoServer(ip_address=self.host, port=self.moto_port, verbose=False)
-            moto_server.start()
+            moto_server = _moto_server(self.host, self.moto_port)
             self.moto_url = f"http://{self.host}:{moto_server._server.server_port}"
             self._stoppers.append(moto_server.stop)
         else:
@@ -303,28 +357,19 @@ class LocalStack:
         )
         workflow = config.workflow
         role = boto3.client("iam").create_role(RoleName="local-states", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-        self.sfn.create_state_machine(
-            name=turn_name,
-            type="EXPRESS",
-            roleArn=role,
-            definition=json.dumps(
-                turn_definition(functions, model, WorkflowLimits(workflow.max_steps, workflow.express_timeout_seconds))
-            ),
+        express_limits = WorkflowLimits(workflow.max_steps, workflow.express_timeout_seconds)
+        standard_limits = WorkflowLimits(
+            workflow.max_steps, workflow.task_timeout_hours * 3600, workflow.approval_timeout_hours * 3600
         )
-        self.sfn.create_state_machine(
-            name=task_name,
-            type="STANDARD",
-            roleArn=role,
-            definition=json.dumps(
-                task_definition(
-                    functions,
-                    model,
-                    WorkflowLimits(
-                        workflow.max_steps, workflow.task_timeout_hours * 3600, workflow.approval_timeout_hours * 3600
-                    ),
-                )
-            ),
-        )
+        # moto parses a definition (ANTLR, 0.1-0.3 s each) to validate it; here that parse runs
+        # in the background and leaves the program for the first execution (which waits for it
+        # if it comes first). The definitions are the builders' own, which the tests validate.
+        with self.adapter.validating_in_background(failed=self._definition_failed):
+            for name, kind, definition in (
+                (turn_name, "EXPRESS", turn_definition(functions, model, express_limits)),
+                (task_name, "STANDARD", task_definition(functions, model, standard_limits)),
+            ):
+                self.sfn.create_state_machine(name=name, type=kind, roleArn=role, definition=json.dumps(definition))
         self.turn_arn, self.task_arn = turn_arn, task_arn
 
         router = Router(
@@ -387,6 +432,10 @@ class LocalStack:
         self.dev_token = self.issuer.token()
         return self
 
+    def _definition_failed(self, definition: str, error: Exception) -> None:
+        name = json.loads(definition).get("Comment", "a state machine")
+        self.log({"level": "ERROR", "message": f"{name}: moto cannot run this definition", "error": repr(error)})
+
     def stop(self) -> None:
         for stop in reversed(self._stoppers):
             try:
@@ -417,18 +466,100 @@ class LocalStack:
         return "\n".join(lines)
 
 
+PORT_ROLES = ("REST API", "WebSocket API", "moto (the AWS endpoint)")
+
+
+def taken_ports(host: str, port: int) -> list[tuple[int, str]]:
+    """Of PORT, PORT+1, PORT+2 (REST, WebSocket, moto), those another process listens on."""
+    import socket
+
+    taken = []
+    for offset, role in enumerate(PORT_ROLES):
+        with socket.socket() as probe:
+            try:
+                probe.bind((host, port + offset))
+            except OSError:
+                taken.append((port + offset, role))
+    return taken
+
+
+def port_message(host: str, port: int, taken: list[tuple[int, str]]) -> str:
+    busy = ", ".join(f"{number} ({role})" for number, role in taken)
+    return "\n".join(
+        [
+            f"make dev: port {busy} on {host} is already in use"
+            f"{' (another make dev?)' if any(n == port for n, _ in taken) else ''}.",
+            f"  The local stack listens on PORT={port} (REST API), PORT+1 (WebSocket API) and PORT+2 (moto).",
+            f"  Choose other ports: make dev PORT={port + 1000}   (python -m local.stack --port {port + 1000})",
+        ]
+    )
+
+
+class _JsonLines(logging.Formatter):
+    """Log records of the libraries under the stack (moto, werkzeug, aiohttp, botocore, Python's
+    warnings) as the stack's own lines: one JSON object each."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = {
+            "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(record.created)),
+            "level": record.levelname,
+            "service": "local-stack",
+            "logger": record.name,
+            "message": record.getMessage().strip(),
+        }
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return json.dumps(line, default=str)
+
+
+def log_json_lines() -> None:
+    """Every log record and warning of the process as a JSON line on stdout (make dev)."""
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(_JsonLines())
+    logging.basicConfig(level=logging.WARNING, handlers=[handler], force=True)
+    logging.captureWarnings(True)  # warnings.warn(...) → the "py.warnings" logger
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="run the agent stack locally")
     parser.add_argument("--stack", default="dev")
+    parser.add_argument("--stack-file", help="the stack's config file (default: Pulumi.<stack>.yaml)")
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8080, help="REST API port (WebSocket: port + 1, moto: port + 2)")
+    parser.add_argument(
+        "--port", type=int, default=8080, help="REST API port (WebSocket: port + 1, moto: port + 2); make dev PORT=..."
+    )
     parser.add_argument(
         "--state-file",
         default=str(ROOT / "build" / "local-stack.json"),
         help="where `make demo` finds the URLs and token",
     )
     args = parser.parse_args(argv)
-    stack = LocalStack(args.stack, args.host, args.port, args.port + 1, args.port + 2).start()
+    from components.config import StackConfigError
+    from local.gateway import PortInUseError
+
+    stack_file = Path(args.stack_file) if args.stack_file else ROOT / f"Pulumi.{args.stack}.yaml"
+    if not stack_file.exists():
+        stacks = sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in ROOT.glob("Pulumi.*.yaml"))
+        print(f"make dev: no stack file {stack_file}; stacks: {', '.join(stacks)}", file=sys.stderr)
+        return 2
+    taken = taken_ports(args.host, args.port)
+    if taken:
+        print(port_message(args.host, args.port, taken), file=sys.stderr)
+        return 2
+    log_json_lines()
+    try:
+        stack = LocalStack(
+            args.stack, args.host, args.port, args.port + 1, args.port + 2, stack_file=stack_file
+        ).start()
+    except StackConfigError as error:
+        print(f"make dev: {error}", file=sys.stderr)
+        return 2
+    except PortInUseError:  # taken between the check above and the listen
+        print(port_message(args.host, args.port, taken_ports(args.host, args.port)), file=sys.stderr)
+        return 2
+    # What start-up built lives as long as the process: out of the collector's way, so that
+    # its full collections look only at what the turns allocate.
+    gc.freeze()
     Path(args.state_file).parent.mkdir(parents=True, exist_ok=True)
     Path(args.state_file).write_text(
         json.dumps(
@@ -446,10 +577,10 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, lambda *_: stopped.set())
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
     stopped.wait()
-    print("stopping...", flush=True)
+    _log_line({"service": "local-stack", "message": "stopping"})
     stack.stop()
     Path(args.state_file).unlink(missing_ok=True)
-    print("stopped", flush=True)
+    _log_line({"service": "local-stack", "message": "stopped"})
     return 0
 
 

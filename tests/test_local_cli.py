@@ -1,0 +1,107 @@
+"""`make dev` when something is wrong: a typo in the stack file, a port that is taken.
+
+The stack is started as `make dev` starts it (``python -m local.stack``, a subprocess), so
+what is asserted is what a developer sees: the exit status, the message, no traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+from contextlib import ExitStack
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_stack(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run(  # noqa: S603 - this interpreter, this repository's module
+        [sys.executable, "-m", "local.stack", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def free_port_triple() -> int:
+    """P with P, P+1, P+2 free on loopback."""
+    for _ in range(100):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        if port + 2 > 65535:
+            continue
+        with ExitStack() as held:
+            try:
+                for candidate in (port, port + 1, port + 2):
+                    sock = held.enter_context(socket.socket())
+                    sock.bind(("127.0.0.1", candidate))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no three consecutive free ports")
+
+
+def listening(port: int) -> socket.socket:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", port))
+    sock.listen()
+    return sock
+
+
+def test_a_typo_in_the_stack_file_stops_make_dev_naming_the_key(tmp_path):
+    config = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())
+    keys = config["config"]
+    keys["agent-infra:obsevability"] = keys.pop("agent-infra:observability")
+    keys["agnet-infra:budget"] = {"monthlyUsd": 5}
+    stack_file = tmp_path / "Pulumi.typo.yaml"
+    stack_file.write_text(yaml.safe_dump(config))
+
+    result = run_stack(
+        "--stack-file", str(stack_file), "--port", str(free_port_triple()), "--state-file", str(tmp_path / "s.json")
+    )
+
+    assert result.returncode == 2, result.stderr
+    assert "agent-infra:obsevability: unknown key; did you mean agent-infra:observability?" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    warnings = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    assert any(
+        w["level"] == "WARNING" and "agnet-infra:budget" in w["message"] and "agent-infra:budget" in w["message"]
+        for w in warnings
+    )
+    assert "local stack is up" not in result.stdout
+    assert not (tmp_path / "s.json").exists()
+
+
+def test_a_taken_port_is_named_with_how_to_choose_others(tmp_path):
+    port = free_port_triple()
+    with listening(port + 1):  # the WebSocket API's port
+        result = run_stack("--port", str(port), "--state-file", str(tmp_path / "s.json"), timeout=60)
+    assert result.returncode == 2
+    assert f"port {port + 1} (WebSocket API) on 127.0.0.1 is already in use" in result.stderr
+    assert "make dev PORT=" in result.stderr and "PORT+2 (moto)" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_a_port_taken_while_starting_is_reported_the_same_way(tmp_path, monkeypatch, capsys):
+    """The port check and the listen are not atomic: a port taken in between (here: the
+    check is told all is free) stops the start the same way, and leaves nothing installed."""
+    import local.stack
+    from local import stepfunctions_adapter
+
+    port = free_port_triple()
+    checks = iter([[]])  # the first check sees nothing; the message's own check sees the truth
+    real_check = local.stack.taken_ports
+    monkeypatch.setattr(local.stack, "taken_ports", lambda host, p: next(checks, None) or real_check(host, p))
+    monkeypatch.setattr(local.stack, "log_json_lines", lambda: None)
+    with listening(port):  # the REST API's port, the last one the stack listens on
+        status = local.stack.main(["--port", str(port), "--state-file", str(tmp_path / "s.json")])
+    assert status == 2
+    assert f"port {port} (REST API) on 127.0.0.1 is already in use" in capsys.readouterr().err
+    assert stepfunctions_adapter.installed() is None, "a failed start leaves moto as it found it"
+
+
+def test_make_dev_passes_port_on():
+    dry_run = subprocess.run(["make", "-n", "dev", "PORT=9180"], cwd=ROOT, capture_output=True, text=True, check=True)  # noqa: S607 - make from PATH, as a developer runs it
+    assert "-m local.stack --port 9180" in dry_run.stdout
