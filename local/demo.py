@@ -1,11 +1,15 @@
 """A scripted conversation against the running local stack (``make dev`` first).
 
-    python -m local.demo                     (make demo)
+    python -m local.demo                     (make demo: approves the ticket itself, and says so)
+    python -m local.demo --approve manual    (make demo APPROVE=manual: waits for a human)
     python -m local.demo approve <id>        (make approve APPROVAL=<id>)
 
 It shows a direct answer, a tool call, a two-step tool plan, a task whose ticket waits for
-an approval that a second command grants, and a failure that is compensated, printing what
-happened at each step and, at the end, the items left in the table.
+an approval, and a failure that is compensated, printing what happened at each step and,
+at the end, the items left in the table. By default it grants the approval itself, so it
+finishes on its own; with ``--approve manual`` it waits (``--approval-timeout`` seconds, 300
+by default) for someone to run ``make approve`` in another terminal, and says what to do if
+nobody does.
 """
 
 from __future__ import annotations
@@ -20,6 +24,10 @@ from pathlib import Path
 import requests
 
 STATE_FILE = Path(__file__).resolve().parent.parent / "build" / "local-stack.json"
+
+
+class DemoStopped(Exception):
+    """The demo cannot go on; the message says why and what to do (no traceback)."""
 
 
 class Client:
@@ -38,14 +46,16 @@ class Client:
         )
         return response.status_code, response.json() if response.content else {}
 
-    def task_when(self, task_id: str, done, timeout: float = 300.0) -> dict:
+    def task_when(self, task_id: str, done, timeout: float = 300.0) -> dict | None:
+        """The task's body once ``done(body)``; None after ``timeout`` seconds."""
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        while True:
             _, body = self.call("GET", f"/v1/tasks/{task_id}")
             if done(body):
                 return body
+            if time.monotonic() >= deadline:
+                return None
             time.sleep(0.25)
-        raise TimeoutError(f"task {task_id} did not get there in {timeout:g}s")
 
 
 def show(title: str, status: int, body: dict) -> None:
@@ -64,7 +74,10 @@ def load_state() -> dict[str, str]:
     return json.loads(STATE_FILE.read_text())
 
 
-def run_demo(client: Client, auto_approve: bool) -> int:
+def run_demo(client: Client, auto_approve: bool = True, approval_timeout: float = 300.0) -> int:
+    """The scripted conversation. ``auto_approve``: grant the ticket's approval here (and say
+    so); otherwise wait up to ``approval_timeout`` seconds for ``make approve``. Raises
+    :class:`DemoStopped` when it cannot go on."""
     session = f"demo-{uuid.uuid4().hex[:6]}"
     show(
         "1. a direct answer",
@@ -82,26 +95,47 @@ def run_demo(client: Client, auto_approve: bool) -> int:
         "POST", "/v1/tasks", {"message": "open a ticket: printer on fire", "sessionId": session}
     )
     show("4. a task that needs an approval", status, started)
-    pending = client.task_when(started["taskId"], lambda b: b.get("pendingApproval"), timeout=30)["pendingApproval"]
+    task_id = started["taskId"]
+    asked = client.task_when(task_id, lambda b: b.get("pendingApproval"), timeout=30)
+    if asked is None:
+        raise DemoStopped(f"task {task_id} never asked for its approval (30 s): see the make dev terminal's log")
+    pending = asked["pendingApproval"]
     approval = pending["approvalId"]
-    print(f"   waiting for a human to approve {pending['tool']}({json.dumps(pending['input'])})")
+    print(f"   the task waits for a human to approve {pending['tool']}({json.dumps(pending['input'])})")
     if auto_approve:
-        show(
-            "   approving it (--auto-approve)",
-            *client.call("POST", f"/v1/approvals/{approval}", {"decision": "approve"}),
-        )
+        print("   approving it for you (make demo APPROVE=manual waits for you to run make approve instead)")
+        show("   approved", *client.call("POST", f"/v1/approvals/{approval}", {"decision": "approve"}))
     else:
         print(f"   in another terminal run:  make approve APPROVAL={approval}")
-    show("   the task, once decided", 200, client.task_when(started["taskId"], lambda b: b["status"] != "RUNNING"))
+        print(f"   waiting up to {approval_timeout:g} s for the decision ...", flush=True)
+    decided = client.task_when(
+        task_id, lambda b: b["status"] != "RUNNING", timeout=60 if auto_approve else approval_timeout
+    )
+    if decided is None and auto_approve:
+        raise DemoStopped(f"task {task_id} did not end in 60 s after its approval: see the make dev terminal's log")
+    if decided is None:
+        raise DemoStopped(
+            f"no decision on approval {approval} after {approval_timeout:g} s; the task is still waiting for it.\n"
+            f"  Approve it later with:  make approve APPROVAL={approval}\n"
+            "  or run the demo without waiting:  make demo   (it approves for you)"
+        )
+    show("   the task, once decided", 200, decided)
 
     status, doomed = client.call(
         "POST", "/v1/tasks", {"message": "open a ticket: temporary one, then simulate an outage"}
     )
     show("5. a failure that is compensated", status, doomed)
-    pending = client.task_when(doomed["taskId"], lambda b: b.get("pendingApproval"), timeout=30)["pendingApproval"]
-    client.call("POST", f"/v1/approvals/{pending['approvalId']}", {"decision": "approve"})
-    print("   approved; the ticket is created, then the model has an outage and the run is undone")
-    show("   the task", 200, client.task_when(doomed["taskId"], lambda b: b["status"] != "RUNNING"))
+    asked = client.task_when(doomed["taskId"], lambda b: b.get("pendingApproval"), timeout=30)
+    if asked is None:
+        raise DemoStopped(
+            f"task {doomed['taskId']} never asked for its approval (30 s): see the make dev terminal's log"
+        )
+    client.call("POST", f"/v1/approvals/{asked['pendingApproval']['approvalId']}", {"decision": "approve"})
+    print("   approved (by the demo); the ticket is created, then the model has an outage and the run is undone")
+    ended = client.task_when(doomed["taskId"], lambda b: b["status"] != "RUNNING", timeout=60)
+    if ended is None:
+        raise DemoStopped(f"task {doomed['taskId']} did not end in 60 s: see the make dev terminal's log")
+    show("   the task", 200, ended)
 
     print("\n== the items left in the table")
     if client.moto:
@@ -126,16 +160,33 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("command", nargs="?", default="demo", choices=["demo", "approve"])
     parser.add_argument("approval_id", nargs="?")
-    parser.add_argument("--auto-approve", action="store_true", help="approve the ticket itself instead of waiting")
+    parser.add_argument(
+        "--approve",
+        choices=["auto", "manual"],
+        default="auto",
+        help="auto: the demo grants the approval itself (default); manual: wait for `make approve`",
+    )
+    parser.add_argument("--approval-timeout", type=float, default=300.0, help="seconds to wait with --approve manual")
     args = parser.parse_args(argv)
     client = Client(load_state())
-    if args.command == "approve":
-        if not args.approval_id:
-            parser.error("approve needs the approval id the demo printed")
-        status, body = client.call("POST", f"/v1/approvals/{args.approval_id}", {"decision": "approve"})
-        show(f"approve {args.approval_id}", status, body)
-        return 0 if status == 200 else 1
-    return run_demo(client, args.auto_approve)
+    try:
+        if args.command == "approve":
+            if not args.approval_id:
+                parser.error("approve needs the approval id the demo printed (make approve APPROVAL=<id>)")
+            status, body = client.call("POST", f"/v1/approvals/{args.approval_id}", {"decision": "approve"})
+            show(f"approve {args.approval_id}", status, body)
+            return 0 if status == 200 else 1
+        return run_demo(client, auto_approve=args.approve == "auto", approval_timeout=args.approval_timeout)
+    except DemoStopped as stopped:
+        print(f"\nmake demo: {stopped}", file=sys.stderr)
+        return 1
+    except requests.ConnectionError:
+        print(
+            f"make demo: the local stack at {client.base} does not answer: start it with `make dev`"
+            " in another terminal (or remove build/local-stack.json, left by a stack that did not stop)",
+            file=sys.stderr,
+        )
+        return 1
 
 
 if __name__ == "__main__":

@@ -210,3 +210,32 @@ def test_the_demo_runs_against_the_stack(stack, capsys):
     ):
         assert heading in printed
     assert '"code": "LlmUnavailableError"' in printed
+
+
+def demo_main(stack, tmp_path, monkeypatch, *args):
+    import local.demo
+
+    state = tmp_path / "local-stack.json"
+    state.write_text(json.dumps({"rest": stack.rest.url, "token": stack.dev_token, "apiKey": stack.api_key}))
+    monkeypatch.setattr(local.demo, "STATE_FILE", state)
+    return local.demo.main(list(args))
+
+
+def test_make_demo_finishes_on_its_own_and_says_it_approved(stack, tmp_path, monkeypatch, capsys):
+    assert demo_main(stack, tmp_path, monkeypatch) == 0
+    out = capsys.readouterr().out
+    assert "approving it for you (make demo APPROVE=manual waits for you" in out
+    assert "5. a failure that is compensated" in out and '"code": "LlmUnavailableError"' in out
+
+
+def test_make_demo_manual_waits_for_a_human_and_says_what_to_do_when_none_comes(stack, tmp_path, monkeypatch, capsys):
+    assert demo_main(stack, tmp_path, monkeypatch, "--approve", "manual", "--approval-timeout", "1") == 1
+    captured = capsys.readouterr()
+    approval = next(
+        line.split("APPROVAL=")[1].strip() for line in captured.out.splitlines() if "make approve APPROVAL=" in line
+    )
+    assert f"no decision on approval {approval} after 1 s; the task is still waiting for it" in captured.err
+    assert f"make approve APPROVAL={approval}" in captured.err and "Traceback" not in captured.err
+    # The approval it named is the one the task waits for: granting it ends the task.
+    decided = call(stack, "POST", f"/v1/approvals/{approval}", body={"decision": "approve"})
+    assert decided.status_code == 200
