@@ -99,13 +99,14 @@ policy: $(STAMP)
 openapi: $(STAMP)
 	$(BIN)/python -m local.preview $(STACK) --openapi build/openapi > /dev/null
 
-## bench: state-layer round trips, program time by region count, cold starts, chunking and JWT verification
+## bench: state-layer round trips, program time by region count, cold starts, chunking and JWT verification, local turns and start-up
 bench: $(STAMP)
 	$(BIN)/python -m bench.state_roundtrips
 	$(BIN)/python -m bench.program_regions
 	$(BIN)/python -m bench.cold_start
 	$(BIN)/python -m bench.api_edge
 	$(BIN)/python -m bench.local_turns
+	$(BIN)/python -m bench.startup
 
 ## config-reference: rewrite the README's stack config table from the pydantic model
 config-reference: $(STAMP)

@@ -533,7 +533,16 @@ def main(argv: list[str] | None = None) -> int:
         default=str(ROOT / "build" / "local-stack.json"),
         help="where `make demo` finds the URLs and token",
     )
+    parser.add_argument(
+        "--throttle",
+        metavar="RATE,BURST",
+        help="the stage's requests/s and burst instead of the stack config's api.rateLimit and burstLimit (benchmarks)",
+    )
     args = parser.parse_args(argv)
+    throttle = None
+    if args.throttle:
+        rate, _, burst = args.throttle.partition(",")
+        throttle = (float(rate), int(burst or rate))
     from components.config import StackConfigError
     from local.gateway import PortInUseError
 
@@ -549,7 +558,7 @@ def main(argv: list[str] | None = None) -> int:
     log_json_lines()
     try:
         stack = LocalStack(
-            args.stack, args.host, args.port, args.port + 1, args.port + 2, stack_file=stack_file
+            args.stack, args.host, args.port, args.port + 1, args.port + 2, throttle=throttle, stack_file=stack_file
         ).start()
     except StackConfigError as error:
         print(f"make dev: {error}", file=sys.stderr)
