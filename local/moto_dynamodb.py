@@ -37,9 +37,10 @@ from __future__ import annotations
 import contextlib
 import copy
 import threading
-import weakref
 from collections.abc import Iterator
 from typing import Any, ClassVar
+
+from local.moto_instances import WeakInstances
 
 __all__ = ["STREAM_RECORDS_KEPT", "DynamoDBGuard"]
 
@@ -264,7 +265,7 @@ def _patch_moto(undo: list[tuple[Any, str, Any]], in_transaction: threading.loca
     from moto.dynamodb.models.table import StreamRecord, StreamShard
 
     for model in (Item, StreamRecord):
-        patch(model, "instances_tracked", _WeakInstances())
+        patch(model, "instances_tracked", WeakInstances())
     original_add = StreamShard.add
 
     def add(shard: StreamShard, old: Any, new: Any) -> None:
@@ -275,25 +276,6 @@ def _patch_moto(undo: list[tuple[Any, str, Any]], in_transaction: threading.loca
             shard.starting_sequence_number += extra
 
     patch(StreamShard, "add", add)
-
-
-class _WeakInstances:
-    """A model class's ``instances_tracked`` (moto appends each instance it constructs, its
-    dashboard iterates them), holding them weakly."""
-
-    def __init__(self) -> None:
-        self._refs: dict[int, weakref.ref] = {}
-
-    def append(self, instance: Any) -> None:
-        key = id(instance)
-        self._refs[key] = weakref.ref(instance, lambda _, key=key: self._refs.pop(key, None))
-
-    def __iter__(self) -> Iterator[Any]:
-        alive = (ref() for ref in list(self._refs.values()))
-        return iter([instance for instance in alive if instance is not None])
-
-    def __len__(self) -> int:
-        return len(list(iter(self)))
 
 
 def _touched_items(backend: Any, transact_items: list[dict[str, Any]]) -> dict[tuple, tuple]:

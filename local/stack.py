@@ -513,11 +513,20 @@ class _JsonLines(logging.Formatter):
 
 
 def log_json_lines() -> None:
-    """Every log record and warning of the process as a JSON line on stdout (make dev)."""
+    """Every log record, warning and uncaught exception of the process as a JSON line on
+    stdout (make dev)."""
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(_JsonLines())
     logging.basicConfig(level=logging.WARNING, handlers=[handler], force=True)
     logging.captureWarnings(True)  # warnings.warn(...) → the "py.warnings" logger
+    uncaught = logging.getLogger("uncaught")
+
+    def thread_exception(args: threading.ExceptHookArgs) -> None:
+        if args.exc_type is not SystemExit:
+            name = args.thread.name if args.thread is not None else "?"
+            uncaught.error("exception in thread %s", name, exc_info=(args.exc_type, args.exc_value, args.exc_traceback))
+
+    threading.excepthook = thread_exception
 
 
 def main(argv: list[str] | None = None) -> int:

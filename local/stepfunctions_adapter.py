@@ -78,6 +78,7 @@ from moto.core.exceptions import AWSError
 from moto.core.responses import ActionResult, EmptyResult
 from moto.stepfunctions import urls as stepfunctions_urls
 from moto.stepfunctions.exceptions import InvalidExecutionInput
+from moto.stepfunctions.models import StateMachine
 from moto.stepfunctions.parser import utils as parser_utils
 from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
 from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
@@ -108,6 +109,8 @@ from moto.stepfunctions.parser.backend.execution import SyncExecution
 from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 from moto.stepfunctions.responses import StepFunctionResponse
 from moto.utilities.utils import get_partition
+
+from local.moto_instances import WeakInstances
 
 # A client for StartSyncExecution against moto's HTTP server: boto3 would otherwise send it to
 # ``sync-<endpoint host>``, which does not resolve for a loopback endpoint.
@@ -530,6 +533,15 @@ def _cached_jsonpath_parser(parse: Any) -> Any:
     return functools.lru_cache(maxsize=2048)(parse)
 
 
+def _keep_last_finished(executions: list[Any], keep: int) -> None:
+    """Drop the oldest finished executions beyond ``keep`` (in place; order kept)."""
+    finished = [e for e in executions if e.exec_status is not None and e.exec_status.value != "RUNNING"]
+    if len(finished) <= keep:
+        return
+    dropped = {id(e) for e in finished[: len(finished) - keep]}
+    executions[:] = [e for e in executions if id(e) not in dropped]
+
+
 def _prune_finished_threads() -> None:
     """Drop finished threads from moto's ``TMP_THREADS`` (only ever appended to; nothing in
     moto reads it back). A thread appended while this runs may be dropped from the list too,
@@ -553,11 +565,14 @@ class StepFunctionsAdapter:
     ``converse_endpoint``: base URL that ``aws-sdk:bedrockruntime:*`` tasks are sent to (the
     Bedrock Runtime wire format), e.g. ``ScriptedModelServer(...).url``; settable later.
     ``keep``: how many finished sync executions ``sync_executions`` keeps for inspection
-    (their history: ``execution.to_history_output()``).
+    (their history: ``execution.to_history_output()``). ``keep_finished``: how many finished
+    STANDARD executions each state machine keeps (listed and described as AWS does for 90
+    days); running ones are always kept.
     """
 
-    def __init__(self, converse_endpoint: str | None = None, keep: int = 100) -> None:
+    def __init__(self, converse_endpoint: str | None = None, keep: int = 100, keep_finished: int = 1000) -> None:
         self.converse_endpoint = converse_endpoint
+        self.keep_finished = keep_finished
         self.sync_executions: collections.deque[SyncExecution] = collections.deque(maxlen=keep)
         self._undo: list[tuple[Any, str, Any]] = []
         self._clients: dict[tuple[str, str, str], Any] = {}
@@ -701,6 +716,21 @@ class StepFunctionsAdapter:
             parse = module.__dict__.get("parse")
             if parse is not None and getattr(parse, "__module__", "").startswith("jsonpath_ng"):
                 self._set(module, "parse", _cached_jsonpath_parser(parse))
+
+        # 10. STANDARD executions: moto keeps every one (and scans them all at each
+        #     SendTask*), each with a deep copy of its state machine that moto's instance
+        #     record keeps too. Each machine keeps its running executions and its last
+        #     ``keep_finished`` finished ones; moto's record of state machines holds them weakly.
+        original_start_execution = StepFunctionsParserBackend.start_execution
+
+        def start_execution(backend: StepFunctionsParserBackend, *args: Any, **kwargs: Any) -> Any:
+            execution = original_start_execution(backend, *args, **kwargs)
+            state_machine = backend.describe_state_machine(execution.state_machine_arn)
+            _keep_last_finished(state_machine.executions, adapter.keep_finished)
+            return execution
+
+        self._set(StepFunctionsParserBackend, "start_execution", start_execution)
+        self._set(StateMachine, "instances_tracked", WeakInstances())
 
     @contextlib.contextmanager
     def validating_in_background(self, failed: Any = None) -> Iterator[None]:
