@@ -72,7 +72,7 @@ def test_every_function_is_arm64_python313_traced_with_its_own_logs_and_role(run
         inputs = function.inputs
         assert inputs["architectures"] == ["arm64"]
         assert inputs["runtime"] == "python3.13"
-        assert inputs["tracingConfig"] == {"mode": "Active"}
+        assert inputs["tracingConfig"] == {"mode": "PassThrough"}, "the sampling rules decide"
         assert inputs["memorySize"] >= 128 and inputs["timeout"] >= 1
         group = groups[(inputs["region"], inputs["loggingConfig"]["logGroup"])]
         assert group.inputs["retentionInDays"] == retention
