@@ -17,6 +17,8 @@ JSONata                            ``jsonata-python`` as the interpreter's evalu
                                    PascalCase parameters and results and SDK error names.
 ``http:invoke``                    the HTTP Task: a real HTTP request, auth from the
                                    EventBridge connection, ``States.Http.StatusCode.<code>``.
+parsing in parallel                each parse its own QueryLanguage scope stack (moto shares
+                                   one between threads: parallel executions misread states).
 =================================  ==========================================================
 
 Every patch of moto is made by ``StepFunctionsAdapter.install()`` (listed in ``_patch_moto``)
@@ -315,6 +317,11 @@ class _HttpInvokeTask(StateTaskService):
         return super()._from_error(env=env, ex=ex)
 
 
+def _own_query_language_scopes(parser: preprocessor.Preprocessor) -> list:
+    """The parse's own stack of QueryLanguage scopes, made on first use (patch 6)."""
+    return parser.__dict__.setdefault("_own_query_language_scopes", [])
+
+
 # ---------------------------------------------------------------------------------------------
 # The adapter
 # ---------------------------------------------------------------------------------------------
@@ -428,6 +435,13 @@ class StepFunctionsAdapter:
 
         # 5. Error names: States.Http.* in Retry/Catch (the parser builds ErrorEquals from this name).
         self._set(preprocessor, "CustomErrorName", _ErrorName)
+
+        # 6. Parsing in parallel: moto's Preprocessor keeps its stack of QueryLanguage scopes in a
+        #    class attribute (one list shared by every parse in the process), so two executions
+        #    parsed at once push onto each other's stack and a JSONPath state is read as JSONata
+        #    ("Unsupported declaration in QueryLanguage=JSONata block"). Each parse gets its own.
+        #    AWS parses each execution's definition on its own; nothing is shared between them.
+        self._set(preprocessor.Preprocessor, "_query_language_per_scope", property(_own_query_language_scopes))
 
     # -- StartSyncExecution ---------------------------------------------------------------------
 
