@@ -71,19 +71,11 @@ def main(argv: list[str] | None = None) -> int:
         for seq in range(1, 6):
             store.record_tool_execution("read-run", seq, "calculator", status="SUCCEEDED", input={"e": "1+1"}, output=2)
         for i in range(10):
-            store.remember("alice", "travel", f"memory {i}", idempotency_key=f"read-step-{i}")
+            store.remember("alice", "travel", f"memory {i}", step_key=f"read-step-{i}")
         store.put_connection("conn-read", "alice")
         store.create_session("alice", "turn-session")
         first_page = store.load_conversation("read-session", limit=20)
-        versions = {"turn-session": 1}
-
-        def persist_turn(i: int):
-            version, _ = store.persist_turn(
-                "turn-session",
-                versions["turn-session"],
-                [NewMessage(role="user", text=f"q{i}"), NewMessage(role="assistant", text=f"a{i}")],
-            )
-            versions["turn-session"] = version
+        turn = [NewMessage(role="user", text="q"), NewMessage(role="assistant", text="a")]
 
         def duplicate_tool_record(i: int):
             try:
@@ -93,24 +85,27 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 raise AssertionError("a repeated record was written")
 
-        update_versions = {"read-session": 1}
-
-        def update_session(i: int):
-            update_versions["read-session"] = store.update_session(
-                "read-session", update_versions["read-session"]
-            ).version
-
         baseline_key = {"PK": {"S": "SESSION#read-session"}, "SK": {"S": "~META"}}
         patterns: list[tuple[str, Callable[[int], object]]] = [
             ("baseline: bare get_item", lambda i: client.get_item(TableName=TABLE, Key=baseline_key)),
-            ("append message", lambda i: store.append_message("write-session", NewMessage(role="user", text=f"m{i}"))),
-            ("persist turn (2 messages + version)", persist_turn),
+            # The step's position comes from the conversation prepare read: one write.
+            ("append step (2 messages)", lambda i: store.append_step("turn-session", i + 2, turn, turn_id="t")),
+            (
+                "append step + new session + claim (txn)",
+                lambda i: store.append_step(
+                    f"first-{i}", 1, turn, turn_id="t", user_id="alice", new_session=True, claim_key=f"key-{i}"
+                ),
+            ),
+            (
+                "append step + touch (txn)",
+                lambda i: store.append_step("turn-session", i + 1002, turn, turn_id="t", touch=True),
+            ),
             ("conversation + metadata, newest 20", lambda i: store.load_conversation("read-session", limit=20)),
             (
                 "conversation, next page",
                 lambda i: store.load_conversation("read-session", limit=20, cursor=first_page.next_cursor),
             ),
-            ("update session (optimistic)", update_session),
+            ("touch session", lambda i: store.touch_session("read-session")),
             ("create session", lambda i: store.create_session("bob", f"new-{i}")),
             ("recent sessions (GSI1)", lambda i: store.recent_sessions("alice", limit=10)),
             (
@@ -121,7 +116,13 @@ def main(argv: list[str] | None = None) -> int:
             ),
             ("repeated tool record (rejected)", duplicate_tool_record),
             ("list tool executions of a run", lambda i: store.list_tool_executions("read-run")),
-            ("remember (memory)", lambda i: store.remember("alice", "food", f"fact {i}", idempotency_key=f"step-{i}")),
+            ("look up tool execution", lambda i: store.get_tool_execution("read-run", 1, "calculator")),
+            (
+                "tool outputs by reference (batch)",
+                lambda i: store.get_tool_executions([("read-run", seq, "calculator") for seq in range(1, 6)]),
+            ),
+            ("claim idempotency key", lambda i: store.claim_idempotency("alice", f"task-key-{i}", "hash")),
+            ("remember (memory)", lambda i: store.remember("alice", "food", f"fact {i}", step_key=f"step-{i}")),
             ("recall topic (memory)", lambda i: store.recall("alice", "travel", limit=5)),
             ("store connection", lambda i: store.put_connection(f"conn-{i}", "alice")),
             ("look up connection", lambda i: store.get_connection("conn-read")),
