@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         with lock:
             counted["n"] += 1
 
-    stack.store.client.meta.events.register("request-created.dynamodb", count)
+    stack.store.table.client.meta.events.register("request-created.dynamodb", count)
     session = requests.Session()
     headers = {"Authorization": f"Bearer {stack.dev_token}", "content-type": "application/json"}
 

@@ -63,7 +63,7 @@ from handlers.shared.llm import (
 from handlers.shared.log import get_logger, log_context
 from handlers.shared.models import IDEMPOTENCY_KEY_PATTERN, IDEMPOTENCY_KEY_RULE, MESSAGE_BYTES, id_problem
 from handlers.shared.settings import load_settings
-from handlers.shared.state import Message, NewMessage, SessionOwnershipError, StateStore
+from handlers.shared.store import Message, NewMessage, SessionOwnershipError, Store
 from handlers.shared.streaming import AnswerStream, management_api_poster, progress_message
 
 TOOL_SPECS_FILE = Path(__file__).with_name("tool_specs.json")
@@ -255,7 +255,7 @@ class AgentStep:
     def __init__(
         self,
         settings: AgentStepSettings,
-        store: StateStore,
+        store: Store,
         tool_specs: Sequence[ToolSpec],
         approval_tools: set[str] | frozenset[str] = frozenset(),
         llm: LlmClient | None = None,
@@ -294,7 +294,7 @@ class AgentStep:
             size = state_bytes(step.message)
             if size > MESSAGE_BYTES:
                 raise MessageTooLargeError(f"the message is {size} bytes as UTF-8 JSON; at most {MESSAGE_BYTES}")
-        page = self.store.load_conversation(step.sessionId, limit=CONVERSATION_WINDOW)
+        page = self.store.conversations.load(step.sessionId, limit=CONVERSATION_WINDOW)
         if page.meta is not None and page.meta.user_id != step.userId:
             raise SessionOwnershipError(f"session {step.sessionId!r} belongs to another user")
         history = conversation(list(reversed(page.messages)), step.executionId)
@@ -312,7 +312,7 @@ class AgentStep:
         context = StepContext(
             seq=seq,
             newSession=page.meta is None,
-            touch=self.store.needs_touch(page.meta),
+            touch=self.store.sessions.needs_touch(page.meta),
             messageId=f"{seq:08d}-1",
             offered=[s.name for s in offered],
             turnToolCalls=calls,
@@ -353,7 +353,7 @@ class AgentStep:
             for r in step.toolResults
             if r.outputRef
         ]
-        fetched = {(e.execution_id, e.seq, e.tool_name): e.output for e in self.store.get_tool_executions(refs)}
+        fetched = {(e.execution_id, e.seq, e.tool_name): e.output for e in self.store.tool_runs.get_many(refs)}
         results = []
         for r in step.toolResults:
             output = r.output
@@ -391,7 +391,7 @@ class AgentStep:
         claim = None
         if step.idempotencyKey and step.step == 1:
             claim = hashlib.sha256(f"turn\n{step.userId}\n{step.idempotencyKey}".encode()).hexdigest()[:40]
-        self.store.append_step(
+        self.store.conversations.append_step(
             step.sessionId,
             context.seq,
             [self._incoming(step, for_model=False), assistant],
@@ -455,7 +455,7 @@ class AgentStep:
         try:
             self._post(step.connectionId, data)
         except ConnectionGone:
-            self.store.delete_connection(step.connectionId)
+            self.store.connections.delete(step.connectionId)
         except Exception as error:  # streaming is a courtesy: the answer is stored either way
             logger.warning("could not post to the connection", extra={"error": type(error).__name__})
 
@@ -537,12 +537,7 @@ def from_environment(streaming: bool = False) -> AgentStep:
 
     settings = load_settings(AgentStepSettings)
     logger.setLevel(settings.LOG_LEVEL)
-    store = StateStore(
-        settings.TABLE_NAME,
-        settings.AWS_REGION,
-        settings.TTL_DAYS,
-        client=boto3.client("dynamodb", region_name=settings.AWS_REGION),
-    )
+    store = Store.from_settings(settings)
     specs, approval_tools = load_tool_specs()
     post = stream_to = llm = None
     if settings.WEBSOCKET_ENDPOINT:
@@ -552,7 +547,7 @@ def from_environment(streaming: bool = False) -> AgentStep:
         post = management_api_poster(management)
 
         def stream_to(connection_id: str, message_id: str) -> AnswerStream:
-            return AnswerStream(connection_id, message_id, post, on_gone=store.delete_connection)
+            return AnswerStream(connection_id, message_id, post, on_gone=store.connections.delete)
 
     if streaming:
         api_key = _secret_reader(settings.LLM_API_KEY_SECRET_ARN, settings.AWS_REGION)

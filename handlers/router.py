@@ -44,7 +44,7 @@ from handlers.shared.models import (
     TaskRequest,
 )
 from handlers.shared.settings import load_settings
-from handlers.shared.state import InvalidCursorError, StateStore
+from handlers.shared.store import InvalidCursorError, Store
 
 _ID = re.compile(ID_PATTERN)
 _IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
@@ -96,7 +96,7 @@ class Router:
     def __init__(
         self,
         settings: RouterSettings,
-        store: StateStore,
+        store: Store,
         stepfunctions: Callable[[str], Any],
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -159,7 +159,7 @@ class Router:
     def list_sessions(self, request: Request) -> dict:
         query = parse_query(request, PageQuery)
         try:
-            page = self.store.recent_sessions(request.caller, limit=query.limit, cursor=query.cursor)
+            page = self.store.sessions.recent(request.caller, limit=query.limit, cursor=query.cursor)
         except InvalidCursorError as error:
             raise ApiError(400, "invalid_request", str(error), field="cursor") from None
         return respond(
@@ -184,7 +184,7 @@ class Router:
         query = parse_query(request, PageQuery)
         if query.cursor is None:
             try:
-                page = self.store.load_conversation(session_id, limit=query.limit)
+                page = self.store.conversations.load(session_id, limit=query.limit)
             except InvalidCursorError as error:  # pragma: no cover - no cursor given
                 raise ApiError(400, "invalid_request", str(error), field="cursor") from None
             # Another user's session answers exactly like a missing one: no content, no hint.
@@ -192,11 +192,11 @@ class Router:
                 raise not_found("session")
         else:
             # Later pages carry no metadata; check ownership with the metadata item first.
-            meta = self.store.get_session(session_id)
+            meta = self.store.sessions.get(session_id)
             if meta is None or meta.user_id != request.caller:
                 raise not_found("session")
             try:
-                page = self.store.load_conversation(session_id, limit=query.limit, cursor=query.cursor)
+                page = self.store.conversations.load(session_id, limit=query.limit, cursor=query.cursor)
             except InvalidCursorError as error:
                 raise ApiError(400, "invalid_request", str(error), field="cursor") from None
         return respond(
@@ -225,7 +225,7 @@ class Router:
         caller = request.caller
         requested_session = body.sessionId or None  # absent (UNSET) or an id
         if requested_session is not None:
-            meta = self.store.get_session(requested_session)
+            meta = self.store.sessions.get(requested_session)
             if meta is not None and meta.user_id != caller:
                 raise not_found("session")
         # Empty is absent, as on the chat route (whose template cannot tell the two apart).
@@ -268,17 +268,17 @@ class Router:
             # The execution exists; that is the task.
             if error.response.get("Error", {}).get("Code") != "ExecutionAlreadyExists" or key_hash is None:
                 if key_hash is not None:
-                    self.store.release_idempotency(caller, key_hash)  # nothing started: a retry may run
+                    self.store.idempotency.release(caller, key_hash)  # nothing started: a retry may run
                 raise
-        self.store.put_task(task_id, caller, session_id, arn)
+        self.store.tasks.put(task_id, caller, session_id, arn)
         accepted = TaskAccepted(taskId=task_id, status="RUNNING", sessionId=session_id)
         if key_hash is not None:
-            self.store.complete_idempotency(caller, key_hash, 202, msgspec.to_builtins(accepted))
+            self.store.idempotency.complete(caller, key_hash, 202, msgspec.to_builtins(accepted))
         logger.info("task started", extra={"taskId": task_id, "sessionId": session_id})
         return respond(202, accepted, request, {"location": f"/v1/tasks/{task_id}"})
 
     def _claim(self, caller: str, key_hash: str, request_hash: str, request: Request) -> dict | None:
-        existing = self.store.claim_idempotency(caller, key_hash, request_hash)
+        existing = self.store.idempotency.claim(caller, key_hash, request_hash)
         if existing is None:
             return None
         if existing.request_hash != request_hash:
@@ -301,7 +301,7 @@ class Router:
 
     def task_status(self, request: Request) -> dict:
         task_id = _path_id(request, "taskId")
-        task = self.store.get_task(task_id)
+        task = self.store.tasks.get(task_id)
         if task is None or task.user_id != request.caller:
             raise not_found("task")
         # The execution runs where it was started; ask that region.
@@ -317,7 +317,7 @@ class Router:
             body["error"] = {"code": described.get("error") or status.lower()}
         elif status == "RUNNING":
             # The task's execution is named after the task, so its approvals are under it.
-            pending = self.store.pending_approvals(task_id)
+            pending = self.store.approvals.pending(task_id)
             if pending:
                 first = min(pending, key=lambda a: a.seq)
                 body["pendingApproval"] = {
@@ -345,13 +345,9 @@ def _stepfunctions_clients() -> Callable[[str], Any]:
 
 
 def from_environment() -> Router:
-    import boto3
-
     settings = load_settings(RouterSettings)
     logger.setLevel(settings.LOG_LEVEL)
-    dynamodb = boto3.client("dynamodb", region_name=settings.AWS_REGION)
-    store = StateStore(settings.TABLE_NAME, settings.AWS_REGION, settings.TTL_DAYS, client=dynamodb)
-    return Router(settings, store, _stepfunctions_clients())
+    return Router(settings, Store.from_settings(settings), _stepfunctions_clients())
 
 
 app: Router | None = from_environment() if "TABLE_NAME" in os.environ else None

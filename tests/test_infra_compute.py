@@ -276,7 +276,7 @@ def test_archives_hold_only_what_each_function_needs(runs, stack):
             names = archive.namelist()
         check_bytecode(path)
         names = without_bytecode(names)  # checked above: one .pyc per module on 3.13, none elsewhere
-        assert "handlers/__init__.py" in names and "handlers/shared/state.py" in names
+        assert "handlers/__init__.py" in names and "handlers/shared/store/base.py" in names
         assert not any(n.startswith(("tests/", ".venv/", "local/", "components/", "bench/")) for n in names)
         assert not any(".pytest_cache" in n or n.endswith((".pyo", ".orig")) for n in names)
         handler_module = function.inputs["handler"].rsplit(".", 1)[0].replace(".", "/") + ".py"

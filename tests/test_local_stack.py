@@ -10,6 +10,7 @@ import requests
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
+from handlers.tools.create_ticket import TicketStore
 from local.stack import LocalStack
 
 
@@ -180,9 +181,9 @@ def test_a_compensated_failure(stack):
         timeout=30,
     )
     assert done["status"] == "FAILED" and done["error"] == {"code": "LlmUnavailableError"}
-    records = stack.store.list_tool_executions(task_id)
+    records = stack.store.tool_runs.list(task_id)
     assert [(r.tool_name, r.status) for r in records] == [("create_ticket", "COMPENSATED")]
-    assert stack.store.get_ticket(records[0].output["ticketId"]) is None, "the ticket was undone"
+    assert TicketStore(stack.store.table).get(records[0].output["ticketId"]) is None, "the ticket was undone"
 
 
 def test_every_request_is_logged_as_one_json_line_with_its_correlation_id(stack):

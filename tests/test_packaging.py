@@ -51,7 +51,7 @@ def test_function_archives_hold_only_their_code(code, tmp_path):
     path = packaging.build_function_archive(code, tmp_path)
     entries = names(path)
     assert "handlers/__init__.py" in entries
-    assert "handlers/shared/state.py" in entries and "handlers/shared/table.py" in entries
+    assert "handlers/shared/store/base.py" in entries and "handlers/shared/table.py" in entries
     for module in code.modules:
         assert module in entries
     assert not any(n.startswith(("tests/", "local/", "components/", "bench/", ".venv/")) for n in entries)
@@ -85,7 +85,7 @@ def test_bytecode_is_shipped_when_the_build_interpreter_matches_the_runtime(tmp_
     entries = names(path)
     tag = sys.implementation.cache_tag
     assert f"handlers/__pycache__/router.{tag}.pyc" in entries
-    assert f"handlers/shared/__pycache__/state.{tag}.pyc" in entries
+    assert f"handlers/shared/store/__pycache__/base.{tag}.pyc" in entries
     # Unchecked-hash pycs: valid whatever the extracted files' times are.
     with zipfile.ZipFile(path) as archive:
         flags = int.from_bytes(archive.read(f"handlers/__pycache__/router.{tag}.pyc")[4:8], "little")

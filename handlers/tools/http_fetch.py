@@ -33,7 +33,7 @@ from urllib.parse import quote, urljoin, urlsplit
 
 import msgspec
 
-from handlers.shared.state import MAX_PAYLOAD_BYTES
+from handlers.shared.store import MAX_PAYLOAD_BYTES
 from handlers.shared.tooling import ToolContext, ToolDefinition, ToolInputError, ToolTransientError
 
 MAX_URL = 2_048
