@@ -26,7 +26,7 @@ from handlers import init_done
 from handlers.shared.api import (
     ApiError,
     Request,
-    handle_proxy,
+    handle_routes,
     not_found,
     parse_body,
     respond,
@@ -78,6 +78,7 @@ class Approvals:
         self.store = store
         self._stepfunctions = stepfunctions
         self._clock = clock
+        self.routes = {("POST", "/v1/approvals/{approvalId}"): self.decide}
 
     # -- from the state machine -----------------------------------------------------------
 
@@ -100,15 +101,9 @@ class Approvals:
     # -- from the API -----------------------------------------------------------------------
 
     def handle(self, event: dict[str, Any]) -> dict:
-        return handle_proxy(event, self.decide, logger)
+        return handle_routes(event, self.routes, logger)
 
     def decide(self, request: Request) -> dict:
-        if request.method != "POST":
-            raise ApiError(
-                405, "method_not_allowed", f"{request.method} is not allowed here", headers={"allow": "POST"}
-            )
-        if request.caller is None:
-            raise ApiError(401, "unauthorized", "the request carries no caller identity")
         raw_id = request.path_params.get("approvalId") or ""
         parsed = parse_approval_id(raw_id) if _APPROVAL_ID.fullmatch(raw_id) else None
         if parsed is None:

@@ -26,7 +26,7 @@ from handlers import init_done
 from handlers.shared.api import (
     ApiError,
     Request,
-    handle_proxy,
+    handle_routes,
     not_found,
     parse_body,
     parse_query,
@@ -51,14 +51,8 @@ _IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
 # A claim older than this is taken to be from a request that died; starting the task again
 # is safe because the execution name is derived from the key.
 IDEMPOTENCY_LOCK_SECONDS = 30
-_THROTTLED = {
-    "ThrottlingException",
-    "Throttling",
-    "ProvisionedThroughputExceededException",
-    "RequestLimitExceeded",
-    "TooManyRequestsException",
-}
-_UNAVAILABLE = {"InternalServerError", "InternalFailure", "ServiceUnavailable", "ServiceUnavailableException"}
+# An AWS error that means a thing the client named is gone.
+_NOT_FOUND = {"ExecutionDoesNotExist": "task"}
 
 
 class RouterSettings(msgspec.Struct, frozen=True):
@@ -114,45 +108,7 @@ class Router:
     # -- entry ----------------------------------------------------------------------------
 
     def handle(self, event: dict[str, Any]) -> dict:
-        return handle_proxy(event, self._dispatch, logger, self._aws_error)
-
-    def _dispatch(self, request: Request) -> dict:
-        route = self.routes.get((request.method, request.resource))
-        if route is None:
-            allowed = sorted(m for m, r in self.routes if r == request.resource)
-            if allowed:
-                raise ApiError(
-                    405,
-                    "method_not_allowed",
-                    f"{request.method} is not allowed here",
-                    headers={"allow": ", ".join(allowed)},
-                )
-            raise ApiError(404, "not_found", f"no route {request.method} {request.resource}")
-        if request.caller is None:
-            raise ApiError(401, "unauthorized", "the request carries no caller identity")
-        return route(request)
-
-    def _aws_error(self, error: ClientError) -> ApiError:
-        code = error.response.get("Error", {}).get("Code", "")
-        if code in _THROTTLED:
-            logger.warning("throttled by AWS", extra={"awsError": code})
-            return ApiError(429, "throttled", "too many requests; retry after a pause", headers={"retry-after": "1"})
-        if code in _UNAVAILABLE:
-            logger.warning("AWS unavailable", extra={"awsError": code})
-            return ApiError(
-                503, "unavailable", "a backing service is unavailable; retry shortly", headers={"retry-after": "2"}
-            )
-        if code == "ExecutionDoesNotExist":
-            logger.warning("task execution missing", extra={"awsError": code})
-            return not_found("task")
-        if code in ("ResourceNotFoundException", "StateMachineDoesNotExist"):
-            # Our own table or state machine is missing: an outage, not the client's fault.
-            logger.error("backing resource missing", extra={"awsError": code})
-            return ApiError(
-                503, "unavailable", "a backing service is unavailable; retry shortly", headers={"retry-after": "5"}
-            )
-        logger.error("AWS error", extra={"awsError": code})
-        return ApiError(500, "internal", "internal error; quote the x-request-id header")
+        return handle_routes(event, self.routes, logger, _NOT_FOUND)
 
     # -- sessions -------------------------------------------------------------------------
 
