@@ -11,7 +11,6 @@ integration straight to Step Functions; it never reaches this function.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -32,25 +31,14 @@ from handlers.shared.api import (
     parse_query,
     respond,
 )
+from handlers.shared.idempotent import idempotent
 from handlers.shared.ids import new_ulid
 from handlers.shared.log import get_logger
-from handlers.shared.models import (
-    ID_PATTERN,
-    ID_RULE,
-    IDEMPOTENCY_KEY_PATTERN,
-    IDEMPOTENCY_KEY_RULE,
-    PageQuery,
-    TaskAccepted,
-    TaskRequest,
-)
+from handlers.shared.models import ID_PATTERN, ID_RULE, PageQuery, TaskAccepted, TaskRequest
 from handlers.shared.settings import load_settings
 from handlers.shared.store import InvalidCursorError, Store
 
 _ID = re.compile(ID_PATTERN)
-_IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
-# A claim older than this is taken to be from a request that died; starting the task again
-# is safe because the execution name is derived from the key.
-IDEMPOTENCY_LOCK_SECONDS = 30
 # An AWS error that means a thing the client named is gone.
 _NOT_FOUND = {"ExecutionDoesNotExist": "task"}
 
@@ -184,76 +172,45 @@ class Router:
             meta = self.store.sessions.get(requested_session)
             if meta is not None and meta.user_id != caller:
                 raise not_found("session")
-        # Empty is absent, as on the chat route (whose template cannot tell the two apart).
-        key = request.header("idempotency-key") or None
-        key_hash = None
-        if key is not None:
-            if not _IDEMPOTENCY_KEY.fullmatch(key):
-                raise ApiError(
-                    400,
-                    "invalid_request",
-                    IDEMPOTENCY_KEY_RULE,
-                    field="Idempotency-Key",
-                )
-            key_hash = hashlib.sha256(f"{caller}\n{key}".encode()).hexdigest()[:40]
-            request_hash = hashlib.sha256(msgspec.json.encode(body)).hexdigest()
-            replay = self._claim(caller, key_hash, request_hash, request)
-            if replay is not None:
-                return replay
-        task_id = key_hash[:32] if key_hash else new_ulid()
-        # Derived from the key too, so a replay after a crash names the same session.
-        session_id = requested_session or (f"s{key_hash[:31]}" if key_hash else new_ulid())
+        with idempotent(self.store.idempotency, request, body, self._clock) as slot:
+            if slot.replay is not None:
+                return slot.replay
+            key_hash = slot.key_hash
+            task_id = key_hash[:32] if key_hash else new_ulid()
+            # Derived from the key too, so a replay after a crash names the same session.
+            session_id = requested_session or (f"s{key_hash[:31]}" if key_hash else new_ulid())
+            arn = self._start_execution(request, task_id, session_id, body.message, named_by_key=key_hash is not None)
+            self.store.tasks.put(task_id, caller, session_id, arn)
+            accepted = TaskAccepted(taskId=task_id, status="RUNNING", sessionId=session_id)
+            response = slot.complete(202, accepted, {"location": f"/v1/tasks/{task_id}"})
+        logger.info("task started", extra={"taskId": task_id, "sessionId": session_id})
+        return response
+
+    def _start_execution(
+        self, request: Request, task_id: str, session_id: str, message: str, named_by_key: bool
+    ) -> str:
+        """Start the task's Standard execution, named after the task; its ARN."""
         machine = self.settings.TASK_STATE_MACHINE_ARN
-        arn = execution_arn(machine, task_id)
         task_input = {
             "taskId": task_id,
             "sessionId": session_id,
-            "userId": caller,
-            "message": body.message,
+            "userId": request.caller,
+            "message": message,
             "correlationId": request.correlation_id,
             "tools": None,
             "idempotencyKey": None,  # the router enforced it already, before starting the task
             "connectionId": None,
         }
         try:
-            arn = self._stepfunctions(_region_of(machine)).start_execution(
+            return self._stepfunctions(_region_of(machine)).start_execution(
                 stateMachineArn=machine, name=task_id, input=json.dumps(task_input)
             )["executionArn"]
         except ClientError as error:
             # Same name, different input: a replay after a crash, whose correlation id differs.
             # The execution exists; that is the task.
-            if error.response.get("Error", {}).get("Code") != "ExecutionAlreadyExists" or key_hash is None:
-                if key_hash is not None:
-                    self.store.idempotency.release(caller, key_hash)  # nothing started: a retry may run
+            if error.response.get("Error", {}).get("Code") != "ExecutionAlreadyExists" or not named_by_key:
                 raise
-        self.store.tasks.put(task_id, caller, session_id, arn)
-        accepted = TaskAccepted(taskId=task_id, status="RUNNING", sessionId=session_id)
-        if key_hash is not None:
-            self.store.idempotency.complete(caller, key_hash, 202, msgspec.to_builtins(accepted))
-        logger.info("task started", extra={"taskId": task_id, "sessionId": session_id})
-        return respond(202, accepted, request, {"location": f"/v1/tasks/{task_id}"})
-
-    def _claim(self, caller: str, key_hash: str, request_hash: str, request: Request) -> dict | None:
-        existing = self.store.idempotency.claim(caller, key_hash, request_hash)
-        if existing is None:
-            return None
-        if existing.request_hash != request_hash:
-            raise ApiError(
-                422,
-                "idempotency_key_reused",
-                "this Idempotency-Key was used with a different request body",
-                field="Idempotency-Key",
-            )
-        if existing.status == "COMPLETED":
-            return respond(existing.status_code or 200, existing.body, request, {"idempotent-replayed": "true"})
-        if self._clock() * 1000 - existing.created_at_ms < IDEMPOTENCY_LOCK_SECONDS * 1000:
-            raise ApiError(
-                409,
-                "request_in_progress",
-                "a request with this Idempotency-Key is still in progress",
-                headers={"retry-after": "1"},
-            )
-        return None  # an abandoned claim: go on, the start itself is idempotent
+            return execution_arn(machine, task_id)
 
     def task_status(self, request: Request) -> dict:
         task_id = _path_id(request, "taskId")

@@ -333,6 +333,27 @@ def test_a_failed_start_gives_the_idempotency_key_back(router, clients):
     assert retried["statusCode"] == 202, "not a 409: nothing was running"
 
 
+def test_a_failure_after_the_start_gives_the_key_back_and_a_retry_finds_the_execution(router, machine):
+    put = router.store.tasks.put
+    failures = [RuntimeError("the task record could not be written")]
+
+    def flaky_put(*args, **kwargs):
+        if failures:
+            raise failures.pop()
+        return put(*args, **kwargs)
+
+    router.store.tasks.put = flaky_put
+    failed = start(router, {"message": "go"}, {"Idempotency-Key": "k3"})
+    assert failed["statusCode"] == 500
+    retried = start(router, {"message": "go"}, {"Idempotency-Key": "k3"})
+    assert retried["statusCode"] == 202, "no lock left behind: the retry runs at once"
+    executions = boto3.client("stepfunctions", region_name=REGION).list_executions(stateMachineArn=machine)[
+        "executions"
+    ]
+    assert [e["name"] for e in executions] == [json_body(retried)["taskId"]], "the execution of the first attempt"
+    assert router.store.tasks.get(json_body(retried)["taskId"]) is not None
+
+
 def test_a_missing_backing_resource_is_an_outage_not_a_404(router, clients):
     task_id = json_body(start(router, {"message": "hi"}))["taskId"]
     with Stubber(clients[REGION]) as stub:
