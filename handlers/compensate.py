@@ -8,7 +8,7 @@ Invoked by the state machines' Compensate step with ``{"executionId", "userId",
    with a conditional write (a second run finds nothing left to undo);
 2. when the run had written steps to the session's history, appends a ``failed`` marker
    for the run, so the history shows the turn as failed and the model never sees its
-   unanswered tool calls (``handlers.agent_step.conversation``);
+   unanswered tool calls (``handlers.shared.turns.conversation``);
 3. tells a WebSocket client with an ``error`` frame, never a ``final`` one.
 """
 

@@ -13,21 +13,17 @@ import pytest
 
 from handlers import agent_step
 from handlers.agent_step import (
-    REPLY_BYTES,
-    REQUEST_BYTES,
-    STATE_LIMIT_BYTES,
-    TURN_SUMMARY_BYTES,
     AgentStep,
     AgentStepSettings,
     MaxStepsExceededError,
     MessageTooLargeError,
     load_tool_specs,
-    state_bytes,
 )
 from handlers.shared.llm import LlmReply, ToolCall, from_sdk_shape, to_sdk_shape
 from handlers.shared.models import MESSAGE_BYTES
 from handlers.shared.store import ConflictError, DuplicateRequestError, NewMessage, SessionOwnershipError
 from handlers.shared.tooling import INLINE_RESULT_BYTES
+from handlers.shared.turns import REPLY_BYTES, REQUEST_BYTES, STATE_LIMIT_BYTES, TURN_SUMMARY_BYTES, state_bytes
 from local.model import converse_response
 from tests.conftest import REGION, TABLE_NAME
 
@@ -172,7 +168,7 @@ def test_the_next_step_sends_results_after_the_call_and_persists_them(make_step,
 
 
 def test_outputs_passed_by_reference_are_read_back_and_shortened_for_the_model(make_step, store):
-    from handlers.agent_step import TOOL_OUTPUT_IN_REQUEST_BYTES
+    from handlers.shared.turns import TOOL_OUTPUT_IN_REQUEST_BYTES
 
     body = "y" * 50_000
     store.tool_runs.record("exec-1", 100, "http_fetch", status="SUCCEEDED", input={}, output={"body": body})

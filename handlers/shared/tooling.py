@@ -30,7 +30,7 @@ from handlers.shared.log import get_logger, log_context
 from handlers.shared.settings import load_settings
 from handlers.shared.store import DuplicateToolExecutionError, Store, ToolExecution
 
-# 16 calls a step x 4 KB inline stays far from a state's 256 KB (handlers.agent_step budgets).
+# 16 calls a step x 4 KB inline stays far from a state's 256 KB (handlers.shared.turns budgets).
 INLINE_RESULT_BYTES = 4_096
 PREVIEW_CHARS = 1_000
 
