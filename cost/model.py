@@ -18,6 +18,7 @@ a field of :class:`Assumptions`, printed with the report.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
@@ -191,7 +192,11 @@ def sfn_log_bytes(histories: Sequence[Mapping[str, Any]], level: str, include_da
             details = {k: v for k, v in event.items() if k.endswith("EventDetails")}
             if not include_data:
                 details = {
-                    k: {f: x for f, x in v.items() if f not in ("input", "output", "inputDetails", "outputDetails")}
+                    k: {
+                        f: x
+                        for f, x in v.items()
+                        if f not in ("input", "output", "inputDetails", "outputDetails", "parameters")
+                    }
                     for k, v in details.items()
                 }
             record = {
@@ -636,7 +641,7 @@ def turn_lines(profile: TurnProfile, facts: StackFacts, prices: PriceTable, assu
     lines.append(
         Line(
             "DynamoDB writes",
-            f"replicated writes ({replicas} replicas)",
+            f"replicated writes ({replicas} replica{'' if replicas == 1 else 's'})",
             TURNS * profile.replica_write_units * replicas * wru,
             f"{profile.replica_write_units:g} rWRU x {replicas}",
         )
@@ -653,7 +658,7 @@ def turn_lines(profile: TurnProfile, facts: StackFacts, prices: PriceTable, assu
     lines.append(
         Line(
             "DynamoDB writes",
-            f"replicated TTL deletes ({replicas} replicas)",
+            f"replicated TTL deletes ({replicas} replica{'' if replicas == 1 else 's'})",
             TURNS * ttl_units * replicas * wru,
             f"{ttl_units:g} units x {replicas}",
         )
@@ -904,7 +909,11 @@ def capacity_lines(
     )
     if replicas == 0:
         writes = r * (profile.write_units + profile.gsi_write_units)
-    quota("DynamoDB write units per second, each replica", writes, "dynamodb.table_write_units_per_second")
+    quota(
+        "DynamoDB write units per second, each replica (TTL deletes included)",
+        writes,
+        "dynamodb.table_write_units_per_second",
+    )
     quota("DynamoDB write units per second, a new table at once", writes, "dynamodb.new_table_write_units_per_second")
     quota(
         "DynamoDB read units per second, each replica", r * profile.read_units, "dynamodb.table_read_units_per_second"
@@ -927,6 +936,17 @@ def capacity_lines(
             api * 86400,
             facts.quota_per_day,
             "api.quotaPerDay (stack config), one client",
+            "",
+            True,
+        )
+    )
+    tokens = r * profile.model_calls * (assumptions.input_tokens + assumptions.output_tokens) * 60
+    out.append(
+        Capacity(
+            "model tokens per minute (Bedrock)",
+            tokens,
+            None,
+            "the model's quota: Service Quotas (bedrock), not checked here",
             "",
             True,
         )
@@ -994,6 +1014,45 @@ def build_report(
         capacity=capacity,
         before=before,
     )
+
+
+def with_ttl(profile: TurnProfile, facts: StackFacts, ttl_days: int) -> tuple[TurnProfile, StackFacts]:
+    """The profile and facts with items kept ``ttl_days`` instead of the stack's TTL: storage
+    scales with the time an item is kept; every item is still deleted once."""
+    scale = ttl_days / facts.ttl_days
+    return (
+        dataclasses.replace(
+            profile,
+            table_byte_months=profile.table_byte_months * scale,
+            gsi_byte_months=profile.gsi_byte_months * scale,
+        ),
+        dataclasses.replace(facts, ttl_days=ttl_days),
+    )
+
+
+WHAT_IF_SAMPLING = 0.05
+WHAT_IF_TTL_DAYS = 30
+
+
+def what_if(report: Report) -> list[tuple[str, dict[str, float]]]:
+    """Totals per 1M turns with the two config levers that move the most: an X-Ray sampling
+    rule at 5% and a 30-day TTL (``state.ttlDays``), each alone and both."""
+    rows = []
+    sampled = dataclasses.replace(report.assumptions, xray_sampling=WHAT_IF_SAMPLING)
+    cases = [
+        (f"X-Ray sampling rule at {WHAT_IF_SAMPLING:.0%}", False, sampled),
+        (f"state.ttlDays {WHAT_IF_TTL_DAYS}", True, report.assumptions),
+        ("both", True, sampled),
+    ]
+    for label, short_ttl, assumptions in cases:
+        totals = {}
+        for kind, profile in report.profiles.items():
+            facts = report.facts
+            if short_ttl and facts.ttl_days > WHAT_IF_TTL_DAYS:
+                profile, facts = with_ttl(profile, facts, WHAT_IF_TTL_DAYS)
+            totals[kind] = total(turn_lines(profile, facts, report.prices, assumptions))
+        rows.append((label, totals))
+    return rows
 
 
 def _money(value: float) -> str:
@@ -1106,6 +1165,10 @@ def render(report: Report) -> str:
             f"  goal (prod): direct <= ${goal_direct:g}: {'met' if d <= goal_direct else 'NOT met'} (${_money(d)});"
             f" one tool call <= ${goal_tool:g}: {'met' if t <= goal_tool else 'NOT met'} (${_money(t)})"
         )
+    if f.stack == "prod" and "direct" in report.per_turn:
+        out.append("  what would move it (totals per 1M turns with a config change, same measurement):")
+        for label, totals in what_if(report):
+            out.append("    " + f"{label:<30}" + "  ".join(f"{k} {_money(v)}" for k, v in totals.items()))
     rows = before_after(report)
     if rows:
         out.append("")

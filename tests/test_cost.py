@@ -395,3 +395,14 @@ def test_the_cli_prints_every_section(measured, monkeypatch, capsys):
 def test_prices_json_is_valid_json_with_every_section():
     raw = json.loads(model.PRICES_PATH.read_text())
     assert set(raw) == {"_about", "prices", "models", "quotas", "facts"}
+
+
+def test_what_if_moves_only_what_it_names():
+    report = model.build_report(_facts(), PRICES, Assumptions(), {"direct": DIRECT})
+    base = total(report.per_turn["direct"])
+    (_, sampled), (_, short), (_, both) = model.what_if(report)
+    # X-Ray at 5%: 5.00 -> 0.25
+    assert base - sampled["direct"] == pytest.approx(4.75)
+    # 30 days instead of 365: storage and PITR (3.57628 + 2.86102 = 6.43730) x (1 - 30/365) = 5.90821
+    assert base - short["direct"] == pytest.approx(5.90821, rel=1e-5)
+    assert base - both["direct"] == pytest.approx(4.75 + 5.90821, rel=1e-5)
