@@ -91,9 +91,12 @@ def _program_file(folder: Path, name: str, text: str) -> Path:
 def record(config: dict[str, Any]) -> list[FloorResource]:
     """Run the real program with ``config`` once and return what the floor registers."""
     _captured.clear()
-    with tempfile.TemporaryDirectory() as folder:
-        run = run_program(config, "floor-record", program=_program_file(Path(folder), "record.py", _RECORD_PROGRAM))
-    return _manifest_of(run)
+    try:
+        with tempfile.TemporaryDirectory() as folder:
+            run = run_program(config, "floor-record", program=_program_file(Path(folder), "record.py", _RECORD_PROGRAM))
+        return _manifest_of(run)
+    finally:
+        _captured.clear()  # its options hold the recorded run's resources
 
 
 def _manifest_of(run: ProgramRun) -> list[FloorResource]:
