@@ -126,6 +126,10 @@ class AgentCompute(pulumi.ComponentResource):
         self._table_arn = pulumi.Output.all(args.account_id, args.table_name).apply(
             lambda v: naming.table_arn(args.partition, region, v[0], v[1])
         )
+        # Every function's role trusts Lambda in this account: one document for all of them.
+        self._assume_role_policy = pulumi.Output.from_input(args.account_id).apply(
+            lambda account: json.dumps(policies.lambda_assume_role_policy(account))
+        )
 
         self._concurrency_fits = self._check_concurrency_quota()
         self.functions = {}
@@ -499,16 +503,18 @@ class AgentCompute(pulumi.ComponentResource):
         role = aws.iam.Role(
             f"{name}-role",
             description=f"agent-infra {args.stack} {key} in {args.region}",
-            assume_role_policy=pulumi.Output.from_input(args.account_id).apply(
-                lambda account: pulumi.Output.json_dumps(policies.lambda_assume_role_policy(account))
-            ),
+            assume_role_policy=self._assume_role_policy,
             opts=child,
         )
+        # The statements (a list of documents) are applied, never passed to Output.all: that
+        # would lift every nested dict and list into Outputs of its own, for nothing.
         role_policy = aws.iam.RolePolicy(
             f"{name}-policy",
             role=role.id,
-            policy=pulumi.Output.all(statements, log_group.arn, self._dlq.arn, args.kms_key_arn).apply(
-                lambda v: pulumi.Output.json_dumps(policies.policy(*v[0], *policies.function_basics(v[1], v[2], v[3])))
+            policy=pulumi.Output.all(log_group.arn, self._dlq.arn, args.kms_key_arn).apply(
+                lambda basics: statements.apply(
+                    lambda own: json.dumps(policies.policy(*own, *policies.function_basics(*basics)))
+                )
             ),
             opts=child,
         )
