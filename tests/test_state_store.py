@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
+import zlib
 
 import pytest
 
@@ -20,6 +22,7 @@ from handlers.shared.store import (
     NotFoundError,
     PayloadTooLargeError,
     SessionOwnershipError,
+    StateError,
     Store,
 )
 from handlers.tools.memory import MemoryStore
@@ -136,6 +139,45 @@ def test_a_step_carries_its_messages_tool_calls_usage_ttl_and_region(dynamodb):
     (item,) = raw_items(dynamodb, "SESSION#s1")
     assert item["region"] == {"S": REGION}
     assert int(item["expiresAt"]["N"]) == int(now) + 30 * DAY
+
+
+ANSWER = (
+    "DynamoDB charges a write unit for each kilobyte an item holds, in every replica, and keeps "
+    "each item until its time to live. An answer of a few hundred tokens is one or two kilobytes "
+    "of English, which compresses to well under half of that. "
+) * 5
+
+
+def test_a_long_step_is_stored_compressed_and_reads_back_whole(store, dynamodb):
+    written = step(store, 1, "what does a turn cost?", ANSWER + '¡sí! 漢字 \u2028 "quoted" \\')
+    (item,) = raw_items(dynamodb, "SESSION#s1")
+    assert "messages" not in item and set(item["messagesZ"]) == {"B"}
+    text_bytes = len(json.dumps([{"role": "user", "text": m.text} for m in written], ensure_ascii=False).encode())
+    assert len(item["messagesZ"]["B"]) < text_bytes / 2, "English prose compresses to under half"
+    assert list(reversed(store.conversations.load("s1").messages)) == written
+
+
+def test_a_short_step_stays_text_and_older_text_items_still_read(store, dynamodb):
+    step(store, 1, "hi")
+    (item,) = raw_items(dynamodb, "SESSION#s1")
+    assert set(item["messages"]) == {"S"} and "messagesZ" not in item
+    # A step written before compression existed: long JSON text in "messages".
+    old = dict(item, SK={"S": keys.step_sk(2)}, messages={"S": json.dumps([{"role": "assistant", "text": ANSWER}])})
+    dynamodb.put_item(TableName=TABLE_NAME, Item=old)
+    assert [m.text for m in store.conversations.load("s1").messages] == [ANSWER, "hi"]
+
+
+def test_a_compressed_step_that_would_inflate_past_an_items_worth_is_refused(store, dynamodb):
+    step(store, 1, "hi")
+    (item,) = raw_items(dynamodb, "SESSION#s1")
+    bomb = zlib.compress(b"[" + b" " * (MAX_PAYLOAD_BYTES + 10) + b"]", 9)  # a few hundred bytes
+    hostile = {k: v for k, v in item.items() if k != "messages"} | {
+        "SK": {"S": keys.step_sk(2)},
+        "messagesZ": {"B": bomb},
+    }
+    dynamodb.put_item(TableName=TABLE_NAME, Item=hostile)
+    with pytest.raises(StateError, match=f"more than {MAX_PAYLOAD_BYTES} bytes"):
+        store.conversations.load("s1")
 
 
 def test_bad_step_input_is_rejected_before_any_write(store, dynamodb):

@@ -3,11 +3,26 @@
 The position is the concurrency control: a step's write is conditional on its position
 being free, so of two turns that read the same conversation one writes and the other gets
 :class:`ConflictError`, and nothing is ever overwritten.
+
+A step's messages are JSON text (``messages``) or, once that text is ``COMPRESS_FROM``
+bytes or more and zlib makes it smaller, the compressed JSON as a Binary attribute
+(``messagesZ``). AWS's best practice for long text such as forum messages: "Compressing
+large attribute values can let them fit within item limits in DynamoDB and reduce your
+storage costs", the compressed output stored "in a Binary attribute type"
+(https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/bp-use-s3-too.html); a
+write's capacity follows the item's size, a Binary value counted by its length in bytes
+(https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/CapacityUnitCalculations.html).
+Every step is written to three replicas, replicated again when TTL deletes it, and kept
+until then with point-in-time recovery: an answer of a few hundred tokens is 1.5-2 KB as
+text and under 1 KB compressed, one write unit instead of two. Both forms are read.
 """
 
 from __future__ import annotations
 
 import json
+import random
+import time
+import zlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -15,6 +30,7 @@ import msgspec
 
 from handlers.shared import table as keys
 from handlers.shared.store.base import (
+    MAX_PAYLOAD_BYTES,
     InvalidCursorError,
     StateError,
     Table,
@@ -33,6 +49,38 @@ from handlers.shared.store.sessions import SessionMeta, SessionStore, session_me
 
 MESSAGE_ROLES = ("user", "assistant", "tool", "failed")
 MAX_MESSAGES_PER_STEP = 4
+COMPRESS_FROM = 512
+"""Steps whose messages are this many bytes of JSON or more are stored compressed (below it
+the item is one write unit either way)."""
+COMPRESSED_ATTRIBUTE = "messagesZ"
+APPEND_ATTEMPTS = 10
+APPEND_BACKOFF_BASE_S = 0.005
+APPEND_BACKOFF_CAP_S = 0.2
+
+
+def pack_messages(text: str) -> dict[str, Any]:
+    """The step's messages attribute: the JSON text, or zlib of it when that is smaller."""
+    encoded = text.encode()
+    if len(encoded) >= COMPRESS_FROM:
+        packed = zlib.compress(encoded, 6)
+        if len(packed) < len(encoded):
+            return {COMPRESSED_ATTRIBUTE: packed}
+    return {"messages": text}
+
+
+def unpack_messages(item: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """A step item's messages, whichever form it was written in."""
+    if COMPRESSED_ATTRIBUTE not in item:
+        return json.loads(item["messages"])
+    raw = item[COMPRESSED_ATTRIBUTE]
+    data = bytes(getattr(raw, "value", raw))  # boto3 reads Binary attributes as Binary
+    inflate = zlib.decompressobj()
+    # Never more than a step may hold (what json_attribute lets through): a corrupt or
+    # hostile value cannot make a reader inflate without bound.
+    text = inflate.decompress(data, MAX_PAYLOAD_BYTES + 1)
+    if len(text) > MAX_PAYLOAD_BYTES or inflate.unconsumed_tail:
+        raise StateError(f"step {item[keys.SORT_KEY]!r} holds more than {MAX_PAYLOAD_BYTES} bytes of messages")
+    return json.loads(text)
 
 
 class ConflictError(StateError):
@@ -81,7 +129,7 @@ def _messages(item: Mapping[str, Any]) -> list[Message]:
     """A step item's messages, oldest first."""
     seq = keys.step_seq(item[keys.SORT_KEY])
     session_id = after(keys.SESSION_PREFIX, item[keys.PARTITION_KEY])
-    stored = json.loads(item["messages"])
+    stored = unpack_messages(item)
     return [
         Message(
             session_id=session_id,
@@ -128,7 +176,7 @@ class ConversationStore:
             keys.PARTITION_KEY: keys.session_pk(session_id),
             keys.SORT_KEY: keys.step_sk(seq),
             "turn": keys.key_part("turn id", turn_id),
-            "messages": json_attribute("messages", stored),
+            **pack_messages(json_attribute("messages", stored)),
             "createdAt": now_ms,
             **self.table.stamp(now_ms),
         }
@@ -178,13 +226,16 @@ class ConversationStore:
 
     def append_message(self, session_id: str, message: NewMessage, *, turn_id: str = "direct") -> Message:
         """Append one message as a step of its own at the next free position: read the newest
-        step, write after it (two round trips; retried on a lost race)."""
-        for _ in range(5):
+        step, write after it (two round trips). A lost race is retried after a pause with
+        full jitter, so two writers in step do not keep colliding; ConflictError after
+        ``APPEND_ATTEMPTS``."""
+        for attempt in range(APPEND_ATTEMPTS):
             seq = self.load(session_id, limit=1).last_seq + 1
             try:
                 return self.append_step(session_id, seq, [message], turn_id=turn_id)[0]
             except ConflictError:
-                continue
+                pause = min(APPEND_BACKOFF_CAP_S, APPEND_BACKOFF_BASE_S * 2**attempt)
+                time.sleep(random.uniform(0, pause))  # noqa: S311 - jitter, not a secret
         raise ConflictError(session_id, seq)
 
     def load(self, session_id: str, limit: int = 20, cursor: str | None = None) -> ConversationPage:
