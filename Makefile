@@ -96,9 +96,10 @@ openapi: $(STAMP)
 	$(BIN)/python -m local.preview $(STACK) --openapi build/openapi > /dev/null
 
 ## cost: what STACK costs: fixed a month (the program's resources), per 1M turns (measured on the local
-## stack), model tokens; RATE=<turns/s> adds the capacity that rate needs beside AWS's default quotas
+## stack), model tokens; RATE=<turns/s> adds the capacity that rate needs beside AWS's default quotas;
+## MARKDOWN=<file> also writes a short summary there (the pull request's preview comment)
 cost: $(STAMP)
-	$(BIN)/python -m cost $(STACK) $(if $(RATE),--rate $(RATE))
+	$(BIN)/python -m cost $(STACK) $(if $(RATE),--rate $(RATE)) $(if $(MARKDOWN),--markdown $(MARKDOWN))
 
 ## bench: state-layer round trips, program time by region count, cold starts, chunking and JWT verification
 bench: $(STAMP)

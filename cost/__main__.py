@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
-from cost.model import Assumptions, build_report, load_before, load_prices, render
+from cost.model import Assumptions, build_report, load_before, load_prices, render, render_markdown
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,6 +29,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--xray-sampling", type=float, help="fraction of turns traced (0..1), instead of the program's")
     parser.add_argument("--session-turns", type=int, default=10, help="turns per session measured (default 10)")
     parser.add_argument("--turn-interval", type=float, default=90.0, help="seconds between a session's turns")
+    parser.add_argument("--message-chars", type=int, default=defaults.message_chars, help="a direct turn's message")
+    parser.add_argument(
+        "--markdown", metavar="FILE", help="also write a short Markdown summary to FILE (pull requests)"
+    )
     args = parser.parse_args(argv)
 
     from local.pulumi_mocks import ROOT
@@ -51,14 +56,21 @@ def main(argv: list[str] | None = None) -> int:
     except pulumi.RunError as error:
         print(error, file=sys.stderr)
         return 2
-    measured = measure(args.stack, session_turns=args.session_turns, turn_interval_s=args.turn_interval)
     assumptions = Assumptions(
         model_wait_s=args.model_wait,
         input_tokens=args.input_tokens,
         output_tokens=args.output_tokens,
+        message_chars=args.message_chars,
         dynamodb_ms=args.dynamodb_ms,
         task_overhead_ms=args.task_overhead_ms,
         xray_sampling=args.xray_sampling,
+    )
+    measured = measure(
+        args.stack,
+        session_turns=args.session_turns,
+        turn_interval_s=args.turn_interval,
+        message_chars=assumptions.message_chars,
+        reply_chars=assumptions.reply_chars,
     )
     report = build_report(
         facts,
@@ -75,6 +87,10 @@ def main(argv: list[str] | None = None) -> int:
         f" one per {facts.authorizer_ttl_s} s of a user's turns"
     )
     sys.stdout.write(render(report))
+    if args.markdown:
+        path = Path(args.markdown)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(render_markdown(report))
     return 0
 
 

@@ -32,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import io
+import itertools
 import json
 import os
 import statistics
@@ -41,9 +42,16 @@ import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from cost.model import TurnProfile, ceil_units, item_size, sfn_log_bytes
+from cost.model import DAYS_PER_MONTH, Assumptions, TurnProfile, ceil_units, item_size, sfn_log_bytes
+
+# What a turn stores is sized like a real one, not like the stand-in model's short echo: a
+# direct turn's message and every final answer are as long as the report's assumptions say
+# (cost.model.Assumptions: message_chars, reply_chars). The text is English prose (this
+# project's README), so items compress and size as an answer would.
+PROSE_PATH = Path(__file__).resolve().parent.parent / "README.md"
 
 MESSAGES = {
     "direct": "hello, how are you today?",
@@ -58,7 +66,7 @@ DESCRIPTIONS = {
 }
 GSI_KEYS = ("GSI1PK", "GSI1SK")
 TTL_ATTRIBUTE = "expiresAt"
-MONTH_SECONDS = 30.4375 * 86400
+MONTH_SECONDS = DAYS_PER_MONTH * 86400
 # DynamoDB adds 100 bytes of overhead per item to the storage it bills
 # (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/CapacityUnitCalculations.html).
 STORAGE_OVERHEAD_BYTES = 100
@@ -343,8 +351,44 @@ def _profile(
     )
 
 
-def measure(stack_name: str = "dev", session_turns: int = 10, turn_interval_s: float = 90.0) -> Measurement:
-    """Run the sessions on a fresh local stack and return the per-turn profiles."""
+def prose(chars: int, offset: int = 0) -> str:
+    """``chars`` characters of English prose, from ``offset`` on (wrapping around)."""
+    text = " ".join(PROSE_PATH.read_text().split())
+    start = offset % len(text)
+    return ((text[start:] + " " + text) * (1 + chars // len(text)))[:chars]
+
+
+def sized_answers(decide: Callable[[dict], Any], reply_chars: int) -> Callable[[dict], Any]:
+    """The stand-in model's rules, with every final answer lengthened to ``reply_chars``."""
+    calls = itertools.count()
+
+    def sized(request: dict) -> Any:
+        answer = decide(request)
+        if not isinstance(answer, dict) or answer.get("stopReason") != "end_turn":
+            return answer
+        answer = copy.deepcopy(answer)
+        for block in answer["output"]["message"]["content"]:
+            if "text" in block and len(block["text"]) < reply_chars:
+                block["text"] += " " + prose(reply_chars - len(block["text"]) - 1, next(calls) * 997)
+        return answer
+
+    return sized
+
+
+def direct_message(message_chars: int) -> str:
+    base = MESSAGES["direct"]
+    return base if message_chars <= len(base) else base + " " + prose(message_chars - len(base) - 1, 4242)
+
+
+def measure(
+    stack_name: str = "dev",
+    session_turns: int = 10,
+    turn_interval_s: float = 90.0,
+    message_chars: int = Assumptions().message_chars,
+    reply_chars: int = Assumptions().reply_chars,
+) -> Measurement:
+    """Run the sessions on a fresh local stack and return the per-turn profiles. The direct
+    turns' messages are ``message_chars`` long and every final answer ``reply_chars``."""
     import logging
 
     import requests
@@ -356,7 +400,9 @@ def measure(stack_name: str = "dev", session_turns: int = 10, turn_interval_s: f
     previous = os.environ.pop("AGENT_LLM_PROVIDER", None)  # the local stand-in model, always
     logging.disable(logging.CRITICAL)
     stack = LocalStack(stack_name, moto_port=None, log=lambda entry: None, throttle=(10_000, 10_000)).start()
+    messages = {**MESSAGES, "direct": direct_message(message_chars)}
     try:
+        stack.model_server.server.decide = sized_answers(stack.model_server.server.decide, reply_chars)
         now = {"t": time.time()}
 
         def clock() -> float:
@@ -384,7 +430,7 @@ def measure(stack_name: str = "dev", session_turns: int = 10, turn_interval_s: f
                     answer = session.post(
                         f"{stack.rest.url}/v1/sessions/{session_id}/messages",
                         headers=headers,
-                        data=json.dumps({"message": MESSAGES[kind]}),
+                        data=json.dumps({"message": messages[kind]}),
                         timeout=60,
                     )
                 if answer.status_code != 200:
@@ -398,7 +444,9 @@ def measure(stack_name: str = "dev", session_turns: int = 10, turn_interval_s: f
                 histories.append(stack.adapter.sync_executions[-1].to_history_output())
                 emf |= record.emf
             profiles[kind] = _profile(kind, records, histories, recorder, session_turns, turn_interval_s)
-        profiles["websocket"] = _measure_websocket(stack, recorder, clock, now, session_turns, turn_interval_s)
+        profiles["websocket"] = _measure_websocket(
+            stack, recorder, clock, now, session_turns, turn_interval_s, messages["direct"]
+        )
         return Measurement(
             stack=stack_name,
             session_turns=session_turns,
@@ -416,7 +464,13 @@ def measure(stack_name: str = "dev", session_turns: int = 10, turn_interval_s: f
 
 
 def _measure_websocket(
-    stack: Any, recorder: _Recorder, clock: Callable[[], float], now: dict, session_turns: int, interval: float
+    stack: Any,
+    recorder: _Recorder,
+    clock: Callable[[], float],
+    now: dict,
+    session_turns: int,
+    interval: float,
+    message: str,
 ) -> TurnProfile:
     """One connection, ``session_turns`` streamed turns: frames received and functions run."""
     from websockets.sync.client import connect
@@ -429,7 +483,7 @@ def _measure_websocket(
             now["t"] += interval
             known = {e.name for e in _executions(stack)}
             with recorder.turn_window() as record:
-                ws.send(json.dumps({"action": "sendMessage", "sessionId": session_id, "message": MESSAGES["direct"]}))
+                ws.send(json.dumps({"action": "sendMessage", "sessionId": session_id, "message": message}))
                 frames = []
                 while not frames or frames[-1].get("type") != "final" or not frames[-1].get("done"):
                     frames.append(json.loads(ws.recv(timeout=30)))

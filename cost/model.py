@@ -479,6 +479,15 @@ class Assumptions:
     """Override of the sampling rate (None: the program's rule, else config, else 100%)."""
     lambda_segments_per_invocation: int = 2
     """X-Ray segments an actively traced invocation sends (the Lambda service's and the function's)."""
+    message_chars: int = 400
+    """A direct turn's user message, in characters (measured turns send one this long)."""
+    chars_per_token: int = 4
+    """Characters of English per output token: every final answer of a measured turn is
+    ``output_tokens x chars_per_token`` characters long, so items are sized like real ones."""
+
+    @property
+    def reply_chars(self) -> int:
+        return self.output_tokens * self.chars_per_token
 
     def lines(self) -> list[str]:
         return [
@@ -488,6 +497,9 @@ class Assumptions:
             f"Task state overhead {self.task_overhead_ms:g} ms in the Express duration (--task-overhead-ms)",
             f"one Lambda vCPU = {self.cpu_per_local_core:g} x one local core; a function gets memory/1,769 MB of a vCPU",
             f"X-Ray: {self.lambda_segments_per_invocation} segments per traced Lambda invocation, 1 for API Gateway, 1 for Step Functions",
+            f"stored text: a direct turn's message {self.message_chars:,} characters (--message-chars), every final"
+            f" answer {self.reply_chars:,} ({self.output_tokens} output tokens x {self.chars_per_token} characters),"
+            " English prose",
         ]
 
 
@@ -1055,6 +1067,15 @@ def what_if(report: Report) -> list[tuple[str, dict[str, float]]]:
     return rows
 
 
+DAYS_PER_MONTH = 30.4375  # 365.25 / 12, the month cost.measure counts storage in
+KEPT_GROUPS = ("DynamoDB storage",)
+
+
+def kept_cost(lines: Iterable[Line]) -> float:
+    """The part of a turn's cost that pays for keeping it (storage and PITR until its TTL)."""
+    return sum(line.usd for line in lines if line.group in KEPT_GROUPS)
+
+
 def _money(value: float) -> str:
     return f"{value:,.2f}"
 
@@ -1160,10 +1181,24 @@ def render(report: Report) -> str:
             )
     goal_direct, goal_tool = 15.0, 30.0
     if f.stack == "prod" and "direct" in report.per_turn:
-        d, t = total(report.per_turn["direct"]), total(report.per_turn.get("tool", []))
+        direct, tool = report.per_turn["direct"], report.per_turn.get("tool", [])
+        d, t = total(direct), total(tool)
+        dw, tw = d - kept_cost(direct), t - kept_cost(tool)
+        months = f.ttl_days / DAYS_PER_MONTH
+
+        def verdict(value: float, goal: float) -> str:
+            return f"${_money(value)} ({'met' if value <= goal else 'NOT met'})"
+
+        out.append(f"  goal (prod): direct <= ${goal_direct:g}, one tool call <= ${goal_tool:g} per 1M turns")
         out.append(
-            f"  goal (prod): direct <= ${goal_direct:g}: {'met' if d <= goal_direct else 'NOT met'} (${_money(d)});"
-            f" one tool call <= ${goal_tool:g}: {'met' if t <= goal_tool else 'NOT met'} (${_money(t)})"
+            f"    the turn's work (every part but storage):  direct {verdict(dw, goal_direct)},"
+            f" one tool call {verdict(tw, goal_tool)}"
+        )
+        out.append(
+            f"    with the turn kept {f.ttl_days} days (storage + PITR, {f.table_regions} regions):"
+            f"  direct {verdict(d, goal_direct)}, one tool call {verdict(t, goal_tool)};"
+            f" keeping costs ${_money(kept_cost(direct) / months)} (direct) and"
+            f" ${_money(kept_cost(tool) / months)} (one tool call) per 1M turns per month kept (state.ttlDays)"
         )
     if f.stack == "prod" and "direct" in report.per_turn:
         out.append("  what would move it (totals per 1M turns with a config change, same measurement):")
@@ -1248,4 +1283,36 @@ def render(report: Report) -> str:
         f"PRICES not confirmed on a stored AWS page ({len(unconfirmed)} of {len(prices.prices)}; evidence in"
         f" cost/prices.json): {', '.join(unconfirmed)}"
     )
+    return "\n".join(out) + "\n"
+
+
+def render_markdown(report: Report) -> str:
+    """A short summary for a pull request: fixed a month, per 1M turns by kind, tokens apart."""
+    f = report.facts
+    kinds = [k for k in ("direct", "tool", "memory", "websocket") if k in report.per_turn]
+    out = [
+        f"#### make cost: {f.stack} ({len(f.regions)} regions)",
+        "",
+        f"Fixed: **${_money(total(report.fixed))} a month** ({f.resources} resources).",
+        "",
+        "| $ per 1M turns | " + " | ".join(kinds) + " |",
+        "|---|" + "---:|" * len(kinds),
+    ]
+    groups: list[str] = []
+    for kind in kinds:
+        groups += [g for g in grouped(report.per_turn[kind]) if g not in groups]
+    for group in groups:
+        values = [grouped(report.per_turn[k]).get(group) for k in kinds]
+        out.append(f"| {group} | " + " | ".join("-" if v is None else _money(v) for v in values) + " |")
+    out.append("| **infrastructure** | " + " | ".join(f"**{_money(total(report.per_turn[k]))}**" for k in kinds) + " |")
+    if report.model is not None:
+        out.append(
+            f"| model tokens ({report.model.name}) | " + " | ".join(_money(report.tokens[k]) for k in kinds) + " |"
+        )
+    out += [
+        "",
+        f"Measured on the local stack with the real handlers and state machine; {report.prices.region} list"
+        f" prices read {report.prices.read}; assumed: {report.assumptions.model_wait_s:g} s per model call."
+        f" `make cost STACK={f.stack}` prints how each figure is made.",
+    ]
     return "\n".join(out) + "\n"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 
 import pytest
 
@@ -261,7 +262,8 @@ def test_fixed_costs_come_from_the_programs_resources(dev_run):
     alarms = run.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
     assert len(facts.alarms) == len(alarms) > 0
     assert facts.regions == ("us-east-1", "us-west-2")
-    assert facts.memory_mb("tool-http-fetch") == 256 and facts.memory_mb("agent-record") == 256
+    assert facts.memory_mb("tool-http-fetch") == 256 and facts.memory_mb("agent-record") == 128
+    assert facts.xray_sampling == 1.0, "dev traces every request (observability.traceSampleRate)"
     assert facts.ttl_days == 7 and facts.turn_log_level == "ALL" and facts.turn_log_data
     before = total(fixed_lines(facts, prices, Assumptions()))
     extra = RecordedResource(
@@ -381,20 +383,52 @@ def test_the_cli_prints_every_section(measured, monkeypatch, capsys):
     for part in (
         "REST request",
         "Express duration",
-        "agent-prepare (256 MB)",
+        "agent-prepare (128 MB)",
         "replicated TTL deletes",
         "traces recorded",
     ):
         assert part in out
     assert "provisioned concurrency agent-record us-east-1" in out
-    assert "X-Ray sampling: none in the program or the config: assumed 100%" in out
+    assert "X-Ray sampling: the program's X-Ray sampling rule" in out
+    assert "1 trace a turn x 5%" in out  # prod's observability.traceSampleRate
     assert "RAISE" in out  # prod's stage throttle of 200/s is far below 8,000 turns/s
     assert main(["nope"]) == 2
+
+
+def test_the_markdown_summary_carries_the_reports_own_totals(measured, monkeypatch, tmp_path, capsys):
+    import cost.measure
+    from cost.__main__ import main
+
+    monkeypatch.setattr(cost.measure, "measure", lambda *args, **kwargs: measured)
+    summary = tmp_path / "build" / "cost-prod.md"
+    assert main(["prod", "--markdown", str(summary)]) == 0
+    printed = capsys.readouterr().out
+    text = summary.read_text()
+    assert text.startswith("#### make cost: prod (3 regions)")
+    fixed = re.search(r"Fixed: \*\*\$([\d,.]+) a month", text).group(1)
+    assert re.search(r"total fixed\s+" + re.escape(fixed) + r"\n", printed), "the same fixed total as the full report"
+    row = next(line for line in text.splitlines() if line.startswith("| **infrastructure**"))
+    totals = re.findall(r"\*\*([\d,.]+)\*\*", row)
+    printed_totals = re.search(r"^\s+total\s+([\d,.]+)\s+([\d,.]+)", printed, re.MULTILINE).groups()
+    assert tuple(totals[:2]) == printed_totals, "direct and tool totals as printed"
+    assert "| model tokens" in text
 
 
 def test_prices_json_is_valid_json_with_every_section():
     raw = json.loads(model.PRICES_PATH.read_text())
     assert set(raw) == {"_about", "prices", "models", "quotas", "facts"}
+
+
+def test_the_goal_is_read_on_the_turns_work_and_with_its_storage_apart():
+    facts = _facts(stack="prod", xray_sampling=0.05)
+    report = model.build_report(facts, PRICES, Assumptions(), {"direct": DIRECT, "tool": DIRECT})
+    lines = report.per_turn["direct"]
+    kept = 3.57628 + 2.86102  # storage and PITR of the hand computation below (365 days, 3 regions)
+    assert model.kept_cost(lines) == pytest.approx(kept, rel=1e-5)
+    out = model.render(report)
+    assert f"the turn's work (every part but storage):  direct ${total(lines) - kept:,.2f}" in out
+    assert f"with the turn kept 365 days (storage + PITR, 3 regions):  direct ${total(lines):,.2f}" in out
+    assert f"keeping costs ${kept / (365 / 30.4375):,.2f} (direct)" in out
 
 
 def test_what_if_moves_only_what_it_names():
