@@ -24,7 +24,7 @@ OTHER_PYTHON := other-python
 endif
 endif
 
-.PHONY: venv dev demo approve test lint workflows format preview policy openapi bench config-reference clean other-python
+.PHONY: venv dev demo approve test lint workflows format preview policy openapi cost bench config-reference clean other-python
 
 # pip shows its progress bars on a terminal; in CI (no terminal) it logs one line per package.
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt $(OTHER_PYTHON)
@@ -98,6 +98,12 @@ policy: $(STAMP)
 ## openapi: write each region's REST API of STACK as OpenAPI JSON into build/openapi/
 openapi: $(STAMP)
 	$(BIN)/python -m local.preview $(STACK) --openapi build/openapi > /dev/null
+
+## cost: what STACK costs: fixed a month (the program's resources), per 1M turns (measured on the local
+## stack), model tokens; RATE=<turns/s> adds the capacity that rate needs beside AWS's default quotas;
+## MARKDOWN=<file> also writes a short summary there (the pull request's preview comment)
+cost: $(STAMP)
+	$(BIN)/python -m cost $(STACK) $(if $(RATE),--rate $(RATE)) $(if $(MARKDOWN),--markdown $(MARKDOWN))
 
 ## bench: state-layer round trips, program time by region count, cold starts, chunking and JWT verification, local turns and start-up
 bench: $(STAMP)

@@ -17,6 +17,9 @@ our modules compile at every cold start, as on Lambda's read-only /var/task), an
 Baseline, measured in the same rounds: ``import boto3; boto3.client("dynamodb")``.
 Rounds interleave all targets so drift in machine load hits them alike. Targets: router
 <= 1.2x the baseline, tools and agent-step <= 1.4x; each archive with its layers < 5 MB.
+Each row also shows the process's peak resident memory after init and the memory that
+sizes the function: 1.5x that peak in 64 MB steps, at least 128 MB (the config's defaults
+follow it; the README's compute section has the figures).
 """
 
 from __future__ import annotations
@@ -37,12 +40,15 @@ ROOT = Path(__file__).resolve().parent.parent
 RUNTIME_DIR = packaging.BUILD_DIR / "lambda-runtime"
 
 TIMER = """
-import sys, time
+import resource, sys, time
 sys.path[:0] = {paths!r}
 start = time.perf_counter()
 {statement}
-print(time.perf_counter() - start)
+print(time.perf_counter() - start, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
+# Lambda bills memory in MB; a function needs its peak resident memory plus headroom for a
+# request's own data (the conversation, a tool's output): sized at 1.5x the peak after init.
+HEADROOM = 1.5
 
 BASE_ENV = {
     "AWS_REGION": "us-east-1",
@@ -82,14 +88,16 @@ def extract(archive: Path, into: Path) -> Path:
     return into
 
 
-def measure(paths: list[str], statement: str, env: dict[str, str]) -> float:
+def measure(paths: list[str], statement: str, env: dict[str, str]) -> tuple[float, float]:
+    """Seconds of import + init, and the process's peak resident memory in MB after it."""
     code = TIMER.format(paths=paths, statement=statement)
     result = subprocess.run(  # noqa: S603 - this interpreter, our own code
         [sys.executable, "-I", "-S", "-c", code], capture_output=True, text=True, env=env, check=False
     )
     if result.returncode != 0:
         raise RuntimeError(f"{statement!r} failed:\n{result.stderr}")
-    return float(result.stdout.strip().splitlines()[-1])
+    seconds, max_rss_kb = result.stdout.strip().splitlines()[-1].split()
+    return float(seconds), int(max_rss_kb) / 1024
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -142,23 +150,28 @@ def main(argv: list[str] | None = None) -> int:
                 )
 
         timings: dict[str, list[float]] = {name: [] for name in targets}
+        peaks: dict[str, list[float]] = {name: [] for name in targets}
         for paths, statement, env in targets.values():  # warm the OS file cache once
             measure(paths, statement, env)
         for _ in range(args.rounds):
             for name, (paths, statement, env) in targets.items():
-                timings[name].append(measure(paths, statement, env))
+                seconds, peak = measure(paths, statement, env)
+                timings[name].append(seconds)
+                peaks[name].append(peak)
 
     baseline = statistics.median(timings["baseline: boto3 + dynamodb client"])
     print(
         f"cold start (import + init) in a fresh interpreter, median of {args.rounds} interleaved rounds; Python {here[0]}.{here[1]}"
     )
-    print(f"{'handler':<34} {'ms':>8} {'x baseline':>10} {'target':>7}")
+    print(f"{'handler':<34} {'ms':>8} {'x baseline':>10} {'target':>7} {'peak MB':>8} {'sized MB':>9}")
     failed = []
     for name, values in timings.items():
         median = statistics.median(values)
         ratio = median / baseline
         target = "" if name.startswith("baseline") else ("1.2" if name.startswith("router") else "1.4")
-        print(f"{name:<34} {median * 1000:>8.1f} {ratio:>10.2f} {target:>7}")
+        peak = max(peaks[name])
+        sized = max(128, -(-int(peak * HEADROOM) // 64) * 64)  # 1.5x the peak, in 64 MB steps, at least 128
+        print(f"{name:<34} {median * 1000:>8.1f} {ratio:>10.2f} {target:>7} {peak:>8.1f} {sized:>9}")
         if "with pyc" in name and target and ratio > float(target):
             failed.append(name)
     print()

@@ -165,7 +165,7 @@ def requests_per_turn() -> tuple[dict[str, float], float]:
         with lock:
             counted["n"] += 1
 
-    stack.store.client.meta.events.register("request-created.dynamodb", count)
+    stack.store.table.client.meta.events.register("request-created.dynamodb", count)
     session = requests.Session()
     headers = {"Authorization": f"Bearer {stack.dev_token}", "x-api-key": stack.api_key}
     per_turn = {}

@@ -21,8 +21,9 @@ from collections.abc import Callable
 import boto3
 from moto import mock_aws
 
-from handlers.shared.state import DuplicateToolExecutionError, NewMessage, StateStore
+from handlers.shared.store import DuplicateToolExecutionError, NewMessage, Store
 from handlers.shared.table import TABLE_SCHEMA
+from handlers.tools.memory import MemoryStore
 
 TABLE = "bench-agent-state"
 REGION = "us-east-1"
@@ -60,71 +61,76 @@ def main(argv: list[str] | None = None) -> int:
         client = boto3.client("dynamodb", region_name=REGION)
         client.create_table(**TABLE_SCHEMA.create_table_request(TABLE))
         counter = RequestCounter(client)
-        store = StateStore(TABLE, REGION, ttl_days=30, client=client)
+        store = Store(TABLE, REGION, ttl_days=30, client=client)
+        memories = MemoryStore(store.table)
 
         # Data the reads find: a session with 50 messages, tool records, memories, a connection.
-        store.create_session("alice", "read-session", title="bench")
+        store.sessions.create("alice", "read-session", title="bench")
         for i in range(50):
-            store.append_message("read-session", NewMessage(role="user", text=f"message {i} " + "x" * 200))
-        for i in range(20):
-            store.create_session("alice", f"other-{i}")
-        for seq in range(1, 6):
-            store.record_tool_execution("read-run", seq, "calculator", status="SUCCEEDED", input={"e": "1+1"}, output=2)
-        for i in range(10):
-            store.remember("alice", "travel", f"memory {i}", idempotency_key=f"read-step-{i}")
-        store.put_connection("conn-read", "alice")
-        store.create_session("alice", "turn-session")
-        first_page = store.load_conversation("read-session", limit=20)
-        versions = {"turn-session": 1}
-
-        def persist_turn(i: int):
-            version, _ = store.persist_turn(
-                "turn-session",
-                versions["turn-session"],
-                [NewMessage(role="user", text=f"q{i}"), NewMessage(role="assistant", text=f"a{i}")],
+            store.conversations.append_message(
+                "read-session", NewMessage(role="user", text=f"message {i} " + "x" * 200)
             )
-            versions["turn-session"] = version
+        for i in range(20):
+            store.sessions.create("alice", f"other-{i}")
+        for seq in range(1, 6):
+            store.tool_runs.record("read-run", seq, "calculator", status="SUCCEEDED", input={"e": "1+1"}, output=2)
+        for i in range(10):
+            memories.remember("alice", "travel", f"memory {i}", step_key=f"read-step-{i}")
+        store.connections.put("conn-read", "alice")
+        store.sessions.create("alice", "turn-session")
+        first_page = store.conversations.load("read-session", limit=20)
+        turn = [NewMessage(role="user", text="q"), NewMessage(role="assistant", text="a")]
 
         def duplicate_tool_record(i: int):
             try:
-                store.record_tool_execution("read-run", 1, "calculator", status="SUCCEEDED", input={}, output=0)
+                store.tool_runs.record("read-run", 1, "calculator", status="SUCCEEDED", input={}, output=0)
             except DuplicateToolExecutionError:
                 pass
             else:
                 raise AssertionError("a repeated record was written")
 
-        update_versions = {"read-session": 1}
-
-        def update_session(i: int):
-            update_versions["read-session"] = store.update_session(
-                "read-session", update_versions["read-session"]
-            ).version
-
         baseline_key = {"PK": {"S": "SESSION#read-session"}, "SK": {"S": "~META"}}
         patterns: list[tuple[str, Callable[[int], object]]] = [
             ("baseline: bare get_item", lambda i: client.get_item(TableName=TABLE, Key=baseline_key)),
-            ("append message", lambda i: store.append_message("write-session", NewMessage(role="user", text=f"m{i}"))),
-            ("persist turn (2 messages + version)", persist_turn),
-            ("conversation + metadata, newest 20", lambda i: store.load_conversation("read-session", limit=20)),
+            # The step's position comes from the conversation prepare read: one write.
             (
-                "conversation, next page",
-                lambda i: store.load_conversation("read-session", limit=20, cursor=first_page.next_cursor),
+                "append step (2 messages)",
+                lambda i: store.conversations.append_step("turn-session", i + 2, turn, turn_id="t"),
             ),
-            ("update session (optimistic)", update_session),
-            ("create session", lambda i: store.create_session("bob", f"new-{i}")),
-            ("recent sessions (GSI1)", lambda i: store.recent_sessions("alice", limit=10)),
             (
-                "record tool execution",
-                lambda i: store.record_tool_execution(
-                    f"run-{i}", 1, "calculator", status="SUCCEEDED", input={}, output=i
+                "append step + new session + claim (txn)",
+                lambda i: store.conversations.append_step(
+                    f"first-{i}", 1, turn, turn_id="t", user_id="alice", new_session=True, claim_key=f"key-{i}"
                 ),
             ),
+            (
+                "append step + touch (txn)",
+                lambda i: store.conversations.append_step("turn-session", i + 1002, turn, turn_id="t", touch=True),
+            ),
+            ("conversation + metadata, newest 20", lambda i: store.conversations.load("read-session", limit=20)),
+            (
+                "conversation, next page",
+                lambda i: store.conversations.load("read-session", limit=20, cursor=first_page.next_cursor),
+            ),
+            ("touch session", lambda i: store.sessions.touch("read-session")),
+            ("create session", lambda i: store.sessions.create("bob", f"new-{i}")),
+            ("recent sessions (GSI1)", lambda i: store.sessions.recent("alice", limit=10)),
+            (
+                "record tool execution",
+                lambda i: store.tool_runs.record(f"run-{i}", 1, "calculator", status="SUCCEEDED", input={}, output=i),
+            ),
             ("repeated tool record (rejected)", duplicate_tool_record),
-            ("list tool executions of a run", lambda i: store.list_tool_executions("read-run")),
-            ("remember (memory)", lambda i: store.remember("alice", "food", f"fact {i}", idempotency_key=f"step-{i}")),
-            ("recall topic (memory)", lambda i: store.recall("alice", "travel", limit=5)),
-            ("store connection", lambda i: store.put_connection(f"conn-{i}", "alice")),
-            ("look up connection", lambda i: store.get_connection("conn-read")),
+            ("list tool executions of a run", lambda i: store.tool_runs.list("read-run")),
+            ("look up tool execution", lambda i: store.tool_runs.get("read-run", 1, "calculator")),
+            (
+                "tool outputs by reference (batch)",
+                lambda i: store.tool_runs.get_many([("read-run", seq, "calculator") for seq in range(1, 6)]),
+            ),
+            ("claim idempotency key", lambda i: store.idempotency.claim("alice", f"task-key-{i}", "hash")),
+            ("remember (memory)", lambda i: memories.remember("alice", "food", f"fact {i}", step_key=f"step-{i}")),
+            ("recall topic (memory)", lambda i: memories.recall("alice", "travel", limit=5)),
+            ("store connection", lambda i: store.connections.put(f"conn-{i}", "alice")),
+            ("look up connection", lambda i: store.connections.get("conn-read")),
         ]
 
         results = []

@@ -216,6 +216,12 @@ def _read_statements(s: _Scope, hosted_zone_id: str | None) -> list[dict]:
             [s.arn("states", f"stateMachine:{s.prefix}*")],
             s.in_regions(),
         ),
+        _statement(
+            "ReadStackSamplingRules",
+            ["xray:GetSamplingRules", "xray:ListTagsForResource"],
+            [s.arn("xray", f"sampling-rule/{s.prefix}*"), s.arn("xray", "sampling-rule/ai-*")],
+            s.in_regions(),
+        ),
         # The program reads the account's Lambda concurrency quota at preview.
         _statement(
             "ReadLambdaConcurrencyQuota",
@@ -446,6 +452,19 @@ def _write_statements(s: _Scope, hosted_zone_id: str | None) -> list[dict]:
             ["sqs:DeleteQueue", "sqs:SetQueueAttributes", "sqs:TagQueue", "sqs:UntagQueue"],
             [s.arn("sqs", "*")],
             s.tagged(),
+        ),
+        # X-Ray sampling rules of the stack (names: components.observability.sampling_rule_name).
+        _statement(
+            "ManageStackSamplingRules",
+            [
+                "xray:CreateSamplingRule",
+                "xray:DeleteSamplingRule",
+                "xray:TagResource",
+                "xray:UntagResource",
+                "xray:UpdateSamplingRule",
+            ],
+            [s.arn("xray", f"sampling-rule/{s.prefix}*"), s.arn("xray", "sampling-rule/ai-*")],
+            s.in_regions(),
         ),
         # The openai provider's HTTP Task authenticates through an EventBridge connection;
         # EventBridge keeps its credentials in a secret named events!connection/<name>/...,

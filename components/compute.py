@@ -27,6 +27,10 @@ from components.packaging import ARCHITECTURE, LAMBDA_RUNTIME
 LAMBDA_CONCURRENCY_QUOTA = "L-B99A9384"
 UNRESERVED_MINIMUM = 100
 AGENT_FUNCTIONS = ("prepare", "record", "stream")
+# Memory of the API's own functions (approval, compensate, authorizer, connection, health):
+# python -m bench.cold_start measures every handler's peak at about 48 MB after init, and a
+# request adds little; 1.5x that peak rounds up to Lambda's 128 MB floor.
+SMALL_FUNCTION_MB = 128
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -121,6 +125,10 @@ class AgentCompute(pulumi.ComponentResource):
         )
         self._table_arn = pulumi.Output.all(args.account_id, args.table_name).apply(
             lambda v: naming.table_arn(args.partition, region, v[0], v[1])
+        )
+        # Every function's role trusts Lambda in this account: one document for all of them.
+        self._assume_role_policy = pulumi.Output.from_input(args.account_id).apply(
+            lambda account: json.dumps(policies.lambda_assume_role_policy(account))
         )
 
         self._concurrency_fits = self._check_concurrency_quota()
@@ -366,7 +374,7 @@ class AgentCompute(pulumi.ComponentResource):
         decide = self._function(
             "approval",
             handler="handlers.approval.handler",
-            memory=256,
+            memory=SMALL_FUNCTION_MB,
             timeout=10,
             environment=environment,
             statements=self._table_arn.apply(
@@ -381,7 +389,7 @@ class AgentCompute(pulumi.ComponentResource):
             "approval-request",
             archive="approval",
             handler="handlers.approval.request_handler",
-            memory=256,
+            memory=SMALL_FUNCTION_MB,
             timeout=10,
             environment=environment,
             statements=self._table_arn.apply(lambda arn: policies.table_access(arn, ["dynamodb:PutItem"])),
@@ -395,7 +403,7 @@ class AgentCompute(pulumi.ComponentResource):
         self._function(
             "authorizer",
             handler="handlers.authorizer.handler",
-            memory=256,
+            memory=SMALL_FUNCTION_MB,
             timeout=5,
             environment={"AUTH_ISSUER": args.auth_issuer, "AUTH_AUDIENCE": args.auth_audience},
             statements=pulumi.Output.from_input([]),
@@ -409,7 +417,7 @@ class AgentCompute(pulumi.ComponentResource):
         self._function(
             "connection",
             handler="handlers.connection.handler",
-            memory=256,
+            memory=SMALL_FUNCTION_MB,
             timeout=10,
             environment=pulumi.Output.all(args.table_name, machine).apply(
                 lambda v: {"TABLE_NAME": v[0], "TTL_DAYS": str(args.ttl_days), "TURN_STATE_MACHINE_ARN": v[1][0]}
@@ -424,7 +432,7 @@ class AgentCompute(pulumi.ComponentResource):
         self._function(
             "health",
             handler="handlers.health.handler",
-            memory=256,
+            memory=SMALL_FUNCTION_MB,
             timeout=5,
             environment=pulumi.Output.all(args.table_name, machine).apply(
                 lambda v: {"TABLE_NAME": v[0], "TURN_STATE_MACHINE_ARN": v[1][0], "TASK_STATE_MACHINE_ARN": v[1][1]}
@@ -460,7 +468,7 @@ class AgentCompute(pulumi.ComponentResource):
         return self._function(
             "compensate",
             handler="handlers.compensate.handler",
-            memory=256,
+            memory=SMALL_FUNCTION_MB,
             timeout=60,
             environment=environment,
             statements=pulumi.Output.all(self._table_arn, connections).apply(
@@ -495,16 +503,18 @@ class AgentCompute(pulumi.ComponentResource):
         role = aws.iam.Role(
             f"{name}-role",
             description=f"agent-infra {args.stack} {key} in {args.region}",
-            assume_role_policy=pulumi.Output.from_input(args.account_id).apply(
-                lambda account: pulumi.Output.json_dumps(policies.lambda_assume_role_policy(account))
-            ),
+            assume_role_policy=self._assume_role_policy,
             opts=child,
         )
+        # The statements (a list of documents) are applied, never passed to Output.all: that
+        # would lift every nested dict and list into Outputs of its own, for nothing.
         role_policy = aws.iam.RolePolicy(
             f"{name}-policy",
             role=role.id,
-            policy=pulumi.Output.all(statements, log_group.arn, self._dlq.arn, args.kms_key_arn).apply(
-                lambda v: pulumi.Output.json_dumps(policies.policy(*v[0], *policies.function_basics(v[1], v[2], v[3])))
+            policy=pulumi.Output.all(log_group.arn, self._dlq.arn, args.kms_key_arn).apply(
+                lambda basics: statements.apply(
+                    lambda own: json.dumps(policies.policy(*own, *policies.function_basics(*basics)))
+                )
             ),
             opts=child,
         )
@@ -519,7 +529,9 @@ class AgentCompute(pulumi.ComponentResource):
             layers=[self._layer.arn],
             memory_size=memory,
             timeout=timeout,
-            tracing_config=aws.lambda_.FunctionTracingConfigArgs(mode="Active"),
+            # PassThrough: a function traces a request when its caller (API Gateway, Step
+            # Functions) sampled it, so the stack's sampling rules set the rate end to end.
+            tracing_config=aws.lambda_.FunctionTracingConfigArgs(mode="PassThrough"),
             logging_config=aws.lambda_.FunctionLoggingConfigArgs(
                 log_format="JSON", log_group=log_group.name, application_log_level="INFO", system_log_level="WARN"
             ),

@@ -195,7 +195,9 @@ class ToolConfig(_Model):
     name: str = Field(
         description=f"Tool name: lower-case identifier (`[a-z][a-z0-9_]*`, at most {MAX_TOOL_NAME} characters, so every name AWS derives from it fits in any region), also the module under `handlers/tools/`."
     )
-    memory_mb: int = Field(256, ge=128, le=10240, description="Lambda memory in MB (128..10240).")
+    memory_mb: int = Field(
+        128, ge=128, le=10240, description="Lambda memory in MB (128..10240); see `python -m bench.cold_start`."
+    )
     timeout_seconds: int = Field(30, ge=1, le=900, description="Lambda timeout in seconds (1..900).")
     requires_approval: bool = Field(False, description="A human approves each call (Standard task only).")
     compensable: bool = Field(False, description="The tool has a compensation that undoes its side effect.")
@@ -289,10 +291,10 @@ PROVISIONABLE = ("router", "agent-prepare", "agent-record", "agent-stream")
 
 
 class ComputeConfig(_Model):
-    router_memory_mb: int = Field(256, ge=128, le=10240, description="Router Lambda memory in MB.")
+    router_memory_mb: int = Field(128, ge=128, le=10240, description="Router Lambda memory in MB.")
     router_timeout_seconds: int = Field(10, ge=1, le=29, description="Router timeout (API Gateway waits 29 s at most).")
     agent_step_memory_mb: int = Field(
-        256,
+        128,
         ge=128,
         le=10240,
         description="Memory in MB of the agent loop's prepare and record functions (the model call is the state machine's own).",
@@ -301,7 +303,7 @@ class ComputeConfig(_Model):
         10, ge=3, le=900, description="Timeout of prepare and record: one Query, one write, no model call."
     )
     stream_memory_mb: int = Field(
-        256, ge=128, le=10240, description="Memory in MB of the function that streams a WebSocket turn's model call."
+        128, ge=128, le=10240, description="Memory in MB of the function that streams a WebSocket turn's model call."
     )
     stream_timeout_seconds: int = Field(
         120, ge=5, le=900, description="Timeout of a streamed model call, failover included."
@@ -374,6 +376,12 @@ class StateConfig(_Model):
 
 class ObservabilityConfig(_Model):
     alarm_email: EmailStr | None = Field(None, description="Address subscribed to the alarm topic.")
+    trace_sample_rate: float = Field(
+        0.05,
+        ge=0,
+        le=1,
+        description="Share of requests X-Ray traces, edge to tools (sampling rules; X-Ray bills each trace recorded).",
+    )
     log_retention_days: int = Field(30, description="CloudWatch Logs retention; one of the values CloudWatch accepts.")
 
     @field_validator("log_retention_days")

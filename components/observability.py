@@ -17,6 +17,27 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+# X-Ray traces a request when the service in front decides to, by the account's sampling
+# rules: API Gateway for the REST API
+# (https://docs.aws.amazon.com/apigateway/latest/developerguide/apigateway-configuring-xray-sampling-rules.html:
+# service name "{api-name}/{stage}", type AWS::ApiGateway::Stage) and Step Functions for an
+# execution it starts itself (https://docs.aws.amazon.com/step-functions/latest/dg/concepts-xray-tracing.html).
+# Functions trace in PassThrough mode: they follow the caller's decision, so one rate governs
+# a turn from edge to tools. X-Ray bills traces recorded (https://aws.amazon.com/xray/pricing/).
+RULE_PRIORITY = 1000
+RULE_NAME_MAX = 32
+
+
+def sampling_rule_name(stack: str, kind: str) -> str:
+    """``agent-infra-<stack>-<kind>``, shortened with a hash past X-Ray's 32 characters."""
+    import hashlib
+
+    name = f"agent-infra-{stack}-{kind}"
+    if len(name) <= RULE_NAME_MAX:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:6]
+    return f"ai-{stack[: RULE_NAME_MAX - len(kind) - 12]}-{digest}-{kind}"
+
 
 @dataclass(frozen=True, kw_only=True)
 class RegionObservabilityArgs:
@@ -36,6 +57,8 @@ class RegionObservabilityArgs:
     kms_key_arn: pulumi.Input[str] | None = None
     """The region's key, which encrypts the alarm topic (its key policy lets CloudWatch
     alarms publish)."""
+    trace_sample_rate: float = 1.0
+    """Share of requests traced by X-Ray (``observability.traceSampleRate``)."""
 
 
 class RegionObservability(pulumi.ComponentResource):
@@ -119,12 +142,39 @@ class RegionObservability(pulumi.ComponentResource):
             dashboard_body=body,
             opts=child,
         )
+        self._create_sampling_rules(name, args, child)
         self.topic_arn = topic.arn
         self.dashboard_url = (
             f"https://{args.region}.console.aws.amazon.com/cloudwatch/home?region={args.region}"
             f"#dashboards/dashboard/agent-infra-{args.stack}-{args.region}"
         )
         self.register_outputs({"topicArn": self.topic_arn})
+
+    @staticmethod
+    def _create_sampling_rules(name: str, args: RegionObservabilityArgs, child: pulumi.ResourceOptions) -> None:
+        """One X-Ray sampling rule for the REST API and one for the state machines, at the configured rate."""
+        for kind, service_type, service_name in (
+            ("api", "AWS::ApiGateway::Stage", f"{args.rest_api_name}/*"),
+            ("states", "AWS::StepFunctions::StateMachine", f"agent-infra-{args.stack}-*"),
+        ):
+            aws.xray.SamplingRule(
+                f"{name}-sampling-{kind}",
+                region=args.region,
+                rule_name=sampling_rule_name(args.stack, kind),
+                priority=RULE_PRIORITY,
+                version=1,
+                # No reservoir: the rate alone decides, so the bill follows it (a reservoir of 1
+                # a second would trace 86,400 requests a day per region whatever the rate).
+                reservoir_size=0,
+                fixed_rate=args.trace_sample_rate,
+                host="*",
+                http_method="*",
+                url_path="*",
+                resource_arn="*",
+                service_name=service_name,
+                service_type=service_type,
+                opts=child,
+            )
 
 
 def _dashboard(region: str, api: str, router: str, agent: str, turn: str, task: str, stage: str, dlq: str) -> dict:

@@ -150,8 +150,12 @@ class AgentOrchestration(pulumi.ComponentResource):
         role_policy = aws.iam.RolePolicy(
             f"{name}-policy",
             role=role.id,
-            policy=pulumi.Output.all(definition, model_statements).apply(
-                lambda v: json.dumps(policies.state_machine_policy(sorted(lambda_arns(v[0])), v[1]))
+            # Applied, not passed to Output.all: that would lift every node of the definition
+            # into an Output of its own.
+            policy=definition.apply(
+                lambda document: model_statements.apply(
+                    lambda model: json.dumps(policies.state_machine_policy(sorted(lambda_arns(document)), model))
+                )
             ),
             opts=child,
         )

@@ -159,10 +159,40 @@ def write_zip(files: Mapping[str, bytes], path: Path) -> Path:
     return path
 
 
+def _inputs_digest(files: Mapping[str, bytes], runtime_version: tuple[int, int]) -> str:
+    """Everything an archive is made from: its files, the runtime, this interpreter (whose
+    bytecode it may ship) and this module's own code (how it is made)."""
+    digest = hashlib.sha256(Path(__file__).read_bytes())
+    digest.update(f"{tuple(runtime_version)}|{sys.version}|{sys.implementation.cache_tag}".encode())
+    for name in sorted(files):
+        digest.update(f"\0{name}\0{len(files[name])}\0".encode())
+        digest.update(files[name])
+    return digest.hexdigest()
+
+
+def _stamp_path(archive: Path) -> Path:
+    return archive.with_name(f"{archive.name}.inputs")
+
+
 def build_function_archive(
     code: FunctionCode, out_dir: Path = BUILD_DIR / "functions", runtime_version: tuple[int, int] = RUNTIME_VERSION
 ) -> Path:
-    return write_zip(_with_bytecode(_source_files(code), runtime_version), out_dir / f"{code.key}.zip")
+    """The function's zip, rebuilt only when what it is made from changed: a stamp beside it
+    (``<key>.zip.inputs``) holds the digest of its inputs and of the zip itself, so an
+    unchanged function costs reading its sources, not compressing (and, on the runtime's
+    Python, compiling) them again; a zip changed or removed by anything else is rebuilt."""
+    files = _source_files(code)
+    path = out_dir / f"{code.key}.zip"
+    stamp = _stamp_path(path)
+    inputs = _inputs_digest(files, runtime_version)
+    try:
+        current = stamp.read_text() == f"{inputs} {hashlib.sha256(path.read_bytes()).hexdigest()}\n"
+    except FileNotFoundError:
+        current = False
+    if not current:
+        write_zip(_with_bytecode(files, runtime_version), path)
+        stamp.write_text(f"{inputs} {hashlib.sha256(path.read_bytes()).hexdigest()}\n")
+    return path
 
 
 def pip_install_target(target: Path, *arguments: str, check: bool = True) -> subprocess.CompletedProcess:

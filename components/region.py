@@ -124,6 +124,7 @@ class AgentRegion(pulumi.ComponentResource):
                 rest_stage=api.rest_stage_name,
                 dlq_name=compute.dlq_name,
                 kms_key_arn=compute_args.kms_key_arn,
+                trace_sample_rate=args.observability.trace_sample_rate,
             ),
             child_opts,
         )

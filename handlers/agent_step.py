@@ -44,10 +44,7 @@ import msgspec
 from handlers import init_done
 from handlers.shared.llm import (
     LlmClient,
-    LlmMessage,
     LlmReply,
-    ToolCall,
-    ToolResult,
     ToolSpec,
     bedrock_request,
     build_client,
@@ -63,8 +60,18 @@ from handlers.shared.llm import (
 from handlers.shared.log import get_logger, log_context
 from handlers.shared.models import IDEMPOTENCY_KEY_PATTERN, IDEMPOTENCY_KEY_RULE, MESSAGE_BYTES, id_problem
 from handlers.shared.settings import load_settings
-from handlers.shared.state import Message, NewMessage, SessionOwnershipError, StateStore
+from handlers.shared.store import Message, NewMessage, SessionOwnershipError, Store
 from handlers.shared.streaming import AnswerStream, management_api_poster, progress_message
+from handlers.shared.turns import (
+    REQUEST_BYTES,
+    TOOL_OUTPUT_IN_REQUEST_BYTES,
+    conversation,
+    shortened,
+    state_bytes,
+    to_llm_message,
+    turn_summary,
+    without_tool_blocks,
+)
 
 TOOL_SPECS_FILE = Path(__file__).with_name("tool_specs.json")
 SYSTEM_PROMPT = (
@@ -74,33 +81,11 @@ SYSTEM_PROMPT = (
 # seq of a tool call = step * SEQ_PER_STEP + its index in the step: the same on every delivery.
 SEQ_PER_STEP = 100
 MAX_TOOL_CALLS_PER_STEP = 16
-
-# -- payload budgets ------------------------------------------------------------------------
-# Step Functions refuses a state over 256 KiB "as a UTF-8 encoded string"
-# (https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html). Every size here is
-# counted that way (state_bytes), and the worst case of a state adds up below the limit with
-# a margin (tests/test_agent_step.py holds the sum):
-#   step 1:  message + request + model reply + context
-#   step n:  tool results (16 x 4 KB inline, handlers.shared.tooling) + request + reply + context
-STATE_LIMIT_BYTES = 256 * 1024
-REQUEST_BYTES = 100 * 1024
-"""The model request: the conversation window is cut (oldest first) to fit."""
-TOOL_OUTPUT_IN_REQUEST_BYTES = 16 * 1024
-"""A tool output read back by reference is shortened to this in the model request."""
-REPLY_BYTES = 40 * 1024
-"""What a model reply can hold: ``compute.maxTokens`` is capped so (8,192 tokens)."""
-TURN_SUMMARY_BYTES = 24 * 1024
-"""The turn's tool calls carried to the final answer; outputs become previews beyond it."""
-PREVIEW_CHARS = 500
+# How many messages prepare reads (newest first); the request is then cut to REQUEST_BYTES.
 CONVERSATION_WINDOW = 40
 
 logger = get_logger("agent-step")
 _IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
-
-
-def state_bytes(value: Any) -> int:
-    """Size of a value in a state, as Step Functions counts it: its JSON as UTF-8."""
-    return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass"))
 
 
 class MaxStepsExceededError(Exception):
@@ -191,71 +176,11 @@ def load_tool_specs(path: Path = TOOL_SPECS_FILE) -> tuple[list[ToolSpec], set[s
     return specs, {s["name"] for s in raw if s.get("requiresApproval")}
 
 
-# -- from stored messages to the model's conversation -----------------------------------------
-
-
-def to_llm_message(message: Message | NewMessage) -> LlmMessage:
-    if message.role == "user":
-        return LlmMessage("user", text=message.text)
-    if message.role == "assistant":
-        calls = tuple(ToolCall(c["toolUseId"], c["name"], c.get("input") or {}) for c in message.tool_calls)
-        return LlmMessage("assistant", text=message.text, tool_calls=calls)
-    results = tuple(
-        ToolResult(r["toolUseId"], r["name"], r.get("output"), r.get("status") != "SUCCEEDED")
-        for r in message.tool_calls
-    )
-    return LlmMessage("user", tool_results=results)
-
-
-def conversation(history: Sequence[Message], current_turn: str) -> list[Message]:
-    """The stored messages (oldest first) the model may see, in an order it accepts.
-
-    Every tool call must be answered by its result in the next message, so only whole turns
-    go in: a turn that failed (its ``failed`` marker is in the window) or is still running
-    elsewhere (it ends in unanswered tool calls) is left out, and the current turn's own
-    steps come last, whatever another turn wrote in between. The window may start inside a
-    turn; it starts at that turn's first user message instead.
-    """
-    failed = {m.turn_id for m in history if m.role == "failed"}
-    turns: dict[str, list[Message]] = {}
-    for message in history:
-        if message.role != "failed" and message.turn_id not in failed:
-            turns.setdefault(message.turn_id, []).append(message)
-    ordered: list[Message] = []
-    for turn_id, messages in turns.items():
-        if turn_id == current_turn:
-            continue
-        start = next((i for i, m in enumerate(messages) if m.role == "user"), None)
-        if start is None:
-            continue
-        whole = messages[start:]
-        if whole[-1].role == "assistant" and not whole[-1].tool_calls:
-            ordered.extend(whole)
-    return ordered + turns.get(current_turn, [])
-
-
-def _without_tool_blocks(messages: Sequence[LlmMessage]) -> list[LlmMessage]:
-    """With no tool offered, Converse refuses tool blocks in the conversation: keep the text."""
-    out = []
-    for message in messages:
-        if message.tool_results or (message.role == "assistant" and not message.text):
-            continue
-        out.append(LlmMessage(message.role, text=message.text))
-    return out
-
-
-def _shortened(output: Any, limit: int) -> Any:
-    text = json.dumps(output, ensure_ascii=False, default=str)
-    if len(text.encode()) <= limit:
-        return output
-    return {"preview": text[: limit // 4], "truncated": True, "bytes": len(text.encode())}
-
-
 class AgentStep:
     def __init__(
         self,
         settings: AgentStepSettings,
-        store: StateStore,
+        store: Store,
         tool_specs: Sequence[ToolSpec],
         approval_tools: set[str] | frozenset[str] = frozenset(),
         llm: LlmClient | None = None,
@@ -294,7 +219,7 @@ class AgentStep:
             size = state_bytes(step.message)
             if size > MESSAGE_BYTES:
                 raise MessageTooLargeError(f"the message is {size} bytes as UTF-8 JSON; at most {MESSAGE_BYTES}")
-        page = self.store.load_conversation(step.sessionId, limit=CONVERSATION_WINDOW)
+        page = self.store.conversations.load(step.sessionId, limit=CONVERSATION_WINDOW)
         if page.meta is not None and page.meta.user_id != step.userId:
             raise SessionOwnershipError(f"session {step.sessionId!r} belongs to another user")
         history = conversation(list(reversed(page.messages)), step.executionId)
@@ -312,7 +237,7 @@ class AgentStep:
         context = StepContext(
             seq=seq,
             newSession=page.meta is None,
-            touch=self.store.needs_touch(page.meta),
+            touch=self.store.sessions.needs_touch(page.meta),
             messageId=f"{seq:08d}-1",
             offered=[s.name for s in offered],
             turnToolCalls=calls,
@@ -330,7 +255,7 @@ class AgentStep:
         while True:
             messages = [to_llm_message(m) for m in window] + [to_llm_message(incoming)]
             if not offered:
-                messages = _without_tool_blocks(messages)
+                messages = without_tool_blocks(messages)
             if provider == "bedrock":
                 request = bedrock_request(model, SYSTEM_PROMPT, messages, offered, max_tokens)
                 if not streaming:  # the SDK integration's Parameters
@@ -353,7 +278,7 @@ class AgentStep:
             for r in step.toolResults
             if r.outputRef
         ]
-        fetched = {(e.execution_id, e.seq, e.tool_name): e.output for e in self.store.get_tool_executions(refs)}
+        fetched = {(e.execution_id, e.seq, e.tool_name): e.output for e in self.store.tool_runs.get_many(refs)}
         results = []
         for r in step.toolResults:
             output = r.output
@@ -361,7 +286,7 @@ class AgentStep:
                 key = (r.outputRef["executionId"], int(r.outputRef["seq"]), r.outputRef["name"])
                 output = fetched.get(key, {"error": "the tool's recorded output is missing"})
                 if for_model:
-                    output = _shortened(output, TOOL_OUTPUT_IN_REQUEST_BYTES)
+                    output = shortened(output, TOOL_OUTPUT_IN_REQUEST_BYTES)
             results.append({"toolUseId": r.toolUseId, "name": r.name, "status": r.status, "output": output})
         return NewMessage(role="tool", text="", tool_calls=results)
 
@@ -391,7 +316,7 @@ class AgentStep:
         claim = None
         if step.idempotencyKey and step.step == 1:
             claim = hashlib.sha256(f"turn\n{step.userId}\n{step.idempotencyKey}".encode()).hexdigest()[:40]
-        self.store.append_step(
+        self.store.conversations.append_step(
             step.sessionId,
             context.seq,
             [self._incoming(step, for_model=False), assistant],
@@ -455,7 +380,7 @@ class AgentStep:
         try:
             self._post(step.connectionId, data)
         except ConnectionGone:
-            self.store.delete_connection(step.connectionId)
+            self.store.connections.delete(step.connectionId)
         except Exception as error:  # streaming is a courtesy: the answer is stored either way
             logger.warning("could not post to the connection", extra={"error": type(error).__name__})
 
@@ -473,43 +398,6 @@ class AgentStep:
             reply = self.llm.send(step.request, deadline=deadline, on_text=answer.write)
             answer.flush()
             return {"reply": reply_to_dict(reply), "frames": answer.seq}
-
-
-def turn_summary(
-    history: Sequence[Message | NewMessage], current_turn: str
-) -> tuple[list[dict[str, Any]], dict[str, int]]:
-    """The current turn's tool calls so far (input, output, status) and the tokens its
-    earlier steps used. Outputs become previews once the summary would pass TURN_SUMMARY_BYTES,
-    to keep the final state small."""
-    start = max((i for i, m in enumerate(history) if m.role == "user"), default=-1)
-    turn = history[start + 1 :] if start >= 0 else list(history)
-    inputs = {c["toolUseId"]: c.get("input") for m in turn if m.role == "assistant" for c in m.tool_calls}
-    calls, budget = [], TURN_SUMMARY_BYTES
-    for message in turn:
-        if message.role != "tool":
-            continue
-        for result in message.tool_calls:
-            entry = {
-                "name": result["name"],
-                "input": inputs.get(result["toolUseId"]),
-                "output": result.get("output"),
-                "status": result.get("status"),
-            }
-            size = state_bytes(entry)
-            if size > budget:
-                entry["output"] = {
-                    "preview": json.dumps(result.get("output"), default=str)[:PREVIEW_CHARS],
-                    "truncated": True,
-                }
-                size = state_bytes(entry)
-            budget -= size
-            calls.append(entry)
-    usage = {"inputTokens": 0, "outputTokens": 0}
-    for message in turn:
-        if message.role == "assistant" and message.usage:
-            usage["inputTokens"] += int(message.usage.get("inputTokens", 0))
-            usage["outputTokens"] += int(message.usage.get("outputTokens", 0))
-    return calls, usage
 
 
 # -- Lambda wiring ---------------------------------------------------------------------------
@@ -537,12 +425,7 @@ def from_environment(streaming: bool = False) -> AgentStep:
 
     settings = load_settings(AgentStepSettings)
     logger.setLevel(settings.LOG_LEVEL)
-    store = StateStore(
-        settings.TABLE_NAME,
-        settings.AWS_REGION,
-        settings.TTL_DAYS,
-        client=boto3.client("dynamodb", region_name=settings.AWS_REGION),
-    )
+    store = Store.from_settings(settings)
     specs, approval_tools = load_tool_specs()
     post = stream_to = llm = None
     if settings.WEBSOCKET_ENDPOINT:
@@ -552,7 +435,7 @@ def from_environment(streaming: bool = False) -> AgentStep:
         post = management_api_poster(management)
 
         def stream_to(connection_id: str, message_id: str) -> AnswerStream:
-            return AnswerStream(connection_id, message_id, post, on_gone=store.delete_connection)
+            return AnswerStream(connection_id, message_id, post, on_gone=store.connections.delete)
 
     if streaming:
         api_key = _secret_reader(settings.LLM_API_KEY_SECRET_ARN, settings.AWS_REGION)

@@ -26,7 +26,7 @@ from handlers import init_done
 from handlers.shared.api import (
     ApiError,
     Request,
-    handle_proxy,
+    handle_routes,
     not_found,
     parse_body,
     respond,
@@ -34,7 +34,7 @@ from handlers.shared.api import (
 from handlers.shared.log import get_logger, log_context
 from handlers.shared.models import APPROVAL_ID_PATTERN, ApprovalRequest
 from handlers.shared.settings import load_settings
-from handlers.shared.state import StateStore, parse_approval_id
+from handlers.shared.store import Store, parse_approval_id
 
 logger = get_logger("approval")
 
@@ -70,7 +70,7 @@ class Approvals:
     def __init__(
         self,
         settings: ApprovalSettings,
-        store: StateStore,
+        store: Store,
         stepfunctions: Callable[[str], Any],
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -78,13 +78,14 @@ class Approvals:
         self.store = store
         self._stepfunctions = stepfunctions
         self._clock = clock
+        self.routes = {("POST", "/v1/approvals/{approvalId}"): self.decide}
 
     # -- from the state machine -----------------------------------------------------------
 
     def request(self, event: dict[str, Any]) -> dict[str, Any]:
         ask = msgspec.convert(event, ApprovalRequestEvent)
         with log_context(correlationId=ask.correlationId, executionId=ask.executionId, seq=ask.seq):
-            approval = self.store.put_approval(
+            approval = self.store.approvals.put(
                 ask.executionId,
                 ask.seq,
                 ask.name,
@@ -100,21 +101,15 @@ class Approvals:
     # -- from the API -----------------------------------------------------------------------
 
     def handle(self, event: dict[str, Any]) -> dict:
-        return handle_proxy(event, self.decide, logger)
+        return handle_routes(event, self.routes, logger)
 
     def decide(self, request: Request) -> dict:
-        if request.method != "POST":
-            raise ApiError(
-                405, "method_not_allowed", f"{request.method} is not allowed here", headers={"allow": "POST"}
-            )
-        if request.caller is None:
-            raise ApiError(401, "unauthorized", "the request carries no caller identity")
         raw_id = request.path_params.get("approvalId") or ""
         parsed = parse_approval_id(raw_id) if _APPROVAL_ID.fullmatch(raw_id) else None
         if parsed is None:
             raise ApiError(400, "invalid_request", "approvalId is not an approval id", field="approvalId")
         body = parse_body(request, ApprovalRequest, self.settings.MAX_BODY_BYTES)
-        approval = self.store.get_approval(*parsed)
+        approval = self.store.approvals.get(*parsed)
         if approval is None or approval.user_id != request.caller:
             raise not_found("approval")
         if approval.status != "PENDING":
@@ -124,7 +119,7 @@ class Approvals:
         # Record the decision first (PENDING -> decided, conditional): of two racing
         # decisions exactly one gets here, and a decision never reaches the execution
         # without being on record.
-        if not self.store.decide_approval(
+        if not self.store.approvals.decide(
             approval.execution_id, approval.seq, body.decision, request.caller, body.comment or None
         ):
             raise ApiError(409, "already_decided", "this approval was already decided")
@@ -145,10 +140,10 @@ class Approvals:
             code = error.response.get("Error", {}).get("Code", "")
             if code in _TOKEN_GONE:
                 # The execution stopped waiting (it timed out): say so, and keep it on record.
-                self.store.settle_approval(approval.execution_id, approval.seq, "EXPIRED")
+                self.store.approvals.settle(approval.execution_id, approval.seq, "EXPIRED")
                 raise ApiError(410, "approval_expired", "this approval is no longer waiting for a decision") from None
             # The callback did not go through: undo our record so the caller can retry.
-            self.store.settle_approval(approval.execution_id, approval.seq, "PENDING")
+            self.store.approvals.settle(approval.execution_id, approval.seq, "PENDING")
             if code in ("ThrottlingException", "TooManyRequestsException"):
                 raise ApiError(
                     429, "throttled", "too many requests; retry after a pause", headers={"retry-after": "1"}
@@ -167,12 +162,7 @@ def from_environment() -> Approvals:
     import boto3
 
     settings = load_settings(ApprovalSettings)
-    store = StateStore(
-        settings.TABLE_NAME,
-        settings.AWS_REGION,
-        settings.TTL_DAYS,
-        client=boto3.client("dynamodb", region_name=settings.AWS_REGION),
-    )
+    store = Store.from_settings(settings)
     clients: dict[str, Any] = {}
 
     def stepfunctions(region: str) -> Any:

@@ -8,7 +8,7 @@ Invoked by the state machines' Compensate step with ``{"executionId", "userId",
    with a conditional write (a second run finds nothing left to undo);
 2. when the run had written steps to the session's history, appends a ``failed`` marker
    for the run, so the history shows the turn as failed and the model never sees its
-   unanswered tool calls (``handlers.agent_step.conversation``);
+   unanswered tool calls (``handlers.shared.turns.conversation``);
 3. tells a WebSocket client with an ``error`` frame, never a ``final`` one.
 """
 
@@ -24,7 +24,7 @@ from handlers import init_done
 from handlers.shared.log import get_logger, log_context
 from handlers.shared.models import turn_error
 from handlers.shared.settings import load_settings
-from handlers.shared.state import StateStore
+from handlers.shared.store import Store
 from handlers.shared.tooling import ToolContext
 from handlers.tools import load_tool
 
@@ -40,9 +40,9 @@ class CompensationRequest(msgspec.Struct, frozen=True):
     failure: dict[str, Any] | None = None
 
 
-def compensate_run(store: StateStore, request: CompensationRequest) -> dict[str, Any]:
+def compensate_run(store: Store, request: CompensationRequest) -> dict[str, Any]:
     undone, skipped = [], []
-    for record in sorted(store.list_tool_executions(request.executionId), key=lambda r: r.seq, reverse=True):
+    for record in sorted(store.tool_runs.list(request.executionId), key=lambda r: r.seq, reverse=True):
         if record.status != "SUCCEEDED" or not record.compensable:
             continue
         tool = load_tool(record.tool_name)
@@ -58,20 +58,20 @@ def compensate_run(store: StateStore, request: CompensationRequest) -> dict[str,
             store=store,
         )
         detail = tool.compensate(ctx, record)
-        if store.mark_compensated(request.executionId, record.seq, record.tool_name, detail):
+        if store.tool_runs.mark_compensated(request.executionId, record.seq, record.tool_name, detail):
             undone.append({"seq": record.seq, "name": record.tool_name, "detail": detail})
             logger.info("step compensated", extra={"seq": record.seq, "tool": record.tool_name})
     return {"executionId": request.executionId, "compensated": undone, "skipped": skipped}
 
 
-def mark_failed(store: StateStore, request: CompensationRequest, error: str) -> int | None:
+def mark_failed(store: Store, request: CompensationRequest, error: str) -> int | None:
     """Append the run's ``failed`` marker to the session's history when the run wrote to it;
     the seq of the marker, or None when there was nothing to mark."""
-    from handlers.shared.state import ConflictError, NewMessage
+    from handlers.shared.store import ConflictError, NewMessage
 
     for _ in range(5):
         try:
-            page = store.load_conversation(request.sessionId, limit=MARKER_LOOKBACK)
+            page = store.conversations.load(request.sessionId, limit=MARKER_LOOKBACK)
         except ValueError:  # not a session id the API takes: nothing was written under it
             return None
         if not any(m.turn_id == request.executionId for m in page.messages):
@@ -80,7 +80,7 @@ def mark_failed(store: StateStore, request: CompensationRequest, error: str) -> 
             return None  # a redelivered Compensate
         seq = page.last_seq + 1
         try:
-            store.append_step(
+            store.conversations.append_step(
                 request.sessionId, seq, [NewMessage(role="failed", text=error)], turn_id=request.executionId
             )
             return seq
@@ -94,7 +94,7 @@ MARKER_LOOKBACK = 100
 
 
 class Compensator:
-    def __init__(self, store: StateStore, post: Callable[[str, bytes], None] | None = None) -> None:
+    def __init__(self, store: Store, post: Callable[[str, bytes], None] | None = None) -> None:
         self.store = store
         self._post = post
 
@@ -118,7 +118,7 @@ class Compensator:
         try:
             self._post(connection_id, error_message(code, message))
         except ConnectionGone:
-            self.store.delete_connection(connection_id)
+            self.store.connections.delete(connection_id)
         except Exception as failure:  # the turn failed either way; the history says so
             logger.warning("could not tell the connection", extra={"error": type(failure).__name__})
 
@@ -135,8 +135,7 @@ def from_environment() -> Compensator:
     import boto3
 
     settings = load_settings(CompensateSettings)
-    client = boto3.client("dynamodb", region_name=settings.AWS_REGION)
-    store = StateStore(settings.TABLE_NAME, settings.AWS_REGION, settings.TTL_DAYS, client=client)
+    store = Store.from_settings(settings)
     post = None
     if settings.WEBSOCKET_ENDPOINT:
         from handlers.shared.streaming import management_api_poster

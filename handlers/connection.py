@@ -22,7 +22,7 @@ from handlers.shared.api import field_of
 from handlers.shared.log import get_logger, log_context
 from handlers.shared.models import ID_RULE, Id, Text
 from handlers.shared.settings import load_settings
-from handlers.shared.state import StateStore
+from handlers.shared.store import Store
 
 logger = get_logger("connection")
 
@@ -56,7 +56,7 @@ def _error(status: int, code: str, message: str, field: str | None = None) -> di
 
 
 class Connections:
-    def __init__(self, settings: ConnectionSettings, store: StateStore, stepfunctions: Callable[[], Any]) -> None:
+    def __init__(self, settings: ConnectionSettings, store: Store, stepfunctions: Callable[[], Any]) -> None:
         self.settings = settings
         self.store = store
         self._stepfunctions = stepfunctions
@@ -70,11 +70,11 @@ class Connections:
                 user = (context.get("authorizer") or {}).get("userId")
                 if not user:
                     return _reply(401)
-                self.store.put_connection(connection_id, user)
+                self.store.connections.put(connection_id, user)
                 logger.info("connected")
                 return _reply(200)
             if route == "$disconnect":
-                self.store.delete_connection(connection_id)
+                self.store.connections.delete(connection_id)
                 logger.info("disconnected")
                 return _reply(200)
             if route == "sendMessage":
@@ -82,7 +82,7 @@ class Connections:
             return _error(400, "unknown_action", 'send {"action": "sendMessage", "sessionId", "message"}')
 
     def send_message(self, connection_id: str, body: str, request_id: str) -> dict[str, Any]:
-        connection = self.store.get_connection(connection_id)
+        connection = self.store.connections.get(connection_id)
         if connection is None:
             return _error(410, "gone", "reconnect first")
         try:
@@ -116,12 +116,7 @@ def from_environment() -> Connections:
     import boto3
 
     settings = load_settings(ConnectionSettings)
-    store = StateStore(
-        settings.TABLE_NAME,
-        settings.AWS_REGION,
-        settings.TTL_DAYS,
-        client=boto3.client("dynamodb", region_name=settings.AWS_REGION),
-    )
+    store = Store.from_settings(settings)
     sfn = boto3.client("stepfunctions", region_name=settings.AWS_REGION)
     return Connections(settings, store, lambda: sfn)
 

@@ -11,7 +11,6 @@ integration straight to Step Functions; it never reaches this function.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -26,39 +25,22 @@ from handlers import init_done
 from handlers.shared.api import (
     ApiError,
     Request,
-    handle_proxy,
+    handle_routes,
     not_found,
     parse_body,
     parse_query,
     respond,
 )
+from handlers.shared.idempotent import idempotent
 from handlers.shared.ids import new_ulid
 from handlers.shared.log import get_logger
-from handlers.shared.models import (
-    ID_PATTERN,
-    ID_RULE,
-    IDEMPOTENCY_KEY_PATTERN,
-    IDEMPOTENCY_KEY_RULE,
-    PageQuery,
-    TaskAccepted,
-    TaskRequest,
-)
+from handlers.shared.models import ID_PATTERN, ID_RULE, PageQuery, TaskAccepted, TaskRequest
 from handlers.shared.settings import load_settings
-from handlers.shared.state import InvalidCursorError, StateStore
+from handlers.shared.store import InvalidCursorError, Store
 
 _ID = re.compile(ID_PATTERN)
-_IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
-# A claim older than this is taken to be from a request that died; starting the task again
-# is safe because the execution name is derived from the key.
-IDEMPOTENCY_LOCK_SECONDS = 30
-_THROTTLED = {
-    "ThrottlingException",
-    "Throttling",
-    "ProvisionedThroughputExceededException",
-    "RequestLimitExceeded",
-    "TooManyRequestsException",
-}
-_UNAVAILABLE = {"InternalServerError", "InternalFailure", "ServiceUnavailable", "ServiceUnavailableException"}
+# An AWS error that means a thing the client named is gone.
+_NOT_FOUND = {"ExecutionDoesNotExist": "task"}
 
 
 class RouterSettings(msgspec.Struct, frozen=True):
@@ -96,7 +78,7 @@ class Router:
     def __init__(
         self,
         settings: RouterSettings,
-        store: StateStore,
+        store: Store,
         stepfunctions: Callable[[str], Any],
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -114,52 +96,14 @@ class Router:
     # -- entry ----------------------------------------------------------------------------
 
     def handle(self, event: dict[str, Any]) -> dict:
-        return handle_proxy(event, self._dispatch, logger, self._aws_error)
-
-    def _dispatch(self, request: Request) -> dict:
-        route = self.routes.get((request.method, request.resource))
-        if route is None:
-            allowed = sorted(m for m, r in self.routes if r == request.resource)
-            if allowed:
-                raise ApiError(
-                    405,
-                    "method_not_allowed",
-                    f"{request.method} is not allowed here",
-                    headers={"allow": ", ".join(allowed)},
-                )
-            raise ApiError(404, "not_found", f"no route {request.method} {request.resource}")
-        if request.caller is None:
-            raise ApiError(401, "unauthorized", "the request carries no caller identity")
-        return route(request)
-
-    def _aws_error(self, error: ClientError) -> ApiError:
-        code = error.response.get("Error", {}).get("Code", "")
-        if code in _THROTTLED:
-            logger.warning("throttled by AWS", extra={"awsError": code})
-            return ApiError(429, "throttled", "too many requests; retry after a pause", headers={"retry-after": "1"})
-        if code in _UNAVAILABLE:
-            logger.warning("AWS unavailable", extra={"awsError": code})
-            return ApiError(
-                503, "unavailable", "a backing service is unavailable; retry shortly", headers={"retry-after": "2"}
-            )
-        if code == "ExecutionDoesNotExist":
-            logger.warning("task execution missing", extra={"awsError": code})
-            return not_found("task")
-        if code in ("ResourceNotFoundException", "StateMachineDoesNotExist"):
-            # Our own table or state machine is missing: an outage, not the client's fault.
-            logger.error("backing resource missing", extra={"awsError": code})
-            return ApiError(
-                503, "unavailable", "a backing service is unavailable; retry shortly", headers={"retry-after": "5"}
-            )
-        logger.error("AWS error", extra={"awsError": code})
-        return ApiError(500, "internal", "internal error; quote the x-request-id header")
+        return handle_routes(event, self.routes, logger, _NOT_FOUND)
 
     # -- sessions -------------------------------------------------------------------------
 
     def list_sessions(self, request: Request) -> dict:
         query = parse_query(request, PageQuery)
         try:
-            page = self.store.recent_sessions(request.caller, limit=query.limit, cursor=query.cursor)
+            page = self.store.sessions.recent(request.caller, limit=query.limit, cursor=query.cursor)
         except InvalidCursorError as error:
             raise ApiError(400, "invalid_request", str(error), field="cursor") from None
         return respond(
@@ -184,7 +128,7 @@ class Router:
         query = parse_query(request, PageQuery)
         if query.cursor is None:
             try:
-                page = self.store.load_conversation(session_id, limit=query.limit)
+                page = self.store.conversations.load(session_id, limit=query.limit)
             except InvalidCursorError as error:  # pragma: no cover - no cursor given
                 raise ApiError(400, "invalid_request", str(error), field="cursor") from None
             # Another user's session answers exactly like a missing one: no content, no hint.
@@ -192,11 +136,11 @@ class Router:
                 raise not_found("session")
         else:
             # Later pages carry no metadata; check ownership with the metadata item first.
-            meta = self.store.get_session(session_id)
+            meta = self.store.sessions.get(session_id)
             if meta is None or meta.user_id != request.caller:
                 raise not_found("session")
             try:
-                page = self.store.load_conversation(session_id, limit=query.limit, cursor=query.cursor)
+                page = self.store.conversations.load(session_id, limit=query.limit, cursor=query.cursor)
             except InvalidCursorError as error:
                 raise ApiError(400, "invalid_request", str(error), field="cursor") from None
         return respond(
@@ -225,83 +169,52 @@ class Router:
         caller = request.caller
         requested_session = body.sessionId or None  # absent (UNSET) or an id
         if requested_session is not None:
-            meta = self.store.get_session(requested_session)
+            meta = self.store.sessions.get(requested_session)
             if meta is not None and meta.user_id != caller:
                 raise not_found("session")
-        # Empty is absent, as on the chat route (whose template cannot tell the two apart).
-        key = request.header("idempotency-key") or None
-        key_hash = None
-        if key is not None:
-            if not _IDEMPOTENCY_KEY.fullmatch(key):
-                raise ApiError(
-                    400,
-                    "invalid_request",
-                    IDEMPOTENCY_KEY_RULE,
-                    field="Idempotency-Key",
-                )
-            key_hash = hashlib.sha256(f"{caller}\n{key}".encode()).hexdigest()[:40]
-            request_hash = hashlib.sha256(msgspec.json.encode(body)).hexdigest()
-            replay = self._claim(caller, key_hash, request_hash, request)
-            if replay is not None:
-                return replay
-        task_id = key_hash[:32] if key_hash else new_ulid()
-        # Derived from the key too, so a replay after a crash names the same session.
-        session_id = requested_session or (f"s{key_hash[:31]}" if key_hash else new_ulid())
+        with idempotent(self.store.idempotency, request, body, self._clock) as slot:
+            if slot.replay is not None:
+                return slot.replay
+            key_hash = slot.key_hash
+            task_id = key_hash[:32] if key_hash else new_ulid()
+            # Derived from the key too, so a replay after a crash names the same session.
+            session_id = requested_session or (f"s{key_hash[:31]}" if key_hash else new_ulid())
+            arn = self._start_execution(request, task_id, session_id, body.message, named_by_key=key_hash is not None)
+            self.store.tasks.put(task_id, caller, session_id, arn)
+            accepted = TaskAccepted(taskId=task_id, status="RUNNING", sessionId=session_id)
+            response = slot.complete(202, accepted, {"location": f"/v1/tasks/{task_id}"})
+        logger.info("task started", extra={"taskId": task_id, "sessionId": session_id})
+        return response
+
+    def _start_execution(
+        self, request: Request, task_id: str, session_id: str, message: str, named_by_key: bool
+    ) -> str:
+        """Start the task's Standard execution, named after the task; its ARN."""
         machine = self.settings.TASK_STATE_MACHINE_ARN
-        arn = execution_arn(machine, task_id)
         task_input = {
             "taskId": task_id,
             "sessionId": session_id,
-            "userId": caller,
-            "message": body.message,
+            "userId": request.caller,
+            "message": message,
             "correlationId": request.correlation_id,
             "tools": None,
             "idempotencyKey": None,  # the router enforced it already, before starting the task
             "connectionId": None,
         }
         try:
-            arn = self._stepfunctions(_region_of(machine)).start_execution(
+            return self._stepfunctions(_region_of(machine)).start_execution(
                 stateMachineArn=machine, name=task_id, input=json.dumps(task_input)
             )["executionArn"]
         except ClientError as error:
             # Same name, different input: a replay after a crash, whose correlation id differs.
             # The execution exists; that is the task.
-            if error.response.get("Error", {}).get("Code") != "ExecutionAlreadyExists" or key_hash is None:
-                if key_hash is not None:
-                    self.store.release_idempotency(caller, key_hash)  # nothing started: a retry may run
+            if error.response.get("Error", {}).get("Code") != "ExecutionAlreadyExists" or not named_by_key:
                 raise
-        self.store.put_task(task_id, caller, session_id, arn)
-        accepted = TaskAccepted(taskId=task_id, status="RUNNING", sessionId=session_id)
-        if key_hash is not None:
-            self.store.complete_idempotency(caller, key_hash, 202, msgspec.to_builtins(accepted))
-        logger.info("task started", extra={"taskId": task_id, "sessionId": session_id})
-        return respond(202, accepted, request, {"location": f"/v1/tasks/{task_id}"})
-
-    def _claim(self, caller: str, key_hash: str, request_hash: str, request: Request) -> dict | None:
-        existing = self.store.claim_idempotency(caller, key_hash, request_hash)
-        if existing is None:
-            return None
-        if existing.request_hash != request_hash:
-            raise ApiError(
-                422,
-                "idempotency_key_reused",
-                "this Idempotency-Key was used with a different request body",
-                field="Idempotency-Key",
-            )
-        if existing.status == "COMPLETED":
-            return respond(existing.status_code or 200, existing.body, request, {"idempotent-replayed": "true"})
-        if self._clock() * 1000 - existing.created_at_ms < IDEMPOTENCY_LOCK_SECONDS * 1000:
-            raise ApiError(
-                409,
-                "request_in_progress",
-                "a request with this Idempotency-Key is still in progress",
-                headers={"retry-after": "1"},
-            )
-        return None  # an abandoned claim: go on, the start itself is idempotent
+            return execution_arn(machine, task_id)
 
     def task_status(self, request: Request) -> dict:
         task_id = _path_id(request, "taskId")
-        task = self.store.get_task(task_id)
+        task = self.store.tasks.get(task_id)
         if task is None or task.user_id != request.caller:
             raise not_found("task")
         # The execution runs where it was started; ask that region.
@@ -317,7 +230,7 @@ class Router:
             body["error"] = {"code": described.get("error") or status.lower()}
         elif status == "RUNNING":
             # The task's execution is named after the task, so its approvals are under it.
-            pending = self.store.pending_approvals(task_id)
+            pending = self.store.approvals.pending(task_id)
             if pending:
                 first = min(pending, key=lambda a: a.seq)
                 body["pendingApproval"] = {
@@ -345,13 +258,9 @@ def _stepfunctions_clients() -> Callable[[str], Any]:
 
 
 def from_environment() -> Router:
-    import boto3
-
     settings = load_settings(RouterSettings)
     logger.setLevel(settings.LOG_LEVEL)
-    dynamodb = boto3.client("dynamodb", region_name=settings.AWS_REGION)
-    store = StateStore(settings.TABLE_NAME, settings.AWS_REGION, settings.TTL_DAYS, client=dynamodb)
-    return Router(settings, store, _stepfunctions_clients())
+    return Router(settings, Store.from_settings(settings), _stepfunctions_clients())
 
 
 app: Router | None = from_environment() if "TABLE_NAME" in os.environ else None

@@ -560,6 +560,9 @@ async def _listen(app: Any, host: str, port: int) -> tuple[Any, int]:
     return runner, bound
 
 
+REQUEST_WORKERS = 128  # requests handled at once; more wait in the kernel's accept queue
+
+
 class RestServer:
     """Serves a :class:`RestApi` over HTTP on a loopback port."""
 
@@ -567,12 +570,15 @@ class RestServer:
         from aiohttp import web
 
         self.api, self.loop, self.host = api, loop, host
+        # Every request is handled as it arrives (throttled on arrival, as API Gateway does), not
+        # queued behind the event loop's default executor (a handful of threads on a small machine).
+        self._requests = concurrent.futures.ThreadPoolExecutor(REQUEST_WORKERS, "local-rest")
 
         async def serve(request: web.Request) -> web.Response:
             body = await request.read()
             headers = dict(request.headers.items())
             reply = await asyncio.get_running_loop().run_in_executor(
-                None, api.handle, request.method, request.path_qs, headers, body
+                self._requests, api.handle, request.method, request.path_qs, headers, body
             )
             return web.Response(status=reply.status, headers=reply.headers, body=reply.body)
 
@@ -591,6 +597,7 @@ class RestServer:
 
     def stop(self) -> None:
         self.loop.run(self._runner.cleanup())
+        self._requests.shutdown(wait=False, cancel_futures=True)
         self.api.close()
 
 

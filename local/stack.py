@@ -178,7 +178,7 @@ class LocalStack:
         from handlers.health import Health, HealthSettings
         from handlers.router import Router, RouterSettings
         from handlers.shared.llm import BedrockTransport, LlmClient, RetryPolicy, build_client
-        from handlers.shared.state import StateStore
+        from handlers.shared.store import Store
         from handlers.shared.streaming import AnswerStream
         from handlers.shared.table import TABLE_SCHEMA
         from handlers.shared.tokens import JwksCache, TokenVerifier
@@ -230,7 +230,7 @@ class LocalStack:
         dynamodb = boto3.client("dynamodb", region_name=region)
         dynamodb.create_table(**TABLE_SCHEMA.create_table_request(self.table_name))
         self.dynamodb = dynamodb
-        self.store = StateStore(self.table_name, region, config.state.ttl_days, client=dynamodb)
+        self.store = Store(self.table_name, region, config.state.ttl_days, client=dynamodb)
         self.sfn = boto3.client("stepfunctions", region_name=region)
 
         # The LLM: the stand-in, or the real thing when the environment says so. The state
@@ -295,7 +295,7 @@ class LocalStack:
         self._stoppers.append(self.websocket.stop)
 
         def stream_to(connection_id: str, message_id: str) -> AnswerStream:
-            return AnswerStream(connection_id, message_id, self.websocket.post, on_gone=self.store.delete_connection)
+            return AnswerStream(connection_id, message_id, self.websocket.post, on_gone=self.store.connections.delete)
 
         specs, _ = load_tool_specs()
         approval_tools = {t.name for t in config.tools if t.requires_approval}

@@ -17,6 +17,8 @@ JSONata                            ``jsonata-python`` as the interpreter's evalu
                                    PascalCase parameters and results and SDK error names.
 ``http:invoke``                    the HTTP Task: a real HTTP request, auth from the
                                    EventBridge connection, ``States.Http.StatusCode.<code>``.
+parsing in parallel                each parse its own QueryLanguage scope stack (moto shares
+                                   one between threads: parallel executions misread states).
 =================================  ==========================================================
 
 and three costs of moto's interpreter that grow with every execution, which the local stack
@@ -420,6 +422,11 @@ class _HttpInvokeTask(StateTaskService):
         return super()._from_error(env=env, ex=ex)
 
 
+def _own_query_language_scopes(parser: preprocessor.Preprocessor) -> list:
+    """The parse's own stack of QueryLanguage scopes, made on first use (patch 6)."""
+    return parser.__dict__.setdefault("_own_query_language_scopes", [])
+
+
 # ---------------------------------------------------------------------------------------------
 # What moto's interpreter would redo at every execution
 # ---------------------------------------------------------------------------------------------
@@ -731,6 +738,13 @@ class StepFunctionsAdapter:
 
         self._set(StepFunctionsParserBackend, "start_execution", start_execution)
         self._set(StateMachine, "instances_tracked", WeakInstances())
+
+        # 11. Parsing in parallel: moto's Preprocessor keeps its stack of QueryLanguage scopes in a
+        #     class attribute (one list shared by every parse in the process), so two executions
+        #     parsed at once push onto each other's stack and a JSONPath state is read as JSONata
+        #     ("Unsupported declaration in QueryLanguage=JSONata block"). Each parse gets its own.
+        #     AWS parses each execution's definition on its own; nothing is shared between them.
+        self._set(preprocessor.Preprocessor, "_query_language_per_scope", property(_own_query_language_scopes))
 
     @contextlib.contextmanager
     def validating_in_background(self, failed: Any = None) -> Iterator[None]:

@@ -8,7 +8,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from handlers.shared.state import StateStore
+from handlers.shared.store import Store
 from handlers.shared.table import TABLE_SCHEMA
 
 TABLE_NAME = "agent-infra-test"
@@ -38,4 +38,4 @@ def dynamodb(aws_credentials):
 
 @pytest.fixture
 def store(dynamodb):
-    return StateStore(TABLE_NAME, REGION, ttl_days=30, client=dynamodb)
+    return Store(TABLE_NAME, REGION, ttl_days=30, client=dynamodb)

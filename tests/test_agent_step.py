@@ -13,21 +13,17 @@ import pytest
 
 from handlers import agent_step
 from handlers.agent_step import (
-    REPLY_BYTES,
-    REQUEST_BYTES,
-    STATE_LIMIT_BYTES,
-    TURN_SUMMARY_BYTES,
     AgentStep,
     AgentStepSettings,
     MaxStepsExceededError,
     MessageTooLargeError,
     load_tool_specs,
-    state_bytes,
 )
 from handlers.shared.llm import LlmReply, ToolCall, from_sdk_shape, to_sdk_shape
 from handlers.shared.models import MESSAGE_BYTES
-from handlers.shared.state import ConflictError, DuplicateRequestError, NewMessage, SessionOwnershipError
+from handlers.shared.store import ConflictError, DuplicateRequestError, NewMessage, SessionOwnershipError
 from handlers.shared.tooling import INLINE_RESULT_BYTES
+from handlers.shared.turns import REPLY_BYTES, REQUEST_BYTES, STATE_LIMIT_BYTES, TURN_SUMMARY_BYTES, state_bytes
 from local.model import converse_response
 from tests.conftest import REGION, TABLE_NAME
 
@@ -111,7 +107,7 @@ def test_a_direct_answer_creates_the_session_and_persists_the_step_in_one_item(m
     out = step.handle(first_step(message="hi"))
     assert out["done"] is True and out["answer"] == "Hello! How can I help?" and out["toolCalls"] == []
     assert out["step"] == 2 and out["usage"] == {"inputTokens": 11, "outputTokens": 5}
-    page = store.load_conversation("s1")
+    page = store.conversations.load("s1")
     assert page.meta.user_id == "alice" and page.last_seq == 1
     assert [(m.role, m.text) for m in reversed(page.messages)] == [
         ("user", "hi"),
@@ -141,7 +137,7 @@ def test_tool_calls_come_back_numbered_and_are_stored_with_the_reply(make_step, 
         {"toolUseId": "tu-1", "name": "calculator", "input": {"expression": "6*7"}, "seq": 100},
         {"toolUseId": "tu-2", "name": "memory", "input": {"action": "recall", "topic": "math"}, "seq": 101},
     ]
-    assistant = store.load_conversation("s1").messages[0]
+    assistant = store.conversations.load("s1").messages[0]
     assert assistant.role == "assistant" and [c["name"] for c in assistant.tool_calls] == ["calculator", "memory"]
 
 
@@ -166,16 +162,16 @@ def test_the_next_step_sends_results_after_the_call_and_persists_them(make_step,
     assert [m["role"] for m in sent] == ["user", "assistant", "user"]
     assert sent[1]["content"][0]["toolUse"]["toolUseId"] == "tu-1"
     assert sent[2]["content"][0]["toolResult"]["content"] == [{"json": {"result": 42}}]
-    history = list(reversed(store.load_conversation("s1").messages))
+    history = list(reversed(store.conversations.load("s1").messages))
     assert [m.role for m in history] == ["user", "assistant", "tool", "assistant"]
-    assert store.load_conversation("s1").last_seq == 2
+    assert store.conversations.load("s1").last_seq == 2
 
 
 def test_outputs_passed_by_reference_are_read_back_and_shortened_for_the_model(make_step, store):
-    from handlers.agent_step import TOOL_OUTPUT_IN_REQUEST_BYTES
+    from handlers.shared.turns import TOOL_OUTPUT_IN_REQUEST_BYTES
 
     body = "y" * 50_000
-    store.record_tool_execution("exec-1", 100, "http_fetch", status="SUCCEEDED", input={}, output={"body": body})
+    store.tool_runs.record("exec-1", 100, "http_fetch", status="SUCCEEDED", input={}, output={"body": body})
     step, model = make_step(reply("", [ToolCall("tu-1", "http_fetch", {"url": "https://example.com"})]), reply("done"))
     step.handle(first_step())
     ref = {"executionId": "exec-1", "seq": 100, "name": "http_fetch"}
@@ -184,17 +180,17 @@ def test_outputs_passed_by_reference_are_read_back_and_shortened_for_the_model(m
     )
     shown = model.calls[1]["messages"][2]["content"][0]["toolResult"]["content"][0]["json"]
     assert shown["truncated"] is True and shown["bytes"] > TOOL_OUTPUT_IN_REQUEST_BYTES
-    stored = next(m for m in store.load_conversation("s1").messages if m.role == "tool")
+    stored = next(m for m in store.conversations.load("s1").messages if m.role == "tool")
     assert stored.tool_calls[0]["output"] == {"body": body}, "the history keeps the whole output"
 
 
 def test_another_users_session_is_refused_and_untouched(make_step, store):
-    store.create_session("bob", "s1")
+    store.sessions.create("bob", "s1")
     step, model = make_step(reply("nope"))
     with pytest.raises(SessionOwnershipError):
         step.handle(first_step())
     assert model.calls == []
-    assert store.load_conversation("s1").messages == []
+    assert store.conversations.load("s1").messages == []
 
 
 def test_two_users_racing_to_create_one_session_one_owns_it(make_step, store):
@@ -237,7 +233,7 @@ def test_a_message_too_large_for_the_state_machine_is_refused_before_any_write(m
     big = "日本" * 11_000  # 22,000 characters, 66,000 bytes
     with pytest.raises(MessageTooLargeError, match=f"at most {MESSAGE_BYTES}"):
         step.handle(first_step(message=big))
-    assert model.calls == [] and store.load_conversation("s1").messages == []
+    assert model.calls == [] and store.conversations.load("s1").messages == []
 
 
 def test_the_worst_case_state_stays_under_the_step_functions_limit():
@@ -250,7 +246,7 @@ def test_the_worst_case_state_stays_under_the_step_functions_limit():
 
 def test_the_model_request_is_cut_oldest_turn_first_to_its_budget(make_step, store):
     for seq in range(1, 41):
-        store.append_step(
+        store.conversations.append_step(
             "s1",
             seq,
             [NewMessage(role="user", text="q" * 3_000), NewMessage(role="assistant", text="a" * 3_000)],
@@ -312,7 +308,7 @@ def test_a_repeated_idempotency_key_writes_nothing(make_step, store):
     step.handle(first_step(idempotencyKey="turn-1"))
     with pytest.raises(DuplicateRequestError):
         step.handle({**first_step(idempotencyKey="turn-1"), "executionId": "exec-2"})
-    assert len(store.load_conversation("s1").messages) == 2
+    assert len(store.conversations.load("s1").messages) == 2
     other_session = {**first_step(idempotencyKey="turn-2"), "sessionId": "s2", "executionId": "exec-3"}
     assert step.handle(other_session)["answer"] == "second"
 
@@ -343,12 +339,12 @@ def test_a_concurrent_turn_on_the_same_session_conflicts_and_writes_nothing(make
     step.handle(first_step())
     prepared = step.agent.prepare({**first_step(message="again"), "executionId": "exec-2"})
     # Another turn takes the next position first.
-    store.append_step(
+    store.conversations.append_step(
         "s1", 2, [NewMessage(role="user", text="x"), NewMessage(role="assistant", text="y")], turn_id="t3"
     )
     with pytest.raises(ConflictError):
         step.agent.record({**prepared, "model": {"converse": step.model.converse(prepared["request"])}})
-    assert [m.turn_id for m in store.load_conversation("s1").messages] == ["t3", "t3", "exec-1", "exec-1"]
+    assert [m.turn_id for m in store.conversations.load("s1").messages] == ["t3", "t3", "exec-1", "exec-1"]
 
 
 def test_the_model_sees_whole_turns_only(make_step, store):
@@ -356,11 +352,13 @@ def test_the_model_sees_whole_turns_only(make_step, store):
     left out; the current turn's own steps come last."""
     user, assistant = NewMessage(role="user", text="old"), NewMessage(role="assistant", text="fine")
     call = NewMessage(role="assistant", text="", tool_calls=[{"toolUseId": "c", "name": "calculator", "input": {}}])
-    store.append_step("s1", 1, [user, assistant], turn_id="done-1", user_id="alice", new_session=True)
-    store.append_step("s1", 2, [NewMessage(role="user", text="doomed"), call], turn_id="failed-2")
-    store.append_step("s1", 3, [NewMessage(role="failed", text="LlmUnavailableError")], turn_id="failed-2")
-    store.append_step("s1", 4, [NewMessage(role="user", text="mine"), call], turn_id="exec-1")
-    store.append_step("s1", 5, [NewMessage(role="user", text="elsewhere"), call], turn_id="running-5")
+    store.conversations.append_step("s1", 1, [user, assistant], turn_id="done-1", user_id="alice", new_session=True)
+    store.conversations.append_step("s1", 2, [NewMessage(role="user", text="doomed"), call], turn_id="failed-2")
+    store.conversations.append_step(
+        "s1", 3, [NewMessage(role="failed", text="LlmUnavailableError")], turn_id="failed-2"
+    )
+    store.conversations.append_step("s1", 4, [NewMessage(role="user", text="mine"), call], turn_id="exec-1")
+    store.conversations.append_step("s1", 5, [NewMessage(role="user", text="elsewhere"), call], turn_id="running-5")
     step, model = make_step(reply("result seen"))
     step.handle(second_step([{"toolUseId": "c", "name": "calculator", "seq": 100, "status": "SUCCEEDED", "output": 3}]))
     texts = [b.get("text") or next(iter(b)) for m in model.calls[0]["messages"] for b in m["content"]]
@@ -391,7 +389,7 @@ def test_a_websocket_turn_streams_then_sends_one_final_frame(store):
         posted.append(json.loads(data))
 
     def stream_to(connection_id, message_id):
-        return AnswerStream(connection_id, message_id, post, on_gone=store.delete_connection, flush_bytes=8)
+        return AnswerStream(connection_id, message_id, post, on_gone=store.connections.delete, flush_bytes=8)
 
     class Llm:  # a streaming client: text arrives in pieces
         def send(self, request, deadline=None, on_text=None):
@@ -431,4 +429,4 @@ def test_a_websocket_turn_streams_then_sends_one_final_frame(store):
     assert [f["type"] for f in posted].count("final") == 1 and final["type"] == "final" and final["done"] is True
     assert {c["messageId"] for c in chunks} == {out["messageId"]} == {final["messageId"]}
     assert final["chunks"] == len(chunks) and final["toolCalls"][0]["output"] == 42
-    assert store.load_conversation("s1").messages[0].message_id == out["messageId"], "the log has the streamed message"
+    assert store.conversations.load("s1").messages[0].message_id == out["messageId"], "the log has the streamed message"

@@ -57,7 +57,7 @@ def connections(store, machines):
 
 def test_connect_stores_the_connection_with_user_region_and_ttl(connections, store):
     assert connections.handle(ws_event("$connect"))["statusCode"] == 200
-    stored = store.get_connection("abc123=")
+    stored = store.connections.get("abc123=")
     assert (stored.user_id, stored.region) == ("alice", REGION)
     assert connections.handle(ws_event("$connect", user=None))["statusCode"] == 401
 
@@ -94,7 +94,7 @@ def test_bad_messages_and_unknown_actions(connections):
 def test_disconnect_forgets_the_connection_and_later_messages_are_refused(connections, store):
     connections.handle(ws_event("$connect"))
     assert connections.handle(ws_event("$disconnect"))["statusCode"] == 200
-    assert store.get_connection("abc123=") is None
+    assert store.connections.get("abc123=") is None
     late = connections.handle(
         ws_event("sendMessage", body={"action": "sendMessage", "sessionId": "s1", "message": "hi"})
     )

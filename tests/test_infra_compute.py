@@ -72,7 +72,7 @@ def test_every_function_is_arm64_python313_traced_with_its_own_logs_and_role(run
         inputs = function.inputs
         assert inputs["architectures"] == ["arm64"]
         assert inputs["runtime"] == "python3.13"
-        assert inputs["tracingConfig"] == {"mode": "Active"}
+        assert inputs["tracingConfig"] == {"mode": "PassThrough"}, "the sampling rules decide"
         assert inputs["memorySize"] >= 128 and inputs["timeout"] >= 1
         group = groups[(inputs["region"], inputs["loggingConfig"]["logGroup"])]
         assert group.inputs["retentionInDays"] == retention
@@ -276,7 +276,7 @@ def test_archives_hold_only_what_each_function_needs(runs, stack):
             names = archive.namelist()
         check_bytecode(path)
         names = without_bytecode(names)  # checked above: one .pyc per module on 3.13, none elsewhere
-        assert "handlers/__init__.py" in names and "handlers/shared/state.py" in names
+        assert "handlers/__init__.py" in names and "handlers/shared/store/base.py" in names
         assert not any(n.startswith(("tests/", ".venv/", "local/", "components/", "bench/")) for n in names)
         assert not any(".pytest_cache" in n or n.endswith((".pyo", ".orig")) for n in names)
         handler_module = function.inputs["handler"].rsplit(".", 1)[0].replace(".", "/") + ".py"

@@ -52,3 +52,21 @@ def test_one_budget_per_stack_with_the_configured_thresholds(runs, stack):
         assert all(n["subscriberEmailAddresses"] == ["oncall@example.com"] for n in notifications)
     else:
         assert notifications == [], "no alarm email in dev: the budget tracks, nobody is mailed"
+
+
+@pytest.mark.parametrize(("stack", "rate"), [("dev", 1.0), ("prod", 0.05)])
+def test_xray_samples_at_the_configured_rate_from_the_edge(stack, rate):
+    from components.observability import sampling_rule_name
+
+    run = run_program(stack_config(stack), stack)
+    rules = run.of_type("aws:xray/samplingRule:SamplingRule")
+    regions = stack_config(stack)["agent-infra:regions"]
+    assert sorted((r.inputs["region"], r.inputs["serviceType"]) for r in rules) == sorted(
+        (region, kind) for region in regions for kind in ("AWS::ApiGateway::Stage", "AWS::StepFunctions::StateMachine")
+    )
+    for rule in rules:
+        assert rule.inputs["fixedRate"] == rate and rule.inputs["reservoirSize"] == 0
+        assert len(rule.inputs["ruleName"]) <= 32
+    api = next(r for r in rules if r.inputs["serviceType"] == "AWS::ApiGateway::Stage")
+    assert api.inputs["serviceName"] == f"agent-infra-{stack}/*"
+    assert len(sampling_rule_name("a-very-long-stack-name-for-this", "states")) <= 32

@@ -10,6 +10,7 @@ import requests
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
+from handlers.tools.create_ticket import TicketStore
 from local.stack import LocalStack
 
 
@@ -153,6 +154,26 @@ def test_a_streamed_answer_over_websocket(stack):
     assert history[0]["messageId"] == final["messageId"], "the final frame names the stored message"
 
 
+def test_a_failed_websocket_turn_ends_with_an_error_frame_never_a_final(stack):
+    # The attack that found it: a turn whose execution failed still sent "final done:true".
+    scripted = stack.model_server.server.decide
+    stack.model_server.server.decide = lambda request: None  # the model is down
+    try:
+        with connect(f"{stack.websocket.url}/?token={stack.dev_token}", open_timeout=5) as ws:
+            ws.send(json.dumps({"action": "sendMessage", "sessionId": "s-ws-down", "message": "hello?"}))
+            frames = [json.loads(ws.recv(timeout=30))]
+            while frames[-1]["type"] not in ("error", "final"):
+                frames.append(json.loads(ws.recv(timeout=60)))
+    finally:
+        stack.model_server.server.decide = scripted
+    assert frames[0] == {"type": "accepted", "sessionId": "s-ws-down", "status": "STARTED"}
+    assert frames[-1]["type"] == "error" and frames[-1]["code"] == "llm_unavailable", frames
+    assert not [f for f in frames if f["type"] in ("chunk", "final")]
+    # The history holds nothing of a turn that failed before its first step was written.
+    history = call(stack, "GET", "/v1/sessions/s-ws-down/messages")
+    assert history.status_code == 404 or history.json()["messages"] == []
+
+
 def test_an_approval_round_trip(stack):
     started = call(
         stack, "POST", "/v1/tasks", body={"message": "open a ticket: printer on fire", "sessionId": "s-task"}
@@ -180,9 +201,9 @@ def test_a_compensated_failure(stack):
         timeout=30,
     )
     assert done["status"] == "FAILED" and done["error"] == {"code": "LlmUnavailableError"}
-    records = stack.store.list_tool_executions(task_id)
+    records = stack.store.tool_runs.list(task_id)
     assert [(r.tool_name, r.status) for r in records] == [("create_ticket", "COMPENSATED")]
-    assert stack.store.get_ticket(records[0].output["ticketId"]) is None, "the ticket was undone"
+    assert TicketStore(stack.store.table).get(records[0].output["ticketId"]) is None, "the ticket was undone"
 
 
 def test_every_request_is_logged_as_one_json_line_with_its_correlation_id(stack):

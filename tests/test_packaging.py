@@ -51,7 +51,7 @@ def test_function_archives_hold_only_their_code(code, tmp_path):
     path = packaging.build_function_archive(code, tmp_path)
     entries = names(path)
     assert "handlers/__init__.py" in entries
-    assert "handlers/shared/state.py" in entries and "handlers/shared/table.py" in entries
+    assert "handlers/shared/store/base.py" in entries and "handlers/shared/table.py" in entries
     for module in code.modules:
         assert module in entries
     assert not any(n.startswith(("tests/", "local/", "components/", "bench/", ".venv/")) for n in entries)
@@ -85,10 +85,33 @@ def test_bytecode_is_shipped_when_the_build_interpreter_matches_the_runtime(tmp_
     entries = names(path)
     tag = sys.implementation.cache_tag
     assert f"handlers/__pycache__/router.{tag}.pyc" in entries
-    assert f"handlers/shared/__pycache__/state.{tag}.pyc" in entries
+    assert f"handlers/shared/store/__pycache__/base.{tag}.pyc" in entries
     # Unchecked-hash pycs: valid whatever the extracted files' times are.
     with zipfile.ZipFile(path) as archive:
         flags = int.from_bytes(archive.read(f"handlers/__pycache__/router.{tag}.pyc")[4:8], "little")
     assert flags == 0b01, "hash-based, unchecked"
     mismatched = packaging.build_function_archive(packaging.router_code(), tmp_path / "other", runtime_version=(3, 99))
     assert not any(n.endswith(".pyc") for n in names(mismatched))
+
+
+def test_an_unchanged_archive_is_not_rebuilt_but_a_changed_or_tampered_one_is(tmp_path, monkeypatch):
+    built = []
+    write_zip = packaging.write_zip
+    monkeypatch.setattr(packaging, "write_zip", lambda files, path: built.append(path) or write_zip(files, path))
+    code = packaging.agent_step_code([{"name": "calculator"}])
+    path = packaging.build_function_archive(code, tmp_path)
+    original = path.read_bytes()
+    assert packaging.build_function_archive(code, tmp_path) == path and len(built) == 1, "unchanged: not rebuilt"
+
+    path.write_bytes(b"not a zip")
+    packaging.build_function_archive(code, tmp_path)
+    assert len(built) == 2 and path.read_bytes() == original, "tampered: rebuilt as it was"
+
+    path.unlink()
+    packaging.build_function_archive(code, tmp_path)
+    assert len(built) == 3 and path.read_bytes() == original, "removed: rebuilt"
+
+    changed = packaging.build_function_archive(packaging.agent_step_code([{"name": "memory"}]), tmp_path)
+    assert len(built) == 4 and changed.read_bytes() != original, "other inputs: rebuilt"
+    packaging.build_function_archive(code, tmp_path, runtime_version=(3, 99))
+    assert len(built) == 5, "another runtime: rebuilt"

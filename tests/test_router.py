@@ -10,7 +10,7 @@ import pytest
 from botocore.stub import Stubber
 
 from handlers.router import Router, RouterSettings, execution_arn
-from handlers.shared.state import NewMessage, StateStore
+from handlers.shared.store import NewMessage, Store
 from tests.conftest import REGION, TABLE_NAME
 from tests.events import json_body, rest_event
 
@@ -36,7 +36,7 @@ def router(dynamodb, machine, clients):
     settings = RouterSettings(
         TABLE_NAME=TABLE_NAME, AWS_REGION=REGION, TASK_STATE_MACHINE_ARN=machine, MAX_BODY_BYTES=2048
     )
-    store = StateStore(TABLE_NAME, REGION, ttl_days=30, client=dynamodb)
+    store = Store(TABLE_NAME, REGION, ttl_days=30, client=dynamodb)
 
     def stepfunctions(region):
         if region not in clients:
@@ -106,7 +106,7 @@ def test_a_reused_key_with_another_body_is_422(router):
 
 
 def test_a_key_still_in_progress_is_409_and_an_abandoned_one_is_taken_over(router, machine):
-    key_hash_claim = router.store.claim_idempotency
+    key_hash_claim = router.store.idempotency.claim
     # Simulate a first request that claimed the key and died before finishing.
     import hashlib
 
@@ -185,7 +185,7 @@ def test_task_status_reads_the_execution_and_hides_other_users_tasks(router):
 
 def test_a_running_task_shows_the_approval_it_waits_for(router):
     task_id = json_body(start(router, {"message": "open a ticket"}))["taskId"]
-    router.store.put_approval(task_id, 100, "create_ticket", {"title": "printer"}, "alice", "s1", "token-1", 3600)
+    router.store.approvals.put(task_id, 100, "create_ticket", {"title": "printer"}, "alice", "s1", "token-1", 3600)
     body = json_body(router.handle(rest_event("GET", "/v1/tasks/{taskId}", path_params={"taskId": task_id})))
     assert body["status"] == "RUNNING"
     assert body["pendingApproval"] == {
@@ -193,7 +193,7 @@ def test_a_running_task_shows_the_approval_it_waits_for(router):
         "tool": "create_ticket",
         "input": {"title": "printer"},
     }
-    router.store.decide_approval(task_id, 100, "approve", "alice", None)
+    router.store.approvals.decide(task_id, 100, "approve", "alice", None)
     body = json_body(router.handle(rest_event("GET", "/v1/tasks/{taskId}", path_params={"taskId": task_id})))
     assert "pendingApproval" not in body
 
@@ -245,9 +245,9 @@ def test_throttling_becomes_429_with_retry_after(router, clients):
 
 def test_history_is_newest_first_paginated_and_private(router):
     store = router.store
-    store.create_session("alice", "s1")
+    store.sessions.create("alice", "s1")
     for i in range(5):
-        store.append_message("s1", NewMessage(role="user", text=f"m{i}"))
+        store.conversations.append_message("s1", NewMessage(role="user", text=f"m{i}"))
     first = router.handle(
         rest_event("GET", "/v1/sessions/{sessionId}/messages", path_params={"sessionId": "s1"}, query={"limit": "2"})
     )
@@ -287,15 +287,15 @@ def test_history_is_newest_first_paginated_and_private(router):
 
 
 def test_recent_sessions_are_the_callers_own(router):
-    router.store.create_session("alice", "a1", title="first")
-    router.store.create_session("bob", "b1")
+    router.store.sessions.create("alice", "a1", title="first")
+    router.store.sessions.create("bob", "b1")
     response = router.handle(rest_event("GET", "/v1/sessions"))
     assert [s["sessionId"] for s in json_body(response)["sessions"]] == ["a1"]
     assert json_body(response)["sessions"][0]["title"] == "first"
 
 
 def test_a_task_on_another_users_session_is_404(router):
-    router.store.create_session("bob", "bobs")
+    router.store.sessions.create("bob", "bobs")
     response = start(router, {"message": "read bob's", "sessionId": "bobs"})
     assert response["statusCode"] == 404
 
@@ -312,7 +312,7 @@ def test_an_unexpected_error_is_a_500_without_internals(router, capsys):
     def broken(*args, **kwargs):
         raise RuntimeError("secret internal detail arn:aws:dynamodb:...")
 
-    router.store.recent_sessions = broken
+    router.store.sessions.recent = broken
     response = router.handle(rest_event("GET", "/v1/sessions", headers={"X-Correlation-Id": "corr-12345678"}))
     assert response["statusCode"] == 500
     assert "secret internal detail" not in response["body"]
@@ -331,6 +331,27 @@ def test_a_failed_start_gives_the_idempotency_key_back(router, clients):
     assert throttled.get("statusCode") == 429
     retried = start(router, {"message": "go"}, {"Idempotency-Key": "k-retry"})
     assert retried["statusCode"] == 202, "not a 409: nothing was running"
+
+
+def test_a_failure_after_the_start_gives_the_key_back_and_a_retry_finds_the_execution(router, machine):
+    put = router.store.tasks.put
+    failures = [RuntimeError("the task record could not be written")]
+
+    def flaky_put(*args, **kwargs):
+        if failures:
+            raise failures.pop()
+        return put(*args, **kwargs)
+
+    router.store.tasks.put = flaky_put
+    failed = start(router, {"message": "go"}, {"Idempotency-Key": "k3"})
+    assert failed["statusCode"] == 500
+    retried = start(router, {"message": "go"}, {"Idempotency-Key": "k3"})
+    assert retried["statusCode"] == 202, "no lock left behind: the retry runs at once"
+    executions = boto3.client("stepfunctions", region_name=REGION).list_executions(stateMachineArn=machine)[
+        "executions"
+    ]
+    assert [e["name"] for e in executions] == [json_body(retried)["taskId"]], "the execution of the first attempt"
+    assert router.store.tasks.get(json_body(retried)["taskId"]) is not None
 
 
 def test_a_missing_backing_resource_is_an_outage_not_a_404(router, clients):

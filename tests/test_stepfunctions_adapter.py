@@ -3,10 +3,12 @@ Bedrock Converse SDK integration and the HTTP Task, on moto's interpreter, throu
 
 from __future__ import annotations
 
+import concurrent.futures
 import http.server
 import json
 import logging
 import socket
+import sys
 import threading
 from typing import Any
 
@@ -211,6 +213,45 @@ def test_uninstall_takes_every_patch_back(aws_credentials):
         sfn = boto3.client("stepfunctions", region_name=REGION)
         with pytest.raises(ClientError):  # moto alone has no such action
             sfn.start_sync_execution(stateMachineArn=f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:m")
+
+
+def test_executions_parsed_in_parallel_each_keep_their_query_language(aws):
+    # Found under load in the local stack: moto shares one QueryLanguage scope stack between
+    # threads, so a JSONPath machine parsed beside a JSONata one failed to parse (then 500).
+    jsonpath = {
+        "StartAt": "Shape",
+        "States": {"Shape": {"Type": "Pass", "Parameters": {"got.$": "$.n"}, "ResultPath": "$.shaped", "End": True}},
+    }
+    jsonata = {
+        "QueryLanguage": "JSONata",
+        "StartAt": "Shape",
+        "States": {"Shape": {"Type": "Pass", "Output": "{% {'got': $states.input.n} %}", "End": True}},
+    }
+    machines = [aws.machine(jsonpath, name="path"), aws.machine(jsonata, name="nata")]
+    barrier = threading.Barrier(8)
+
+    def run(i: int) -> str:
+        barrier.wait(timeout=10)
+        arn = machines[i % 2]
+        results = [aws.sfn.start_sync_execution(stateMachineArn=arn, input=json.dumps({"n": n})) for n in range(15)]
+        return ",".join(sorted({r["status"] + ":" + r.get("error", "") for r in results}))
+
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads trade places often, as under the local stack's load
+    try:
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            outcomes = list(pool.map(run, range(8)))
+    finally:
+        sys.setswitchinterval(switch)
+    assert outcomes == ["SUCCEEDED:"] * 8
+
+
+def test_parses_do_not_share_a_query_language_stack(aws):
+    from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
+
+    first, second = Preprocessor(), Preprocessor()
+    first._query_language_per_scope.append("JSONata")
+    assert second._query_language_per_scope == []
 
 
 # --- SendTaskFailure keeps the cause ----------------------------------------------------------

@@ -9,7 +9,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from handlers.shared.state import StateStore
+from handlers.shared.store import Store
 from handlers.shared.streaming import (
     FRAME_BYTES,
     MESSAGE_BYTES,
@@ -94,8 +94,8 @@ def test_gone_exception_from_the_management_api_is_recognised(dynamodb):
     client = boto3.client(
         "apigatewaymanagementapi", region_name=REGION, endpoint_url="https://abc.execute-api.us-east-1.amazonaws.com/v1"
     )
-    store = StateStore(TABLE_NAME, REGION, ttl_days=1, client=dynamodb)
-    store.put_connection("conn-7", "alice")
+    store = Store(TABLE_NAME, REGION, ttl_days=1, client=dynamodb)
+    store.connections.put("conn-7", "alice")
     with Stubber(client) as stub:
         stub.add_response(
             "post_to_connection",
@@ -104,14 +104,14 @@ def test_gone_exception_from_the_management_api_is_recognised(dynamodb):
         )
         stub.add_client_error("post_to_connection", "GoneException", "gone", 410)
         stream = AnswerStream(
-            "conn-7", "m", management_api_poster(client), on_gone=store.delete_connection, flush_bytes=1
+            "conn-7", "m", management_api_poster(client), on_gone=store.connections.delete, flush_bytes=1
         )
         stream.write("hi")
         stream.write("there")  # 410: the connection is removed
         stream.write("more")  # never sent: no pending stub response would be consumed
         stream.close()
         stub.assert_no_pending_responses()
-    assert store.get_connection("conn-7") is None
+    assert store.connections.get("conn-7") is None
 
 
 def test_other_errors_from_the_management_api_propagate():

@@ -13,7 +13,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from handlers.shared.state import MAX_PAYLOAD_BYTES
+from handlers.shared.store import MAX_PAYLOAD_BYTES
 from handlers.shared.tooling import ToolContext, ToolInputError, ToolTransientError
 from handlers.tools import http_fetch, load_tool
 from handlers.tools.http_fetch import (

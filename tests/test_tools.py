@@ -6,17 +6,19 @@ import math
 
 import pytest
 
-from handlers.shared.state import StateStore
+from handlers.shared.store import Store
 from handlers.shared.tooling import ToolContext, ToolInputError, ToolTransientError
 from handlers.tools import available_tools, load_tool
 from handlers.tools.calculator import evaluate
+from handlers.tools.create_ticket import TicketStore
+from handlers.tools.memory import MemoryStore
 from tests.conftest import REGION, TABLE_NAME
 
 STARTED_AT = "2026-11-28T09:00:00.123Z"  # $$.Execution.StartTime
 STARTED_AT_MS = 1_795_856_400_123
 
 
-def context(store: StateStore, seq: int = 101, execution: str = "exec-1", user: str = "alice") -> ToolContext:
+def context(store: Store, seq: int = 101, execution: str = "exec-1", user: str = "alice") -> ToolContext:
     return ToolContext(
         execution_id=execution,
         seq=seq,
@@ -119,7 +121,7 @@ def test_calculator_lambda_answers_success_and_bad_input_without_recording(lambd
     wrong_shape = load_tool("calculator").lambda_handler(event("calculator", {"expr": "1"}, seq=103))
     assert wrong_shape["status"] == "FAILED" and "invalid input" in wrong_shape["output"]["error"]
     # The calculator is pure: a redelivery computes the same, so nothing is written.
-    assert store.list_tool_executions("exec-1") == []
+    assert store.tool_runs.list("exec-1") == []
 
 
 def test_a_repeated_step_does_its_side_effect_once_and_returns_the_recorded_result(lambda_env, store, dynamodb):
@@ -131,7 +133,7 @@ def test_a_repeated_step_does_its_side_effect_once_and_returns_the_recorded_resu
         TableName=TABLE_NAME, FilterExpression="begins_with(PK, :p)", ExpressionAttributeValues={":p": {"S": "TICKET#"}}
     )["Items"]
     assert len(tickets) == 1
-    assert store.get_ticket(first["output"]["ticketId"])["title"] == "printer on fire"
+    assert TicketStore(store.table).get(first["output"]["ticketId"])["title"] == "printer on fire"
 
 
 def test_two_racing_deliveries_make_one_ticket(store, dynamodb):
@@ -146,7 +148,7 @@ def test_two_racing_deliveries_make_one_ticket(store, dynamodb):
     second_output = run(ctx, TicketInput(title="race"))
     assert first_output["ticketId"] == second_output["ticketId"]
     assert (first_output["created"], second_output["created"]) == (True, False)
-    store.record_tool_execution("exec-1", 101, "create_ticket", status="SUCCEEDED", input={}, output=first_output)
+    store.tool_runs.record("exec-1", 101, "create_ticket", status="SUCCEEDED", input={}, output=first_output)
     result = tool.execute(ctx, {"title": "race"}, "tu-101")
     assert result["output"] == first_output and result["replayed"] is True
 
@@ -161,7 +163,7 @@ def test_compensation_deletes_the_ticket_once(lambda_env, store):
         "compensated": True,
         "detail": {"ticketId": ticket_id, "deleted": True},
     }
-    assert store.get_ticket(ticket_id) is None
+    assert TicketStore(store.table).get(ticket_id) is None
     again = load_tool("create_ticket").lambda_handler(event("create_ticket", {}, action="compensate"))
     assert again["detail"]["deleted"] is False, "a second compensation finds nothing to delete"
     nothing = load_tool("create_ticket").lambda_handler(event("create_ticket", {}, seq=999, action="compensate"))
@@ -179,7 +181,7 @@ def test_memory_remembers_and_recalls_per_user(lambda_env, store):
     tool.lambda_handler(event("memory", {"action": "remember", "topic": "travel", "text": "no red-eyes"}, seq=102))
     recalled = tool.lambda_handler(event("memory", {"action": "recall", "topic": "travel"}, seq=103))
     assert recalled["output"] == {"topic": "travel", "memories": ["no red-eyes", "window seat"]}
-    store.remember("bob", "travel", "aisle", step_key="0000000000001-00101-bobstep")
+    MemoryStore(store.table).remember("bob", "travel", "aisle", step_key="0000000000001-00101-bobstep")
     assert "aisle" not in str(tool.lambda_handler(event("memory", {"action": "recall", "topic": "travel"}, seq=104)))
     missing_text = tool.lambda_handler(event("memory", {"action": "remember", "topic": "travel"}, seq=105))
     assert missing_text["status"] == "FAILED" and missing_text["output"] == {
@@ -207,10 +209,11 @@ def test_two_racing_deliveries_of_a_memory_step_store_one_memory(store, dynamodb
     )["Items"]
     assert len(memories) == 1
     assert memories[0]["SK"]["S"].startswith(f"MEM#travel#{STARTED_AT_MS:013d}-00101-")
-    store.record_tool_execution("exec-1", 101, "memory", status="SUCCEEDED", input={}, output=first_output)
+    store.tool_runs.record("exec-1", 101, "memory", status="SUCCEEDED", input={}, output=first_output)
     result = tool.execute(context(store), {"action": "remember", "topic": "travel", "text": "window seat"}, "tu-101")
     assert result["output"] == first_output and result["replayed"] is True
-    assert store.recall("alice", "travel") == store.recall("alice", "travel", limit=1)
+    memory = MemoryStore(store.table)
+    assert memory.recall("alice", "travel") == memory.recall("alice", "travel", limit=1)
 
 
 def test_the_started_at_of_step_functions_is_read_to_the_millisecond():
@@ -229,7 +232,7 @@ def test_a_memory_without_the_runs_start_is_a_crash_not_a_guess(store):
     )
     with pytest.raises(ValueError, match="startedAt"):
         run(undated, MemoryInput(action="remember", topic="travel", text="window seat"))
-    assert store.recall("alice", "travel") == []
+    assert MemoryStore(store.table).recall("alice", "travel") == []
 
 
 def test_large_results_travel_by_reference(store):
@@ -247,7 +250,7 @@ def test_large_results_travel_by_reference(store):
     assert "output" not in result
     assert result["outputRef"] == {"executionId": "exec-1", "seq": 101, "name": "bigtool"}
     assert len(result["preview"]) <= 1_000
-    (record,) = store.get_tool_executions([("exec-1", 101, "bigtool")])
+    (record,) = store.tool_runs.get_many([("exec-1", 101, "bigtool")])
     assert len(record.output["data"]) == INLINE_RESULT_BYTES * 4
 
 
@@ -270,7 +273,7 @@ def test_a_transient_failure_is_raised_for_step_functions_to_retry_and_not_recor
     tool = ToolDefinition("flaky", "sometimes fails", Empty, run=flaky)
     with pytest.raises(ToolTransientError):
         tool.execute(context(store), {}, "tu")
-    assert store.get_tool_execution("exec-1", 101, "flaky") is None
+    assert store.tool_runs.get("exec-1", 101, "flaky") is None
     assert tool.execute(context(store), {}, "tu")["output"] == {"ok": True}
 
 

@@ -28,9 +28,11 @@ from handlers.agent_step import AgentStep, AgentStepSettings, load_tool_specs
 from handlers.approval import Approvals, ApprovalSettings
 from handlers.compensate import Compensator
 from handlers.shared.llm import LlmReply, ToolCall
-from handlers.shared.state import StateStore
+from handlers.shared.store import Store
 from handlers.shared.table import TABLE_SCHEMA
 from handlers.tools import load_tool
+from handlers.tools.create_ticket import TicketStore
+from handlers.tools.memory import MemoryStore
 from local.model import ScriptedModelServer, converse_response
 from local.stepfunctions import (
     MOTO_CONFIG,
@@ -84,7 +86,7 @@ class Stack:
     def __init__(self, adapter, max_steps=4, approval_timeout=60, approval_tools=("create_ticket",)):
         self.dynamodb = boto3.client("dynamodb", region_name=REGION)
         self.dynamodb.create_table(**TABLE_SCHEMA.create_table_request(TABLE_NAME))
-        self.store = StateStore(TABLE_NAME, REGION, ttl_days=30, client=self.dynamodb)
+        self.store = Store(TABLE_NAME, REGION, ttl_days=30, client=self.dynamodb)
         self.sfn = boto3.client("stepfunctions", region_name=REGION)
         self.model = ScriptedModel()
         self.model_server = ScriptedModelServer(decide=self.model.decide).start()
@@ -175,7 +177,7 @@ class Stack:
 
     def history(self, session="s1") -> list:
         """The session's messages, oldest first."""
-        return list(reversed(self.store.load_conversation(session, limit=100).messages))
+        return list(reversed(self.store.conversations.load(session, limit=100).messages))
 
     def tickets(self) -> list[str]:
         items = self.dynamodb.scan(
@@ -219,7 +221,7 @@ def test_direct_answer(stack):
     out = output_of(s.run_turn(s.turn_input("hi")))
     assert out["answer"] == "Hi! What can I do?" and out["toolCalls"] == [] and out["sessionId"] == "s1"
     assert out["usage"] == {"inputTokens": 10, "outputTokens": 4}
-    history = list(reversed(s.store.load_conversation("s1").messages))
+    history = list(reversed(s.store.conversations.load("s1").messages))
     assert [(m.role, m.text) for m in history] == [("user", "hi"), ("assistant", "Hi! What can I do?")]
     assert out["messageId"] == history[-1].message_id
 
@@ -239,7 +241,7 @@ def test_one_tool_call(stack):
     ]
     assert out["usage"] == {"inputTokens": 20, "outputTokens": 8}
     # The calculator is pure: nothing to record, a redelivery computes the same answer.
-    assert s.store.list_tool_executions(s.dispatcher.calls_to("calculator")[0]["executionId"]) == []
+    assert s.store.tool_runs.list(s.dispatcher.calls_to("calculator")[0]["executionId"]) == []
     assert [m.role for m in s.history()] == ["user", "assistant", "tool", "assistant"]
     assert [m.seq for m in s.history()] == [1, 1, 2, 2], "one item per step: the incoming message and the reply"
     # The model saw the call and its result, in order, in the second request.
@@ -266,8 +268,8 @@ def test_several_tool_calls_in_one_step(stack):
         "a refused call goes back to the model, not a failure"
     )
     execution = s.dispatcher.calls_to("calculator")[0]["executionId"]
-    assert [r.seq for r in s.store.list_tool_executions(execution)] == [101], "only the stateful tool is recorded"
-    assert [m.text for m in s.store.recall("alice", "math")] == ["likes sums"]
+    assert [r.seq for r in s.store.tool_runs.list(execution)] == [101], "only the stateful tool is recorded"
+    assert [m.text for m in MemoryStore(s.store.table).recall("alice", "math")] == ["likes sums"]
 
 
 def test_a_transient_tool_failure_is_retried_then_succeeds(stack):
@@ -294,17 +296,19 @@ def test_a_tool_that_crashes_is_a_failed_call_the_model_hears_about(stack):
 
 
 @pytest.mark.parametrize("failing_step", [1, 2, 3])
-def test_a_failure_at_step_k_undoes_the_steps_before_it_newest_first_and_marks_the_turn_failed(stack, failing_step):
+def test_a_failure_at_step_k_undoes_the_steps_before_it_newest_first_and_marks_the_turn_failed(
+    stack, failing_step, monkeypatch
+):
     s = stack(approval_tools=())
     s.model.replies = [reply("", [ticket(f"T{k}", k)]) for k in range(1, failing_step)] + [OUTAGE]
     deleted: list[str] = []
-    original_delete = s.store.delete_ticket
+    original_delete = TicketStore.delete
 
-    def spy(ticket_id):
-        deleted.append(s.store.get_ticket(ticket_id)["title"])
-        return original_delete(ticket_id)
+    def spy(tickets, ticket_id):
+        deleted.append(tickets.get(ticket_id)["title"])
+        return original_delete(tickets, ticket_id)
 
-    s.store.delete_ticket = spy
+    monkeypatch.setattr(TicketStore, "delete", spy)
     result = s.run_turn(s.turn_input("open three tickets"))
     assert result["status"] == "FAILED"
     assert result["error"] == "LlmUnavailableError"
@@ -313,7 +317,7 @@ def test_a_failure_at_step_k_undoes_the_steps_before_it_newest_first_and_marks_t
     assert deleted == expected_undone, "exactly steps 1..k-1, newest first"
     assert s.tickets() == []
     execution = s.dispatcher.calls_to("compensate")[0]["executionId"]
-    statuses = {r.seq: r.status for r in s.store.list_tool_executions(execution)}
+    statuses = {r.seq: r.status for r in s.store.tool_runs.list(execution)}
     assert statuses == {k * 100: "COMPENSATED" for k in range(1, failing_step)}
     history = s.history()
     if failing_step == 1:
@@ -346,7 +350,7 @@ def test_the_same_step_delivered_twice_does_its_side_effect_once(stack):
     assert out["toolCalls"][0]["output"]["created"] is True
     assert s.tickets() == ["ticket once"]
     execution = s.dispatcher.calls_to("create_ticket")[0]["executionId"]
-    assert len(s.store.list_tool_executions(execution)) == 1
+    assert len(s.store.tool_runs.list(execution)) == 1
 
 
 def test_a_turn_never_waits_for_approval(stack):
@@ -372,7 +376,7 @@ def start_task(s, message="open a ticket"):
 def wait_for_approval(s, execution_id="task-1", timeout=10.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        pending = s.store.pending_approvals(execution_id)
+        pending = s.store.approvals.pending(execution_id)
         if pending:
             return pending[0]
         time.sleep(0.02)
@@ -407,7 +411,7 @@ def test_approval_granted_runs_the_tool(stack):
     out = output_of(wait_for_execution(s.sfn, execution_arn))
     assert out["answer"] == "ticket opened"
     assert s.tickets() == ["ticket approved"]
-    decided = s.store.get_approval("task-1", 100)
+    decided = s.store.approvals.get("task-1", 100)
     assert (decided.status, decided.decided_by) == ("APPROVED", "alice")
     again = decide(s, approval.approval_id, "deny")
     assert again["statusCode"] == 409 and json_body(again)["error"]["code"] == "already_decided"
@@ -427,7 +431,7 @@ def test_approval_denied_goes_back_to_the_model(stack):
     # SendTaskFailure's cause carries the comment to the model, as on AWS.
     assert call["output"]["comment"] == "not now"
     assert s.tickets() == []
-    decided = s.store.get_approval("task-1", 100)
+    decided = s.store.approvals.get("task-1", 100)
     assert (decided.status, decided.comment, decided.decided_by) == ("DENIED", "not now", "alice")
 
 
@@ -474,6 +478,6 @@ def test_a_decision_that_cannot_reach_the_task_is_undone_so_it_can_be_retried(st
         stub.add_client_error("send_task_success", "ServiceUnavailable", "down", 503)
         failed = decide(s, approval.approval_id, "approve")
     assert failed["statusCode"] == 503
-    assert s.store.get_approval("task-1", 100).status == "PENDING", "not left half-decided"
+    assert s.store.approvals.get("task-1", 100).status == "PENDING", "not left half-decided"
     assert decide(s, approval.approval_id, "approve")["statusCode"] == 200
     assert output_of(wait_for_execution(s.sfn, execution_arn))["answer"] == "ok"

@@ -111,10 +111,16 @@ def test_a_pull_request_tests_then_previews_every_stack_with_the_policy_pack():
         "refresh": True,
         "policyPacks": "policy",
     }
-    assert preview["steps"][-1] is run, "the cost summary placeholder follows the preview"
-    text = (WORKFLOWS / "pull-request.yml").read_text()
-    assert "# PLACEHOLDER(make-cost): a later change adds `make cost STACK=<stack>`" in text
-    assert "make cost" not in "".join(s.get("run", "") for s in preview["steps"]), "not invented here"
+    steps = preview["steps"]
+    cost = next(s for s in steps if "make cost" in s.get("run", ""))
+    assert 'MARKDOWN="build/cost-${STACK}.md"' in cost["run"] and cost["env"] == {"STACK": "${{ matrix.stack }}"}
+    assert steps.index(cost) < steps.index(credentials), "make cost needs no AWS credentials: it runs before any exist"
+    comment = steps[-1]
+    assert steps.index(run) < steps.index(comment), "the cost summary joins the comment the preview wrote"
+    assert comment["run"].startswith(".venv/bin/python -m scripts.pr_cost_comment")
+    assert '"build/cost-${STACK}.md"' in comment["run"]
+    assert comment["if"] == "${{ !cancelled() }}", "a failed preview still gets the cost summary"
+    assert comment["env"]["GITHUB_TOKEN"] == "${{ github.token }}" and "secrets." not in str(comment["env"])
 
 
 def test_main_deploys_dev_then_prod_behind_its_environment_one_at_a_time():

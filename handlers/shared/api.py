@@ -1,7 +1,10 @@
-"""API Gateway REST proxy events in and out: typed errors, JSON bodies, the caller.
+"""API Gateway REST proxy events in and out: typed errors, JSON bodies, the caller, routes.
 
 Every error response has the shape ``{"error": {"code", "message", "field"?}}`` and the
-request id in ``x-request-id``; nothing internal (a stack trace, an ARN) leaves here.
+request id in ``x-request-id``; nothing internal (a stack trace, an ARN) leaves here. A REST
+handler names its routes and calls :func:`handle_routes`: an unknown route is 404, a known
+resource with another method 405 with ``Allow``, a request without a caller 401, and an AWS
+error the handler did not catch becomes 429, 503 or 500 (:func:`aws_error`).
 """
 
 from __future__ import annotations
@@ -10,17 +13,30 @@ import base64
 import binascii
 import logging
 import re
-from collections.abc import Callable
-from typing import Any, TypeVar
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 
 from handlers.shared.log import log_context
 from handlers.shared.models import CORRELATION_ID_PATTERN
 
+if TYPE_CHECKING:
+    from botocore.exceptions import ClientError
+
 T = TypeVar("T")
 
 JSON_TYPES = ("application/json",)
+_THROTTLED = {
+    "ThrottlingException",
+    "Throttling",
+    "ProvisionedThroughputExceededException",
+    "RequestLimitExceeded",
+    "TooManyRequestsException",
+}
+_UNAVAILABLE = {"InternalServerError", "InternalFailure", "ServiceUnavailable", "ServiceUnavailableException"}
+# Our own table or state machine is missing: an outage, not the client's fault.
+_MISSING_RESOURCE = {"ResourceNotFoundException", "StateMachineDoesNotExist"}
 _FIELD_AT = re.compile(r"at `\$\.?([^`]*)`")
 _FIELD_NAMED = re.compile(r"field `([^`]+)`")
 
@@ -204,12 +220,12 @@ def internal_error(request: Request | None) -> dict:
 
 def handle_proxy(
     event: dict[str, Any],
-    dispatch: Callable[[Request], dict],
+    serve: Callable[[Request], dict],
     logger: logging.Logger,
-    aws_error: Callable[[Exception], ApiError] | None = None,
+    on_aws_error: Callable[[ClientError], ApiError] | None = None,
 ) -> dict:
     """One REST proxy request, end to end: parse, log every line with the correlation id,
-    turn ApiError (and, with ``aws_error``, botocore's ClientError) into its response, and
+    turn ApiError (and, with ``on_aws_error``, botocore's ClientError) into its response, and
     anything unexpected into a 500 that shows no internals."""
     from botocore.exceptions import ClientError
 
@@ -220,15 +236,15 @@ def handle_proxy(
         return internal_error(None)
     with log_context(correlationId=request.correlation_id, requestId=request.request_id, caller=request.caller):
         try:
-            response = dispatch(request)
+            response = serve(request)
         except ApiError as error:
             logger.info("request refused", extra={"status": error.status, "code": error.code, "field": error.field})
             return error_response(error, request)
         except ClientError as error:
-            if aws_error is None:
+            if on_aws_error is None:
                 logger.exception("unexpected AWS error")
                 return internal_error(request)
-            return error_response(aws_error(error), request)
+            return error_response(on_aws_error(error), request)
         except Exception:
             logger.exception("unexpected error")
             return internal_error(request)
@@ -237,3 +253,70 @@ def handle_proxy(
             extra={"method": request.method, "resource": request.resource, "status": response["statusCode"]},
         )
         return response
+
+
+# -- routes ----------------------------------------------------------------------------------
+
+Route = Callable[[Request], dict]
+
+
+def dispatch(routes: Mapping[tuple[str, str], Route], request: Request) -> dict:
+    """The route for the request's method and resource (API Gateway's route template): 404
+    when the resource is not one of ours, 405 with ``Allow`` when the method is not, 401
+    when the request carries no caller."""
+    route = routes.get((request.method, request.resource))
+    if route is None:
+        allowed = sorted(m for m, r in routes if r == request.resource)
+        if allowed:
+            raise ApiError(
+                405,
+                "method_not_allowed",
+                f"{request.method} is not allowed here",
+                headers={"allow": ", ".join(allowed)},
+            )
+        raise ApiError(404, "not_found", f"no route {request.method} {request.resource}")
+    if request.caller is None:
+        raise ApiError(401, "unauthorized", "the request carries no caller identity")
+    return route(request)
+
+
+def aws_error(error: ClientError, logger: logging.Logger, not_found_codes: Mapping[str, str] | None = None) -> ApiError:
+    """The answer to an AWS error a route did not handle: throttling is 429 and an outage
+    503, both with ``retry-after``; an error code in ``not_found_codes`` is a 404 of the thing
+    it names; anything else a 500. The code is logged, never sent."""
+    code = error.response.get("Error", {}).get("Code", "")
+    if code in _THROTTLED:
+        logger.warning("throttled by AWS", extra={"awsError": code})
+        return ApiError(429, "throttled", "too many requests; retry after a pause", headers={"retry-after": "1"})
+    if code in _UNAVAILABLE:
+        logger.warning("AWS unavailable", extra={"awsError": code})
+        return ApiError(
+            503, "unavailable", "a backing service is unavailable; retry shortly", headers={"retry-after": "2"}
+        )
+    missing = (not_found_codes or {}).get(code)
+    if missing is not None:
+        logger.warning(f"{missing} missing", extra={"awsError": code})
+        return not_found(missing)
+    if code in _MISSING_RESOURCE:
+        logger.error("backing resource missing", extra={"awsError": code})
+        return ApiError(
+            503, "unavailable", "a backing service is unavailable; retry shortly", headers={"retry-after": "5"}
+        )
+    logger.error("AWS error", extra={"awsError": code})
+    return ApiError(500, "internal", "internal error; quote the x-request-id header")
+
+
+def handle_routes(
+    event: dict[str, Any],
+    routes: Mapping[tuple[str, str], Route],
+    logger: logging.Logger,
+    not_found_codes: Mapping[str, str] | None = None,
+) -> dict:
+    """One REST proxy request to one of ``routes`` (:func:`handle_proxy`, :func:`dispatch`,
+    :func:`aws_error`)."""
+    return handle_proxy(
+        event,
+        lambda request: dispatch(routes, request),
+        logger,
+        lambda error: aws_error(error, logger, not_found_codes),
+    )

@@ -9,22 +9,24 @@ from Pulumi or boto3.
 | session metadata     | SESSION#<sessionId> | ~META                       | USER#<user>  | SESSION#<ts>#<id> |
 | conversation step    | SESSION#<sessionId> | MSG#<seq:08d>               |              |                   |
 | tool execution       | RUN#<executionId>   | TOOL#<seq:05d>#<tool>       |              |                   |
-| memory               | USER#<userId>       | MEM#<topic>#<runStart>-<key>|              |                   |
+| memory               | USER#<userId>       | MEM#<topic>#<memory step key> |            |                   |
 | WebSocket connection | CONN#<connectionId> | CONN                        |              |                   |
 | task (Standard run)  | TASK#<taskId>       | TASK                        |              |                   |
 | idempotency record   | IDEMP#<user>#<hash> | IDEMP                       |              |                   |
 | ticket (a tool's)    | TICKET#<ticketId>   | TICKET                      |              |                   |
 | approval             | RUN#<executionId>   | APPROVAL#<seq:05d>          |              |                   |
 
-A memory keeps its time-ordered key, so a topic reads newest first; the step that wrote
-it claims its idempotency key in the same transaction (the claim holds a copy of the
-memory), so another delivery of that step writes nothing and gets the first memory back.
-A key derived from the idempotency key alone could not sort by time: two deliveries do not
-share a clock reading.
+A conversation step holds the messages one model call adds (the user's message and the
+reply, or the tool results and the reply) at its position ``seq``; the write is
+conditional on the position being free, which is the session's concurrency control.
 
-Session metadata sorts after every message (``~`` is above every ULID character), so one
-newest-first Query returns the metadata followed by the newest messages: the conversation
-and its metadata in one round trip.
+A memory's key (``memory_step_key``) starts with the run's start time, so a topic reads
+newest first, and ends with the step's idempotency key, so every delivery of the step names
+the same memory: one conditional PutItem writes it once.
+
+Session metadata sorts after every step (``~`` is above ``M``), so one newest-first Query
+returns the metadata followed by the newest steps: the conversation and its metadata in one
+round trip.
 """
 
 from __future__ import annotations

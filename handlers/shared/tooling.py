@@ -28,9 +28,9 @@ import msgspec
 from handlers import init_done
 from handlers.shared.log import get_logger, log_context
 from handlers.shared.settings import load_settings
-from handlers.shared.state import DuplicateToolExecutionError, StateStore, ToolExecution
+from handlers.shared.store import DuplicateToolExecutionError, Store, ToolExecution
 
-# 16 calls a step x 4 KB inline stays far from a state's 256 KB (handlers.agent_step budgets).
+# 16 calls a step x 4 KB inline stays far from a state's 256 KB (handlers.shared.turns budgets).
 INLINE_RESULT_BYTES = 4_096
 PREVIEW_CHARS = 1_000
 
@@ -72,7 +72,7 @@ class ToolContext(msgspec.Struct, frozen=True):
     user_id: str
     session_id: str
     correlation_id: str | None
-    store: StateStore
+    store: Store
     started_at_ms: int | None = None
     """When the run started: the same on every delivery of its steps."""
 
@@ -130,7 +130,7 @@ class ToolDefinition:
         self.run = run
         self.compensate = compensate
         self.dynamodb_actions = dynamodb_actions
-        self._store: StateStore | None = None
+        self._store: Store | None = None
         self.__post_init__()
 
     def __post_init__(self) -> None:
@@ -145,13 +145,9 @@ class ToolDefinition:
 
     # -- Lambda entry ---------------------------------------------------------------------
 
-    def store(self) -> StateStore:
+    def store(self) -> Store:
         if self._store is None:
-            import boto3
-
-            settings = load_settings(ToolSettings)
-            client = boto3.client("dynamodb", region_name=settings.AWS_REGION)
-            self._store = StateStore(settings.TABLE_NAME, settings.AWS_REGION, settings.TTL_DAYS, client=client)
+            self._store = Store.from_settings(load_settings(ToolSettings))
         return self._store
 
     def lambda_handler(self, event: dict[str, Any], context: Any = None) -> dict[str, Any]:
@@ -181,7 +177,7 @@ class ToolDefinition:
 
     def execute(self, ctx: ToolContext, raw_input: dict[str, Any], tool_use_id: str = "") -> dict[str, Any]:
         if not self.pure:
-            recorded = ctx.store.get_tool_execution(ctx.execution_id, ctx.seq, self.name)
+            recorded = ctx.store.tool_runs.get(ctx.execution_id, ctx.seq, self.name)
             if recorded is not None:
                 return self._result(recorded, tool_use_id, replayed=True)
         try:
@@ -196,7 +192,7 @@ class ToolDefinition:
         if self.pure and len(json.dumps(output, separators=(",", ":")).encode()) <= INLINE_RESULT_BYTES:
             return {"toolUseId": tool_use_id, "name": self.name, "seq": ctx.seq, "status": status, "output": output}
         try:
-            record = ctx.store.record_tool_execution(
+            record = ctx.store.tool_runs.record(
                 ctx.execution_id,
                 ctx.seq,
                 self.name,
@@ -227,7 +223,7 @@ class ToolDefinition:
         return result
 
     def _compensate(self, ctx: ToolContext, logger) -> dict[str, Any]:
-        record = ctx.store.get_tool_execution(ctx.execution_id, ctx.seq, self.name)
+        record = ctx.store.tool_runs.get(ctx.execution_id, ctx.seq, self.name)
         if record is None or record.status != "SUCCEEDED" or self.compensate is None:
             return {"name": self.name, "seq": ctx.seq, "compensated": False, "reason": "nothing to undo"}
         detail = self.compensate(ctx, record)

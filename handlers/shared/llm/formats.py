@@ -1,0 +1,226 @@
+"""Provider-neutral messages and replies, and each provider's request and reply format.
+
+Pure data: no I/O. ``bedrock_request`` and ``openai_request`` build what the state
+machines send the model (Converse through the AWS SDK integration, chat completions
+through the HTTP Task) and what the streaming transports send; ``parse_*`` read the answer
+back into an :class:`LlmReply`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import msgspec
+
+
+class ToolSpec(msgspec.Struct, frozen=True):
+    name: str
+    description: str
+    input_schema: dict[str, Any]
+
+
+class ToolCall(msgspec.Struct, frozen=True):
+    tool_use_id: str
+    name: str
+    input: dict[str, Any]
+
+
+class ToolResult(msgspec.Struct, frozen=True):
+    tool_use_id: str
+    name: str
+    output: Any
+    is_error: bool = False
+
+
+class LlmMessage(msgspec.Struct, frozen=True):
+    """Provider-neutral message: user text, an assistant reply (text and/or tool calls), or
+    the results of tool calls (sent to the model as the user's turn)."""
+
+    role: str  # "user" or "assistant"
+    text: str = ""
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_results: tuple[ToolResult, ...] = ()
+
+
+class LlmReply(msgspec.Struct, frozen=True):
+    text: str
+    tool_calls: tuple[ToolCall, ...]
+    stop_reason: str
+    input_tokens: int
+    output_tokens: int
+    endpoint: str = ""
+
+
+def reply_to_dict(reply: LlmReply) -> dict[str, Any]:
+    """A reply as plain data (a Lambda's result in the state machine)."""
+    return msgspec.to_builtins(reply)
+
+
+def reply_from_dict(value: dict[str, Any]) -> LlmReply:
+    return msgspec.convert(value, LlmReply)
+
+
+# --- Bedrock Converse ---------------------------------------------------------------------
+
+
+def _bedrock_content(message: LlmMessage) -> list[dict[str, Any]]:
+    content: list[dict[str, Any]] = []
+    if message.text:
+        content.append({"text": message.text})
+    for call in message.tool_calls:
+        content.append({"toolUse": {"toolUseId": call.tool_use_id, "name": call.name, "input": call.input}})
+    for result in message.tool_results:
+        document = result.output if isinstance(result.output, dict) else {"result": result.output}
+        content.append(
+            {
+                "toolResult": {
+                    "toolUseId": result.tool_use_id,
+                    "content": [{"json": document}],
+                    "status": "error" if result.is_error else "success",
+                }
+            }
+        )
+    return content
+
+
+def bedrock_request(
+    model: str, system: str, messages: Sequence[LlmMessage], tools: Sequence[ToolSpec], max_tokens: int
+) -> dict[str, Any]:
+    """Converse arguments. Consecutive messages of one role are merged: Converse wants
+    user and assistant to alternate."""
+    merged: list[dict[str, Any]] = []
+    for message in messages:
+        content = _bedrock_content(message)
+        if merged and merged[-1]["role"] == message.role:
+            merged[-1]["content"].extend(content)
+        else:
+            merged.append({"role": message.role, "content": content})
+    request: dict[str, Any] = {
+        "modelId": model,
+        "messages": merged,
+        "inferenceConfig": {"maxTokens": max_tokens},
+    }
+    if system:
+        request["system"] = [{"text": system}]
+    if tools:
+        request["toolConfig"] = {
+            "tools": [
+                {"toolSpec": {"name": t.name, "description": t.description, "inputSchema": {"json": t.input_schema}}}
+                for t in tools
+            ]
+        }
+    return request
+
+
+def parse_bedrock_reply(response: dict[str, Any], endpoint: str) -> LlmReply:
+    content = response.get("output", {}).get("message", {}).get("content", [])
+    text = "".join(block["text"] for block in content if "text" in block)
+    calls = tuple(
+        ToolCall(block["toolUse"]["toolUseId"], block["toolUse"]["name"], block["toolUse"].get("input") or {})
+        for block in content
+        if "toolUse" in block
+    )
+    usage = response.get("usage", {})
+    return LlmReply(
+        text=text,
+        tool_calls=calls,
+        stop_reason=response.get("stopReason", ""),
+        input_tokens=int(usage.get("inputTokens", 0)),
+        output_tokens=int(usage.get("outputTokens", 0)),
+        endpoint=endpoint,
+    )
+
+
+# -- Converse as Step Functions' AWS SDK integration speaks it -----------------------------
+#
+# The integration takes and returns the API's members in PascalCase at every level
+# (https://docs.aws.amazon.com/step-functions/latest/dg/supported-services-awssdk.html); a
+# document member (a tool's input, a JSON schema, a JSON tool result) is data, not API shape,
+# and keeps its own keys.
+_DOCUMENTS_CAMEL = frozenset({"input", "json"})
+_DOCUMENTS_PASCAL = frozenset({"Input", "Json"})
+
+
+def to_sdk_shape(value: Any) -> Any:
+    """A Converse request (botocore's camelCase) as the SDK integration's Parameters."""
+    if isinstance(value, dict):
+        return {
+            key[:1].upper() + key[1:]: (item if key in _DOCUMENTS_CAMEL else to_sdk_shape(item))
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [to_sdk_shape(item) for item in value]
+    return value
+
+
+def from_sdk_shape(value: Any) -> Any:
+    """The SDK integration's Converse result in botocore's camelCase."""
+    if isinstance(value, dict):
+        return {
+            key[:1].lower() + key[1:]: (item if key in _DOCUMENTS_PASCAL else from_sdk_shape(item))
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [from_sdk_shape(item) for item in value]
+    return value
+
+
+# --- OpenAI-compatible chat completions -----------------------------------------------------
+
+
+def openai_request(
+    model: str, system: str, messages: Sequence[LlmMessage], tools: Sequence[ToolSpec], max_tokens: int
+) -> dict[str, Any]:
+    out: list[dict[str, Any]] = [{"role": "system", "content": system}] if system else []
+    for message in messages:
+        for result in message.tool_results:
+            out.append({"role": "tool", "tool_call_id": result.tool_use_id, "content": json.dumps(result.output)})
+        if message.role == "assistant":
+            entry: dict[str, Any] = {"role": "assistant", "content": message.text or None}
+            if message.tool_calls:
+                entry["tool_calls"] = [
+                    {
+                        "id": c.tool_use_id,
+                        "type": "function",
+                        "function": {"name": c.name, "arguments": json.dumps(c.input)},
+                    }
+                    for c in message.tool_calls
+                ]
+            out.append(entry)
+        elif message.text:
+            out.append({"role": "user", "content": message.text})
+    request: dict[str, Any] = {"model": model, "messages": out, "max_tokens": max_tokens}
+    if tools:
+        request["tools"] = [
+            {
+                "type": "function",
+                "function": {"name": t.name, "description": t.description, "parameters": t.input_schema},
+            }
+            for t in tools
+        ]
+    return request
+
+
+def parse_openai_reply(response: dict[str, Any], endpoint: str) -> LlmReply:
+    choice = (response.get("choices") or [{}])[0]
+    message = choice.get("message") or {}
+    calls = []
+    for call in message.get("tool_calls") or []:
+        function = call.get("function") or {}
+        try:
+            arguments = json.loads(function.get("arguments") or "{}")
+        except json.JSONDecodeError:
+            arguments = {"_unparsed": function.get("arguments")}
+        calls.append(ToolCall(call.get("id", ""), function.get("name", ""), arguments))
+    usage = response.get("usage") or {}
+    finish = choice.get("finish_reason") or ""
+    return LlmReply(
+        text=message.get("content") or "",
+        tool_calls=tuple(calls),
+        stop_reason="tool_use" if finish == "tool_calls" else ("end_turn" if finish == "stop" else finish),
+        input_tokens=int(usage.get("prompt_tokens", 0)),
+        output_tokens=int(usage.get("completion_tokens", 0)),
+        endpoint=endpoint,
+    )

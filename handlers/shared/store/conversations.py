@@ -1,0 +1,292 @@
+"""Conversations: one item per step, the messages one model call adds, at position ``seq``.
+
+The position is the concurrency control: a step's write is conditional on its position
+being free, so of two turns that read the same conversation one writes and the other gets
+:class:`ConflictError`, and nothing is ever overwritten.
+
+A step's messages are JSON text (``messages``) or, once that text is ``COMPRESS_FROM``
+bytes or more and zlib makes it smaller, the compressed JSON as a Binary attribute
+(``messagesZ``). AWS's best practice for long text such as forum messages: "Compressing
+large attribute values can let them fit within item limits in DynamoDB and reduce your
+storage costs", the compressed output stored "in a Binary attribute type"
+(https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/bp-use-s3-too.html); a
+write's capacity follows the item's size, a Binary value counted by its length in bytes
+(https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/CapacityUnitCalculations.html).
+Every step is written to three replicas, replicated again when TTL deletes it, and kept
+until then with point-in-time recovery: an answer of a few hundred tokens is 1.5-2 KB as
+text and under 1 KB compressed, one write unit instead of two. Both forms are read.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+import zlib
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import msgspec
+
+from handlers.shared import table as keys
+from handlers.shared.store.base import (
+    MAX_PAYLOAD_BYTES,
+    InvalidCursorError,
+    StateError,
+    Table,
+    TransactWrite,
+    after,
+    decode_cursor,
+    encode_cursor,
+    from_item,
+    json_attribute,
+    page_size,
+    text_attribute,
+    to_item,
+)
+from handlers.shared.store.idempotency import IdempotencyStore
+from handlers.shared.store.sessions import SessionMeta, SessionStore, session_meta
+
+MESSAGE_ROLES = ("user", "assistant", "tool", "failed")
+MAX_MESSAGES_PER_STEP = 4
+COMPRESS_FROM = 512
+"""Steps whose messages are this many bytes of JSON or more are stored compressed (below it
+the item is one write unit either way)."""
+COMPRESSED_ATTRIBUTE = "messagesZ"
+APPEND_ATTEMPTS = 10
+APPEND_BACKOFF_BASE_S = 0.005
+APPEND_BACKOFF_CAP_S = 0.2
+
+
+def pack_messages(text: str) -> dict[str, Any]:
+    """The step's messages attribute: the JSON text, or zlib of it when that is smaller."""
+    encoded = text.encode()
+    if len(encoded) >= COMPRESS_FROM:
+        packed = zlib.compress(encoded, 6)
+        if len(packed) < len(encoded):
+            return {COMPRESSED_ATTRIBUTE: packed}
+    return {"messages": text}
+
+
+def unpack_messages(item: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """A step item's messages, whichever form it was written in."""
+    if COMPRESSED_ATTRIBUTE not in item:
+        return json.loads(item["messages"])
+    raw = item[COMPRESSED_ATTRIBUTE]
+    data = bytes(getattr(raw, "value", raw))  # boto3 reads Binary attributes as Binary
+    inflate = zlib.decompressobj()
+    # Never more than a step may hold (what json_attribute lets through): a corrupt or
+    # hostile value cannot make a reader inflate without bound.
+    text = inflate.decompress(data, MAX_PAYLOAD_BYTES + 1)
+    if len(text) > MAX_PAYLOAD_BYTES or inflate.unconsumed_tail:
+        raise StateError(f"step {item[keys.SORT_KEY]!r} holds more than {MAX_PAYLOAD_BYTES} bytes of messages")
+    return json.loads(text)
+
+
+class ConflictError(StateError):
+    """Optimistic concurrency lost: another writer took the conversation's next position
+    (or created the session) since the caller read it."""
+
+    def __init__(self, session_id: str, seq: int):
+        self.session_id = session_id
+        self.seq = seq
+        super().__init__(f"step {seq} of session {session_id!r} was written by another turn: reload and retry")
+
+
+class Message(msgspec.Struct, frozen=True):
+    session_id: str
+    message_id: str  # "<seq:08d>-<index>": the step that wrote it and its place in the step
+    role: str  # user, assistant, tool, or failed (the marker of a turn that did not complete)
+    text: str
+    tool_calls: list[dict[str, Any]]
+    usage: dict[str, int] | None
+    created_at_ms: int
+    region: str
+    expires_at: int
+    seq: int = 0
+    turn_id: str = ""
+    """The execution (turn or task) that wrote it."""
+
+
+class NewMessage(msgspec.Struct, frozen=True):
+    """A message to be written; its id comes from the step it is written in."""
+
+    role: str
+    text: str
+    tool_calls: list[dict[str, Any]] = msgspec.field(default_factory=list)
+    usage: dict[str, int] | None = None
+
+
+class ConversationPage(msgspec.Struct, frozen=True):
+    meta: SessionMeta | None  # only on the first page
+    messages: list[Message]  # newest first
+    next_cursor: str | None
+    last_seq: int = 0
+    """The newest step of the session (0: none), on the first page: the next step is last_seq + 1."""
+
+
+def _messages(item: Mapping[str, Any]) -> list[Message]:
+    """A step item's messages, oldest first."""
+    seq = keys.step_seq(item[keys.SORT_KEY])
+    session_id = after(keys.SESSION_PREFIX, item[keys.PARTITION_KEY])
+    stored = unpack_messages(item)
+    return [
+        Message(
+            session_id=session_id,
+            message_id=f"{seq:08d}-{index}",
+            role=entry["role"],
+            text=entry.get("text", ""),
+            tool_calls=entry.get("toolCalls") or [],
+            usage=entry.get("usage"),
+            created_at_ms=int(item["createdAt"]),
+            region=item[keys.REGION_ATTRIBUTE],
+            expires_at=int(item[keys.TTL_ATTRIBUTE]),
+            seq=seq,
+            turn_id=item.get("turn", ""),
+        )
+        for index, entry in enumerate(stored)
+    ]
+
+
+class ConversationStore:
+    """The steps of a session. A step's write may carry writes of the session and of an
+    idempotency key, which those aggregates hand out."""
+
+    def __init__(self, table: Table, sessions: SessionStore, idempotency: IdempotencyStore) -> None:
+        self.table = table
+        self.sessions = sessions
+        self.idempotency = idempotency
+
+    def _step_values(
+        self, session_id: str, seq: int, turn_id: str, messages: Sequence[NewMessage], now_ms: int
+    ) -> dict[str, Any]:
+        if not 1 <= len(messages) <= MAX_MESSAGES_PER_STEP:
+            raise ValueError(f"a step holds 1..{MAX_MESSAGES_PER_STEP} messages, got {len(messages)}")
+        stored = []
+        for message in messages:
+            if message.role not in MESSAGE_ROLES:
+                raise ValueError(f"role must be one of {', '.join(MESSAGE_ROLES)}; got {message.role!r}")
+            entry: dict[str, Any] = {"role": message.role, "text": text_attribute("text", message.text)}
+            if message.tool_calls:
+                entry["toolCalls"] = message.tool_calls
+            if message.usage is not None:
+                entry["usage"] = message.usage
+            stored.append(entry)
+        return {
+            keys.PARTITION_KEY: keys.session_pk(session_id),
+            keys.SORT_KEY: keys.step_sk(seq),
+            "turn": keys.key_part("turn id", turn_id),
+            **pack_messages(json_attribute("messages", stored)),
+            "createdAt": now_ms,
+            **self.table.stamp(now_ms),
+        }
+
+    def append_step(
+        self,
+        session_id: str,
+        seq: int,
+        messages: Sequence[NewMessage],
+        *,
+        turn_id: str,
+        user_id: str | None = None,
+        new_session: bool = False,
+        touch: bool = False,
+        claim_key: str | None = None,
+    ) -> list[Message]:
+        """Write one step of the conversation, its messages in one item at position ``seq``.
+
+        Most steps are this one conditional PutItem. A session's first step also creates its
+        metadata (owned by ``user_id``), a step with ``touch`` refreshes the session's place
+        in the recent list, and a ``claim_key`` (the hash of a turn's Idempotency-Key) is
+        claimed: those go in one TransactWriteItems with the step, all or nothing (a
+        repeated key raises DuplicateRequestError, another user's session
+        SessionOwnershipError, a lost position :class:`ConflictError`).
+        """
+        now_ms = self.table.now_ms()
+        values = self._step_values(session_id, seq, turn_id, messages, now_ms)
+        step = {
+            "TableName": self.table.name,
+            "Item": to_item(values),
+            "ConditionExpression": "attribute_not_exists(#sk)",
+            "ExpressionAttributeNames": {"#sk": keys.SORT_KEY},
+        }
+        others: list[TransactWrite] = []
+        if new_session:
+            if not user_id:
+                raise ValueError("a new session needs the user_id that owns it")
+            others.append(self.sessions.create_write(user_id, session_id, now_ms))
+        elif touch:
+            others.append(self.sessions.touch_write(session_id, now_ms))
+        if claim_key is not None:
+            if not user_id:
+                raise ValueError("an idempotency claim needs the user_id it belongs to")
+            others.append(self.idempotency.turn_claim_write(user_id, claim_key, session_id, now_ms))
+        self.table.put_with(step, ConflictError(session_id, seq), others)
+        return _messages(values)
+
+    def append_message(self, session_id: str, message: NewMessage, *, turn_id: str = "direct") -> Message:
+        """Append one message as a step of its own at the next free position: read the newest
+        step, write after it (two round trips). A lost race is retried after a pause with
+        full jitter, so two writers in step do not keep colliding; ConflictError after
+        ``APPEND_ATTEMPTS``."""
+        for attempt in range(APPEND_ATTEMPTS):
+            seq = self.load(session_id, limit=1).last_seq + 1
+            try:
+                return self.append_step(session_id, seq, [message], turn_id=turn_id)[0]
+            except ConflictError:
+                pause = min(APPEND_BACKOFF_CAP_S, APPEND_BACKOFF_BASE_S * 2**attempt)
+                time.sleep(random.uniform(0, pause))  # noqa: S311 - jitter, not a secret
+        raise ConflictError(session_id, seq)
+
+    def load(self, session_id: str, limit: int = 20, cursor: str | None = None) -> ConversationPage:
+        """The session's newest ``limit`` messages, newest first, with its metadata and newest
+        step number on the first page: one Query. Pass ``next_cursor`` back for older ones."""
+        limit = page_size(limit)
+        pk = keys.session_pk(session_id)
+        upper, skip = keys.SESSION_META_SK, 0
+        if cursor is not None:
+            start = decode_cursor(cursor, ["sk", "skip"])
+            upper, skip_text = start["sk"], start["skip"]
+            if not upper.startswith(keys.STEP_PREFIX) or not skip_text.isdigit():
+                raise InvalidCursorError(f"cursor {cursor!r} is not a cursor this API returned")
+            skip = int(skip_text)
+        response = self.table.client.query(
+            TableName=self.table.name,
+            KeyConditionExpression="#pk = :pk AND #sk BETWEEN :first AND :upper",
+            ExpressionAttributeNames={"#pk": keys.PARTITION_KEY, "#sk": keys.SORT_KEY},
+            ExpressionAttributeValues=to_item({":pk": pk, ":first": keys.STEP_PREFIX, ":upper": upper}),
+            ScanIndexForward=False,
+            # Every step holds at least one message; one more for the metadata, one more to
+            # know whether older steps follow.
+            Limit=limit + 2,
+        )
+        meta: SessionMeta | None = None
+        messages: list[Message] = []
+        last_seq = 0
+        next_cursor = None
+        items = [from_item(raw) for raw in response.get("Items", [])]
+        for position, item in enumerate(items):
+            if item[keys.SORT_KEY] == keys.SESSION_META_SK:
+                meta = session_meta(item)
+                continue
+            step_messages = list(reversed(_messages(item)))  # newest first within the step
+            last_seq = max(last_seq, step_messages[0].seq) if cursor is None else last_seq
+            if item[keys.SORT_KEY] == upper and skip:
+                step_messages = step_messages[skip:]
+                consumed_before = skip
+            else:
+                consumed_before = 0
+            room = limit - len(messages)
+            if room <= 0:
+                next_cursor = encode_cursor({"sk": item[keys.SORT_KEY], "skip": str(consumed_before)})
+                break
+            messages.extend(step_messages[:room])
+            if len(step_messages) > room:
+                next_cursor = encode_cursor({"sk": item[keys.SORT_KEY], "skip": str(consumed_before + room)})
+                break
+            if position == len(items) - 1 and "LastEvaluatedKey" in response:
+                # The page ended on a step boundary and DynamoDB has more: start after it.
+                next_cursor = encode_cursor(
+                    {"sk": item[keys.SORT_KEY], "skip": str(consumed_before + len(step_messages))}
+                )
+        return ConversationPage(meta=meta, messages=messages, next_cursor=next_cursor, last_seq=last_seq)

@@ -1,0 +1,136 @@
+"""A turn as the model and the state machine see it.
+
+The stored conversation becomes the model's in an order it accepts (whole turns only, the
+current turn last); a turn's tool calls are summarised for its final state; and every size
+that goes through a state is counted as Step Functions counts it, within the budgets below.
+``handlers.agent_step`` builds on these; they are pure functions over records.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from handlers.shared.llm import LlmMessage, ToolCall, ToolResult
+from handlers.shared.store import Message, NewMessage
+
+# -- payload budgets ------------------------------------------------------------------------
+# Step Functions refuses a state over 256 KiB "as a UTF-8 encoded string"
+# (https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html). Every size here is
+# counted that way (state_bytes), and the worst case of a state adds up below the limit with
+# a margin (tests/test_agent_step.py holds the sum):
+#   step 1:  message + request + model reply + context
+#   step n:  tool results (16 x 4 KB inline, handlers.shared.tooling) + request + reply + context
+STATE_LIMIT_BYTES = 256 * 1024
+REQUEST_BYTES = 100 * 1024
+"""The model request: the conversation window is cut (oldest first) to fit."""
+TOOL_OUTPUT_IN_REQUEST_BYTES = 16 * 1024
+"""A tool output read back by reference is shortened to this in the model request."""
+REPLY_BYTES = 40 * 1024
+"""What a model reply can hold: ``compute.maxTokens`` is capped so (8,192 tokens)."""
+TURN_SUMMARY_BYTES = 24 * 1024
+"""The turn's tool calls carried to the final answer; outputs become previews beyond it."""
+PREVIEW_CHARS = 500
+
+
+def state_bytes(value: Any) -> int:
+    """Size of a value in a state, as Step Functions counts it: its JSON as UTF-8."""
+    return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass"))
+
+
+# -- from stored messages to the model's conversation -----------------------------------------
+
+
+def to_llm_message(message: Message | NewMessage) -> LlmMessage:
+    if message.role == "user":
+        return LlmMessage("user", text=message.text)
+    if message.role == "assistant":
+        calls = tuple(ToolCall(c["toolUseId"], c["name"], c.get("input") or {}) for c in message.tool_calls)
+        return LlmMessage("assistant", text=message.text, tool_calls=calls)
+    results = tuple(
+        ToolResult(r["toolUseId"], r["name"], r.get("output"), r.get("status") != "SUCCEEDED")
+        for r in message.tool_calls
+    )
+    return LlmMessage("user", tool_results=results)
+
+
+def conversation(history: Sequence[Message], current_turn: str) -> list[Message]:
+    """The stored messages (oldest first) the model may see, in an order it accepts.
+
+    Every tool call must be answered by its result in the next message, so only whole turns
+    go in: a turn that failed (its ``failed`` marker is in the window) or is still running
+    elsewhere (it ends in unanswered tool calls) is left out, and the current turn's own
+    steps come last, whatever another turn wrote in between. The window may start inside a
+    turn; it starts at that turn's first user message instead.
+    """
+    failed = {m.turn_id for m in history if m.role == "failed"}
+    turns: dict[str, list[Message]] = {}
+    for message in history:
+        if message.role != "failed" and message.turn_id not in failed:
+            turns.setdefault(message.turn_id, []).append(message)
+    ordered: list[Message] = []
+    for turn_id, messages in turns.items():
+        if turn_id == current_turn:
+            continue
+        start = next((i for i, m in enumerate(messages) if m.role == "user"), None)
+        if start is None:
+            continue
+        whole = messages[start:]
+        if whole[-1].role == "assistant" and not whole[-1].tool_calls:
+            ordered.extend(whole)
+    return ordered + turns.get(current_turn, [])
+
+
+def without_tool_blocks(messages: Sequence[LlmMessage]) -> list[LlmMessage]:
+    """With no tool offered, Converse refuses tool blocks in the conversation: keep the text."""
+    out = []
+    for message in messages:
+        if message.tool_results or (message.role == "assistant" and not message.text):
+            continue
+        out.append(LlmMessage(message.role, text=message.text))
+    return out
+
+
+def shortened(output: Any, limit: int) -> Any:
+    text = json.dumps(output, ensure_ascii=False, default=str)
+    if len(text.encode()) <= limit:
+        return output
+    return {"preview": text[: limit // 4], "truncated": True, "bytes": len(text.encode())}
+
+
+def turn_summary(
+    history: Sequence[Message | NewMessage], current_turn: str
+) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """The current turn's tool calls so far (input, output, status) and the tokens its
+    earlier steps used. Outputs become previews once the summary would pass TURN_SUMMARY_BYTES,
+    to keep the final state small."""
+    start = max((i for i, m in enumerate(history) if m.role == "user"), default=-1)
+    turn = history[start + 1 :] if start >= 0 else list(history)
+    inputs = {c["toolUseId"]: c.get("input") for m in turn if m.role == "assistant" for c in m.tool_calls}
+    calls, budget = [], TURN_SUMMARY_BYTES
+    for message in turn:
+        if message.role != "tool":
+            continue
+        for result in message.tool_calls:
+            entry = {
+                "name": result["name"],
+                "input": inputs.get(result["toolUseId"]),
+                "output": result.get("output"),
+                "status": result.get("status"),
+            }
+            size = state_bytes(entry)
+            if size > budget:
+                entry["output"] = {
+                    "preview": json.dumps(result.get("output"), default=str)[:PREVIEW_CHARS],
+                    "truncated": True,
+                }
+                size = state_bytes(entry)
+            budget -= size
+            calls.append(entry)
+    usage = {"inputTokens": 0, "outputTokens": 0}
+    for message in turn:
+        if message.role == "assistant" and message.usage:
+            usage["inputTokens"] += int(message.usage.get("inputTokens", 0))
+            usage["outputTokens"] += int(message.usage.get("outputTokens", 0))
+    return calls, usage
