@@ -7,7 +7,7 @@ calls it from many threads (eight turns at once, the moto HTTP server, the demo)
 TransactWriteItems deep-copies each table it names, to roll back on failure: a cost that
 grows with the table.
 
-``DynamoDBGuard.install()`` changes two things at runtime, undone by ``uninstall()`` (nothing
+``DynamoDBGuard.install()`` changes four things at runtime, undone by ``uninstall()`` (nothing
 edits moto's files):
 
 1. each DynamoDB action (moto's ``DynamoHandler.call_action``: parameter handling, the backend

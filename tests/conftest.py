@@ -10,6 +10,7 @@ from moto import mock_aws
 
 from handlers.shared.store import Store
 from handlers.shared.table import TABLE_SCHEMA
+from local.moto_dynamodb import DynamoDBGuard
 
 TABLE_NAME = "agent-infra-test"
 REGION = "us-east-1"
@@ -29,8 +30,14 @@ def aws_credentials(monkeypatch):
 
 @pytest.fixture
 def dynamodb(aws_credentials):
-    """A moto DynamoDB client with the agent table created from TABLE_SCHEMA."""
-    with mock_aws():
+    """A moto DynamoDB client with the agent table created from TABLE_SCHEMA.
+
+    Guarded (local/moto_dynamodb.py) as in the local stack: moto checks a ConditionExpression
+    and writes in two steps, so two threads could both pass one check; DynamoDB evaluates the
+    condition and writes atomically, and under the guard each request to a table runs whole.
+    https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/WorkingWithItems.html#WorkingWithItems.ConditionalUpdate
+    """
+    with mock_aws(), DynamoDBGuard():
         client = boto3.client("dynamodb", region_name=REGION)
         client.create_table(**TABLE_SCHEMA.create_table_request(TABLE_NAME))
         yield client

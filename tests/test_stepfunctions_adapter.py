@@ -498,15 +498,18 @@ def test_sync_executions_leave_nothing_behind_in_moto(aws):
 def test_a_standard_machine_keeps_its_last_finished_executions_and_every_running_one(aws):
     import time
 
-    tokens: list[str] = []
-    aws.dispatcher.register("ask", lambda event, context: tokens.append(event["token"]) or {})
+    tokens: dict[str, str] = {}  # execution name -> its task token (executions run in threads: any order)
+    aws.dispatcher.register("ask", lambda event, context: tokens.update({event["name"]: event["token"]}) or {})
     waiting = {
         "StartAt": "Ask",
         "States": {
             "Ask": {
                 "Type": "Task",
                 "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
-                "Parameters": {"FunctionName": lambda_arn("ask"), "Payload": {"token.$": "$$.Task.Token"}},
+                "Parameters": {
+                    "FunctionName": lambda_arn("ask"),
+                    "Payload": {"token.$": "$$.Task.Token", "name.$": "$$.Execution.Name"},
+                },
                 "End": True,
             }
         },
@@ -518,16 +521,19 @@ def test_a_standard_machine_keeps_its_last_finished_executions_and_every_running
     for n in range(4):
         started = aws.sfn.start_execution(stateMachineArn=arn, name=f"done-{n}")["executionArn"]
         deadline = time.monotonic() + 30
-        while len(tokens) < n + 2 and time.monotonic() < deadline:
+        while f"done-{n}" not in tokens and time.monotonic() < deadline:
             time.sleep(0.02)
-        aws.sfn.send_task_success(taskToken=tokens[n + 1], output="{}")
+        aws.sfn.send_task_success(taskToken=tokens[f"done-{n}"], output="{}")
         assert wait_for_execution(aws.sfn, started)["status"] == "SUCCEEDED"
         finished.append(started)
     aws.sfn.start_execution(stateMachineArn=arn, name="one-more")  # trimming happens at a start
     listed = {e["executionArn"]: e["status"] for e in aws.sfn.list_executions(stateMachineArn=arn)["executions"]}
     assert listed[running] == "RUNNING"
     assert [arn for arn in finished if arn in listed] == finished[-2:]
-    aws.sfn.send_task_success(taskToken=tokens[0], output="{}")  # the oldest, still there to be decided
+    deadline = time.monotonic() + 30
+    while "still-running" not in tokens and time.monotonic() < deadline:
+        time.sleep(0.02)
+    aws.sfn.send_task_success(taskToken=tokens["still-running"], output="{}")  # the oldest, still there to be decided
     assert wait_for_execution(aws.sfn, running)["status"] == "SUCCEEDED"
 
 
