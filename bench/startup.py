@@ -136,11 +136,11 @@ def main(argv: list[str] | None = None) -> int:
         rows["health"].append(health)
 
     print(f"start-up of `python -m local.stack` (make dev), {args.rounds} warm rounds")
-    print(f"{'':<34} {'median s':>8} {'min s':>7} {'max s':>7}")
+    print(f"{'':<44} {'median s':>8} {'min s':>7} {'max s':>7}")
     labels = {"banner": "to the banner", "health": "to the first GET /v1/health 200"}
     for key, values in rows.items():
         label = labels.get(key, f"baseline: {key}")
-        print(f"{label:<34} {statistics.median(values):>8.2f} {min(values):>7.2f} {max(values):>7.2f}")
+        print(f"{label:<44} {statistics.median(values):>8.2f} {min(values):>7.2f} {max(values):>7.2f}")
     if os.environ.get("PYTHONDONTWRITEBYTECODE"):
         print("note: PYTHONDONTWRITEBYTECODE is set: the project's own modules are compiled at every start")
     return 0
