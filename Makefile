@@ -71,7 +71,7 @@ approve: $(STAMP)
 test: $(STAMP) $(VALIDATORS) workflows
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --dist loadfile
 
 WORKFLOWS := $(wildcard .github/workflows/*.yml)
 

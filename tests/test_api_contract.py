@@ -9,11 +9,17 @@ from __future__ import annotations
 
 import pytest
 import schemathesis
+import schemathesis.specs.openapi.schemas  # imported before any thread: see below
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode, checks
 
 from local.stack import LocalStack
+
+# schemathesis imports its OpenAPI loader at the first from_dict; it is imported above instead,
+# before the local stack's threads run: Python 3.11's ast.parse (pytest rewrites a plugin's
+# modules as it imports them) can fail when another thread compiles at the same moment,
+# https://github.com/python/cpython/issues/106905 ("AST constructor recursion depth mismatch").
 
 EXAMPLES = 10
 CHECKS = [
