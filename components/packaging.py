@@ -1,7 +1,9 @@
 """Lambda code archives and the dependency layer, built for arm64 and the function runtime.
 
-Pure: no Pulumi import. Each function's archive holds ``handlers/__init__.py``, the shared
-package and that function's own modules: never tests, caches or a virtualenv. Archives
+Pure: no Pulumi import. Each function's archive holds ``handlers/__init__.py``, that
+function's own modules and the modules of the shared package they import (directly or
+through each other; an import inside a function counts): never tests, caches, a
+virtualenv, or a shared module the function cannot reach. Archives
 are deterministic (sorted entries, fixed timestamps) so an unchanged function never shows
 a diff in ``pulumi preview``.
 
@@ -14,6 +16,7 @@ specific, and the read-only ``/var/task`` cannot cache what the runtime compiles
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import io
 import json
@@ -101,8 +104,12 @@ def tool_code(name: str) -> FunctionCode:
     )
 
 
-def _source_files(code: FunctionCode) -> dict[str, bytes]:
-    files: dict[str, bytes] = {"handlers/__init__.py": (HANDLERS / "__init__.py").read_bytes()}
+SHARED_PACKAGE = "handlers.shared"
+
+
+def _shared_files() -> dict[str, Path]:
+    """Every file of the shared package that may ship, by archive path."""
+    files = {}
     for path in sorted((HANDLERS / "shared").rglob("*")):
         relative = path.relative_to(ROOT)
         if (
@@ -110,11 +117,61 @@ def _source_files(code: FunctionCode) -> dict[str, bytes]:
             and not any(part in _NEVER_SHIPPED for part in relative.parts)
             and path.suffix in (".py", ".json")
         ):
-            files[relative.as_posix()] = path.read_bytes()
+            files[relative.as_posix()] = path
+    return files
+
+
+def _imported_names(name: str, source: bytes) -> set[str]:
+    """The dotted names a module's import statements name, anywhere in it (an import inside a
+    function included), relative ones resolved; ``from a import b`` names ``a`` and ``a.b``,
+    which may be a module."""
+    parts = name[: -len(".py")].split("/")
+    package = parts[:-1]  # a module's package; for handlers/x/__init__.py, handlers.x itself
+    names = set()
+    for node in ast.walk(ast.parse(source, filename=name)):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base_parts = package[: len(package) - (node.level - 1)]
+                base = ".".join([*base_parts, *([node.module] if node.module else [])])
+            else:
+                base = node.module or ""
+            names.add(base)
+            names.update(f"{base}.{alias.name}" for alias in node.names)
+    return names
+
+
+def _shared_modules_needed(sources: Mapping[str, bytes]) -> dict[str, bytes]:
+    """The shared package's modules that ``sources`` import, followed through each other,
+    with the ``__init__.py`` of every package on the way (Python runs them first)."""
+    shared = _shared_files()
+    needed: dict[str, bytes] = {}
+    pending = [(name, content) for name, content in sources.items() if name.endswith(".py")]
+    while pending:
+        name, content = pending.pop()
+        for dotted in _imported_names(name, content):
+            if dotted != SHARED_PACKAGE and not dotted.startswith(SHARED_PACKAGE + "."):
+                continue
+            parts = dotted.split(".")
+            for end in range(2, len(parts) + 1):
+                base = "/".join(parts[:end])
+                for candidate in (f"{base}/__init__.py", f"{base}.py"):
+                    if candidate in shared and candidate not in needed:
+                        needed[candidate] = shared[candidate].read_bytes()
+                        pending.append((candidate, needed[candidate]))
+    return needed
+
+
+def _source_files(code: FunctionCode) -> dict[str, bytes]:
+    files: dict[str, bytes] = {"handlers/__init__.py": (HANDLERS / "__init__.py").read_bytes()}
     for module in code.modules:
         files[module] = (ROOT / module).read_bytes()
     files.update(code.extra_files)
-    return files
+    files.update(_shared_modules_needed(files))
+    # Data files of the shared package (none today) ship whole: no import statement names them.
+    files.update({name: path.read_bytes() for name, path in _shared_files().items() if not name.endswith(".py")})
+    return dict(sorted(files.items()))
 
 
 def _with_bytecode(files: dict[str, bytes], runtime_version: tuple[int, int]) -> dict[str, bytes]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 import zipfile
 
@@ -52,6 +54,7 @@ def test_function_archives_hold_only_their_code(code, tmp_path):
     entries = names(path)
     assert "handlers/__init__.py" in entries
     assert "handlers/shared/store/base.py" in entries and "handlers/shared/table.py" in entries
+    assert "handlers/shared/tokens.py" not in entries, "JWT verification is the authorizer's alone"
     for module in code.modules:
         assert module in entries
     assert not any(n.startswith(("tests/", "local/", "components/", "bench/", ".venv/")) for n in entries)
@@ -60,6 +63,62 @@ def test_function_archives_hold_only_their_code(code, tmp_path):
     assert own_handlers == {"handlers/__init__.py", *code.modules, *code.extra_files}
     check_bytecode(path)
     assert path.stat().st_size < 200 * 1024
+
+
+ALL_CODE = [
+    packaging.router_code(),
+    packaging.agent_step_code([{"name": "calculator"}]),
+    packaging.approval_code(),
+    packaging.compensate_code(["memory", "create_ticket"]),
+    *packaging.edge_code(),
+    *(packaging.tool_code(name) for name in available_tools()),
+]
+
+
+@pytest.mark.parametrize("code", ALL_CODE, ids=lambda c: c.key)
+def test_each_archive_alone_imports_its_handler(code, tmp_path):
+    """What Lambda does at a cold start: the archive's files and the installed packages, not
+    this repository, on the path; every shared module the function imports must be there."""
+    path = packaging.build_function_archive(code, tmp_path / "zip")
+    task = tmp_path / "task"
+    with zipfile.ZipFile(path) as archive:
+        archive.extractall(task)
+    module, _, function = code.handler.rpartition(".")
+    # -I: no current directory, PYTHONPATH or user site on the path; the archive goes first.
+    script = (
+        "import sys; sys.path.insert(0, sys.argv[1]); import importlib;"
+        " m = importlib.import_module(sys.argv[2].rpartition('.')[0]);"
+        " assert m.__file__.startswith(sys.argv[1]), m.__file__;"
+        " assert callable(getattr(m, sys.argv[2].rpartition('.')[2]))"
+    )
+    result = subprocess.run(  # noqa: S603 (this interpreter, a fixed script)
+        [sys.executable, "-I", "-c", script, str(task), code.handler],
+        cwd=task,
+        capture_output=True,
+        text=True,
+        env={"AWS_DEFAULT_REGION": "us-east-1", "PATH": os.environ.get("PATH", "")},
+        timeout=60,
+    )
+    assert result.returncode == 0, f"{module}.{function} from its archive alone:\n{result.stderr}"
+
+
+def test_the_import_closure_follows_lazy_relative_and_from_imports():
+    source = b"""
+import json
+from handlers.shared import ids
+from handlers.shared.store import Store
+
+
+def later():
+    from handlers.shared.llm import client  # only when called: still shipped
+"""
+    needed = packaging._shared_modules_needed({"handlers/x.py": source})
+    assert {"handlers/shared/__init__.py", "handlers/shared/ids.py", "handlers/shared/store/__init__.py"} <= set(needed)
+    assert "handlers/shared/llm/client.py" in needed and "handlers/shared/llm/__init__.py" in needed
+    assert "handlers/shared/store/base.py" in needed, "followed through store/__init__.py"
+    assert "handlers/shared/tokens.py" not in needed
+    relative = packaging._imported_names("handlers/shared/store/tasks.py", b"from .base import X\nfrom .. import ids")
+    assert {"handlers.shared.store.base", "handlers.shared", "handlers.shared.ids"} <= relative
 
 
 def test_archives_are_deterministic(tmp_path):
