@@ -218,11 +218,13 @@ def _patch_moto(undo: list[tuple[Any, str, Any]], in_transaction: threading.loca
 
     def transact_write_items(backend: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> None:
         saved = _touched_items(backend, transact_items)
+        streams = _stream_marks(saved)
         in_transaction.depth = getattr(in_transaction, "depth", 0) + 1
         try:
             return original_transact(backend, transact_items)
         except BaseException:
             _restore(saved)
+            _rewind_streams(streams)
             raise
         finally:
             in_transaction.depth -= 1
@@ -312,6 +314,22 @@ def _touched_items(backend: Any, transact_items: list[dict[str, Any]]) -> dict[t
             existed = current is not None
         saved[key] = (table, hash_value, range_value, existed, copy.deepcopy(current))
     return saved
+
+
+def _stream_marks(saved: dict[tuple, tuple]) -> list[tuple[Any, int, int]]:
+    """(stream shard, its record count, its first sequence number) of each table touched."""
+    shards = {id(table.stream_shard): table.stream_shard for table, *_ in saved.values() if table.stream_shard}
+    return [(shard, len(shard.items), shard.starting_sequence_number) for shard in shards.values()]
+
+
+def _rewind_streams(marks: list[tuple[Any, int, int]]) -> None:
+    """Drop the stream records a cancelled transaction wrote: DynamoDB writes none for it
+    (moto's own rollback restores whole tables, stream included). Records the shard dropped
+    from its front meanwhile (``STREAM_RECORDS_KEPT``) moved its first sequence number."""
+    for shard, length, start in marks:
+        kept = length - (shard.starting_sequence_number - start)
+        if 0 <= kept < len(shard.items):
+            del shard.items[kept:]
 
 
 def _restore(saved: dict[tuple, tuple]) -> None:

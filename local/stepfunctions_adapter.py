@@ -11,7 +11,9 @@ documentation cited beside it:
                                    AWS's response shape; STANDARD machines are refused.
 ``SendTaskFailure``                keeps the ``cause`` (moto's response layer drops it).
 JSONata                            ``jsonata-python`` as the interpreter's evaluator, and JSON
-                                   escaping for string variables it declares.
+                                   escaping for string variables it declares; a variable
+                                   holding null is null (not undefined), whole numbers are
+                                   JavaScript's (3.0 prints 3).
 ``aws-sdk:bedrockruntime:*``       sent as a real HTTP request to a configurable Converse
                                    endpoint (e.g. ``local.model.ScriptedModelServer``), with
                                    PascalCase parameters and results and SDK error names.
@@ -221,6 +223,9 @@ def evaluate_jsonata(expression: str, bindings: dict[str, Any] | None = None) ->
         raise failure from error
 
 
+JSONATA_NULL = jsonata.utils.Utils.NULL_VALUE
+"""jsonata-python's JSON null; a binding of None is undefined to it."""
+
 _JSONATA_CACHE_SIZE = 512
 _jsonata_cache: collections.OrderedDict[str, Any] = collections.OrderedDict()
 _jsonata_cache_lock = threading.Lock()
@@ -265,7 +270,20 @@ def jsonata_bindings(env: Any, references: set[str]) -> dict[str, Any]:
                     break
     store = env.variable_store
     variables = {**store._outer_scope, **store._inner_scope}
-    return json.loads(to_json_str({**variables, "states": states}))
+    bindings = json.loads(to_json_str({**variables, "states": states}), parse_float=_javascript_number)
+    # A variable holding null is a value in JSONata ($exists is true, `= null` holds);
+    # jsonata-python reads a binding of None as undefined, and its own null as null.
+    return {name: JSONATA_NULL if value is None else value for name, value in bindings.items()}
+
+
+def _javascript_number(text: str) -> float | int:
+    """A JSON number as JSONata on AWS holds it: a JavaScript number has no integral and
+    float kinds, so JSON's ``3.0`` is ``3`` and prints as ``3``
+    (https://tc39.es/ecma262/#sec-numeric-types-number-tostring); Python's json reads a
+    float that jsonata-python then prints as ``3.0``. Whole values below 1e21, where
+    JavaScript turns to exponent notation, become ints."""
+    value = float(text)
+    return int(value) if value.is_integer() and abs(value) < 1e21 else value
 
 
 def _string_jsonata_eval_body(original: Any) -> Any:
@@ -296,7 +314,20 @@ def encode_jsonata_variable_declarations(bindings: dict[str, Any]) -> str:
     """``$name:=<value>;`` for each binding, every value a JSON literal (moto quotes strings
     without escaping them, so a variable holding a quote or a newline breaks every expression).
     JSONata string literals take JSON's escapes: https://docs.jsonata.org/simple"""
-    return "".join(f"{name}:={to_json_str(value, separators=(',', ':'))};" for name, value in bindings.items())
+    # Characters outside the BMP written as themselves, not as an escaped surrogate pair, which
+    # jsonata-python reads as two characters: the declared string is then the one bound as
+    # data (json.dumps still escapes quotes, backslashes and control characters).
+    return "".join(
+        f"{name}:={json.dumps(value, separators=(',', ':'), ensure_ascii=False, default=_json_default)};"
+        for name, value in bindings.items()
+    )
+
+
+def _json_default(value: Any) -> str:
+    """What moto's declarations write for what JSON has no type for (its to_json_str)."""
+    if isinstance(value, datetime.date | datetime.datetime):
+        return value.isoformat()
+    return str(value)
 
 
 # ---------------------------------------------------------------------------------------------

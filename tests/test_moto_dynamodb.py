@@ -43,6 +43,7 @@ def test_a_cancelled_transaction_leaves_every_item_as_it_was(client):
     backend = dynamodb_backends[ACCOUNT][REGION]
     table = backend.tables[TABLE]
     before = everything(client)
+    records = list(table.stream_shard.items)
     with pytest.raises(ClientError) as cancelled:
         client.transact_write_items(
             TransactItems=[
@@ -68,6 +69,7 @@ def test_a_cancelled_transaction_leaves_every_item_as_it_was(client):
         )
     assert cancelled.value.response["Error"]["Code"] == "TransactionCanceledException"
     assert everything(client) == before
+    assert table.stream_shard.items == records, "DynamoDB's stream records no write of a cancelled transaction"
     # Put back item by item: the table is the same object, not a copy swapped in.
     assert backend.tables[TABLE] is table
     assert (
@@ -271,3 +273,37 @@ def test_a_tables_stream_keeps_its_last_records(client):
     assert records[0]["dynamodb"]["Keys"]["SK"] == {"S": "00050"}  # the 50 oldest went
     sequence = [int(r["dynamodb"]["SequenceNumber"]) for r in records]
     assert sequence == list(range(shard.starting_sequence_number, shard.starting_sequence_number + STREAM_RECORDS_KEPT))
+
+
+def test_a_cancelled_transaction_on_a_full_stream_leaves_the_records_kept(client):
+    from local.moto_dynamodb import STREAM_RECORDS_KEPT
+
+    for n in range(STREAM_RECORDS_KEPT):
+        client.put_item(TableName=TABLE, Item=item("W", f"{n:05d}"))
+    shard = dynamodb_backends[ACCOUNT][REGION].tables[TABLE].stream_shard
+    records, first = list(shard.items), shard.starting_sequence_number
+    with pytest.raises(ClientError):
+        client.transact_write_items(
+            TransactItems=[
+                {"Put": {"TableName": TABLE, "Item": item("X", "1")}},
+                {"Put": {"TableName": TABLE, "Item": item("X", "2")}},
+                {
+                    "ConditionCheck": {
+                        "TableName": TABLE,
+                        "Key": {"PK": {"S": "W"}, "SK": {"S": "00000"}},
+                        "ConditionExpression": "attribute_not_exists(PK)",
+                    }
+                },
+            ]
+        )
+    # No record of it: what is left is the records there were, but for the oldest its writes
+    # pushed out of the shard (moto writes before it finds the condition false), numbered on.
+    assert shard.items and shard.items == records[len(records) - len(shard.items) :]
+    dropped = len(records) - len(shard.items)
+    assert shard.starting_sequence_number == first + dropped
+    assert [int(r.record["dynamodb"]["SequenceNumber"]) for r in shard.items] == list(
+        range(first + dropped, first + len(records))
+    )
+    client.put_item(TableName=TABLE, Item=item("Y", "1"))
+    newest = shard.get(shard.starting_sequence_number + len(shard.items) - 1, 1)
+    assert newest[0]["dynamodb"]["Keys"]["PK"] == {"S": "Y"}

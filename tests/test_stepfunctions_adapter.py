@@ -369,6 +369,50 @@ def test_jsonata_null_is_kept_and_undefined_fails_the_state(aws):
     assert "returned nothing (undefined)" in missing["cause"]
 
 
+def test_a_variable_holding_null_is_null_not_undefined(aws):
+    """JSONata's null is a value: $exists is true and `= null` holds (a variable bound as
+    Python's None is undefined to jsonata-python)."""
+    definition = {
+        "QueryLanguage": "JSONata",
+        "StartAt": "Remember",
+        "States": {
+            "Remember": {"Type": "Pass", "Assign": {"parent": "{% $states.input.parent %}"}, "Next": "Root?"},
+            "Root?": {
+                "Type": "Choice",
+                "Choices": [{"Condition": "{% $parent = null %}", "Next": "Root"}],
+                "Default": "Child",
+            },
+            "Root": {"Type": "Pass", "Output": {"root": True, "known": "{% $exists($parent) %}"}, "End": True},
+            "Child": {"Type": "Pass", "Output": {"root": False, "known": "{% $exists($parent) %}"}, "End": True},
+        },
+    }
+    arn = aws.machine(definition)
+    outputs = [
+        json.loads(aws.sfn.start_sync_execution(stateMachineArn=arn, input=json.dumps({"parent": parent}))["output"])
+        for parent in (None, "p1")
+    ]
+    assert outputs == [{"root": True, "known": True}, {"root": False, "known": True}]
+
+
+def test_jsonata_numbers_are_javascripts_and_strings_keep_their_characters(aws):
+    """A whole JSON number prints as JavaScript prints it (3.0 is 3); a character outside the
+    BMP is one character, bound as data or declared as moto declares $states beside its
+    own functions ($partition below)."""
+    output = {
+        "text": "{% $string($states.input.v) %}",
+        "length": "{% $length($states.input.s) %}",
+        "declared": "{% $length($states.input.s) & '/' & $string($count($partition([1], 1))) %}",
+    }
+    definition = {
+        "QueryLanguage": "JSONata",
+        "StartAt": "P",
+        "States": {"P": {"Type": "Pass", "Output": output, "End": True}},
+    }
+    answer = aws.run(definition, {"v": {"n": 3.0, "f": 2.5, "big": 1e21}, "s": '\U0001f600\u2028"\\'})
+    assert answer["status"] == "SUCCEEDED", answer.get("cause")
+    assert json.loads(answer["output"]) == {"text": '{"n":3,"f":2.5,"big":1e+21}', "length": 4, "declared": "4/1"}
+
+
 def test_jsonata_sees_the_context_and_step_functions_own_functions(aws):
     output = {
         "name": "{% $states.context.Execution.Name %}",
