@@ -276,7 +276,12 @@ def test_archives_hold_only_what_each_function_needs(runs, stack):
             names = archive.namelist()
         check_bytecode(path)
         names = without_bytecode(names)  # checked above: one .pyc per module on 3.13, none elsewhere
-        assert "handlers/__init__.py" in names and "handlers/shared/store/base.py" in names
+        assert "handlers/__init__.py" in names and "handlers/shared/log.py" in names
+        # Only the shared modules a function imports: the health check and the authorizer
+        # never touch the table, and only the authorizer verifies tokens.
+        no_table = function.inputs["handler"] in ("handlers.health.handler", "handlers.authorizer.handler")
+        assert ("handlers/shared/store/base.py" in names) is not no_table
+        assert ("handlers/shared/tokens.py" in names) is (function.inputs["handler"] == "handlers.authorizer.handler")
         assert not any(n.startswith(("tests/", ".venv/", "local/", "components/", "bench/")) for n in names)
         assert not any(".pytest_cache" in n or n.endswith((".pyo", ".orig")) for n in names)
         handler_module = function.inputs["handler"].rsplit(".", 1)[0].replace(".", "/") + ".py"
