@@ -13,10 +13,10 @@ from components.clients import ApiClientKeys, ApiClientKeysArgs
 from components.compute import AgentComputeArgs, LlmArgs
 from components.config import NAMESPACE, StackConfigError, check_config_keys, load_stack_config
 from components.endpoints import ordered_endpoints
+from components.global_table import GlobalTable, GlobalTableArgs
 from components.observability import StackBudget, StackBudgetArgs
 from components.region import AgentRegion, AgentRegionArgs
 from components.routing import GlobalRouting, GlobalRoutingArgs, RegionEndpoints
-from components.state import GlobalTable, GlobalTableArgs
 from handlers.tools import load_tool
 
 

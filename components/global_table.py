@@ -53,6 +53,8 @@ class GlobalTable(pulumi.ComponentResource):
     """ARN of the table key, per region."""
 
     def __init__(self, name: str, args: GlobalTableArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        # The token keeps the module's old name (state.py): the type is part of every URN
+        # under it, and a new token would replace the table and its keys on `pulumi up`.
         super().__init__("agent-infra:state:GlobalTable", name, None, opts)
         if not args.regions:
             raise ValueError("GlobalTable needs at least one region")
