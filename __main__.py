@@ -84,7 +84,7 @@ state = GlobalTable(
         pitr_recovery_days=stack_config.state.pitr_recovery_days,
         kms_deletion_window_days=stack_config.state.kms_deletion_window_days,
         strong_consistency=stack_config.state.strong_consistency,
-        key_alias=f"alias/agent-infra-{stack}-state",
+        key_alias=naming.table_key_alias(stack),
         log_group_prefixes=naming.log_group_prefixes(stack),
     ),
     opts=stack_opts,

@@ -23,10 +23,10 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components import policies
+from components import naming, policies
 from components.openapi import HEALTH_BURST_LIMIT, HEALTH_RATE_LIMIT, RestApiTargets, rest_api_document
 
-STAGE = "live"
+STAGE = naming.STAGE
 HEALTH_METHOD_PATH = "~1v1~1health/GET"
 
 ACCESS_LOG_FORMAT = json.dumps(
@@ -65,7 +65,7 @@ def create_websocket_api(name: str, region: str, stack: str, opts: pulumi.Resour
     return aws.apigatewayv2.Api(
         f"{name}-websocket",
         region=region,
-        name=f"agent-infra-{stack}-ws",
+        name=naming.stack_resource_name(stack, "ws"),
         protocol_type="WEBSOCKET",
         route_selection_expression="$request.body.action",
         opts=opts,
@@ -208,14 +208,14 @@ class AgentApi(pulumi.ComponentResource):
                     turn_state_machine_arn=v[4],
                     turn_role_arn=v[5],
                 ),
-                title=f"agent-infra-{args.stack}",
+                title=naming.rest_api_name(args.stack),
             )
         )
         body = document.apply(lambda d: json.dumps(d, sort_keys=True))
         rest = aws.apigateway.RestApi(
             f"{name}-rest",
             region=args.region,
-            name=f"agent-infra-{args.stack}",
+            name=naming.rest_api_name(args.stack),
             body=body,
             endpoint_configuration=aws.apigateway.RestApiEndpointConfigurationArgs(types="REGIONAL"),
             api_key_source="HEADER",
@@ -250,7 +250,7 @@ class AgentApi(pulumi.ComponentResource):
         access_logs = aws.cloudwatch.LogGroup(
             f"{name}-rest-access-logs",
             region=args.region,
-            name=f"/agent-infra/{args.stack}/api-access",
+            name=naming.function_log_group(args.stack, "api-access"),
             retention_in_days=args.log_retention_days,
             kms_key_id=args.kms_key_arn,
             opts=child,
@@ -305,7 +305,7 @@ class AgentApi(pulumi.ComponentResource):
         plan = aws.apigateway.UsagePlan(
             f"{name}-usage-plan",
             region=args.region,
-            name=f"agent-infra-{args.stack}",
+            name=naming.stack_resource_name(args.stack),
             api_stages=[aws.apigateway.UsagePlanApiStageArgs(api_id=rest.id, stage=stage.stage_name)],
             throttle_settings=aws.apigateway.UsagePlanThrottleSettingsArgs(
                 rate_limit=args.rate_limit, burst_limit=args.burst_limit
@@ -317,7 +317,7 @@ class AgentApi(pulumi.ComponentResource):
             key = aws.apigateway.ApiKey(
                 f"{name}-key-{client}",
                 region=args.region,
-                name=f"agent-infra-{args.stack}-{client}",
+                name=naming.stack_resource_name(args.stack, client),
                 description=f"API key of client {client}",
                 value=value,
                 opts=child,
@@ -422,7 +422,7 @@ class AgentApi(pulumi.ComponentResource):
         access_logs = aws.cloudwatch.LogGroup(
             f"{name}-ws-access-logs",
             region=args.region,
-            name=f"/agent-infra/{args.stack}/ws-access",
+            name=naming.function_log_group(args.stack, "ws-access"),
             retention_in_days=args.log_retention_days,
             kms_key_id=args.kms_key_arn,
             opts=child,

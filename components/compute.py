@@ -72,7 +72,7 @@ class AgentComputeArgs:
     auth_audience: str
     websocket_api_id: pulumi.Input[str] = ""
     """The region's WebSocket API (created first, so the agent-step can stream to it)."""
-    websocket_stage: str = "live"
+    websocket_stage: str = naming.STAGE
 
 
 class AgentCompute(pulumi.ComponentResource):
@@ -117,7 +117,7 @@ class AgentCompute(pulumi.ComponentResource):
         self._layer = aws.lambda_.LayerVersion(
             f"{name}-deps",
             region=region,
-            layer_name=f"agent-infra-{args.stack}-deps",
+            layer_name=naming.stack_resource_name(args.stack, "deps"),
             code=pulumi.FileArchive(args.layer_archive),
             compatible_runtimes=[LAMBDA_RUNTIME],
             compatible_architectures=[ARCHITECTURE],

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from components import naming
+
 # X-Ray traces a request when the service in front decides to, by the account's sampling
 # rules: API Gateway for the REST API
 # (https://docs.aws.amazon.com/apigateway/latest/developerguide/apigateway-configuring-xray-sampling-rules.html:
@@ -32,7 +34,7 @@ def sampling_rule_name(stack: str, kind: str) -> str:
     """``agent-infra-<stack>-<kind>``, shortened with a hash past X-Ray's 32 characters."""
     import hashlib
 
-    name = f"agent-infra-{stack}-{kind}"
+    name = naming.stack_resource_name(stack, kind)
     if len(name) <= RULE_NAME_MAX:
         return name
     digest = hashlib.sha256(name.encode()).hexdigest()[:6]
@@ -77,7 +79,7 @@ class RegionObservability(pulumi.ComponentResource):
         topic = aws.sns.Topic(
             f"{name}-alarms",
             region=args.region,
-            name=f"agent-infra-{args.stack}-alarms",
+            name=naming.stack_resource_name(args.stack, "alarms"),
             kms_master_key_id=args.kms_key_arn,
             opts=child,
         )
@@ -117,7 +119,7 @@ class RegionObservability(pulumi.ComponentResource):
             alarm = aws.cloudwatch.MetricAlarm(
                 f"{name}-{key}",
                 region=args.region,
-                name=f"agent-infra-{args.stack}-{key}",
+                name=naming.stack_resource_name(args.stack, key),
                 namespace=namespace,
                 metric_name=metric,
                 dimensions=dimensions,
@@ -138,7 +140,7 @@ class RegionObservability(pulumi.ComponentResource):
         aws.cloudwatch.Dashboard(
             f"{name}-dashboard",
             region=args.region,
-            dashboard_name=f"agent-infra-{args.stack}-{args.region}",
+            dashboard_name=naming.stack_resource_name(args.stack, args.region),
             dashboard_body=body,
             opts=child,
         )
@@ -146,7 +148,7 @@ class RegionObservability(pulumi.ComponentResource):
         self.topic_arn = topic.arn
         self.dashboard_url = (
             f"https://{args.region}.console.aws.amazon.com/cloudwatch/home?region={args.region}"
-            f"#dashboards/dashboard/agent-infra-{args.stack}-{args.region}"
+            f"#dashboards/dashboard/{naming.stack_resource_name(args.stack, args.region)}"
         )
         self.register_outputs({"topicArn": self.topic_arn})
 
@@ -155,7 +157,7 @@ class RegionObservability(pulumi.ComponentResource):
         """One X-Ray sampling rule for the REST API and one for the state machines, at the configured rate."""
         for kind, service_type, service_name in (
             ("api", "AWS::ApiGateway::Stage", f"{args.rest_api_name}/*"),
-            ("states", "AWS::StepFunctions::StateMachine", f"agent-infra-{args.stack}-*"),
+            ("states", "AWS::StepFunctions::StateMachine", naming.stack_resource_name(args.stack, "*")),
         ):
             aws.xray.SamplingRule(
                 f"{name}-sampling-{kind}",
@@ -270,7 +272,7 @@ class StackBudget(pulumi.ComponentResource):
         )
         budget = aws.budgets.Budget(
             f"{name}-monthly",
-            name=f"agent-infra-{args.stack}",
+            name=naming.stack_resource_name(args.stack),
             budget_type="COST",
             limit_amount=f"{args.monthly_usd:.2f}",
             limit_unit="USD",

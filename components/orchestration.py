@@ -190,7 +190,7 @@ class AgentOrchestration(pulumi.ComponentResource):
         return aws.cloudwatch.EventConnection(
             f"{self._name}-llm-connection",
             region=args.region,
-            name=f"agent-infra-{args.stack}-llm",
+            name=naming.stack_resource_name(args.stack, "llm"),
             description="API key of the OpenAI-compatible LLM endpoints",
             authorization_type="API_KEY",
             auth_parameters=aws.cloudwatch.EventConnectionAuthParametersArgs(

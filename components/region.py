@@ -120,7 +120,7 @@ class AgentRegion(pulumi.ComponentResource):
                 agent_step_name=compute.functions["agent-record"].name,
                 turn_arn=orchestration.turn_arn,
                 task_arn=orchestration.task_arn,
-                rest_api_name=f"agent-infra-{compute_args.stack}",
+                rest_api_name=naming.rest_api_name(compute_args.stack),
                 rest_stage=api.rest_stage_name,
                 dlq_name=compute.dlq_name,
                 kms_key_arn=compute_args.kms_key_arn,
