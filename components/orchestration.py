@@ -19,7 +19,8 @@ import pulumi
 import pulumi_aws as aws
 
 from components import naming, policies
-from components.config import ToolConfig, WorkflowConfig
+from components.config import ObservabilityConfig, ToolConfig, WorkflowConfig
+from components.context import RegionContext, RegionLlm
 from components.workflows import (
     ModelCall,
     ToolRoute,
@@ -35,27 +36,21 @@ from components.workflows import (
 class AgentOrchestrationArgs:
     """Inputs of :class:`AgentOrchestration`."""
 
-    region: str
-    stack: str
-    account_id: pulumi.Input[str]
-    partition: str
+    context: RegionContext
     agent_arns: Mapping[str, pulumi.Input[str]]
     """``prepare``, ``record`` and ``stream``: what the machines invoke for each."""
     compensate_arn: pulumi.Input[str]
     approval_request_arn: pulumi.Input[str]
     tool_arns: Mapping[str, pulumi.Input[str]]
     tools: Sequence[ToolConfig]
-    workflow: WorkflowConfig
-    log_retention_days: int
-    llm_provider: str
-    llm_model: str
-    llm_endpoints: Sequence[str]
-    """This region's endpoints, nearest first (regions for bedrock, URLs for openai)."""
-    llm_timeout_seconds: float
-    llm_api_key: pulumi.Input[str] | None = None
-    """openai: the API key, kept in the EventBridge connection the HTTP Task uses."""
-    kms_key_arn: pulumi.Input[str] | None = None
+    llm: RegionLlm
+    """The model the machines call; for openai, its API key goes into the EventBridge
+    connection the HTTP Task uses."""
+    kms_key_arn: pulumi.Input[str]
     """The region's key, which encrypts the machines' log groups and the connection's secret."""
+    workflow: WorkflowConfig
+    observability: ObservabilityConfig
+    """``logRetentionDays`` of the machines' log groups."""
 
 
 class AgentOrchestration(pulumi.ComponentResource):
@@ -92,14 +87,20 @@ class AgentOrchestration(pulumi.ComponentResource):
                 for t, arn in zip(args.tools, tool_arns, strict=True)
             ]
             model = ModelCall(
-                args.llm_provider,
-                endpoints=tuple(args.llm_endpoints) if args.llm_provider == "openai" else (),
+                args.llm.provider,
+                endpoints=tuple(args.llm.endpoints) if args.llm.provider == "openai" else (),
                 connection_arn=connection_arn,
-                timeout_seconds=int(args.llm_timeout_seconds + 0.999),
+                timeout_seconds=int(args.llm.timeout_seconds + 0.999),
             )
             return (
                 WorkflowFunctions(
-                    prepare, record, stream, compensate, routes, approval_request=approval, partition=args.partition
+                    prepare,
+                    record,
+                    stream,
+                    compensate,
+                    routes,
+                    approval_request=approval,
+                    partition=args.context.partition,
                 ),
                 model,
             )
@@ -124,25 +125,26 @@ class AgentOrchestration(pulumi.ComponentResource):
         self, kind: str, machine_type: str, definition: pulumi.Output[dict]
     ) -> tuple[aws.sfn.StateMachine, aws.iam.Role]:
         args, name, child = self._args, f"{self._name}-{kind}", self._child
-        machine_name = naming.state_machine_name(args.stack, kind)
+        context = args.context
+        machine_name = naming.state_machine_name(context.stack, kind)
         log_group = aws.cloudwatch.LogGroup(
             f"{name}-logs",
-            region=args.region,
+            region=context.region,
             name=f"/aws/vendedlogs/states/{machine_name}",
-            retention_in_days=args.log_retention_days,
+            retention_in_days=args.observability.log_retention_days,
             kms_key_id=args.kms_key_arn,
             opts=child,
         )
         role = aws.iam.Role(
             f"{name}-role",
-            description=f"agent-infra {args.stack} {kind} state machine in {args.region}",
-            assume_role_policy=pulumi.Output.from_input(args.account_id).apply(
+            description=f"agent-infra {context.stack} {kind} state machine in {context.region}",
+            assume_role_policy=pulumi.Output.from_input(context.account_id).apply(
                 lambda account: json.dumps(policies.assume_role_policy("states.amazonaws.com", account))
             ),
             opts=child,
         )
         model_statements = pulumi.Output.all(
-            args.account_id,
+            context.account_id,
             self._connection.arn if self._connection is not None else None,
             self._connection_secret(),
             args.kms_key_arn,
@@ -161,7 +163,7 @@ class AgentOrchestration(pulumi.ComponentResource):
         )
         machine = aws.sfn.StateMachine(
             name,
-            region=args.region,
+            region=context.region,
             name=machine_name,
             type=machine_type,
             role_arn=role.arn,
@@ -183,21 +185,22 @@ class AgentOrchestration(pulumi.ComponentResource):
         keeps the key in a Secrets Manager secret of its own, encrypted with the region's key
         (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-target-connection.html)."""
         args = self._args
-        if args.llm_provider != "openai":
+        context = args.context
+        if args.llm.provider != "openai":
             return None
-        if args.llm_api_key is None:
+        if args.llm.api_key is None:
             raise ValueError("provider openai needs llm.apiKey for the HTTP Task's connection")
         return aws.cloudwatch.EventConnection(
             f"{self._name}-llm-connection",
-            region=args.region,
-            name=naming.stack_resource_name(args.stack, "llm"),
+            region=context.region,
+            name=naming.stack_resource_name(context.stack, "llm"),
             description="API key of the OpenAI-compatible LLM endpoints",
             authorization_type="API_KEY",
             auth_parameters=aws.cloudwatch.EventConnectionAuthParametersArgs(
                 api_key=aws.cloudwatch.EventConnectionAuthParametersApiKeyArgs(
                     key="Authorization",
                     value=pulumi.Output.secret(
-                        pulumi.Output.from_input(args.llm_api_key).apply(lambda k: f"Bearer {k}")
+                        pulumi.Output.from_input(args.llm.api_key).apply(lambda k: f"Bearer {k}")
                     ),
                 )
             ),
@@ -212,11 +215,14 @@ class AgentOrchestration(pulumi.ComponentResource):
         self, account_id: str, connection_arn: str | None, secret_arn: str | None, key_arn: str | None
     ) -> list[dict]:
         args = self._args
-        if args.llm_provider == "bedrock":
+        context = args.context
+        if args.llm.provider == "bedrock":
             # The SDK integration calls Converse in the machine's own region.
-            return policies.bedrock_invoke(args.llm_model, [args.region], account_id, args.partition)
+            return policies.bedrock_invoke(args.llm.model, [context.region], account_id, context.partition)
         machines = [
-            naming.state_machine_arn(args.partition, args.region, account_id, naming.state_machine_name(args.stack, k))
+            naming.state_machine_arn(
+                context.partition, context.region, account_id, naming.state_machine_name(context.stack, k)
+            )
             for k in ("turn", "task")
         ]
         return policies.http_task_statements(
@@ -224,5 +230,5 @@ class AgentOrchestration(pulumi.ComponentResource):
             connection_arn or "",
             secret_arn or "",
             key_arn,
-            [e.rstrip("/") + "/chat/completions" for e in args.llm_endpoints],
+            [e.rstrip("/") + "/chat/completions" for e in args.llm.endpoints],
         )
