@@ -190,23 +190,23 @@ class AgentApi(pulumi.ComponentResource):
             opts=child,
         )
         document = pulumi.Output.all(
-            args.router_invoke_target,
-            fns["approval"].arn,
-            fns["health"].arn,
-            fns["authorizer"].arn,
-            args.turn_arn,
-            turn_role.arn,
+            router=args.router_invoke_target,
+            approval=fns["approval"].arn,
+            health=fns["health"].arn,
+            authorizer=fns["authorizer"].arn,
+            turn=args.turn_arn,
+            turn_role=turn_role.arn,
         ).apply(
             lambda v: rest_api_document(
                 RestApiTargets(
                     region=context.region,
                     partition=context.partition,
-                    router_invoke_arn=_invoke_arn(context.region, context.partition, v[0]),
-                    approval_invoke_arn=_invoke_arn(context.region, context.partition, v[1]),
-                    health_invoke_arn=_invoke_arn(context.region, context.partition, v[2]),
-                    authorizer_invoke_arn=_invoke_arn(context.region, context.partition, v[3]),
-                    turn_state_machine_arn=v[4],
-                    turn_role_arn=v[5],
+                    router_invoke_arn=_invoke_arn(context.region, context.partition, v["router"]),
+                    approval_invoke_arn=_invoke_arn(context.region, context.partition, v["approval"]),
+                    health_invoke_arn=_invoke_arn(context.region, context.partition, v["health"]),
+                    authorizer_invoke_arn=_invoke_arn(context.region, context.partition, v["authorizer"]),
+                    turn_state_machine_arn=v["turn"],
+                    turn_role_arn=v["turn_role"],
                 ),
                 title=naming.rest_api_name(context.stack),
             )
@@ -407,12 +407,19 @@ class AgentApi(pulumi.ComponentResource):
                 source_arn=source,
                 opts=child,
             )
+        route_resources = [r for r in routes if isinstance(r, aws.apigatewayv2.Route)]
         fingerprint = pulumi.Output.all(
-            integration.integration_uri,
-            authorizer.authorizer_uri,
-            *(r.route_key for r in routes if isinstance(r, aws.apigatewayv2.Route)),
-            *(r.target for r in routes if isinstance(r, aws.apigatewayv2.Route)),
-        ).apply(lambda parts: hashlib.sha256(json.dumps(parts).encode()).hexdigest())
+            integration_uri=integration.integration_uri,
+            authorizer_uri=authorizer.authorizer_uri,
+            route_keys=[r.route_key for r in route_resources],
+            targets=[r.target for r in route_resources],
+        ).apply(
+            # Hashed as one list in this order, as deployed stacks were: another order would
+            # redeploy every stage once for nothing.
+            lambda v: hashlib.sha256(
+                json.dumps([v["integration_uri"], v["authorizer_uri"], *v["route_keys"], *v["targets"]]).encode()
+            ).hexdigest()
+        )
         deployment = aws.apigatewayv2.Deployment(
             f"{name}-ws-deployment",
             region=context.region,

@@ -114,8 +114,18 @@ class AgentCompute(pulumi.ComponentResource):
             compatible_architectures=[ARCHITECTURE],
             opts=self._child,
         )
-        self._table_arn = pulumi.Output.all(context.account_id, args.table_name).apply(
-            lambda v: naming.table_arn(context.partition, region, v[0], v[1])
+        self._table_arn = pulumi.Output.all(account=context.account_id, table=args.table_name).apply(
+            lambda v: naming.table_arn(context.partition, region, v["account"], v["table"])
+        )
+        # Where the agent loop and compensation post WebSocket frames.
+        self._connections_arn = pulumi.Output.all(account=context.account_id, api=args.websocket_api_id).apply(
+            lambda v: (
+                f"arn:{context.partition}:execute-api:{region}:{v['account']}:{v['api']}"
+                f"/{naming.STAGE}/POST/@connections/*"
+            )
+        )
+        self._websocket_endpoint = pulumi.Output.from_input(args.websocket_api_id).apply(
+            lambda api: f"https://{api}.execute-api.{region}.amazonaws.com/{naming.STAGE}"
         )
         # Every function's role trusts Lambda in this account: one document for all of them.
         self._assume_role_policy = pulumi.Output.from_input(context.account_id).apply(
@@ -192,33 +202,36 @@ class AgentCompute(pulumi.ComponentResource):
         args = self._args
         context = args.context
         task_machine = naming.state_machine_name(context.stack, "task")
-        statements = pulumi.Output.all(context.account_id, self._table_arn).apply(
+        statements = pulumi.Output.all(account=context.account_id, table_arn=self._table_arn).apply(
             lambda v: [
                 *policies.table_access(
-                    v[1],
+                    v["table_arn"],
                     ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"],
                     ["dynamodb:Query"],
                 ),
                 policies.statement(
                     "StartTasks",
                     ["states:StartExecution"],
-                    [naming.state_machine_arn(context.partition, context.region, v[0], task_machine)],
+                    [naming.state_machine_arn(context.partition, context.region, v["account"], task_machine)],
                 ),
                 # A task is described in the region it runs in, whichever region is asked.
                 policies.statement(
                     "DescribeTasks",
                     ["states:DescribeExecution"],
-                    [naming.executions_arn(context.partition, r, v[0], task_machine) for r in args.stack_regions],
+                    [
+                        naming.executions_arn(context.partition, r, v["account"], task_machine)
+                        for r in args.stack_regions
+                    ],
                 ),
             ]
         )
-        environment = pulumi.Output.all(context.account_id, args.table_name).apply(
+        environment = pulumi.Output.all(account=context.account_id, table=args.table_name).apply(
             lambda v: {
-                "TABLE_NAME": v[1],
+                "TABLE_NAME": v["table"],
                 "TTL_DAYS": str(args.state.ttl_days),
                 "MAX_BODY_BYTES": str(args.api.max_body_kb * 1024),
                 "TASK_STATE_MACHINE_ARN": naming.state_machine_arn(
-                    context.partition, context.region, v[0], task_machine
+                    context.partition, context.region, v["account"], task_machine
                 ),
             }
         )
@@ -256,15 +269,11 @@ class AgentCompute(pulumi.ComponentResource):
                 opts=self._child,
             )
             secret_arn = secret.arn
-        connections = pulumi.Output.all(context.account_id, args.websocket_api_id).apply(
-            lambda v: (
-                f"arn:{context.partition}:execute-api:{context.region}:{v[0]}:{v[1]}/{naming.STAGE}/POST/@connections/*"
-            )
-        )
-        environment = pulumi.Output.all(args.table_name, args.websocket_api_id).apply(
+        connections = self._connections_arn
+        environment = pulumi.Output.all(table=args.table_name, websocket=self._websocket_endpoint).apply(
             lambda v: {
-                "WEBSOCKET_ENDPOINT": f"https://{v[1]}.execute-api.{context.region}.amazonaws.com/{naming.STAGE}",
-                "TABLE_NAME": v[0],
+                "WEBSOCKET_ENDPOINT": v["websocket"],
+                "TABLE_NAME": v["table"],
                 "TTL_DAYS": str(args.state.ttl_days),
                 "MAX_STEPS": str(args.workflow.max_steps),
                 "MAX_TOKENS": str(args.compute.max_tokens),
@@ -294,17 +303,17 @@ class AgentCompute(pulumi.ComponentResource):
             memory=compute.agent_step_memory_mb,
             timeout=compute.agent_step_timeout_seconds,
             environment=environment,
-            statements=pulumi.Output.all(self._table_arn, connections).apply(
+            statements=pulumi.Output.all(table_arn=self._table_arn, connections=connections).apply(
                 lambda v: [
                     # PutItem writes a step (and, in a transaction, a new session's metadata or
                     # a turn's idempotency claim); UpdateItem refreshes a session's place in the
                     # recent list; BatchGetItem reads tool outputs passed by reference;
                     # DeleteItem forgets a WebSocket connection that is gone.
                     *policies.table_access(
-                        v[0],
+                        v["table_arn"],
                         ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:BatchGetItem", "dynamodb:DeleteItem"],
                     ),
-                    policies.statement("PostToConnections", ["execute-api:ManageConnections"], [v[1]]),
+                    policies.statement("PostToConnections", ["execute-api:ManageConnections"], [v["connections"]]),
                 ]
             ),
         )
@@ -329,16 +338,16 @@ class AgentCompute(pulumi.ComponentResource):
             handler="handlers.agent_step.stream_handler",
             memory=compute.stream_memory_mb,
             timeout=compute.stream_timeout_seconds,
-            environment=pulumi.Output.all(environment, secret_arn).apply(
+            environment=pulumi.Output.all(environment=environment, secret_arn=secret_arn).apply(
                 lambda v: {
-                    **v[0],
+                    **v["environment"],
                     "AGENT_STEP_ENTRY": "stream",
-                    **({"LLM_API_KEY_SECRET_ARN": v[1]} if v[1] else {}),
+                    **({"LLM_API_KEY_SECRET_ARN": v["secret_arn"]} if v["secret_arn"] else {}),
                 }
             ),
-            statements=pulumi.Output.all(context.account_id, self._table_arn, connections, secret_arn).apply(
-                lambda v: stream_statements(*v)
-            ),
+            statements=pulumi.Output.all(
+                account_id=context.account_id, table_arn=self._table_arn, connection_arn=connections, secret=secret_arn
+            ).apply(lambda v: stream_statements(**v)),
         )
 
     def _create_tool(self, tool: ToolConfig) -> aws.lambda_.Function:
@@ -405,24 +414,30 @@ class AgentCompute(pulumi.ComponentResource):
             environment={"AUTH_ISSUER": args.api.auth.issuer, "AUTH_AUDIENCE": args.api.auth.audience},
             statements=pulumi.Output.from_input([]),
         )
-        machine = pulumi.Output.all(context.account_id, args.table_name).apply(
-            lambda v: (
-                naming.state_machine_arn(context.partition, context.region, v[0], turn),
-                naming.state_machine_arn(context.partition, context.region, v[0], task),
-            )
+        machines = pulumi.Output.from_input(context.account_id).apply(
+            lambda account: {
+                kind: naming.state_machine_arn(context.partition, context.region, account, machine)
+                for kind, machine in (("turn", turn), ("task", task))
+            }
         )
         self._function(
             "connection",
             handler="handlers.connection.handler",
             memory=SMALL_FUNCTION_MB,
             timeout=10,
-            environment=pulumi.Output.all(args.table_name, machine).apply(
-                lambda v: {"TABLE_NAME": v[0], "TTL_DAYS": str(args.state.ttl_days), "TURN_STATE_MACHINE_ARN": v[1][0]}
+            environment=pulumi.Output.all(table=args.table_name, machines=machines).apply(
+                lambda v: {
+                    "TABLE_NAME": v["table"],
+                    "TTL_DAYS": str(args.state.ttl_days),
+                    "TURN_STATE_MACHINE_ARN": v["machines"]["turn"],
+                }
             ),
-            statements=pulumi.Output.all(self._table_arn, machine).apply(
+            statements=pulumi.Output.all(table_arn=self._table_arn, machines=machines).apply(
                 lambda v: [
-                    *policies.table_access(v[0], ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"]),
-                    policies.statement("StartTurns", ["states:StartExecution"], [v[1][0]]),
+                    *policies.table_access(
+                        v["table_arn"], ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"]
+                    ),
+                    policies.statement("StartTurns", ["states:StartExecution"], [v["machines"]["turn"]]),
                 ]
             ),
         )
@@ -431,37 +446,39 @@ class AgentCompute(pulumi.ComponentResource):
             handler="handlers.health.handler",
             memory=SMALL_FUNCTION_MB,
             timeout=5,
-            environment=pulumi.Output.all(args.table_name, machine).apply(
-                lambda v: {"TABLE_NAME": v[0], "TURN_STATE_MACHINE_ARN": v[1][0], "TASK_STATE_MACHINE_ARN": v[1][1]}
+            environment=pulumi.Output.all(table=args.table_name, machines=machines).apply(
+                lambda v: {
+                    "TABLE_NAME": v["table"],
+                    "TURN_STATE_MACHINE_ARN": v["machines"]["turn"],
+                    "TASK_STATE_MACHINE_ARN": v["machines"]["task"],
+                }
             ),
-            statements=pulumi.Output.all(self._table_arn, machine).apply(
+            statements=pulumi.Output.all(table_arn=self._table_arn, machines=machines).apply(
                 lambda v: [
-                    policies.statement("DescribeTable", ["dynamodb:DescribeTable"], [v[0]]),
-                    policies.statement("DescribeMachines", ["states:DescribeStateMachine"], list(v[1])),
+                    policies.statement("DescribeTable", ["dynamodb:DescribeTable"], [v["table_arn"]]),
+                    policies.statement(
+                        "DescribeMachines",
+                        ["states:DescribeStateMachine"],
+                        [v["machines"]["turn"], v["machines"]["task"]],
+                    ),
                 ]
             ),
         )
 
     def _create_compensate(self) -> aws.lambda_.Function:
         args = self._args
-        context = args.context
         actions = {"dynamodb:Query", "dynamodb:UpdateItem"}
         for tool in args.tools:
             if tool.compensable:
                 actions |= set(args.tool_dynamodb_actions.get(tool.name, ()))
         # It reads the session and appends the run's failed marker, and tells a WebSocket client.
         actions |= {"dynamodb:PutItem", "dynamodb:DeleteItem"}
-        environment = pulumi.Output.all(args.table_name, args.websocket_api_id).apply(
+        environment = pulumi.Output.all(table=args.table_name, websocket=self._websocket_endpoint).apply(
             lambda v: {
-                "TABLE_NAME": v[0],
+                "TABLE_NAME": v["table"],
                 "TTL_DAYS": str(args.state.ttl_days),
-                "WEBSOCKET_ENDPOINT": f"https://{v[1]}.execute-api.{context.region}.amazonaws.com/{naming.STAGE}",
+                "WEBSOCKET_ENDPOINT": v["websocket"],
             }
-        )
-        connections = pulumi.Output.all(context.account_id, args.websocket_api_id).apply(
-            lambda v: (
-                f"arn:{context.partition}:execute-api:{context.region}:{v[0]}:{v[1]}/{naming.STAGE}/POST/@connections/*"
-            )
         )
         return self._function(
             "compensate",
@@ -469,10 +486,10 @@ class AgentCompute(pulumi.ComponentResource):
             memory=SMALL_FUNCTION_MB,
             timeout=60,
             environment=environment,
-            statements=pulumi.Output.all(self._table_arn, connections).apply(
+            statements=pulumi.Output.all(table_arn=self._table_arn, connections=self._connections_arn).apply(
                 lambda v: [
-                    *policies.table_access(v[0], sorted(actions)),
-                    policies.statement("TellConnections", ["execute-api:ManageConnections"], [v[1]]),
+                    *policies.table_access(v["table_arn"], sorted(actions)),
+                    policies.statement("TellConnections", ["execute-api:ManageConnections"], [v["connections"]]),
                 ]
             ),
         )
@@ -510,9 +527,11 @@ class AgentCompute(pulumi.ComponentResource):
         role_policy = aws.iam.RolePolicy(
             f"{name}-policy",
             role=role.id,
-            policy=pulumi.Output.all(log_group.arn, self._dlq.arn, args.kms_key_arn).apply(
+            policy=pulumi.Output.all(
+                log_group_arn=log_group.arn, dlq_arn=self._dlq.arn, key_arn=args.kms_key_arn
+            ).apply(
                 lambda basics: statements.apply(
-                    lambda own: json.dumps(policies.policy(*own, *policies.function_basics(*basics)))
+                    lambda own: json.dumps(policies.policy(*own, *policies.function_basics(**basics)))
                 )
             ),
             opts=child,

@@ -136,8 +136,13 @@ class RegionObservability(pulumi.ComponentResource):
             )
             self.alarm_names.append(alarm.name)
         body = pulumi.Output.all(
-            args.router_name, args.agent_step_name, args.turn_arn, args.task_arn, args.rest_stage, args.dlq_name
-        ).apply(lambda v: json.dumps(_dashboard(context.region, rest_api_name, *v)))
+            router=args.router_name,
+            agent=args.agent_step_name,
+            turn=args.turn_arn,
+            task=args.task_arn,
+            stage=args.rest_stage,
+            dlq=args.dlq_name,
+        ).apply(lambda v: json.dumps(_dashboard(context.region, rest_api_name, **v)))
         aws.cloudwatch.Dashboard(
             f"{name}-dashboard",
             region=context.region,

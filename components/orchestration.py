@@ -67,39 +67,34 @@ class AgentOrchestration(pulumi.ComponentResource):
         super().__init__("agent-infra:orchestration:AgentOrchestration", name, None, opts)
         self._name, self._args = name, args
         self._child = pulumi.ResourceOptions(parent=self)
-        names = [t.name for t in args.tools]
         connection = self._create_connection()
         arns = pulumi.Output.all(
-            args.agent_arns["prepare"],
-            args.agent_arns["record"],
-            args.agent_arns["stream"],
-            args.compensate_arn,
-            args.approval_request_arn,
-            connection.arn if connection is not None else None,
-            *(args.tool_arns[n] for n in names),
+            prepare=args.agent_arns["prepare"],
+            record=args.agent_arns["record"],
+            stream=args.agent_arns["stream"],
+            compensate=args.compensate_arn,
+            approval_request=args.approval_request_arn,
+            connection=connection.arn if connection is not None else None,
+            tools={t.name: args.tool_arns[t.name] for t in args.tools},
         )
         self._connection = connection
 
-        def functions(values: list[str]) -> tuple[WorkflowFunctions, ModelCall]:
-            prepare, record, stream, compensate, approval, connection_arn, *tool_arns = values
-            routes = [
-                ToolRoute(t.name, arn, requires_approval=t.requires_approval)
-                for t, arn in zip(args.tools, tool_arns, strict=True)
-            ]
+        def functions(v: dict) -> tuple[WorkflowFunctions, ModelCall]:
+            routes = [ToolRoute(t.name, v["tools"][t.name], requires_approval=t.requires_approval) for t in args.tools]
             model = ModelCall(
                 args.llm.provider,
                 endpoints=tuple(args.llm.endpoints) if args.llm.provider == "openai" else (),
-                connection_arn=connection_arn,
+                connection_arn=v["connection"],
                 timeout_seconds=int(args.llm.timeout_seconds + 0.999),
             )
             return (
                 WorkflowFunctions(
-                    prepare,
-                    record,
-                    stream,
-                    compensate,
+                    v["prepare"],
+                    v["record"],
+                    v["stream"],
+                    v["compensate"],
                     routes,
-                    approval_request=approval,
+                    approval_request=v["approval_request"],
                     partition=args.context.partition,
                 ),
                 model,
@@ -144,11 +139,11 @@ class AgentOrchestration(pulumi.ComponentResource):
             opts=child,
         )
         model_statements = pulumi.Output.all(
-            context.account_id,
-            self._connection.arn if self._connection is not None else None,
-            self._connection_secret(),
-            args.kms_key_arn,
-        ).apply(lambda v: self._model_statements(*v))
+            account_id=context.account_id,
+            connection_arn=self._connection.arn if self._connection is not None else None,
+            secret_arn=self._connection_secret(),
+            key_arn=args.kms_key_arn,
+        ).apply(lambda v: self._model_statements(**v))
         role_policy = aws.iam.RolePolicy(
             f"{name}-policy",
             role=role.id,
