@@ -10,13 +10,13 @@ from pulumi.runtime import config as runtime_config
 
 from components import naming, packaging
 from components.clients import ApiClientKeys, ApiClientKeysArgs
-from components.compute import AgentComputeArgs, LlmArgs
 from components.config import NAMESPACE, StackConfigError, check_config_keys, load_stack_config
+from components.context import RegionContext, RegionLlm
 from components.endpoints import ordered_endpoints
+from components.global_table import GlobalTable, GlobalTableArgs
 from components.observability import StackBudget, StackBudgetArgs
 from components.region import AgentRegion, AgentRegionArgs
 from components.routing import GlobalRouting, GlobalRoutingArgs, RegionEndpoints
-from components.state import GlobalTable, GlobalTableArgs
 from handlers.tools import load_tool
 
 
@@ -78,14 +78,10 @@ state = GlobalTable(
     "state",
     GlobalTableArgs(
         regions=stack_config.regions,
-        account_id=identity.account_id,
+        stack=stack,
         partition=stack_config.partition,
-        deletion_protection=stack_config.state.deletion_protection,
-        pitr_recovery_days=stack_config.state.pitr_recovery_days,
-        kms_deletion_window_days=stack_config.state.kms_deletion_window_days,
-        strong_consistency=stack_config.state.strong_consistency,
-        key_alias=f"alias/agent-infra-{stack}-state",
-        log_group_prefixes=naming.log_group_prefixes(stack),
+        account_id=identity.account_id,
+        state=stack_config.state,
     ),
     opts=stack_opts,
 )
@@ -109,57 +105,45 @@ api_key = (
 )
 
 # One key per API client, valid in every region (a client may be routed to any of them).
-client_keys = ApiClientKeys("api-clients", ApiClientKeysArgs(clients=stack_config.api.clients), opts=stack_opts)
+client_keys = ApiClientKeys("api-clients", ApiClientKeysArgs(api=stack_config.api), opts=stack_opts)
 
 regions = {}
 for region in stack_config.regions:
     regions[region] = AgentRegion(
         region,
         AgentRegionArgs(
-            compute=AgentComputeArgs(
-                region=region,
-                stack=stack,
-                stack_regions=stack_config.regions,
-                partition=stack_config.partition,
-                account_id=identity.account_id,
-                table_name=state.table_name,
-                kms_key_arn=state.key_arns[region],
-                tools=stack_config.tools,
-                tool_dynamodb_actions={name: tool.dynamodb_actions for name, tool in tools.items()},
-                compute=stack_config.compute,
-                llm=LlmArgs(
-                    provider=stack_config.llm.provider,
-                    model=stack_config.llm.model,
-                    endpoints=ordered_endpoints(
-                        region, stack_config.llm.provider, stack_config.llm.endpoints, stack_config.llm.endpoint_regions
-                    ),
-                    api_key=api_key,
-                ),
-                archives=archives,
-                layer_archive=layer_archive,
-                log_retention_days=stack_config.observability.log_retention_days,
-                ttl_days=stack_config.state.ttl_days,
-                max_steps=stack_config.workflow.max_steps,
-                max_body_bytes=stack_config.api.max_body_kb * 1024,
-                auth_issuer=stack_config.api.auth.issuer,
-                auth_audience=stack_config.api.auth.audience,
+            context=RegionContext(
+                region=region, stack=stack, partition=stack_config.partition, account_id=identity.account_id
             ),
-            workflow=stack_config.workflow,
-            api=stack_config.api,
-            observability=stack_config.observability,
+            stack_regions=stack_config.regions,
+            table_name=state.table_name,
+            kms_key_arn=state.key_arns[region],
+            tools=stack_config.tools,
+            tool_dynamodb_actions={name: tool.dynamodb_actions for name, tool in tools.items()},
+            archives=archives,
+            layer_archive=layer_archive,
+            llm=RegionLlm(
+                provider=stack_config.llm.provider,
+                model=stack_config.llm.model,
+                endpoints=ordered_endpoints(
+                    region, stack_config.llm.provider, stack_config.llm.endpoints, stack_config.llm.endpoint_regions
+                ),
+                timeout_seconds=stack_config.compute.llm_timeout_seconds,
+                api_key=api_key,
+            ),
             client_keys=client_keys.values,
+            compute=stack_config.compute,
+            api=stack_config.api,
+            state=stack_config.state,
+            workflow=stack_config.workflow,
+            observability=stack_config.observability,
         ),
         opts=stack_opts,
     )
 
 StackBudget(
     "budget",
-    StackBudgetArgs(
-        stack=stack,
-        monthly_usd=stack_config.budget.monthly_usd,
-        thresholds=stack_config.budget.thresholds,
-        alarm_email=stack_config.observability.alarm_email,
-    ),
+    StackBudgetArgs(stack=stack, budget=stack_config.budget, observability=stack_config.observability),
     opts=stack_opts,
 )
 
@@ -167,9 +151,7 @@ if stack_config.domain is not None:
     routing = GlobalRouting(
         "routing",
         GlobalRoutingArgs(
-            zone=stack_config.domain.zone,
-            api_host=stack_config.domain.api_host,
-            ws_host=stack_config.domain.ws_host,
+            domain=stack_config.domain,
             regions=stack_config.regions,
             endpoints={
                 region: RegionEndpoints(
@@ -180,9 +162,7 @@ if stack_config.domain is not None:
                 )
                 for region, r in regions.items()
             },
-            llm_host=stack_config.domain.llm_host,
-            llm_endpoint_regions=stack_config.llm.endpoint_regions if stack_config.llm.provider == "openai" else {},
-            llm_health_path=stack_config.llm.health_path,
+            llm=stack_config.llm,
         ),
         opts=stack_opts,
     )

@@ -23,10 +23,12 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components import policies
+from components import naming, policies
+from components.config import ApiConfig, ObservabilityConfig
+from components.context import RegionContext
 from components.openapi import HEALTH_BURST_LIMIT, HEALTH_RATE_LIMIT, RestApiTargets, rest_api_document
 
-STAGE = "live"
+STAGE = naming.STAGE
 HEALTH_METHOD_PATH = "~1v1~1health/GET"
 
 ACCESS_LOG_FORMAT = json.dumps(
@@ -59,13 +61,13 @@ WEBSOCKET_ACCESS_LOG_FORMAT = json.dumps(
 )
 
 
-def create_websocket_api(name: str, region: str, stack: str, opts: pulumi.ResourceOptions) -> aws.apigatewayv2.Api:
+def create_websocket_api(name: str, context: RegionContext, opts: pulumi.ResourceOptions) -> aws.apigatewayv2.Api:
     """The WebSocket API alone, created before the functions so the agent-step can be told
     where to stream; its routes come with :class:`AgentApi`."""
     return aws.apigatewayv2.Api(
         f"{name}-websocket",
-        region=region,
-        name=f"agent-infra-{stack}-ws",
+        region=context.region,
+        name=naming.stack_resource_name(context.stack, "ws"),
         protocol_type="WEBSOCKET",
         route_selection_expression="$request.body.action",
         opts=opts,
@@ -76,25 +78,21 @@ def create_websocket_api(name: str, region: str, stack: str, opts: pulumi.Resour
 class AgentApiArgs:
     """Inputs of :class:`AgentApi`."""
 
-    region: str
-    stack: str
-    partition: str
-    account_id: pulumi.Input[str]
+    context: RegionContext
     functions: Mapping[str, aws.lambda_.Function]
     router_invoke_target: pulumi.Input[str]
     """The router's function or ``live`` alias ARN (what API Gateway invokes)."""
     turn_arn: pulumi.Input[str]
     websocket_api: aws.apigatewayv2.Api
-    rate_limit: float
-    burst_limit: int
-    quota_per_day: int
     client_keys: Mapping[str, pulumi.Input[str]]
     """Each API client's key value (the same in every region), by client name."""
-    log_retention_days: int
-    execution_log_level: str
-    manage_account_logging: bool = True
-    kms_key_arn: pulumi.Input[str] | None = None
+    kms_key_arn: pulumi.Input[str]
     """The region's key, which encrypts the access-log groups."""
+    api: ApiConfig
+    """Throttling, the daily quota, execution logging and whether this stack sets the
+    account's CloudWatch role."""
+    observability: ObservabilityConfig
+    """``logRetentionDays`` of the access-log groups."""
 
 
 def _invoke_arn(region: str, partition: str, function_arn: str) -> str:
@@ -137,12 +135,13 @@ class AgentApi(pulumi.ComponentResource):
         on the account (``aws.apigateway.Account``). Only a stack with
         ``api.manageAccountLogging`` sets it; see the README for choosing that stack."""
         args, name, child = self._args, self._name, self._child
+        context = args.context
         self._logging_ready: list[pulumi.Resource] = []
-        if not args.manage_account_logging:
+        if not args.api.manage_account_logging:
             return
         role = aws.iam.Role(
             f"{name}-cloudwatch-role",
-            description=f"API Gateway execution logs in {args.region}",
+            description=f"API Gateway execution logs in {context.region}",
             assume_role_policy=json.dumps(policies.api_gateway_assume_role_policy()),
             opts=child,
         )
@@ -154,7 +153,7 @@ class AgentApi(pulumi.ComponentResource):
         attachment = aws.iam.RolePolicyAttachment(
             f"{name}-cloudwatch-policy",
             role=role.name,
-            policy_arn=f"arn:{args.partition}:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs",
+            policy_arn=f"arn:{context.partition}:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs",
             opts=child,
         )
         # The account setting checks the role's permissions when it is set: it must wait for
@@ -162,7 +161,7 @@ class AgentApi(pulumi.ComponentResource):
         # not have required permissions" for the same reason).
         account = aws.apigateway.Account(
             f"{name}-account",
-            region=args.region,
+            region=context.region,
             cloudwatch_role_arn=role.arn,
             opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[role, attachment])),
         )
@@ -172,10 +171,11 @@ class AgentApi(pulumi.ComponentResource):
 
     def _create_rest_api(self) -> None:
         args, name, child = self._args, self._name, self._child
+        context = args.context
         fns = args.functions
         turn_role = aws.iam.Role(
             f"{name}-turn-integration-role",
-            description=f"API Gateway starts chat turns in {args.region}",
+            description=f"API Gateway starts chat turns in {context.region}",
             assume_role_policy=json.dumps(policies.api_gateway_assume_role_policy()),
             opts=child,
         )
@@ -190,32 +190,32 @@ class AgentApi(pulumi.ComponentResource):
             opts=child,
         )
         document = pulumi.Output.all(
-            args.router_invoke_target,
-            fns["approval"].arn,
-            fns["health"].arn,
-            fns["authorizer"].arn,
-            args.turn_arn,
-            turn_role.arn,
+            router=args.router_invoke_target,
+            approval=fns["approval"].arn,
+            health=fns["health"].arn,
+            authorizer=fns["authorizer"].arn,
+            turn=args.turn_arn,
+            turn_role=turn_role.arn,
         ).apply(
             lambda v: rest_api_document(
                 RestApiTargets(
-                    region=args.region,
-                    partition=args.partition,
-                    router_invoke_arn=_invoke_arn(args.region, args.partition, v[0]),
-                    approval_invoke_arn=_invoke_arn(args.region, args.partition, v[1]),
-                    health_invoke_arn=_invoke_arn(args.region, args.partition, v[2]),
-                    authorizer_invoke_arn=_invoke_arn(args.region, args.partition, v[3]),
-                    turn_state_machine_arn=v[4],
-                    turn_role_arn=v[5],
+                    region=context.region,
+                    partition=context.partition,
+                    router_invoke_arn=_invoke_arn(context.region, context.partition, v["router"]),
+                    approval_invoke_arn=_invoke_arn(context.region, context.partition, v["approval"]),
+                    health_invoke_arn=_invoke_arn(context.region, context.partition, v["health"]),
+                    authorizer_invoke_arn=_invoke_arn(context.region, context.partition, v["authorizer"]),
+                    turn_state_machine_arn=v["turn"],
+                    turn_role_arn=v["turn_role"],
                 ),
-                title=f"agent-infra-{args.stack}",
+                title=naming.rest_api_name(context.stack),
             )
         )
         body = document.apply(lambda d: json.dumps(d, sort_keys=True))
         rest = aws.apigateway.RestApi(
             f"{name}-rest",
-            region=args.region,
-            name=f"agent-infra-{args.stack}",
+            region=context.region,
+            name=naming.rest_api_name(context.stack),
             body=body,
             endpoint_configuration=aws.apigateway.RestApiEndpointConfigurationArgs(types="REGIONAL"),
             api_key_source="HEADER",
@@ -233,7 +233,7 @@ class AgentApi(pulumi.ComponentResource):
             )
             aws.lambda_.Permission(
                 f"{name}-invoke-{key}",
-                region=args.region,
+                region=context.region,
                 action="lambda:InvokeFunction",
                 function=target,
                 principal="apigateway.amazonaws.com",
@@ -242,22 +242,22 @@ class AgentApi(pulumi.ComponentResource):
             )
         deployment = aws.apigateway.Deployment(
             f"{name}-rest-deployment",
-            region=args.region,
+            region=context.region,
             rest_api=rest.id,
             triggers={"document": body.apply(lambda b: hashlib.sha256(b.encode()).hexdigest())},
             opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(delete_before_replace=False)),
         )
         access_logs = aws.cloudwatch.LogGroup(
             f"{name}-rest-access-logs",
-            region=args.region,
-            name=f"/agent-infra/{args.stack}/api-access",
-            retention_in_days=args.log_retention_days,
+            region=context.region,
+            name=naming.function_log_group(context.stack, "api-access"),
+            retention_in_days=args.observability.log_retention_days,
             kms_key_id=args.kms_key_arn,
             opts=child,
         )
         stage = aws.apigateway.Stage(
             f"{name}-rest-stage",
-            region=args.region,
+            region=context.region,
             rest_api=rest.id,
             deployment=deployment.id,
             stage_name=STAGE,
@@ -270,22 +270,22 @@ class AgentApi(pulumi.ComponentResource):
         )
         aws.apigateway.MethodSettings(
             f"{name}-rest-method-settings",
-            region=args.region,
+            region=context.region,
             rest_api=rest.id,
             stage_name=stage.stage_name,
             method_path="*/*",
             settings=aws.apigateway.MethodSettingsSettingsArgs(
-                logging_level=args.execution_log_level,
+                logging_level=args.api.execution_log_level,
                 data_trace_enabled=False,
                 metrics_enabled=True,
-                throttling_rate_limit=args.rate_limit,
-                throttling_burst_limit=args.burst_limit,
+                throttling_rate_limit=args.api.rate_limit,
+                throttling_burst_limit=args.api.burst_limit,
             ),
             opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=self._logging_ready)),
         )
         aws.apigateway.MethodSettings(
             f"{name}-rest-health-settings",
-            region=args.region,
+            region=context.region,
             rest_api=rest.id,
             stage_name=stage.stage_name,
             # Method settings are keyed by the resource path with every "/" escaped as "~1"
@@ -294,7 +294,7 @@ class AgentApi(pulumi.ComponentResource):
             # (https://github.com/hashicorp/terraform-provider-aws/issues/9738).
             method_path=HEALTH_METHOD_PATH,
             settings=aws.apigateway.MethodSettingsSettingsArgs(
-                logging_level=args.execution_log_level,
+                logging_level=args.api.execution_log_level,
                 data_trace_enabled=False,
                 metrics_enabled=True,
                 throttling_rate_limit=HEALTH_RATE_LIMIT,
@@ -304,27 +304,27 @@ class AgentApi(pulumi.ComponentResource):
         )
         plan = aws.apigateway.UsagePlan(
             f"{name}-usage-plan",
-            region=args.region,
-            name=f"agent-infra-{args.stack}",
+            region=context.region,
+            name=naming.stack_resource_name(context.stack),
             api_stages=[aws.apigateway.UsagePlanApiStageArgs(api_id=rest.id, stage=stage.stage_name)],
             throttle_settings=aws.apigateway.UsagePlanThrottleSettingsArgs(
-                rate_limit=args.rate_limit, burst_limit=args.burst_limit
+                rate_limit=args.api.rate_limit, burst_limit=args.api.burst_limit
             ),
-            quota_settings=aws.apigateway.UsagePlanQuotaSettingsArgs(limit=args.quota_per_day, period="DAY"),
+            quota_settings=aws.apigateway.UsagePlanQuotaSettingsArgs(limit=args.api.quota_per_day, period="DAY"),
             opts=child,
         )
         for client, value in args.client_keys.items():
             key = aws.apigateway.ApiKey(
                 f"{name}-key-{client}",
-                region=args.region,
-                name=f"agent-infra-{args.stack}-{client}",
+                region=context.region,
+                name=naming.stack_resource_name(context.stack, client),
                 description=f"API key of client {client}",
                 value=value,
                 opts=child,
             )
             aws.apigateway.UsagePlanKey(
                 f"{name}-plan-key-{client}",
-                region=args.region,
+                region=context.region,
                 key_id=key.id,
                 key_type="API_KEY",
                 usage_plan_id=plan.id,
@@ -333,7 +333,7 @@ class AgentApi(pulumi.ComponentResource):
         self.rest_api_id = rest.id
         self.rest_stage_name = stage.stage_name
         self.rest_endpoint = pulumi.Output.format(
-            "https://{0}.execute-api.{1}.amazonaws.com/{2}", rest.id, args.region, stage.stage_name
+            "https://{0}.execute-api.{1}.amazonaws.com/{2}", rest.id, context.region, stage.stage_name
         )
         self.openapi = body
 
@@ -341,11 +341,12 @@ class AgentApi(pulumi.ComponentResource):
 
     def _create_websocket_routes(self) -> None:
         args, name, child = self._args, self._name, self._child
+        context = args.context
         api = args.websocket_api
         connection, authorizer_fn = args.functions["connection"], args.functions["authorizer"]
         authorizer = aws.apigatewayv2.Authorizer(
             f"{name}-ws-authorizer",
-            region=args.region,
+            region=context.region,
             api_id=api.id,
             authorizer_type="REQUEST",
             authorizer_uri=authorizer_fn.invoke_arn,
@@ -355,7 +356,7 @@ class AgentApi(pulumi.ComponentResource):
         )
         integration = aws.apigatewayv2.Integration(
             f"{name}-ws-integration",
-            region=args.region,
+            region=context.region,
             api_id=api.id,
             integration_type="AWS_PROXY",
             integration_method="POST",  # Lambda is always invoked with POST
@@ -372,7 +373,7 @@ class AgentApi(pulumi.ComponentResource):
             two_way = route_key in ("sendMessage", "$default")
             route = aws.apigatewayv2.Route(
                 f"{name}-ws-route-{route_key.strip('$').lower()}",
-                region=args.region,
+                region=context.region,
                 api_id=api.id,
                 route_key=route_key,
                 target=integration.id.apply(lambda i: f"integrations/{i}"),
@@ -386,7 +387,7 @@ class AgentApi(pulumi.ComponentResource):
                 routes.append(
                     aws.apigatewayv2.RouteResponse(
                         f"{name}-ws-route-{route_key.strip('$').lower()}-response",
-                        region=args.region,
+                        region=context.region,
                         api_id=api.id,
                         route_id=route.id,
                         route_response_key="$default",
@@ -399,44 +400,51 @@ class AgentApi(pulumi.ComponentResource):
         ):
             aws.lambda_.Permission(
                 f"{name}-invoke-{key}",
-                region=args.region,
+                region=context.region,
                 action="lambda:InvokeFunction",
                 function=function.arn,
                 principal="apigateway.amazonaws.com",
                 source_arn=source,
                 opts=child,
             )
+        route_resources = [r for r in routes if isinstance(r, aws.apigatewayv2.Route)]
         fingerprint = pulumi.Output.all(
-            integration.integration_uri,
-            authorizer.authorizer_uri,
-            *(r.route_key for r in routes if isinstance(r, aws.apigatewayv2.Route)),
-            *(r.target for r in routes if isinstance(r, aws.apigatewayv2.Route)),
-        ).apply(lambda parts: hashlib.sha256(json.dumps(parts).encode()).hexdigest())
+            integration_uri=integration.integration_uri,
+            authorizer_uri=authorizer.authorizer_uri,
+            route_keys=[r.route_key for r in route_resources],
+            targets=[r.target for r in route_resources],
+        ).apply(
+            # Hashed as one list in this order, as deployed stacks were: another order would
+            # redeploy every stage once for nothing.
+            lambda v: hashlib.sha256(
+                json.dumps([v["integration_uri"], v["authorizer_uri"], *v["route_keys"], *v["targets"]]).encode()
+            ).hexdigest()
+        )
         deployment = aws.apigatewayv2.Deployment(
             f"{name}-ws-deployment",
-            region=args.region,
+            region=context.region,
             api_id=api.id,
             triggers={"routes": fingerprint},
             opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=routes)),
         )
         access_logs = aws.cloudwatch.LogGroup(
             f"{name}-ws-access-logs",
-            region=args.region,
-            name=f"/agent-infra/{args.stack}/ws-access",
-            retention_in_days=args.log_retention_days,
+            region=context.region,
+            name=naming.function_log_group(context.stack, "ws-access"),
+            retention_in_days=args.observability.log_retention_days,
             kms_key_id=args.kms_key_arn,
             opts=child,
         )
         ws_stage = aws.apigatewayv2.Stage(
             f"{name}-ws-stage",
-            region=args.region,
+            region=context.region,
             api_id=api.id,
             name=STAGE,
             deployment_id=deployment.id,
             default_route_settings=aws.apigatewayv2.StageDefaultRouteSettingsArgs(
-                throttling_rate_limit=args.rate_limit,
-                throttling_burst_limit=args.burst_limit,
-                logging_level=args.execution_log_level,
+                throttling_rate_limit=args.api.rate_limit,
+                throttling_burst_limit=args.api.burst_limit,
+                logging_level=args.api.execution_log_level,
                 data_trace_enabled=False,
             ),
             access_log_settings=aws.apigatewayv2.StageAccessLogSettingsArgs(
@@ -446,5 +454,5 @@ class AgentApi(pulumi.ComponentResource):
         )
         self.websocket_stage_name = ws_stage.name
         self.websocket_endpoint = pulumi.Output.format(
-            "wss://{0}.execute-api.{1}.amazonaws.com/{2}", api.id, args.region, STAGE
+            "wss://{0}.execute-api.{1}.amazonaws.com/{2}", api.id, context.region, STAGE
         )

@@ -10,11 +10,12 @@ CreateApiKey: https://docs.aws.amazon.com/apigateway/latest/api/API_CreateApiKey
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_random as random
+
+from components.config import ApiConfig
 
 KEY_LENGTH = 40
 
@@ -23,8 +24,8 @@ KEY_LENGTH = 40
 class ApiClientKeysArgs:
     """Inputs of :class:`ApiClientKeys`."""
 
-    clients: Sequence[str]
-    """Client names (``api.clients``): one key each."""
+    api: ApiConfig
+    """``clients``: one key each."""
 
 
 class ApiClientKeys(pulumi.ComponentResource):
@@ -40,6 +41,6 @@ class ApiClientKeys(pulumi.ComponentResource):
             client: pulumi.Output.secret(
                 random.RandomPassword(f"{name}-{client}", length=KEY_LENGTH, special=False, opts=child).result
             )
-            for client in args.clients
+            for client in args.api.clients
         }
-        self.register_outputs({"clients": list(args.clients)})
+        self.register_outputs({"clients": list(args.api.clients)})

@@ -20,7 +20,8 @@ import pulumi
 import pulumi_aws as aws
 
 from components import naming, policies
-from components.config import ComputeConfig, ToolConfig
+from components.config import ApiConfig, ComputeConfig, ObservabilityConfig, StateConfig, ToolConfig, WorkflowConfig
+from components.context import RegionContext, RegionLlm
 from components.packaging import ARCHITECTURE, LAMBDA_RUNTIME
 
 # Service Quotas code of Lambda's "Concurrent executions" per region.
@@ -34,45 +35,34 @@ SMALL_FUNCTION_MB = 128
 
 
 @dataclass(frozen=True, kw_only=True)
-class LlmArgs:
-    provider: str
-    model: str
-    endpoints: Sequence[str]
-    """This region's endpoints, nearest first (regions for bedrock, URLs for openai)."""
-    api_key: pulumi.Input[str] | None = None
-    """Secret API key (openai); stored in Secrets Manager, never in the environment."""
-
-
-@dataclass(frozen=True, kw_only=True)
 class AgentComputeArgs:
     """Inputs of :class:`AgentCompute`."""
 
-    region: str
-    stack: str
+    context: RegionContext
     stack_regions: Sequence[str]
-    partition: str
-    account_id: pulumi.Input[str]
+    """Every region of the stack: the router describes a task in the region it runs in."""
     table_name: pulumi.Input[str]
     kms_key_arn: pulumi.Input[str]
     """The region's customer-managed key: log groups, environment variables, the failure
     queue and the LLM API key secret are encrypted with it."""
+    websocket_api_id: pulumi.Input[str]
+    """The region's WebSocket API (created first, so the agent-step can stream to it)."""
     tools: Sequence[ToolConfig]
     tool_dynamodb_actions: Mapping[str, Sequence[str]]
     """Extra DynamoDB actions each tool declares (its module's ``TOOL.dynamodb_actions``)."""
-    compute: ComputeConfig
-    llm: LlmArgs
     archives: Mapping[str, str]
     """Function key (``router``, ``agent-step``, ``tool-<name>``) → path of its code zip."""
     layer_archive: str
-    log_retention_days: int
-    ttl_days: int
-    max_steps: int
-    max_body_bytes: int
-    auth_issuer: str
-    auth_audience: str
-    websocket_api_id: pulumi.Input[str] = ""
-    """The region's WebSocket API (created first, so the agent-step can stream to it)."""
-    websocket_stage: str = "live"
+    llm: RegionLlm
+    compute: ComputeConfig
+    api: ApiConfig
+    """``maxBodyKb`` (the router) and ``auth`` (the authorizer)."""
+    state: StateConfig
+    """``ttlDays`` of every item a function writes."""
+    workflow: WorkflowConfig
+    """``maxSteps`` of the agent loop."""
+    observability: ObservabilityConfig
+    """``logRetentionDays`` of the functions' log groups."""
 
 
 class AgentCompute(pulumi.ComponentResource):
@@ -102,10 +92,11 @@ class AgentCompute(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: AgentComputeArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("agent-infra:compute:AgentCompute", name, None, opts)
+        context = args.context
         self._name = name
         self._args = args
         self._child = pulumi.ResourceOptions(parent=self)
-        region = args.region
+        region = context.region
 
         self._dlq = aws.sqs.Queue(
             f"{name}-dlq",
@@ -117,17 +108,27 @@ class AgentCompute(pulumi.ComponentResource):
         self._layer = aws.lambda_.LayerVersion(
             f"{name}-deps",
             region=region,
-            layer_name=f"agent-infra-{args.stack}-deps",
+            layer_name=naming.stack_resource_name(context.stack, "deps"),
             code=pulumi.FileArchive(args.layer_archive),
             compatible_runtimes=[LAMBDA_RUNTIME],
             compatible_architectures=[ARCHITECTURE],
             opts=self._child,
         )
-        self._table_arn = pulumi.Output.all(args.account_id, args.table_name).apply(
-            lambda v: naming.table_arn(args.partition, region, v[0], v[1])
+        self._table_arn = pulumi.Output.all(account=context.account_id, table=args.table_name).apply(
+            lambda v: naming.table_arn(context.partition, region, v["account"], v["table"])
+        )
+        # Where the agent loop and compensation post WebSocket frames.
+        self._connections_arn = pulumi.Output.all(account=context.account_id, api=args.websocket_api_id).apply(
+            lambda v: (
+                f"arn:{context.partition}:execute-api:{region}:{v['account']}:{v['api']}"
+                f"/{naming.STAGE}/POST/@connections/*"
+            )
+        )
+        self._websocket_endpoint = pulumi.Output.from_input(args.websocket_api_id).apply(
+            lambda api: f"https://{api}.execute-api.{region}.amazonaws.com/{naming.STAGE}"
         )
         # Every function's role trusts Lambda in this account: one document for all of them.
-        self._assume_role_policy = pulumi.Output.from_input(args.account_id).apply(
+        self._assume_role_policy = pulumi.Output.from_input(context.account_id).apply(
             lambda account: json.dumps(policies.lambda_assume_role_policy(account))
         )
 
@@ -169,6 +170,7 @@ class AgentCompute(pulumi.ComponentResource):
         quota (Service Quotas, ``L-B99A9384``) and stop at preview, naming the region, the
         quota and the sum needed, instead of failing halfway through ``pulumi up``."""
         args = self._args
+        context = args.context
         reserved = sum(t.reserved_concurrency or 0 for t in args.tools)
         provisioned = sum(args.compute.provisioned_concurrency.values())
         if reserved + provisioned == 0:
@@ -177,14 +179,14 @@ class AgentCompute(pulumi.ComponentResource):
         quota = aws.servicequotas.get_service_quota_output(
             service_code="lambda",
             quota_code=LAMBDA_CONCURRENCY_QUOTA,
-            region=args.region,
+            region=context.region,
             opts=pulumi.InvokeOutputOptions(parent=self),
         )
 
         def fits(value: float) -> bool:
             if value < needed:
                 raise ValueError(
-                    f"Lambda concurrency in {args.region}: the stack reserves {reserved} (tools' reservedConcurrency)"
+                    f"Lambda concurrency in {context.region}: the stack reserves {reserved} (tools' reservedConcurrency)"
                     f" and provisions {provisioned} (compute.provisionedConcurrency); with the {UNRESERVED_MINIMUM}"
                     f" executions AWS keeps unreserved that needs {needed}, but the account's quota"
                     f" (Service Quotas lambda/{LAMBDA_CONCURRENCY_QUOTA}) is {value:g}. Lower the reservations or"
@@ -198,33 +200,39 @@ class AgentCompute(pulumi.ComponentResource):
 
     def _create_router(self) -> aws.lambda_.Function:
         args = self._args
-        task_machine = naming.state_machine_name(args.stack, "task")
-        statements = pulumi.Output.all(args.account_id, self._table_arn).apply(
+        context = args.context
+        task_machine = naming.state_machine_name(context.stack, "task")
+        statements = pulumi.Output.all(account=context.account_id, table_arn=self._table_arn).apply(
             lambda v: [
                 *policies.table_access(
-                    v[1],
+                    v["table_arn"],
                     ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"],
                     ["dynamodb:Query"],
                 ),
                 policies.statement(
                     "StartTasks",
                     ["states:StartExecution"],
-                    [naming.state_machine_arn(args.partition, args.region, v[0], task_machine)],
+                    [naming.state_machine_arn(context.partition, context.region, v["account"], task_machine)],
                 ),
                 # A task is described in the region it runs in, whichever region is asked.
                 policies.statement(
                     "DescribeTasks",
                     ["states:DescribeExecution"],
-                    [naming.executions_arn(args.partition, r, v[0], task_machine) for r in args.stack_regions],
+                    [
+                        naming.executions_arn(context.partition, r, v["account"], task_machine)
+                        for r in args.stack_regions
+                    ],
                 ),
             ]
         )
-        environment = pulumi.Output.all(args.account_id, args.table_name).apply(
+        environment = pulumi.Output.all(account=context.account_id, table=args.table_name).apply(
             lambda v: {
-                "TABLE_NAME": v[1],
-                "TTL_DAYS": str(args.ttl_days),
-                "MAX_BODY_BYTES": str(args.max_body_bytes),
-                "TASK_STATE_MACHINE_ARN": naming.state_machine_arn(args.partition, args.region, v[0], task_machine),
+                "TABLE_NAME": v["table"],
+                "TTL_DAYS": str(args.state.ttl_days),
+                "MAX_BODY_BYTES": str(args.api.max_body_kb * 1024),
+                "TASK_STATE_MACHINE_ARN": naming.state_machine_arn(
+                    context.partition, context.region, v["account"], task_machine
+                ),
             }
         )
         return self._function(
@@ -241,12 +249,13 @@ class AgentCompute(pulumi.ComponentResource):
         conversation), record (writes a step, posts WebSocket frames) and stream (a
         WebSocket turn's model call, the only one that calls the model itself)."""
         args = self._args
+        context = args.context
         llm = args.llm
         secret_arn: pulumi.Output[str] | None = None
         if llm.api_key is not None:
             secret = aws.secretsmanager.Secret(
                 f"{self._name}-llm-api-key",
-                region=args.region,
+                region=context.region,
                 description="API key of the OpenAI-compatible LLM endpoints (streaming turns)",
                 kms_key_id=args.kms_key_arn,
                 recovery_window_in_days=7,
@@ -254,28 +263,24 @@ class AgentCompute(pulumi.ComponentResource):
             )
             aws.secretsmanager.SecretVersion(
                 f"{self._name}-llm-api-key-value",
-                region=args.region,
+                region=context.region,
                 secret_id=secret.id,
                 secret_string=pulumi.Output.secret(llm.api_key),
                 opts=self._child,
             )
             secret_arn = secret.arn
-        connections = pulumi.Output.all(args.account_id, args.websocket_api_id).apply(
-            lambda v: (
-                f"arn:{args.partition}:execute-api:{args.region}:{v[0]}:{v[1]}/{args.websocket_stage}/POST/@connections/*"
-            )
-        )
-        environment = pulumi.Output.all(args.table_name, args.websocket_api_id).apply(
+        connections = self._connections_arn
+        environment = pulumi.Output.all(table=args.table_name, websocket=self._websocket_endpoint).apply(
             lambda v: {
-                "WEBSOCKET_ENDPOINT": f"https://{v[1]}.execute-api.{args.region}.amazonaws.com/{args.websocket_stage}",
-                "TABLE_NAME": v[0],
-                "TTL_DAYS": str(args.ttl_days),
-                "MAX_STEPS": str(args.max_steps),
+                "WEBSOCKET_ENDPOINT": v["websocket"],
+                "TABLE_NAME": v["table"],
+                "TTL_DAYS": str(args.state.ttl_days),
+                "MAX_STEPS": str(args.workflow.max_steps),
                 "MAX_TOKENS": str(args.compute.max_tokens),
                 "LLM_PROVIDER": llm.provider,
                 "LLM_MODEL": llm.model,
                 "LLM_ENDPOINTS": json.dumps(list(llm.endpoints)),
-                "LLM_TIMEOUT_SECONDS": f"{args.compute.llm_timeout_seconds:g}",
+                "LLM_TIMEOUT_SECONDS": f"{llm.timeout_seconds:g}",
             }
         )
         compute = args.compute
@@ -298,24 +303,24 @@ class AgentCompute(pulumi.ComponentResource):
             memory=compute.agent_step_memory_mb,
             timeout=compute.agent_step_timeout_seconds,
             environment=environment,
-            statements=pulumi.Output.all(self._table_arn, connections).apply(
+            statements=pulumi.Output.all(table_arn=self._table_arn, connections=connections).apply(
                 lambda v: [
                     # PutItem writes a step (and, in a transaction, a new session's metadata or
                     # a turn's idempotency claim); UpdateItem refreshes a session's place in the
                     # recent list; BatchGetItem reads tool outputs passed by reference;
                     # DeleteItem forgets a WebSocket connection that is gone.
                     *policies.table_access(
-                        v[0],
+                        v["table_arn"],
                         ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:BatchGetItem", "dynamodb:DeleteItem"],
                     ),
-                    policies.statement("PostToConnections", ["execute-api:ManageConnections"], [v[1]]),
+                    policies.statement("PostToConnections", ["execute-api:ManageConnections"], [v["connections"]]),
                 ]
             ),
         )
 
         def stream_statements(account_id: str, table_arn: str, connection_arn: str, secret: str | None) -> list:
             model = (
-                policies.bedrock_invoke(llm.model, list(llm.endpoints), account_id, args.partition)
+                policies.bedrock_invoke(llm.model, list(llm.endpoints), account_id, context.partition)
                 if llm.provider == "bedrock"
                 else [policies.statement("ReadLlmApiKey", ["secretsmanager:GetSecretValue"], [secret])]
                 if secret
@@ -333,16 +338,16 @@ class AgentCompute(pulumi.ComponentResource):
             handler="handlers.agent_step.stream_handler",
             memory=compute.stream_memory_mb,
             timeout=compute.stream_timeout_seconds,
-            environment=pulumi.Output.all(environment, secret_arn).apply(
+            environment=pulumi.Output.all(environment=environment, secret_arn=secret_arn).apply(
                 lambda v: {
-                    **v[0],
+                    **v["environment"],
                     "AGENT_STEP_ENTRY": "stream",
-                    **({"LLM_API_KEY_SECRET_ARN": v[1]} if v[1] else {}),
+                    **({"LLM_API_KEY_SECRET_ARN": v["secret_arn"]} if v["secret_arn"] else {}),
                 }
             ),
-            statements=pulumi.Output.all(args.account_id, self._table_arn, connections, secret_arn).apply(
-                lambda v: stream_statements(*v)
-            ),
+            statements=pulumi.Output.all(
+                account_id=context.account_id, table_arn=self._table_arn, connection_arn=connections, secret=secret_arn
+            ).apply(lambda v: stream_statements(**v)),
         )
 
     def _create_tool(self, tool: ToolConfig) -> aws.lambda_.Function:
@@ -352,7 +357,7 @@ class AgentCompute(pulumi.ComponentResource):
             lambda arn: policies.table_access(arn, sorted({"dynamodb:GetItem", "dynamodb:PutItem", *extra}))
         )
         environment = pulumi.Output.from_input(args.table_name).apply(
-            lambda table: {"TABLE_NAME": table, "TTL_DAYS": str(args.ttl_days)}
+            lambda table: {"TABLE_NAME": table, "TTL_DAYS": str(args.state.ttl_days)}
         )
         return self._function(
             naming.function_key(tool.name),
@@ -369,7 +374,7 @@ class AgentCompute(pulumi.ComponentResource):
         state-machine side may only record a request."""
         args = self._args
         environment = pulumi.Output.from_input(args.table_name).apply(
-            lambda table: {"TABLE_NAME": table, "TTL_DAYS": str(args.ttl_days)}
+            lambda table: {"TABLE_NAME": table, "TTL_DAYS": str(args.state.ttl_days)}
         )
         decide = self._function(
             "approval",
@@ -398,34 +403,41 @@ class AgentCompute(pulumi.ComponentResource):
 
     def _create_edge_functions(self) -> None:
         args = self._args
-        turn = naming.state_machine_name(args.stack, "turn")
-        task = naming.state_machine_name(args.stack, "task")
+        context = args.context
+        turn = naming.state_machine_name(context.stack, "turn")
+        task = naming.state_machine_name(context.stack, "task")
         self._function(
             "authorizer",
             handler="handlers.authorizer.handler",
             memory=SMALL_FUNCTION_MB,
             timeout=5,
-            environment={"AUTH_ISSUER": args.auth_issuer, "AUTH_AUDIENCE": args.auth_audience},
+            environment={"AUTH_ISSUER": args.api.auth.issuer, "AUTH_AUDIENCE": args.api.auth.audience},
             statements=pulumi.Output.from_input([]),
         )
-        machine = pulumi.Output.all(args.account_id, args.table_name).apply(
-            lambda v: (
-                naming.state_machine_arn(args.partition, args.region, v[0], turn),
-                naming.state_machine_arn(args.partition, args.region, v[0], task),
-            )
+        machines = pulumi.Output.from_input(context.account_id).apply(
+            lambda account: {
+                kind: naming.state_machine_arn(context.partition, context.region, account, machine)
+                for kind, machine in (("turn", turn), ("task", task))
+            }
         )
         self._function(
             "connection",
             handler="handlers.connection.handler",
             memory=SMALL_FUNCTION_MB,
             timeout=10,
-            environment=pulumi.Output.all(args.table_name, machine).apply(
-                lambda v: {"TABLE_NAME": v[0], "TTL_DAYS": str(args.ttl_days), "TURN_STATE_MACHINE_ARN": v[1][0]}
+            environment=pulumi.Output.all(table=args.table_name, machines=machines).apply(
+                lambda v: {
+                    "TABLE_NAME": v["table"],
+                    "TTL_DAYS": str(args.state.ttl_days),
+                    "TURN_STATE_MACHINE_ARN": v["machines"]["turn"],
+                }
             ),
-            statements=pulumi.Output.all(self._table_arn, machine).apply(
+            statements=pulumi.Output.all(table_arn=self._table_arn, machines=machines).apply(
                 lambda v: [
-                    *policies.table_access(v[0], ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"]),
-                    policies.statement("StartTurns", ["states:StartExecution"], [v[1][0]]),
+                    *policies.table_access(
+                        v["table_arn"], ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"]
+                    ),
+                    policies.statement("StartTurns", ["states:StartExecution"], [v["machines"]["turn"]]),
                 ]
             ),
         )
@@ -434,13 +446,21 @@ class AgentCompute(pulumi.ComponentResource):
             handler="handlers.health.handler",
             memory=SMALL_FUNCTION_MB,
             timeout=5,
-            environment=pulumi.Output.all(args.table_name, machine).apply(
-                lambda v: {"TABLE_NAME": v[0], "TURN_STATE_MACHINE_ARN": v[1][0], "TASK_STATE_MACHINE_ARN": v[1][1]}
+            environment=pulumi.Output.all(table=args.table_name, machines=machines).apply(
+                lambda v: {
+                    "TABLE_NAME": v["table"],
+                    "TURN_STATE_MACHINE_ARN": v["machines"]["turn"],
+                    "TASK_STATE_MACHINE_ARN": v["machines"]["task"],
+                }
             ),
-            statements=pulumi.Output.all(self._table_arn, machine).apply(
+            statements=pulumi.Output.all(table_arn=self._table_arn, machines=machines).apply(
                 lambda v: [
-                    policies.statement("DescribeTable", ["dynamodb:DescribeTable"], [v[0]]),
-                    policies.statement("DescribeMachines", ["states:DescribeStateMachine"], list(v[1])),
+                    policies.statement("DescribeTable", ["dynamodb:DescribeTable"], [v["table_arn"]]),
+                    policies.statement(
+                        "DescribeMachines",
+                        ["states:DescribeStateMachine"],
+                        [v["machines"]["turn"], v["machines"]["task"]],
+                    ),
                 ]
             ),
         )
@@ -453,17 +473,12 @@ class AgentCompute(pulumi.ComponentResource):
                 actions |= set(args.tool_dynamodb_actions.get(tool.name, ()))
         # It reads the session and appends the run's failed marker, and tells a WebSocket client.
         actions |= {"dynamodb:PutItem", "dynamodb:DeleteItem"}
-        environment = pulumi.Output.all(args.table_name, args.websocket_api_id).apply(
+        environment = pulumi.Output.all(table=args.table_name, websocket=self._websocket_endpoint).apply(
             lambda v: {
-                "TABLE_NAME": v[0],
-                "TTL_DAYS": str(args.ttl_days),
-                "WEBSOCKET_ENDPOINT": f"https://{v[1]}.execute-api.{args.region}.amazonaws.com/{args.websocket_stage}",
+                "TABLE_NAME": v["table"],
+                "TTL_DAYS": str(args.state.ttl_days),
+                "WEBSOCKET_ENDPOINT": v["websocket"],
             }
-        )
-        connections = pulumi.Output.all(args.account_id, args.websocket_api_id).apply(
-            lambda v: (
-                f"arn:{args.partition}:execute-api:{args.region}:{v[0]}:{v[1]}/{args.websocket_stage}/POST/@connections/*"
-            )
         )
         return self._function(
             "compensate",
@@ -471,10 +486,10 @@ class AgentCompute(pulumi.ComponentResource):
             memory=SMALL_FUNCTION_MB,
             timeout=60,
             environment=environment,
-            statements=pulumi.Output.all(self._table_arn, connections).apply(
+            statements=pulumi.Output.all(table_arn=self._table_arn, connections=self._connections_arn).apply(
                 lambda v: [
-                    *policies.table_access(v[0], sorted(actions)),
-                    policies.statement("TellConnections", ["execute-api:ManageConnections"], [v[1]]),
+                    *policies.table_access(v["table_arn"], sorted(actions)),
+                    policies.statement("TellConnections", ["execute-api:ManageConnections"], [v["connections"]]),
                 ]
             ),
         )
@@ -492,17 +507,18 @@ class AgentCompute(pulumi.ComponentResource):
         reserved_concurrency: int | None = None,
     ) -> aws.lambda_.Function:
         args, name, child = self._args, f"{self._name}-{key}", self._child
+        context = args.context
         log_group = aws.cloudwatch.LogGroup(
             f"{name}-logs",
-            region=args.region,
-            name=naming.function_log_group(args.stack, key),
-            retention_in_days=args.log_retention_days,
+            region=context.region,
+            name=naming.function_log_group(context.stack, key),
+            retention_in_days=args.observability.log_retention_days,
             kms_key_id=args.kms_key_arn,
             opts=child,
         )
         role = aws.iam.Role(
             f"{name}-role",
-            description=f"agent-infra {args.stack} {key} in {args.region}",
+            description=f"agent-infra {context.stack} {key} in {context.region}",
             assume_role_policy=self._assume_role_policy,
             opts=child,
         )
@@ -511,16 +527,18 @@ class AgentCompute(pulumi.ComponentResource):
         role_policy = aws.iam.RolePolicy(
             f"{name}-policy",
             role=role.id,
-            policy=pulumi.Output.all(log_group.arn, self._dlq.arn, args.kms_key_arn).apply(
+            policy=pulumi.Output.all(
+                log_group_arn=log_group.arn, dlq_arn=self._dlq.arn, key_arn=args.kms_key_arn
+            ).apply(
                 lambda basics: statements.apply(
-                    lambda own: json.dumps(policies.policy(*own, *policies.function_basics(*basics)))
+                    lambda own: json.dumps(policies.policy(*own, *policies.function_basics(**basics)))
                 )
             ),
             opts=child,
         )
         function = aws.lambda_.Function(
             name,
-            region=args.region,
+            region=context.region,
             role=role.arn,
             runtime=LAMBDA_RUNTIME,
             architectures=[ARCHITECTURE],
@@ -548,7 +566,7 @@ class AgentCompute(pulumi.ComponentResource):
         )
         aws.lambda_.FunctionEventInvokeConfig(
             f"{name}-async",
-            region=args.region,
+            region=context.region,
             function_name=function.name,
             maximum_retry_attempts=2,
             maximum_event_age_in_seconds=3600,
@@ -566,13 +584,14 @@ class AgentCompute(pulumi.ComponentResource):
         """What callers invoke: the function, or its ``live`` alias carrying provisioned
         concurrency when ``compute.provisionedConcurrency`` names it."""
         args = self._args
+        context = args.context
         key = next(k for k, f in self.functions.items() if f is function)
         provisioned = args.compute.provisioned_concurrency.get(key, 0)
         if provisioned <= 0:
             return function.arn
         alias = aws.lambda_.Alias(
             f"{self._name}-{key}-live",
-            region=args.region,
+            region=context.region,
             name="live",
             function_name=function.name,
             function_version=function.version,
@@ -580,7 +599,7 @@ class AgentCompute(pulumi.ComponentResource):
         )
         aws.lambda_.ProvisionedConcurrencyConfig(
             f"{self._name}-{key}-provisioned",
-            region=args.region,
+            region=context.region,
             function_name=function.name,
             qualifier=alias.name,
             provisioned_concurrent_executions=self._concurrency_fits.apply(lambda _: provisioned),

@@ -2,10 +2,30 @@
 
 from __future__ import annotations
 
+PROJECT = "agent-infra"
+STAGE = "live"
+"""The stage of both APIs, in every region (custom domains and the functions that post
+to WebSocket connections name it)."""
+
+
+def stack_resource_name(stack: str, *parts: str) -> str:
+    """``agent-infra-<stack>[-<part>…]``: what AWS calls a resource of the stack."""
+    return "-".join((PROJECT, stack, *parts))
+
 
 def state_machine_name(stack: str, kind: str) -> str:
     """``agent-infra-<stack>-turn`` / ``-task``: the same name in every region."""
-    return f"agent-infra-{stack}-{kind}"
+    return stack_resource_name(stack, kind)
+
+
+def rest_api_name(stack: str) -> str:
+    """The REST API, the same name in every region (its metrics are keyed by it)."""
+    return stack_resource_name(stack)
+
+
+def table_key_alias(stack: str) -> str:
+    """Alias of the region's table key, the same name in every region."""
+    return f"alias/{stack_resource_name(stack, 'state')}"
 
 
 def state_machine_arn(partition: str, region: str, account_id: str, name: str) -> str:
@@ -51,7 +71,8 @@ def function_key(tool: str) -> str:
 
 
 def function_log_group(stack: str, key: str) -> str:
-    return f"/agent-infra/{stack}/{key}"
+    """A function's log group, or the access logs' (``api-access``, ``ws-access``)."""
+    return f"/{PROJECT}/{stack}/{key}"
 
 
 def tool_derived_names(tool: str, region: str, stack: str) -> dict[str, str]:
@@ -89,7 +110,7 @@ def log_group_prefixes(stack: str) -> list[str]:
     """Name prefixes of every log group of the stack: the functions' and the APIs' access
     logs under ``/agent-infra/<stack>/``, the state machines' under
     ``/aws/vendedlogs/states/agent-infra-<stack>-``. The region's key may encrypt these only."""
-    return [f"/agent-infra/{stack}/", f"/aws/vendedlogs/states/{state_machine_name(stack, '')}"]
+    return [f"/{PROJECT}/{stack}/", f"/aws/vendedlogs/states/{state_machine_name(stack, '')}"]
 
 
 def role_path(stack: str) -> str:
@@ -101,4 +122,4 @@ def role_path(stack: str) -> str:
 def boundary_arn(partition: str, account_id: str, stack: str) -> str:
     """The permissions boundary every role of the stack is created with; the bootstrap
     program (``bootstrap/``) creates it, and the deploy role may create roles only with it."""
-    return f"arn:{partition}:iam::{account_id}:policy/agent-infra-{stack}-boundary"
+    return f"arn:{partition}:iam::{account_id}:policy/{stack_resource_name(stack, 'boundary')}"

@@ -11,11 +11,14 @@ at each of ``budget.thresholds`` percent (actual spend), plus a forecast alert a
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
+
+from components import naming
+from components.config import BudgetConfig, ObservabilityConfig
+from components.context import RegionContext
 
 # X-Ray traces a request when the service in front decides to, by the account's sampling
 # rules: API Gateway for the REST API
@@ -32,7 +35,7 @@ def sampling_rule_name(stack: str, kind: str) -> str:
     """``agent-infra-<stack>-<kind>``, shortened with a hash past X-Ray's 32 characters."""
     import hashlib
 
-    name = f"agent-infra-{stack}-{kind}"
+    name = naming.stack_resource_name(stack, kind)
     if len(name) <= RULE_NAME_MAX:
         return name
     digest = hashlib.sha256(name.encode()).hexdigest()[:6]
@@ -43,22 +46,19 @@ def sampling_rule_name(stack: str, kind: str) -> str:
 class RegionObservabilityArgs:
     """Inputs of :class:`RegionObservability`."""
 
-    region: str
-    stack: str
-    alarm_email: str | None
+    context: RegionContext
+    observability: ObservabilityConfig
+    """``alarmEmail`` (subscribed to the topic) and ``traceSampleRate``."""
     router_name: pulumi.Input[str]
     agent_step_name: pulumi.Input[str]
     """The agent loop's record function (every step of every turn passes through it)."""
     turn_arn: pulumi.Input[str]
     task_arn: pulumi.Input[str]
-    rest_api_name: str
     rest_stage: pulumi.Input[str]
     dlq_name: pulumi.Input[str]
-    kms_key_arn: pulumi.Input[str] | None = None
+    kms_key_arn: pulumi.Input[str]
     """The region's key, which encrypts the alarm topic (its key policy lets CloudWatch
     alarms publish)."""
-    trace_sample_rate: float = 1.0
-    """Share of requests traced by X-Ray (``observability.traceSampleRate``)."""
 
 
 class RegionObservability(pulumi.ComponentResource):
@@ -73,21 +73,24 @@ class RegionObservability(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: RegionObservabilityArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("agent-infra:observability:RegionObservability", name, None, opts)
+        context = args.context
         child = pulumi.ResourceOptions(parent=self)
+        rest_api_name = naming.rest_api_name(context.stack)
+        alarm_email = args.observability.alarm_email
         topic = aws.sns.Topic(
             f"{name}-alarms",
-            region=args.region,
-            name=f"agent-infra-{args.stack}-alarms",
+            region=context.region,
+            name=naming.stack_resource_name(context.stack, "alarms"),
             kms_master_key_id=args.kms_key_arn,
             opts=child,
         )
-        if args.alarm_email:
+        if alarm_email:
             aws.sns.TopicSubscription(
                 f"{name}-alarm-email",
-                region=args.region,
+                region=context.region,
                 topic=topic.arn,
                 protocol="email",
-                endpoint=args.alarm_email,
+                endpoint=alarm_email,
                 opts=child,
             )
         alarms = [
@@ -99,7 +102,7 @@ class RegionObservability(pulumi.ComponentResource):
                 "api-5xx",
                 "AWS/ApiGateway",
                 "5XXError",
-                {"ApiName": args.rest_api_name, "Stage": args.rest_stage},
+                {"ApiName": rest_api_name, "Stage": args.rest_stage},
                 10,
                 "Sum",
             ),
@@ -116,8 +119,8 @@ class RegionObservability(pulumi.ComponentResource):
         for key, namespace, metric, dimensions, threshold, statistic in alarms:
             alarm = aws.cloudwatch.MetricAlarm(
                 f"{name}-{key}",
-                region=args.region,
-                name=f"agent-infra-{args.stack}-{key}",
+                region=context.region,
+                name=naming.stack_resource_name(context.stack, key),
                 namespace=namespace,
                 metric_name=metric,
                 dimensions=dimensions,
@@ -133,40 +136,46 @@ class RegionObservability(pulumi.ComponentResource):
             )
             self.alarm_names.append(alarm.name)
         body = pulumi.Output.all(
-            args.router_name, args.agent_step_name, args.turn_arn, args.task_arn, args.rest_stage, args.dlq_name
-        ).apply(lambda v: json.dumps(_dashboard(args.region, args.rest_api_name, *v)))
+            router=args.router_name,
+            agent=args.agent_step_name,
+            turn=args.turn_arn,
+            task=args.task_arn,
+            stage=args.rest_stage,
+            dlq=args.dlq_name,
+        ).apply(lambda v: json.dumps(_dashboard(context.region, rest_api_name, **v)))
         aws.cloudwatch.Dashboard(
             f"{name}-dashboard",
-            region=args.region,
-            dashboard_name=f"agent-infra-{args.stack}-{args.region}",
+            region=context.region,
+            dashboard_name=naming.stack_resource_name(context.stack, context.region),
             dashboard_body=body,
             opts=child,
         )
         self._create_sampling_rules(name, args, child)
         self.topic_arn = topic.arn
         self.dashboard_url = (
-            f"https://{args.region}.console.aws.amazon.com/cloudwatch/home?region={args.region}"
-            f"#dashboards/dashboard/agent-infra-{args.stack}-{args.region}"
+            f"https://{context.region}.console.aws.amazon.com/cloudwatch/home?region={context.region}"
+            f"#dashboards/dashboard/{naming.stack_resource_name(context.stack, context.region)}"
         )
         self.register_outputs({"topicArn": self.topic_arn})
 
     @staticmethod
     def _create_sampling_rules(name: str, args: RegionObservabilityArgs, child: pulumi.ResourceOptions) -> None:
         """One X-Ray sampling rule for the REST API and one for the state machines, at the configured rate."""
+        context = args.context
         for kind, service_type, service_name in (
-            ("api", "AWS::ApiGateway::Stage", f"{args.rest_api_name}/*"),
-            ("states", "AWS::StepFunctions::StateMachine", f"agent-infra-{args.stack}-*"),
+            ("api", "AWS::ApiGateway::Stage", f"{naming.rest_api_name(context.stack)}/*"),
+            ("states", "AWS::StepFunctions::StateMachine", naming.stack_resource_name(context.stack, "*")),
         ):
             aws.xray.SamplingRule(
                 f"{name}-sampling-{kind}",
-                region=args.region,
-                rule_name=sampling_rule_name(args.stack, kind),
+                region=context.region,
+                rule_name=sampling_rule_name(context.stack, kind),
                 priority=RULE_PRIORITY,
                 version=1,
                 # No reservoir: the rate alone decides, so the bill follows it (a reservoir of 1
                 # a second would trace 86,400 requests a day per region whatever the rate).
                 reservoir_size=0,
-                fixed_rate=args.trace_sample_rate,
+                fixed_rate=args.observability.trace_sample_rate,
                 host="*",
                 http_method="*",
                 url_path="*",
@@ -235,9 +244,9 @@ class StackBudgetArgs:
     """Inputs of :class:`StackBudget`."""
 
     stack: str
-    monthly_usd: float
-    thresholds: Sequence[int]
-    alarm_email: str | None
+    budget: BudgetConfig
+    observability: ObservabilityConfig
+    """``alarmEmail``: the alerts' subscriber."""
 
 
 class StackBudget(pulumi.ComponentResource):
@@ -248,7 +257,8 @@ class StackBudget(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: StackBudgetArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("agent-infra:observability:StackBudget", name, None, opts)
-        subscribers = [args.alarm_email] if args.alarm_email else []
+        alarm_email = args.observability.alarm_email
+        subscribers = [alarm_email] if alarm_email else []
         notifications = [
             aws.budgets.BudgetNotificationArgs(
                 comparison_operator="GREATER_THAN",
@@ -257,7 +267,7 @@ class StackBudget(pulumi.ComponentResource):
                 notification_type="ACTUAL",
                 subscriber_email_addresses=subscribers,
             )
-            for percent in args.thresholds
+            for percent in args.budget.thresholds
         ]
         notifications.append(
             aws.budgets.BudgetNotificationArgs(
@@ -270,9 +280,9 @@ class StackBudget(pulumi.ComponentResource):
         )
         budget = aws.budgets.Budget(
             f"{name}-monthly",
-            name=f"agent-infra-{args.stack}",
+            name=naming.stack_resource_name(args.stack),
             budget_type="COST",
-            limit_amount=f"{args.monthly_usd:.2f}",
+            limit_amount=f"{args.budget.monthly_usd:.2f}",
             limit_unit="USD",
             time_unit="MONTHLY",
             # The provider tags every resource with stack=<stack>; activate it as a cost

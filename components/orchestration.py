@@ -19,7 +19,8 @@ import pulumi
 import pulumi_aws as aws
 
 from components import naming, policies
-from components.config import ToolConfig, WorkflowConfig
+from components.config import ObservabilityConfig, ToolConfig, WorkflowConfig
+from components.context import RegionContext, RegionLlm
 from components.workflows import (
     ModelCall,
     ToolRoute,
@@ -35,27 +36,21 @@ from components.workflows import (
 class AgentOrchestrationArgs:
     """Inputs of :class:`AgentOrchestration`."""
 
-    region: str
-    stack: str
-    account_id: pulumi.Input[str]
-    partition: str
+    context: RegionContext
     agent_arns: Mapping[str, pulumi.Input[str]]
     """``prepare``, ``record`` and ``stream``: what the machines invoke for each."""
     compensate_arn: pulumi.Input[str]
     approval_request_arn: pulumi.Input[str]
     tool_arns: Mapping[str, pulumi.Input[str]]
     tools: Sequence[ToolConfig]
-    workflow: WorkflowConfig
-    log_retention_days: int
-    llm_provider: str
-    llm_model: str
-    llm_endpoints: Sequence[str]
-    """This region's endpoints, nearest first (regions for bedrock, URLs for openai)."""
-    llm_timeout_seconds: float
-    llm_api_key: pulumi.Input[str] | None = None
-    """openai: the API key, kept in the EventBridge connection the HTTP Task uses."""
-    kms_key_arn: pulumi.Input[str] | None = None
+    llm: RegionLlm
+    """The model the machines call; for openai, its API key goes into the EventBridge
+    connection the HTTP Task uses."""
+    kms_key_arn: pulumi.Input[str]
     """The region's key, which encrypts the machines' log groups and the connection's secret."""
+    workflow: WorkflowConfig
+    observability: ObservabilityConfig
+    """``logRetentionDays`` of the machines' log groups."""
 
 
 class AgentOrchestration(pulumi.ComponentResource):
@@ -72,34 +67,35 @@ class AgentOrchestration(pulumi.ComponentResource):
         super().__init__("agent-infra:orchestration:AgentOrchestration", name, None, opts)
         self._name, self._args = name, args
         self._child = pulumi.ResourceOptions(parent=self)
-        names = [t.name for t in args.tools]
         connection = self._create_connection()
         arns = pulumi.Output.all(
-            args.agent_arns["prepare"],
-            args.agent_arns["record"],
-            args.agent_arns["stream"],
-            args.compensate_arn,
-            args.approval_request_arn,
-            connection.arn if connection is not None else None,
-            *(args.tool_arns[n] for n in names),
+            prepare=args.agent_arns["prepare"],
+            record=args.agent_arns["record"],
+            stream=args.agent_arns["stream"],
+            compensate=args.compensate_arn,
+            approval_request=args.approval_request_arn,
+            connection=connection.arn if connection is not None else None,
+            tools={t.name: args.tool_arns[t.name] for t in args.tools},
         )
         self._connection = connection
 
-        def functions(values: list[str]) -> tuple[WorkflowFunctions, ModelCall]:
-            prepare, record, stream, compensate, approval, connection_arn, *tool_arns = values
-            routes = [
-                ToolRoute(t.name, arn, requires_approval=t.requires_approval)
-                for t, arn in zip(args.tools, tool_arns, strict=True)
-            ]
+        def functions(v: dict) -> tuple[WorkflowFunctions, ModelCall]:
+            routes = [ToolRoute(t.name, v["tools"][t.name], requires_approval=t.requires_approval) for t in args.tools]
             model = ModelCall(
-                args.llm_provider,
-                endpoints=tuple(args.llm_endpoints) if args.llm_provider == "openai" else (),
-                connection_arn=connection_arn,
-                timeout_seconds=int(args.llm_timeout_seconds + 0.999),
+                args.llm.provider,
+                endpoints=tuple(args.llm.endpoints) if args.llm.provider == "openai" else (),
+                connection_arn=v["connection"],
+                timeout_seconds=int(args.llm.timeout_seconds + 0.999),
             )
             return (
                 WorkflowFunctions(
-                    prepare, record, stream, compensate, routes, approval_request=approval, partition=args.partition
+                    v["prepare"],
+                    v["record"],
+                    v["stream"],
+                    v["compensate"],
+                    routes,
+                    approval_request=v["approval_request"],
+                    partition=args.context.partition,
                 ),
                 model,
             )
@@ -124,29 +120,30 @@ class AgentOrchestration(pulumi.ComponentResource):
         self, kind: str, machine_type: str, definition: pulumi.Output[dict]
     ) -> tuple[aws.sfn.StateMachine, aws.iam.Role]:
         args, name, child = self._args, f"{self._name}-{kind}", self._child
-        machine_name = naming.state_machine_name(args.stack, kind)
+        context = args.context
+        machine_name = naming.state_machine_name(context.stack, kind)
         log_group = aws.cloudwatch.LogGroup(
             f"{name}-logs",
-            region=args.region,
+            region=context.region,
             name=f"/aws/vendedlogs/states/{machine_name}",
-            retention_in_days=args.log_retention_days,
+            retention_in_days=args.observability.log_retention_days,
             kms_key_id=args.kms_key_arn,
             opts=child,
         )
         role = aws.iam.Role(
             f"{name}-role",
-            description=f"agent-infra {args.stack} {kind} state machine in {args.region}",
-            assume_role_policy=pulumi.Output.from_input(args.account_id).apply(
+            description=f"agent-infra {context.stack} {kind} state machine in {context.region}",
+            assume_role_policy=pulumi.Output.from_input(context.account_id).apply(
                 lambda account: json.dumps(policies.assume_role_policy("states.amazonaws.com", account))
             ),
             opts=child,
         )
         model_statements = pulumi.Output.all(
-            args.account_id,
-            self._connection.arn if self._connection is not None else None,
-            self._connection_secret(),
-            args.kms_key_arn,
-        ).apply(lambda v: self._model_statements(*v))
+            account_id=context.account_id,
+            connection_arn=self._connection.arn if self._connection is not None else None,
+            secret_arn=self._connection_secret(),
+            key_arn=args.kms_key_arn,
+        ).apply(lambda v: self._model_statements(**v))
         role_policy = aws.iam.RolePolicy(
             f"{name}-policy",
             role=role.id,
@@ -161,7 +158,7 @@ class AgentOrchestration(pulumi.ComponentResource):
         )
         machine = aws.sfn.StateMachine(
             name,
-            region=args.region,
+            region=context.region,
             name=machine_name,
             type=machine_type,
             role_arn=role.arn,
@@ -183,21 +180,22 @@ class AgentOrchestration(pulumi.ComponentResource):
         keeps the key in a Secrets Manager secret of its own, encrypted with the region's key
         (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-target-connection.html)."""
         args = self._args
-        if args.llm_provider != "openai":
+        context = args.context
+        if args.llm.provider != "openai":
             return None
-        if args.llm_api_key is None:
+        if args.llm.api_key is None:
             raise ValueError("provider openai needs llm.apiKey for the HTTP Task's connection")
         return aws.cloudwatch.EventConnection(
             f"{self._name}-llm-connection",
-            region=args.region,
-            name=f"agent-infra-{args.stack}-llm",
+            region=context.region,
+            name=naming.stack_resource_name(context.stack, "llm"),
             description="API key of the OpenAI-compatible LLM endpoints",
             authorization_type="API_KEY",
             auth_parameters=aws.cloudwatch.EventConnectionAuthParametersArgs(
                 api_key=aws.cloudwatch.EventConnectionAuthParametersApiKeyArgs(
                     key="Authorization",
                     value=pulumi.Output.secret(
-                        pulumi.Output.from_input(args.llm_api_key).apply(lambda k: f"Bearer {k}")
+                        pulumi.Output.from_input(args.llm.api_key).apply(lambda k: f"Bearer {k}")
                     ),
                 )
             ),
@@ -212,11 +210,14 @@ class AgentOrchestration(pulumi.ComponentResource):
         self, account_id: str, connection_arn: str | None, secret_arn: str | None, key_arn: str | None
     ) -> list[dict]:
         args = self._args
-        if args.llm_provider == "bedrock":
+        context = args.context
+        if args.llm.provider == "bedrock":
             # The SDK integration calls Converse in the machine's own region.
-            return policies.bedrock_invoke(args.llm_model, [args.region], account_id, args.partition)
+            return policies.bedrock_invoke(args.llm.model, [context.region], account_id, context.partition)
         machines = [
-            naming.state_machine_arn(args.partition, args.region, account_id, naming.state_machine_name(args.stack, k))
+            naming.state_machine_arn(
+                context.partition, context.region, account_id, naming.state_machine_name(context.stack, k)
+            )
             for k in ("turn", "task")
         ]
         return policies.http_task_statements(
@@ -224,5 +225,5 @@ class AgentOrchestration(pulumi.ComponentResource):
             connection_arn or "",
             secret_arn or "",
             key_arn,
-            [e.rstrip("/") + "/chat/completions" for e in args.llm_endpoints],
+            [e.rstrip("/") + "/chat/completions" for e in args.llm.endpoints],
         )

@@ -3,8 +3,7 @@ orchestration and the APIs, the same shape in every region."""
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -12,21 +11,36 @@ import pulumi
 from components import naming
 from components.api import AgentApi, AgentApiArgs, create_websocket_api
 from components.compute import AgentCompute, AgentComputeArgs
-from components.config import ApiConfig, ObservabilityConfig, WorkflowConfig
+from components.config import ApiConfig, ComputeConfig, ObservabilityConfig, StateConfig, ToolConfig, WorkflowConfig
+from components.context import RegionContext, RegionLlm
 from components.observability import RegionObservability, RegionObservabilityArgs
 from components.orchestration import AgentOrchestration, AgentOrchestrationArgs
 
 
 @dataclass(frozen=True, kw_only=True)
 class AgentRegionArgs:
-    """Inputs of :class:`AgentRegion`. ``compute.websocket_api_id`` is filled in here."""
+    """Inputs of :class:`AgentRegion`: what its components need, each given once."""
 
-    compute: AgentComputeArgs
-    workflow: WorkflowConfig
-    api: ApiConfig
-    observability: ObservabilityConfig
+    context: RegionContext
+    stack_regions: Sequence[str]
+    """Every region of the stack."""
+    table_name: pulumi.Input[str]
+    kms_key_arn: pulumi.Input[str]
+    """The region's key (:class:`~components.global_table.GlobalTable`)."""
+    tools: Sequence[ToolConfig]
+    tool_dynamodb_actions: Mapping[str, Sequence[str]]
+    """Extra DynamoDB actions each tool declares (its module's ``TOOL.dynamodb_actions``)."""
+    archives: Mapping[str, str]
+    """Function key → path of its code zip, built once for every region."""
+    layer_archive: str
+    llm: RegionLlm
     client_keys: Mapping[str, pulumi.Input[str]]
     """Each API client's key value, the same in every region (:class:`ApiClientKeys`)."""
+    compute: ComputeConfig
+    api: ApiConfig
+    state: StateConfig
+    workflow: WorkflowConfig
+    observability: ObservabilityConfig
 
 
 class AgentRegion(pulumi.ComponentResource):
@@ -62,69 +76,72 @@ class AgentRegion(pulumi.ComponentResource):
     def __init__(self, name: str, args: AgentRegionArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("agent-infra:region:AgentRegion", name, None, opts)
         child_opts = pulumi.ResourceOptions(parent=self)
-        websocket = create_websocket_api(name, args.compute.region, args.compute.stack, child_opts)
-        compute_args = dataclasses.replace(args.compute, websocket_api_id=websocket.id)
-        compute = AgentCompute(naming.component_name(name, "compute"), compute_args, child_opts)
+        context = args.context
+        websocket = create_websocket_api(name, context, child_opts)
+        compute = AgentCompute(
+            naming.component_name(name, "compute"),
+            AgentComputeArgs(
+                context=context,
+                stack_regions=args.stack_regions,
+                table_name=args.table_name,
+                kms_key_arn=args.kms_key_arn,
+                websocket_api_id=websocket.id,
+                tools=args.tools,
+                tool_dynamodb_actions=args.tool_dynamodb_actions,
+                archives=args.archives,
+                layer_archive=args.layer_archive,
+                llm=args.llm,
+                compute=args.compute,
+                api=args.api,
+                state=args.state,
+                workflow=args.workflow,
+                observability=args.observability,
+            ),
+            child_opts,
+        )
         orchestration = AgentOrchestration(
-            f"{name}-orchestration",
+            naming.component_name(name, "orchestration"),
             AgentOrchestrationArgs(
-                region=compute_args.region,
-                stack=compute_args.stack,
-                account_id=compute_args.account_id,
-                partition=compute_args.partition,
+                context=context,
                 agent_arns=compute.agent_arns,
                 compensate_arn=compute.compensate_arn,
                 approval_request_arn=compute.approval_request_arn,
                 tool_arns=compute.tool_arns,
-                tools=args.compute.tools,
+                tools=args.tools,
+                llm=args.llm,
+                kms_key_arn=args.kms_key_arn,
                 workflow=args.workflow,
-                log_retention_days=args.compute.log_retention_days,
-                llm_provider=compute_args.llm.provider,
-                llm_model=compute_args.llm.model,
-                llm_endpoints=compute_args.llm.endpoints,
-                llm_timeout_seconds=compute_args.compute.llm_timeout_seconds,
-                llm_api_key=compute_args.llm.api_key,
-                kms_key_arn=compute_args.kms_key_arn,
+                observability=args.observability,
             ),
             child_opts,
         )
         api = AgentApi(
-            f"{name}-api",
+            naming.component_name(name, "api"),
             AgentApiArgs(
-                region=compute_args.region,
-                stack=compute_args.stack,
-                partition=compute_args.partition,
-                account_id=compute_args.account_id,
+                context=context,
                 functions=compute.functions,
                 router_invoke_target=compute.router_arn,
                 turn_arn=orchestration.turn_arn,
                 websocket_api=websocket,
-                rate_limit=args.api.rate_limit,
-                burst_limit=args.api.burst_limit,
-                quota_per_day=args.api.quota_per_day,
                 client_keys=args.client_keys,
-                log_retention_days=compute_args.log_retention_days,
-                execution_log_level=args.api.execution_log_level,
-                manage_account_logging=args.api.manage_account_logging,
-                kms_key_arn=compute_args.kms_key_arn,
+                kms_key_arn=args.kms_key_arn,
+                api=args.api,
+                observability=args.observability,
             ),
             child_opts,
         )
         observability = RegionObservability(
-            f"{name}-observability",
+            naming.component_name(name, "observability"),
             RegionObservabilityArgs(
-                region=compute_args.region,
-                stack=compute_args.stack,
-                alarm_email=args.observability.alarm_email,
+                context=context,
+                observability=args.observability,
                 router_name=compute.router_name,
                 agent_step_name=compute.functions["agent-record"].name,
                 turn_arn=orchestration.turn_arn,
                 task_arn=orchestration.task_arn,
-                rest_api_name=f"agent-infra-{compute_args.stack}",
                 rest_stage=api.rest_stage_name,
                 dlq_name=compute.dlq_name,
-                kms_key_arn=compute_args.kms_key_arn,
-                trace_sample_rate=args.observability.trace_sample_rate,
+                kms_key_arn=args.kms_key_arn,
             ),
             child_opts,
         )

@@ -22,32 +22,33 @@ from urllib.parse import urlparse
 import pulumi
 import pulumi_aws as aws
 
+from components.config import DomainConfig, LlmConfig
+
 HEALTH_PATH = "/v1/health"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RegionEndpoints:
+    """One region's APIs, as its custom domains map them."""
+
     rest_api_id: pulumi.Input[str]
     websocket_api_id: pulumi.Input[str]
-    rest_stage: pulumi.Input[str] = "live"
+    rest_stage: pulumi.Input[str]
     """The stage's name as an Output of the stage, so mappings wait for it to exist."""
-    websocket_stage: pulumi.Input[str] = "live"
+    websocket_stage: pulumi.Input[str]
 
 
 @dataclass(frozen=True, kw_only=True)
 class GlobalRoutingArgs:
     """Inputs of :class:`GlobalRouting`."""
 
-    zone: str
-    api_host: str
-    ws_host: str
+    domain: DomainConfig
     regions: Sequence[str]
     """Every region; the first is the home region."""
     endpoints: Mapping[str, RegionEndpoints]
-    llm_host: str = "llm"
-    llm_endpoint_regions: Mapping[str, str] | None = None
-    """OpenAI-compatible endpoint URL → its region: one ``llm.<zone>`` latency record each."""
-    llm_health_path: str = "/health"
+    llm: LlmConfig
+    """With provider ``openai``: one ``llm.<zone>`` latency record per endpoint whose region
+    ``endpointRegions`` gives, each with a health check on ``healthPath``."""
 
 
 class GlobalRouting(pulumi.ComponentResource):
@@ -63,10 +64,11 @@ class GlobalRouting(pulumi.ComponentResource):
     def __init__(self, name: str, args: GlobalRoutingArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("agent-infra:routing:GlobalRouting", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        self.api_domain = f"{args.api_host}.{args.zone}"
-        self.ws_domain = f"{args.ws_host}.{args.zone}"
+        domain = args.domain
+        self.api_domain = f"{domain.api_host}.{domain.zone}"
+        self.ws_domain = f"{domain.ws_host}.{domain.zone}"
         zone = aws.route53.get_zone_output(
-            name=args.zone, private_zone=False, opts=pulumi.InvokeOutputOptions(parent=self)
+            name=domain.zone, private_zone=False, opts=pulumi.InvokeOutputOptions(parent=self)
         )
         home = args.regions[0]
 
@@ -82,9 +84,9 @@ class GlobalRouting(pulumi.ComponentResource):
             for region in args.regions
         }
         validation_fqdns = []
-        for index, domain in enumerate((self.api_domain, self.ws_domain)):
+        for index, host_name in enumerate((self.api_domain, self.ws_domain)):
             option = certificates[home].domain_validation_options.apply(
-                lambda options, d=domain: next(o for o in options if o.domain_name == d)
+                lambda options, d=host_name: next(o for o in options if o.domain_name == d)
             )
             record = aws.route53.Record(
                 f"{name}-validation-{index}",
@@ -155,7 +157,7 @@ class GlobalRouting(pulumi.ComponentResource):
                     request_interval=30,
                     failure_threshold=3,
                     measure_latency=True,
-                    tags={"Name": f"{host}.{args.zone} {region}"},
+                    tags={"Name": f"{host}.{domain.zone} {region}"},
                     opts=child,
                 )
             self.health_check_ids[region] = checks["api"].id
@@ -193,8 +195,9 @@ class GlobalRouting(pulumi.ComponentResource):
                 ],
                 opts=child,
             )
-        self.llm_domain = f"{args.llm_host}.{args.zone}"
-        for url, region in sorted((args.llm_endpoint_regions or {}).items()):
+        self.llm_domain = f"{domain.llm_host}.{domain.zone}"
+        llm_endpoint_regions = args.llm.endpoint_regions if args.llm.provider == "openai" else {}
+        for url, region in sorted(llm_endpoint_regions.items()):
             host = urlparse(url).hostname
             label = host.replace(".", "-")
             check = aws.route53.HealthCheck(
@@ -202,7 +205,7 @@ class GlobalRouting(pulumi.ComponentResource):
                 type="HTTPS",
                 fqdn=host,
                 port=443,
-                resource_path=args.llm_health_path,
+                resource_path=args.llm.health_path,
                 request_interval=30,
                 failure_threshold=3,
                 tags={"Name": f"{self.llm_domain} {host}"},

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from components import naming
+from components.config import StateConfig
 from components.policies import table_key_policy
 from handlers.shared.table import TABLE_SCHEMA
 
@@ -26,18 +28,14 @@ class GlobalTableArgs:
 
     regions: Sequence[str]
     """Every region of the stack; the first is the home region that owns the table."""
+    stack: str
+    """Names the keys' alias and the log groups the keys may encrypt."""
+    partition: str
     account_id: pulumi.Input[str]
     """The AWS account, for the key policies."""
-    partition: str = "aws"
-    deletion_protection: bool = True
-    """DynamoDB deletion protection on the table and every replica, and Pulumi ``protect``."""
-    pitr_recovery_days: int = 35
-    kms_deletion_window_days: int = 30
-    strong_consistency: bool = False
-    key_alias: str = "alias/agent-infra-state"
-    """Alias of the table key, the same name in every region."""
-    log_group_prefixes: Sequence[str] = ()
-    """Name prefixes of the stack's log groups, which the region's key also encrypts."""
+    state: StateConfig
+    """``deletionProtection`` (DynamoDB's on the table and every replica, and Pulumi
+    ``protect`` on them and the keys), the PITR and key deletion windows, consistency."""
 
 
 class GlobalTable(pulumi.ComponentResource):
@@ -53,6 +51,8 @@ class GlobalTable(pulumi.ComponentResource):
     """ARN of the table key, per region."""
 
     def __init__(self, name: str, args: GlobalTableArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        # The token keeps the module's old name (state.py): the type is part of every URN
+        # under it, and a new token would replace the table and its keys on `pulumi up`.
         super().__init__("agent-infra:state:GlobalTable", name, None, opts)
         if not args.regions:
             raise ValueError("GlobalTable needs at least one region")
@@ -64,7 +64,7 @@ class GlobalTable(pulumi.ComponentResource):
             key = self._create_key(name, region, args, child_opts)
             self.key_arns[region] = key.arn
 
-        schema = TABLE_SCHEMA
+        schema, state = TABLE_SCHEMA, args.state
         self._table = aws.dynamodb.Table(
             f"{name}-table",
             region=home,
@@ -91,7 +91,7 @@ class GlobalTable(pulumi.ComponentResource):
             stream_view_type=schema.stream_view_type,
             ttl=aws.dynamodb.TableTtlArgs(attribute_name=schema.ttl_attribute, enabled=True),
             point_in_time_recovery=aws.dynamodb.TablePointInTimeRecoveryArgs(
-                enabled=True, recovery_period_in_days=args.pitr_recovery_days
+                enabled=True, recovery_period_in_days=state.pitr_recovery_days
             ),
             server_side_encryption=aws.dynamodb.TableServerSideEncryptionArgs(
                 enabled=True, kms_key_arn=self.key_arns[home]
@@ -101,14 +101,14 @@ class GlobalTable(pulumi.ComponentResource):
                     region_name=region,
                     kms_key_arn=self.key_arns[region],
                     point_in_time_recovery=True,
-                    deletion_protection_enabled=args.deletion_protection,
+                    deletion_protection_enabled=state.deletion_protection,
                     propagate_tags=True,
-                    consistency_mode="STRONG" if args.strong_consistency else "EVENTUAL",
+                    consistency_mode="STRONG" if state.strong_consistency else "EVENTUAL",
                 )
                 for region in replica_regions
             ],
-            deletion_protection_enabled=args.deletion_protection,
-            opts=pulumi.ResourceOptions.merge(child_opts, pulumi.ResourceOptions(protect=args.deletion_protection)),
+            deletion_protection_enabled=state.deletion_protection,
+            opts=pulumi.ResourceOptions.merge(child_opts, pulumi.ResourceOptions(protect=state.deletion_protection)),
         )
 
         self.table_name = self._table.name
@@ -131,17 +131,21 @@ class GlobalTable(pulumi.ComponentResource):
             region=region,
             description=f"Encrypts the agent-infra state table and the stack's data in {region}",
             enable_key_rotation=True,
-            deletion_window_in_days=args.kms_deletion_window_days,
+            deletion_window_in_days=args.state.kms_deletion_window_days,
             policy=pulumi.Output.from_input(args.account_id).apply(
-                lambda account: json.dumps(table_key_policy(account, region, args.partition, args.log_group_prefixes))
+                lambda account: json.dumps(
+                    table_key_policy(account, region, args.partition, naming.log_group_prefixes(args.stack))
+                )
             ),
             # A destroyed key makes the table's backups unreadable: protect it like the table.
-            opts=pulumi.ResourceOptions.merge(child_opts, pulumi.ResourceOptions(protect=args.deletion_protection)),
+            opts=pulumi.ResourceOptions.merge(
+                child_opts, pulumi.ResourceOptions(protect=args.state.deletion_protection)
+            ),
         )
         aws.kms.Alias(
             f"{name}-key-alias-{region}",
             region=region,
-            name=args.key_alias,
+            name=naming.table_key_alias(args.stack),
             target_key_id=key.key_id,
             opts=child_opts,
         )
