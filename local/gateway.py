@@ -88,16 +88,18 @@ class TokenBucket:
 
     rate: float
     burst: int
+    clock: Callable[[], float] = time.monotonic
+    """Seconds, monotonic; a test may hold it still."""
     _tokens: float = field(init=False)
     _at: float = field(init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
 
     def __post_init__(self) -> None:
-        self._tokens, self._at = float(self.burst), time.monotonic()
+        self._tokens, self._at = float(self.burst), self.clock()
 
     def take(self) -> bool:
         with self._lock:
-            now = time.monotonic()
+            now = self.clock()
             self._tokens = min(float(self.burst), self._tokens + (now - self._at) * self.rate)
             self._at = now
             if self._tokens >= 1:
