@@ -43,7 +43,8 @@ from pathlib import Path
 
 import requests
 
-from bench.startup import ROOT, free_port_triple
+from bench.startup import ROOT
+from local.stack import free_port_triple
 
 CONCURRENCY = (1, 8)
 MAX_REQUESTS = {"direct": 2, "tool": 4}

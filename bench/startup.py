@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -27,31 +26,10 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from local.stack import free_port_triple
+
 ROOT = Path(__file__).resolve().parent.parent
 BANNER = "agent-infra local stack is up"
-
-
-def free_port_triple() -> int:
-    """A port P with P, P+1 and P+2 free on loopback (REST, WebSocket, moto)."""
-    for _ in range(100):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        if port + 2 > 65535:
-            continue
-        sockets = []
-        try:
-            for candidate in (port, port + 1, port + 2):
-                sock = socket.socket()
-                sockets.append(sock)
-                sock.bind(("127.0.0.1", candidate))
-            return port
-        except OSError:
-            continue
-        finally:
-            for sock in sockets:
-                sock.close()
-    raise RuntimeError("no three consecutive free ports found")
 
 
 def timed_command(command: list[str]) -> float:

@@ -483,6 +483,20 @@ def taken_ports(host: str, port: int) -> list[tuple[int, str]]:
     return taken
 
 
+def free_port_triple(host: str = "127.0.0.1") -> int:
+    """A PORT whose three ports (REST, WebSocket, moto) are all free on ``host`` now: for
+    the tests and benches that start stacks of their own."""
+    import socket
+
+    for _ in range(100):
+        with socket.socket() as probe:
+            probe.bind((host, 0))
+            port = probe.getsockname()[1]
+        if port + len(PORT_ROLES) - 1 <= 65535 and not taken_ports(host, port):
+            return port
+    raise RuntimeError(f"no {len(PORT_ROLES)} consecutive free ports on {host}")
+
+
 def port_message(host: str, port: int, taken: list[tuple[int, str]]) -> str:
     busy = ", ".join(f"{number} ({role})" for number, role in taken)
     return "\n".join(

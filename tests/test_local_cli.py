@@ -10,10 +10,11 @@ import json
 import socket
 import subprocess
 import sys
-from contextlib import ExitStack
 from pathlib import Path
 
 import yaml
+
+from local.stack import free_port_triple
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -22,25 +23,6 @@ def run_stack(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     return subprocess.run(  # noqa: S603 - this interpreter, this repository's module
         [sys.executable, "-m", "local.stack", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout
     )
-
-
-def free_port_triple() -> int:
-    """P with P, P+1, P+2 free on loopback."""
-    for _ in range(100):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        if port + 2 > 65535:
-            continue
-        with ExitStack() as held:
-            try:
-                for candidate in (port, port + 1, port + 2):
-                    sock = held.enter_context(socket.socket())
-                    sock.bind(("127.0.0.1", candidate))
-            except OSError:
-                continue
-        return port
-    raise RuntimeError("no three consecutive free ports")
 
 
 def listening(port: int) -> socket.socket:

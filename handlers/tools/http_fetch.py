@@ -15,11 +15,11 @@ What the model asks for is untrusted, and so is every server it points at. The r
 The resolver and the connection opener are injectable (:class:`Fetcher`), so the rules are
 tested without a network; :data:`FETCHER` uses the real ones.
 
-This module is longer than the 500 lines the other handler modules keep to, on purpose: a
-tool's archive carries its own module and ``handlers/shared`` only, and the rules above
-are one protocol, read and reviewed together. Split into ``handlers/shared`` they would
-ship in every function's archive; split within ``handlers/tools`` they would be a second
-tool module in this one's archive.
+This module is longer than the 500 lines the other handler modules keep to, on purpose: the
+rules above are one protocol, read and reviewed together, and nothing but this tool uses
+them. A tool's archive carries its own module and the ``handlers/shared`` modules it
+imports; split within ``handlers/tools`` they would be a second tool module in this one's
+archive, and moved to ``handlers/shared`` they would belong to one function only.
 """
 
 from __future__ import annotations
