@@ -361,14 +361,21 @@ def facts_from_resources(stack: str, resources: Sequence[Any], config: Mapping[s
                 system_log_level=r.inputs["loggingConfig"].get("systemLogLevel", "INFO"),
             )
         )
+    # Sorted by function, then region: the program registers these as Outputs resolve, in
+    # no fixed order, and the report is compared run to run.
     provisioned = tuple(
-        (
-            r.inputs.get("region"),
-            names.get(r.inputs["functionName"], r.inputs["functionName"]),
-            int(r.inputs["provisionedConcurrentExecutions"]),
+        sorted(
+            (
+                (
+                    r.inputs.get("region"),
+                    names.get(r.inputs["functionName"], r.inputs["functionName"]),
+                    int(r.inputs["provisionedConcurrentExecutions"]),
+                )
+                for r in resources
+                if r.typ == "aws:lambda/provisionedConcurrencyConfig:ProvisionedConcurrencyConfig"
+            ),
+            key=lambda entry: (entry[1], entry[0]),
         )
-        for r in resources
-        if r.typ == "aws:lambda/provisionedConcurrencyConfig:ProvisionedConcurrencyConfig"
     )
     table = _one(resources, "aws:dynamodb/table:Table")
     replicas = table.inputs.get("replicas") or []
