@@ -286,6 +286,7 @@ def test_prod_fixed_costs_include_provisioned_concurrency_and_a_domain_adds_heal
     facts = facts_from_resources("prod", run_program(config, "prod").resources, config)
     provisioned = {(region, key): n for region, key, n in facts.provisioned}
     assert provisioned == {(r, k): 2 for r in facts.regions for k in ("agent-prepare", "agent-record")}
+    assert list(facts.provisioned) == sorted(facts.provisioned, key=lambda e: (e[1], e[0])), "one order, run to run"
     assert facts.pitr_regions == 3 and facts.ttl_days == 365 and facts.stage_rate_limit == 200
     lines = fixed_lines(facts, prices, Assumptions())
     assert not [line for line in lines if line.group == "Route 53"]
