@@ -142,10 +142,10 @@ def _imported_names(name: str, source: bytes) -> set[str]:
     return names
 
 
-def _shared_modules_needed(sources: Mapping[str, bytes]) -> dict[str, bytes]:
+def _shared_modules_needed(sources: Mapping[str, bytes], shared: Mapping[str, Path]) -> dict[str, bytes]:
     """The shared package's modules that ``sources`` import, followed through each other,
-    with the ``__init__.py`` of every package on the way (Python runs them first)."""
-    shared = _shared_files()
+    with the ``__init__.py`` of every package on the way (Python runs them first).
+    ``shared``: the package's files by archive path (``_shared_files``)."""
     needed: dict[str, bytes] = {}
     pending = [(name, content) for name, content in sources.items() if name.endswith(".py")]
     while pending:
@@ -168,10 +168,11 @@ def _source_files(code: FunctionCode) -> dict[str, bytes]:
     for module in code.modules:
         files[module] = (ROOT / module).read_bytes()
     files.update(code.extra_files)
-    files.update(_shared_modules_needed(files))
+    shared = _shared_files()
+    files.update(_shared_modules_needed(files, shared))
     # Data files of the shared package (none today) ship whole: no import statement names them.
-    files.update({name: path.read_bytes() for name, path in _shared_files().items() if not name.endswith(".py")})
-    return dict(sorted(files.items()))
+    files.update({name: path.read_bytes() for name, path in shared.items() if not name.endswith(".py")})
+    return files
 
 
 def _with_bytecode(files: dict[str, bytes], runtime_version: tuple[int, int]) -> dict[str, bytes]:

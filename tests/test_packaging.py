@@ -112,7 +112,7 @@ from handlers.shared.store import Store
 def later():
     from handlers.shared.llm import client  # only when called: still shipped
 """
-    needed = packaging._shared_modules_needed({"handlers/x.py": source})
+    needed = packaging._shared_modules_needed({"handlers/x.py": source}, packaging._shared_files())
     assert {"handlers/shared/__init__.py", "handlers/shared/ids.py", "handlers/shared/store/__init__.py"} <= set(needed)
     assert "handlers/shared/llm/client.py" in needed and "handlers/shared/llm/__init__.py" in needed
     assert "handlers/shared/store/base.py" in needed, "followed through store/__init__.py"
