@@ -117,6 +117,15 @@ class AgentCompute(pulumi.ComponentResource):
         self._table_arn = pulumi.Output.all(account=context.account_id, table=args.table_name).apply(
             lambda v: naming.table_arn(context.partition, region, v["account"], v["table"])
         )
+        # Every replica: the functions that read and write a session (or a key, or a decision)
+        # in its home replica, wherever that is (handlers/shared/store/replicas.py).
+        self._replica_arns = pulumi.Output.all(account=context.account_id, table=args.table_name).apply(
+            lambda v: [naming.table_arn(context.partition, r, v["account"], v["table"]) for r in args.stack_regions]
+        )
+        self._store_environment = {
+            "TABLE_REGIONS": json.dumps(list(args.stack_regions)),
+            "EVACUATED_REGIONS": json.dumps(list(args.state.evacuated_regions)),
+        }
         # Where the agent loop and compensation post WebSocket frames.
         self._connections_arn = pulumi.Output.all(account=context.account_id, api=args.websocket_api_id).apply(
             lambda v: (
@@ -202,12 +211,23 @@ class AgentCompute(pulumi.ComponentResource):
         args = self._args
         context = args.context
         task_machine = naming.state_machine_name(context.stack, "task")
-        statements = pulumi.Output.all(account=context.account_id, table_arn=self._table_arn).apply(
+        statements = pulumi.Output.all(
+            account=context.account_id, table_arn=self._table_arn, replicas=self._replica_arns
+        ).apply(
             lambda v: [
-                *policies.table_access(
-                    v["table_arn"],
-                    ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"],
-                    ["dynamodb:Query"],
+                *policies.table_access(v["table_arn"], ["dynamodb:GetItem", "dynamodb:PutItem"], ["dynamodb:Query"]),
+                # Sessions and Idempotency-Key claims in their home replicas: a claim is a
+                # conditional put with checks of the other replicas' records, given back
+                # (DeleteItem) when the request fails, completed (UpdateItem) when it is done.
+                policies.replica_access(
+                    v["replicas"],
+                    [
+                        "dynamodb:Query",
+                        "dynamodb:PutItem",
+                        "dynamodb:UpdateItem",
+                        "dynamodb:DeleteItem",
+                        "dynamodb:ConditionCheckItem",
+                    ],
                 ),
                 policies.statement(
                     "StartTasks",
@@ -229,6 +249,7 @@ class AgentCompute(pulumi.ComponentResource):
             lambda v: {
                 "TABLE_NAME": v["table"],
                 "TTL_DAYS": str(args.state.ttl_days),
+                **self._store_environment,
                 "MAX_BODY_BYTES": str(args.api.max_body_kb * 1024),
                 "TASK_STATE_MACHINE_ARN": naming.state_machine_arn(
                     context.partition, context.region, v["account"], task_machine
@@ -275,6 +296,7 @@ class AgentCompute(pulumi.ComponentResource):
                 "WEBSOCKET_ENDPOINT": v["websocket"],
                 "TABLE_NAME": v["table"],
                 "TTL_DAYS": str(args.state.ttl_days),
+                **self._store_environment,
                 "MAX_STEPS": str(args.workflow.max_steps),
                 "MAX_TOKENS": str(args.compute.max_tokens),
                 "LLM_PROVIDER": llm.provider,
@@ -291,9 +313,13 @@ class AgentCompute(pulumi.ComponentResource):
             memory=compute.agent_step_memory_mb,
             timeout=compute.agent_step_timeout_seconds,
             environment=environment,
-            # Query loads the conversation; BatchGetItem reads tool outputs passed by reference.
-            statements=self._table_arn.apply(
-                lambda arn: policies.table_access(arn, ["dynamodb:Query", "dynamodb:BatchGetItem"])
+            # Query loads the conversation, in the session's home replica; BatchGetItem reads
+            # tool outputs passed by reference (this region's runs).
+            statements=pulumi.Output.all(table_arn=self._table_arn, replicas=self._replica_arns).apply(
+                lambda v: [
+                    *policies.table_access(v["table_arn"], ["dynamodb:BatchGetItem"]),
+                    policies.replica_access(v["replicas"], ["dynamodb:Query"]),
+                ]
             ),
         )
         self._function(
@@ -303,15 +329,19 @@ class AgentCompute(pulumi.ComponentResource):
             memory=compute.agent_step_memory_mb,
             timeout=compute.agent_step_timeout_seconds,
             environment=environment,
-            statements=pulumi.Output.all(table_arn=self._table_arn, connections=connections).apply(
+            statements=pulumi.Output.all(
+                table_arn=self._table_arn, replicas=self._replica_arns, connections=connections
+            ).apply(
                 lambda v: [
-                    # PutItem writes a step (and, in a transaction, a new session's metadata or
-                    # a turn's idempotency claim); UpdateItem refreshes a session's place in the
-                    # recent list; BatchGetItem reads tool outputs passed by reference;
-                    # DeleteItem forgets a WebSocket connection that is gone.
-                    *policies.table_access(
-                        v["table_arn"],
-                        ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:BatchGetItem", "dynamodb:DeleteItem"],
+                    # BatchGetItem reads tool outputs passed by reference; DeleteItem forgets a
+                    # WebSocket connection that is gone (both this region's items).
+                    *policies.table_access(v["table_arn"], ["dynamodb:BatchGetItem", "dynamodb:DeleteItem"]),
+                    # In the session's home replica: PutItem writes a step (and, in a
+                    # transaction, a new session's metadata or a turn's idempotency claim, with
+                    # ConditionChecks of the other replicas' claims); UpdateItem refreshes the
+                    # session's place in the recent list.
+                    policies.replica_access(
+                        v["replicas"], ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem"]
                     ),
                     policies.statement("PostToConnections", ["execute-api:ManageConnections"], [v["connections"]]),
                 ]
@@ -374,7 +404,7 @@ class AgentCompute(pulumi.ComponentResource):
         state-machine side may only record a request."""
         args = self._args
         environment = pulumi.Output.from_input(args.table_name).apply(
-            lambda table: {"TABLE_NAME": table, "TTL_DAYS": str(args.state.ttl_days)}
+            lambda table: {"TABLE_NAME": table, "TTL_DAYS": str(args.state.ttl_days), **self._store_environment}
         )
         decide = self._function(
             "approval",
@@ -382,9 +412,15 @@ class AgentCompute(pulumi.ComponentResource):
             memory=SMALL_FUNCTION_MB,
             timeout=10,
             environment=environment,
-            statements=self._table_arn.apply(
-                lambda arn: [
-                    *policies.table_access(arn, ["dynamodb:GetItem", "dynamodb:UpdateItem"]),
+            statements=pulumi.Output.all(table_arn=self._table_arn, replicas=self._replica_arns).apply(
+                lambda v: [
+                    *policies.table_access(v["table_arn"], ["dynamodb:Query"]),
+                    # A decision is taken in the execution's region (or the run's next one): a
+                    # transaction of the decision, a check that the approval is pending and
+                    # checks of the other replicas' decisions; UpdateItem marks it delivered.
+                    policies.replica_access(
+                        v["replicas"], ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem"]
+                    ),
                     # Task tokens are not ARNs: these actions take no resource-level scope.
                     policies.statement("AnswerApprovals", policies.TASK_TOKEN_ACTIONS, ["*"]),
                 ]
@@ -477,6 +513,7 @@ class AgentCompute(pulumi.ComponentResource):
             lambda v: {
                 "TABLE_NAME": v["table"],
                 "TTL_DAYS": str(args.state.ttl_days),
+                **self._store_environment,
                 "WEBSOCKET_ENDPOINT": v["websocket"],
             }
         )
@@ -486,9 +523,13 @@ class AgentCompute(pulumi.ComponentResource):
             memory=SMALL_FUNCTION_MB,
             timeout=60,
             environment=environment,
-            statements=pulumi.Output.all(table_arn=self._table_arn, connections=self._connections_arn).apply(
+            statements=pulumi.Output.all(
+                table_arn=self._table_arn, replicas=self._replica_arns, connections=self._connections_arn
+            ).apply(
                 lambda v: [
                     *policies.table_access(v["table_arn"], sorted(actions)),
+                    # The failed marker goes to the session's home replica.
+                    policies.replica_access(v["replicas"], ["dynamodb:Query", "dynamodb:PutItem"]),
                     policies.statement("TellConnections", ["execute-api:ManageConnections"], [v["connections"]]),
                 ]
             ),

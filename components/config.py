@@ -370,7 +370,18 @@ class StateConfig(_Model):
         30, ge=7, le=30, description="Waiting period before a deleted KMS key is destroyed (7..30)."
     )
     strong_consistency: bool = Field(
-        False, description="Multi-Region strong consistency: exactly 3 regions of one region set."
+        False,
+        description=(
+            "Multi-Region strong consistency: exactly 3 regions of one region set. Refused for now: MRSC supports"
+            " neither TTL nor transactions, which this store's writes use (README: When a region fails)."
+        ),
+    )
+    evacuated_regions: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Regions taken out of every session's homes on purpose (a planned evacuation): their sessions are"
+            " read and written in their next region until the list no longer names them."
+        ),
     )
 
 
@@ -494,6 +505,20 @@ class StackConfig(_Model):
                 raise ValueError(
                     f"state.strongConsistency needs exactly 3 regions from one region set ({sets}); got {self.regions}"
                 )
+            # "Time to Live (TTL) is not supported for MRSC global tables" and MRSC tables "do not
+            # support transaction operations"
+            # (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/V2globaltables_HowItWorks.html).
+            raise ValueError(
+                "state.strongConsistency (MRSC) is not supported by this store yet: MRSC global tables support"
+                " neither TTL (every item here expires) nor TransactWriteItems (a session's first step, an"
+                " Idempotency-Key claim and an approval decision are transactions); see the README's"
+                " 'When a region fails' for what MRSC would change"
+            )
+        unknown = sorted(set(self.state.evacuated_regions) - set(self.regions))
+        if unknown:
+            raise ValueError(f"state.evacuatedRegions names regions that are not in regions: {unknown}")
+        if self.state.evacuated_regions and set(self.state.evacuated_regions) >= set(self.regions):
+            raise ValueError("state.evacuatedRegions names every region: at least one must serve the sessions")
         return self
 
     @property

@@ -318,6 +318,14 @@ def table_access(
     return out
 
 
+def replica_access(replica_arns: Sequence[str], actions: Sequence[str]) -> dict:
+    """DynamoDB actions on every replica of the table: for the functions that read and write a
+    key in its home replica, whichever region that is. A transaction needs the action of each
+    of its parts, ``dynamodb:ConditionCheckItem`` for a ConditionCheck
+    (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis-iam.html)."""
+    return statement("TableReplicas", sorted(actions), list(replica_arns))
+
+
 def bedrock_invoke(model: str, regions: list[str], account_id: str, partition: str = "aws") -> list[dict]:
     """Converse on ``model`` in the endpoint regions only.
 

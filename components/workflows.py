@@ -33,6 +33,9 @@ LAMBDA_RETRYABLE = [
     "Lambda.TooManyRequestsException",
 ]
 TRANSIENT_ERRORS = ["ToolTransientError"]
+# The session's home replica could not be reached (handlers.shared.store.replicas): a retry
+# reads and writes it in the session's next region.
+STORE_RETRYABLE = [*LAMBDA_RETRYABLE, "ReplicaUnavailableError"]
 # Bedrock's errors through the SDK integration are "BedrockRuntime.<Exception>"
 # (https://docs.aws.amazon.com/step-functions/latest/dg/supported-services-awssdk.html#use-awssdk-integ);
 # these pass: throttling, the service or the model busy, a request that timed out.
@@ -325,7 +328,7 @@ def _definition(
             "Comment": "Load the conversation (one Query) and build the model request; its output is the state.",
             "Resource": functions.prepare,
             "ResultPath": "$",
-            "Retry": _retry(limits, LAMBDA_RETRYABLE),
+            "Retry": _retry(limits, STORE_RETRYABLE),
             "Catch": _catch_all("Compensate"),
             "Next": "Streaming?",
         },
@@ -349,7 +352,7 @@ def _definition(
             "Comment": "Persist the step (one write) and decide: the answer, or tool calls.",
             "Resource": functions.record,
             "ResultPath": "$.agent",
-            "Retry": _retry(limits, LAMBDA_RETRYABLE),
+            "Retry": _retry(limits, STORE_RETRYABLE),
             "Catch": [
                 {"ErrorEquals": ["ConflictError"], "ResultPath": "$.conflict", "Next": "Conflict"},
                 *_catch_all("Compensate"),
@@ -462,7 +465,7 @@ def _definition(
                 "failure.$": "$.failure",
             },
             "ResultPath": "$.compensation",
-            "Retry": _retry(limits, LAMBDA_RETRYABLE),
+            "Retry": _retry(limits, STORE_RETRYABLE),
             "Catch": [
                 {"ErrorEquals": ["States.ALL"], "ResultPath": "$.compensationFailure", "Next": "Compensation failed"}
             ],

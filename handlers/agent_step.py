@@ -61,6 +61,7 @@ from handlers.shared.log import get_logger, log_context
 from handlers.shared.models import IDEMPOTENCY_KEY_PATTERN, IDEMPOTENCY_KEY_RULE, MESSAGE_BYTES, id_problem
 from handlers.shared.settings import load_settings
 from handlers.shared.store import Message, NewMessage, SessionOwnershipError, Store
+from handlers.shared.store.conversations import message_id
 from handlers.shared.streaming import AnswerStream, management_api_poster, progress_message
 from handlers.shared.turns import (
     REQUEST_BYTES,
@@ -133,6 +134,8 @@ class StepContext(msgspec.Struct, frozen=True):
     """What prepare hands record through the state."""
 
     seq: int
+    replica: str
+    """The session's home replica the conversation was read from: the step is written there."""
     newSession: bool
     touch: bool
     messageId: str
@@ -154,6 +157,8 @@ class AgentStepSettings(msgspec.Struct, frozen=True):
     LLM_MODEL: str
     LLM_ENDPOINTS: list[str]
     TTL_DAYS: int = 90
+    TABLE_REGIONS: list[str] = []
+    EVACUATED_REGIONS: list[str] = []
     MAX_STEPS: int = 8
     MAX_TOKENS: int = 2_048
     LLM_TIMEOUT_SECONDS: float = 20.0
@@ -231,14 +236,15 @@ class AgentStep:
             for name, spec in self.tool_specs.items()
             if (step.tools is None or name in step.tools) and (step.mode == "task" or name not in self.approval_tools)
         ]
-        seq = page.last_seq + 1
+        seq = page.next_seq()
         request = self._request(history, incoming, offered, streaming=step.connectionId is not None)
         calls, usage = turn_summary([*history, incoming], step.executionId)
         context = StepContext(
             seq=seq,
+            replica=page.replica,
             newSession=page.meta is None,
             touch=self.store.sessions.needs_touch(page.meta),
-            messageId=f"{seq:08d}-1",
+            messageId=message_id(seq, page.replica, 1),
             offered=[s.name for s in offered],
             turnToolCalls=calls,
             turnUsage=usage,
@@ -325,6 +331,7 @@ class AgentStep:
             new_session=context.newSession,
             touch=context.touch,
             claim_key=claim,
+            replica=context.replica,
         )
         done = not tool_calls
         logger.info(

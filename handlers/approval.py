@@ -6,9 +6,13 @@ Two entry points:
   that requires approval. It records the approval (task token, tool, input, and the region
   the execution runs in) and returns at once; the execution waits for a decision.
 - ``handler``: ``POST /v1/approvals/{approvalId}`` with ``{"decision": "approve" | "deny",
-  "comment"}``. It sends SendTaskSuccess or SendTaskFailure (error ``ApprovalDenied``) to
-  the execution's own region, then records who decided. A second decision is 409; an
-  approval past its timeout is 410; another user's approval is 404.
+  "comment"}``. It records the decision (``ApprovalStore.decide``: one decision per
+  approval, in any region) and sends SendTaskSuccess or SendTaskFailure (error
+  ``ApprovalDenied``) to the execution's own region: 200 when that went through, 202 with
+  ``"delivery": "pending"`` when the execution's region cannot be reached now (the decision
+  is kept and delivered by the next call that reads it: this route again, or the task's
+  status). The same decision sent again delivers a pending one; another decision is 409;
+  an approval past its timeout is 410; another user's approval is 404.
 """
 
 from __future__ import annotations
@@ -20,7 +24,6 @@ from collections.abc import Callable
 from typing import Any
 
 import msgspec
-from botocore.exceptions import ClientError
 
 from handlers import init_done
 from handlers.shared.api import (
@@ -31,6 +34,7 @@ from handlers.shared.api import (
     parse_body,
     respond,
 )
+from handlers.shared.callbacks import APPROVAL_DENIED, deliver_decision
 from handlers.shared.log import get_logger, log_context
 from handlers.shared.models import APPROVAL_ID_PATTERN, ApprovalRequest
 from handlers.shared.settings import load_settings
@@ -38,15 +42,17 @@ from handlers.shared.store import Store, parse_approval_id
 
 logger = get_logger("approval")
 
-APPROVAL_DENIED = "ApprovalDenied"
+__all__ = ["APPROVAL_DENIED", "Approvals", "handler", "request_handler"]
+
 _APPROVAL_ID = re.compile(APPROVAL_ID_PATTERN)
-_TOKEN_GONE = {"TaskTimedOut", "TaskDoesNotExist", "InvalidToken"}
 
 
 class ApprovalSettings(msgspec.Struct, frozen=True):
     TABLE_NAME: str
     AWS_REGION: str
     TTL_DAYS: int = 90
+    TABLE_REGIONS: list[str] = []
+    EVACUATED_REGIONS: list[str] = []
     MAX_BODY_BYTES: int = 16_384
     LOG_LEVEL: str = "INFO"
 
@@ -112,46 +118,22 @@ class Approvals:
         approval = self.store.approvals.get(*parsed)
         if approval is None or approval.user_id != request.caller:
             raise not_found("approval")
-        if approval.status != "PENDING":
+        if approval.status == "PENDING":
+            if approval.expires_at <= self._clock():
+                raise ApiError(410, "approval_expired", "this approval timed out; the task went on without it")
+            decided = self.store.approvals.decide(approval, body.decision, request.caller, body.comment or None)
+            if decided is None:
+                raise ApiError(409, "already_decided", "this approval was already decided")
+            approval = decided
+        elif approval.decision != body.decision or approval.delivered:
             raise ApiError(409, "already_decided", f"this approval was already {approval.status.lower()}")
-        if approval.expires_at <= self._clock():
-            raise ApiError(410, "approval_expired", "this approval timed out; the task went on without it")
-        # Record the decision first (PENDING -> decided, conditional): of two racing
-        # decisions exactly one gets here, and a decision never reaches the execution
-        # without being on record.
-        if not self.store.approvals.decide(
-            approval.execution_id, approval.seq, body.decision, request.caller, body.comment or None
-        ):
-            raise ApiError(409, "already_decided", "this approval was already decided")
-        sfn = self._stepfunctions(approval.region)
-        try:
-            if body.decision == "approve":
-                sfn.send_task_success(
-                    taskToken=approval.task_token,
-                    output=msgspec.json.encode(
-                        {"decision": "approve", "decidedBy": request.caller, "comment": body.comment or None}
-                    ).decode(),
-                )
-            else:
-                sfn.send_task_failure(
-                    taskToken=approval.task_token, error=APPROVAL_DENIED, cause=body.comment or "denied"
-                )
-        except ClientError as error:
-            code = error.response.get("Error", {}).get("Code", "")
-            if code in _TOKEN_GONE:
-                # The execution stopped waiting (it timed out): say so, and keep it on record.
-                self.store.approvals.settle(approval.execution_id, approval.seq, "EXPIRED")
-                raise ApiError(410, "approval_expired", "this approval is no longer waiting for a decision") from None
-            # The callback did not go through: undo our record so the caller can retry.
-            self.store.approvals.settle(approval.execution_id, approval.seq, "PENDING")
-            if code in ("ThrottlingException", "TooManyRequestsException"):
-                raise ApiError(
-                    429, "throttled", "too many requests; retry after a pause", headers={"retry-after": "1"}
-                ) from None
-            raise ApiError(
-                503, "unavailable", "could not reach the task; retry shortly", headers={"retry-after": "2"}
-            ) from None
-        logger.info("approval decided", extra={"approvalId": raw_id, "decision": body.decision})
+        # Decided (now, or before with this decision and not delivered yet): deliver it.
+        delivery = deliver_decision(self.store, self._stepfunctions, approval, self._clock())
+        if delivery == "expired":
+            raise ApiError(410, "approval_expired", "this approval is no longer waiting for a decision")
+        logger.info("approval decided", extra={"approvalId": raw_id, "decision": body.decision, "delivery": delivery})
+        if delivery == "pending":
+            return respond(202, {"approvalId": raw_id, "decision": body.decision, "delivery": "pending"}, request)
         return respond(200, {"approvalId": raw_id, "decision": body.decision}, request)
 
 

@@ -78,10 +78,15 @@ def mark_failed(store: Store, request: CompensationRequest, error: str) -> int |
             return None
         if any(m.turn_id == request.executionId and m.role == "failed" for m in page.messages):
             return None  # a redelivered Compensate
-        seq = page.last_seq + 1
+        seq = page.next_seq()
         try:
             store.conversations.append_step(
-                request.sessionId, seq, [NewMessage(role="failed", text=error)], turn_id=request.executionId
+                request.sessionId,
+                seq,
+                [NewMessage(role="failed", text=error)],
+                turn_id=request.executionId,
+                user_id=request.userId,
+                replica=page.replica,
             )
             return seq
         except ConflictError:
@@ -127,6 +132,8 @@ class CompensateSettings(msgspec.Struct, frozen=True):
     TABLE_NAME: str
     AWS_REGION: str
     TTL_DAYS: int = 90
+    TABLE_REGIONS: list[str] = []
+    EVACUATED_REGIONS: list[str] = []
     WEBSOCKET_ENDPOINT: str | None = None
     LOG_LEVEL: str = "INFO"
 

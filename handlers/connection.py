@@ -32,6 +32,8 @@ class ConnectionSettings(msgspec.Struct, frozen=True):
     AWS_REGION: str
     TURN_STATE_MACHINE_ARN: str
     TTL_DAYS: int = 90
+    TABLE_REGIONS: list[str] = []
+    EVACUATED_REGIONS: list[str] = []
     LOG_LEVEL: str = "INFO"
 
 

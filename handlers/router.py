@@ -31,6 +31,7 @@ from handlers.shared.api import (
     parse_query,
     respond,
 )
+from handlers.shared.callbacks import deliver_decision
 from handlers.shared.idempotent import idempotent
 from handlers.shared.ids import new_ulid
 from handlers.shared.log import get_logger
@@ -48,6 +49,8 @@ class RouterSettings(msgspec.Struct, frozen=True):
     AWS_REGION: str
     TASK_STATE_MACHINE_ARN: str
     TTL_DAYS: int = 90
+    TABLE_REGIONS: list[str] = []
+    EVACUATED_REGIONS: list[str] = []
     MAX_BODY_BYTES: int = 65_536
     LOG_LEVEL: str = "INFO"
 
@@ -140,7 +143,9 @@ class Router:
             if meta is None or meta.user_id != request.caller:
                 raise not_found("session")
             try:
-                page = self.store.conversations.load(session_id, limit=query.limit, cursor=query.cursor)
+                page = self.store.conversations.load(
+                    session_id, limit=query.limit, cursor=query.cursor, owner=meta.user_id
+                )
             except InvalidCursorError as error:
                 raise ApiError(400, "invalid_request", str(error), field="cursor") from None
         return respond(
@@ -229,8 +234,15 @@ class Router:
         elif status in ("FAILED", "TIMED_OUT", "ABORTED"):
             body["error"] = {"code": described.get("error") or status.lower()}
         elif status == "RUNNING":
-            # The task's execution is named after the task, so its approvals are under it.
-            pending = self.store.approvals.pending(task_id)
+            # The task's execution is named after the task, so its approvals are under it. A
+            # decision taken while the execution's region could not be reached is delivered
+            # now (handlers.shared.callbacks).
+            approvals = self.store.approvals.all(task_id)
+            for approval in approvals:
+                if approval.decision is not None and not approval.delivered:
+                    delivery = deliver_decision(self.store, self._stepfunctions, approval, self._clock())
+                    logger.info("decision delivered", extra={"approvalId": approval.approval_id, "delivery": delivery})
+            pending = [a for a in approvals if a.status == "PENDING"]
             if pending:
                 first = min(pending, key=lambda a: a.seq)
                 body["pendingApproval"] = {

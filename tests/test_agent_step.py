@@ -113,7 +113,7 @@ def test_a_direct_answer_creates_the_session_and_persists_the_step_in_one_item(m
         ("user", "hi"),
         ("assistant", "Hello! How can I help?"),
     ]
-    assert out["messageId"] == page.messages[0].message_id == "00000001-1"
+    assert out["messageId"] == page.messages[0].message_id == "00000001-us-east-1-1"
     assert tools_offered(model.calls[0]) == ["calculator", "http_fetch", "memory"], "a turn never offers approval tools"
     assert model.calls[0]["modelId"] == "m" and model.calls[0]["inferenceConfig"] == {"maxTokens": 2048}
     assert out["turnToolCalls"] == [] and out["turnUsage"] == {"inputTokens": 11, "outputTokens": 5}
@@ -377,7 +377,7 @@ def test_the_lambda_entry_points_wire_settings_and_store(monkeypatch, dynamodb):
     assert prepared["request"]["Messages"] == [{"Role": "user", "Content": [{"Text": "hello"}]}]
     converse = to_sdk_shape(converse_response("hi there"))
     out = agent_step.record_handler({**prepared, "model": {"converse": converse}})
-    assert out["answer"] == "hi there" and out["messageId"] == "00000001-1"
+    assert out["answer"] == "hi there" and out["messageId"] == "00000001-us-east-1-1"
 
 
 def test_a_websocket_turn_streams_then_sends_one_final_frame(store):

@@ -225,7 +225,18 @@ def test_strong_consistency_needs_three_regions_of_one_set():
     raw = with_change("state", {"strongConsistency": True})
     assert "state.strongConsistency needs exactly 3 regions from one region set" in error_of(raw)
     raw["regions"] = ["us-east-1", "us-east-2", "us-west-2"]
-    assert parse_stack_config(raw).state.strong_consistency is True
+    message = error_of(raw)
+    assert "not supported by this store yet" in message and "TTL" in message and "TransactWriteItems" in message
+
+
+def test_evacuated_regions_must_be_stack_regions_and_leave_one():
+    assert "state.evacuatedRegions names regions that are not in regions: ['us-west-2']" in error_of(
+        with_change("state", {"evacuatedRegions": ["us-west-2"]})
+    )
+    assert "names every region" in error_of(with_change("state", {"evacuatedRegions": ["us-east-1", "eu-west-1"]}))
+    assert parse_stack_config(with_change("state", {"evacuatedRegions": ["us-east-1"]})).state.evacuated_regions == [
+        "us-east-1"
+    ]
 
 
 def test_load_reads_each_top_level_key_once_and_skips_unset():

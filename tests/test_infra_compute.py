@@ -140,10 +140,23 @@ def _actions(document) -> set[str]:
     return {a for s in document["Statement"] for a in s["Action"]}
 
 
+# The functions that read and write a session, an Idempotency-Key or a decision in its home
+# replica, wherever it is (handlers/shared/store/replicas.py); every other function touches its
+# own region's replica only.
+HOME_ROUTED = {
+    "handlers.router.handler",
+    "handlers.agent_step.prepare_handler",
+    "handlers.agent_step.record_handler",
+    "handlers.compensate.handler",
+    "handlers.approval.handler",
+}
+
+
 @pytest.mark.parametrize("stack", ["dev", "prod"])
-def test_table_access_is_this_regions_replica_only_and_llm_only_for_the_stream_function(runs, stack):
+def test_table_access_is_this_regions_replica_or_the_homes_and_llm_only_for_the_stream_function(runs, stack):
     run = runs[stack]
     table = run.one("aws:dynamodb/table:Table").state["name"]
+    regions = stack_config(stack)["agent-infra:regions"]
     for function in run.of_type(FUNCTION):
         region = function.inputs["region"]
         document = _policy_of(run, function)
@@ -153,10 +166,18 @@ def test_table_access_is_this_regions_replica_only_and_llm_only_for_the_stream_f
             if any(a.startswith("dynamodb:") for a in s["Action"])
             for r in s["Resource"]
         }
-        assert table_resources <= {
+        own = {
             f"arn:aws:dynamodb:{region}:{ACCOUNT_ID}:table/{table}",
             f"arn:aws:dynamodb:{region}:{ACCOUNT_ID}:table/{table}/index/GSI1",
         }
+        replicas = {f"arn:aws:dynamodb:{r}:{ACCOUNT_ID}:table/{table}" for r in regions}
+        handler = function.inputs["handler"]
+        if handler in HOME_ROUTED:
+            assert replicas <= table_resources <= own | replicas, handler
+            environment = function.inputs["environment"]["variables"]
+            assert json.loads(environment["TABLE_REGIONS"]) == regions
+        else:
+            assert table_resources <= own, handler
         has_llm = any(a.startswith("bedrock:") for a in _actions(document))
         # Only a WebSocket turn's stream reads the model from a Lambda; otherwise the state
         # machine calls it (tests/test_infra_orchestration.py).
@@ -180,6 +201,8 @@ def test_tools_get_only_the_actions_they_declare(runs):
         "dynamodb:GetItem",
         "dynamodb:PutItem",
         "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",  # an Idempotency-Key given back when the request failed
+        "dynamodb:ConditionCheckItem",  # a claim checks the other replicas' records
         "dynamodb:Query",
     }
     router = _policy_of(run, by_handler["handlers.router.handler"])

@@ -191,12 +191,13 @@ def test_outputs_name_the_table_and_its_keys(runs, stack):
     assert sorted(outputs["tableKeyArns"]) == sorted(REGIONS[stack])
 
 
-def test_strong_consistency_sets_every_replica_strong():
+def test_strong_consistency_is_refused_at_preview_with_why():
     config = stack_config("dev")
     config["agent-infra:regions"] = ["us-east-1", "us-east-2", "us-west-2"]
     config["agent-infra:state"] = {**config["agent-infra:state"], "strongConsistency": True}
-    table = run_program(config, "mrsc").one(TABLE)
-    assert [r["consistencyMode"] for r in table.inputs["replicas"]] == ["STRONG", "STRONG"]
+    with pytest.raises(pulumi.RunError) as caught:
+        run_program(config, "mrsc")
+    assert "MRSC global tables support neither TTL" in str(caught.value)
 
 
 def test_a_bad_config_stops_the_program_with_its_message():

@@ -193,7 +193,7 @@ def test_a_running_task_shows_the_approval_it_waits_for(router):
         "tool": "create_ticket",
         "input": {"title": "printer"},
     }
-    router.store.approvals.decide(task_id, 100, "approve", "alice", None)
+    router.store.approvals.decide(router.store.approvals.get(task_id, 100), "approve", "alice", None)
     body = json_body(router.handle(rest_event("GET", "/v1/tasks/{taskId}", path_params={"taskId": task_id})))
     assert "pendingApproval" not in body
 

@@ -44,7 +44,7 @@ def test_create_session_writes_metadata(store, dynamodb):
     meta = store.sessions.create("alice", "s1", title="first")
     assert (meta.session_id, meta.user_id, meta.title) == ("s1", "alice", "first")
     (item,) = raw_items(dynamodb, "SESSION#s1")
-    assert item["SK"] == {"S": keys.SESSION_META_SK}
+    assert item["SK"] == {"S": keys.session_meta_sk(REGION)}
     assert item["GSI1PK"] == {"S": "USER#alice"}
     with pytest.raises(AlreadyExistsError, match="session 's1' already exists"):
         store.sessions.create("mallory", "s1")
@@ -133,7 +133,7 @@ def test_a_step_carries_its_messages_tool_calls_usage_ttl_and_region(dynamodb):
     )
     read = list(reversed(store.conversations.load("s1").messages))
     assert read == written
-    assert [m.message_id for m in read] == ["00000001-0", "00000001-1"]
+    assert [m.message_id for m in read] == ["00000001-us-east-1-0", "00000001-us-east-1-1"]
     assert read[1].tool_calls[0]["output"] == 4.0 and read[1].usage == {"inputTokens": 12, "outputTokens": 5}
     assert {m.turn_id for m in read} == {"exec-1"}
     (item,) = raw_items(dynamodb, "SESSION#s1")
@@ -162,7 +162,9 @@ def test_a_short_step_stays_text_and_older_text_items_still_read(store, dynamodb
     (item,) = raw_items(dynamodb, "SESSION#s1")
     assert set(item["messages"]) == {"S"} and "messagesZ" not in item
     # A step written before compression existed: long JSON text in "messages".
-    old = dict(item, SK={"S": keys.step_sk(2)}, messages={"S": json.dumps([{"role": "assistant", "text": ANSWER}])})
+    old = dict(
+        item, SK={"S": keys.step_sk(2, REGION)}, messages={"S": json.dumps([{"role": "assistant", "text": ANSWER}])}
+    )
     dynamodb.put_item(TableName=TABLE_NAME, Item=old)
     assert [m.text for m in store.conversations.load("s1").messages] == [ANSWER, "hi"]
 
@@ -172,7 +174,7 @@ def test_a_compressed_step_that_would_inflate_past_an_items_worth_is_refused(sto
     (item,) = raw_items(dynamodb, "SESSION#s1")
     bomb = zlib.compress(b"[" + b" " * (MAX_PAYLOAD_BYTES + 10) + b"]", 9)  # a few hundred bytes
     hostile = {k: v for k, v in item.items() if k != "messages"} | {
-        "SK": {"S": keys.step_sk(2)},
+        "SK": {"S": keys.step_sk(2, REGION)},
         "messagesZ": {"B": bomb},
     }
     dynamodb.put_item(TableName=TABLE_NAME, Item=hostile)
@@ -235,10 +237,12 @@ def test_touching_a_session_moves_it_up_the_recent_list_at_most_every_ten_minute
     assert store.sessions.needs_touch(meta) is False, "a step a minute later writes one item"
     now[0] += 600
     assert store.sessions.needs_touch(meta) is True
-    step(store, 2, "later", touch=True)
+    step(store, 2, "later", user_id="alice", touch=True)
     assert store.sessions.get("s1").updated_at_ms == int(now[0] * 1000)
     with pytest.raises(NotFoundError, match="session 'ghost' does not exist"):
-        store.sessions.touch("ghost")
+        store.sessions.touch("ghost", "alice")
+    with pytest.raises(SessionOwnershipError):
+        store.sessions.touch("s1", "mallory")
 
 
 def test_a_turns_idempotency_key_is_claimed_with_its_first_step(store):
@@ -250,7 +254,7 @@ def test_a_turns_idempotency_key_is_claimed_with_its_first_step(store):
 
 def test_two_concurrent_writers_lose_no_step(dynamodb):
     per_writer = 60
-    writers = [Store(TABLE_NAME, region, ttl_days=30, client=dynamodb) for region in ("us-east-1", "eu-west-1")]
+    writers = [Store(TABLE_NAME, REGION, ttl_days=30, client=dynamodb) for _ in range(2)]
     writers[0].sessions.create("alice", "shared")
     barrier = threading.Barrier(len(writers))
     errors: list[BaseException] = []
@@ -282,7 +286,6 @@ def test_two_concurrent_writers_lose_no_step(dynamodb):
     for name in ("w0", "w1"):
         own = [int(t.split("-")[1]) for t in reversed(texts) if t.startswith(name)]
         assert own == list(range(per_writer)), "each writer's messages keep their order"
-    assert {m.region for m in messages} == {"us-east-1", "eu-west-1"}
 
 
 def test_recent_sessions_through_gsi1_most_recent_first_and_paginated(store):
@@ -291,7 +294,7 @@ def test_recent_sessions_through_gsi1_most_recent_first_and_paginated(store):
     for i in range(5):
         timed.sessions.create("alice", f"s{i}")
     timed.sessions.create("bob", "b0")
-    timed.sessions.touch("s1")  # s1 becomes the most recently active
+    timed.sessions.touch("s1", "alice")  # s1 becomes the most recently active
     first = timed.sessions.recent("alice", limit=2)
     assert [s.session_id for s in first.sessions] == ["s1", "s4"]
     second = timed.sessions.recent("alice", limit=2, cursor=first.next_cursor)

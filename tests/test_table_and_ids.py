@@ -22,13 +22,21 @@ def test_create_table_request_matches_the_schema():
     assert request["BillingMode"] == "PAY_PER_REQUEST"
 
 
-def test_metadata_sorts_after_every_step_key_and_steps_sort_by_position():
+def test_metadata_sorts_after_every_step_key_and_steps_sort_by_position_then_replica():
     # The newest-first Query relies on this to return metadata and newest steps together.
-    assert keys.step_sk(keys.MAX_STEP) < keys.SESSION_META_SK
-    assert keys.step_sk(1) >= keys.STEP_PREFIX
+    regions = ["af-south-1", "ap-northeast-1", "eu-west-1", "us-east-1", "us-gov-west-1"]
+    metas = [keys.session_meta_sk(r) for r in regions]
+    assert all(keys.step_sk(keys.MAX_STEP, r) < min(metas) for r in regions)
+    assert all(keys.SESSION_META_PREFIX < m < keys.SESSION_META_UPPER for m in metas)
+    assert keys.step_sk(1, "us-east-1") >= keys.STEP_PREFIX
     positions = [1, 2, 9, 10, 99, 100, 12_345_678]
-    assert sorted(keys.step_sk(n) for n in positions) == [keys.step_sk(n) for n in positions]
-    assert [keys.step_seq(keys.step_sk(n)) for n in positions] == positions
+    ordered = [keys.step_sk(n, r) for n in positions for r in regions]
+    assert sorted(ordered) == ordered, "position first, then replica"
+    assert [keys.step_seq(keys.step_sk(n, "eu-west-1")) for n in positions] == positions
+    assert keys.step_replica(keys.step_sk(5, "ap-northeast-1")) == "ap-northeast-1"
+    for bad in ("", "US-EAST-1", "us#east", "x" * 40):
+        with pytest.raises(ValueError, match="replica must be a region name"):
+            keys.step_sk(1, bad)
 
 
 def test_key_parts_reject_separators_and_empties():

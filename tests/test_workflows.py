@@ -467,7 +467,7 @@ def test_bad_approval_requests(stack):
     assert response["statusCode"] == 400 and json_body(response)["error"]["field"] == "comment"
 
 
-def test_a_decision_that_cannot_reach_the_task_is_undone_so_it_can_be_retried(stack):
+def test_a_decision_that_cannot_reach_the_task_is_kept_and_delivered_when_sent_again(stack):
     from botocore.stub import Stubber
 
     s = stack()
@@ -476,8 +476,12 @@ def test_a_decision_that_cannot_reach_the_task_is_undone_so_it_can_be_retried(st
     approval = wait_for_approval(s)
     with Stubber(s.sfn) as stub:
         stub.add_client_error("send_task_success", "ServiceUnavailable", "down", 503)
-        failed = decide(s, approval.approval_id, "approve")
-    assert failed["statusCode"] == 503
-    assert s.store.approvals.get("task-1", 100).status == "PENDING", "not left half-decided"
-    assert decide(s, approval.approval_id, "approve")["statusCode"] == 200
+        pending = decide(s, approval.approval_id, "approve")
+    assert pending["statusCode"] == 202 and json_body(pending)["delivery"] == "pending"
+    kept = s.store.approvals.get("task-1", 100)
+    assert (kept.status, kept.delivered) == ("APPROVED", False), "decided, on its way"
+    other = decide(s, approval.approval_id, "deny")
+    assert other["statusCode"] == 409, "a decision taken stays taken"
+    assert decide(s, approval.approval_id, "approve")["statusCode"] == 200, "the same decision again delivers it"
+    assert s.store.approvals.get("task-1", 100).delivered
     assert output_of(wait_for_execution(s.sfn, execution_arn))["answer"] == "ok"

@@ -6,27 +6,36 @@ from Pulumi or boto3.
 
 | item                 | PK                  | SK                          | GSI1PK       | GSI1SK            |
 |----------------------|---------------------|-----------------------------|--------------|-------------------|
-| session metadata     | SESSION#<sessionId> | ~META                       | USER#<user>  | SESSION#<ts>#<id> |
-| conversation step    | SESSION#<sessionId> | MSG#<seq:08d>               |              |                   |
+| session metadata     | SESSION#<sessionId> | ~META#<replica>             | USER#<user>  | SESSION#<ts>#<id> |
+| conversation step    | SESSION#<sessionId> | MSG#<seq:08d>#<replica>     |              |                   |
 | tool execution       | RUN#<executionId>   | TOOL#<seq:05d>#<tool>       |              |                   |
 | memory               | USER#<userId>       | MEM#<topic>#<memory step key> |            |                   |
 | WebSocket connection | CONN#<connectionId> | CONN                        |              |                   |
 | task (Standard run)  | TASK#<taskId>       | TASK                        |              |                   |
-| idempotency record   | IDEMP#<user>#<hash> | IDEMP                       |              |                   |
+| idempotency record   | IDEMP#<user>#<hash> | IDEMP#<replica>             |              |                   |
 | ticket (a tool's)    | TICKET#<ticketId>   | TICKET                      |              |                   |
 | approval             | RUN#<executionId>   | APPROVAL#<seq:05d>          |              |                   |
+| approval decision    | RUN#<executionId>   | APPROVAL#<seq:05d>#<replica>|              |                   |
 
 A conversation step holds the messages one model call adds (the user's message and the
 reply, or the tool results and the reply) at its position ``seq``; the write is
 conditional on the position being free, which is the session's concurrency control.
+
+``<replica>`` is the region of the replica the item is written to. The table is a global
+table: replicas copy each other's writes asynchronously and keep, per item, the last
+writer's (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/V2globaltables_HowItWorks.html).
+An item whose key names its replica is written in that replica only, so a condition on it is
+always checked against every write it ever had, and no other region's write can replace it:
+the same step position, session or idempotency key written in two regions stays two items.
+Which replica a session's items go to is ``handlers.shared.store.replicas``.
 
 A memory's key (``memory_step_key``) starts with the run's start time, so a topic reads
 newest first, and ends with the step's idempotency key, so every delivery of the step names
 the same memory: one conditional PutItem writes it once.
 
 Session metadata sorts after every step (``~`` is above ``M``), so one newest-first Query
-returns the metadata followed by the newest steps: the conversation and its metadata in one
-round trip.
+returns the metadata (one item per replica that wrote the session, usually one) followed by
+the newest steps: the conversation and its metadata in one round trip.
 """
 
 from __future__ import annotations
@@ -44,7 +53,9 @@ STREAM_VIEW_TYPE = "NEW_AND_OLD_IMAGES"
 
 SESSION_PREFIX = "SESSION#"
 STEP_PREFIX = "MSG#"
-SESSION_META_SK = "~META"
+SESSION_META_PREFIX = "~META#"
+SESSION_META_UPPER = "~META#~"
+"""Above every ``~META#<replica>`` (``~`` sorts after every character of a region name)."""
 RUN_PREFIX = "RUN#"
 TOOL_PREFIX = "TOOL#"
 USER_PREFIX = "USER#"
@@ -54,7 +65,7 @@ CONNECTION_SK = "CONN"
 TASK_PREFIX = "TASK#"
 TASK_SK = "TASK"
 IDEMPOTENCY_PREFIX = "IDEMP#"
-IDEMPOTENCY_SK = "IDEMP"
+IDEMPOTENCY_SK_PREFIX = "IDEMP#"
 APPROVAL_PREFIX = "APPROVAL#"
 TICKET_PREFIX = "TICKET#"
 TICKET_SK = "TICKET"
@@ -62,6 +73,7 @@ TICKET_SK = "TICKET"
 MAX_STEP = 99_999_999
 # Key values become part of a key string, so the separator may not appear inside them.
 _MAX_KEY_PART = 256
+_REGION_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-")
 
 
 class KeyAttribute(msgspec.Struct, frozen=True):
@@ -155,15 +167,35 @@ def session_pk(session_id: str) -> str:
     return SESSION_PREFIX + key_part("sessionId", session_id)
 
 
-def step_sk(seq: int) -> str:
-    """A conversation step's sort key: its position, zero-padded so positions sort as numbers."""
+def replica_part(region: str) -> str:
+    """A replica's region as the last part of a key (``us-east-1``)."""
+    if not isinstance(region, str) or not region or not set(region) <= _REGION_CHARS or len(region) > 32:
+        raise ValueError(f"replica must be a region name (lower-case letters, digits, '-'), got {region!r}")
+    return region
+
+
+def step_sk(seq: int, replica: str) -> str:
+    """A conversation step's sort key: its position, zero-padded so positions sort as numbers,
+    then the replica written to (two regions that take the same position keep two items)."""
     if not isinstance(seq, int) or isinstance(seq, bool) or not 1 <= seq <= MAX_STEP:
         raise ValueError(f"seq must be an integer in 1..{MAX_STEP}, got {seq!r}")
-    return f"{STEP_PREFIX}{seq:08d}"
+    return f"{STEP_PREFIX}{seq:08d}#{replica_part(replica)}"
 
 
 def step_seq(sort_key: str) -> int:
-    return int(sort_key[len(STEP_PREFIX) :])
+    return int(sort_key[len(STEP_PREFIX) :].split("#", 1)[0])
+
+
+def step_replica(sort_key: str) -> str:
+    return sort_key[len(STEP_PREFIX) :].split("#", 1)[1]
+
+
+def session_meta_sk(replica: str) -> str:
+    return SESSION_META_PREFIX + replica_part(replica)
+
+
+def idempotency_sk(replica: str) -> str:
+    return IDEMPOTENCY_SK_PREFIX + replica_part(replica)
 
 
 def user_pk(user_id: str) -> str:
@@ -217,3 +249,8 @@ def approval_sk(seq: int) -> str:
     if not isinstance(seq, int) or isinstance(seq, bool) or not 0 <= seq < 100_000:
         raise ValueError(f"seq must be an integer in 0..99999, got {seq!r}")
     return f"{APPROVAL_PREFIX}{seq:05d}"
+
+
+def approval_decision_sk(seq: int, replica: str) -> str:
+    """A decision on an approval, in the replica that took it (one per replica at most)."""
+    return f"{approval_sk(seq)}#{replica_part(replica)}"

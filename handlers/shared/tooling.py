@@ -63,6 +63,8 @@ class ToolSettings(msgspec.Struct, frozen=True):
     TABLE_NAME: str
     AWS_REGION: str
     TTL_DAYS: int = 90
+    TABLE_REGIONS: list[str] = []
+    EVACUATED_REGIONS: list[str] = []
     LOG_LEVEL: str = "INFO"
 
 

@@ -11,6 +11,7 @@ its item conversion; :class:`Store` puts them together over one table handle:
     store.tool_runs.record(...)             # tool_runs.py: the exactly-once log of tool steps
     store.idempotency.claim(...)            # idempotency.py: Idempotency-Key claims and replays
     store.approvals.decide(...)             # approvals.py: tool calls waiting for a human
+    store.table.home(key)                   # replicas.py: the replica a key's writes go to
     store.tasks.get(task_id)                # tasks.py: started Standard executions
     store.connections.get(connection_id)    # connections.py: WebSocket connections
 
@@ -52,6 +53,7 @@ from handlers.shared.store.idempotency import (
     IdempotencyRecord,
     IdempotencyStore,
 )
+from handlers.shared.store.replicas import Replicas, ReplicaUnavailableError, rendezvous_order
 from handlers.shared.store.sessions import (
     TOUCH_INTERVAL_MS,
     SessionMeta,
@@ -88,6 +90,8 @@ __all__ = [
     "NewMessage",
     "NotFoundError",
     "PayloadTooLargeError",
+    "ReplicaUnavailableError",
+    "Replicas",
     "SessionMeta",
     "SessionOwnershipError",
     "SessionStore",
@@ -102,6 +106,7 @@ __all__ = [
     "ToolRunStore",
     "approval_id",
     "parse_approval_id",
+    "rendezvous_order",
 ]
 
 
@@ -111,6 +116,10 @@ class StoreSettings(Protocol):
     TABLE_NAME: str
     AWS_REGION: str
     TTL_DAYS: int
+    TABLE_REGIONS: list[str]
+    """Every replica's region (the stack's regions); empty: this region only."""
+    EVACUATED_REGIONS: list[str]
+    """Regions the operator took out of every key's homes (``state.evacuatedRegions``)."""
 
 
 class Store:
@@ -124,8 +133,9 @@ class Store:
         client: Any | None = None,
         clock: Callable[[], float] = time.time,
         new_id: Callable[[], str] = new_ulid,
+        replicas: Replicas | None = None,
     ) -> None:
-        self.table = Table(table_name, region, ttl_days, client=client, clock=clock, new_id=new_id)
+        self.table = Table(table_name, region, ttl_days, client=client, clock=clock, new_id=new_id, replicas=replicas)
         self.sessions = SessionStore(self.table)
         self.idempotency = IdempotencyStore(self.table)
         self.conversations = ConversationStore(self.table, self.sessions, self.idempotency)
@@ -136,8 +146,14 @@ class Store:
 
     @classmethod
     def from_settings(cls, settings: StoreSettings) -> Store:
-        """The store of a Lambda function, with its DynamoDB client made now (in the init phase)."""
+        """The store of a Lambda function, with its own region's DynamoDB client made now (in
+        the init phase) and the other replicas' on first use."""
         import boto3
 
         client = boto3.client("dynamodb", region_name=settings.AWS_REGION)
-        return cls(settings.TABLE_NAME, settings.AWS_REGION, settings.TTL_DAYS, client=client)
+        replicas = Replicas(
+            settings.AWS_REGION,
+            settings.TABLE_REGIONS or [settings.AWS_REGION],
+            evacuated=settings.EVACUATED_REGIONS,
+        )
+        return cls(settings.TABLE_NAME, settings.AWS_REGION, settings.TTL_DAYS, client=client, replicas=replicas)

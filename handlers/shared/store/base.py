@@ -1,13 +1,15 @@
 """What every aggregate's access class shares: the table handle, item conversion, errors.
 
-:class:`Table` is one region's handle on the table: the client (created on first use), the
-table name, the writer's region, the default TTL and the clock. The access classes of the
-aggregates (sessions, conversations, tool runs, ...) each hold the same one, so a handler
-has one client whatever it touches.
+:class:`Table` is a handle on one replica of the table: its client (created on first use),
+the table name, the replica's region, the default TTL and the clock. The access classes of
+the aggregates (sessions, conversations, tool runs, ...) each hold the handle of the
+function's own region; ``table.at(region)`` is the handle of another replica, and
+``table.home(key)`` the handle of the replica a key's writes go to
+(``handlers.shared.store.replicas``).
 
-Every item written through it carries ``expiresAt`` (epoch seconds, the table's TTL
-attribute) and ``region`` (the region of the writer), so a global-table replica can always
-tell where an item came from.
+Every item written through a handle carries ``expiresAt`` (epoch seconds, the table's TTL
+attribute) and ``region`` (the replica it was written to), so any replica can tell where an
+item came from.
 """
 
 from __future__ import annotations
@@ -17,13 +19,16 @@ import binascii
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from handlers.shared import table as keys
 from handlers.shared.ids import new_ulid
+from handlers.shared.store.replicas import Replicas, ReplicaUnavailableError
+
+T = TypeVar("T")
 
 MAX_PAGE_SIZE = 100
 # DynamoDB rejects items over 400 KB; leave room for keys and attribute names so callers
@@ -148,7 +153,7 @@ class TransactWrite(NamedTuple):
 
 
 class Table:
-    """One region's handle on the table. Cheap to keep at module level."""
+    """A handle on one replica of the table. Cheap to keep at module level."""
 
     def __init__(
         self,
@@ -158,6 +163,7 @@ class Table:
         client: Any | None = None,
         clock: Callable[[], float] = time.time,
         new_id: Callable[[], str] = new_ulid,
+        replicas: Replicas | None = None,
     ) -> None:
         if not name:
             raise ValueError("table_name must not be empty")
@@ -166,17 +172,49 @@ class Table:
         self.name = name
         self.region = region
         self.ttl_days = ttl_days
-        self._client = client
         self.clock = clock
         self.new_id = new_id
+        self.replicas = replicas if replicas is not None else Replicas(region)
+        if client is not None:
+            self.replicas.set_client(region, client)
+        self._handles: dict[str, Table] = {region: self}
 
     @property
     def client(self) -> Any:
-        if self._client is None:
-            import boto3  # deferred: module import stays cheap for handlers that never write
+        return self.replicas.client(self.region)
 
-            self._client = boto3.client("dynamodb", region_name=self.region)
-        return self._client
+    def at(self, region: str) -> Table:
+        """The handle of ``region``'s replica (the same table, clock and replicas)."""
+        handle = self._handles.get(region)
+        if handle is None:
+            handle = Table(
+                self.name, region, self.ttl_days, clock=self.clock, new_id=self.new_id, replicas=self.replicas
+            )
+            handle._handles = self._handles
+            self._handles[region] = handle
+        return handle
+
+    def home(self, key: str, preferred: str | None = None) -> Table:
+        """The handle of the replica ``key``'s reads and writes go to now."""
+        return self.at(self.replicas.home(key, preferred))
+
+    def on_home(self, key: str, call: Callable[[Table], T], preferred: str | None = None) -> T:
+        """``call`` with the handle of ``key``'s home; once more with the next home when the
+        first could not be reached (its breaker is open then). For reads, and for writes
+        whose every part is decided in the replica they go to."""
+        home = self.home(key, preferred)
+        try:
+            return call(home)
+        except ReplicaUnavailableError:
+            retry = self.home(key, preferred)
+            if retry.region == home.region:
+                raise
+            return call(retry)
+
+    @property
+    def other_regions(self) -> list[str]:
+        """Every other replica's region."""
+        return [r for r in self.replicas.regions if r != self.region]
 
     # --- time and common attributes -------------------------------------------------------
 
@@ -245,3 +283,49 @@ class Table:
             if failed:
                 raise refused from None
             raise
+
+    def absent_checks(self, pk: str, sort_keys: Sequence[str], refused: StateError) -> list[TransactWrite]:
+        """ConditionChecks, in this replica, that none of ``sort_keys`` (other replicas' items
+        of the same thing) has arrived here; each hands back the item it found."""
+        return [
+            TransactWrite(
+                {
+                    "ConditionCheck": {
+                        "TableName": self.name,
+                        "Key": self.key(pk, sk),
+                        "ConditionExpression": "attribute_not_exists(#pk)",
+                        "ExpressionAttributeNames": {"#pk": keys.PARTITION_KEY},
+                        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                    }
+                },
+                lambda _: refused,
+            )
+            for sk in sort_keys
+        ]
+
+    def insert_once(self, values: Mapping[str, Any], others: Sequence[str]) -> dict[str, Any] | None:
+        """Put ``values`` only if neither its key nor any of ``others`` (the sort keys other
+        replicas give the same thing, in the same partition) exists in this replica: one
+        PutItem, or one TransactWriteItems when there are others. Returns None when written,
+        else the item found (read in the same round trip)."""
+        if not others:
+            return self.put_new(values)
+        put = {
+            "TableName": self.name,
+            "Item": to_item(values),
+            "ConditionExpression": "attribute_not_exists(#pk)",
+            "ExpressionAttributeNames": {"#pk": keys.PARTITION_KEY},
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+        checks = self.absent_checks(values[keys.PARTITION_KEY], others, StateError("exists"))
+        try:
+            self.client.transact_write_items(TransactItems=[{"Put": put}, *(c.request for c in checks)])
+        except ClientError as error:
+            if error_code(error) != "TransactionCanceledException":
+                raise
+            reasons = error.response.get("CancellationReasons") or []
+            found = [r.get("Item") for r in reasons if r.get("Code") == "ConditionalCheckFailed"]
+            if not found:
+                raise
+            return from_item(found[0] or {})
+        return None

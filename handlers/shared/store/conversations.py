@@ -4,6 +4,19 @@ The position is the concurrency control: a step's write is conditional on its po
 being free, so of two turns that read the same conversation one writes and the other gets
 :class:`ConflictError`, and nothing is ever overwritten.
 
+A session's steps are read and written in its home replica (``SessionStore.home``), and a
+step's key names that replica (``MSG#<seq>#<replica>``), so the promise holds across regions
+too, under any replication lag: the condition is checked where every write of that key is,
+and two regions that took the same position (the old home's last steps arriving after a
+failover) keep two items, in one order every replica agrees on (position, then replica).
+A step written to another replica than the newest step's (the session's home moved) skips
+``HOME_MOVE_SKIP`` positions, so the old home's steps that are still on their way sort
+before it, as they happened. Steps carry their writer's user: if two users ever created the
+same session id in two regions at once, each step stays with the session's owner only.
+A turn run again under the same Idempotency-Key in another region (its first run's claim
+had not replicated when that region failed) shows once: the later run, the one its client
+was answered with; both stay in the table.
+
 A step's messages are JSON text (``messages``) or, once that text is ``COMPRESS_FROM``
 bytes or more and zlib makes it smaller, the compressed JSON as a Binary attribute
 (``messagesZ``). AWS's best practice for long text such as forum messages: "Compressing
@@ -56,6 +69,9 @@ COMPRESSED_ATTRIBUTE = "messagesZ"
 APPEND_ATTEMPTS = 10
 APPEND_BACKOFF_BASE_S = 0.005
 APPEND_BACKOFF_CAP_S = 0.2
+HOME_MOVE_SKIP = 1_000
+"""Positions a step skips when it is written to another replica than the session's newest
+step: more than any region writes to one session within a replication lag."""
 
 
 def pack_messages(text: str) -> dict[str, Any]:
@@ -85,7 +101,7 @@ def unpack_messages(item: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 class ConflictError(StateError):
     """Optimistic concurrency lost: another writer took the conversation's next position
-    (or created the session) since the caller read it."""
+    (or created the session, or the session's home moved) since the caller read it."""
 
     def __init__(self, session_id: str, seq: int):
         self.session_id = session_id
@@ -95,7 +111,7 @@ class ConflictError(StateError):
 
 class Message(msgspec.Struct, frozen=True):
     session_id: str
-    message_id: str  # "<seq:08d>-<index>": the step that wrote it and its place in the step
+    message_id: str  # "<seq:08d>-<replica>-<index>": the step that wrote it and its place in it
     role: str  # user, assistant, tool, or failed (the marker of a turn that did not complete)
     text: str
     tool_calls: list[dict[str, Any]]
@@ -106,6 +122,12 @@ class Message(msgspec.Struct, frozen=True):
     seq: int = 0
     turn_id: str = ""
     """The execution (turn or task) that wrote it."""
+    replica: str = ""
+    """The replica its step was written to."""
+
+
+def message_id(seq: int, replica: str, index: int) -> str:
+    return f"{seq:08d}-{replica}-{index}"
 
 
 class NewMessage(msgspec.Struct, frozen=True):
@@ -122,18 +144,29 @@ class ConversationPage(msgspec.Struct, frozen=True):
     messages: list[Message]  # newest first
     next_cursor: str | None
     last_seq: int = 0
-    """The newest step of the session (0: none), on the first page: the next step is last_seq + 1."""
+    """The newest step of the session (0: none), on the first page."""
+    last_replica: str = ""
+    """The replica of that step."""
+    replica: str = ""
+    """The replica the page was read from: the session's home when it was read."""
+
+    def next_seq(self) -> int:
+        """The position of the next step, written to ``replica``."""
+        if self.last_replica in ("", self.replica):
+            return self.last_seq + 1
+        return self.last_seq + HOME_MOVE_SKIP
 
 
 def _messages(item: Mapping[str, Any]) -> list[Message]:
     """A step item's messages, oldest first."""
     seq = keys.step_seq(item[keys.SORT_KEY])
+    replica = keys.step_replica(item[keys.SORT_KEY])
     session_id = after(keys.SESSION_PREFIX, item[keys.PARTITION_KEY])
     stored = unpack_messages(item)
     return [
         Message(
             session_id=session_id,
-            message_id=f"{seq:08d}-{index}",
+            message_id=message_id(seq, replica, index),
             role=entry["role"],
             text=entry.get("text", ""),
             tool_calls=entry.get("toolCalls") or [],
@@ -143,9 +176,25 @@ def _messages(item: Mapping[str, Any]) -> list[Message]:
             expires_at=int(item[keys.TTL_ATTRIBUTE]),
             seq=seq,
             turn_id=item.get("turn", ""),
+            replica=replica,
         )
         for index, entry in enumerate(stored)
     ]
+
+
+def _hidden_turns(steps: Sequence[Mapping[str, Any]], owner: str | None) -> tuple[set[str], set[str]]:
+    """Of a page's step items: the sort keys of steps written by another user than the
+    session's owner, and the turns run again under the same Idempotency-Key elsewhere (all
+    but the latest run of each key)."""
+    foreign = {s[keys.SORT_KEY] for s in steps if owner is not None and s.get("userId", owner) != owner}
+    runs: dict[str, list[tuple[int, str, str]]] = {}
+    for step in steps:
+        if "claim" in step:
+            runs.setdefault(step["claim"], []).append(
+                (int(step["createdAt"]), step[keys.SORT_KEY], step.get("turn", ""))
+            )
+    superseded = {turn for claimed in runs.values() for _, _, turn in sorted(claimed)[:-1]}
+    return foreign, superseded
 
 
 class ConversationStore:
@@ -158,7 +207,15 @@ class ConversationStore:
         self.idempotency = idempotency
 
     def _step_values(
-        self, session_id: str, seq: int, turn_id: str, messages: Sequence[NewMessage], now_ms: int
+        self,
+        at: Table,
+        session_id: str,
+        seq: int,
+        turn_id: str,
+        messages: Sequence[NewMessage],
+        now_ms: int,
+        user_id: str | None,
+        claim_key: str | None,
     ) -> dict[str, Any]:
         if not 1 <= len(messages) <= MAX_MESSAGES_PER_STEP:
             raise ValueError(f"a step holds 1..{MAX_MESSAGES_PER_STEP} messages, got {len(messages)}")
@@ -174,11 +231,13 @@ class ConversationStore:
             stored.append(entry)
         return {
             keys.PARTITION_KEY: keys.session_pk(session_id),
-            keys.SORT_KEY: keys.step_sk(seq),
+            keys.SORT_KEY: keys.step_sk(seq, at.region),
             "turn": keys.key_part("turn id", turn_id),
             **pack_messages(json_attribute("messages", stored)),
             "createdAt": now_ms,
-            **self.table.stamp(now_ms),
+            **({"userId": keys.key_part("userId", user_id)} if user_id else {}),
+            **({"claim": claim_key} if claim_key else {}),
+            **at.stamp(now_ms),
         }
 
     def append_step(
@@ -192,8 +251,11 @@ class ConversationStore:
         new_session: bool = False,
         touch: bool = False,
         claim_key: str | None = None,
+        replica: str | None = None,
     ) -> list[Message]:
-        """Write one step of the conversation, its messages in one item at position ``seq``.
+        """Write one step of the conversation, its messages in one item at position ``seq``,
+        in the session's home replica: ``replica`` (the one ``seq`` was read from; a
+        :class:`ConflictError` when it is no longer the home) or the home now.
 
         Most steps are this one conditional PutItem. A session's first step also creates its
         metadata (owned by ``user_id``), a step with ``touch`` refreshes the session's place
@@ -202,75 +264,104 @@ class ConversationStore:
         repeated key raises DuplicateRequestError, another user's session
         SessionOwnershipError, a lost position :class:`ConflictError`).
         """
+        at = self.sessions.home(session_id, replica)
+        if replica is not None and at.region != replica:
+            raise ConflictError(session_id, seq)  # the home moved since the caller read it
         now_ms = self.table.now_ms()
-        values = self._step_values(session_id, seq, turn_id, messages, now_ms)
+        values = self._step_values(at, session_id, seq, turn_id, messages, now_ms, user_id, claim_key)
         step = {
-            "TableName": self.table.name,
+            "TableName": at.name,
             "Item": to_item(values),
             "ConditionExpression": "attribute_not_exists(#sk)",
             "ExpressionAttributeNames": {"#sk": keys.SORT_KEY},
         }
         others: list[TransactWrite] = []
+        if (new_session or touch or claim_key is not None) and not user_id:
+            raise ValueError("a step that creates or touches the session, or claims a key, needs its user_id")
         if new_session:
-            if not user_id:
-                raise ValueError("a new session needs the user_id that owns it")
-            others.append(self.sessions.create_write(user_id, session_id, now_ms))
+            others.append(self.sessions.create_write(at, user_id, session_id, now_ms))
         elif touch:
-            others.append(self.sessions.touch_write(session_id, now_ms))
+            others.append(self.sessions.touch_write(at, session_id, user_id, now_ms))
         if claim_key is not None:
-            if not user_id:
-                raise ValueError("an idempotency claim needs the user_id it belongs to")
-            others.append(self.idempotency.turn_claim_write(user_id, claim_key, session_id, now_ms))
-        self.table.put_with(step, ConflictError(session_id, seq), others)
+            others.extend(self.idempotency.turn_claim_writes(at, user_id, claim_key, session_id, turn_id, now_ms))
+        at.put_with(step, ConflictError(session_id, seq), others)
         return _messages(values)
 
-    def append_message(self, session_id: str, message: NewMessage, *, turn_id: str = "direct") -> Message:
+    def append_message(
+        self, session_id: str, message: NewMessage, *, turn_id: str = "direct", user_id: str | None = None
+    ) -> Message:
         """Append one message as a step of its own at the next free position: read the newest
         step, write after it (two round trips). A lost race is retried after a pause with
         full jitter, so two writers in step do not keep colliding; ConflictError after
         ``APPEND_ATTEMPTS``."""
         for attempt in range(APPEND_ATTEMPTS):
-            seq = self.load(session_id, limit=1).last_seq + 1
+            page = self.load(session_id, limit=1)
+            seq = page.next_seq()
             try:
-                return self.append_step(session_id, seq, [message], turn_id=turn_id)[0]
+                return self.append_step(
+                    session_id, seq, [message], turn_id=turn_id, user_id=user_id, replica=page.replica
+                )[0]
             except ConflictError:
                 pause = min(APPEND_BACKOFF_CAP_S, APPEND_BACKOFF_BASE_S * 2**attempt)
                 time.sleep(random.uniform(0, pause))  # noqa: S311 - jitter, not a secret
         raise ConflictError(session_id, seq)
 
-    def load(self, session_id: str, limit: int = 20, cursor: str | None = None) -> ConversationPage:
+    def load(
+        self,
+        session_id: str,
+        limit: int = 20,
+        cursor: str | None = None,
+        replica: str | None = None,
+        owner: str | None = None,
+    ) -> ConversationPage:
         """The session's newest ``limit`` messages, newest first, with its metadata and newest
-        step number on the first page: one Query. Pass ``next_cursor`` back for older ones."""
+        step on the first page: one Query in its home replica (``replica`` when given and
+        available). Pass ``next_cursor`` back for older ones, with the session's ``owner``
+        (later pages carry no metadata; without it, one more Query reads it)."""
         limit = page_size(limit)
+        return self.table.on_home(
+            keys.session_pk(session_id), lambda at: self._load(at, session_id, limit, cursor, owner), replica
+        )
+
+    def _load(self, at: Table, session_id: str, limit: int, cursor: str | None, owner: str | None) -> ConversationPage:
         pk = keys.session_pk(session_id)
-        upper, skip = keys.SESSION_META_SK, 0
+        upper, skip = keys.SESSION_META_UPPER, 0
         if cursor is not None:
             start = decode_cursor(cursor, ["sk", "skip"])
             upper, skip_text = start["sk"], start["skip"]
             if not upper.startswith(keys.STEP_PREFIX) or not skip_text.isdigit():
                 raise InvalidCursorError(f"cursor {cursor!r} is not a cursor this API returned")
             skip = int(skip_text)
-        response = self.table.client.query(
-            TableName=self.table.name,
+        response = at.client.query(
+            TableName=at.name,
             KeyConditionExpression="#pk = :pk AND #sk BETWEEN :first AND :upper",
             ExpressionAttributeNames={"#pk": keys.PARTITION_KEY, "#sk": keys.SORT_KEY},
             ExpressionAttributeValues=to_item({":pk": pk, ":first": keys.STEP_PREFIX, ":upper": upper}),
             ScanIndexForward=False,
-            # Every step holds at least one message; one more for the metadata, one more to
-            # know whether older steps follow.
-            Limit=limit + 2,
+            # Every step holds at least one message; one metadata item per replica at most,
+            # and one more to know whether older steps follow.
+            Limit=limit + len(at.replicas.regions) + 1,
         )
-        meta: SessionMeta | None = None
-        messages: list[Message] = []
-        last_seq = 0
-        next_cursor = None
         items = [from_item(raw) for raw in response.get("Items", [])]
-        for position, item in enumerate(items):
-            if item[keys.SORT_KEY] == keys.SESSION_META_SK:
-                meta = session_meta(item)
-                continue
-            step_messages = list(reversed(_messages(item)))  # newest first within the step
-            last_seq = max(last_seq, step_messages[0].seq) if cursor is None else last_seq
+        metas = [i for i in items if i[keys.SORT_KEY].startswith(keys.SESSION_META_PREFIX)]
+        steps = [i for i in items if i[keys.SORT_KEY].startswith(keys.STEP_PREFIX)]
+        meta = session_meta(metas) if metas else None
+        if meta is not None:
+            owner = meta.user_id
+        elif owner is None and cursor is not None:
+            found = self.sessions.get(session_id, at.region)
+            owner = found.user_id if found is not None else None
+        foreign, superseded = _hidden_turns(steps, owner)
+        messages: list[Message] = []
+        last_seq, last_replica = 0, ""
+        if cursor is None and steps:
+            last_seq, last_replica = keys.step_seq(steps[0][keys.SORT_KEY]), keys.step_replica(steps[0][keys.SORT_KEY])
+        next_cursor = None
+        for position, item in enumerate(steps):
+            if item[keys.SORT_KEY] in foreign or item.get("turn", "") in superseded:
+                step_messages: list[Message] = []
+            else:
+                step_messages = list(reversed(_messages(item)))  # newest first within the step
             if item[keys.SORT_KEY] == upper and skip:
                 step_messages = step_messages[skip:]
                 consumed_before = skip
@@ -284,9 +375,16 @@ class ConversationStore:
             if len(step_messages) > room:
                 next_cursor = encode_cursor({"sk": item[keys.SORT_KEY], "skip": str(consumed_before + room)})
                 break
-            if position == len(items) - 1 and "LastEvaluatedKey" in response:
+            if position == len(steps) - 1 and "LastEvaluatedKey" in response:
                 # The page ended on a step boundary and DynamoDB has more: start after it.
                 next_cursor = encode_cursor(
                     {"sk": item[keys.SORT_KEY], "skip": str(consumed_before + len(step_messages))}
                 )
-        return ConversationPage(meta=meta, messages=messages, next_cursor=next_cursor, last_seq=last_seq)
+        return ConversationPage(
+            meta=meta,
+            messages=messages,
+            next_cursor=next_cursor,
+            last_seq=last_seq,
+            last_replica=last_replica,
+            replica=at.region,
+        )

@@ -5,6 +5,13 @@ round trip (``ReturnValuesOnConditionCheckFailure``), the same protocol as Power
 idempotency persistence layer: IN_PROGRESS while the request runs, COMPLETED with the
 response once it is done, deleted when it failed before doing anything. A chat turn
 claims its key in the transaction of its first step (:meth:`IdempotencyStore.turn_claim_write`).
+
+A key is claimed in its home replica (``table.home``): a turn's in its session's home, a
+REST request's in the home of the key itself. The record carries that replica in its key
+(``IDEMP#<replica>``) and the claim also checks that no other replica's record of the key
+has arrived there, so a key claimed in one region and retried in another after a failover is
+refused once the first claim has replicated, and two claims made on both sides of a failover
+both stay (the README's "When a region fails" states the guarantee).
 """
 
 from __future__ import annotations
@@ -58,19 +65,27 @@ class IdempotencyStore:
     def __init__(self, table: Table) -> None:
         self.table = table
 
+    def home(self, user_id: str, key_hash: str) -> Table:
+        return self.table.home(keys.idempotency_pk(user_id, key_hash))
+
     def claim(self, user_id: str, key_hash: str, request_hash: str) -> IdempotencyRecord | None:
-        """Claim an idempotency key for a request (conditional PutItem). Returns None when this
-        call claimed it, else the record already there (read in the same round trip)."""
+        """Claim an idempotency key for a request in its home replica (a conditional PutItem,
+        with a check for every other replica's record in a multi-region table). Returns None
+        when this call claimed it, else the record already there (read in the same round trip)."""
+        pk = keys.idempotency_pk(user_id, key_hash)
+        return self.table.on_home(pk, lambda at: self._claim(at, pk, request_hash))
+
+    def _claim(self, at: Table, pk: str, request_hash: str) -> IdempotencyRecord | None:
         now_ms = self.table.now_ms()
         values = {
-            keys.PARTITION_KEY: keys.idempotency_pk(user_id, key_hash),
-            keys.SORT_KEY: keys.IDEMPOTENCY_SK,
+            keys.PARTITION_KEY: pk,
+            keys.SORT_KEY: keys.idempotency_sk(at.region),
             "requestHash": request_hash,
             "status": "IN_PROGRESS",
             "createdAt": now_ms,
-            **self.table.stamp(now_ms, IDEMPOTENCY_TTL_SECONDS),
+            **at.stamp(now_ms, IDEMPOTENCY_TTL_SECONDS),
         }
-        existing = self.table.put_new(values)
+        existing = at.insert_once(values, [keys.idempotency_sk(r) for r in at.other_regions])
         if existing is None:
             return None
         if not existing:
@@ -80,10 +95,11 @@ class IdempotencyStore:
     def release(self, user_id: str, key_hash: str) -> None:
         """Give a claimed key back (DeleteItem, only while IN_PROGRESS): the request failed
         before it did anything, so a retry should run it, not wait for the lock."""
+        at = self.home(user_id, key_hash)
         try:
-            self.table.client.delete_item(
-                TableName=self.table.name,
-                Key=self.table.key(keys.idempotency_pk(user_id, key_hash), keys.IDEMPOTENCY_SK),
+            at.client.delete_item(
+                TableName=at.name,
+                Key=at.key(keys.idempotency_pk(user_id, key_hash), keys.idempotency_sk(at.region)),
                 ConditionExpression="#status = :claimed",
                 ExpressionAttributeNames={"#status": "status"},
                 ExpressionAttributeValues=to_item({":claimed": "IN_PROGRESS"}),
@@ -94,9 +110,10 @@ class IdempotencyStore:
 
     def complete(self, user_id: str, key_hash: str, status_code: int, body: Any) -> None:
         """Store the response a replay of this key returns (UpdateItem over the claim)."""
-        self.table.client.update_item(
-            TableName=self.table.name,
-            Key=self.table.key(keys.idempotency_pk(user_id, key_hash), keys.IDEMPOTENCY_SK),
+        at = self.home(user_id, key_hash)
+        at.client.update_item(
+            TableName=at.name,
+            Key=at.key(keys.idempotency_pk(user_id, key_hash), keys.idempotency_sk(at.region)),
             UpdateExpression="SET #status = :done, #code = :code, #body = :body, #done = :now",
             ExpressionAttributeNames={
                 "#status": "status",
@@ -114,24 +131,32 @@ class IdempotencyStore:
             ),
         )
 
-    def turn_claim_write(self, user_id: str, key_hash: str, session_id: str, now_ms: int) -> TransactWrite:
-        """A chat turn's claim, written with its first step: the step is the turn's response,
-        so the claim is COMPLETED at once, and a repeated key refuses the whole step."""
+    def turn_claim_writes(
+        self, at: Table, user_id: str, key_hash: str, session_id: str, turn_id: str, now_ms: int
+    ) -> list[TransactWrite]:
+        """A chat turn's claim, written with its first step in the session's home ``at``: the
+        step is the turn's response, so the claim is COMPLETED at once, and a key already
+        used (in this replica, or by another replica's claim that has arrived here) refuses
+        the whole step."""
+        pk = keys.idempotency_pk(user_id, key_hash)
         claim = {
-            keys.PARTITION_KEY: keys.idempotency_pk(user_id, key_hash),
-            keys.SORT_KEY: keys.IDEMPOTENCY_SK,
+            keys.PARTITION_KEY: pk,
+            keys.SORT_KEY: keys.idempotency_sk(at.region),
             "requestHash": "turn",
             "status": "COMPLETED",
             "sessionId": session_id,
+            "turn": turn_id,
             "createdAt": now_ms,
-            **self.table.stamp(now_ms, IDEMPOTENCY_TTL_SECONDS),
+            **at.stamp(now_ms, IDEMPOTENCY_TTL_SECONDS),
         }
         put = {
-            "TableName": self.table.name,
+            "TableName": at.name,
             "Item": to_item(claim),
             "ConditionExpression": "attribute_not_exists(#pk)",
             "ExpressionAttributeNames": {"#pk": keys.PARTITION_KEY},
         }
-        return TransactWrite(
-            {"Put": put}, lambda _: DuplicateRequestError("this Idempotency-Key was already used for a turn")
-        )
+        used = DuplicateRequestError("this Idempotency-Key was already used for a turn")
+        return [
+            TransactWrite({"Put": put}, lambda _: used),
+            *at.absent_checks(pk, [keys.idempotency_sk(r) for r in at.other_regions], used),
+        ]

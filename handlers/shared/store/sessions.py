@@ -1,14 +1,21 @@
-"""Sessions: a session's metadata item and its place in the user's recent sessions (GSI1).
+"""Sessions: a session's metadata and its place in the user's recent sessions (GSI1).
 
 The conversation itself (one item per step, in the same partition) is
 :mod:`handlers.shared.store.conversations`; a session's first step creates the metadata
 and a later one may refresh it, in the step's own transaction, with the writes handed out
-here.
+here. A session's reads and writes go to its home replica (``table.home(session_pk)``).
+
+The metadata is one item per replica that wrote the session (``~META#<replica>``): almost
+always one, two after the session's home moved to another region. No region writes another
+region's item, so two regions that both created or refreshed a session (the old home's
+writes arriving after a failover) keep both, and a reader merges them: the owner is the
+first creator's, activity the latest of them. The recent list may hold a session once per
+replica; :meth:`SessionStore.recent` shows it once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import msgspec
@@ -48,7 +55,10 @@ class SessionMeta(msgspec.Struct, frozen=True):
     created_at_ms: int
     updated_at_ms: int
     region: str
+    """The replica of the newest metadata item (where the session was last written)."""
     expires_at: int
+    replicas: tuple[str, ...] = ()
+    """Every replica that holds a metadata item of the session."""
 
 
 class SessionsPage(msgspec.Struct, frozen=True):
@@ -56,15 +66,22 @@ class SessionsPage(msgspec.Struct, frozen=True):
     next_cursor: str | None
 
 
-def session_meta(item: Mapping[str, Any]) -> SessionMeta:
+def session_meta(items: Sequence[Mapping[str, Any]]) -> SessionMeta:
+    """One session's metadata items (one per replica) as one record: the first creator owns
+    it (earliest ``createdAt``, then replica name: the same answer in every region)."""
+    if not items:
+        raise ValueError("a session's metadata needs at least one item")
+    first = min(items, key=lambda i: (int(i["createdAt"]), i[keys.REGION_ATTRIBUTE]))
+    newest = max(items, key=lambda i: (int(i["updatedAt"]), i[keys.REGION_ATTRIBUTE]))
     return SessionMeta(
-        session_id=after(keys.SESSION_PREFIX, item[keys.PARTITION_KEY]),
-        user_id=item["userId"],
-        title=item.get("title", ""),
-        created_at_ms=int(item["createdAt"]),
-        updated_at_ms=int(item["updatedAt"]),
-        region=item[keys.REGION_ATTRIBUTE],
-        expires_at=int(item[keys.TTL_ATTRIBUTE]),
+        session_id=after(keys.SESSION_PREFIX, first[keys.PARTITION_KEY]),
+        user_id=first["userId"],
+        title=first.get("title", ""),
+        created_at_ms=int(first["createdAt"]),
+        updated_at_ms=int(newest["updatedAt"]),
+        region=newest[keys.REGION_ATTRIBUTE],
+        expires_at=max(int(i[keys.TTL_ATTRIBUTE]) for i in items),
+        replicas=tuple(sorted(i[keys.REGION_ATTRIBUTE] for i in items)),
     )
 
 
@@ -72,43 +89,89 @@ class SessionStore:
     def __init__(self, table: Table) -> None:
         self.table = table
 
-    def _values(self, user_id: str, session_id: str, now_ms: int, title: str = "") -> dict[str, Any]:
+    def home(self, session_id: str, replica: str | None = None) -> Table:
+        """The handle of the session's home replica (``replica`` when given and available)."""
+        return self.table.home(keys.session_pk(session_id), replica)
+
+    def _values(self, at: Table, user_id: str, session_id: str, now_ms: int, title: str = "") -> dict[str, Any]:
         return {
             keys.PARTITION_KEY: keys.session_pk(session_id),
-            keys.SORT_KEY: keys.SESSION_META_SK,
+            keys.SORT_KEY: keys.session_meta_sk(at.region),
             keys.GSI1_PARTITION_KEY: keys.user_pk(user_id),
             keys.GSI1_SORT_KEY: keys.recent_session_sk(now_ms, session_id),
             "userId": user_id,
             "title": text_attribute("title", title),
             "createdAt": now_ms,
             "updatedAt": now_ms,
-            **self.table.stamp(now_ms),
+            **at.stamp(now_ms),
         }
 
     def create(self, user_id: str, session_id: str | None = None, title: str = "") -> SessionMeta:
-        """Create a session's metadata (PutItem; fails if it exists)."""
+        """Create a session's metadata in its home replica (AlreadyExistsError if it has any)."""
         session_id = session_id or self.table.new_id()
-        values = self._values(user_id, session_id, self.table.now_ms(), title)
-        if self.table.put_new(values) is not None:
-            raise AlreadyExistsError(f"session {session_id!r} already exists")
-        return session_meta(values)
+        at = self.home(session_id)
+        values = self._values(at, user_id, session_id, self.table.now_ms(), title)
+        put = {
+            "TableName": at.name,
+            "Item": to_item(values),
+            "ConditionExpression": "attribute_not_exists(#pk)",
+            "ExpressionAttributeNames": {"#pk": keys.PARTITION_KEY},
+        }
+        exists = AlreadyExistsError(f"session {session_id!r} already exists")
+        at.put_with(put, exists, self._absent_elsewhere(at, session_id, exists))
+        return session_meta([values])
 
-    def get(self, session_id: str) -> SessionMeta | None:
-        """The session's metadata alone (GetItem), or None."""
-        item = self.table.get(keys.session_pk(session_id), keys.SESSION_META_SK)
-        return session_meta(item) if item is not None else None
+    def _absent_elsewhere(self, at: Table, session_id: str, error: StateError) -> list[TransactWrite]:
+        """Checks, in ``at``'s replica, that no other replica's metadata of the session has
+        arrived there."""
+        return [
+            TransactWrite(
+                {
+                    "ConditionCheck": {
+                        "TableName": at.name,
+                        "Key": at.key(keys.session_pk(session_id), keys.session_meta_sk(region)),
+                        "ConditionExpression": "attribute_not_exists(#pk)",
+                        "ExpressionAttributeNames": {"#pk": keys.PARTITION_KEY},
+                    }
+                },
+                lambda _: error,
+            )
+            for region in at.other_regions
+        ]
 
-    def _touch(self, session_id: str, now_ms: int) -> dict[str, Any]:
-        """The UpdateItem that marks a session active now: its place in the user's recent
-        sessions (GSI1), its TTL and writer region."""
+    def get(self, session_id: str, replica: str | None = None) -> SessionMeta | None:
+        """The session's metadata alone (one Query in its home replica), or None."""
+        return self.table.on_home(keys.session_pk(session_id), lambda at: self._get(at, session_id), replica)
+
+    def _get(self, at: Table, session_id: str) -> SessionMeta | None:
+        response = at.client.query(
+            TableName=at.name,
+            KeyConditionExpression="#pk = :pk AND begins_with(#sk, :meta)",
+            ExpressionAttributeNames={"#pk": keys.PARTITION_KEY, "#sk": keys.SORT_KEY},
+            ExpressionAttributeValues=to_item({":pk": keys.session_pk(session_id), ":meta": keys.SESSION_META_PREFIX}),
+        )
+        items = [from_item(raw) for raw in response.get("Items", [])]
+        return session_meta(items) if items else None
+
+    def _touch(self, at: Table, session_id: str, user_id: str, now_ms: int) -> dict[str, Any]:
+        """The UpdateItem that marks a session active now in ``at``'s replica: its place in the
+        user's recent sessions (GSI1), its TTL; it creates that replica's item when the
+        session's home has moved there (the owner's, never another user's)."""
         return {
-            "TableName": self.table.name,
-            "Key": self.table.key(keys.session_pk(session_id), keys.SESSION_META_SK),
-            "UpdateExpression": "SET #updated = :now, #gsk = :gsk, #exp = :exp, #region = :region",
-            "ConditionExpression": "attribute_exists(#pk)",
+            "TableName": at.name,
+            "Key": at.key(keys.session_pk(session_id), keys.session_meta_sk(at.region)),
+            "UpdateExpression": (
+                "SET #updated = :now, #gsk = :gsk, #exp = :exp, #region = :region,"
+                " #user = if_not_exists(#user, :user), #created = if_not_exists(#created, :now),"
+                " #gpk = if_not_exists(#gpk, :gpk), #title = if_not_exists(#title, :title)"
+            ),
+            "ConditionExpression": "attribute_not_exists(#user) OR #user = :user",
             "ExpressionAttributeNames": {
-                "#pk": keys.PARTITION_KEY,
                 "#updated": "updatedAt",
+                "#created": "createdAt",
+                "#user": "userId",
+                "#title": "title",
+                "#gpk": keys.GSI1_PARTITION_KEY,
                 "#gsk": keys.GSI1_SORT_KEY,
                 "#exp": keys.TTL_ATTRIBUTE,
                 "#region": keys.REGION_ATTRIBUTE,
@@ -116,20 +179,30 @@ class SessionStore:
             "ExpressionAttributeValues": to_item(
                 {
                     ":now": now_ms,
+                    ":user": user_id,
+                    ":gpk": keys.user_pk(user_id),
                     ":gsk": keys.recent_session_sk(now_ms, session_id),
-                    ":exp": self.table.stamp(now_ms)[keys.TTL_ATTRIBUTE],
-                    ":region": self.table.region,
+                    ":exp": at.stamp(now_ms)[keys.TTL_ATTRIBUTE],
+                    ":region": at.region,
+                    ":title": "",
                 }
             ),
         }
 
-    def touch(self, session_id: str) -> None:
-        """Mark a session active now (one UpdateItem); NotFoundError for an unknown session."""
+    def touch(self, session_id: str, user_id: str) -> None:
+        """Mark a session active now (one UpdateItem in its home); NotFoundError for a session
+        that does not exist, SessionOwnershipError for another user's."""
+        meta = self.get(session_id)
+        if meta is None:
+            raise NotFoundError(f"session {session_id!r} does not exist")
+        if meta.user_id != user_id:
+            raise SessionOwnershipError(f"session {session_id!r} belongs to another user")
+        at = self.home(session_id)
         try:
-            self.table.client.update_item(**self._touch(session_id, self.table.now_ms()))
+            at.client.update_item(**self._touch(at, session_id, user_id, self.table.now_ms()))
         except ClientError as error:
             if condition_failed(error):
-                raise NotFoundError(f"session {session_id!r} does not exist") from None
+                raise SessionOwnershipError(f"session {session_id!r} belongs to another user") from None
             raise
 
     def needs_touch(self, meta: SessionMeta | None) -> bool:
@@ -139,7 +212,7 @@ class SessionStore:
 
     # --- writes for a step's transaction ----------------------------------------------------
 
-    def create_write(self, user_id: str, session_id: str, now_ms: int) -> TransactWrite:
+    def create_write(self, at: Table, user_id: str, session_id: str, now_ms: int) -> TransactWrite:
         """Create the metadata with a session's first step; another user's session refuses it."""
 
         def refused(existing: dict[str, Any]) -> StateError | None:
@@ -149,25 +222,26 @@ class SessionStore:
             return None  # the same user's session: the step's position decides
 
         put = {
-            "TableName": self.table.name,
-            "Item": to_item(self._values(user_id, session_id, now_ms)),
+            "TableName": at.name,
+            "Item": to_item(self._values(at, user_id, session_id, now_ms)),
             "ConditionExpression": "attribute_not_exists(#pk)",
             "ExpressionAttributeNames": {"#pk": keys.PARTITION_KEY},
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         }
         return TransactWrite({"Put": put}, refused)
 
-    def touch_write(self, session_id: str, now_ms: int) -> TransactWrite:
+    def touch_write(self, at: Table, session_id: str, user_id: str, now_ms: int) -> TransactWrite:
         """Refresh the session's place in the recent list with a step (:meth:`needs_touch`)."""
         return TransactWrite(
-            {"Update": self._touch(session_id, now_ms)},
-            lambda _: NotFoundError(f"session {session_id!r} does not exist"),
+            {"Update": self._touch(at, session_id, user_id, now_ms)},
+            lambda _: SessionOwnershipError(f"session {session_id!r} belongs to another user"),
         )
 
     # --- the user's sessions ----------------------------------------------------------------
 
     def recent(self, user_id: str, limit: int = 20, cursor: str | None = None) -> SessionsPage:
-        """The user's sessions, most recently active first: one Query on GSI1."""
+        """The user's sessions, most recently active first: one Query on GSI1 of this
+        region's replica (a list, eventually consistent across regions like any index)."""
         limit = page_size(limit)
         gpk = keys.user_pk(user_id)
         request: dict[str, Any] = {
@@ -180,21 +254,33 @@ class SessionStore:
             "Limit": limit,
         }
         if cursor is not None:
-            start = decode_cursor(cursor, ["pk", "gsk"])
-            if not start["pk"].startswith(keys.SESSION_PREFIX) or not start["gsk"].startswith(keys.SESSION_PREFIX):
+            start = decode_cursor(cursor, ["pk", "sk", "gsk"])
+            if (
+                not start["pk"].startswith(keys.SESSION_PREFIX)
+                or not start["sk"].startswith(keys.SESSION_META_PREFIX)
+                or not start["gsk"].startswith(keys.SESSION_PREFIX)
+            ):
                 raise InvalidCursorError(f"cursor {cursor!r} is not a cursor this API returned")
             request["ExclusiveStartKey"] = to_item(
                 {
                     keys.PARTITION_KEY: start["pk"],
-                    keys.SORT_KEY: keys.SESSION_META_SK,
+                    keys.SORT_KEY: start["sk"],
                     keys.GSI1_PARTITION_KEY: gpk,
                     keys.GSI1_SORT_KEY: start["gsk"],
                 }
             )
         response = self.table.client.query(**request)
-        sessions = [session_meta(from_item(raw)) for raw in response.get("Items", [])]
+        sessions: list[SessionMeta] = []
+        seen: set[str] = set()
+        for raw in response.get("Items", []):
+            meta = session_meta([from_item(raw)])
+            if meta.session_id not in seen:  # a session whose home moved is listed per replica
+                seen.add(meta.session_id)
+                sessions.append(meta)
         next_cursor = None
         if "LastEvaluatedKey" in response and sessions:
             last = from_item(response["LastEvaluatedKey"])
-            next_cursor = encode_cursor({"pk": last[keys.PARTITION_KEY], "gsk": last[keys.GSI1_SORT_KEY]})
+            next_cursor = encode_cursor(
+                {"pk": last[keys.PARTITION_KEY], "sk": last[keys.SORT_KEY], "gsk": last[keys.GSI1_SORT_KEY]}
+            )
         return SessionsPage(sessions=sessions, next_cursor=next_cursor)
