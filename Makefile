@@ -24,7 +24,7 @@ OTHER_PYTHON := other-python
 endif
 endif
 
-.PHONY: venv dev demo approve test lint workflows format preview policy openapi cost bench config-reference clean other-python
+.PHONY: venv dev drill demo approve test lint workflows format preview policy openapi cost bench config-reference clean other-python
 
 # pip shows its progress bars on a terminal; in CI (no terminal) it logs one line per package.
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt $(OTHER_PYTHON)
@@ -55,9 +55,17 @@ $(VALIDATORS): validators/package.json validators/package-lock.json
 	cd validators && npm ci --no-audit --no-fund --loglevel=error
 	touch $(VALIDATORS)
 
-## dev: the whole stack on this machine (moto, the real handlers and state machines, the APIs on localhost; PORT=8080)
+## dev: the whole stack on this machine (moto, the real handlers and state machines, the APIs on localhost; PORT=8080);
+## REGIONS=us-east-1,eu-west-1 runs several regions behind a global endpoint (REPLICATION_LAG_MS=1000 by default)
 dev: $(STAMP)
-	@$(BIN)/python -m local.stack --port $(PORT)
+	@$(BIN)/python -m local.stack --port $(PORT) $(if $(REGIONS),--regions $(REGIONS)) \
+	  $(if $(REPLICATION_LAG_MS),--replication-lag-ms $(REPLICATION_LAG_MS))
+
+## drill: two local regions, 20 clients, the first region killed and brought back, then one session through both at
+## once; prints lost/duplicated/run twice/rekeyed and the time to recover, writes build/drill/report.json and
+## timeline.png, exits non-zero when a goal is missed (SHORT=1: the CI version)
+drill: $(STAMP)
+	@$(BIN)/python -m local.drill $(if $(SHORT),--short)
 
 ## demo: a scripted conversation against the running `make dev` (in another terminal; APPROVE=manual to approve yourself)
 demo: $(STAMP)

@@ -23,8 +23,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.config import DomainConfig, LlmConfig
-
-HEALTH_PATH = "/v1/health"
+from components.failover import HEALTH_CHECK_FAILURE_THRESHOLD, HEALTH_CHECK_INTERVAL_SECONDS, HEALTH_PATH
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -154,8 +153,8 @@ class GlobalRouting(pulumi.ComponentResource):
                     fqdn=pulumi.Output.format("{0}.execute-api.{1}.amazonaws.com", endpoints.rest_api_id, region),
                     port=443,
                     resource_path=pulumi.Output.concat("/", endpoints.rest_stage, HEALTH_PATH),
-                    request_interval=30,
-                    failure_threshold=3,
+                    request_interval=HEALTH_CHECK_INTERVAL_SECONDS,
+                    failure_threshold=HEALTH_CHECK_FAILURE_THRESHOLD,
                     measure_latency=True,
                     tags={"Name": f"{host}.{domain.zone} {region}"},
                     opts=child,

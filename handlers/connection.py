@@ -2,9 +2,11 @@
 
 ``$connect`` runs after the authorizer accepted the ``?token=`` JWT; the connection is
 stored with its user, its region and a short TTL. ``sendMessage`` (``{"action":
-"sendMessage", "sessionId", "message"}``) starts an Express turn asynchronously with the
-connection id, and the agent-step streams the answer back to it. Nothing here waits on the
-model.
+"sendMessage", "sessionId", "message", "idempotencyKey"?}``) starts an Express turn
+asynchronously with the connection id, and the agent-step streams the answer back to it.
+``idempotencyKey`` is the REST route's ``Idempotency-Key``: a client that lost its connection
+(its region failed) sends the message again with the same key, through any region, and the
+turn runs once. Nothing here waits on the model.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import msgspec
 from handlers import init_done
 from handlers.shared.api import field_of
 from handlers.shared.log import get_logger, log_context
-from handlers.shared.models import ID_RULE, Id, Text
+from handlers.shared.models import ID_RULE, IDEMPOTENCY_KEY_PATTERN, IDEMPOTENCY_KEY_RULE, Id, Text
 from handlers.shared.settings import load_settings
 from handlers.shared.store import Store
 
@@ -41,6 +43,7 @@ class SendMessage(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     action: Annotated[str, msgspec.Meta(pattern="^sendMessage$")]
     sessionId: Id
     message: Text
+    idempotencyKey: Annotated[str, msgspec.Meta(pattern=IDEMPOTENCY_KEY_PATTERN)] | msgspec.UnsetType = msgspec.UNSET
 
 
 def _reply(status: int, body: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -92,7 +95,9 @@ class Connections:
         except msgspec.ValidationError as error:
             field = field_of(error)
             # The same words as the REST routes for the same rule.
-            message = f"sessionId must be {ID_RULE}" if field == "sessionId" else str(error).split(" - at ")[0]
+            message = {"sessionId": f"sessionId must be {ID_RULE}", "idempotencyKey": IDEMPOTENCY_KEY_RULE}.get(
+                field or "", str(error).split(" - at ")[0]
+            )
             return _error(400, "invalid_request", message, field)
         except msgspec.DecodeError as error:
             return _error(400, "invalid_json", f"the message is not valid JSON: {error}")
@@ -102,7 +107,7 @@ class Connections:
             "message": request.message,
             "tools": None,
             "correlationId": request_id or str(uuid.uuid4()),
-            "idempotencyKey": None,
+            "idempotencyKey": request.idempotencyKey or None,
             "connectionId": connection_id,
         }
         started = self._stepfunctions().start_execution(

@@ -565,10 +565,27 @@ async def _listen(app: Any, host: str, port: int) -> tuple[Any, int]:
 REQUEST_WORKERS = 128  # requests handled at once; more wait in the kernel's accept queue
 
 
-class RestServer:
-    """Serves a :class:`RestApi` over HTTP on a loopback port."""
+def _drop(request: Any) -> None:
+    """End a request's connection without an answer: what a client of a region that is down
+    sees (the connection fails; there is no one to send a status)."""
+    transport = request.transport
+    if transport is not None:
+        transport.abort()
 
-    def __init__(self, api: RestApi, loop: EventLoopThread, host: str = "127.0.0.1", port: int = 0) -> None:
+
+class RestServer:
+    """Serves a :class:`RestApi` over HTTP on a loopback port. While ``available()`` is false
+    (its region is down), every connection is dropped without an answer, those in flight
+    included."""
+
+    def __init__(
+        self,
+        api: RestApi,
+        loop: EventLoopThread,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        available: Callable[[], bool] = lambda: True,
+    ) -> None:
         from aiohttp import web
 
         self.api, self.loop, self.host = api, loop, host
@@ -576,12 +593,26 @@ class RestServer:
         # queued behind the event loop's default executor (a handful of threads on a small machine).
         self._requests = concurrent.futures.ThreadPoolExecutor(REQUEST_WORKERS, "local-rest")
 
-        async def serve(request: web.Request) -> web.Response:
+        self._in_flight: dict[int, Any] = {}  # requests are mappings, not hashable
+
+        async def serve(request: web.Request) -> web.StreamResponse:
+            if not available():
+                _drop(request)
+                return web.Response(status=503)  # never sent: the connection is gone
+            self._in_flight[id(request)] = request
+            try:
+                return await handle(request)
+            finally:
+                self._in_flight.pop(id(request), None)
+
+        async def handle(request: web.Request) -> web.StreamResponse:
             body = await request.read()
             headers = dict(request.headers.items())
             reply = await asyncio.get_running_loop().run_in_executor(
                 self._requests, api.handle, request.method, request.path_qs, headers, body
             )
+            if not available():  # the region went down while the request ran
+                _drop(request)
             return web.Response(status=reply.status, headers=reply.headers, body=reply.body)
 
         # The HTTP parser's own limits sit above API Gateway's, so API Gateway's answer is the one given.
@@ -596,6 +627,15 @@ class RestServer:
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
+
+    def drop_all(self) -> None:
+        """End every request in flight without an answer (its region went down)."""
+
+        async def drop() -> None:
+            for request in list(self._in_flight.values()):
+                _drop(request)
+
+        self.loop.run(drop())
 
     def stop(self) -> None:
         self.loop.run(self._runner.cleanup())
@@ -617,8 +657,11 @@ class WebSocketApi:
         log: Callable[[dict[str, Any]], None] = lambda entry: None,
         host: str = "127.0.0.1",
         port: int = 0,
+        available: Callable[[], bool] = lambda: True,
     ) -> None:
         from aiohttp import WSMsgType, web
+
+        self.available = available
 
         self.connection_handler, self.authorizer, self.loop, self.log, self.host = (
             connection_handler,
@@ -631,6 +674,9 @@ class WebSocketApi:
         self._lock = threading.Lock()
 
         async def session(request: web.Request) -> web.StreamResponse:
+            if not self.available():
+                _drop(request)
+                return web.Response(status=503)  # never sent
             run = asyncio.get_running_loop().run_in_executor
             token = request.query.get("token", "")
             try:
@@ -708,6 +754,17 @@ class WebSocketApi:
         if body is not None:
             event["body"] = body
         return event
+
+    def drop_all(self) -> None:
+        """Cut every connection (its region went down): clients see them end abnormally."""
+
+        async def drop() -> None:
+            for websocket in list(self.connections.values()):
+                transport = getattr(websocket, "_req", None) and websocket._req.transport
+                if transport is not None:
+                    transport.abort()
+
+        self.loop.run(drop())
 
     def post(self, connection_id: str, data: bytes) -> None:
         """``PostToConnection``: ConnectionGone when the client is no longer there; a message

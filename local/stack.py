@@ -29,11 +29,14 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from local.global_tables import DEFAULT_LAG_SECONDS
+from local.region_stack import ACCOUNT
+
 ROOT = Path(__file__).resolve().parent.parent
-ACCOUNT = "123456789012"
 DEV_USER = "dev-user"
 LOCAL_ISSUER = "https://local-issuer.agent-infra.invalid/"
 
@@ -121,7 +124,13 @@ def _log_line(fields: dict[str, Any]) -> None:
 
 
 class LocalStack:
-    """Everything wired and running; ``stop()`` ends it."""
+    """Everything wired and running; ``stop()`` ends it.
+
+    One region by default (the stack's home region), or the ``regions`` given: each region is
+    a ``RegionStack`` (local/region_stack.py), the table is one global table with a replica
+    in each (local/global_tables.py), and a global endpoint answers like the deployed Route 53
+    records (local/global_endpoint.py) on ``api_port``/``ws_port``; the regions listen on
+    ``region_ports`` (REST, WebSocket) each."""
 
     def __init__(
         self,
@@ -133,9 +142,17 @@ class LocalStack:
         log=_log_line,
         throttle: tuple[float, int] | None = None,
         stack_file: str | Path | None = None,
+        regions: Sequence[str] | None = None,
+        region_ports: Sequence[tuple[int, int]] | None = None,
+        replication_lag_seconds: float = DEFAULT_LAG_SECONDS,
+        health_check_scale: float = 1.0,
+        home_cooldown_seconds: float | None = None,
     ) -> None:
         """``throttle``: (rate, burst) instead of the stack config's ``api.rateLimit``/``burstLimit``;
-        ``stack_file``: the stack's config file, ``Pulumi.<stack>.yaml`` by default."""
+        ``stack_file``: the stack's config file, ``Pulumi.<stack>.yaml`` by default;
+        ``regions``: the local regions (the stack's home region alone by default);
+        ``health_check_scale``: how much faster than Route 53's the global endpoint's health
+        checks run (10: a 30 s interval becomes 3 s)."""
         self.stack_name = stack
         self.stack_file = Path(stack_file) if stack_file is not None else ROOT / f"Pulumi.{stack}.yaml"
         self.host = host
@@ -144,6 +161,12 @@ class LocalStack:
         self.moto_port = moto_port
         self.log = log
         self.throttle = throttle
+        self.requested_regions = list(regions) if regions else None
+        self.region_ports = list(region_ports or [])
+        self.replication_lag_seconds = replication_lag_seconds
+        self.health_check_scale = health_check_scale
+        self.home_cooldown_seconds = home_cooldown_seconds
+        self.endpoint = None
         self._stoppers: list = []
 
     def start(self) -> LocalStack:
@@ -156,37 +179,19 @@ class LocalStack:
             raise
 
     def _start(self) -> LocalStack:
-        import boto3
-        from moto import mock_aws
+        self._load_config()
+        self._start_aws()
+        self._start_model()
+        self._start_regions()
+        if len(self.regions) > 1:
+            self._start_global_endpoint()
+        self.dev_token = self.issuer.token()
+        return self
 
+    # -- the parts, in the order they start ---------------------------------------------------
+
+    def _load_config(self) -> None:
         from components.config import NAMESPACE, check_config_keys, load_stack_config
-        from components.naming import state_machine_name
-        from components.openapi import HEALTH_BURST_LIMIT, HEALTH_RATE_LIMIT, RestApiTargets, rest_api_document
-        from components.workflows import (
-            ModelCall,
-            ToolRoute,
-            WorkflowFunctions,
-            WorkflowLimits,
-            task_definition,
-            turn_definition,
-        )
-        from handlers.agent_step import AgentStep, AgentStepSettings, load_tool_specs
-        from handlers.approval import Approvals, ApprovalSettings
-        from handlers.authorizer import Authorizer
-        from handlers.compensate import Compensator
-        from handlers.connection import Connections, ConnectionSettings
-        from handlers.health import Health, HealthSettings
-        from handlers.router import Router, RouterSettings
-        from handlers.shared.llm import BedrockTransport, LlmClient, RetryPolicy, build_client
-        from handlers.shared.store import Store
-        from handlers.shared.streaming import AnswerStream
-        from handlers.shared.table import TABLE_SCHEMA
-        from handlers.shared.tokens import JwksCache, TokenVerifier
-        from handlers.tools import load_tool
-        from local.gateway import EventLoopThread, RestApi, RestServer, WebSocketApi
-        from local.model import ScriptedModelServer
-        from local.moto_dynamodb import DynamoDBGuard
-        from local.stepfunctions import MOTO_CONFIG, LambdaDispatcher, StepFunctionsAdapter, dispatching
 
         # The whole stack file, as the Pulumi program checks it: an unknown agent-infra key is
         # an error (in the same message as the values' problems), another namespace a warning.
@@ -194,18 +199,31 @@ class LocalStack:
         for warning in check_config_keys(config_map).warnings:
             self.log({"service": "local-stack", "level": "WARNING", "message": f"stack config: {warning}"})
         raw = {k.split(":", 1)[1]: v for k, v in config_map.items() if k.startswith(f"{NAMESPACE}:")}
-        config = load_stack_config(raw.get, keys=config_map)
-        self.config = config
-        region = config.home_region
-        self.region = region
+        if self.requested_regions:
+            raw["regions"] = self.requested_regions  # validated like the stack's own list
+        self.config = load_stack_config(raw.get, keys=config_map)
+        self.region = self.config.home_region
+        self.regions = self.requested_regions or [self.region]
+        if len(self.region_ports) not in (0, len(self.regions)):
+            raise ValueError(f"region_ports gives {len(self.region_ports)} pairs for {len(self.regions)} regions")
+
+    def _start_aws(self) -> None:
+        from moto import mock_aws
+
+        from handlers.shared.table import TABLE_SCHEMA
+        from local.gateway import EventLoopThread
+        from local.global_tables import GlobalTable
+        from local.moto_dynamodb import DynamoDBGuard
+        from local.regions import Regions
+        from local.stepfunctions import MOTO_CONFIG, StepFunctionsAdapter
+
         for name, value in {
             "AWS_ACCESS_KEY_ID": "local",
             "AWS_SECRET_ACCESS_KEY": "local",
-            "AWS_DEFAULT_REGION": region,
+            "AWS_DEFAULT_REGION": self.region,
         }.items():
             os.environ.setdefault(name, value)
         os.environ.pop("AWS_PROFILE", None)
-
         self._mock = mock_aws(config=MOTO_CONFIG)
         self._mock.start()
         self._stoppers.append(self._mock.stop)
@@ -225,19 +243,26 @@ class LocalStack:
             self._stoppers.append(moto_server.stop)
         else:
             self.moto_url = None
-
         self.table_name = f"agent-infra-{self.stack_name}-local"
-        dynamodb = boto3.client("dynamodb", region_name=region)
-        dynamodb.create_table(**TABLE_SCHEMA.create_table_request(self.table_name))
-        self.dynamodb = dynamodb
-        self.store = Store(self.table_name, region, config.state.ttl_days, client=dynamodb)
-        self.sfn = boto3.client("stepfunctions", region_name=region)
+        self.fabric = Regions(self.regions)
+        # One table, a replica in each region (one region: a regional table, nothing to replicate).
+        self.global_table = GlobalTable(
+            self.fabric, TABLE_SCHEMA.create_table_request(self.table_name), ACCOUNT, self.replication_lag_seconds
+        ).start(replicate=len(self.regions) > 1)
+        self._stoppers.append(self.global_table.stop)
 
-        # The LLM: the stand-in, or the real thing when the environment says so. The state
-        # machines call it themselves (the adapter answers their Converse task and HTTP Task);
-        # the stream function (WebSocket turns) calls it through the LLM client.
+    def _start_model(self) -> None:
+        """The LLM: the stand-in, or the real thing when the environment says so. The state
+        machines call it themselves (the adapter answers their Converse task and HTTP Task);
+        the stream function (WebSocket turns) calls it through the LLM client."""
+        import boto3
+
+        from handlers.shared.llm import BedrockTransport, LlmClient, RetryPolicy, build_client
+        from local.model import ScriptedModelServer
+
+        region, config = self.region, self.config
         provider = os.environ.get("AGENT_LLM_PROVIDER", "local")
-        connection_arn = None
+        self.connection_arn = None
         if provider == "local":
             self.model_server = ScriptedModelServer(self.host, keep=100).start()
             self._stoppers.append(self.model_server.stop)
@@ -250,187 +275,119 @@ class LocalStack:
                 def converse(self, request):
                     return BedrockTransport(region, 10, client=bedrock).converse(request)
 
-            llm = LlmClient(
+            self.llm = LlmClient(
                 "bedrock",
                 "local.stand-in",
                 [StandIn()],
                 retry=RetryPolicy(attempts_per_endpoint=2, base_delay=0.05, max_delay=0.2),
             )
-            llm_provider, llm_model, llm_endpoints = "bedrock", "local.stand-in", [region]
+            self.llm_provider, self.llm_model, self.llm_endpoints = "bedrock", "local.stand-in", [region]
             self.model_label = f"local stand-in (scripted, Converse wire format) at {self.model_server.url}"
         else:
-            llm_provider, llm_model = provider, os.environ["AGENT_LLM_MODEL"]
-            llm_endpoints = json.loads(os.environ.get("AGENT_LLM_ENDPOINTS", json.dumps([region])))
+            self.llm_provider, self.llm_model = provider, os.environ["AGENT_LLM_MODEL"]
+            self.llm_endpoints = json.loads(os.environ.get("AGENT_LLM_ENDPOINTS", json.dumps([region])))
             api_key = os.environ.get("AGENT_LLM_API_KEY")
             self.adapter.converse_endpoint = None  # the real Bedrock, with the environment's credentials
-            llm = build_client(
-                provider, llm_model, llm_endpoints, config.compute.llm_timeout_seconds, api_key=lambda: api_key
+            self.llm = build_client(
+                provider,
+                self.llm_model,
+                self.llm_endpoints,
+                config.compute.llm_timeout_seconds,
+                api_key=lambda: api_key,
             )
             if provider == "openai":
                 # The HTTP Task's connection, as the orchestration component makes it.
-                connection_arn = boto3.client("events", region_name=region).create_connection(
-                    Name=f"agent-infra-{self.stack_name}-llm",
-                    AuthorizationType="API_KEY",
-                    AuthParameters={
-                        "ApiKeyAuthParameters": {"ApiKeyName": "Authorization", "ApiKeyValue": f"Bearer {api_key}"}
-                    },
-                )["ConnectionArn"]
-            self.model_label = f"{provider} {llm_model} at {llm_endpoints}"
+                for in_region in self.regions:
+                    self.connection_arn = boto3.client("events", region_name=in_region).create_connection(
+                        Name=f"agent-infra-{self.stack_name}-llm",
+                        AuthorizationType="API_KEY",
+                        AuthParameters={
+                            "ApiKeyAuthParameters": {"ApiKeyName": "Authorization", "ApiKeyValue": f"Bearer {api_key}"}
+                        },
+                    )["ConnectionArn"]
+            self.model_label = f"{provider} {self.llm_model} at {self.llm_endpoints}"
 
+    def _start_regions(self) -> None:
+        from handlers.agent_step import load_tool_specs
+        from handlers.authorizer import Authorizer
+        from handlers.shared.store.replicas import DEFAULT_COOLDOWN_SECONDS
+        from handlers.shared.tokens import JwksCache, TokenVerifier
+        from local.region_stack import RegionStack, Shared
+        from local.stepfunctions import dispatching
+
+        config = self.config
         self.issuer = LocalIssuer(config.api.auth.audience)
         authorizer = Authorizer(
             TokenVerifier(LOCAL_ISSUER, config.api.auth.audience, JwksCache(lambda: self.issuer.jwks))
         )
-
-        def arn(name: str) -> str:
-            return f"arn:aws:lambda:{region}:{ACCOUNT}:function:{name}"
-
-        turn_name, task_name = state_machine_name(self.stack_name, "turn"), state_machine_name(self.stack_name, "task")
-        turn_arn = f"arn:aws:states:{region}:{ACCOUNT}:stateMachine:{turn_name}"
-        task_arn = f"arn:aws:states:{region}:{ACCOUNT}:stateMachine:{task_name}"
-
-        self.websocket = WebSocketApi(
-            lambda event: connections.handle(event), authorizer.handle, self.events, self.log, self.host, self.ws_port
-        )
-        self._stoppers.append(self.websocket.stop)
-
-        def stream_to(connection_id: str, message_id: str) -> AnswerStream:
-            return AnswerStream(connection_id, message_id, self.websocket.post, on_gone=self.store.connections.delete)
-
-        specs, _ = load_tool_specs()
-        approval_tools = {t.name for t in config.tools if t.requires_approval}
-        configured = {t.name for t in config.tools}
-        specs = [s for s in specs if s.name in configured]
-        agent = AgentStep(
-            AgentStepSettings(
-                TABLE_NAME=self.table_name,
-                AWS_REGION=region,
-                LLM_PROVIDER=llm_provider,
-                LLM_MODEL=llm_model,
-                LLM_ENDPOINTS=llm_endpoints,
-                TTL_DAYS=config.state.ttl_days,
-                MAX_STEPS=config.workflow.max_steps + 1,
-                MAX_TOKENS=config.compute.max_tokens,
-            ),
-            self.store,
-            specs,
-            approval_tools,
-            llm=llm,
-            stream_to=stream_to,
-            post=self.websocket.post,
-        )
-        self.agent = agent
-        dispatcher = LambdaDispatcher(keep=100)
-        dispatcher.register("agent-prepare", lambda event, ctx: agent.prepare(event))
-        dispatcher.register("agent-record", lambda event, ctx: agent.record(event))
-        dispatcher.register("agent-stream", lambda event, ctx: agent.stream(event, ctx.get_remaining_time_in_millis()))
-        compensator = Compensator(self.store, self.websocket.post)
-        dispatcher.register("compensate", lambda event, ctx: compensator.handle(event))
-        self.approvals = Approvals(
-            ApprovalSettings(TABLE_NAME=self.table_name, AWS_REGION=region), self.store, lambda r: self.sfn
-        )
-        dispatcher.register("approval-request", lambda event, ctx: self.approvals.request(event))
-        routes = []
-        for tool_config in config.tools:
-            tool = load_tool(tool_config.name)
-            tool._store = self.store
-            dispatcher.register(f"tool-{tool_config.name}", lambda event, ctx, t=tool: t.lambda_handler(event, ctx))
-            routes.append(ToolRoute(tool_config.name, arn(f"tool-{tool_config.name}"), tool_config.requires_approval))
-        self.dispatcher = dispatcher
-        self._dispatching = dispatching(dispatcher)
-        self._dispatching.__enter__()
-        self._stoppers.append(lambda: self._dispatching.__exit__(None, None, None))
-
-        functions = WorkflowFunctions(
-            arn("agent-prepare"),
-            arn("agent-record"),
-            arn("agent-stream"),
-            arn("compensate"),
-            routes,
-            approval_request=arn("approval-request"),
-        )
-        model = ModelCall(
-            llm_provider,
-            endpoints=tuple(llm_endpoints) if llm_provider == "openai" else (),
-            connection_arn=connection_arn,
-            timeout_seconds=int(config.compute.llm_timeout_seconds + 0.999),
-        )
-        workflow = config.workflow
-        role = boto3.client("iam").create_role(RoleName="local-states", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-        express_limits = WorkflowLimits(workflow.max_steps, workflow.express_timeout_seconds)
-        standard_limits = WorkflowLimits(
-            workflow.max_steps, workflow.task_timeout_hours * 3600, workflow.approval_timeout_hours * 3600
-        )
-        # moto parses a definition (ANTLR, 0.1-0.3 s each) to validate it; here that parse runs
-        # in the background and leaves the program for the first execution (which waits for it
-        # if it comes first). The definitions are the builders' own, which the tests validate.
-        with self.adapter.validating_in_background(failed=self._definition_failed):
-            for name, kind, definition in (
-                (turn_name, "EXPRESS", turn_definition(functions, model, express_limits)),
-                (task_name, "STANDARD", task_definition(functions, model, standard_limits)),
-            ):
-                self.sfn.create_state_machine(name=name, type=kind, roleArn=role, definition=json.dumps(definition))
-        self.turn_arn, self.task_arn = turn_arn, task_arn
-
-        router = Router(
-            RouterSettings(
-                TABLE_NAME=self.table_name,
-                AWS_REGION=region,
-                TASK_STATE_MACHINE_ARN=task_arn,
-                MAX_BODY_BYTES=config.api.max_body_kb * 1024,
-            ),
-            self.store,
-            lambda r: self.sfn,
-        )
-        health = Health(
-            HealthSettings(
-                TABLE_NAME=self.table_name,
-                AWS_REGION=region,
-                TURN_STATE_MACHINE_ARN=turn_arn,
-                TASK_STATE_MACHINE_ARN=task_arn,
-            ),
-            dynamodb,
-            self.sfn,
-        )
-        connections = Connections(
-            ConnectionSettings(TABLE_NAME=self.table_name, AWS_REGION=region, TURN_STATE_MACHINE_ARN=turn_arn),
-            self.store,
-            lambda: self.sfn,
-        )
-
-        def invoke_arn(function: str) -> str:
-            return f"arn:aws:apigateway:{region}:lambda:path/2015-03-31/functions/{arn(function)}/invocations"
-
-        # The REST API's own document, as the Pulumi component deploys it, with this stack's ARNs.
-        self.openapi = rest_api_document(
-            RestApiTargets(
-                region=region,
-                router_invoke_arn=invoke_arn("router"),
-                approval_invoke_arn=invoke_arn("approval"),
-                health_invoke_arn=invoke_arn("health"),
-                authorizer_invoke_arn=invoke_arn("authorizer"),
-                turn_state_machine_arn=turn_arn,
-                turn_role_arn=f"arn:aws:iam::{ACCOUNT}:role/local-turn-integration",
-            ),
-            title=f"agent-infra-{self.stack_name}",
-        )
-        # One API key, as each client of a deployed stack has (API Gateway wants 20-128 alphanumerics).
+        # One API key, as each client of a deployed stack has, valid in every region (API
+        # Gateway wants 20-128 alphanumerics).
         self.api_key = secrets.token_hex(20)
-        self.rest_api = RestApi(
-            self.openapi,
-            functions={"router": router.handle, "approval": self.approvals.handle, "health": health.handle},
+        specs, _ = load_tool_specs()
+        configured = {t.name for t in config.tools}
+        cooldown = self.home_cooldown_seconds
+        if cooldown is None:
+            cooldown = DEFAULT_COOLDOWN_SECONDS / self.health_check_scale
+        shared = Shared(
+            config=config,
+            stack_name=self.stack_name,
+            table_name=self.table_name,
+            host=self.host,
+            log=self.log,
+            events=self.events,
+            regions=self.fabric,
+            adapter=self.adapter,
             authorizer=authorizer.handle,
             api_keys={self.api_key: "local-dev-key"},
-            stepfunctions=self.sfn,
-            rate_limit=(self.throttle or (config.api.rate_limit, config.api.burst_limit))[0],
-            burst_limit=(self.throttle or (config.api.rate_limit, config.api.burst_limit))[1],
-            method_limits={("GET", "/v1/health"): (HEALTH_RATE_LIMIT, HEALTH_BURST_LIMIT)},
-            log=self.log,
+            llm=self.llm,
+            llm_provider=self.llm_provider,
+            llm_model=self.llm_model,
+            llm_endpoints=self.llm_endpoints,
+            connection_arn=self.connection_arn,
+            throttle=self.throttle,
+            home_cooldown_seconds=cooldown,
+            on_definition_failed=self._definition_failed,
+            specs=[s for s in specs if s.name in configured],
+            approval_tools={t.name for t in config.tools if t.requires_approval},
         )
-        self.rest = RestServer(self.rest_api, self.events, self.host, self.api_port)
-        self._stoppers.append(self.rest.stop)
-        self.dev_token = self.issuer.token()
-        return self
+        single = len(self.regions) == 1
+        self.region_stacks: dict[str, RegionStack] = {}
+        for index, region in enumerate(self.regions):
+            if single:
+                rest_port, ws_port = self.api_port, self.ws_port
+            else:
+                rest_port, ws_port = self.region_ports[index] if self.region_ports else (0, 0)
+            stack = RegionStack(shared, region, rest_port, ws_port)
+            self.region_stacks[region] = stack
+            self._stoppers.append(stack.stop)
+            stack.start()
+        self._dispatching = dispatching({r: s.dispatcher for r, s in self.region_stacks.items()})
+        self._dispatching.__enter__()
+        self._stoppers.append(lambda: self._dispatching.__exit__(None, None, None))
+        # The home region's parts, by their single-region names (the tests and the demo use them).
+        home = self.region_stacks[self.regions[0]]
+        self.home_stack = home
+        self.store, self.sfn, self.agent, self.approvals = home.store, home.sfn, home.agent, home.approvals
+        self.dynamodb = home.dynamodb  # the client the home region's store calls its replica with
+        self.dispatcher, self.turn_arn, self.task_arn = home.dispatcher, home.turn_arn, home.task_arn
+        self.openapi, self.rest_api = home.openapi, home.rest_api
+        self.rest, self.websocket = home.rest, home.websocket
+
+    def _start_global_endpoint(self) -> None:
+        from local.global_endpoint import GlobalEndpoint
+
+        self.endpoint = GlobalEndpoint(
+            {r: (s.rest.url, s.websocket.url) for r, s in self.region_stacks.items()},
+            self.events,
+            host=self.host,
+            rest_port=self.api_port,
+            ws_port=self.ws_port,
+            scale=self.health_check_scale,
+            log=self.log,
+        ).start()
+        self._stoppers.append(self.endpoint.stop)
+        # What a client sees first: the global names.
+        self.rest, self.websocket = self.endpoint.rest, self.endpoint.websocket
 
     def _definition_failed(self, definition: str, error: Exception) -> None:
         name = json.loads(definition).get("Comment", "a state machine")
@@ -446,10 +403,28 @@ class LocalStack:
 
     def banner(self) -> str:
         session = f"s-{uuid.uuid4().hex[:8]}"
-        lines = [
-            "agent-infra local stack is up (no AWS account, no Pulumi CLI)",
-            f"  REST API   {self.rest.url}/v1/...   (health: {self.rest.url}/v1/health)",
-            f"  WebSocket  {self.websocket.url}/?token=<dev token>",
+        lines = ["agent-infra local stack is up (no AWS account, no Pulumi CLI)"]
+        if self.endpoint is None:
+            lines += [
+                f"  REST API   {self.rest.url}/v1/...   (health: {self.rest.url}/v1/health)",
+                f"  WebSocket  {self.websocket.url}/?token=<dev token>",
+            ]
+        else:
+            interval, threshold = self.endpoint.interval, self.endpoint.threshold
+            lines += [
+                f"  global     {self.rest.url}/v1/...  and  {self.websocket.url}/?token=<dev token>",
+                f"             latency routing by the x-client-location header (an AWS region; default"
+                f" {self.regions[0]}), health checks every {interval:g} s, {threshold} failures to fail over",
+                f"             (Route 53's {self.endpoint.deployed_interval} s on a clock {self.health_check_scale:g}x"
+                " faster); which region answers: GET /_route53?location=<region>",
+            ]
+            for region, stack in self.region_stacks.items():
+                lines.append(f"  {region:<14} REST {stack.rest.url}   WebSocket {stack.websocket.url}")
+            lines.append(
+                f"  table      one global table, a replica in each region, replication lag"
+                f" {self.replication_lag_seconds * 1000:g} ms, last writer wins"
+            )
+        lines += [
             f"  model      {self.model_label}",
             f"  AWS (moto) {self.moto_url or 'in-process only'}   table {self.table_name}",
             f"  dev token  {self.dev_token}",
@@ -469,12 +444,28 @@ class LocalStack:
 PORT_ROLES = ("REST API", "WebSocket API", "moto (the AWS endpoint)")
 
 
-def taken_ports(host: str, port: int) -> list[tuple[int, str]]:
-    """Of PORT, PORT+1, PORT+2 (REST, WebSocket, moto), those another process listens on."""
+def port_roles(regions: Sequence[str] = ("",)) -> list[str]:
+    """What each port from PORT on is for: REST, WebSocket and moto; with several regions the
+    first two are the global endpoint's, then each region's REST and WebSocket follow."""
+    if len(regions) <= 1:
+        return list(PORT_ROLES)
+    roles = ["global REST API (latency routing)", "global WebSocket API", PORT_ROLES[2]]
+    for region in regions:
+        roles += [f"{region} REST API", f"{region} WebSocket API"]
+    return roles
+
+
+def region_ports(port: int, regions: Sequence[str]) -> list[tuple[int, int]]:
+    """Each region's (REST, WebSocket) ports after the first three, in ``port_roles`` order."""
+    return [(port + 3 + 2 * i, port + 4 + 2 * i) for i in range(len(regions))] if len(regions) > 1 else []
+
+
+def taken_ports(host: str, port: int, regions: Sequence[str] = ("",)) -> list[tuple[int, str]]:
+    """Of the stack's ports from PORT on (``port_roles``), those another process listens on."""
     import socket
 
     taken = []
-    for offset, role in enumerate(PORT_ROLES):
+    for offset, role in enumerate(port_roles(regions)):
         with socket.socket() as probe:
             try:
                 probe.bind((host, port + offset))
@@ -483,27 +474,34 @@ def taken_ports(host: str, port: int) -> list[tuple[int, str]]:
     return taken
 
 
-def free_port_triple(host: str = "127.0.0.1") -> int:
-    """A PORT whose three ports (REST, WebSocket, moto) are all free on ``host`` now: for
-    the tests and benches that start stacks of their own."""
+def free_port_triple(host: str = "127.0.0.1", regions: Sequence[str] = ("",)) -> int:
+    """A PORT whose ports (REST, WebSocket, moto, and each region's with several) are all free
+    on ``host`` now: for the tests and benches that start stacks of their own."""
     import socket
 
+    count = len(port_roles(regions))
     for _ in range(100):
         with socket.socket() as probe:
             probe.bind((host, 0))
             port = probe.getsockname()[1]
-        if port + len(PORT_ROLES) - 1 <= 65535 and not taken_ports(host, port):
+        if port + count - 1 <= 65535 and not taken_ports(host, port, regions):
             return port
-    raise RuntimeError(f"no {len(PORT_ROLES)} consecutive free ports on {host}")
+    raise RuntimeError(f"no {count} consecutive free ports on {host}")
 
 
-def port_message(host: str, port: int, taken: list[tuple[int, str]]) -> str:
+def port_message(host: str, port: int, taken: list[tuple[int, str]], regions: Sequence[str] = ("",)) -> str:
     busy = ", ".join(f"{number} ({role})" for number, role in taken)
+    listens = (
+        f"PORT={port} (REST API), PORT+1 (WebSocket API) and PORT+2 (moto)"
+        if len(regions) <= 1
+        else f"PORT={port} to PORT+{len(port_roles(regions)) - 1}: the global REST and WebSocket APIs, moto,"
+        " then each region's REST and WebSocket APIs"
+    )
     return "\n".join(
         [
             f"make dev: port {busy} on {host} is already in use"
             f"{' (another make dev?)' if any(n == port for n, _ in taken) else ''}.",
-            f"  The local stack listens on PORT={port} (REST API), PORT+1 (WebSocket API) and PORT+2 (moto).",
+            f"  The local stack listens on {listens}.",
             f"  Choose other ports: make dev PORT={port + 1000}   (python -m local.stack --port {port + 1000})",
         ]
     )
@@ -561,7 +559,28 @@ def main(argv: list[str] | None = None) -> int:
         metavar="RATE,BURST",
         help="the stage's requests/s and burst instead of the stack config's api.rateLimit and burstLimit (benchmarks)",
     )
+    parser.add_argument(
+        "--regions",
+        default="",
+        help="local regions, comma-separated (make dev REGIONS=us-east-1,eu-west-1); default: the stack's home region",
+    )
+    parser.add_argument(
+        "--replication-lag-ms",
+        type=float,
+        default=DEFAULT_LAG_SECONDS * 1000,
+        help="the global table's replication lag (make dev REPLICATION_LAG_MS=...)",
+    )
+    parser.add_argument(
+        "--health-check-scale",
+        type=float,
+        default=1.0,
+        help="run the global endpoint's health checks this many times faster than Route 53's",
+    )
     args = parser.parse_args(argv)
+    regions = [r.strip() for r in args.regions.split(",") if r.strip()]
+    if args.replication_lag_ms < 0 or args.health_check_scale <= 0:
+        print("make dev: REPLICATION_LAG_MS must be 0 or more, the health-check scale above 0", file=sys.stderr)
+        return 2
     throttle = None
     if args.throttle:
         rate, _, burst = args.throttle.partition(",")
@@ -574,20 +593,31 @@ def main(argv: list[str] | None = None) -> int:
         stacks = sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in ROOT.glob("Pulumi.*.yaml"))
         print(f"make dev: no stack file {stack_file}; stacks: {', '.join(stacks)}", file=sys.stderr)
         return 2
-    taken = taken_ports(args.host, args.port)
+    named = regions or [""]
+    taken = taken_ports(args.host, args.port, named)
     if taken:
-        print(port_message(args.host, args.port, taken), file=sys.stderr)
+        print(port_message(args.host, args.port, taken, named), file=sys.stderr)
         return 2
     log_json_lines()
     try:
         stack = LocalStack(
-            args.stack, args.host, args.port, args.port + 1, args.port + 2, throttle=throttle, stack_file=stack_file
+            args.stack,
+            args.host,
+            args.port,
+            args.port + 1,
+            args.port + 2,
+            throttle=throttle,
+            stack_file=stack_file,
+            regions=regions or None,
+            region_ports=region_ports(args.port, regions),
+            replication_lag_seconds=args.replication_lag_ms / 1000,
+            health_check_scale=args.health_check_scale,
         ).start()
     except StackConfigError as error:
         print(f"make dev: {error}", file=sys.stderr)
         return 2
     except PortInUseError:  # taken between the check above and the listen
-        print(port_message(args.host, args.port, taken_ports(args.host, args.port)), file=sys.stderr)
+        print(port_message(args.host, args.port, taken_ports(args.host, args.port, named), named), file=sys.stderr)
         return 2
     # What start-up built lives as long as the process: out of the collector's way, so that
     # its full collections look only at what the turns allocate.

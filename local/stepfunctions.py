@@ -20,7 +20,7 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -65,12 +65,15 @@ def function_name_of(name_or_arn: str) -> str:
 
 class LambdaDispatcher:
     """Function name → handler; records every invocation (name, event, outcome), or the
-    last ``keep`` of them when given (the local stack runs for hours)."""
+    last ``keep`` of them when given (the local stack runs for hours). While ``available()``
+    is false (its region is down), every invocation fails as Lambda's service failing does:
+    ``Lambda.ServiceException``, which the definitions retry and then catch."""
 
-    def __init__(self, keep: int | None = None) -> None:
+    def __init__(self, keep: int | None = None, available: Callable[[], bool] = lambda: True) -> None:
         self.handlers: dict[str, Handler] = {}
         self.invocations: collections.deque[tuple[str, dict[str, Any], str]] = collections.deque(maxlen=keep)
         self._lock = threading.Lock()
+        self.available = available
 
     def register(self, name: str, handler: Handler) -> str:
         self.handlers[name] = handler
@@ -80,7 +83,10 @@ class LambdaDispatcher:
         name = function_name_of(function_name)
         event = json.loads(payload or "{}")
         handler = self.handlers.get(name)
-        if handler is None:
+        if not self.available():
+            outcome = {"errorType": "Lambda.ServiceException", "errorMessage": "the region's Lambda is unavailable"}
+            error = "Unhandled"
+        elif handler is None:
             outcome: Any = {"errorType": "ResourceNotFoundException", "errorMessage": f"no handler for {name}"}
             error = "Unhandled"
         else:
@@ -102,14 +108,21 @@ class LambdaDispatcher:
 
 
 @contextmanager
-def dispatching(dispatcher: LambdaDispatcher) -> Iterator[LambdaDispatcher]:
-    """Route moto's simple Lambda backend to ``dispatcher`` while the block runs."""
+def dispatching(
+    dispatcher: LambdaDispatcher | Mapping[str, LambdaDispatcher],
+) -> Iterator[LambdaDispatcher | Mapping[str, LambdaDispatcher]]:
+    """Route moto's simple Lambda backend to ``dispatcher`` while the block runs: one for every
+    region, or one per region (``{region: dispatcher}``, the region of the function's ARN)."""
     from moto.awslambda_simple.models import LambdaSimpleBackend
 
     original = LambdaSimpleBackend.invoke
+    by_region = dispatcher if isinstance(dispatcher, Mapping) else None
 
     def invoke(self, function_name, qualifier, body, headers, response_headers):
-        payload, error = dispatcher.invoke(function_name, body)
+        chosen = by_region.get(self.region_name) if by_region is not None else dispatcher
+        if chosen is None:
+            raise ValueError(f"no functions in {self.region_name}: the local regions are {sorted(by_region)}")
+        payload, error = chosen.invoke(function_name, body)
         if error:
             response_headers["x-amz-function-error"] = error
         return payload

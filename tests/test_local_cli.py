@@ -75,7 +75,9 @@ def test_a_port_taken_while_starting_is_reported_the_same_way(tmp_path, monkeypa
     port = free_port_triple()
     checks = iter([[]])  # the first check sees nothing; the message's own check sees the truth
     real_check = local.stack.taken_ports
-    monkeypatch.setattr(local.stack, "taken_ports", lambda host, p: next(checks, None) or real_check(host, p))
+    monkeypatch.setattr(
+        local.stack, "taken_ports", lambda host, p, regions=("",): next(checks, None) or real_check(host, p, regions)
+    )
     monkeypatch.setattr(local.stack, "log_json_lines", lambda: None)
     with listening(port):  # the REST API's port, the last one the stack listens on
         status = local.stack.main(["--port", str(port), "--state-file", str(tmp_path / "s.json")])
@@ -87,3 +89,37 @@ def test_a_port_taken_while_starting_is_reported_the_same_way(tmp_path, monkeypa
 def test_make_dev_passes_port_on():
     dry_run = subprocess.run(["make", "-n", "dev", "PORT=9180"], cwd=ROOT, capture_output=True, text=True, check=True)  # noqa: S607 - make from PATH, as a developer runs it
     assert "-m local.stack --port 9180" in dry_run.stdout
+    assert "--regions" not in dry_run.stdout, "one region unless asked"
+
+
+def test_make_dev_passes_regions_and_lag_on():
+    dry_run = subprocess.run(
+        ["make", "-n", "dev", "REGIONS=us-east-1,eu-west-1", "REPLICATION_LAG_MS=250"],  # noqa: S607 - make from PATH
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "--regions us-east-1,eu-west-1" in dry_run.stdout and "--replication-lag-ms 250" in dry_run.stdout
+
+
+def test_the_port_message_of_several_regions_names_each_port(capsys):
+    import local.stack
+
+    regions = ["us-east-1", "eu-west-1"]
+    port = free_port_triple(regions=regions)
+    with listening(port + 5):  # eu-west-1's REST API
+        status = local.stack.main(["--port", str(port), "--regions", ",".join(regions)])
+    assert status == 2
+    err = capsys.readouterr().err
+    assert f"port {port + 5} (eu-west-1 REST API) on 127.0.0.1 is already in use" in err
+    assert "each region's REST and WebSocket APIs" in err
+
+
+def test_a_region_the_stack_does_not_know_is_a_config_error(capsys):
+    import local.stack
+
+    port = free_port_triple(regions=["us-east-1", "mars-1"])
+    status = local.stack.main(["--port", str(port), "--regions", "us-east-1,mars-1", "--state-file", "/dev/null"])
+    assert status == 2
+    assert "mars-1 is not an AWS region" in capsys.readouterr().err

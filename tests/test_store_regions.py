@@ -201,6 +201,21 @@ def test_a_step_written_after_the_home_moved_sorts_after_the_old_homes_steps_sti
         assert regions.table.differences() == []
 
 
+def test_a_later_home_that_sees_nothing_of_the_session_starts_after_the_first_homes_steps():
+    with global_table() as regions:
+        home_store, other_store = regions.store(A), regions.store(B)
+        session_id = session_with_home(A)
+        write_turn(home_store, session_id, load(home_store, session_id), "stranded first", None, "a0")
+        regions.regions.kill(A)  # before anything replicated
+        page = load(other_store, session_id)
+        assert (page.replica, page.last_seq, page.meta) == (B, 0, None)
+        assert write_turn(other_store, session_id, page, "after the move", None, "b0")[0].seq == HOME_MOVE_SKIP
+        regions.regions.revive(A)
+        regions.settle()
+        order = [m.text for m in reversed(load(home_store, session_id).messages) if m.role == "user"]
+        assert order == ["stranded first", "after the move"]
+
+
 def test_a_decision_taken_on_both_sides_of_a_partition_is_kept_and_one_counts_everywhere():
     for order in itertools.permutations(("decide in a", "decide in b", "a→b", "b→a")):
         with global_table() as regions:

@@ -152,7 +152,9 @@ class ToolDefinition:
             self._store = Store.from_settings(load_settings(ToolSettings))
         return self._store
 
-    def lambda_handler(self, event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+    def lambda_handler(self, event: dict[str, Any], context: Any = None, store: Store | None = None) -> dict[str, Any]:
+        """The Lambda entry (``store``: another store than the function's own, for the local
+        stack, where one process runs the tool for several regions)."""
         request = msgspec.convert(event, ToolEvent)
         if request.name != self.name:
             raise ValueError(f"this Lambda runs tool {self.name!r}, not {request.name!r}")
@@ -162,7 +164,7 @@ class ToolDefinition:
             user_id=request.userId,
             session_id=request.sessionId,
             correlation_id=request.correlationId,
-            store=self.store(),
+            store=store or self.store(),
             started_at_ms=started_at_ms(request.startedAt),
         )
         logger = get_logger(f"tool.{self.name}")

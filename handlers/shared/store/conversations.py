@@ -9,9 +9,9 @@ step's key names that replica (``MSG#<seq>#<replica>``), so the promise holds ac
 too, under any replication lag: the condition is checked where every write of that key is,
 and two regions that took the same position (the old home's last steps arriving after a
 failover) keep two items, in one order every replica agrees on (position, then replica).
-A step written to another replica than the newest step's (the session's home moved) skips
-``HOME_MOVE_SKIP`` positions, so the old home's steps that are still on their way sort
-before it, as they happened. Steps carry their writer's user: if two users ever created the
+A step written to another replica than the newest step's (the session's home moved), or the
+first step a session's later home sees, skips ``HOME_MOVE_SKIP`` positions, so the old home's
+steps that are still on their way sort before it, as they happened. Steps carry their writer's user: if two users ever created the
 same session id in two regions at once, each step stays with the session's owner only.
 A turn run again under the same Idempotency-Key in another region (its first run's claim
 had not replicated when that region failed) shows once: the later run, the one its client
@@ -149,10 +149,14 @@ class ConversationPage(msgspec.Struct, frozen=True):
     """The replica of that step."""
     replica: str = ""
     """The replica the page was read from: the session's home when it was read."""
+    primary: str = ""
+    """The session's first home (its first region in rendezvous order)."""
 
     def next_seq(self) -> int:
-        """The position of the next step, written to ``replica``."""
-        if self.last_replica in ("", self.replica):
+        """The position of the next step, written to ``replica``: the next one, unless the
+        home has moved (the newest step is another replica's, or there is none and this is
+        not the session's first home), then ``HOME_MOVE_SKIP`` on."""
+        if self.last_replica == self.replica or (not self.last_replica and self.replica in ("", self.primary)):
             return self.last_seq + 1
         return self.last_seq + HOME_MOVE_SKIP
 
@@ -387,4 +391,5 @@ class ConversationStore:
             last_seq=last_seq,
             last_replica=last_replica,
             replica=at.region,
+            primary=at.replicas.order(pk)[0],
         )
