@@ -137,6 +137,7 @@ for region in stack_config.regions:
             state=stack_config.state,
             workflow=stack_config.workflow,
             observability=stack_config.observability,
+            fault_injection=stack_config.fault_injection,
         ),
         opts=stack_opts,
     )
@@ -183,5 +184,8 @@ pulumi.export("restEndpoints", {region: r.rest_endpoint for region, r in regions
 pulumi.export("websocketEndpoints", {region: r.websocket_endpoint for region, r in regions.items()})
 pulumi.export("alarmTopicArns", {region: r.alarm_topic_arn for region, r in regions.items()})
 pulumi.export("dashboardUrls", {region: r.dashboard_url for region, r in regions.items()})
+if stack_config.fault_injection.enabled:
+    # README "When a region fails": aws fis start-experiment --experiment-template-id <id> --region <region>
+    pulumi.export("failoverExperiments", {region: r.fault_experiment_id for region, r in regions.items()})
 # Secret: `pulumi stack output apiKeys --show-secrets` prints each client's key.
 pulumi.export("apiKeys", pulumi.Output.secret(client_keys.values))

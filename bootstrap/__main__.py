@@ -34,6 +34,7 @@ stacks = {
         regions=list(raw["regions"]),
         environment=raw.get("environment"),
         hosted_zone_id=raw.get("hostedZoneId"),
+        fault_injection=bool(raw.get("faultInjection", False)),
     )
     for name, raw in config.require_object("stacks").items()
 }
@@ -67,7 +68,13 @@ for stack, settings in stacks.items():
         name=f"agent-infra-{stack}-boundary",
         description=f"Permissions boundary of every role of agent-infra {stack}",
         policy=json.dumps(
-            boundary_document(partition=partition, account=account_id, stack=stack, regions=settings.regions)
+            boundary_document(
+                partition=partition,
+                account=account_id,
+                stack=stack,
+                regions=settings.regions,
+                fault_injection=settings.fault_injection,
+            )
         ),
         opts=opts,
     )

@@ -62,6 +62,8 @@ class StackSettings:
     """The GitHub environment its deploy job runs in; None: deployed from the main branch."""
     hosted_zone_id: str | None = None
     """Route 53 zone of ``agent-infra:domain``, when the stack has one."""
+    fault_injection: bool = False
+    """``agent-infra:faultInjection.enabled``: the failover experiments (components/fault_injection.py)."""
 
 
 def subject(repository: str, *, environment: str | None = None, branch: str | None = None) -> str:
@@ -614,7 +616,114 @@ def _write_statements(s: _Scope, hosted_zone_id: str | None) -> list[dict]:
     return statements
 
 
-def boundary_document(*, partition: str, account: str, stack: str, regions: Sequence[str]) -> dict:
+def _fis_bucket_arns(s: _Scope) -> list[str]:
+    """The stack's buckets for the FIS Lambda actions (``bucket_prefix`` agent-infra-<stack>-fis-)."""
+    bucket = f"arn:{s.partition}:s3:::{s.prefix}fis-*"
+    return [bucket, f"{bucket}/*"]
+
+
+def _fault_injection_write_statements(s: _Scope) -> list[dict]:
+    """What deploying the failover experiments needs (``faultInjection.enabled``)."""
+    p = s.partition
+    return [
+        _statement(
+            "ManageStackExperimentTemplates",
+            [
+                "fis:CreateExperimentTemplate",
+                "fis:DeleteExperimentTemplate",
+                "fis:GetExperimentTemplate",
+                "fis:ListTagsForResource",
+                "fis:TagResource",
+                "fis:UntagResource",
+                "fis:UpdateExperimentTemplate",
+            ],
+            [s.arn("fis", "experiment-template/*"), s.arn("fis", "action/*")],
+            s.in_regions(),
+        ),
+        _statement(
+            "PassExperimentRoles",
+            ["iam:PassRole"],
+            [_roles_arn(s)],
+            {"StringEquals": {"iam:PassedToService": "fis.amazonaws.com"}},
+        ),
+        _statement(
+            "ManageStackFisBuckets",
+            [
+                "s3:CreateBucket",
+                "s3:DeleteBucket",
+                "s3:DeleteBucketPolicy",
+                "s3:DeleteObject",
+                "s3:GetAccelerateConfiguration",
+                "s3:GetBucketAcl",
+                "s3:GetBucketCORS",
+                "s3:GetBucketLocation",
+                "s3:GetBucketLogging",
+                "s3:GetBucketObjectLockConfiguration",
+                "s3:GetBucketOwnershipControls",
+                "s3:GetBucketPolicy",
+                "s3:GetBucketPublicAccessBlock",
+                "s3:GetBucketRequestPayment",
+                "s3:GetBucketTagging",
+                "s3:GetBucketVersioning",
+                "s3:GetBucketWebsite",
+                "s3:GetEncryptionConfiguration",
+                "s3:GetLifecycleConfiguration",
+                "s3:GetReplicationConfiguration",
+                "s3:ListBucket",
+                "s3:PutBucketPolicy",
+                "s3:PutBucketPublicAccessBlock",
+                "s3:PutBucketTagging",
+                "s3:PutEncryptionConfiguration",
+                "s3:PutLifecycleConfiguration",
+            ],
+            _fis_bucket_arns(s),
+        ),
+        # The FIS extension's layer ARN per region: AWS's public parameter.
+        _statement(
+            "ReadFisExtensionParameter",
+            ["ssm:GetParameter"],
+            [f"arn:{p}:ssm:{r}::parameter/aws/service/fis/lambda-extension/*" for r in s.regions],
+        ),
+    ]
+
+
+def _fault_injection_boundary_statements(s: _Scope) -> list[dict]:
+    """What the failover experiments' roles may do at most, and the functions' extension."""
+    return [
+        _statement(
+            "ExperimentsPauseReplication",
+            [
+                "dynamodb:DeleteResourcePolicy",
+                "dynamodb:DescribeTable",
+                "dynamodb:GetResourcePolicy",
+                "dynamodb:PutResourcePolicy",
+            ],
+            [s.arn("dynamodb", "table/*"), s.arn("dynamodb", "table/*/stream/*")],
+            s.in_regions(),
+        ),
+        _statement("ExperimentsFindFunctions", ["lambda:GetFunction"], [s.arn("lambda", "function:*")], s.in_regions()),
+        _statement(
+            "FisConfigurations",
+            ["s3:DeleteObject", "s3:GetObject", "s3:ListBucket", "s3:PutObject"],
+            _fis_bucket_arns(s),
+        ),
+        _statement(
+            "ExperimentsWithoutResourceTypes",
+            [
+                "logs:CreateLogDelivery",
+                "logs:DescribeLogGroups",
+                "logs:DescribeResourcePolicies",
+                "logs:PutResourcePolicy",
+                "tag:GetResources",
+            ],
+            ["*"],
+        ),
+    ]
+
+
+def boundary_document(
+    *, partition: str, account: str, stack: str, regions: Sequence[str], fault_injection: bool = False
+) -> dict:
     """The most any role of the stack may do, whatever its own policy says: the actions the
     program's roles use, on this account's resources of those kinds. Each role's own policy
     stays the narrow grant; this caps what a role created by the deploy role could get."""
@@ -701,6 +810,8 @@ def boundary_document(*, partition: str, account: str, stack: str, regions: Sequ
             ["*"],
         ),
     ]
+    if fault_injection:
+        statements += _fault_injection_boundary_statements(s)
     return {"Version": "2012-10-17", "Statement": statements}
 
 
@@ -724,6 +835,8 @@ def permission_documents(kind: str, *, partition: str, account: str, stack: str,
     statements = _read_statements(scope, settings.hosted_zone_id)
     if kind == "deploy":
         statements += _write_statements(scope, settings.hosted_zone_id)
+        if settings.fault_injection:
+            statements += _fault_injection_write_statements(scope)
     elif kind != "preview":
         raise ValueError(f"kind must be one of {ROLE_KINDS}")
     return _documents(statements)

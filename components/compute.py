@@ -19,9 +19,10 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components import naming, policies
+from components import fault_injection, naming, policies
 from components.config import ApiConfig, ComputeConfig, ObservabilityConfig, StateConfig, ToolConfig, WorkflowConfig
 from components.context import RegionContext, RegionLlm
+from components.fault_injection import FaultInjectionSupport
 from components.packaging import ARCHITECTURE, LAMBDA_RUNTIME
 
 # Service Quotas code of Lambda's "Concurrent executions" per region.
@@ -63,6 +64,8 @@ class AgentComputeArgs:
     """``maxSteps`` of the agent loop."""
     observability: ObservabilityConfig
     """``logRetentionDays`` of the functions' log groups."""
+    fault_injection: FaultInjectionSupport | None = None
+    """With ``faultInjection.enabled``: the FIS extension every function carries."""
 
 
 class AgentCompute(pulumi.ComponentResource):
@@ -549,6 +552,18 @@ class AgentCompute(pulumi.ComponentResource):
     ) -> aws.lambda_.Function:
         args, name, child = self._args, f"{self._name}-{key}", self._child
         context = args.context
+        layers: list[pulumi.Input[str]] = [self._layer.arn]
+        fis = args.fault_injection
+        if fis is not None:
+            # The FIS Lambda actions work through an extension in each function
+            # (components/fault_injection.py): its layer, its settings, its configuration's bucket.
+            layers.append(fis.layer_arn)
+            environment = pulumi.Output.all(env=environment, bucket=fis.bucket_name).apply(
+                lambda v: {**v["env"], **fault_injection.function_environment(v["bucket"])}
+            )
+            statements = pulumi.Output.all(own=statements, bucket=fis.bucket_arn).apply(
+                lambda v: [*v["own"], *fault_injection.function_statements(v["bucket"])]
+            )
         log_group = aws.cloudwatch.LogGroup(
             f"{name}-logs",
             region=context.region,
@@ -585,7 +600,7 @@ class AgentCompute(pulumi.ComponentResource):
             architectures=[ARCHITECTURE],
             handler=handler,
             code=pulumi.FileArchive(args.archives[archive or key]),
-            layers=[self._layer.arn],
+            layers=layers,
             memory_size=memory,
             timeout=timeout,
             # PassThrough: a function traces a request when its caller (API Gateway, Step

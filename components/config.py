@@ -385,6 +385,20 @@ class StateConfig(_Model):
     )
 
 
+class FaultInjectionConfig(_Model):
+    enabled: bool = Field(
+        False,
+        description=(
+            "An AWS FIS experiment template per region that pauses the table's replication there and makes its"
+            " functions fail (the failover drill on AWS; README: When a region fails). Adds the FIS extension"
+            " layer to every function."
+        ),
+    )
+    duration_minutes: int = Field(
+        10, ge=1, le=60, description="How long an experiment's faults last (replication resumes after it)."
+    )
+
+
 class ObservabilityConfig(_Model):
     alarm_email: EmailStr | None = Field(None, description="Address subscribed to the alarm topic.")
     trace_sample_rate: float = Field(
@@ -438,6 +452,9 @@ class StackConfig(_Model):
     workflow: WorkflowConfig = Field(default_factory=WorkflowConfig, description="Limits of the agent loop.")
     state: StateConfig = Field(default_factory=StateConfig, description="The DynamoDB global table.")
     observability: ObservabilityConfig = Field(default_factory=ObservabilityConfig, description="Alarms and logs.")
+    fault_injection: FaultInjectionConfig = Field(
+        default_factory=FaultInjectionConfig, description="The failover drill's experiments on AWS (off by default)."
+    )
     budget: BudgetConfig = Field(default_factory=BudgetConfig, description="The monthly budget and its alerts.")
     tags: dict[str, str] = Field(default_factory=dict, description="Extra cost-allocation tags on every resource.")
 

@@ -11,8 +11,22 @@ import pulumi
 from components import naming
 from components.api import AgentApi, AgentApiArgs, create_websocket_api
 from components.compute import AgentCompute, AgentComputeArgs
-from components.config import ApiConfig, ComputeConfig, ObservabilityConfig, StateConfig, ToolConfig, WorkflowConfig
+from components.config import (
+    ApiConfig,
+    ComputeConfig,
+    FaultInjectionConfig,
+    ObservabilityConfig,
+    StateConfig,
+    ToolConfig,
+    WorkflowConfig,
+)
 from components.context import RegionContext, RegionLlm
+from components.fault_injection import (
+    FaultInjectionSupport,
+    FaultInjectionSupportArgs,
+    RegionFaultExperiment,
+    RegionFaultExperimentArgs,
+)
 from components.observability import RegionObservability, RegionObservabilityArgs
 from components.orchestration import AgentOrchestration, AgentOrchestrationArgs
 
@@ -41,6 +55,8 @@ class AgentRegionArgs:
     state: StateConfig
     workflow: WorkflowConfig
     observability: ObservabilityConfig
+    fault_injection: FaultInjectionConfig
+    """With ``enabled``: the region's failover experiment (components/fault_injection.py)."""
 
 
 class AgentRegion(pulumi.ComponentResource):
@@ -78,6 +94,13 @@ class AgentRegion(pulumi.ComponentResource):
         child_opts = pulumi.ResourceOptions(parent=self)
         context = args.context
         websocket = create_websocket_api(name, context, child_opts)
+        fis_support = (
+            FaultInjectionSupport(
+                naming.component_name(name, "fis"), FaultInjectionSupportArgs(context=context), child_opts
+            )
+            if args.fault_injection.enabled
+            else None
+        )
         compute = AgentCompute(
             naming.component_name(name, "compute"),
             AgentComputeArgs(
@@ -96,6 +119,7 @@ class AgentRegion(pulumi.ComponentResource):
                 state=args.state,
                 workflow=args.workflow,
                 observability=args.observability,
+                fault_injection=fis_support,
             ),
             child_opts,
         )
@@ -145,6 +169,22 @@ class AgentRegion(pulumi.ComponentResource):
             ),
             child_opts,
         )
+        self.fault_experiment_id: pulumi.Output[str] | None = None
+        if fis_support is not None:
+            experiment = RegionFaultExperiment(
+                naming.component_name(name, "failover-experiment"),
+                RegionFaultExperimentArgs(
+                    context=context,
+                    table_name=args.table_name,
+                    support=fis_support,
+                    config=args.fault_injection,
+                    observability=args.observability,
+                    kms_key_arn=args.kms_key_arn,
+                    functions_ready=list(compute.functions.values()),
+                ),
+                child_opts,
+            )
+            self.fault_experiment_id = experiment.template_id
         self.router_arn = compute.router_arn
         self.agent_arns = compute.agent_arns
         self.tool_arns = compute.tool_arns

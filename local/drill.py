@@ -494,14 +494,160 @@ def run(plan: Plan, report_dir: Path = REPORT_DIR) -> Report:
     return report
 
 
+# -- against a deployed stack ---------------------------------------------------------------------
+
+
+def run_against(
+    credentials: Credentials,
+    clients: int,
+    duration: float,
+    report_dir: Path,
+    abort_after: float | None = None,
+    abort_region: str | None = None,
+    stack_name: str = "dev",
+) -> dict[str, Any]:
+    """The drill's clients against a deployed global endpoint while someone runs the region's
+    FIS experiment: answers and failures per second, how long clients waited, and, from each
+    session's history read back through the API, what was lost or shown twice. With
+    ``abort_after``, a client failing longer than that puts AgentInfra/Drill Abort=1 in
+    ``abort_region``: the experiment's stop condition."""
+    timeline = Timeline()
+    stop = threading.Event()
+    run_id = time.strftime("%Y%m%d%H%M%S")
+    conversations: list[Conversation] = [
+        (WebSocketConversation if n < max(1, clients // 5) else RestConversation)(
+            name=f"d{run_id}-{n:02d}",
+            location="",
+            session_id=f"drill-{run_id}-{n:02d}",
+            credentials=credentials,
+            timeline=timeline,
+            stop=stop,
+            messages=_message,
+        )
+        for n in range(clients)
+    ]
+    threads = [threading.Thread(target=c.run, daemon=True) for c in conversations]
+    started = time.time()
+    timeline.mark("start", started)
+    for thread in threads:
+        thread.start()
+    aborted = False
+    deadline = time.time() + duration
+    while time.time() < deadline:
+        time.sleep(1)
+        if abort_after is not None and not aborted and _longest_wait(conversations, started) > abort_after:
+            _abort(abort_region, stack_name)
+            timeline.mark("abort")
+            aborted = True
+    stop.set()
+    for thread in threads:
+        thread.join(timeout=120)
+    lost = duplicated = 0
+    for conversation in conversations:
+        shown = Counter(_history_texts(credentials, conversation.session_id))
+        lost += sum(1 for m in conversation.sent if m.outcome in ("answered", "accepted-earlier") and not shown[m.text])
+        duplicated += sum(n - 1 for n in shown.values() if n > 1)
+    figures = {
+        "clients": clients,
+        "lost": lost,
+        "duplicated": duplicated,
+        "rekeyed": sum(1 for c in conversations if c.refused_credentials),
+        "longest wait for an answer (s)": round(_longest_wait(conversations, started, finished=True), 2),
+        "answers": sum(1 for c in conversations for m in c.sent if m.answered_at),
+        "failed attempts": sum(1 for e in timeline.events if e.kind == "failed"),
+        "aborted the experiment": aborted,
+    }
+    report_dir.mkdir(parents=True, exist_ok=True)
+    draw_timeline(timeline, (), report_dir / "timeline.png")
+    (report_dir / "report.json").write_text(json.dumps({"deployed": figures}, indent=2) + "\n")
+    return figures
+
+
+def _longest_wait(conversations: list[Conversation], since: float, finished: bool = False) -> float:
+    """The longest any client went without an answer since ``since`` (counting, unless
+    ``finished``, the wait still going on)."""
+    now = time.time()
+    longest = 0.0
+    for conversation in conversations:
+        last = since
+        for message in conversation.sent:
+            if message.answered_at is not None:
+                longest = max(longest, message.answered_at - last)
+                last = message.answered_at
+        if not finished and conversation.sent and conversation.sent[-1].answered_at is None:
+            longest = max(longest, now - last)
+    return longest
+
+
+def _abort(region: str | None, stack_name: str) -> None:
+    import boto3
+
+    boto3.client("cloudwatch", region_name=region).put_metric_data(
+        Namespace="AgentInfra/Drill",
+        MetricData=[{"MetricName": "Abort", "Dimensions": [{"Name": "Stack", "Value": stack_name}], "Value": 1}],
+    )
+
+
+def _history_texts(credentials: Credentials, session_id: str) -> list[str]:
+    import requests
+
+    headers = {"Authorization": f"Bearer {credentials.token}", "x-api-key": credentials.api_key}
+    texts, cursor = [], None
+    while True:
+        params = {"limit": "100", **({"cursor": cursor} if cursor else {})}
+        answer = requests.get(
+            f"{credentials.rest}/v1/sessions/{session_id}/messages", headers=headers, params=params, timeout=30
+        )
+        if answer.status_code == 404:
+            return texts
+        answer.raise_for_status()
+        body = answer.json()
+        texts += [m["text"] for m in body["messages"] if m["role"] == "user"]
+        cursor = body.get("nextCursor")
+        if not cursor:
+            return texts
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="a region fails with clients on it (make drill)")
     parser.add_argument("--short", action="store_true", help="the CI version: a faster clock, shorter phases")
+    parser.add_argument("--endpoint", help="a deployed stack's global REST URL (https://api.<zone>): clients only")
+    parser.add_argument("--ws-endpoint", help="its global WebSocket URL (wss://ws.<zone>)")
+    parser.add_argument("--token", help="a JWT of the stack's issuer, for --endpoint")
+    parser.add_argument("--api-key", help="an API key of the stack (pulumi stack output apiKeys), for --endpoint")
+    parser.add_argument("--duration", type=float, default=900.0, help="seconds the clients run, with --endpoint")
+    parser.add_argument("--stack", default="dev", help="the stack's name, with --endpoint (the Abort metric's)")
+    parser.add_argument(
+        "--abort-after",
+        type=float,
+        help="with --endpoint: put AgentInfra/Drill Abort=1 in --abort-region when a client waits longer",
+    )
+    parser.add_argument("--abort-region", help="the region whose experiment the abort stops")
     parser.add_argument("--regions", default="us-east-1,eu-west-1", help="two local regions; the first is killed")
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--lag-ms", type=float, default=1000.0, help="the global table's replication lag")
     parser.add_argument("--report-dir", default=str(REPORT_DIR))
     args = parser.parse_args(argv)
+    if args.endpoint:
+        missing = [f"--{n.replace('_', '-')}" for n in ("ws_endpoint", "token", "api_key") if not getattr(args, n)]
+        if args.abort_after is not None and not args.abort_region:
+            missing.append("--abort-region")
+        if missing:
+            print(f"make drill: with --endpoint, give {', '.join(missing)} too", file=sys.stderr)
+            return 2
+        credentials = Credentials(args.endpoint.rstrip("/"), args.ws_endpoint.rstrip("/"), args.token, args.api_key)
+        figures = run_against(
+            credentials,
+            args.clients,
+            args.duration,
+            Path(args.report_dir),
+            args.abort_after,
+            args.abort_region,
+            args.stack,
+        )
+        for name, value in figures.items():
+            print(f"{name:40} {value}")
+        return 1 if figures["lost"] or figures["duplicated"] or figures["rekeyed"] else 0
     regions = tuple(r.strip() for r in args.regions.split(",") if r.strip())
     if len(regions) != 2:
         print("make drill: --regions names two regions (the first is the one that fails)", file=sys.stderr)

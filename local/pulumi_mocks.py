@@ -117,6 +117,11 @@ class AwsMocks(pulumi.runtime.Mocks):
         if typ == "aws:kms/alias:Alias":
             state.update(arn=self._arn("kms", region, inputs["name"]))
             return inputs["name"], state
+        if typ == "aws:s3/bucket:Bucket":
+            # A name from bucket_prefix as AWS gives one: the prefix and a unique suffix.
+            bucket = inputs.get("bucket") or f"{inputs.get('bucketPrefix', name + '-')}{_suffix(name)}"
+            state.update(bucket=bucket, arn=f"arn:{self.partition}:s3:::{bucket}", region=region)
+            return bucket, state
         if typ == "aws:dynamodb/table:Table":
             table_name = inputs.get("name") or f"{name}-{_suffix(name)}"
             label = "2026-11-26T00:00:00.000"
@@ -312,6 +317,13 @@ class AwsMocks(pulumi.runtime.Mocks):
             host = args.args["url"].removeprefix("https://")
             arn = f"arn:{self.partition}:iam::{ACCOUNT_ID}:oidc-provider/{host}"
             return {"arn": arn, "url": host, "clientIdLists": ["sts.amazonaws.com"], "id": arn}, []
+        if function == "aws:ssm/getParameter:getParameter":
+            name, region = args.args["name"], args.args.get("region") or "us-east-1"
+            if name.startswith("/aws/service/fis/lambda-extension/AWS-FIS-extension-arm64/"):
+                # The public parameter's value: the extension's layer version in that region.
+                value = f"arn:{self.partition}:lambda:{region}:211125607513:layer:aws-fis-extension-arm64:9"
+                return {"name": name, "type": "String", "value": value, "version": 9, "id": name}, []
+            raise NotImplementedError(f"the mocks know no SSM parameter {name}")
         if function == GET_PARTITION:
             return {"partition": self.partition, "dnsSuffix": "amazonaws.com", "id": self.partition}, []
         raise NotImplementedError(f"the mocks do not answer {function}; add it to local/pulumi_mocks.py")

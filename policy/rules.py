@@ -37,6 +37,9 @@ LOG_DELIVERY_ACTIONS = (
 #   Task-token callbacks name a token, not an ARN:
 #   https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsstepfunctions.html
 TASK_TOKEN_ACTIONS = ("states:SendTaskFailure", "states:SendTaskSuccess")
+#   FIS finds an experiment's targets by tag through the Resource Groups Tagging API:
+#   https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsresourcegroupstaggingapi.html
+TAG_LOOKUP_ACTIONS = ("tag:GetResources",)
 #   What the bootstrap program's deploy role needs beyond those; each action's row in the
 #   reference has an empty resource-type column:
 #   sts:GetCallerIdentity: list_awssecuritytokenservice.html
@@ -59,6 +62,7 @@ ACTIONS_WITHOUT_RESOURCE_TYPE = frozenset(
         *XRAY_SAMPLING_ACTIONS,
         *LOG_DELIVERY_ACTIONS,
         *TASK_TOKEN_ACTIONS,
+        *TAG_LOOKUP_ACTIONS,
         *DEPLOY_ACTIONS_WITHOUT_RESOURCE_TYPE,
     }
 )

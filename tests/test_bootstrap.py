@@ -234,6 +234,22 @@ def test_the_deploy_role_covers_every_resource_type_the_program_creates():
         assert service in services, f"no permission for {typ}"
 
 
+def test_the_deploy_role_covers_the_failover_experiments_only_when_the_stack_has_them():
+    config = stack_config("dev")
+    config["agent-infra:faultInjection"] = {"enabled": True}
+    program = run_program(config, "dev")
+
+    def services(fault_injection: bool) -> set[str]:
+        settings = StackSettings(regions=config["agent-infra:regions"], fault_injection=fault_injection)
+        documents = permission_documents("deploy", partition="aws", account=ACCOUNT_ID, stack="dev", settings=settings)
+        return {a.split(":")[0] for d in documents for s in d["Statement"] for a in s["Action"]}
+
+    created = {r.typ.split(":")[1].split("/")[0] for r in program.resources if r.typ.startswith("aws:")}
+    assert {"fis", "s3"} <= created
+    assert {"fis", "s3", "ssm"} <= services(True)
+    assert not {"fis", "s3"} & services(False)
+
+
 def test_roles_of_the_program_live_under_the_stacks_path():
     run = run_program(stack_config("dev"), "dev")
     assert {r.inputs["path"] for r in run.of_type("aws:iam/role:Role")} == {"/agent-infra/dev/"}
@@ -304,7 +320,7 @@ def _covered(boundary: dict, action: str, resource: str, region: str | None) -> 
     return False
 
 
-@pytest.mark.parametrize("variant", ["dev", "prod", "openai"])
+@pytest.mark.parametrize("variant", ["dev", "prod", "openai", "fault-injection"])
 def test_the_boundary_lets_every_role_of_the_program_do_what_its_own_policy_grants(variant):
     """A boundary too tight would break the deployed program: every (action, resource) of
     every role policy of the real program must fall inside it."""
@@ -313,11 +329,17 @@ def test_the_boundary_lets_every_role_of_the_program_do_what_its_own_policy_gran
     if variant == "openai":
         config["agent-infra:llm"] = {"provider": "openai", "model": "m", "endpoints": ["https://llm.example.com/v1"]}
         config["agent-infra:llm"]["apiKey"] = "sk-test"
+    if variant == "fault-injection":
+        config["agent-infra:faultInjection"] = {"enabled": True}
     program = run_program(config, stack)
     from bootstrap.roles import boundary_document
 
     boundary = boundary_document(
-        partition="aws", account=ACCOUNT_ID, stack=stack, regions=config["agent-infra:regions"]
+        partition="aws",
+        account=ACCOUNT_ID,
+        stack=stack,
+        regions=config["agent-infra:regions"],
+        fault_injection=variant == "fault-injection",
     )
     assert (
         wildcard_problems(boundary) == []
