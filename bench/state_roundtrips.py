@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 raise AssertionError("a repeated record was written")
 
-        baseline_key = {"PK": {"S": "SESSION#read-session"}, "SK": {"S": "~META"}}
+        baseline_key = {"PK": {"S": "SESSION#read-session"}, "SK": {"S": f"~META#{REGION}"}}
         patterns: list[tuple[str, Callable[[int], object]]] = [
             ("baseline: bare get_item", lambda i: client.get_item(TableName=TABLE, Key=baseline_key)),
             # The step's position comes from the conversation prepare read: one write.
@@ -105,14 +105,19 @@ def main(argv: list[str] | None = None) -> int:
             ),
             (
                 "append step + touch (txn)",
-                lambda i: store.conversations.append_step("turn-session", i + 1002, turn, turn_id="t", touch=True),
+                lambda i: store.conversations.append_step(
+                    "turn-session", i + 1002, turn, turn_id="t", user_id="alice", touch=True
+                ),
             ),
             ("conversation + metadata, newest 20", lambda i: store.conversations.load("read-session", limit=20)),
             (
                 "conversation, next page",
-                lambda i: store.conversations.load("read-session", limit=20, cursor=first_page.next_cursor),
+                # The router passes the owner it checked (later pages carry no metadata).
+                lambda i: store.conversations.load(
+                    "read-session", limit=20, cursor=first_page.next_cursor, owner="alice"
+                ),
             ),
-            ("touch session", lambda i: store.sessions.touch("read-session")),
+            ("touch session", lambda i: store.sessions.touch("read-session", "alice")),
             ("create session", lambda i: store.sessions.create("bob", f"new-{i}")),
             ("recent sessions (GSI1)", lambda i: store.sessions.recent("alice", limit=10)),
             (

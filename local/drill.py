@@ -48,6 +48,7 @@ from local.drill_clients import (
     Conversation,
     Credentials,
     RestConversation,
+    Sent,
     TaskWithApproval,
     Timeline,
     WebSocketConversation,
@@ -208,9 +209,7 @@ class _FlippingConversation(RestConversation):
             self.deliver(message)
             time.sleep(self.think_seconds)
 
-    def _message(self, n: int) -> Any:
-        from local.drill_clients import Sent
-
+    def _message(self, n: int) -> Sent:
         return Sent(self.messages(n) + f" [{self.name} #{n}]", self.key(n))
 
 

@@ -4,7 +4,7 @@ The claim is a conditional PutItem that hands back the record already there in t
 round trip (``ReturnValuesOnConditionCheckFailure``), the same protocol as Powertools'
 idempotency persistence layer: IN_PROGRESS while the request runs, COMPLETED with the
 response once it is done, deleted when it failed before doing anything. A chat turn
-claims its key in the transaction of its first step (:meth:`IdempotencyStore.turn_claim_write`).
+claims its key in the transaction of its first step (:meth:`IdempotencyStore.turn_claim_writes`).
 
 A key is claimed in its home replica (``table.home``): a turn's in its session's home, a
 REST request's in the home of the key itself. The record carries that replica in its key

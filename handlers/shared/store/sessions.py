@@ -118,26 +118,9 @@ class SessionStore:
             "ExpressionAttributeNames": {"#pk": keys.PARTITION_KEY},
         }
         exists = AlreadyExistsError(f"session {session_id!r} already exists")
-        at.put_with(put, exists, self._absent_elsewhere(at, session_id, exists))
+        others = [keys.session_meta_sk(r) for r in at.other_regions]  # a create seen in another replica
+        at.put_with(put, exists, at.absent_checks(keys.session_pk(session_id), others, exists))
         return session_meta([values])
-
-    def _absent_elsewhere(self, at: Table, session_id: str, error: StateError) -> list[TransactWrite]:
-        """Checks, in ``at``'s replica, that no other replica's metadata of the session has
-        arrived there."""
-        return [
-            TransactWrite(
-                {
-                    "ConditionCheck": {
-                        "TableName": at.name,
-                        "Key": at.key(keys.session_pk(session_id), keys.session_meta_sk(region)),
-                        "ConditionExpression": "attribute_not_exists(#pk)",
-                        "ExpressionAttributeNames": {"#pk": keys.PARTITION_KEY},
-                    }
-                },
-                lambda _: error,
-            )
-            for region in at.other_regions
-        ]
 
     def get(self, session_id: str, replica: str | None = None) -> SessionMeta | None:
         """The session's metadata alone (one Query in its home replica), or None."""
@@ -190,20 +173,20 @@ class SessionStore:
         }
 
     def touch(self, session_id: str, user_id: str) -> None:
-        """Mark a session active now (one UpdateItem in its home); NotFoundError for a session
-        that does not exist, SessionOwnershipError for another user's."""
-        meta = self.get(session_id)
-        if meta is None:
-            raise NotFoundError(f"session {session_id!r} does not exist")
-        if meta.user_id != user_id:
-            raise SessionOwnershipError(f"session {session_id!r} belongs to another user")
+        """Mark a session active now: one UpdateItem of its home replica's metadata, which must
+        exist (NotFoundError) and be ``user_id``'s (SessionOwnershipError), told apart by the
+        item the failed condition hands back."""
         at = self.home(session_id)
+        update = self._touch(at, session_id, user_id, self.table.now_ms())
+        update["ConditionExpression"] = "#user = :user"
         try:
-            at.client.update_item(**self._touch(at, session_id, user_id, self.table.now_ms()))
+            at.client.update_item(**update, ReturnValuesOnConditionCheckFailure="ALL_OLD")
         except ClientError as error:
-            if condition_failed(error):
+            if not condition_failed(error):
+                raise
+            if error.response.get("Item"):
                 raise SessionOwnershipError(f"session {session_id!r} belongs to another user") from None
-            raise
+            raise NotFoundError(f"session {session_id!r} does not exist") from None
 
     def needs_touch(self, meta: SessionMeta | None) -> bool:
         """Whether a step written now should also refresh the session's place in the recent
