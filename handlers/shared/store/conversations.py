@@ -11,8 +11,9 @@ and two regions that took the same position (the old home's last steps arriving 
 failover) keep two items, in one order every replica agrees on (position, then replica).
 A step written to another replica than the newest step's (the session's home moved), or the
 first step a session's later home sees, skips ``HOME_MOVE_SKIP`` positions, so the old home's
-steps that are still on their way sort before it, as they happened. Steps carry their writer's user: if two users ever created the
-same session id in two regions at once, each step stays with the session's owner only.
+steps that are still on their way sort before it, as they happened. Steps carry their
+writer's user: if two users ever created the same session id in two regions at once, each
+step stays with the session's owner only.
 A turn run again under the same Idempotency-Key in another region (its first run's claim
 had not replicated when that region failed) shows once: the later run, the one its client
 was answered with; both stay in the table.
