@@ -220,11 +220,13 @@ class AgentCompute(pulumi.ComponentResource):
             lambda v: [
                 *policies.table_access(v["table_arn"], ["dynamodb:GetItem", "dynamodb:PutItem"], ["dynamodb:Query"]),
                 # Sessions and Idempotency-Key claims in their home replicas: a claim is a
-                # conditional put with checks of the other replicas' records, given back
-                # (DeleteItem) when the request fails, completed (UpdateItem) when it is done.
+                # conditional put with checks of the other replicas' records (and a GetItem of
+                # the record in each other replica), given back (DeleteItem) when the request
+                # fails, completed (UpdateItem) when it is done.
                 policies.replica_access(
                     v["replicas"],
                     [
+                        "dynamodb:GetItem",
                         "dynamodb:Query",
                         "dynamodb:PutItem",
                         "dynamodb:UpdateItem",
@@ -341,10 +343,12 @@ class AgentCompute(pulumi.ComponentResource):
                     *policies.table_access(v["table_arn"], ["dynamodb:BatchGetItem", "dynamodb:DeleteItem"]),
                     # In the session's home replica: PutItem writes a step (and, in a
                     # transaction, a new session's metadata or a turn's idempotency claim, with
-                    # ConditionChecks of the other replicas' claims); UpdateItem refreshes the
-                    # session's place in the recent list.
+                    # ConditionChecks of the other replicas' claims, after a GetItem of the claim
+                    # in each other replica); UpdateItem refreshes the session's place in the
+                    # recent list.
                     policies.replica_access(
-                        v["replicas"], ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem"]
+                        v["replicas"],
+                        ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem"],
                     ),
                     policies.statement("PostToConnections", ["execute-api:ManageConnections"], [v["connections"]]),
                 ]

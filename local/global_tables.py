@@ -273,7 +273,10 @@ class GlobalTable:
             return sum(len(q) for (o, _), q in self._queues.items() if origin is None or o == origin)
 
     def pending_writes(self, origin: str) -> list[Replicated]:
-        """The writes of ``origin`` some replica has not received yet (each once)."""
+        """The writes of ``origin`` some replica has not received yet (each once), up to its
+        stream's newest record."""
+        with self._locked(origin):
+            self._read_stream(origin)
         with self._queue_lock:
             seen: dict[tuple[int, str, tuple[str, str]], Replicated] = {}
             for (o, _), queue in self._queues.items():

@@ -126,7 +126,8 @@ def test_a_turn_written_on_both_sides_of_a_partition_loses_nothing_in_any_order(
     cannot reach the home (a partition, or the home failing) and write it in their own
     replica. Replication in either direction can come at any point. Every order: each turn
     that was told it succeeded is in both replicas as written, the replicas are equal, a turn
-    that failed was told why, and one Idempotency-Key shows one turn."""
+    that failed was told why (a key is refused only once its other claim could be seen), and
+    one Idempotency-Key shows one turn."""
     cases = list(orders())
     assert len(cases) == 180
     with global_table() as regions:
@@ -159,10 +160,14 @@ def test_a_turn_written_on_both_sides_of_a_partition_loses_nothing_in_any_order(
             context = f"order {order}: {outcome}"
             assert regions.table.differences() == [], context
             for side, ahead in (("home", "other→home"), ("other", "home→other")):
-                # A turn is refused only for its key, once the other side's claim has arrived.
+                # A turn is refused only for its key: once the other side's claim has arrived,
+                # or, for the home (which can reach the other replica), once it was written.
                 if outcome[side] != "ok":
                     assert outcome[side] == "DuplicateRequestError" and same_key, context
-                    assert order.index(ahead) < order.index(f"{side} writes"), context
+                    seen_at = order.index(ahead)
+                    if side == "home":
+                        seen_at = min(seen_at, order.index("other writes"))
+                    assert seen_at < order.index(f"{side} writes"), context
             items = step_items(regions, A, session_id)
             assert len(items) == sum(1 for v in outcome.values() if v == "ok"), context
             for side, messages in written.items():
@@ -251,6 +256,51 @@ def test_an_idempotency_key_claimed_in_one_region_is_refused_in_another_once_it_
         regions.partition(other, key_home)  # the retry cannot reach the key's home
         existing = second.idempotency.claim(USER, "k1", "body")
         assert existing is not None and existing.status == "IN_PROGRESS", "the first claim, found in the replica"
+
+
+def _held_out_then_back(regions: TwoRegions, returning: str, other: str):
+    """The other region's store after it found ``returning``'s replica unreachable (its
+    breaker holds it out for the cooldown), with ``returning`` back and reachable again."""
+    held_out = regions.store(other)
+    regions.partition(other, returning)
+    with pytest.raises(ReplicaUnavailableError):
+        held_out.table.at(returning).get("probe", "probe")
+    regions.heal()
+    assert not held_out.table.replicas.available(returning)
+    return held_out
+
+
+def test_a_turn_retried_in_a_region_that_came_back_is_refused_before_its_claim_has_arrived():
+    """Failback: the returning region takes its sessions again at once, while the other
+    region's functions still hold it out. A turn claimed there and retried in the returning
+    region, before replication brings the claim, is refused: the claim is read in the other
+    replica itself."""
+    with global_table() as regions:
+        session_id = session_with_home(A)
+        held_out = _held_out_then_back(regions, returning=A, other=B)
+        page = load(held_out, session_id)
+        assert page.replica == B
+        write_turn(held_out, session_id, page, "first run", "k-failback", "b-1")
+        back = regions.store(A)
+        page = load(back, session_id)
+        assert page.replica == A and page.last_seq == 0, "nothing has replicated to A"
+        with pytest.raises(DuplicateRequestError):
+            write_turn(back, session_id, page, "second run", "k-failback", "a-1")
+        # Another key in the same session is not refused.
+        write_turn(back, session_id, page, "another turn", "k-other", "a-2")
+        regions.settle()
+        users = [m.text for m in load(back, session_id).messages if m.role == "user"]
+        assert sorted(users) == ["another turn", "first run"]
+
+
+def test_a_rest_key_retried_in_a_region_that_came_back_gets_the_first_claim_before_it_has_arrived():
+    with global_table() as regions:
+        key_home = regions.store(A).idempotency.home(USER, "k1").region
+        other = B if key_home == A else A
+        held_out = _held_out_then_back(regions, returning=key_home, other=other)
+        assert held_out.idempotency.claim(USER, "k1", "body") is None  # claimed in ``other``
+        existing = regions.store(key_home).idempotency.claim(USER, "k1", "body")
+        assert existing is not None and existing.status == "IN_PROGRESS"
 
 
 def test_a_session_created_by_two_users_in_two_regions_shows_each_step_to_its_owner_only():

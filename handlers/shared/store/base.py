@@ -303,6 +303,35 @@ class Table:
             for sk in sort_keys
         ]
 
+    def found_elsewhere(self, pk: str, sort_key_of: Callable[[str], str]) -> dict[str, Any] | None:
+        """The item ``sort_key_of(r)`` of ``pk`` that another replica ``r`` wrote there, read
+        from ``r`` itself (a strongly consistent GetItem in each other replica this process
+        can reach), or None.
+
+        :meth:`absent_checks` sees another replica's item only once it has replicated here.
+        Two replicas can act as one key's home at once: a region that comes back takes its
+        keys again at once, while another region's processes still hold it out for their
+        breaker's cooldown. A claim made in the other during that time has often not arrived
+        yet, and AWS's advice is to wait for replication before writing to a returning region
+        ("a period of time ... about ten times the recent maximum ReplicationLatency",
+        https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/bp-global-table-design.prescriptive-guidance.evacuation.html).
+        Reading the other replicas directly closes that window whenever they can be reached;
+        a replica that cannot be reached is skipped (what it holds is the stranded-write case
+        the README's "When a region fails" states)."""
+        for region in self.other_regions:
+            if not self.replicas.available(region):
+                continue
+            other = self.at(region)
+            try:
+                response = other.client.get_item(
+                    TableName=self.name, Key=self.key(pk, sort_key_of(region)), ConsistentRead=True
+                )
+            except ReplicaUnavailableError:
+                continue
+            if "Item" in response:
+                return from_item(response["Item"])
+        return None
+
     def insert_once(self, values: Mapping[str, Any], others: Sequence[str]) -> dict[str, Any] | None:
         """Put ``values`` only if neither its key nor any of ``others`` (the sort keys other
         replicas give the same thing, in the same partition) exists in this replica: one

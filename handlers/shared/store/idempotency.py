@@ -9,8 +9,9 @@ claims its key in the transaction of its first step (:meth:`IdempotencyStore.tur
 A key is claimed in its home replica (``table.home``): a turn's in its session's home, a
 REST request's in the home of the key itself. The record carries that replica in its key
 (``IDEMP#<replica>``) and the claim also checks that no other replica's record of the key
-has arrived there, so a key claimed in one region and retried in another after a failover is
-refused once the first claim has replicated, and two claims made on both sides of a failover
+has arrived there, and reads each other replica it can reach directly (``Table.found_elsewhere``),
+so a key claimed in one region and retried in another is refused whenever the first claim
+has replicated or its replica can be reached; two claims made on both sides of a partition
 both stay (the README's "When a region fails" states the guarantee).
 """
 
@@ -85,7 +86,9 @@ class IdempotencyStore:
             "createdAt": now_ms,
             **at.stamp(now_ms, IDEMPOTENCY_TTL_SECONDS),
         }
-        existing = at.insert_once(values, [keys.idempotency_sk(r) for r in at.other_regions])
+        existing = at.found_elsewhere(pk, keys.idempotency_sk) or at.insert_once(
+            values, [keys.idempotency_sk(r) for r in at.other_regions]
+        )
         if existing is None:
             return None
         if not existing:
@@ -136,9 +139,12 @@ class IdempotencyStore:
     ) -> list[TransactWrite]:
         """A chat turn's claim, written with its first step in the session's home ``at``: the
         step is the turn's response, so the claim is COMPLETED at once, and a key already
-        used (in this replica, or by another replica's claim that has arrived here) refuses
-        the whole step."""
+        used (in this replica, by another replica's claim that has arrived here, or by one
+        read in the other replicas themselves) refuses the whole step."""
         pk = keys.idempotency_pk(user_id, key_hash)
+        used = DuplicateRequestError("this Idempotency-Key was already used for a turn")
+        if at.found_elsewhere(pk, keys.idempotency_sk) is not None:
+            raise used
         claim = {
             keys.PARTITION_KEY: pk,
             keys.SORT_KEY: keys.idempotency_sk(at.region),
@@ -155,7 +161,6 @@ class IdempotencyStore:
             "ConditionExpression": "attribute_not_exists(#pk)",
             "ExpressionAttributeNames": {"#pk": keys.PARTITION_KEY},
         }
-        used = DuplicateRequestError("this Idempotency-Key was already used for a turn")
         return [
             TransactWrite({"Put": put}, lambda _: used),
             *at.absent_checks(pk, [keys.idempotency_sk(r) for r in at.other_regions], used),
