@@ -45,9 +45,9 @@ stack = pulumi.get_stack()
 if not stack_config.api.manage_account_logging:
     pulumi.log.warn(
         "agent-infra:api.manageAccountLogging is false: the stages' logs rely on API Gateway's account-wide"
-        f" CloudWatch role in {', '.join(stack_config.regions)}, set by another stack of this account. If none"
-        " sets it, `pulumi up` fails with 'CloudWatch Logs role ARN must be set in account settings';"
-        " set it true in exactly one stack per account."
+        f" CloudWatch role in {', '.join(stack_config.regions)}, which the account's bootstrap sets"
+        " (bootstrap/, apiGatewayAccountLogging). Without it, `pulumi up` fails with 'CloudWatch Logs role ARN"
+        " must be set in account settings'; then set it true in exactly one stack per account."
     )
 cost_tags = {"project": "agent-infra", "stack": stack, "managed-by": "pulumi", **stack_config.tags}
 

@@ -17,6 +17,7 @@ from bootstrap.roles import (
     OIDC_AUDIENCE,
     OIDC_URL,
     ROLE_KINDS,
+    SESSION_SECONDS,
     StackSettings,
     boundary_document,
     permission_documents,
@@ -24,6 +25,7 @@ from bootstrap.roles import (
     subject,
     trust_policy,
 )
+from components.api import account_logging
 
 config = pulumi.Config()
 repository = config.require("repository")
@@ -41,9 +43,12 @@ stacks = {
 if not stacks:
     raise pulumi.RunError("agent-infra-bootstrap:stacks names no stack")
 
+# An explicit provider does not read the stack's aws:region, so it is passed here
+# (https://www.pulumi.com/docs/iac/concepts/resources/providers/#explicit-providers).
 # Tagged as the bootstrap's own, never as one of the program's stacks.
 provider = aws.Provider(
     "aws",
+    region=pulumi.Config("aws").require("region"),
     allowed_account_ids=[account_id],
     default_tags=aws.ProviderDefaultTagsArgs(
         tags={"project": "agent-infra", "stack": f"bootstrap-{pulumi.get_stack()}", "managed-by": "pulumi"}
@@ -91,7 +96,7 @@ for stack, settings in stacks.items():
             name=name,
             description=f"GitHub Actions: pulumi {'up' if kind == 'deploy' else 'preview'} of agent-infra {stack}",
             assume_role_policy=provider_arn.apply(lambda arn, sub=subjects[kind]: json.dumps(trust_policy(arn, sub))),
-            max_session_duration=3600,
+            max_session_duration=SESSION_SECONDS[kind],
             opts=opts,
         )
         documents = permission_documents(kind, partition=partition, account=account_id, stack=stack, settings=settings)
@@ -104,6 +109,17 @@ for stack, settings in stacks.items():
             )
             aws.iam.RolePolicyAttachment(f"{name}-{index}", role=role.name, policy_arn=managed.arn, opts=opts)
         role_arns[name] = role.arn
+
+# API Gateway's account-wide CloudWatch role, in every region of the account's stacks: the
+# account's setting, owned by the account's one bootstrap, so no stack depends on another
+# having been deployed first (README, "API Gateway's account logging").
+if config.get_bool("apiGatewayAccountLogging") is not False:
+    account_logging(
+        "apigateway-logging",
+        partition=partition,
+        regions=sorted({r for settings in stacks.values() for r in settings.regions}),
+        opts=opts,
+    )
 
 pulumi.export("oidcProviderArn", provider_arn)
 pulumi.export("roleArns", role_arns)

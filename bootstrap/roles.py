@@ -34,16 +34,29 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from components.naming import boundary_arn, role_path
+from components.naming import api_gateway_logging_policy_arn, boundary_arn, role_path
 from policy.rules import LOG_DELIVERY_ACTIONS, TASK_TOKEN_ACTIONS, XRAY_ACTIONS, XRAY_SAMPLING_ACTIONS
 
 OIDC_HOST = "token.actions.githubusercontent.com"
 OIDC_URL = f"https://{OIDC_HOST}"
 OIDC_AUDIENCE = "sts.amazonaws.com"
 ROLE_KINDS = ("deploy", "preview")
+# How long a role's session may last (IAM allows 1 to 12 hours,
+# https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_update-role-settings.html#id_roles_update-session-duration):
+# a first prod deploy creates a table with replicas in three regions (each replica is built
+# while the table already serves), certificates that wait for DNS validation and every
+# function, and must not lose its credentials half way; a preview only reads.
+SESSION_SECONDS = {"deploy": 4 * 3600, "preview": 3600}
 # IAM's limit on a managed policy document, whitespace excluded
 # (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html).
 MANAGED_POLICY_MAX_CHARS = 6144
+
+
+SERVICE_LINKED_ROLES = {
+    "apidestinations.events.amazonaws.com": "AWSServiceRoleForAmazonEventBridgeApiDestinations",
+    "ops.apigateway.amazonaws.com": "AWSServiceRoleForAPIGateway",
+}
+"""Service-linked roles a first deploy may create, by service principal."""
 
 
 def role_name(stack: str, kind: str) -> str:
@@ -120,7 +133,17 @@ class _Scope:
         return self.in_regions(**{"aws:ResourceTag/stack": self.stack, **more})
 
     def tagging(self) -> dict:
-        return self.in_regions(**{"aws:RequestTag/stack": self.stack})
+        """Tagging with this stack's tag: a new resource (no tag yet), or one already this
+        stack's. ``aws:RequestTag`` alone would let the role retag another stack's resource
+        as its own and then manage it; ``aws:ResourceTag`` with ``IfExists`` refuses a
+        resource whose ``stack`` tag is another's, and still lets a create tag the resource
+        it makes (which has no tags when the tagging is authorized)
+        (https://docs.aws.amazon.com/IAM/latest/UserGuide/access_tags.html#access_tags_control-resources,
+        https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html#Conditions_IfExists)."""
+        return {
+            **self.in_regions(**{"aws:RequestTag/stack": self.stack}),
+            "StringEqualsIfExists": {"aws:ResourceTag/stack": self.stack},
+        }
 
     @property
     def prefix(self) -> str:
@@ -214,22 +237,38 @@ def _read_statements(s: _Scope, hosted_zone_id: str | None) -> list[dict]:
         ),
         _statement(
             "ReadStackStateMachines",
-            ["states:DescribeStateMachine", "states:ListTagsForResource"],
+            ["states:DescribeStateMachine", "states:ListStateMachineVersions", "states:ListTagsForResource"],
             [s.arn("states", f"stateMachine:{s.prefix}*")],
             s.in_regions(),
         ),
+        # The provider validates a changed definition while it plans (preview included); the
+        # action checks a document and takes no resource
+        # (https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsstepfunctions.html).
+        _statement("ValidateDefinitions", ["states:ValidateStateMachineDefinition"], ["*"], s.in_regions()),
         _statement(
             "ReadStackSamplingRules",
-            ["xray:GetSamplingRules", "xray:ListTagsForResource"],
+            ["xray:ListTagsForResource"],
             [s.arn("xray", f"sampling-rule/{s.prefix}*"), s.arn("xray", "sampling-rule/ai-*")],
             s.in_regions(),
         ),
-        # The program reads the account's Lambda concurrency quota at preview.
+        # The provider reads a sampling rule by listing them (GetSamplingRules), an action
+        # that takes no resource (https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsx-ray.html).
+        _statement("ListSamplingRulesWithoutResourceTypes", ["xray:GetSamplingRules"], ["*"], s.in_regions()),
+        # The provider reads a log group by listing them by name prefix (DescribeLogGroups):
+        # its names and settings only, never log events; the action is granted on "*" as
+        # AWS's own examples do (https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/iam-identity-based-access-control-cwl.html).
+        _statement("ListLogGroupsWithoutResourceTypes", ["logs:DescribeLogGroups"], ["*"], s.in_regions()),
+        # The program reads the account's Lambda concurrency quota at preview: the data source
+        # asks for AWS's default first, an action without a resource type
+        # (https://docs.aws.amazon.com/service-authorization/latest/reference/list_servicequotas.html).
         _statement(
             "ReadLambdaConcurrencyQuota",
             ["servicequotas:GetServiceQuota"],
             [s.arn("servicequotas", "lambda/L-B99A9384")],
             s.in_regions(),
+        ),
+        _statement(
+            "ReadDefaultQuotasWithoutResourceTypes", ["servicequotas:GetAWSDefaultServiceQuota"], ["*"], s.in_regions()
         ),
         _statement(
             "ReadStackConnections",
@@ -251,7 +290,14 @@ def _read_statements(s: _Scope, hosted_zone_id: str | None) -> list[dict]:
         # API Gateway names APIs, keys and plans by generated ids: the scope is this
         # account's API Gateway in the stack's regions, reads only
         # (https://docs.aws.amazon.com/apigateway/latest/developerguide/arn-format-reference.html).
-        _statement("ReadApiGatewayInStackRegions", ["apigateway:GET"], _apigateway_arns(s), s.in_regions()),
+        # /account: the account's CloudWatch role for API Gateway logs, which the Account
+        # resource reads (https://docs.aws.amazon.com/apigateway/latest/api/API_GetAccount.html).
+        _statement(
+            "ReadApiGatewayInStackRegions",
+            ["apigateway:GET"],
+            [*_apigateway_arns(s), f"arn:{p}:apigateway:*::/account"],
+            s.in_regions(),
+        ),
         _statement(
             "ReadStackCertificates",
             ["acm:DescribeCertificate", "acm:ListTagsForCertificate"],
@@ -322,8 +368,10 @@ def _write_statements(s: _Scope, hosted_zone_id: str | None) -> list[dict]:
             [s.arn("kms", f"alias/agent-infra-{s.stack}-*")],
             s.in_regions(),
         ),
-        # Lambda (environment variables), SQS and Secrets Manager use the key for the
-        # deployer through the key policy's IAM-granted statements.
+        # Lambda (environment variables), SQS, Secrets Manager and DynamoDB (a table and its
+        # replicas under the region's key: CreateGrant and DescribeKey as the caller,
+        # https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/encryption.usagenotes.html)
+        # use the key for the deployer through the key policy's IAM-granted statements.
         _statement(
             "UseStackKeysThroughServices",
             ["kms:CreateGrant", "kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"],
@@ -332,7 +380,7 @@ def _write_statements(s: _Scope, hosted_zone_id: str | None) -> list[dict]:
                 **{
                     "kms:ViaService": [
                         f"{service}.{r}.amazonaws.com"
-                        for service in ("lambda", "sqs", "secretsmanager")
+                        for service in ("lambda", "sqs", "secretsmanager", "dynamodb")
                         for r in s.regions
                     ]
                 }
@@ -377,6 +425,29 @@ def _write_statements(s: _Scope, hosted_zone_id: str | None) -> list[dict]:
             ],
             {"StringEquals": {"iam:AWSServiceName": "replication.dynamodb.amazonaws.com"}},
         ),
+        # A service creates its service-linked role the first time it is used in the account,
+        # as the caller: EventBridge for the openai provider's connection
+        # (https://docs.aws.amazon.com/eventbridge/latest/userguide/using-service-linked-roles-service-action-1.html),
+        # API Gateway for a custom domain
+        # (https://docs.aws.amazon.com/apigateway/latest/developerguide/using-service-linked-roles.html).
+        _statement(
+            "ServiceLinkedRolesOfUsedServices",
+            ["iam:CreateServiceLinkedRole"],
+            [
+                f"arn:{p}:iam::{a}:role/aws-service-role/{service}/{role}"
+                for service, role in SERVICE_LINKED_ROLES.items()
+                if hosted_zone_id or service != "ops.apigateway.amazonaws.com"
+            ],
+            {
+                "StringEquals": {
+                    "iam:AWSServiceName": [
+                        service
+                        for service in SERVICE_LINKED_ROLES
+                        if hosted_zone_id or service != "ops.apigateway.amazonaws.com"
+                    ]
+                }
+            },
+        ),
         # The program puts its roles under /agent-infra/<stack>/ with the stack's
         # permissions boundary (__main__.py): the path names them, so this role cannot touch
         # a role anywhere else, itself included; and it may create a role or write its
@@ -387,6 +458,21 @@ def _write_statements(s: _Scope, hosted_zone_id: str | None) -> list[dict]:
             ["iam:CreateRole", "iam:DeleteRolePolicy", "iam:PutRolePermissionsBoundary", "iam:PutRolePolicy"],
             [_roles_arn(s)],
             {"StringEquals": {"iam:PermissionsBoundary": boundary_arn(p, a, s.stack)}},
+        ),
+        # The one managed policy a stack attaches (api.manageAccountLogging: API Gateway's
+        # CloudWatch role, https://docs.aws.amazon.com/apigateway/latest/developerguide/set-up-logging.html):
+        # to the stack's roles only, which carry the stack's boundary, and no other policy
+        # (iam:PolicyARN, https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_iam-condition-keys.html#ck_policyarn;
+        # iam:PermissionsBoundary on attach and detach as in AWS's delegation example,
+        # https://docs.aws.amazon.com/IAM/latest/UserGuide/access_policies_boundaries.html).
+        _statement(
+            "AttachOnlyApiGatewayLoggingPolicy",
+            ["iam:AttachRolePolicy", "iam:DetachRolePolicy"],
+            [_roles_arn(s)],
+            {
+                "ArnEquals": {"iam:PolicyARN": api_gateway_logging_policy_arn(p)},
+                "StringEquals": {"iam:PermissionsBoundary": boundary_arn(p, a, s.stack)},
+            },
         ),
         _statement(
             "ManageStackRoles",
@@ -466,7 +552,10 @@ def _write_statements(s: _Scope, hosted_zone_id: str | None) -> list[dict]:
                 "xray:UpdateSamplingRule",
             ],
             [s.arn("xray", f"sampling-rule/{s.prefix}*"), s.arn("xray", "sampling-rule/ai-*")],
-            s.in_regions(),
+            # A shortened name (ai-...) could be another stack's: its stack tag decides
+            # (sampling rules take aws:ResourceTag,
+            # https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsx-ray.html).
+            {**s.in_regions(), "StringEqualsIfExists": {"aws:ResourceTag/stack": s.stack}},
         ),
         # The openai provider's HTTP Task authenticates through an EventBridge connection;
         # EventBridge keeps its credentials in a secret named events!connection/<name>/...,
@@ -622,14 +711,63 @@ def _fis_bucket_arns(s: _Scope) -> list[str]:
     return [bucket, f"{bucket}/*"]
 
 
-def _fault_injection_write_statements(s: _Scope) -> list[dict]:
-    """What deploying the failover experiments needs (``faultInjection.enabled``)."""
+def _fault_injection_read_statements(s: _Scope) -> list[dict]:
+    """What refreshing the failover experiments reads (``faultInjection.enabled``)."""
     p = s.partition
     return [
         _statement(
+            "ReadStackExperimentTemplates",
+            ["fis:GetExperimentTemplate", "fis:ListTagsForResource"],
+            [s.arn("fis", "experiment-template/*")],
+            s.tagged(),
+        ),
+        # The bucket's configuration, never its objects.
+        _statement("ReadStackFisBucketConfiguration", FIS_BUCKET_READ_ACTIONS, _fis_bucket_arns(s)[:1]),
+        # The FIS extension's layer ARN per region: AWS's public parameter.
+        _statement(
+            "ReadFisExtensionParameter",
+            ["ssm:GetParameter"],
+            [f"arn:{p}:ssm:{r}::parameter/aws/service/fis/lambda-extension/*" for r in s.regions],
+        ),
+    ]
+
+
+FIS_BUCKET_READ_ACTIONS = (
+    "s3:GetAccelerateConfiguration",
+    "s3:GetBucketAcl",
+    "s3:GetBucketCORS",
+    "s3:GetBucketLocation",
+    "s3:GetBucketLogging",
+    "s3:GetBucketObjectLockConfiguration",
+    "s3:GetBucketOwnershipControls",
+    "s3:GetBucketPolicy",
+    "s3:GetBucketPublicAccessBlock",
+    "s3:GetBucketRequestPayment",
+    "s3:GetBucketTagging",
+    "s3:GetBucketVersioning",
+    "s3:GetBucketWebsite",
+    "s3:GetEncryptionConfiguration",
+    "s3:GetLifecycleConfiguration",
+    "s3:GetReplicationConfiguration",
+    "s3:ListBucket",
+)
+
+
+def _fault_injection_write_statements(s: _Scope) -> list[dict]:
+    """What deploying the failover experiments needs (``faultInjection.enabled``)."""
+    return [
+        # Templates have generated ids: the stack tag scopes them (FIS takes aws:RequestTag and
+        # aws:ResourceTag, https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsfaultinjectionservice.html);
+        # creating or updating one also names the actions it uses.
+        _statement(
+            "CreateStackExperimentTemplates",
+            ["fis:CreateExperimentTemplate", "fis:TagResource"],
+            [s.arn("fis", "experiment-template/*"), s.arn("fis", "action/*")],
+            s.tagging(),
+        ),
+        _statement(
             "ManageStackExperimentTemplates",
             [
-                "fis:CreateExperimentTemplate",
                 "fis:DeleteExperimentTemplate",
                 "fis:GetExperimentTemplate",
                 "fis:ListTagsForResource",
@@ -637,9 +775,10 @@ def _fault_injection_write_statements(s: _Scope) -> list[dict]:
                 "fis:UntagResource",
                 "fis:UpdateExperimentTemplate",
             ],
-            [s.arn("fis", "experiment-template/*"), s.arn("fis", "action/*")],
-            s.in_regions(),
+            [s.arn("fis", "experiment-template/*")],
+            s.tagged(),
         ),
+        _statement("UseFisActions", ["fis:UpdateExperimentTemplate"], [s.arn("fis", "action/*")], s.in_regions()),
         _statement(
             "PassExperimentRoles",
             ["iam:PassRole"],
@@ -653,23 +792,6 @@ def _fault_injection_write_statements(s: _Scope) -> list[dict]:
                 "s3:DeleteBucket",
                 "s3:DeleteBucketPolicy",
                 "s3:DeleteObject",
-                "s3:GetAccelerateConfiguration",
-                "s3:GetBucketAcl",
-                "s3:GetBucketCORS",
-                "s3:GetBucketLocation",
-                "s3:GetBucketLogging",
-                "s3:GetBucketObjectLockConfiguration",
-                "s3:GetBucketOwnershipControls",
-                "s3:GetBucketPolicy",
-                "s3:GetBucketPublicAccessBlock",
-                "s3:GetBucketRequestPayment",
-                "s3:GetBucketTagging",
-                "s3:GetBucketVersioning",
-                "s3:GetBucketWebsite",
-                "s3:GetEncryptionConfiguration",
-                "s3:GetLifecycleConfiguration",
-                "s3:GetReplicationConfiguration",
-                "s3:ListBucket",
                 "s3:PutBucketPolicy",
                 "s3:PutBucketPublicAccessBlock",
                 "s3:PutBucketTagging",
@@ -677,12 +799,6 @@ def _fault_injection_write_statements(s: _Scope) -> list[dict]:
                 "s3:PutLifecycleConfiguration",
             ],
             _fis_bucket_arns(s),
-        ),
-        # The FIS extension's layer ARN per region: AWS's public parameter.
-        _statement(
-            "ReadFisExtensionParameter",
-            ["ssm:GetParameter"],
-            [f"arn:{p}:ssm:{r}::parameter/aws/service/fis/lambda-extension/*" for r in s.regions],
         ),
     ]
 
@@ -730,7 +846,10 @@ def boundary_document(
     s = _Scope(partition, account, stack, list(regions))
     p, a = partition, account
     statements = [
-        # Table names are generated; the roles' own policies name the table and its index.
+        # Table names are generated; the roles' own policies name the table and its index,
+        # and the stack tag keeps every role of this stack off other stacks' tables (an index
+        # inherits its table's tags:
+        # https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/attribute-based-access-control.html).
         _statement(
             "StackTables",
             [
@@ -745,7 +864,7 @@ def boundary_document(
                 "dynamodb:UpdateItem",
             ],
             [s.arn("dynamodb", "table/*"), s.arn("dynamodb", "table/*/index/*")],
-            s.in_regions(),
+            s.tagged(),
         ),
         _statement(
             "StackStateMachines",
@@ -833,6 +952,8 @@ def permission_documents(kind: str, *, partition: str, account: str, stack: str,
     """The managed policy documents of ``kind`` (deploy: read and write; preview: read)."""
     scope = _Scope(partition, account, stack, list(settings.regions))
     statements = _read_statements(scope, settings.hosted_zone_id)
+    if settings.fault_injection:
+        statements += _fault_injection_read_statements(scope)
     if kind == "deploy":
         statements += _write_statements(scope, settings.hosted_zone_id)
         if settings.fault_injection:

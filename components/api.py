@@ -99,6 +99,46 @@ def _invoke_arn(region: str, partition: str, function_arn: str) -> str:
     return f"arn:{partition}:apigateway:{region}:lambda:path/2015-03-31/functions/{function_arn}/invocations"
 
 
+def account_logging(
+    name: str, *, partition: str, regions: list[str], opts: pulumi.ResourceOptions
+) -> list[aws.apigateway.Account]:
+    """API Gateway's account-wide CloudWatch role, set in each of ``regions`` (one
+    ``aws.apigateway.Account`` per region, ``<name>-account`` or, for several,
+    ``<name>-account-<region>``): the program's stack with ``api.manageAccountLogging``, or
+    the bootstrap for every region of its account's stacks (README, "API Gateway's account
+    logging")."""
+    role = aws.iam.Role(
+        f"{name}-cloudwatch-role",
+        description=f"API Gateway execution logs in {', '.join(regions)}",
+        assume_role_policy=json.dumps(policies.api_gateway_assume_role_policy()),
+        opts=opts,
+    )
+    # The managed policy AWS documents for this role: API Gateway writes REST execution
+    # logs to API-Gateway-Execution-Logs_{api}/{stage}, WebSocket logs to
+    # /aws/apigateway/{api}/{stage} and also /aws/apigateway/welcome, creating the groups
+    # itself (https://docs.aws.amazon.com/apigateway/latest/developerguide/set-up-logging.html,
+    # https://docs.aws.amazon.com/aws-managed-policy/latest/reference/AmazonAPIGatewayPushToCloudWatchLogs.html).
+    attachment = aws.iam.RolePolicyAttachment(
+        f"{name}-cloudwatch-policy",
+        role=role.name,
+        policy_arn=naming.api_gateway_logging_policy_arn(partition),
+        opts=opts,
+    )
+    # The account setting checks the role's permissions when it is set: it must wait for
+    # the attachment, not only the role (the Terraform provider retries "The role ARN does
+    # not have required permissions" for the same reason).
+    after = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[role, attachment]))
+    return [
+        aws.apigateway.Account(
+            f"{name}-account" if len(regions) == 1 else f"{name}-account-{region}",
+            region=region,
+            cloudwatch_role_arn=role.arn,
+            opts=after,
+        )
+        for region in regions
+    ]
+
+
 class AgentApi(pulumi.ComponentResource):
     """REST and WebSocket APIs of one region."""
 
@@ -139,33 +179,7 @@ class AgentApi(pulumi.ComponentResource):
         self._logging_ready: list[pulumi.Resource] = []
         if not args.api.manage_account_logging:
             return
-        role = aws.iam.Role(
-            f"{name}-cloudwatch-role",
-            description=f"API Gateway execution logs in {context.region}",
-            assume_role_policy=json.dumps(policies.api_gateway_assume_role_policy()),
-            opts=child,
-        )
-        # The managed policy AWS documents for this role: API Gateway writes REST execution
-        # logs to API-Gateway-Execution-Logs_{api}/{stage}, WebSocket logs to
-        # /aws/apigateway/{api}/{stage} and also /aws/apigateway/welcome, creating the groups
-        # itself (https://docs.aws.amazon.com/apigateway/latest/developerguide/set-up-logging.html,
-        # https://docs.aws.amazon.com/aws-managed-policy/latest/reference/AmazonAPIGatewayPushToCloudWatchLogs.html).
-        attachment = aws.iam.RolePolicyAttachment(
-            f"{name}-cloudwatch-policy",
-            role=role.name,
-            policy_arn=f"arn:{context.partition}:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs",
-            opts=child,
-        )
-        # The account setting checks the role's permissions when it is set: it must wait for
-        # the attachment, not only the role (the Terraform provider retries "The role ARN does
-        # not have required permissions" for the same reason).
-        account = aws.apigateway.Account(
-            f"{name}-account",
-            region=context.region,
-            cloudwatch_role_arn=role.arn,
-            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[role, attachment])),
-        )
-        self._logging_ready = [account]
+        self._logging_ready = account_logging(name, partition=context.partition, regions=[context.region], opts=child)
 
     # -- REST -------------------------------------------------------------------------------
 

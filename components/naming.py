@@ -119,6 +119,13 @@ def role_path(stack: str) -> str:
     return f"/agent-infra/{stack}/"
 
 
+def api_gateway_logging_policy_arn(partition: str) -> str:
+    """AWS's managed policy for API Gateway's CloudWatch role
+    (https://docs.aws.amazon.com/aws-managed-policy/latest/reference/AmazonAPIGatewayPushToCloudWatchLogs.html):
+    the one managed policy the program attaches, and the only one its deploy role may."""
+    return f"arn:{partition}:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"
+
+
 def boundary_arn(partition: str, account_id: str, stack: str) -> str:
     """The permissions boundary every role of the stack is created with; the bootstrap
     program (``bootstrap/``) creates it, and the deploy role may create roles only with it."""

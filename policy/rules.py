@@ -47,6 +47,9 @@ TAG_LOOKUP_ACTIONS = ("tag:GetResources",)
 #   acm:RequestCertificate: list_awscertificatemanager.html
 #   route53:CreateHealthCheck, route53:ListHostedZones, route53:ListHostedZonesByName:
 #   list_amazonroute53.html
+#   states:ValidateStateMachineDefinition: list_awsstepfunctions.html
+#   servicequotas:GetAWSDefaultServiceQuota: list_servicequotas.html
+#   logs:DescribeLogGroups (above, with log delivery): list_amazoncloudwatchlogs.html
 DEPLOY_ACTIONS_WITHOUT_RESOURCE_TYPE = (
     "sts:GetCallerIdentity",
     "kms:CreateKey",
@@ -55,6 +58,8 @@ DEPLOY_ACTIONS_WITHOUT_RESOURCE_TYPE = (
     "route53:CreateHealthCheck",
     "route53:ListHostedZones",
     "route53:ListHostedZonesByName",
+    "states:ValidateStateMachineDefinition",
+    "servicequotas:GetAWSDefaultServiceQuota",
 )
 ACTIONS_WITHOUT_RESOURCE_TYPE = frozenset(
     {

@@ -10,9 +10,11 @@ import pulumi
 import pytest
 import yaml
 
+from bootstrap.provider_calls import DATA_SOURCES, PREVIEW_SKIPS, RESOURCES
 from bootstrap.roles import (
     MANAGED_POLICY_MAX_CHARS,
     StackSettings,
+    boundary_document,
     permission_documents,
     role_name,
     subject,
@@ -41,7 +43,8 @@ def run():
 
 
 def roles(run) -> dict[str, dict]:
-    return {r.inputs["name"]: r for r in run.of_type("aws:iam/role:Role")}
+    """The pipeline's roles (named; the account's API Gateway logging role is not one)."""
+    return {r.inputs["name"]: r for r in run.of_type("aws:iam/role:Role") if "name" in r.inputs}
 
 
 def documents_of(run, role: str) -> list[dict]:
@@ -300,11 +303,18 @@ def test_the_deploy_role_creates_and_writes_roles_only_with_the_stacks_boundary(
     actions = {a for s in statements for a in s["Action"]}
     assert not actions & {
         "iam:DeleteRolePermissionsBoundary",
-        "iam:AttachRolePolicy",
         "iam:CreatePolicyVersion",
         "iam:SetDefaultPolicyVersion",
+        "iam:CreatePolicy",
     }, "it can neither lift the boundary nor rewrite it"
     assert not _allowed(statements, "iam:CreatePolicyVersion", boundary)
+    # It attaches one managed policy, API Gateway's logging policy, to roles with the boundary.
+    (attach,) = [s for s in statements if "iam:AttachRolePolicy" in s["Action"]]
+    assert attach["Condition"] == {
+        "ArnEquals": {"iam:PolicyARN": "arn:aws:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"},
+        "StringEquals": {"iam:PermissionsBoundary": boundary},
+    }
+    assert attach["Resource"] == [f"arn:aws:iam::{ACCOUNT_ID}:role/agent-infra/dev/*"]
 
 
 def _covered(boundary: dict, action: str, resource: str, region: str | None) -> bool:
@@ -374,3 +384,185 @@ def test_the_boundary_keeps_out_what_the_program_never_does():
         ("kms:ScheduleKeyDeletion", f"arn:aws:kms:us-east-1:{ACCOUNT_ID}:key/k", None),
     ]:
         assert not _covered(boundary, action, resource, region), f"{action} on {resource}"
+
+
+# --- tags: a stack's roles cannot claim another stack's resources ----------------------------------
+
+TAGGING_ACTION_WORDS = ("Tag", "tag")
+# Route 53 health checks take no tag conditions (service authorization reference,
+# https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonroute53.html):
+# their ids are generated, so only separate accounts keep one stack's from another's (README).
+TAGGING_WITHOUT_TAG_CONDITIONS = {"route53:ChangeTagsForResource"}
+
+
+def _tagging_actions(statement: dict) -> list[str]:
+    return [
+        a
+        for a in statement["Action"]
+        if any(w in a.split(":")[1] for w in TAGGING_WITHOUT_TAG_CONDITIONS | set(TAGGING_ACTION_WORDS))
+        and not a.split(":")[1].startswith(("List", "Get", "Describe"))
+    ]
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        StackSettings(regions=["us-east-1", "us-west-2"]),
+        StackSettings(regions=["us-east-1", "eu-west-1"], environment="prod", hosted_zone_id="Z0123456789"),
+        StackSettings(regions=["us-east-1"], fault_injection=True),
+    ],
+    ids=["dev", "prod with a domain", "fault injection"],
+)
+def test_every_tag_grant_refuses_a_resource_tagged_for_another_stack(settings):
+    """A grant to tag (or untag) a resource either names the stack's own resources (an ARN with
+    the stack's name or path in it) or requires that the resource's ``stack`` tag, if it has
+    one, is this stack's: ``aws:RequestTag`` alone would let dev's deploy role retag prod's
+    resources as dev's and then manage them."""
+    stack = "dev"
+    documents = permission_documents("deploy", partition="aws", account=ACCOUNT_ID, stack=stack, settings=settings)
+    checked = 0
+    for statement in (s for d in documents for s in d["Statement"]):
+        tagging = [a for a in _tagging_actions(statement) if a not in TAGGING_WITHOUT_TAG_CONDITIONS]
+        if not tagging:
+            continue
+        checked += 1
+        condition = statement.get("Condition", {})
+        guarded = any(
+            condition.get(operator, {}).get("aws:ResourceTag/stack") == stack
+            for operator in ("StringEquals", "StringEqualsIfExists")
+        )
+        named = all(
+            f"agent-infra-{stack}-" in r or f"/agent-infra/{stack}/" in r or r.endswith(f"/agent-infra-{stack}")
+            for r in statement["Resource"]
+        )
+        assert guarded or named, f"{statement['Sid']}: {tagging} on {statement['Resource']} without the stack tag guard"
+    assert checked >= 10
+
+
+def test_the_boundary_keeps_every_role_of_the_stack_to_its_own_tables():
+    boundary = boundary_document(partition="aws", account=ACCOUNT_ID, stack="dev", regions=["us-east-1"])
+    table_statements = [s for s in boundary["Statement"] if any(a.startswith("dynamodb:") for a in s["Action"])]
+    assert table_statements
+    for statement in table_statements:
+        assert statement["Condition"]["StringEquals"]["aws:ResourceTag/stack"] == "dev", statement["Sid"]
+
+
+# --- the account's settings and the provider ---------------------------------------------------------
+
+
+def test_the_bootstrap_sets_api_gateway_logging_in_every_region_of_its_stacks_so_any_stack_can_go_first(run):
+    """A fresh account: whichever stack deploys first finds API Gateway's account-wide
+    CloudWatch role set, so no stack needs ``api.manageAccountLogging``."""
+    accounts = run.of_type("aws:apigateway/account:Account")
+    regions = {r for stack in example_config()[f"{PROJECT}:stacks"].values() for r in stack["regions"]}
+    assert sorted(a.inputs["region"] for a in accounts) == sorted(regions)
+    (role,) = [r for r in run.of_type("aws:iam/role:Role") if "name" not in r.inputs]
+    assert {a.inputs["cloudwatchRoleArn"] for a in accounts} == {role.state["arn"]}
+    (attachment,) = [
+        a
+        for a in run.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+        if a.inputs["role"] == role.state["name"]
+    ]
+    assert attachment.inputs["policyArn"].endswith(":policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs")
+    for stack in ("dev", "prod"):
+        api = stack_config(stack).get("agent-infra:api", {})
+        assert api.get("manageAccountLogging", False) is False, f"{stack} leaves it to the bootstrap"
+
+
+def test_an_account_whose_logging_is_set_elsewhere_can_leave_it_out():
+    config = example_config()
+    config[f"{PROJECT}:apiGatewayAccountLogging"] = False
+    run = run_program(config, "main", program=BOOTSTRAP, project=PROJECT)
+    assert run.of_type("aws:apigateway/account:Account") == []
+
+
+def test_the_provider_gets_the_region_explicitly_and_deploy_sessions_outlast_a_first_deploy(run):
+    (provider,) = run.of_type("pulumi:providers:aws")
+    assert provider.inputs["region"] == example_config()["aws:region"]
+    durations = {name: role.inputs["maxSessionDuration"] for name, role in roles(run).items()}
+    assert durations["agent-infra-prod-deploy"] == durations["agent-infra-dev-deploy"] == 4 * 3600
+    assert durations["agent-infra-prod-preview"] == 3600
+
+
+# --- what the provider calls, type by type ----------------------------------------------------------
+
+
+def _shapes() -> dict[str, tuple[dict, str, StackSettings]]:
+    """The program in every shape its resource types depend on, with the bootstrap settings
+    of each."""
+    dev, prod = stack_config("dev"), stack_config("prod")
+    domain = {**prod, "agent-infra:domain": {"zone": "agents.example.com"}}
+    openai = {
+        **dev,
+        "agent-infra:llm": {
+            "provider": "openai",
+            "model": "gpt-test",
+            "endpoints": ["https://llm-eu.example.com/v1", "https://llm-us.example.com/v1"],
+            "apiKey": "sk-test",
+        },
+    }
+    fis = {**dev, "agent-infra:faultInjection": {"enabled": True}}
+    logging = {**dev, "agent-infra:api": {**dev.get("agent-infra:api", {}), "manageAccountLogging": True}}
+
+    def settings(config: dict, **more) -> StackSettings:
+        return StackSettings(regions=config["agent-infra:regions"], **more)
+
+    return {
+        "dev": (dev, "dev", settings(dev)),
+        "prod": (prod, "prod", settings(prod, environment="prod")),
+        "prod with a domain": (domain, "prod", settings(domain, environment="prod", hosted_zone_id="Z0123456789")),
+        "openai": (openai, "dev", settings(openai)),
+        "failover experiments": (fis, "dev", settings(fis, fault_injection=True)),
+        "account logging": (logging, "dev", settings(logging)),
+    }
+
+
+@pytest.fixture(scope="module")
+def shapes():
+    runs = {}
+    for name, (config, stack, settings) in _shapes().items():
+        run = run_program(config, stack)
+        types = {r.typ for r in run.resources if r.typ.startswith("aws:")}
+        invokes = {token for token, _ in run.calls if token.startswith("aws:")}
+        runs[name] = (stack, settings, types, invokes)
+    return runs
+
+
+def _grants(kind: str, stack: str, settings: StackSettings) -> list[str]:
+    documents = permission_documents(kind, partition="aws", account=ACCOUNT_ID, stack=stack, settings=settings)
+    return [a for d in documents for s in d["Statement"] if s["Effect"] == "Allow" for a in s["Action"]]
+
+
+def _refused(actions, grants: list[str]) -> list[str]:
+    return sorted({a for a in actions if not any(fnmatchcase(a.lower(), g.lower()) for g in grants)})
+
+
+def test_every_resource_type_and_data_source_of_the_program_has_its_row_of_provider_calls(shapes):
+    missing = {
+        name: sorted((types - RESOURCES.keys()) | (invokes - DATA_SOURCES.keys()))
+        for name, (_, _, types, invokes) in shapes.items()
+    }
+    assert not any(missing.values()), f"add their rows to bootstrap/provider_calls.py: {missing}"
+    seen = set().union(*(types | invokes for _, _, types, invokes in shapes.values()))
+    stale = sorted((RESOURCES.keys() | DATA_SOURCES.keys()) - seen)
+    assert not stale, f"rows for types no shape of the program creates: {stale}"
+    for typ, row in {**RESOURCES, **DATA_SOURCES}.items():
+        assert row.source.startswith("internal/service/") and row.source.endswith(".go"), typ
+
+
+@pytest.mark.parametrize("shape", list(_shapes()))
+def test_the_deploy_role_can_make_every_call_and_the_preview_role_every_read(shapes, shape):
+    stack, settings, types, invokes = shapes[shape]
+    deploy, preview = _grants("deploy", stack, settings), _grants("preview", stack, settings)
+    for typ in sorted(types):
+        row = RESOURCES[typ]
+        refused = _refused(row.writes | set(row.read), deploy)
+        assert not refused, f"{typ} ({row.source}): the deploy role may not {refused}"
+        if typ not in PREVIEW_SKIPS:
+            refused = _refused(row.read, preview)
+            assert not refused, f"{typ} ({row.source}): the preview role cannot refresh it: {refused}"
+    for token in sorted(invokes):
+        row = DATA_SOURCES[token]
+        for kind, grants in (("deploy", deploy), ("preview", preview)):
+            refused = _refused(row.read, grants)
+            assert not refused, f"{token} ({row.source}): the {kind} role may not {refused}"

@@ -1,0 +1,623 @@
+"""What the Terraform AWS provider (which pulumi-aws wraps) calls for each resource type the
+program creates and each data source it reads: the IAM actions of create, read, update and
+delete, with the provider source file each row was read from
+(https://github.com/hashicorp/terraform-provider-aws, ``internal/service/<service>/``; the
+resource's Create/Read/Update/Delete functions, the finders and waiters they call, and the
+service's generated tagging). Operations are given as the IAM actions that authorize them
+(https://docs.aws.amazon.com/service-authorization/latest/reference/reference_policies_actions-resources-contextkeys.html).
+
+``tests/test_bootstrap.py`` runs the real program in every shape (dev, prod, prod with a
+domain, the openai provider, the failover experiments) and requires a row for each type and
+data source it meets, every action of a row in the deploy role and every read in the preview
+role (but for ``PREVIEW_SKIPS``): a new resource type without its row fails the test, and so
+does a grant taken away. Rows list the calls made for the attributes this program sets; the
+note says what else the provider can call and why it is left out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ProviderCalls:
+    source: str
+    """The Terraform AWS provider file the row was read from."""
+    create: tuple[str, ...] = ()
+    read: tuple[str, ...] = ()
+    update: tuple[str, ...] = ()
+    delete: tuple[str, ...] = ()
+    note: str = ""
+
+    @property
+    def writes(self) -> frozenset[str]:
+        return frozenset(self.create + self.update + self.delete)
+
+
+RESOURCES: dict[str, ProviderCalls] = {
+    "aws:acm/certificate:Certificate": ProviderCalls(
+        source="internal/service/acm/certificate.go",
+        create=("acm:RequestCertificate", "acm:AddTagsToCertificate", "acm:DescribeCertificate"),
+        read=("acm:DescribeCertificate", "acm:ListTagsForCertificate"),
+        update=(
+            "acm:AddTagsToCertificate",
+            "acm:RemoveTagsFromCertificate",
+            "acm:DescribeCertificate",
+            "acm:ListTagsForCertificate",
+        ),
+        delete=("acm:DeleteCertificate",),
+    ),
+    "aws:acm/certificateValidation:CertificateValidation": ProviderCalls(
+        source="internal/service/acm/certificate_validation.go",
+        create=("acm:DescribeCertificate",),
+        read=("acm:DescribeCertificate",),
+    ),
+    "aws:apigateway/account:Account": ProviderCalls(
+        source="internal/service/apigateway/account.go",
+        create=("apigateway:PATCH", "iam:PassRole"),
+        read=("apigateway:GET",),
+        update=("apigateway:PATCH",),
+        delete=("apigateway:PATCH",),
+        note="Delete resets the account's CloudWatch role in that region (v6 dropped reset_on_delete): the owner is torn down last.",
+    ),
+    "aws:apigateway/apiKey:ApiKey": ProviderCalls(
+        source="internal/service/apigateway/api_key.go",
+        create=("apigateway:POST",),
+        read=("apigateway:GET",),
+        update=("apigateway:PATCH", "apigateway:PUT", "apigateway:DELETE", "apigateway:GET"),
+        delete=("apigateway:DELETE",),
+    ),
+    "aws:apigateway/basePathMapping:BasePathMapping": ProviderCalls(
+        source="internal/service/apigateway/base_path_mapping.go",
+        create=("apigateway:POST",),
+        read=("apigateway:GET",),
+        update=("apigateway:PATCH", "apigateway:GET"),
+        delete=("apigateway:DELETE",),
+    ),
+    "aws:apigateway/deployment:Deployment": ProviderCalls(
+        source="internal/service/apigateway/deployment.go",
+        create=("apigateway:POST",),
+        read=("apigateway:GET",),
+        update=("apigateway:PATCH", "apigateway:GET"),
+        delete=("apigateway:DELETE",),
+    ),
+    "aws:apigateway/domainName:DomainName": ProviderCalls(
+        source="internal/service/apigateway/domain_name.go",
+        create=("apigateway:POST", "iam:CreateServiceLinkedRole"),
+        read=("apigateway:GET",),
+        update=("apigateway:PATCH", "apigateway:GET", "apigateway:PUT", "apigateway:DELETE"),
+        delete=("apigateway:DELETE",),
+        note="The first custom domain of an account creates API Gateway's service-linked role (https://docs.aws.amazon.com/apigateway/latest/developerguide/using-service-linked-roles.html).",
+    ),
+    "aws:apigateway/methodSettings:MethodSettings": ProviderCalls(
+        source="internal/service/apigateway/method_settings.go",
+        create=("apigateway:PATCH",),
+        read=("apigateway:GET",),
+        update=("apigateway:PATCH", "apigateway:GET"),
+        delete=("apigateway:PATCH",),
+    ),
+    "aws:apigateway/restApi:RestApi": ProviderCalls(
+        source="internal/service/apigateway/rest_api.go",
+        create=("apigateway:POST", "apigateway:PUT", "apigateway:PATCH"),
+        read=("apigateway:GET",),
+        update=("apigateway:PATCH", "apigateway:PUT", "apigateway:DELETE", "apigateway:GET"),
+        delete=("apigateway:DELETE",),
+    ),
+    "aws:apigateway/stage:Stage": ProviderCalls(
+        source="internal/service/apigateway/stage.go",
+        create=("apigateway:POST", "apigateway:PATCH"),
+        read=("apigateway:GET",),
+        update=("apigateway:PATCH", "apigateway:GET", "apigateway:PUT", "apigateway:DELETE"),
+        delete=("apigateway:DELETE",),
+    ),
+    "aws:apigateway/usagePlan:UsagePlan": ProviderCalls(
+        source="internal/service/apigateway/usage_plan.go",
+        create=("apigateway:POST",),
+        read=("apigateway:GET",),
+        update=("apigateway:PATCH", "apigateway:GET", "apigateway:PUT", "apigateway:DELETE"),
+        delete=("apigateway:PATCH", "apigateway:DELETE"),
+    ),
+    "aws:apigateway/usagePlanKey:UsagePlanKey": ProviderCalls(
+        source="internal/service/apigateway/usage_plan_key.go",
+        create=("apigateway:POST",),
+        read=("apigateway:GET",),
+        delete=("apigateway:DELETE",),
+    ),
+    "aws:apigatewayv2/api:Api": ProviderCalls(
+        source="internal/service/apigatewayv2/api.go",
+        create=("apigateway:POST",),
+        read=("apigateway:GET",),
+        update=("apigateway:PATCH", "apigateway:DELETE", "apigateway:PUT", "apigateway:POST", "apigateway:GET"),
+        delete=("apigateway:DELETE",),
+    ),
+    "aws:apigatewayv2/apiMapping:ApiMapping": ProviderCalls(
+        source="internal/service/apigatewayv2/api_mapping.go",
+        create=("apigateway:POST",),
+        read=("apigateway:GET",),
+        update=("apigateway:PATCH", "apigateway:GET"),
+        delete=("apigateway:DELETE",),
+    ),
+    "aws:apigatewayv2/authorizer:Authorizer": ProviderCalls(
+        source="internal/service/apigatewayv2/authorizer.go",
+        create=("apigateway:GET", "apigateway:POST"),
+        read=("apigateway:GET",),
+        update=("apigateway:PATCH", "apigateway:GET"),
+        delete=("apigateway:DELETE",),
+    ),
+    "aws:apigatewayv2/deployment:Deployment": ProviderCalls(
+        source="internal/service/apigatewayv2/deployment.go",
+        create=("apigateway:POST", "apigateway:GET"),
+        read=("apigateway:GET",),
+        update=("apigateway:PATCH", "apigateway:GET"),
+        delete=("apigateway:DELETE",),
+    ),
+    "aws:apigatewayv2/domainName:DomainName": ProviderCalls(
+        source="internal/service/apigatewayv2/domain_name.go",
+        create=("apigateway:POST", "apigateway:GET", "iam:CreateServiceLinkedRole"),
+        read=("apigateway:GET",),
+        update=("apigateway:PATCH", "apigateway:GET", "apigateway:POST", "apigateway:DELETE"),
+        delete=("apigateway:DELETE",),
+        note="The first custom domain of an account creates API Gateway's service-linked role (https://docs.aws.amazon.com/apigateway/latest/developerguide/using-service-linked-roles.html).",
+    ),
+    "aws:apigatewayv2/integration:Integration": ProviderCalls(
+        source="internal/service/apigatewayv2/integration.go",
+        create=("apigateway:POST",),
+        read=("apigateway:GET",),
+        update=("apigateway:PATCH", "apigateway:GET"),
+        delete=("apigateway:DELETE",),
+    ),
+    "aws:apigatewayv2/route:Route": ProviderCalls(
+        source="internal/service/apigatewayv2/route.go",
+        create=("apigateway:POST",),
+        read=("apigateway:GET",),
+        update=("apigateway:PATCH", "apigateway:DELETE", "apigateway:GET"),
+        delete=("apigateway:DELETE",),
+    ),
+    "aws:apigatewayv2/routeResponse:RouteResponse": ProviderCalls(
+        source="internal/service/apigatewayv2/route_response.go",
+        create=("apigateway:POST",),
+        read=("apigateway:GET",),
+        update=("apigateway:PATCH", "apigateway:GET"),
+        delete=("apigateway:DELETE",),
+    ),
+    "aws:apigatewayv2/stage:Stage": ProviderCalls(
+        source="internal/service/apigatewayv2/stage.go",
+        create=("apigateway:GET", "apigateway:POST"),
+        read=("apigateway:GET",),
+        update=("apigateway:GET", "apigateway:PATCH", "apigateway:DELETE", "apigateway:POST"),
+        delete=("apigateway:DELETE",),
+    ),
+    "aws:budgets/budget:Budget": ProviderCalls(
+        source="internal/service/budgets/budget.go",
+        create=("budgets:ModifyBudget", "budgets:TagResource", "budgets:ViewBudget"),
+        read=("budgets:ViewBudget", "budgets:ListTagsForResource"),
+        update=(
+            "budgets:ModifyBudget",
+            "budgets:TagResource",
+            "budgets:UntagResource",
+            "budgets:ViewBudget",
+            "budgets:ListTagsForResource",
+        ),
+        delete=("budgets:ModifyBudget",),
+    ),
+    "aws:cloudwatch/dashboard:Dashboard": ProviderCalls(
+        source="internal/service/cloudwatch/dashboard.go",
+        create=("cloudwatch:PutDashboard",),
+        read=("cloudwatch:GetDashboard",),
+        update=("cloudwatch:PutDashboard",),
+        delete=("cloudwatch:DeleteDashboards",),
+    ),
+    "aws:cloudwatch/eventConnection:EventConnection": ProviderCalls(
+        source="internal/service/events/connection.go",
+        create=("events:CreateConnection", "events:DescribeConnection", "iam:CreateServiceLinkedRole"),
+        read=("events:DescribeConnection",),
+        update=("events:UpdateConnection", "events:DescribeConnection"),
+        delete=("events:DeleteConnection", "events:DescribeConnection"),
+        note="EventBridge keeps the key in a secret through its service-linked role, created with the account's first connection (https://docs.aws.amazon.com/eventbridge/latest/userguide/using-service-linked-roles-service-action-1.html); the region's key must carry EventBridgeApiDestinations=true.",
+    ),
+    "aws:cloudwatch/logGroup:LogGroup": ProviderCalls(
+        source="internal/service/logs/group.go",
+        create=("logs:CreateLogGroup", "logs:TagResource", "logs:PutRetentionPolicy"),
+        read=("logs:DescribeLogGroups", "logs:ListTagsForResource"),
+        update=(
+            "logs:PutRetentionPolicy",
+            "logs:DeleteRetentionPolicy",
+            "logs:AssociateKmsKey",
+            "logs:DisassociateKmsKey",
+            "logs:TagResource",
+            "logs:UntagResource",
+        ),
+        delete=("logs:DeleteLogGroup",),
+    ),
+    "aws:cloudwatch/metricAlarm:MetricAlarm": ProviderCalls(
+        source="internal/service/cloudwatch/metric_alarm.go",
+        create=("cloudwatch:DescribeAlarms", "cloudwatch:PutMetricAlarm", "cloudwatch:TagResource"),
+        read=("cloudwatch:DescribeAlarms", "cloudwatch:ListTagsForResource"),
+        update=("cloudwatch:PutMetricAlarm", "cloudwatch:TagResource", "cloudwatch:UntagResource"),
+        delete=("cloudwatch:DeleteAlarms",),
+    ),
+    "aws:dynamodb/table:Table": ProviderCalls(
+        source="internal/service/dynamodb/table.go",
+        create=(
+            "dynamodb:CreateTable",
+            "dynamodb:TagResource",
+            "dynamodb:DescribeTable",
+            "dynamodb:UpdateTimeToLive",
+            "dynamodb:DescribeTimeToLive",
+            "dynamodb:UpdateContinuousBackups",
+            "dynamodb:DescribeContinuousBackups",
+            "dynamodb:UpdateTable",
+            "dynamodb:CreateTableReplica",
+            "dynamodb:Scan",
+            "dynamodb:Query",
+            "dynamodb:UpdateItem",
+            "dynamodb:PutItem",
+            "dynamodb:GetItem",
+            "dynamodb:DeleteItem",
+            "dynamodb:BatchWriteItem",
+            "dynamodb:ListTagsOfResource",
+            "iam:CreateServiceLinkedRole",
+            "kms:DescribeKey",
+            "kms:CreateGrant",
+        ),
+        read=(
+            "dynamodb:DescribeTable",
+            "dynamodb:DescribeContinuousBackups",
+            "dynamodb:DescribeTimeToLive",
+            "dynamodb:ListTagsOfResource",
+        ),
+        update=(
+            "dynamodb:UpdateTable",
+            "dynamodb:DescribeTable",
+            "dynamodb:UpdateTimeToLive",
+            "dynamodb:DescribeTimeToLive",
+            "dynamodb:UpdateContinuousBackups",
+            "dynamodb:DescribeContinuousBackups",
+            "dynamodb:CreateTableReplica",
+            "dynamodb:DeleteTableReplica",
+            "dynamodb:CreateTable",
+            "dynamodb:DeleteTable",
+            "dynamodb:Scan",
+            "dynamodb:Query",
+            "dynamodb:UpdateItem",
+            "dynamodb:PutItem",
+            "dynamodb:GetItem",
+            "dynamodb:DeleteItem",
+            "dynamodb:BatchWriteItem",
+            "dynamodb:TagResource",
+            "dynamodb:UntagResource",
+            "dynamodb:ListTagsOfResource",
+            "kms:DescribeKey",
+            "kms:CreateGrant",
+        ),
+        delete=(
+            "dynamodb:UpdateTable",
+            "dynamodb:DeleteTableReplica",
+            "dynamodb:DeleteTable",
+            "dynamodb:DescribeTable",
+        ),
+        note="Not listed: the read's kms:DescribeKey of alias/aws/dynamodb per replica, whose failure the provider ignores.",
+    ),
+    "aws:fis/experimentTemplate:ExperimentTemplate": ProviderCalls(
+        source="internal/service/fis/experiment_template.go",
+        create=("fis:CreateExperimentTemplate", "fis:TagResource", "iam:PassRole"),
+        read=("fis:GetExperimentTemplate",),
+        update=("fis:UpdateExperimentTemplate", "iam:PassRole"),
+        delete=("fis:DeleteExperimentTemplate",),
+    ),
+    "aws:iam/role:Role": ProviderCalls(
+        source="internal/service/iam/role.go",
+        create=("iam:CreateRole", "iam:TagRole", "iam:GetRole"),
+        read=("iam:GetRole", "iam:ListRolePolicies", "iam:GetRolePolicy", "iam:ListAttachedRolePolicies"),
+        update=(
+            "iam:UpdateAssumeRolePolicy",
+            "iam:UpdateRoleDescription",
+            "iam:UpdateRole",
+            "iam:PutRolePermissionsBoundary",
+            "iam:PutRolePolicy",
+            "iam:DeleteRolePolicy",
+            "iam:AttachRolePolicy",
+            "iam:DetachRolePolicy",
+            "iam:TagRole",
+            "iam:UntagRole",
+        ),
+        delete=(
+            "iam:ListInstanceProfilesForRole",
+            "iam:ListAttachedRolePolicies",
+            "iam:DetachRolePolicy",
+            "iam:ListRolePolicies",
+            "iam:DeleteRolePolicy",
+            "iam:DeleteRole",
+        ),
+        note="Not granted, never called here: DeleteRolePermissionsBoundary (the boundary is never removed), RemoveRoleFromInstanceProfile (no instance profiles).",
+    ),
+    "aws:iam/rolePolicy:RolePolicy": ProviderCalls(
+        source="internal/service/iam/role_policy.go",
+        create=("iam:PutRolePolicy", "iam:GetRolePolicy"),
+        read=("iam:GetRolePolicy",),
+        update=("iam:PutRolePolicy",),
+        delete=("iam:DeleteRolePolicy",),
+    ),
+    "aws:iam/rolePolicyAttachment:RolePolicyAttachment": ProviderCalls(
+        source="internal/service/iam/role_policy_attachment.go",
+        create=("iam:AttachRolePolicy",),
+        read=("iam:ListAttachedRolePolicies",),
+        delete=("iam:DetachRolePolicy",),
+    ),
+    "aws:kms/alias:Alias": ProviderCalls(
+        source="internal/service/kms/alias.go",
+        create=("kms:CreateAlias",),
+        read=("kms:ListAliases",),
+        update=("kms:UpdateAlias",),
+        delete=("kms:DeleteAlias",),
+    ),
+    "aws:kms/key:Key": ProviderCalls(
+        source="internal/service/kms/key.go",
+        create=(
+            "kms:CreateKey",
+            "kms:TagResource",
+            "kms:EnableKeyRotation",
+            "kms:GetKeyRotationStatus",
+            "kms:GetKeyPolicy",
+            "kms:ListResourceTags",
+        ),
+        read=("kms:DescribeKey", "kms:GetKeyPolicy", "kms:GetKeyRotationStatus", "kms:ListResourceTags"),
+        update=(
+            "kms:DescribeKey",
+            "kms:EnableKeyRotation",
+            "kms:DisableKeyRotation",
+            "kms:GetKeyRotationStatus",
+            "kms:UpdateKeyDescription",
+            "kms:PutKeyPolicy",
+            "kms:GetKeyPolicy",
+            "kms:TagResource",
+            "kms:UntagResource",
+            "kms:ListResourceTags",
+        ),
+        delete=("kms:ScheduleKeyDeletion", "kms:DescribeKey"),
+        note="Not listed: EnableKey/DisableKey (is_enabled never changes).",
+    ),
+    "aws:lambda/alias:Alias": ProviderCalls(
+        source="internal/service/lambda/alias.go",
+        create=("lambda:CreateAlias",),
+        read=("lambda:GetAlias",),
+        update=("lambda:UpdateAlias", "lambda:GetAlias"),
+        delete=("lambda:DeleteAlias",),
+    ),
+    "aws:lambda/function:Function": ProviderCalls(
+        source="internal/service/lambda/function.go",
+        create=(
+            "lambda:CreateFunction",
+            "lambda:TagResource",
+            "iam:PassRole",
+            "lambda:GetLayerVersion",
+            "kms:Encrypt",
+            "kms:CreateGrant",
+            "lambda:GetFunction",
+            "lambda:PutFunctionConcurrency",
+        ),
+        read=(
+            "lambda:GetFunction",
+            "lambda:ListVersionsByFunction",
+            "lambda:GetFunctionCodeSigningConfig",
+            "kms:Decrypt",
+        ),
+        update=(
+            "lambda:UpdateFunctionConfiguration",
+            "lambda:UpdateFunctionCode",
+            "lambda:GetFunction",
+            "iam:PassRole",
+            "lambda:GetLayerVersion",
+            "kms:Encrypt",
+            "kms:CreateGrant",
+            "lambda:PutFunctionConcurrency",
+            "lambda:DeleteFunctionConcurrency",
+            "lambda:PublishVersion",
+            "lambda:GetFunctionConfiguration",
+            "lambda:TagResource",
+            "lambda:UntagResource",
+        ),
+        delete=("lambda:DeleteFunction",),
+        note="Not listed: code-signing calls (no code signing config).",
+    ),
+    "aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig": ProviderCalls(
+        source="internal/service/lambda/function_event_invoke_config.go",
+        create=("lambda:PutFunctionEventInvokeConfig",),
+        read=("lambda:GetFunctionEventInvokeConfig",),
+        update=("lambda:PutFunctionEventInvokeConfig",),
+        delete=("lambda:DeleteFunctionEventInvokeConfig",),
+    ),
+    "aws:lambda/layerVersion:LayerVersion": ProviderCalls(
+        source="internal/service/lambda/layer_version.go",
+        create=("lambda:PublishLayerVersion",),
+        read=("lambda:GetLayerVersion",),
+        delete=("lambda:DeleteLayerVersion",),
+    ),
+    "aws:lambda/permission:Permission": ProviderCalls(
+        source="internal/service/lambda/permission.go",
+        create=("lambda:AddPermission", "lambda:GetPolicy"),
+        read=("lambda:GetPolicy",),
+        delete=("lambda:RemovePermission", "lambda:GetPolicy"),
+    ),
+    "aws:lambda/provisionedConcurrencyConfig:ProvisionedConcurrencyConfig": ProviderCalls(
+        source="internal/service/lambda/provisioned_concurrency_config.go",
+        create=("lambda:PutProvisionedConcurrencyConfig", "lambda:GetProvisionedConcurrencyConfig"),
+        read=("lambda:GetProvisionedConcurrencyConfig",),
+        update=("lambda:PutProvisionedConcurrencyConfig", "lambda:GetProvisionedConcurrencyConfig"),
+        delete=("lambda:DeleteProvisionedConcurrencyConfig",),
+    ),
+    "aws:route53/healthCheck:HealthCheck": ProviderCalls(
+        source="internal/service/route53/health_check.go",
+        create=("route53:CreateHealthCheck", "route53:ChangeTagsForResource"),
+        read=("route53:GetHealthCheck", "route53:ListTagsForResource"),
+        update=(
+            "route53:UpdateHealthCheck",
+            "route53:ChangeTagsForResource",
+            "route53:GetHealthCheck",
+            "route53:ListTagsForResource",
+        ),
+        delete=("route53:DeleteHealthCheck",),
+    ),
+    "aws:route53/record:Record": ProviderCalls(
+        source="internal/service/route53/record.go",
+        create=("route53:GetHostedZone", "route53:ChangeResourceRecordSets", "route53:GetChange"),
+        read=("route53:GetHostedZone", "route53:ListResourceRecordSets"),
+        update=(
+            "route53:GetHostedZone",
+            "route53:ChangeResourceRecordSets",
+            "route53:GetChange",
+            "route53:ListResourceRecordSets",
+        ),
+        delete=(
+            "route53:GetHostedZone",
+            "route53:ListResourceRecordSets",
+            "route53:ChangeResourceRecordSets",
+            "route53:GetChange",
+        ),
+    ),
+    "aws:s3/bucket:Bucket": ProviderCalls(
+        source="internal/service/s3/bucket.go",
+        create=("s3:CreateBucket", "s3:ListBucket", "s3:GetBucketTagging", "s3:PutBucketTagging"),
+        read=(
+            "s3:ListBucket",
+            "s3:GetBucketPolicy",
+            "s3:GetBucketAcl",
+            "s3:GetBucketCORS",
+            "s3:GetBucketWebsite",
+            "s3:GetBucketVersioning",
+            "s3:GetAccelerateConfiguration",
+            "s3:GetBucketRequestPayment",
+            "s3:GetBucketLogging",
+            "s3:GetLifecycleConfiguration",
+            "s3:GetReplicationConfiguration",
+            "s3:GetEncryptionConfiguration",
+            "s3:GetBucketObjectLockConfiguration",
+            "s3:GetBucketTagging",
+        ),
+        update=("s3:GetBucketTagging", "s3:PutBucketTagging"),
+        delete=("s3:DeleteBucket", "s3:ListBucket", "s3:DeleteObject"),
+        note="Not listed: version listing and deletion on delete (only with force_destroy, not set).",
+    ),
+    "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration": ProviderCalls(
+        source="internal/service/s3/bucket_lifecycle_configuration.go",
+        create=("s3:PutLifecycleConfiguration", "s3:GetLifecycleConfiguration"),
+        read=("s3:GetLifecycleConfiguration",),
+        update=("s3:PutLifecycleConfiguration", "s3:GetLifecycleConfiguration"),
+        delete=("s3:PutLifecycleConfiguration", "s3:GetLifecycleConfiguration"),
+    ),
+    "aws:s3/bucketPolicy:BucketPolicy": ProviderCalls(
+        source="internal/service/s3/bucket_policy.go",
+        create=("s3:PutBucketPolicy", "s3:GetBucketPolicy"),
+        read=("s3:GetBucketPolicy",),
+        update=("s3:PutBucketPolicy",),
+        delete=("s3:DeleteBucketPolicy", "s3:GetBucketPolicy"),
+    ),
+    "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": ProviderCalls(
+        source="internal/service/s3/bucket_public_access_block.go",
+        create=("s3:PutBucketPublicAccessBlock", "s3:GetBucketPublicAccessBlock"),
+        read=("s3:GetBucketPublicAccessBlock",),
+        update=("s3:PutBucketPublicAccessBlock",),
+        delete=("s3:PutBucketPublicAccessBlock", "s3:GetBucketPublicAccessBlock"),
+    ),
+    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration": ProviderCalls(
+        source="internal/service/s3/bucket_server_side_encryption_configuration.go",
+        create=("s3:PutEncryptionConfiguration", "s3:GetEncryptionConfiguration"),
+        read=("s3:GetEncryptionConfiguration",),
+        update=("s3:PutEncryptionConfiguration",),
+        delete=("s3:PutEncryptionConfiguration",),
+    ),
+    "aws:secretsmanager/secret:Secret": ProviderCalls(
+        source="internal/service/secretsmanager/secret.go",
+        create=("secretsmanager:CreateSecret", "secretsmanager:TagResource", "secretsmanager:DescribeSecret"),
+        read=("secretsmanager:DescribeSecret", "secretsmanager:GetResourcePolicy"),
+        update=(
+            "secretsmanager:UpdateSecret",
+            "secretsmanager:TagResource",
+            "secretsmanager:UntagResource",
+            "secretsmanager:DescribeSecret",
+            "secretsmanager:GetResourcePolicy",
+        ),
+        delete=("secretsmanager:DeleteSecret", "secretsmanager:DescribeSecret"),
+    ),
+    "aws:secretsmanager/secretVersion:SecretVersion": ProviderCalls(
+        source="internal/service/secretsmanager/secret_version.go",
+        create=("secretsmanager:PutSecretValue", "secretsmanager:GetSecretValue", "kms:GenerateDataKey", "kms:Decrypt"),
+        read=("secretsmanager:GetSecretValue", "kms:Decrypt"),
+        update=("secretsmanager:GetSecretValue", "kms:Decrypt"),
+        delete=("secretsmanager:GetSecretValue", "kms:Decrypt"),
+        note="Not listed: version-stage calls (version_stages never set).",
+    ),
+    "aws:sfn/stateMachine:StateMachine": ProviderCalls(
+        source="internal/service/sfn/state_machine.go",
+        create=(
+            "states:ValidateStateMachineDefinition",
+            "states:CreateStateMachine",
+            "states:TagResource",
+            "iam:PassRole",
+        ),
+        read=("states:DescribeStateMachine", "states:ListStateMachineVersions", "states:ListTagsForResource"),
+        update=(
+            "states:ValidateStateMachineDefinition",
+            "states:UpdateStateMachine",
+            "states:DescribeStateMachine",
+            "iam:PassRole",
+            "states:TagResource",
+            "states:UntagResource",
+        ),
+        delete=("states:DeleteStateMachine", "states:DescribeStateMachine"),
+    ),
+    "aws:sns/topic:Topic": ProviderCalls(
+        source="internal/service/sns/topic.go",
+        create=("sns:CreateTopic", "sns:TagResource", "sns:SetTopicAttributes"),
+        read=("sns:GetTopicAttributes", "sns:ListTagsForResource"),
+        update=("sns:SetTopicAttributes", "sns:TagResource", "sns:UntagResource"),
+        delete=("sns:DeleteTopic",),
+    ),
+    "aws:sns/topicSubscription:TopicSubscription": ProviderCalls(
+        source="internal/service/sns/topic_subscription.go",
+        create=("sns:Subscribe", "sns:GetSubscriptionAttributes"),
+        read=("sns:GetSubscriptionAttributes",),
+        update=("sns:SetSubscriptionAttributes",),
+        delete=("sns:Unsubscribe", "sns:GetSubscriptionAttributes"),
+    ),
+    "aws:sqs/queue:Queue": ProviderCalls(
+        source="internal/service/sqs/queue.go",
+        create=("sqs:CreateQueue", "sqs:TagQueue", "sqs:GetQueueAttributes"),
+        read=("sqs:GetQueueAttributes", "sqs:ListQueueTags"),
+        update=("sqs:SetQueueAttributes", "sqs:GetQueueAttributes", "sqs:TagQueue", "sqs:UntagQueue"),
+        delete=("sqs:DeleteQueue", "sqs:GetQueueAttributes"),
+    ),
+    "aws:xray/samplingRule:SamplingRule": ProviderCalls(
+        source="internal/service/xray/sampling_rule.go",
+        create=("xray:CreateSamplingRule", "xray:TagResource"),
+        read=("xray:GetSamplingRules", "xray:ListTagsForResource"),
+        update=("xray:UpdateSamplingRule", "xray:TagResource", "xray:UntagResource"),
+        delete=("xray:DeleteSamplingRule",),
+    ),
+}
+
+DATA_SOURCES: dict[str, ProviderCalls] = {
+    "aws:index/getCallerIdentity:getCallerIdentity": ProviderCalls(
+        source="internal/service/sts/caller_identity_data_source.go", read=("sts:GetCallerIdentity",)
+    ),
+    "aws:route53/getZone:getZone": ProviderCalls(
+        source="internal/service/route53/zone_data_source.go",
+        read=("route53:ListHostedZones", "route53:GetHostedZone", "route53:ListTagsForResource"),
+    ),
+    "aws:servicequotas/getServiceQuota:getServiceQuota": ProviderCalls(
+        source="internal/service/servicequotas/service_quota_data_source.go",
+        read=("servicequotas:GetAWSDefaultServiceQuota", "servicequotas:GetServiceQuota"),
+    ),
+    "aws:ssm/getParameter:getParameter": ProviderCalls(
+        source="internal/service/ssm/parameter_data_source.go", read=("ssm:GetParameter",)
+    ),
+}
+
+PREVIEW_SKIPS: dict[str, str] = {
+    "aws:secretsmanager/secretVersion:SecretVersion": (
+        "Reading a secret version back is GetSecretValue: the preview role never reads a secret"
+        " value, so pull-request previews leave secret versions out of their refresh"
+        ' (`--exclude`, README, "What a pull request\'s preview reads").'
+    ),
+}
+"""Resource types whose refresh the pull-request preview leaves out, and why."""
