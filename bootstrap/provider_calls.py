@@ -616,8 +616,11 @@ DATA_SOURCES: dict[str, ProviderCalls] = {
 PREVIEW_SKIPS: dict[str, str] = {
     "aws:secretsmanager/secretVersion:SecretVersion": (
         "Reading a secret version back is GetSecretValue: the preview role never reads a secret"
-        " value, so pull-request previews leave secret versions out of their refresh"
-        ' (`--exclude`, README, "What a pull request\'s preview reads").'
+        " value, so pull-request previews leave secret versions out (`--exclude`, README,"
+        ' "What a pull request\'s preview reads").'
+    ),
+    "aws:cloudwatch/eventConnection:EventConnection": (
+        "It holds the LLM key, which a pull request never gets: its preview would show the stand-in key as a change."
     ),
 }
-"""Resource types whose refresh the pull-request preview leaves out, and why."""
+"""Resource types the pull-request preview leaves out (refresh and preview), and why."""

@@ -3,8 +3,10 @@
 Per stack of the agent-infra program, two roles in that stack's account:
 
 - ``agent-infra-<stack>-deploy`` runs ``pulumi up``. It is trusted for one GitHub OIDC
-  subject: the ``prod`` environment for prod (``repo:<owner>/<repo>:environment:prod``), the
-  main branch for dev (``repo:<owner>/<repo>:ref:refs/heads/main``).
+  subject: the stack's GitHub environment (``repo:<owner>/<repo>:environment:<stack>``; the
+  workflows deploy dev in ``dev`` and prod in ``prod``, each limited to the main branch and
+  holding that stack's write token), or the main branch itself for a stack without one
+  (``repo:<owner>/<repo>:ref:refs/heads/main``).
 - ``agent-infra-<stack>-preview`` runs ``pulumi preview --refresh`` for pull requests
   (``repo:<owner>/<repo>:pull_request``). A pull request's workflow is whatever its branch
   says, so this role must be harmless in anyone's hands who can push a branch: it reads

@@ -78,7 +78,7 @@ def test_one_deploy_and_one_preview_role_per_stack_and_one_oidc_provider(run):
     ("role", "sub"),
     [
         ("agent-infra-prod-deploy", f"repo:{REPOSITORY}:environment:prod"),
-        ("agent-infra-dev-deploy", f"repo:{REPOSITORY}:ref:refs/heads/main"),
+        ("agent-infra-dev-deploy", f"repo:{REPOSITORY}:environment:dev"),
         ("agent-infra-prod-preview", f"repo:{REPOSITORY}:pull_request"),
         ("agent-infra-dev-preview", f"repo:{REPOSITORY}:pull_request"),
     ],
@@ -98,7 +98,8 @@ def test_each_role_trusts_exactly_one_github_subject_of_this_repository(run, rol
         f"repo:{REPOSITORY}-fork:environment:prod",
         "repo:other-org/agent-infra:environment:prod",
         f"repo:{REPOSITORY}:ref:refs/heads/feature",
-        f"repo:{REPOSITORY}:environment:dev",
+        f"repo:{REPOSITORY}:ref:refs/heads/main",
+        f"repo:{REPOSITORY}:environment:staging",
     ]
     assert all(
         s != statement["Condition"]["StringEquals"]["token.actions.githubusercontent.com:sub"] for s in other_subjects

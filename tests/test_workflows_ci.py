@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bootstrap.roles import role_name
+from bootstrap.provider_calls import PREVIEW_SKIPS
+from bootstrap.roles import SESSION_SECONDS, role_name, subject
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKFLOWS = ROOT / ".github" / "workflows"
@@ -143,6 +144,7 @@ def test_a_pull_request_tests_then_previews_every_stack_with_the_policy_pack():
         "edit-pr-comment": True,
         "diff": True,
         "refresh": True,
+        "exclude": run["with"]["exclude"],  # test_the_preview_leaves_out_exactly_...
         "policyPacks": "policy",
     }
     assert steps[-1] is run, "nothing runs after the preview: the job's Pulumi token is in every later step"
@@ -232,6 +234,34 @@ def test_main_deploys_dev_then_prod_each_in_its_environment_one_at_a_time():
         up = next(s for s in job["steps"] if s.get("with", {}).get("command") == "up")
         assert up["with"]["stack-name"] == qualified(stack) and up["with"]["policyPacks"] == "policy"
         assert job["steps"][-1] is up, "nothing runs after pulumi up"
+        # The deploy role trusts this job (bootstrap/Pulumi.example.yaml names its environment)
+        # and its session lasts as long as the role allows.
+        example = yaml.safe_load((ROOT / "bootstrap" / "Pulumi.example.yaml").read_text())["config"]
+        environment = example["agent-infra-bootstrap:stacks"][stack]["environment"]
+        assert subject("o/r", environment=environment) == subject("o/r", environment=job["environment"])
+        assert int(credentials["with"]["role-duration-seconds"]) == SESSION_SECONDS["deploy"]
+
+
+def _urn_glob(pattern: str) -> re.Pattern:
+    """A URN glob as ``--exclude`` takes it: ``**`` any characters, ``*`` any but ``:``."""
+    parts = re.split(r"(\*\*|\*)", pattern)
+    return re.compile("".join(".*" if p == "**" else "[^:]*" if p == "*" else re.escape(p) for p in parts))
+
+
+def test_the_preview_leaves_out_exactly_the_types_the_preview_role_may_not_refresh():
+    (preview,) = [
+        s for s in load("pull-request.yml")["jobs"]["preview"]["steps"] if s.get("with", {}).get("command") == "preview"
+    ]
+    assert preview["with"]["refresh"] is True
+    patterns = [_urn_glob(line.strip()) for line in preview["with"]["exclude"].splitlines() if line.strip()]
+
+    def urn(typ: str) -> str:
+        return f"urn:pulumi:dev::{PROJECT}::agent-infra:compute:AgentCompute${typ}::us-east-1-llm-key"
+
+    for typ in PREVIEW_SKIPS:
+        assert any(p.fullmatch(urn(typ)) for p in patterns), f"{typ} is refreshed by the pull request's preview"
+    for typ in ("aws:secretsmanager/secret:Secret", "aws:lambda/function:Function", "aws:kms/key:Key"):
+        assert not any(p.fullmatch(urn(typ)) for p in patterns), f"{typ} is left out of the preview"
 
 
 @pytest.mark.parametrize("name", NAMES)
