@@ -72,6 +72,13 @@ STRONG_CONSISTENCY_REGION_SETS = (
     frozenset({"ap-northeast-1", "ap-northeast-2", "ap-northeast-3"}),
 )
 
+# Step Functions' HTTP Task (the openai provider's model call) gets its answer within 60 s or
+# fails, whatever the state's TimeoutSeconds says: "HTTP Task duration — time to send an HTTP
+# request and receive a response: 60 seconds (Hard quota)"
+# (https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html; the HTTP Task:
+# https://docs.aws.amazon.com/step-functions/latest/dg/call-https-apis.html).
+HTTP_TASK_TIMEOUT_SECONDS = 60
+
 _TOOL_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _HOST_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 
@@ -312,7 +319,7 @@ class ComputeConfig(_Model):
         20,
         gt=0,
         le=600,
-        description="Timeout of one model request (the state machine's model call, a stream's request).",
+        description=f"Timeout of one model request (the state machine's model call, a stream's request); at most {HTTP_TASK_TIMEOUT_SECONDS} with provider `openai` (the HTTP Task's limit).",
     )
     max_tokens: int = Field(
         2048,
@@ -499,6 +506,13 @@ class StackConfig(_Model):
         if unknown:
             raise ValueError(
                 f"compute.provisionedConcurrency names no function of this stack: {unknown}; functions: {sorted(known)}"
+            )
+        if self.llm.provider == "openai" and self.compute.llm_timeout_seconds > HTTP_TASK_TIMEOUT_SECONDS:
+            raise ValueError(
+                f"compute.llmTimeoutSeconds {self.compute.llm_timeout_seconds:g} is over {HTTP_TASK_TIMEOUT_SECONDS}:"
+                " with llm.provider openai the state machines call the model with Step Functions' HTTP Task, which"
+                f" gives up after {HTTP_TASK_TIMEOUT_SECONDS} s whatever the definition says; set it to at most"
+                f" {HTTP_TASK_TIMEOUT_SECONDS}"
             )
         if self.compute.llm_timeout_seconds >= self.workflow.express_timeout_seconds:
             raise ValueError(

@@ -209,6 +209,24 @@ def test_openai_provider_needs_https_endpoints_and_keeps_the_key_secret():
     assert "sk-live-123" not in message
 
 
+def test_openai_model_calls_fit_in_the_http_tasks_60_seconds():
+    """The HTTP Task times out at 60 s whatever its TimeoutSeconds
+    (https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html)."""
+    raw = with_change(
+        "llm", {"provider": "openai", "model": "m", "endpoints": ["https://llm.example.com/v1"], "apiKey": "sk-1"}
+    )
+    raw["workflow"] = {"expressTimeoutSeconds": 300}
+    raw["compute"] = {"llmTimeoutSeconds": 90, "streamTimeoutSeconds": 120}
+    message = error_of(raw)
+    assert "compute.llmTimeoutSeconds 90 is over 60" in message and "HTTP Task" in message
+    assert "sk-1" not in message
+    raw["compute"]["llmTimeoutSeconds"] = 60
+    assert parse_stack_config(raw).compute.llm_timeout_seconds == 60
+    raw["llm"] = VALID["llm"]
+    raw["compute"]["llmTimeoutSeconds"] = 90
+    assert parse_stack_config(raw).compute.llm_timeout_seconds == 90, "bedrock's SDK task has no such limit"
+
+
 def test_bad_api_key_value_is_never_echoed():
     message = error_of(
         with_change("llm", {"provider": "openai", "model": "m", "endpoints": ["https://x.example"], "apiKey": 12345678})
