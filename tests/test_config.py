@@ -102,6 +102,11 @@ def test_shipped_stack_configs_are_valid(stack):
             {"expressTimeoutSeconds": 301},
             "agent-infra:workflow.expressTimeoutSeconds = 301: Input should be less than or equal to 300",
         ),
+        (
+            "workflow",
+            {"expressTimeoutSeconds": 29},
+            "agent-infra:workflow.expressTimeoutSeconds = 29: must be below 29: a REST turn runs synchronously",
+        ),
         ("state", {"ttlDays": -1}, "agent-infra:state.ttlDays = -1: Input should be greater than or equal to 1"),
         ("budget", {"monthlyUsd": -10}, "agent-infra:budget.monthlyUsd = -10: Input should be greater than 0"),
         (
@@ -215,7 +220,6 @@ def test_openai_model_calls_fit_in_the_http_tasks_60_seconds():
     raw = with_change(
         "llm", {"provider": "openai", "model": "m", "endpoints": ["https://llm.example.com/v1"], "apiKey": "sk-1"}
     )
-    raw["workflow"] = {"expressTimeoutSeconds": 300}
     raw["compute"] = {"llmTimeoutSeconds": 90, "streamTimeoutSeconds": 120}
     message = error_of(raw)
     assert "compute.llmTimeoutSeconds 90 is over 60" in message and "HTTP Task" in message
