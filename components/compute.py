@@ -562,7 +562,7 @@ class AgentCompute(pulumi.ComponentResource):
             # The FIS Lambda actions work through an extension in each function
             # (components/fault_injection.py): its layer, its settings, its configuration's bucket.
             layers.append(fis.layer_arn)
-            environment = pulumi.Output.all(env=environment, bucket=fis.bucket_name).apply(
+            environment = pulumi.Output.all(env=environment, bucket=fis.bucket_arn).apply(
                 lambda v: {**v["env"], **fault_injection.function_environment(v["bucket"])}
             )
             statements = pulumi.Output.all(own=statements, bucket=fis.bucket_arn).apply(
