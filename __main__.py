@@ -82,6 +82,7 @@ state = GlobalTable(
         partition=stack_config.partition,
         account_id=identity.account_id,
         state=stack_config.state,
+        encrypts_connections=stack_config.llm.provider == "openai",
     ),
     opts=stack_opts,
 )

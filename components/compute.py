@@ -75,6 +75,9 @@ class AgentCompute(pulumi.ComponentResource):
     """ARN API Gateway invokes for the router (the ``live`` alias when provisioned)."""
     router_name: pulumi.Output[str]
     """Name of the router function."""
+    turn_function_names: dict[str, pulumi.Output[str]]
+    """Every function a turn runs (the agent loop's, each tool's, compensate), by function key:
+    what the region's alarms watch."""
     agent_arns: dict[str, pulumi.Output[str]]
     """What the state machines invoke for ``prepare``, ``record`` and ``stream`` (the
     ``live`` alias where concurrency is provisioned)."""
@@ -155,6 +158,12 @@ class AgentCompute(pulumi.ComponentResource):
         self._create_edge_functions()
 
         self.router_name = router.name
+        turn_keys = (
+            *(f"agent-{kind}" for kind in AGENT_FUNCTIONS),
+            *(naming.function_key(tool.name) for tool in args.tools),
+            "compensate",
+        )
+        self.turn_function_names = {key: self.functions[key].name for key in turn_keys}
         self.router_arn = self._target(router)
         self.agent_arns = {kind: self._target(self.functions[f"agent-{kind}"]) for kind in AGENT_FUNCTIONS}
         self.dlq_arn = self._dlq.arn
@@ -562,7 +571,7 @@ class AgentCompute(pulumi.ComponentResource):
             # The FIS Lambda actions work through an extension in each function
             # (components/fault_injection.py): its layer, its settings, its configuration's bucket.
             layers.append(fis.layer_arn)
-            environment = pulumi.Output.all(env=environment, bucket=fis.bucket_name).apply(
+            environment = pulumi.Output.all(env=environment, bucket=fis.bucket_arn).apply(
                 lambda v: {**v["env"], **fault_injection.function_environment(v["bucket"])}
             )
             statements = pulumi.Output.all(own=statements, bucket=fis.bucket_arn).apply(

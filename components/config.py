@@ -72,6 +72,19 @@ STRONG_CONSISTENCY_REGION_SETS = (
     frozenset({"ap-northeast-1", "ap-northeast-2", "ap-northeast-3"}),
 )
 
+# Step Functions' HTTP Task (the openai provider's model call) gets its answer within 60 s or
+# fails, whatever the state's TimeoutSeconds says: "HTTP Task duration — time to send an HTTP
+# request and receive a response: 60 seconds (Hard quota)"
+# (https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html; the HTTP Task:
+# https://docs.aws.amazon.com/step-functions/latest/dg/call-https-apis.html).
+HTTP_TASK_TIMEOUT_SECONDS = 60
+
+# API Gateway waits for a REST integration 29 s at most ("Integration timeout: 50 milliseconds
+# - 29 seconds for all integration types",
+# https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-execution-service-limits-table.html);
+# past it the caller gets API Gateway's own 504 while the integration goes on.
+REST_INTEGRATION_TIMEOUT_SECONDS = 29
+
 _TOOL_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _HOST_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 
@@ -292,7 +305,12 @@ PROVISIONABLE = ("router", "agent-prepare", "agent-record", "agent-stream")
 
 class ComputeConfig(_Model):
     router_memory_mb: int = Field(128, ge=128, le=10240, description="Router Lambda memory in MB.")
-    router_timeout_seconds: int = Field(10, ge=1, le=29, description="Router timeout (API Gateway waits 29 s at most).")
+    router_timeout_seconds: int = Field(
+        10,
+        ge=1,
+        le=REST_INTEGRATION_TIMEOUT_SECONDS,
+        description=f"Router timeout (API Gateway waits {REST_INTEGRATION_TIMEOUT_SECONDS} s at most).",
+    )
     agent_step_memory_mb: int = Field(
         128,
         ge=128,
@@ -312,7 +330,7 @@ class ComputeConfig(_Model):
         20,
         gt=0,
         le=600,
-        description="Timeout of one model request (the state machine's model call, a stream's request).",
+        description=f"Timeout of one model request (the state machines' model call, a stream's request); at most {HTTP_TASK_TIMEOUT_SECONDS} with provider `openai` (the HTTP Task's limit). A turn's call also ends with the turn (`workflow.expressTimeoutSeconds`).",
     )
     max_tokens: int = Field(
         2048,
@@ -338,7 +356,14 @@ class ComputeConfig(_Model):
 class WorkflowConfig(_Model):
     max_steps: int = Field(8, ge=1, le=50, description="Model calls per turn or task before it stops with an error.")
     express_timeout_seconds: int = Field(
-        120, ge=1, le=300, description="Timeout of the Express turn (at most 300, the Express limit)."
+        25,
+        ge=1,
+        le=300,
+        description=(
+            f"Timeout of the Express turn, REST and WebSocket alike: below {REST_INTEGRATION_TIMEOUT_SECONDS}"
+            " (a REST turn is answered synchronously, and API Gateway waits that long at most; the Express limit"
+            " is 300). Longer work belongs in a task."
+        ),
     )
     approval_timeout_hours: int = Field(
         24, ge=1, le=8760, description="How long a tool call waits for a human decision."
@@ -348,6 +373,21 @@ class WorkflowConfig(_Model):
     log_execution_data: bool = Field(
         False, description="Include inputs and outputs in Step Functions logs (keep it off in prod)."
     )
+
+    @field_validator("express_timeout_seconds")
+    @classmethod
+    def _rest_turn_answers_in_time(cls, value: int) -> int:
+        # API Gateway calls StartSyncExecution on this machine for a REST turn: a turn that
+        # outlived the integration's wait would get API Gateway's own 504 while it went on; one
+        # that times out before it gets the turn template's 504 and stops.
+        if value >= REST_INTEGRATION_TIMEOUT_SECONDS:
+            raise ValueError(
+                f"must be below {REST_INTEGRATION_TIMEOUT_SECONDS}: a REST turn runs synchronously on the Express"
+                f" turn (StartSyncExecution) and API Gateway waits {REST_INTEGRATION_TIMEOUT_SECONDS} s at most for a"
+                " REST integration; past that the caller gets API Gateway's own 504 while the turn goes on. Longer"
+                " work belongs in a task (POST /v1/tasks)"
+            )
+        return value
 
     @model_validator(mode="after")
     def _approval_fits_in_task(self) -> WorkflowConfig:
@@ -500,10 +540,12 @@ class StackConfig(_Model):
             raise ValueError(
                 f"compute.provisionedConcurrency names no function of this stack: {unknown}; functions: {sorted(known)}"
             )
-        if self.compute.llm_timeout_seconds >= self.workflow.express_timeout_seconds:
+        if self.llm.provider == "openai" and self.compute.llm_timeout_seconds > HTTP_TASK_TIMEOUT_SECONDS:
             raise ValueError(
-                f"compute.llmTimeoutSeconds {self.compute.llm_timeout_seconds:g} must be below"
-                f" workflow.expressTimeoutSeconds {self.workflow.express_timeout_seconds}"
+                f"compute.llmTimeoutSeconds {self.compute.llm_timeout_seconds:g} is over {HTTP_TASK_TIMEOUT_SECONDS}:"
+                " with llm.provider openai the state machines call the model with Step Functions' HTTP Task, which"
+                f" gives up after {HTTP_TASK_TIMEOUT_SECONDS} s whatever the definition says; set it to at most"
+                f" {HTTP_TASK_TIMEOUT_SECONDS}"
             )
         if self.llm.provider == "bedrock" and not self.llm.model.startswith(INFERENCE_PROFILE_PREFIXES):
             # The state machine calls Converse in its own region.

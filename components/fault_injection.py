@@ -60,10 +60,11 @@ INVOCATION_ERROR = "aws:lambda:invocation-error"
 # -- pure builders ---------------------------------------------------------------------------
 
 
-def function_environment(bucket_name: str) -> dict[str, str]:
-    """What every function of the region carries for the FIS Lambda actions."""
+def function_environment(bucket_arn: str) -> dict[str, str]:
+    """What every function of the region carries for the FIS Lambda actions: the location is
+    an S3 ARN under the bucket's own (so in the bucket's partition)."""
     return {
-        "AWS_FIS_CONFIGURATION_LOCATION": f"arn:aws:s3:::{bucket_name}/{CONFIG_PREFIX}",
+        "AWS_FIS_CONFIGURATION_LOCATION": f"{bucket_arn}/{CONFIG_PREFIX}",
         "AWS_LAMBDA_EXEC_WRAPPER": EXEC_WRAPPER,
     }
 

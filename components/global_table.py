@@ -21,6 +21,11 @@ from components.config import StateConfig
 from components.policies import table_key_policy
 from handlers.shared.table import TABLE_SCHEMA
 
+# "For EventBridge to use a customer managed key, you must add a resource tag to the key with
+# a key of EventBridgeApiDestinations and a value of true"
+# (https://docs.aws.amazon.com/eventbridge/latest/userguide/encryption-connections.html).
+CONNECTION_KEY_TAG = {"EventBridgeApiDestinations": "true"}
+
 
 @dataclass(frozen=True, kw_only=True)
 class GlobalTableArgs:
@@ -36,6 +41,9 @@ class GlobalTableArgs:
     state: StateConfig
     """``deletionProtection`` (DynamoDB's on the table and every replica, and Pulumi
     ``protect`` on them and the keys), the PITR and key deletion windows, consistency."""
+    encrypts_connections: bool = False
+    """The keys also encrypt an EventBridge connection (provider ``openai``: the HTTP Task's
+    API key), which EventBridge refuses without the key's tag (:data:`CONNECTION_KEY_TAG`)."""
 
 
 class GlobalTable(pulumi.ComponentResource):
@@ -132,6 +140,7 @@ class GlobalTable(pulumi.ComponentResource):
             description=f"Encrypts the agent-infra state table and the stack's data in {region}",
             enable_key_rotation=True,
             deletion_window_in_days=args.state.kms_deletion_window_days,
+            tags=CONNECTION_KEY_TAG if args.encrypts_connections else None,
             policy=pulumi.Output.from_input(args.account_id).apply(
                 lambda account: json.dumps(
                     table_key_policy(account, region, args.partition, naming.log_group_prefixes(args.stack))

@@ -2,15 +2,17 @@
 
 Per region (:class:`RegionObservability`): an SNS topic for alarms (alarms publish to a
 topic in their own region), an email subscription when ``observability.alarmEmail`` is
-set, alarms on the router's and agent-step's errors, on failed turns and tasks, on the
-REST API's 5xx responses and on anything in the failure queue, and a dashboard of the
-same metrics. Once per stack (:class:`StackBudget`): a monthly cost budget with an alert
+set, alarms on the errors of the router and of every function a turn runs (each named
+``<function>-errors`` for the function it watches), on failed turns and tasks, on the REST
+API's 5xx responses and on anything in the failure queue, and a dashboard of the same
+metrics. Once per stack (:class:`StackBudget`): a monthly cost budget with an alert
 at each of ``budget.thresholds`` percent (actual spend), plus a forecast alert at 100%.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pulumi
@@ -50,8 +52,9 @@ class RegionObservabilityArgs:
     observability: ObservabilityConfig
     """``alarmEmail`` (subscribed to the topic) and ``traceSampleRate``."""
     router_name: pulumi.Input[str]
-    agent_step_name: pulumi.Input[str]
-    """The agent loop's record function (every step of every turn passes through it)."""
+    turn_function_names: Mapping[str, pulumi.Input[str]]
+    """Every function a turn runs, by function key (``agent-prepare``, ``tool-calculator``,
+    ...): each gets an errors alarm named for it."""
     turn_arn: pulumi.Input[str]
     task_arn: pulumi.Input[str]
     rest_stage: pulumi.Input[str]
@@ -93,9 +96,12 @@ class RegionObservability(pulumi.ComponentResource):
                 endpoint=alarm_email,
                 opts=child,
             )
+        functions = {"router": args.router_name, **args.turn_function_names}
         alarms = [
-            ("router-errors", "AWS/Lambda", "Errors", {"FunctionName": args.router_name}, 5, "Sum"),
-            ("agent-step-errors", "AWS/Lambda", "Errors", {"FunctionName": args.agent_step_name}, 5, "Sum"),
+            *(
+                (f"{key}-errors", "AWS/Lambda", "Errors", {"FunctionName": fn}, 5, "Sum")
+                for key, fn in functions.items()
+            ),
             ("turns-failed", "AWS/States", "ExecutionsFailed", {"StateMachineArn": args.turn_arn}, 5, "Sum"),
             ("tasks-failed", "AWS/States", "ExecutionsFailed", {"StateMachineArn": args.task_arn}, 1, "Sum"),
             (
@@ -136,8 +142,7 @@ class RegionObservability(pulumi.ComponentResource):
             )
             self.alarm_names.append(alarm.name)
         body = pulumi.Output.all(
-            router=args.router_name,
-            agent=args.agent_step_name,
+            functions=list(functions.values()),
             turn=args.turn_arn,
             task=args.task_arn,
             stage=args.rest_stage,
@@ -186,7 +191,7 @@ class RegionObservability(pulumi.ComponentResource):
             )
 
 
-def _dashboard(region: str, api: str, router: str, agent: str, turn: str, task: str, stage: str, dlq: str) -> dict:
+def _dashboard(region: str, api: str, functions: list[str], turn: str, task: str, stage: str, dlq: str) -> dict:
     def widget(title: str, metrics: list[list], x: int, y: int) -> dict:
         return {
             "type": "metric",
@@ -219,7 +224,7 @@ def _dashboard(region: str, api: str, router: str, agent: str, turn: str, task: 
                 "Functions",
                 [
                     ["AWS/Lambda", m, "FunctionName", f]
-                    for f in (router, agent)
+                    for f in functions
                     for m in ("Invocations", "Errors", "Throttles")
                 ],
                 0,

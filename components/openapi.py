@@ -19,6 +19,7 @@ from typing import Any
 
 import msgspec
 
+from components.config import REST_INTEGRATION_TIMEOUT_SECONDS
 from handlers.shared.models import (
     APPROVAL_ID_PATTERN,
     CORRELATION_ID_PATTERN,
@@ -220,8 +221,9 @@ def _chat_turn_integration(targets: RestApiTargets) -> dict[str, Any]:
         "uri": f"arn:{targets.partition}:apigateway:{targets.region}:states:action/StartSyncExecution",
         "credentials": targets.turn_role_arn,
         # API Gateway's default (and, without a quota increase, its maximum) for REST
-        # integrations: longer turns belong on the WebSocket API or in tasks.
-        "timeoutInMillis": 29_000,
+        # integrations. The turn's own timeout is below it (workflow.expressTimeoutSeconds), so a
+        # slow turn stops and answers with the response template's 504; longer work is a task.
+        "timeoutInMillis": REST_INTEGRATION_TIMEOUT_SECONDS * 1000,
         "passthroughBehavior": "never",
         "requestTemplates": {"application/json": turn_request_template(targets.turn_state_machine_arn)},
         "responses": {

@@ -199,6 +199,8 @@ class AgentOrchestration(pulumi.ComponentResource):
                     ),
                 )
             ),
+            # The region's key carries the tag EventBridge requires of it (GlobalTable,
+            # ``encrypts_connections``).
             kms_key_identifier=args.kms_key_arn,
             opts=self._child,
         )

@@ -160,7 +160,7 @@ class AgentRegion(pulumi.ComponentResource):
                 context=context,
                 observability=args.observability,
                 router_name=compute.router_name,
-                agent_step_name=compute.functions["agent-record"].name,
+                turn_function_names=compute.turn_function_names,
                 turn_arn=orchestration.turn_arn,
                 task_arn=orchestration.task_arn,
                 rest_stage=api.rest_stage_name,

@@ -230,10 +230,12 @@ def _tool_processor(functions: WorkflowFunctions, limits: WorkflowLimits, with_a
     return {"ProcessorConfig": {"Mode": "INLINE"}, "StartAt": "Route tool", "States": states}
 
 
-def _model_states(model: ModelCall, limits: WorkflowLimits) -> dict[str, dict]:
+def _model_states(model: ModelCall, limits: WorkflowLimits, partition: str) -> dict[str, dict]:
     """The model call, as the state machine's own Task states (JSONata: the arguments are the
     prepared request, whole). Each ends in Record; when every attempt failed, "Model
-    unavailable" records why and goes to Compensate."""
+    unavailable" records why and goes to Compensate. Service integrations are named in the
+    machine's partition: ``arn:aws-cn:states:::http:invoke`` in China
+    (https://docs.amazonaws.cn/en_us/step-functions/latest/dg/connect-third-party-apis.html)."""
     unavailable = {
         "ErrorEquals": ["States.ALL"],
         "Output": "{% $merge([$states.input, {'failure': {'Error': '"
@@ -247,7 +249,7 @@ def _model_states(model: ModelCall, limits: WorkflowLimits) -> dict[str, dict]:
                 "Type": "Task",
                 "QueryLanguage": "JSONata",
                 "Comment": "Converse in this region (a cross-region inference profile id routes further).",
-                "Resource": "arn:aws:states:::aws-sdk:bedrockruntime:converse",
+                "Resource": f"arn:{partition}:states:::aws-sdk:bedrockruntime:converse",
                 "Arguments": "{% $states.input.request %}",
                 "Output": "{% $merge([$states.input, {'model': {'converse': $states.result}}]) %}",
                 "TimeoutSeconds": model.timeout_seconds,
@@ -265,7 +267,7 @@ def _model_states(model: ModelCall, limits: WorkflowLimits) -> dict[str, dict]:
             "Type": "Task",
             "QueryLanguage": "JSONata",
             "Comment": f"{endpoint} ({'the last endpoint' if last else 'then the next endpoint'})",
-            "Resource": "arn:aws:states:::http:invoke",
+            "Resource": f"arn:{partition}:states:::http:invoke",
             "Arguments": {
                 "ApiEndpoint": endpoint.rstrip("/") + "/chat/completions",
                 "Method": "POST",
@@ -337,7 +339,7 @@ def _definition(
             "Choices": [{"Variable": "$.connectionId", "IsNull": False, "Next": "Stream model"}],
             "Default": first_model_state,
         },
-        **_model_states(model, limits),
+        **_model_states(model, limits, functions.partition),
         "Stream model": {
             "Type": "Task",
             "Comment": "A WebSocket turn: a Lambda reads the model's stream and posts it as it comes.",

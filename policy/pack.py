@@ -39,6 +39,17 @@ IAM_POLICY_TYPES = (
     "aws:iam/userPolicy:UserPolicy",
     "aws:iam/groupPolicy:GroupPolicy",
 )
+# Where a managed policy is attached: (type, input holding one ARN or a list of them).
+MANAGED_POLICY_INPUTS = {
+    "aws:iam/rolePolicyAttachment:RolePolicyAttachment": "policyArn",
+    "aws:iam/userPolicyAttachment:UserPolicyAttachment": "policyArn",
+    "aws:iam/groupPolicyAttachment:GroupPolicyAttachment": "policyArn",
+    "aws:iam/policyAttachment:PolicyAttachment": "policyArn",
+    "aws:iam/rolePolicyAttachmentsExclusive:RolePolicyAttachmentsExclusive": "policyArns",
+    "aws:iam/userPolicyAttachmentsExclusive:UserPolicyAttachmentsExclusive": "policyArns",
+    "aws:iam/groupPolicyAttachmentsExclusive:GroupPolicyAttachmentsExclusive": "policyArns",
+    "aws:iam/role:Role": "managedPolicyArns",
+}
 
 
 def stack_of(urn: str) -> str:
@@ -58,11 +69,10 @@ def _provider_props(args: Any) -> Mapping:
 # --- IAM -------------------------------------------------------------------------------------
 
 
-def iam_problems(resource_type: str, props: Mapping) -> list[str]:
-    """Every IAM statement names its resources; ``*`` only for actions without a resource
-    type; ARN conditions use ArnLike/ArnEquals. Key policies name their key with ``*``;
-    trust policies name principals, not resources."""
-    documents: list[tuple[str, Any, str]] = []  # (where, document, kind)
+def _documents(resource_type: str, props: Mapping) -> list[tuple[str, Any, str]]:
+    """(where, document, kind) of every policy document a resource holds; kind is
+    ``identity``, ``trust`` or ``key``."""
+    documents: list[tuple[str, Any, str]] = []
     if resource_type in IAM_POLICY_TYPES and props.get("policy"):
         documents.append(("policy", props["policy"], "identity"))
     elif resource_type == "aws:iam/role:Role":
@@ -73,21 +83,50 @@ def iam_problems(resource_type: str, props: Mapping) -> list[str]:
             documents.append(("assumeRolePolicy", props["assumeRolePolicy"], "trust"))
     elif resource_type == "aws:kms/key:Key" and props.get("policy"):
         documents.append(("policy", props["policy"], "key"))
+    return documents
+
+
+def iam_problems(resource_type: str, props: Mapping) -> list[str]:
+    """Every IAM statement names its resources; ``*`` only for actions without a resource
+    type; ARN conditions use ArnLike/ArnEquals. Key policies name their key with ``*``;
+    trust and key policies let in ``*`` only under a condition on the caller; an AWS managed
+    policy is attached only from the allowed list."""
     problems = []
-    for where, value, kind in documents:
+    for where, value, kind in _documents(resource_type, props):
         document = rules.policy_document(value)
         found = {
             "identity": rules.wildcard_problems,
-            "key": rules.key_policy_problems,
-            "trust": lambda _: [],
+            "key": lambda d: rules.key_policy_problems(d) + rules.principal_problems(d),
+            "trust": rules.principal_problems,
         }[kind](document)
         problems += [f"{where}: {p}" for p in found + rules.arn_condition_problems(document)]
+    key = MANAGED_POLICY_INPUTS.get(resource_type)
+    attached = (props.get(key) if key else None) or []
+    for arn in [attached] if isinstance(attached, str) else attached:
+        problem = rules.managed_policy_problem(arn)
+        if problem:
+            problems.append(f"{key}: {problem}")
     return problems
 
 
 def validate_iam(args: ResourceValidationArgs, report: ReportViolation) -> None:
     for problem in iam_problems(args.resource_type, args.props):
         report(problem, None)
+
+
+def validate_stack_principals(args: StackValidationArgs, report: ReportViolation) -> None:
+    """Trust and key policies let in another account than the stack's only under a condition.
+    The stack's account is the one its roles are created in (their ARNs, known after the
+    update, as AnalyzeStack sees them)."""
+    accounts = {
+        rules.account_of(r.props.get("arn")) for r in args.resources if r.resource_type == "aws:iam/role:Role"
+    } - {None}
+    for resource in args.resources:
+        for where, value, kind in _documents(resource.resource_type, resource.props):
+            if kind == "identity":
+                continue
+            for problem in rules.foreign_account_problems(rules.policy_document(value), accounts):
+                report(f"{resource.name} {where}: {problem}", resource.urn)
 
 
 # --- encryption at rest ----------------------------------------------------------------------
@@ -259,8 +298,14 @@ def build_policies(today: Callable[[], date] = date.today) -> list[Policy]:
         ResourceValidationPolicy(
             "iam-statements-name-resources",
             "Every IAM statement names its resources; '*' only for actions AWS defines without a "
-            "resource type; ARN conditions use ArnLike/ArnEquals.",
+            "resource type; ARN conditions use ArnLike/ArnEquals; trust and key policies let in '*' only "
+            "under a condition on the caller's account; AWS managed policies only from an allowed list.",
             validate_iam,
+        ),
+        StackValidationPolicy(
+            "iam-principals-of-this-account",
+            "Trust and key policies let in an account other than the stack's only under a condition.",
+            validate_stack_principals,
         ),
         ResourceValidationPolicy(
             "encryption-at-rest-customer-keys",

@@ -127,6 +127,115 @@ def key_policy_problems(document: Mapping) -> list[str]:
     return problems
 
 
+# --- IAM: who a trust or key policy lets in ---------------------------------------------------
+
+# Condition keys that say whose call it is: the caller's account, organization or ARN, or the
+# account a service acts for (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html;
+# kms:CallerAccount, https://docs.aws.amazon.com/kms/latest/developerguide/conditions-kms.html).
+# A statement open to "*" must constrain one of them, not to "*", with an operator that only
+# matches the values named: not a Not... operator, not ...IfExists, which matches when the key
+# is absent (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html#Conditions_IfExists),
+# not ForAllValues:, which "also returns true if there are no context keys in the request"
+# (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition_examples-multi-valued-context-keys.html).
+CALLER_CONDITION_KEYS = frozenset(
+    {
+        "aws:principalaccount",
+        "aws:principalorgid",
+        "aws:principalorgpaths",
+        "aws:principalarn",
+        "aws:sourceaccount",
+        "aws:sourceorgid",
+        "kms:calleraccount",
+    }
+)
+_CONSTRAINING_OPERATOR = re.compile(r"^(ForAnyValue:)?(StringEquals|StringLike|ArnEquals|ArnLike)$")
+_ACCOUNT = re.compile(r"^(\d{12})$|^arn:aws[a-z-]*:(?:iam|sts)::(\d{12}):")
+
+
+def _principals(entry: Mapping) -> list[str]:
+    """The AWS principals of a statement: ``"*"`` for ``"Principal": "*"``."""
+    principal = entry.get("Principal")
+    if principal == "*":
+        return ["*"]
+    if isinstance(principal, Mapping):
+        return _as_list(principal.get("AWS"))
+    return []
+
+
+def _constrains_the_caller(condition: Mapping | None) -> bool:
+    for operator, keys in (condition or {}).items():
+        if not _CONSTRAINING_OPERATOR.match(operator):
+            continue
+        for key, values in keys.items():
+            values = _as_list(values)
+            if key.lower() in CALLER_CONDITION_KEYS and values and "*" not in values:
+                return True
+    return False
+
+
+def principal_problems(document: Mapping) -> list[str]:
+    """Who a trust policy or a key policy lets in: ``"*"`` (or ``{"AWS": "*"}``) only with a
+    condition that says whose call it is (:data:`CALLER_CONDITION_KEYS`), and ``NotPrincipal``
+    never with Allow."""
+    problems = []
+    for entry in _as_list(document.get("Statement")):
+        if entry.get("Effect", "Allow") != "Allow":
+            continue
+        sid = entry.get("Sid", "?")
+        if "NotPrincipal" in entry:
+            problems.append(f"{sid}: NotPrincipal with Allow lets in everyone it does not name")
+        if "*" in _principals(entry) and not _constrains_the_caller(entry.get("Condition")):
+            problems.append(
+                f"{sid}: Principal * lets in anyone: no condition on the caller's account, organization or ARN"
+            )
+    return problems
+
+
+def account_of(arn: Any) -> str | None:
+    """The account in an IAM principal: a bare account id or an ``iam``/``sts`` ARN."""
+    match = _ACCOUNT.match(str(arn or ""))
+    return (match[1] or match[2]) if match else None
+
+
+def foreign_account_problems(document: Mapping, own_accounts: Iterable[str]) -> list[str]:
+    """A trust or key policy that lets in an account other than ``own_accounts`` does so only
+    under a condition (an external id, an organization)."""
+    own = set(own_accounts)
+    problems = []
+    for entry in _as_list(document.get("Statement")):
+        if entry.get("Effect", "Allow") != "Allow" or entry.get("Condition"):
+            continue
+        for principal in _principals(entry):
+            account = account_of(principal)
+            if account and account not in own:
+                problems.append(
+                    f"{entry.get('Sid', '?')}: lets in account {account}, not this stack's, with no condition"
+                )
+    return problems
+
+
+# --- IAM: managed policies ---------------------------------------------------------------------
+
+# The AWS managed policies the program may attach, each for a documented need: API Gateway's
+# account-wide CloudWatch role
+# (https://docs.aws.amazon.com/apigateway/latest/developerguide/set-up-logging.html). Any other
+# AWS managed policy (AdministratorAccess, ...FullAccess) is wider than a statement the stack
+# writes itself, which the pack checks where the stack creates it.
+ALLOWED_AWS_MANAGED_POLICIES = frozenset({"service-role/AmazonAPIGatewayPushToCloudWatchLogs"})
+_AWS_MANAGED_POLICY = re.compile(r"^arn:aws[a-z-]*:iam::aws:policy/(?P<name>.+)$")
+
+
+def managed_policy_problem(policy_arn: Any) -> str | None:
+    """An attached policy: an AWS managed one only from :data:`ALLOWED_AWS_MANAGED_POLICIES`."""
+    match = _AWS_MANAGED_POLICY.match(str(policy_arn or ""))
+    if match and match["name"] not in ALLOWED_AWS_MANAGED_POLICIES:
+        return (
+            f"attaches the AWS managed policy {match['name']}; allowed: {sorted(ALLOWED_AWS_MANAGED_POLICIES)}"
+            " (write the statements the role needs instead)"
+        )
+    return None
+
+
 # Condition operators that compare strings, and the condition keys whose values are ARNs:
 # an ARN belongs in ArnLike/ArnEquals, which match each of the ARN's six parts on its own
 # (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html#Conditions_ARN).

@@ -102,6 +102,11 @@ def test_shipped_stack_configs_are_valid(stack):
             {"expressTimeoutSeconds": 301},
             "agent-infra:workflow.expressTimeoutSeconds = 301: Input should be less than or equal to 300",
         ),
+        (
+            "workflow",
+            {"expressTimeoutSeconds": 29},
+            "agent-infra:workflow.expressTimeoutSeconds = 29: must be below 29: a REST turn runs synchronously",
+        ),
         ("state", {"ttlDays": -1}, "agent-infra:state.ttlDays = -1: Input should be greater than or equal to 1"),
         ("budget", {"monthlyUsd": -10}, "agent-infra:budget.monthlyUsd = -10: Input should be greater than 0"),
         (
@@ -207,6 +212,23 @@ def test_openai_provider_needs_https_endpoints_and_keeps_the_key_secret():
     )
     assert "must be an https:// URL" in message
     assert "sk-live-123" not in message
+
+
+def test_openai_model_calls_fit_in_the_http_tasks_60_seconds():
+    """The HTTP Task times out at 60 s whatever its TimeoutSeconds
+    (https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html)."""
+    raw = with_change(
+        "llm", {"provider": "openai", "model": "m", "endpoints": ["https://llm.example.com/v1"], "apiKey": "sk-1"}
+    )
+    raw["compute"] = {"llmTimeoutSeconds": 90, "streamTimeoutSeconds": 120}
+    message = error_of(raw)
+    assert "compute.llmTimeoutSeconds 90 is over 60" in message and "HTTP Task" in message
+    assert "sk-1" not in message
+    raw["compute"]["llmTimeoutSeconds"] = 60
+    assert parse_stack_config(raw).compute.llm_timeout_seconds == 60
+    raw["llm"] = VALID["llm"]
+    raw["compute"]["llmTimeoutSeconds"] = 90
+    assert parse_stack_config(raw).compute.llm_timeout_seconds == 90, "bedrock's SDK task has no such limit"
 
 
 def test_bad_api_key_value_is_never_echoed():

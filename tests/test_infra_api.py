@@ -78,6 +78,23 @@ def test_body_routes_are_validated_at_the_edge_with_the_handlers_models(runs, st
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_a_rest_turn_times_out_before_api_gateway_stops_waiting(runs, stack):
+    """API Gateway waits 29 s for a REST integration
+    (https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-execution-service-limits-table.html):
+    the turn it waits on must time out first, so its caller gets the response template's 504
+    (TIMED_OUT) and the turn stops, not API Gateway's own 504 while the turn goes on."""
+    run = runs[stack]
+    machines = {m.state["arn"]: m for m in run.of_type("aws:sfn/stateMachine:StateMachine")}
+    for region, document in documents(run).items():
+        chat = document["paths"]["/v1/sessions/{sessionId}/messages"]["post"]["x-amazon-apigateway-integration"]
+        (turn,) = [m for arn, m in machines.items() if arn in chat["requestTemplates"]["application/json"]]
+        assert turn.inputs["type"] == "EXPRESS" and turn.inputs["region"] == region
+        assert chat["timeoutInMillis"] <= 29_000
+        turn_timeout = json.loads(turn.inputs["definition"])["TimeoutSeconds"]
+        assert turn_timeout * 1000 < chat["timeoutInMillis"], f"{region}: the turn may run {turn_timeout} s"
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
 def test_the_chat_route_calls_start_sync_execution_with_no_lambda(runs, stack):
     run = runs[stack]
     machines = {

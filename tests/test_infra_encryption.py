@@ -100,6 +100,28 @@ def test_the_llm_api_key_secret_uses_the_regions_key():
     assert all(s.inputs["kmsKeyId"] == keys[s.inputs["region"]] for s in secrets)
 
 
+def test_the_key_of_each_llm_connection_carries_the_tag_eventbridge_requires(runs):
+    """EventBridge refuses CreateConnection with a customer-managed key that lacks the tag
+    EventBridgeApiDestinations=true (https://docs.aws.amazon.com/eventbridge/latest/userguide/encryption-connections.html)."""
+    config = stack_config("dev")
+    config["agent-infra:llm"] = {
+        "provider": "openai",
+        "model": "m",
+        "endpoints": ["https://llm.example.com/v1"],
+        "apiKey": "sk-test",
+    }
+    run = run_program(config, "openai")
+    keys = {k.state["arn"]: k for k in run.of_type(KEY)}
+    connections = run.of_type("aws:cloudwatch/eventConnection:EventConnection")
+    assert len(connections) == len(config["agent-infra:regions"])
+    for connection in connections:
+        key = keys[connection.inputs["kmsKeyIdentifier"]]
+        assert key.inputs["region"] == connection.inputs["region"]
+        assert (key.inputs.get("tags") or {}).get("EventBridgeApiDestinations") == "true", key.name
+    bedrock_keys = runs["dev"].of_type(KEY)
+    assert bedrock_keys and not any("EventBridgeApiDestinations" in (k.inputs.get("tags") or {}) for k in bedrock_keys)
+
+
 @pytest.mark.parametrize("stack", ["dev", "prod"])
 def test_outputs_name_each_regions_alarm_topic_and_dashboard(runs, stack):
     run = runs[stack]

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from components.workflows import lambda_arns
 from local.pulumi_mocks import run_program, stack_config
 
 
@@ -21,14 +22,46 @@ def test_every_region_has_alarms_on_its_own_topic_and_a_dashboard(runs, stack):
     topics = {t.inputs["region"]: t.state["arn"] for t in run.of_type("aws:sns/topic:Topic")}
     assert sorted(topics) == sorted(regions)
     alarms = run.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
-    assert len(alarms) == 6 * len(regions)
     for alarm in alarms:
         assert alarm.inputs["alarmActions"] == [topics[alarm.inputs["region"]]], "alarms publish in their own region"
-    names = {a.inputs["name"].rsplit("-", 2)[-2] + "-" + a.inputs["name"].rsplit("-", 1)[-1] for a in alarms}
-    assert {"router-errors", "step-errors", "turns-failed", "tasks-failed", "api-5xx", "not-empty"} <= names
+    names = {a.inputs["name"] for a in alarms}
+    for key in ("router-errors", "turns-failed", "tasks-failed", "api-5xx", "dlq-not-empty"):
+        assert f"agent-infra-{stack}-{key}" in names
     dashboards = run.of_type("aws:cloudwatch/dashboard:Dashboard")
     assert sorted(d.inputs["region"] for d in dashboards) == sorted(regions)
     assert all(len(json.loads(d.inputs["dashboardBody"])["widgets"]) == 4 for d in dashboards)
+
+
+def function_key(function) -> str:
+    """A function's key as the program names it: its log group is ``/agent-infra/<stack>/<key>``."""
+    return function.inputs["loggingConfig"]["logGroup"].rsplit("/", 1)[1]
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_every_function_a_turn_runs_has_an_errors_alarm_named_for_it(runs, stack):
+    """The functions come from the deployed turn machine's definition, the alarm's name from
+    the function it watches: an alarm named for one function watching another is refused."""
+    run = runs[stack]
+    functions = {f.state["arn"]: f for f in run.of_type("aws:lambda/function:Function")}
+    by_name = {f.state["name"]: f for f in functions.values()}
+    alarms = run.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
+    watched = {}
+    for alarm in alarms:
+        if (alarm.inputs["namespace"], alarm.inputs["metricName"]) == ("AWS/Lambda", "Errors"):
+            function = by_name[alarm.inputs["dimensions"]["FunctionName"]]
+            assert alarm.inputs["region"] == function.inputs["region"]
+            assert alarm.inputs["name"] == f"agent-infra-{stack}-{function_key(function)}-errors", (
+                f"{alarm.inputs['name']} watches {function_key(function)}"
+            )
+            watched[alarm.inputs["region"], function.state["name"]] = alarm
+    turns = [m for m in run.of_type("aws:sfn/stateMachine:StateMachine") if m.inputs["type"] == "EXPRESS"]
+    assert len(turns) == len(stack_config(stack)["agent-infra:regions"])
+    for turn in turns:
+        invoked = {arn.removesuffix(":live") for arn in lambda_arns(json.loads(turn.inputs["definition"]))}
+        assert len(invoked) >= 5, "prepare, record, stream, compensate and the tools"
+        for arn in invoked:
+            function = functions[arn]
+            assert (turn.inputs["region"], function.state["name"]) in watched, f"no alarm on {function_key(function)}"
 
 
 def test_the_alarm_email_is_subscribed_only_where_configured(runs):

@@ -144,7 +144,12 @@ def test_iam_statements_that_do_not_name_resources_are_refused(runs, statement, 
 def test_a_wildcard_key_policy_and_a_string_compared_arn_in_a_trust_policy_are_refused(runs):
     everything = {"Sid": "All", "Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "kms:*", "Resource": "*"}
     run, key = broken(runs["dev"], "aws:kms/key:Key", set_policy("policy", everything))
-    assert refused(run, "dev", key) == {"iam-statements-name-resources": ["policy: All: action kms:*"]}
+    assert refused(run, "dev", key) == {
+        "iam-statements-name-resources": [
+            "policy: All: action kms:*",
+            "policy: All: Principal * lets in anyone: no condition on the caller's account, organization or ARN",
+        ]
+    }
     trust = {
         "Sid": "Confused",
         "Effect": "Allow",
@@ -158,6 +163,99 @@ def test_a_wildcard_key_policy_and_a_string_compared_arn_in_a_trust_policy_are_r
             "assumeRolePolicy: Confused: StringLike on aws:SourceArn; use ArnLike/ArnEquals"
         ]
     }
+
+
+ANYONE = "Principal * lets in anyone: no condition on the caller's account, organization or ARN"
+
+
+@pytest.mark.parametrize("principal", ["*", {"AWS": "*"}, {"AWS": ["arn:aws:iam::123456789012:root", "*"]}])
+def test_a_key_policy_open_to_anyone_is_refused(runs, principal):
+    anyone = {"Sid": "Anyone", "Effect": "Allow", "Principal": principal, "Action": "kms:Decrypt", "Resource": "*"}
+    run, key = broken(runs["dev"], "aws:kms/key:Key", set_policy("policy", anyone))
+    assert refused(run, "dev", key) == {"iam-statements-name-resources": [f"policy: Anyone: {ANYONE}"]}
+    # The same grant to the caller's own account only, as the program's key policies write it, passes.
+    anyone["Condition"] = {"StringEquals": {"kms:CallerAccount": "123456789012"}}
+    run, key = broken(runs["dev"], "aws:kms/key:Key", set_policy("policy", anyone))
+    assert refused(run, "dev", key) == {}
+    for weak in (
+        {"StringEqualsIfExists": {"kms:CallerAccount": "123456789012"}},
+        {"ForAllValues:StringEquals": {"aws:PrincipalOrgID": "o-abc"}},
+        {"StringLike": {"aws:PrincipalAccount": "*"}},
+        {"Bool": {"aws:SecureTransport": "true"}},
+    ):
+        anyone["Condition"] = weak
+        run, key = broken(runs["dev"], "aws:kms/key:Key", set_policy("policy", anyone))
+        assert refused(run, "dev", key) == {"iam-statements-name-resources": [f"policy: Anyone: {ANYONE}"]}, weak
+
+
+@pytest.mark.parametrize("principal", ["*", {"AWS": "*"}])
+def test_a_role_anyone_may_assume_is_refused(runs, principal):
+    trust = {"Sid": "Anyone", "Effect": "Allow", "Principal": principal, "Action": "sts:AssumeRole"}
+    run, role = broken(runs["dev"], "aws:iam/role:Role", set_policy("assumeRolePolicy", trust))
+    assert refused(run, "dev", role) == {"iam-statements-name-resources": [f"assumeRolePolicy: Anyone: {ANYONE}"]}
+    lets_in_all_but = {"Sid": "AllBut", "Effect": "Allow", "NotPrincipal": {"AWS": "x"}, "Action": "sts:AssumeRole"}
+    run, role = broken(runs["dev"], "aws:iam/role:Role", set_policy("assumeRolePolicy", lets_in_all_but))
+    assert refused(run, "dev", role) == {
+        "iam-statements-name-resources": [
+            "assumeRolePolicy: AllBut: NotPrincipal with Allow lets in everyone it does not name"
+        ]
+    }
+
+
+def test_a_role_another_account_may_assume_without_a_condition_is_refused(runs):
+    foreign = {
+        "Sid": "Foreign",
+        "Effect": "Allow",
+        "Principal": {"AWS": "arn:aws:iam::999999999999:root"},
+        "Action": "sts:AssumeRole",
+    }
+    run, role = broken(runs["dev"], "aws:iam/role:Role", set_policy("assumeRolePolicy", foreign))
+    assert refused(run, "dev", role) == {
+        "iam-principals-of-this-account": [
+            f"{role} assumeRolePolicy: Foreign: lets in account 999999999999, not this stack's, with no condition"
+        ]
+    }
+    # With an external id, or the stack's own account, it passes.
+    foreign["Condition"] = {"StringEquals": {"sts:ExternalId": "agreed-id"}}
+    run, role = broken(runs["dev"], "aws:iam/role:Role", set_policy("assumeRolePolicy", foreign))
+    assert refused(run, "dev", role) == {}
+    own = {**foreign, "Principal": {"AWS": "123456789012"}}
+    del own["Condition"]
+    run, role = broken(runs["dev"], "aws:iam/role:Role", set_policy("assumeRolePolicy", own))
+    assert refused(run, "dev", role) == {}
+
+
+def test_a_key_another_account_may_use_without_a_condition_is_refused(runs):
+    foreign = {
+        "Sid": "Foreign",
+        "Effect": "Allow",
+        "Principal": {"AWS": "999999999999"},
+        "Action": "kms:Decrypt",
+        "Resource": "*",
+    }
+    run, key = broken(runs["dev"], "aws:kms/key:Key", set_policy("policy", foreign))
+    assert refused(run, "dev", key) == {
+        "iam-principals-of-this-account": [
+            f"{key} policy: Foreign: lets in account 999999999999, not this stack's, with no condition"
+        ]
+    }
+
+
+ADMIN = "arn:aws:iam::aws:policy/AdministratorAccess"
+ADMIN_REFUSED = (
+    "attaches the AWS managed policy AdministratorAccess; allowed: "
+    "['service-role/AmazonAPIGatewayPushToCloudWatchLogs'] (write the statements the role needs instead)"
+)
+
+
+def test_a_managed_policy_attachment_other_than_the_allowed_is_refused(runs):
+    # prod sets API Gateway's account logging: its role has the one managed policy allowed.
+    attachment = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
+    assert runs["prod"].of_type(attachment)
+    run, name = broken(runs["prod"], attachment, _set(ADMIN, "policyArn"))
+    assert refused(run, "prod", name) == {"iam-statements-name-resources": [f"policyArn: {ADMIN_REFUSED}"]}
+    run, role = broken(runs["prod"], "aws:iam/role:Role", _set([ADMIN], "managedPolicyArns"))
+    assert refused(run, "prod", role) == {"iam-statements-name-resources": [f"managedPolicyArns: {ADMIN_REFUSED}"]}
 
 
 def _unset(*path: str) -> Callable[[dict], None]:
@@ -371,7 +469,7 @@ def test_the_pack_entry_point_builds_every_policy_mandatory(monkeypatch):
     assert made["name"] == PACK_NAME
     assert made["enforcement_level"] is pulumi_policy.EnforcementLevel.MANDATORY
     names = [p.name for p in made["policies"]]
-    assert names == [p.name for p in policies()] and len(set(names)) == len(names) == 9
+    assert names == [p.name for p in policies()] and len(set(names)) == len(names) == 10
     assert all(p.enforcement_level is None for p in made["policies"]), "each policy takes the pack's level"
 
 
