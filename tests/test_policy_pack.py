@@ -40,10 +40,19 @@ def runs() -> dict[str, ProgramRun]:
         "dev": run_program(stack_config("dev"), "dev"),
         "prod": run_program(stack_config("prod"), "prod"),
         "prod-domain": run_program(with_domain("prod"), "prod"),
+        "prod-logging": run_program(with_account_logging("prod"), "prod"),
     }
 
 
-STACK_OF = {"dev": "dev", "prod": "prod", "prod-domain": "prod"}
+def with_account_logging(stack: str) -> dict:
+    """The stack setting API Gateway's account logging itself (an account without the
+    bootstrap's): the one managed policy the program attaches."""
+    config = stack_config(stack)
+    config["agent-infra:api"] = {**config["agent-infra:api"], "manageAccountLogging": True}
+    return config
+
+
+STACK_OF = {"dev": "dev", "prod": "prod", "prod-domain": "prod", "prod-logging": "prod"}
 
 
 @pytest.mark.parametrize("case", ["dev", "prod", "prod-domain"])
@@ -249,12 +258,12 @@ ADMIN_REFUSED = (
 
 
 def test_a_managed_policy_attachment_other_than_the_allowed_is_refused(runs):
-    # prod sets API Gateway's account logging: its role has the one managed policy allowed.
+    # A stack that sets API Gateway's account logging: its role has the one managed policy allowed.
     attachment = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
-    assert runs["prod"].of_type(attachment)
-    run, name = broken(runs["prod"], attachment, _set(ADMIN, "policyArn"))
+    assert runs["prod-logging"].of_type(attachment)
+    run, name = broken(runs["prod-logging"], attachment, _set(ADMIN, "policyArn"))
     assert refused(run, "prod", name) == {"iam-statements-name-resources": [f"policyArn: {ADMIN_REFUSED}"]}
-    run, role = broken(runs["prod"], "aws:iam/role:Role", _set([ADMIN], "managedPolicyArns"))
+    run, role = broken(runs["prod-logging"], "aws:iam/role:Role", _set([ADMIN], "managedPolicyArns"))
     assert refused(run, "prod", role) == {"iam-statements-name-resources": [f"managedPolicyArns: {ADMIN_REFUSED}"]}
 
 
