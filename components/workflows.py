@@ -9,9 +9,10 @@ too many steps, or tool calls) → Map over the tool calls, each routed by name 
 Lambda → Prepare. The model call is the state machine's own, so no Lambda is billed while
 the model thinks: Bedrock's Converse through the AWS SDK integration, or an OpenAI-compatible
 API through the HTTP Task, one state per endpoint, nearest first, each failing over to the
-next. Those two states are JSONata (their arguments are the whole prepared request); every
-other state is JSONPath. A WebSocket turn streams instead: a Lambda reads the model's stream
-and posts it to the connection.
+next. A WebSocket turn streams instead: a Lambda reads the model's stream and posts it to the
+connection. The model call, the stream and Record are JSONata: the call's arguments are the
+prepared request, whole, and each outputs only what the states after it read, since a
+state's input and output are limited to 256 KiB; every other state is JSONPath.
 
 Retries use exponential backoff with full jitter. A step that lost a race for the
 conversation's next position (ConflictError) is prepared again, a few times. Anything
@@ -230,6 +231,41 @@ def _tool_processor(functions: WorkflowFunctions, limits: WorkflowLimits, with_a
     return {"ProcessorConfig": {"Mode": "INLINE"}, "StartAt": "Route tool", "States": states}
 
 
+# Every state's input and output must stay within Step Functions' 256 KiB payload quota, and
+# going over is States.DataLimitExceeded, which no States.ALL catcher catches: the run ends
+# without compensation (https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html,
+# https://docs.aws.amazon.com/step-functions/latest/dg/concepts-error-handling.html). So each
+# state's output keeps only what the states after it read; tests/test_workflows.py runs a turn
+# at every configured maximum under the local adapter, which enforces the quota.
+_LOOP_KEYS = ("sessionId", "userId", "correlationId", "tools", "executionId", "startedAt", "connectionId", "mode")
+"""The run's context: what every state after Record reads (and Compensate: its ids and connection)."""
+_LOOP_FIELDS = {f"{key}.$": f"$.{key}" for key in _LOOP_KEYS}
+_STEP_KEYS = (*_LOOP_KEYS, "message", "idempotencyKey", "step", "toolResults", "conflicts")
+"""A step's input (handlers.agent_step.StepInput): what Prepare reads, and a step read again reads."""
+_RECORD_KEYS = (*_STEP_KEYS, "context")
+"""What Record reads besides the model's answer: the step and Prepare's context, not the request."""
+
+
+def _pick(keys: Sequence[str]) -> str:
+    """JSONata: the state input's fields named ``keys`` (a null kept, an absent one left out)."""
+    names = ", ".join(f"'{key}'" for key in keys)
+    return f"$sift($states.input, function($v, $k) {{ $k in [{names}] }})"
+
+
+def _with(keys: Sequence[str], field: str, value: str) -> str:
+    """JSONata Output: the input's fields named ``keys``, plus ``field``: ``value``."""
+    return f"{{% $merge([{_pick(keys)}, {{'{field}': {value}}}]) %}}"
+
+
+def _jsonata_catch_all(next_state: str) -> dict:
+    """A JSONata state's catcher: the failure and the run's context, for Compensate."""
+    return {
+        "ErrorEquals": ["States.ALL"],
+        "Output": _with(_LOOP_KEYS, "failure", "$states.errorOutput"),
+        "Next": next_state,
+    }
+
+
 def _model_states(model: ModelCall, limits: WorkflowLimits, partition: str) -> dict[str, dict]:
     """The model call, as the state machine's own Task states (JSONata: the arguments are the
     prepared request, whole). Each ends in Record; when every attempt failed, "Model
@@ -238,9 +274,12 @@ def _model_states(model: ModelCall, limits: WorkflowLimits, partition: str) -> d
     (https://docs.amazonaws.cn/en_us/step-functions/latest/dg/connect-third-party-apis.html)."""
     unavailable = {
         "ErrorEquals": ["States.ALL"],
-        "Output": "{% $merge([$states.input, {'failure': {'Error': '"
-        + LLM_UNAVAILABLE
-        + "', 'Cause': $string($states.errorOutput.Error) & ': ' & $string($states.errorOutput.Cause)}}]) %}",
+        "Output": _with(
+            _LOOP_KEYS,
+            "failure",
+            f"{{'Error': '{LLM_UNAVAILABLE}', 'Cause': $string($states.errorOutput.Error) & ': ' & "
+            "$string($states.errorOutput.Cause)}",
+        ),
         "Next": "Compensate",
     }
     if model.provider == "bedrock":
@@ -251,7 +290,7 @@ def _model_states(model: ModelCall, limits: WorkflowLimits, partition: str) -> d
                 "Comment": "Converse in this region (a cross-region inference profile id routes further).",
                 "Resource": f"arn:{partition}:states:::aws-sdk:bedrockruntime:converse",
                 "Arguments": "{% $states.input.request %}",
-                "Output": "{% $merge([$states.input, {'model': {'converse': $states.result}}]) %}",
+                "Output": _with(_RECORD_KEYS, "model", "{'converse': $states.result}"),
                 "TimeoutSeconds": model.timeout_seconds,
                 "Retry": _retry(limits, BEDROCK_RETRYABLE),
                 "Catch": [unavailable],
@@ -275,7 +314,7 @@ def _model_states(model: ModelCall, limits: WorkflowLimits, partition: str) -> d
                 "Headers": {"Content-Type": "application/json"},
                 "RequestBody": "{% $states.input.request %}",
             },
-            "Output": "{% $merge([$states.input, {'model': {'openai': $states.result.ResponseBody}}]) %}",
+            "Output": _with(_RECORD_KEYS, "model", "{'openai': $states.result.ResponseBody}"),
             "TimeoutSeconds": model.timeout_seconds,
             "Retry": _retry(limits, HTTP_RETRYABLE),
             "Catch": [
@@ -286,18 +325,6 @@ def _model_states(model: ModelCall, limits: WorkflowLimits, partition: str) -> d
             "Next": "Record",
         }
     return states
-
-
-_LOOP_FIELDS = {
-    "sessionId.$": "$.sessionId",
-    "userId.$": "$.userId",
-    "correlationId.$": "$.correlationId",
-    "tools.$": "$.tools",
-    "executionId.$": "$.executionId",
-    "startedAt.$": "$.startedAt",
-    "connectionId.$": "$.connectionId",
-    "mode.$": "$.mode",
-}
 
 
 def _definition(
@@ -342,22 +369,27 @@ def _definition(
         **_model_states(model, limits, functions.partition),
         "Stream model": {
             "Type": "Task",
+            "QueryLanguage": "JSONata",
             "Comment": "A WebSocket turn: a Lambda reads the model's stream and posts it as it comes.",
             "Resource": functions.stream,
-            "ResultPath": "$.model",
+            "Arguments": "{% $states.input %}",
+            "Output": _with(_RECORD_KEYS, "model", "$states.result"),
             "Retry": _retry(limits, LAMBDA_RETRYABLE),
-            "Catch": _catch_all("Compensate"),
+            "Catch": [_jsonata_catch_all("Compensate")],
             "Next": "Record",
         },
         "Record": {
             "Type": "Task",
-            "Comment": "Persist the step (one write) and decide: the answer, or tool calls.",
+            "QueryLanguage": "JSONata",
+            "Comment": "Persist the step (one write) and decide: the answer, or tool calls. Only the "
+            "run's context and the decision go on.",
             "Resource": functions.record,
-            "ResultPath": "$.agent",
+            "Arguments": "{% $states.input %}",
+            "Output": _with(_LOOP_KEYS, "agent", "$states.result"),
             "Retry": _retry(limits, STORE_RETRYABLE),
             "Catch": [
-                {"ErrorEquals": ["ConflictError"], "ResultPath": "$.conflict", "Next": "Conflict"},
-                *_catch_all("Compensate"),
+                {"ErrorEquals": ["ConflictError"], "Output": f"{{% {_pick(_STEP_KEYS)} %}}", "Next": "Conflict"},
+                _jsonata_catch_all("Compensate"),
             ],
             "Next": "Final answer?",
         },

@@ -17,10 +17,16 @@ JSONata                            ``jsonata-python`` as the interpreter's evalu
 ``aws-sdk:bedrockruntime:*``       sent as a real HTTP request to a configurable Converse
                                    endpoint (e.g. ``local.model.ScriptedModelServer``), with
                                    PascalCase parameters and results and SDK error names.
+``aws-sdk:*`` parameters           PascalCase only, as AWS takes them: a key in another case
+                                   (``tableName``) is refused, naming the PascalCase wanted.
 ``http:invoke``                    the HTTP Task: a real HTTP request, auth from the
                                    EventBridge connection, ``States.Http.StatusCode.<code>``.
 parsing in parallel                each parse its own QueryLanguage scope stack (moto shares
                                    one between threads: parallel executions misread states).
+the payload quota                  256 KiB on every state's input (on entry and after
+                                   Parameters) and output, counted as UTF-8 JSON;
+                                   States.DataLimitExceeded is terminal: no Retry or Catch
+                                   (States.ALL included) handles it.
 =================================  ==========================================================
 
 and three costs of moto's interpreter that grow with every execution, which the local stack
@@ -77,6 +83,7 @@ import botocore.session
 import jsonata
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from botocore.model import ListShape, MapShape, StructureShape
 from moto import backend_index
 from moto.core.exceptions import AWSError
 from moto.core.responses import ActionResult, EmptyResult
@@ -86,14 +93,21 @@ from moto.stepfunctions.models import StateMachine
 from moto.stepfunctions.parser import utils as parser_utils
 from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
 from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
+from moto.stepfunctions.parser.asl.component.common.error_name.error_equals_decl import ErrorEqualsDecl
 from moto.stepfunctions.parser.asl.component.common.error_name.error_name import ErrorName
-from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEvent
+from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
+    FailureEvent,
+    FailureEventException,
+)
 from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
+from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import StatesErrorNameType
 from moto.stepfunctions.parser.asl.component.common.string import string_expression
 from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import TimeoutSeconds
 from moto.stepfunctions.parser.asl.component.component import Component
 from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
 from moto.stepfunctions.parser.asl.component.intrinsic.jsonata import get_intrinsic_functions_declarations
+from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration import iteration_worker
+from moto.stepfunctions.parser.asl.component.state.exec.state_parallel import branches_decl
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task_factory
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service import (
     StateTaskService,
@@ -101,6 +115,9 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_aws_sdk import (
     StateTaskServiceAwsSdk,
 )
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task import StateTask
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_lambda import StateTaskLambda
+from moto.stepfunctions.parser.asl.component.state.state import CommonStateField
 from moto.stepfunctions.parser.asl.eval import states as eval_states
 from moto.stepfunctions.parser.asl.eval import variable_store as eval_variable_store
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
@@ -331,6 +348,112 @@ def _json_default(value: Any) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
+# The payload quota: 256 KiB on every state's input and output, a terminal error past it
+# ---------------------------------------------------------------------------------------------
+
+# https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html (quotas related to
+# task executions, Standard and Express alike): "Maximum input or output size for a task,
+# state, or execution: 256 KiB of data as a UTF-8 encoded string. This quota affects tasks
+# (activity, Lambda function, or integrated service), state or execution output, and input
+# data when scheduling a task, entering a state, or starting an execution."
+PAYLOAD_LIMIT_BYTES = 256 * 1024
+# https://docs.aws.amazon.com/step-functions/latest/dg/concepts-error-handling.html
+# States.DataLimitExceeded: "A terminal error that can't be caught by the States.ALL error
+# type", reported when a connector's output, a state's output, or a state's input after
+# Parameters processing is larger than the payload size quota ("States.ALL ... can't catch the
+# States.DataLimitExceeded terminal error"). Terminal: here no retrier or catcher handles it.
+DATA_LIMIT_EXCEEDED = StatesErrorNameType.StatesStatesDataLimitExceeded.to_name()
+
+
+def payload_bytes(value: Any) -> int:
+    """A payload's size as the quota counts it: its JSON (compact, every character written as
+    itself) as UTF-8. moto counts ``json.dumps``'s default form, with spaces after separators
+    and non-ASCII characters as ``\\uXXXX`` escapes (a CJK character 6 bytes, not 3)."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_json_default)
+    return len(text.encode("utf-8", "surrogatepass"))
+
+
+def _check_payload(state: Any, env: Any, value: Any, what: str) -> None:
+    """Raise States.DataLimitExceeded when ``value`` is over the quota."""
+    size = payload_bytes(value)
+    if size <= PAYLOAD_LIMIT_BYTES:
+        return
+    cause = (
+        f"The state/task '{state.name}' {what} is {size:,} bytes as UTF-8 JSON, over the "
+        f"{PAYLOAD_LIMIT_BYTES:,}-byte (256 KiB) payload size quota."
+    )
+    raise FailureEventException(
+        failure_event=FailureEvent(
+            env=env,
+            error_name=StatesErrorName(typ=StatesErrorNameType.StatesStatesDataLimitExceeded),
+            event_type=HistoryEventType.TaskFailed,
+            event_details=EventDetails(
+                taskFailedEventDetails=TaskFailedEventDetails(error=DATA_LIMIT_EXCEEDED, cause=cause)
+            ),
+        )
+    )
+
+
+def _verify_size_quota(state: Any, env: Any, value: Any) -> None:
+    """moto's hook for a state's output and a task's result."""
+    _check_payload(state, env, value, "returned a result that")
+
+
+def _verify_lambda_size_quota(state: Any, env: Any, value: Any) -> None:
+    """The same for a Lambda function task, whose result moto passes with its invocation's
+    envelope (StatusCode, ExecutedVersion): the function's payload is the task's result."""
+    is_invocation = isinstance(value, dict) and "StatusCode" in value and "Payload" in value
+    _verify_size_quota(state, env, value["Payload"] if is_invocation else value)
+
+
+def _checking_input(original: Any) -> Any:
+    """A state's evaluation that first checks its input ("entering a state"): the previous
+    state's output is checked already, so this adds the execution's input and each Map
+    iteration's item after ItemSelector."""
+
+    def eval_body(state: Any, env: Any) -> None:
+        _check_payload(state, env, env.states._states_data["input"], "input")
+        original(state, env)
+
+    return eval_body
+
+
+def _checking_parameters(original: Any, lambda_payload: bool) -> Any:
+    """A task's effective input, after Parameters or Arguments ("scheduling a task")."""
+
+    def eval_parameters(state: Any, env: Any) -> dict:
+        parameters = original(state, env)
+        _check_payload(
+            state, env, parameters["Payload"] if lambda_payload else parameters, "input after Parameters/Arguments"
+        )
+        return parameters
+
+    return eval_parameters
+
+
+def _error_equals_eval_body(original: Any) -> Any:
+    """Retry and Catch matching: States.DataLimitExceeded is terminal, matched by no retrier
+    or catcher (States.ALL, which the documentation names, included)."""
+
+    def eval_body(decl: Any, env: Any) -> None:
+        error_name = env.stack[-1]
+        if isinstance(error_name, ErrorName) and error_name.error_name == DATA_LIMIT_EXCEEDED:
+            env.stack.pop()
+            env.stack.append(False)
+            return
+        original(decl, env)
+
+    return eval_body
+
+
+def _iteration_error_name(error_name: str | None) -> ErrorName:
+    """The error a failed Map iteration or Parallel branch passes to its state, named as the
+    branch failed: moto builds a ``CustomErrorName``, which refuses a ``States.`` name and so
+    turned every one (States.DataLimitExceeded included) into States.Runtime."""
+    return _ErrorName(error_name) if error_name is None else _error_name(error_name)
+
+
+# ---------------------------------------------------------------------------------------------
 # aws-sdk:bedrockruntime:* → a real Converse endpoint
 # ---------------------------------------------------------------------------------------------
 
@@ -352,16 +475,54 @@ class _AwsSdkTask(StateTaskServiceAwsSdk):
         return self.resource.api_name in _ROUTED_SDK_SERVICES
 
     def _operation(self) -> Any:
-        model = _service_model(_ROUTED_SDK_SERVICES[self.resource.api_name])
-        action = self.resource.api_action  # converse → Converse
-        return model.operation_model(action[:1].upper() + action[1:])
+        service = _ROUTED_SDK_SERVICES.get(self.resource.api_name) or self._get_boto_service_name()
+        action = self.resource.api_action  # converse → Converse, putItem → PutItem
+        return _service_model(service).operation_model(action[:1].upper() + action[1:])
 
     def _normalise_parameters(self, parameters: dict, boto_service_name=None, service_action_name=None) -> None:
         # https://docs.aws.amazon.com/step-functions/latest/dg/supported-services-awssdk.html
         # "Parameters in Step Functions are expressed in PascalCase, even if the native service
-        # API is in camelCase" (ModelId, Messages, System, ToolConfig, InferenceConfig, ...).
-        if self._routed():
-            self._to_boto_request(parameters, self._operation().input_shape)
+        # API is in camelCase" (ModelId, Messages, ToolConfig; TableName, Item). moto matches
+        # keys in any case (tableName reaches DynamoDB as TableName); here any other spelling
+        # of a member is refused, naming the key and its PascalCase. (AWS refuses a wrong
+        # field of static Parameters at CreateStateMachine: "SCHEMA_VALIDATION_FAILED: The
+        # field ... is not supported by Step Functions", https://github.com/aws/aws-cdk/issues/29968;
+        # our Arguments are expressions, so the check is made when the task runs.)
+        converted = self._service_parameters(parameters, self._operation().input_shape, "")
+        parameters.clear()
+        parameters.update(converted)
+
+    def _service_parameters(self, value: Any, shape: Any, path: str) -> Any:
+        """``value`` with Step Functions' member names turned into the service model's, at every
+        level; a document (a tool's input, a JSON schema) and a map's keys are data, kept."""
+        if isinstance(value, dict) and isinstance(shape, StructureShape) and not shape.is_document_type:
+            members = {StateTaskService._to_sfn_cased(member): member for member in shape.members}
+            converted = {}
+            for key, item in value.items():
+                if key not in members:
+                    raise _TaskFailure("States.Runtime", self._parameter_problem(path + key, key, members))
+                member = members[key]
+                converted[member] = self._service_parameters(item, shape.members[member], f"{path}{key}.")
+            return converted
+        if isinstance(value, list) and isinstance(shape, ListShape):
+            return [self._service_parameters(item, shape.member, path) for item in value]
+        if isinstance(value, dict) and isinstance(shape, MapShape):
+            return {key: self._service_parameters(item, shape.value, f"{path}{key}.") for key, item in value.items()}
+        if isinstance(shape, StructureShape | ListShape | MapShape):
+            return value  # a document, or a value of the wrong type: the service says what is wrong
+        return self._to_boto_request_value(value, shape)  # moto's: a string member given JSON, a blob
+
+    def _parameter_problem(self, where: str, key: str, members: dict[str, str]) -> str:
+        resource = f"aws-sdk:{self.resource.api_name}:{self.resource.api_action}"
+        pascal = next((name for name in members if name.lower() == key.lower()), None)
+        if pascal is not None:
+            return (
+                f"{resource}: the parameter '{where}' must be written '{pascal}': Step Functions takes "
+                "an AWS SDK integration's parameters in PascalCase, even where the service's API is camelCase"
+            )
+        return (
+            f"{resource}: '{where}' is not a parameter of the API; at that level it takes {', '.join(sorted(members))}"
+        )
 
     def _normalise_response(self, response: Any, boto_service_name=None, service_action_name=None) -> None:
         # The result comes back with the same PascalCase member names (Output.Message.Content,
@@ -379,6 +540,8 @@ class _AwsSdkTask(StateTaskServiceAwsSdk):
         env.stack.append(response)
 
     def _from_error(self, env, ex: Exception) -> FailureEvent:
+        if isinstance(ex, _TaskFailure):
+            return _task_failure_event(self, env, ex.error, ex.cause)
         if not (self._routed() and isinstance(ex, ClientError)):
             return super()._from_error(env=env, ex=ex)
         # https://docs.aws.amazon.com/step-functions/latest/dg/supported-services-awssdk.html
@@ -776,6 +939,21 @@ class StepFunctionsAdapter:
         #     ("Unsupported declaration in QueryLanguage=JSONata block"). Each parse gets its own.
         #     AWS parses each execution's definition on its own; nothing is shared between them.
         self._set(preprocessor.Preprocessor, "_query_language_per_scope", property(_own_query_language_scopes))
+
+        # 12. The payload quota (see _check_payload): every state's input on entry, a task's
+        #     input after Parameters/Arguments, every state's output and task result (moto
+        #     checks these two, measured as JSON with spaces and \u escapes); States.ALL never
+        #     catches or retries States.DataLimitExceeded, and a Map iteration or Parallel
+        #     branch that fails with it fails its state with it.
+        self._set(CommonStateField, "_eval_body", _checking_input(CommonStateField._eval_body))
+        self._set(CommonStateField, "_verify_size_quota", _verify_size_quota)
+        self._set(StateTaskService, "_verify_size_quota", _verify_size_quota)
+        self._set(StateTaskLambda, "_verify_size_quota", _verify_lambda_size_quota)
+        self._set(StateTask, "_eval_parameters", _checking_parameters(StateTask._eval_parameters, False))
+        self._set(StateTaskLambda, "_eval_parameters", _checking_parameters(StateTaskLambda._eval_parameters, True))
+        self._set(ErrorEqualsDecl, "_eval_body", _error_equals_eval_body(ErrorEqualsDecl._eval_body))
+        for module in (iteration_worker, branches_decl):
+            self._set(module, "CustomErrorName", _iteration_error_name)
 
     @contextlib.contextmanager
     def validating_in_background(self, failed: Any = None) -> Iterator[None]:

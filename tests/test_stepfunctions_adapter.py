@@ -187,8 +187,10 @@ def test_uninstall_takes_every_patch_back(aws_credentials):
     import copy
 
     import jsonpath_ng.ext
+    from moto.stepfunctions.parser.asl.component.common.error_name.error_equals_decl import ErrorEqualsDecl
     from moto.stepfunctions.parser.asl.component.common.string.string_expression import StringJSONata
     from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+    from moto.stepfunctions.parser.asl.component.state.state import CommonStateField
     from moto.stepfunctions.parser.asl.eval import states
     from moto.stepfunctions.parser.asl.jsonata import jsonata as moto_jsonata
     from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
@@ -198,18 +200,21 @@ def test_uninstall_takes_every_patch_back(aws_credentials):
     with mock_aws(config=MOTO_CONFIG):
         send_task_failure = StepFunctionResponse.send_task_failure
         parse, eval_body = AmazonStateLanguageParser.parse, StringJSONata._eval_body
+        state_body, error_equals = CommonStateField._eval_body, ErrorEqualsDecl._eval_body
         client_for = boto_client.boto_client_for
         with StepFunctionsAdapter():
             assert moto_jsonata._eval_jsonata is not None
             assert AmazonStateLanguageParser.parse is not parse and StringJSONata._eval_body is not eval_body
             assert lambda_eval_utils.boto_client_for is not client_for
             assert states.copy is not copy and json_path.parse is not jsonpath_ng.ext.parse
+            assert CommonStateField._eval_body is not state_body and ErrorEqualsDecl._eval_body is not error_equals
         assert not hasattr(StepFunctionResponse, "start_sync_execution")
         assert StepFunctionResponse.send_task_failure is send_task_failure
         assert moto_jsonata._eval_jsonata is None
         assert AmazonStateLanguageParser.parse is parse and StringJSONata._eval_body is eval_body
         assert lambda_eval_utils.boto_client_for is client_for is boto_client.boto_client_for
         assert states.copy is copy and json_path.parse is jsonpath_ng.ext.parse
+        assert CommonStateField._eval_body is state_body and ErrorEqualsDecl._eval_body is error_equals
         sfn = boto3.client("stepfunctions", region_name=REGION)
         with pytest.raises(ClientError):  # moto alone has no such action
             sfn.start_sync_execution(stateMachineArn=f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:m")
@@ -745,6 +750,63 @@ def test_converse_throttling_is_bedrockruntime_throttlingexception(aws):
     )
 
 
+# --- aws-sdk:* parameters: PascalCase, as Step Functions takes them --------------------------------
+
+
+def put_item(parameters: dict[str, Any]) -> dict[str, Any]:
+    task = {"Type": "Task", "Resource": "arn:aws:states:::aws-sdk:dynamodb:putItem", "Parameters": parameters}
+    return {"StartAt": "Put", "States": {"Put": {**task, "End": True}}}
+
+
+@pytest.fixture
+def table(aws):
+    dynamodb = boto3.client("dynamodb", region_name=REGION)
+    dynamodb.create_table(
+        TableName="things",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return dynamodb
+
+
+def test_sdk_parameters_in_pascal_case_reach_the_service(aws, table):
+    answer = aws.run(put_item({"TableName": "things", "Item": {"pk": {"S": "k1"}, "n": {"N": "7"}}}))
+    assert answer["status"] == "SUCCEEDED", answer.get("cause")
+    item = table.get_item(TableName="things", Key={"pk": {"S": "k1"}})["Item"]
+    assert item == {"pk": {"S": "k1"}, "n": {"N": "7"}}, "an attribute name is data: kept as written"
+
+
+@pytest.mark.parametrize(
+    ("parameters", "written", "pascal"),
+    [
+        ({"tableName": "things", "Item": {"pk": {"S": "k1"}}}, "tableName", "TableName"),
+        ({"TableName": "things", "Item": {"pk": {"s": "k1"}}}, "Item.pk.s", "S"),
+    ],
+)
+def test_sdk_parameters_in_another_case_are_refused_naming_the_key(aws, table, parameters, written, pascal):
+    answer = aws.run(put_item(parameters))
+    assert (answer["status"], answer["error"]) == ("FAILED", "States.Runtime")
+    assert f"aws-sdk:dynamodb:putItem: the parameter '{written}' must be written '{pascal}'" in answer["cause"]
+    assert "Item" not in table.get_item(TableName="things", Key={"pk": {"S": "k1"}}), "nothing was written"
+
+
+def test_an_unknown_sdk_parameter_is_refused_naming_what_the_api_takes(aws, table):
+    answer = aws.run(put_item({"TableName": "things", "Item": {"pk": {"S": "k1"}}, "Consistent": True}))
+    assert (answer["status"], answer["error"]) == ("FAILED", "States.Runtime")
+    assert "'Consistent' is not a parameter of the API" in answer["cause"] and "TableName" in answer["cause"]
+
+
+def test_a_converse_request_in_camel_case_never_reaches_the_model(aws, model):
+    aws.adapter.converse_endpoint = model.url
+    think = converse_task([{"Role": "user", "Content": [{"Text": "hi"}]}], End=True)
+    think["Parameters"]["modelId"] = think["Parameters"].pop("ModelId")
+    answer = aws.run({"StartAt": "Think", "States": {"Think": think}})
+    assert (answer["status"], answer["error"]) == ("FAILED", "States.Runtime")
+    assert "the parameter 'modelId' must be written 'ModelId'" in answer["cause"]
+    assert not model.requests
+
+
 # --- http:invoke ----------------------------------------------------------------------------------
 
 
@@ -873,3 +935,101 @@ def test_http_task_unknown_connection(aws, api):
     answer = aws.run({"StartAt": "Call", "States": {"Call": http_task(f"{api.url}/v1/things", missing)}})
     assert (answer["status"], answer["error"]) == ("FAILED", "Events.ConnectionResource.ResourceNotFound")
     assert api.requests == []
+
+
+# --- the payload quota: 256 KiB a state, States.DataLimitExceeded, terminal --------------------------
+
+LIMIT = 256 * 1024
+CATCH_ALL = [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Caught"}]
+CAUGHT = {"Caught": {"Type": "Pass", "End": True}}
+
+
+def text_of(size: int, character: str = "x") -> str:
+    """A string whose JSON, quotes included, is ``size`` bytes of UTF-8."""
+    width = len(character.encode())
+    assert (size - 2) % width == 0
+    return character * ((size - 2) // width)
+
+
+def entered(aws: Aws) -> list[str]:
+    events = aws.adapter.sync_executions[-1].to_history_output()["events"]
+    return [e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e]
+
+
+def returning(aws: Aws, value: Any) -> dict[str, Any]:
+    """A Lambda task whose function answers ``value``."""
+    aws.dispatcher.register("work", lambda event, context: value)
+    return {"Type": "Task", "Resource": lambda_arn("work")}
+
+
+@pytest.mark.parametrize(("size", "character"), [(LIMIT, "x"), (LIMIT - 2, "日"), (LIMIT + 1, "x"), (LIMIT + 2, "é")])
+def test_the_quota_is_256_kib_of_utf8_json(aws, size, character):
+    # 日 is 3 bytes of UTF-8 (moto counted its 6-byte \u65e5 escape, and a space after each separator).
+    answer = aws.run({"StartAt": "Work", "States": {"Work": {**returning(aws, text_of(size, character)), "End": True}}})
+    if size <= LIMIT:
+        assert answer["status"] == "SUCCEEDED", answer.get("cause")
+        assert json.loads(answer["output"]) == text_of(size, character)
+    else:
+        assert (answer["status"], answer["error"]) == ("FAILED", "States.DataLimitExceeded")
+        assert f"{size:,} bytes as UTF-8 JSON, over the 262,144-byte (256 KiB) payload size quota" in answer["cause"]
+
+
+@pytest.mark.parametrize("over", ["the task's result", "the state's output"])
+def test_a_state_output_over_256_kib_is_data_limit_exceeded_and_states_all_does_not_catch_it(aws, over):
+    if over == "the task's result":
+        task, execution_input = returning(aws, {"big": "x" * LIMIT}), {}
+    else:  # a small result put beside a large input
+        task = {**returning(aws, {"note": "y" * 300}), "ResultPath": "$.result"}
+        execution_input = {"big": "x" * (LIMIT - 200)}
+    definition = {"StartAt": "Work", "States": {"Work": {**task, "Catch": CATCH_ALL, "End": True}, **CAUGHT}}
+    answer = aws.run(definition, execution_input)
+    assert (answer["status"], answer["error"]) == ("FAILED", "States.DataLimitExceeded")
+    assert answer["cause"].startswith("The state/task 'Work' returned a result that is ")
+    assert entered(aws) == ["Work"], "the States.ALL catcher never ran"
+
+
+def test_a_retrier_for_states_all_does_not_retry_it(aws):
+    retry = [{"ErrorEquals": ["States.ALL"], "IntervalSeconds": 1, "MaxAttempts": 3}]
+    work = {**returning(aws, "x" * LIMIT), "Retry": retry, "End": True}
+    answer = aws.run({"StartAt": "Work", "States": {"Work": work}})
+    assert (answer["status"], answer["error"]) == ("FAILED", "States.DataLimitExceeded")
+    assert len(aws.dispatcher.calls_to("work")) == 1
+
+
+def test_a_task_input_over_256_kib_after_parameters_is_refused_before_the_call(aws):
+    half = "x" * (LIMIT // 2)
+    work = {**returning(aws, "done"), "Parameters": {"a.$": "$.half", "b.$": "$.half"}, "Catch": CATCH_ALL}
+    answer = aws.run({"StartAt": "Work", "States": {"Work": {**work, "End": True}, **CAUGHT}}, {"half": half})
+    assert (answer["status"], answer["error"]) == ("FAILED", "States.DataLimitExceeded")
+    assert "'Work' input after Parameters/Arguments is " in answer["cause"]
+    assert aws.dispatcher.calls_to("work") == [], "the function was never invoked"
+
+
+@pytest.mark.parametrize("over", ["an iteration's input", "an iteration's result"])
+def test_a_map_iteration_over_256_kib_fails_the_map_and_its_states_all_catcher_does_not_catch_it(aws, over):
+    half = "x" * (LIMIT // 2)
+    if over == "an iteration's input":  # the item after ItemSelector, on entering the iteration's first state
+        selector, result = {"a.$": "$.half", "b.$": "$.half"}, "small"
+    else:
+        selector, result = {"n.$": "$$.Map.Item.Value"}, "x" * LIMIT
+    iteration = {"StartAt": "Item", "States": {"Item": {**returning(aws, result), "End": True}}}
+    each = {
+        "Type": "Map",
+        "ItemsPath": "$.items",
+        "ItemSelector": selector,
+        "ItemProcessor": {"ProcessorConfig": {"Mode": "INLINE"}, **iteration},
+        "Catch": CATCH_ALL,
+        "End": True,
+    }
+    answer = aws.run({"StartAt": "Each", "States": {"Each": each, **CAUGHT}}, {"items": [1], "half": half})
+    assert (answer["status"], answer["error"]) == ("FAILED", "States.DataLimitExceeded")
+    assert "'Item'" in answer["cause"]
+    assert "Caught" not in entered(aws)
+
+
+def test_a_parallel_branch_over_256_kib_fails_the_parallel_state_uncaught(aws):
+    branch = {"StartAt": "Grow", "States": {"Grow": {**returning(aws, "x" * LIMIT), "End": True}}}
+    both = {"Type": "Parallel", "Branches": [branch], "Catch": CATCH_ALL, "End": True}
+    answer = aws.run({"StartAt": "Both", "States": {"Both": both, **CAUGHT}})
+    assert (answer["status"], answer["error"]) == ("FAILED", "States.DataLimitExceeded")
+    assert "'Grow'" in answer["cause"] and "Caught" not in entered(aws)

@@ -97,16 +97,17 @@ def test_every_task_retries_its_passing_errors_with_full_jitter(kind):
 @pytest.mark.parametrize("kind", DEFINITIONS)
 def test_failures_are_caught_into_compensation_then_fail_with_the_original_error(kind):
     states = DEFINITIONS[kind]["States"]
-    for name in ("Prepare", "Stream model", "Run tools"):
+    for name in ("Prepare", "Run tools"):
         assert states[name]["Catch"] == [
             {"ErrorEquals": ["States.ALL"], "ResultPath": "$.failure", "Next": "Compensate"}
         ]
-    assert states["Record"]["Catch"][0] == {
-        "ErrorEquals": ["ConflictError"],
-        "ResultPath": "$.conflict",
-        "Next": "Conflict",
-    }
-    assert states["Record"]["Catch"][1]["Next"] == "Compensate"
+    # The JSONata states hand Compensate the run's context and the failure, nothing else.
+    for name in ("Stream model", "Record"):
+        catch_all = states[name]["Catch"][-1]
+        assert catch_all["ErrorEquals"] == ["States.ALL"] and catch_all["Next"] == "Compensate"
+        assert "{'failure': $states.errorOutput}" in catch_all["Output"]
+    conflict = states["Record"]["Catch"][0]
+    assert conflict["ErrorEquals"] == ["ConflictError"] and conflict["Next"] == "Conflict"
     assert states["Compensate"]["Next"] == "Failed"
     assert states["Failed"] == {"Type": "Fail", "ErrorPath": "$.failure.Error", "CausePath": "$.failure.Cause"}
 

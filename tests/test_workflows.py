@@ -24,12 +24,15 @@ from components.workflows import (
     task_definition,
     turn_definition,
 )
-from handlers.agent_step import AgentStep, AgentStepSettings, load_tool_specs
+from handlers.agent_step import MAX_TOOL_CALLS_PER_STEP, AgentStep, AgentStepSettings, load_tool_specs
 from handlers.approval import Approvals, ApprovalSettings
 from handlers.compensate import Compensator
 from handlers.shared.llm import LlmReply, ToolCall
-from handlers.shared.store import Store
-from handlers.shared.table import TABLE_SCHEMA
+from handlers.shared.models import MESSAGE_BYTES
+from handlers.shared.store import NewMessage, Store
+from handlers.shared.table import TABLE_SCHEMA, memory_step_key
+from handlers.shared.tooling import INLINE_RESULT_BYTES
+from handlers.shared.turns import REPLY_BYTES, REQUEST_BYTES, state_bytes
 from handlers.tools import load_tool
 from handlers.tools.create_ticket import TicketStore
 from handlers.tools.memory import MemoryStore
@@ -42,6 +45,7 @@ from local.stepfunctions import (
     instant_retries,
     wait_for_execution,
 )
+from local.stepfunctions_adapter import PAYLOAD_LIMIT_BYTES, payload_bytes
 from tests.conftest import REGION, TABLE_NAME
 from tests.events import json_body, rest_event
 
@@ -91,6 +95,7 @@ class Stack:
         self.model = ScriptedModel()
         self.model_server = ScriptedModelServer(decide=self.model.decide).start()
         adapter.converse_endpoint = self.model_server.url
+        self.adapter = adapter
         self.dispatcher = LambdaDispatcher()
         settings = AgentStepSettings(
             TABLE_NAME=TABLE_NAME,
@@ -331,6 +336,30 @@ def test_a_failure_at_step_k_undoes_the_steps_before_it_newest_first_and_marks_t
     assert [m["role"] for m in s.model_server.requests[-1]["messages"]] == ["user"]
 
 
+def test_a_step_that_lost_its_position_to_another_turn_is_prepared_again(stack):
+    s = stack()
+    s.store.conversations.append_step(
+        "s1", 1, [NewMessage(role="user", text="earlier")], turn_id="earlier", user_id="alice", new_session=True
+    )
+    prepare, raced = s.dispatcher.handlers["agent-prepare"], []
+
+    def another_turn_writes_first(event, ctx):
+        prepared = prepare(event, ctx)
+        if not raced:  # between this step's read and its write, another turn takes the position
+            raced.append(prepared["context"]["seq"])
+            other = [NewMessage(role="user", text="other"), NewMessage(role="assistant", text="other answer")]
+            s.store.conversations.append_step("s1", raced[0], other, turn_id="other", user_id="alice")
+        return prepared
+
+    s.dispatcher.handlers["agent-prepare"] = another_turn_writes_first
+    s.model.replies = [reply("lost the race"), reply("written after the other turn")]
+    out = output_of(s.run_turn(s.turn_input("hi")))
+    assert out["answer"] == "written after the other turn"
+    again = s.dispatcher.calls_to("agent-prepare")[1]
+    assert (again["conflicts"], again["message"], again["step"]) == (1, "hi", 1), "the same step, read again"
+    assert [m.text for m in s.history()] == ["earlier", "other", "other answer", "hi", "written after the other turn"]
+
+
 def test_max_steps_exceeded_fails_clearly_after_compensating(stack):
     s = stack(max_steps=2, approval_tools=())
     s.model.replies = [reply("", [ticket("loop", k)]) for k in (1, 2)]
@@ -485,3 +514,63 @@ def test_a_decision_that_cannot_reach_the_task_is_kept_and_delivered_when_sent_a
     assert decide(s, approval.approval_id, "approve")["statusCode"] == 200, "the same decision again delivers it"
     assert s.store.approvals.get("task-1", 100).delivered
     assert output_of(wait_for_execution(s.sfn, execution_arn))["answer"] == "ok"
+
+
+# --- every state within Step Functions' 256 KiB payload quota, at every configured maximum ----------
+
+
+def state_payloads(execution) -> list[tuple[str, str, dict | list | str]]:
+    """Every state's input and output in an execution's history, in order: (state, "input" or
+    "output", the value)."""
+    payloads = []
+    for event in execution.to_history_output()["events"]:
+        for details_key, field in (("stateEnteredEventDetails", "input"), ("stateExitedEventDetails", "output")):
+            details = event.get(details_key)
+            if details:
+                payloads.append((details["name"], field, json.loads(details[field])))
+    return payloads
+
+
+def reply_of(size: int, calls=()) -> LlmReply:
+    """A reply whose Converse result is ``size`` bytes as the state holds it."""
+    wire = [(c.tool_use_id, c.name, c.input) for c in calls]
+    text = "r" * (1 + size - state_bytes(converse_response("r", wire)))
+    assert state_bytes(converse_response(text, wire)) == size
+    return LlmReply(text, tuple(calls), "tool_use" if calls else "end_turn", 10, 4, "bedrock:us-east-1")
+
+
+def test_a_turn_at_every_configured_maximum_keeps_each_state_within_256_kib(stack):
+    """The largest message, a model request cut to its budget, a reply of maxTokens' size, the
+    most tool calls a step makes and each tool's largest inline result, through the deployed
+    turn. The adapter fails the run with States.DataLimitExceeded, which nothing catches, as
+    soon as a state's input or output passes 256 KiB."""
+    s = stack(approval_tools=())
+    for seq in range(1, 21):  # earlier turns: Prepare cuts the conversation to its budget
+        old = [NewMessage(role="user", text="q" * 2_500), NewMessage(role="assistant", text="a" * 2_500)]
+        s.store.conversations.append_step("s1", seq, old, turn_id=f"old-{seq}", user_id="alice", new_session=seq == 1)
+    memories = MemoryStore(s.store.table)
+    calls = []
+    for i in range(MAX_TOOL_CALLS_PER_STEP):  # each recall answers the largest result passed inline
+        topic = f"topic-{i:02d}"
+        shape = {"topic": topic, "memories": ["x" * 2_000] * 2 + [""]}
+        rest = INLINE_RESULT_BYTES - len(json.dumps(shape, separators=(",", ":")))
+        for n, text in enumerate(["x" * 2_000, "x" * 2_000, "x" * rest]):
+            memories.remember("alice", topic, text, memory_step_key(1_000 + n, 100, f"seed-{i}-{n}"))
+        calls.append(ToolCall(f"tooluse_{i:02d}", "memory", {"action": "recall", "topic": topic, "text": "p" * 2_000}))
+    s.model.replies = [reply_of(REPLY_BYTES, calls), reply_of(REPLY_BYTES)]
+    message = "m" * (MESSAGE_BYTES - 2)
+    assert state_bytes(message) == MESSAGE_BYTES
+
+    out = output_of(s.run_turn(s.turn_input(message)))
+
+    assert len(out["answer"]) > REPLY_BYTES * 0.9 and len(out["toolCalls"]) == MAX_TOOL_CALLS_PER_STEP
+    payloads = state_payloads(s.adapter.sync_executions[-1])
+    # Every maximum was reached: the request, the tool results.
+    first_request = next(value["request"] for name, field, value in payloads if name == "Call model")
+    assert REQUEST_BYTES - 6_000 < state_bytes(first_request) <= REQUEST_BYTES
+    results = next(value["toolResults"] for name, field, value in payloads if name == "Next step")
+    assert [len(json.dumps(r["output"], separators=(",", ":"))) for r in results] == [
+        INLINE_RESULT_BYTES
+    ] * MAX_TOOL_CALLS_PER_STEP
+    largest = max((payload_bytes(value), name, field) for name, field, value in payloads)
+    assert largest[0] <= PAYLOAD_LIMIT_BYTES, largest
