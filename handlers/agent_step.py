@@ -64,6 +64,7 @@ from handlers.shared.store import Message, NewMessage, SessionOwnershipError, St
 from handlers.shared.store.conversations import message_id
 from handlers.shared.streaming import AnswerStream, management_api_poster, progress_message
 from handlers.shared.turns import (
+    MIN_TOOL_OUTPUT_IN_REQUEST_BYTES,
     REQUEST_BYTES,
     TOOL_OUTPUT_IN_REQUEST_BYTES,
     conversation,
@@ -100,6 +101,22 @@ class InvalidSessionIdError(ValueError):
 
 class InvalidIdempotencyKeyError(ValueError):
     """The turn's Idempotency-Key breaks the rule /v1/tasks enforces."""
+
+
+class TurnTooLargeError(Exception):
+    """The current turn's own messages do not fit in a model request (the Catch-all runs
+    Compensate: the turn fails, said, with nothing written)."""
+
+
+def _shortened_for_request(message: Message | NewMessage, limit: int, current_turn: str) -> Message | NewMessage:
+    """``message`` with each tool input and output cut to a preview of ``limit`` bytes, for
+    the model request only, when it belongs to the current turn (the incoming results have no
+    turn id yet)."""
+    if message.role not in ("tool", "assistant") or getattr(message, "turn_id", current_turn) != current_turn:
+        return message
+    key = "output" if message.role == "tool" else "input"
+    calls = [{**c, key: shortened(c.get(key), limit)} for c in message.tool_calls]
+    return msgspec.structs.replace(message, tool_calls=calls)
 
 
 class MessageTooLargeError(ValueError):
@@ -237,7 +254,7 @@ class AgentStep:
             if (step.tools is None or name in step.tools) and (step.mode == "task" or name not in self.approval_tools)
         ]
         seq = page.next_seq()
-        request = self._request(history, incoming, offered, streaming=step.connectionId is not None)
+        request = self._request(history, incoming, offered, step.connectionId is not None, step.executionId)
         calls, usage = turn_summary([*history, incoming], step.executionId)
         context = StepContext(
             seq=seq,
@@ -253,26 +270,53 @@ class AgentStep:
         return {**state, "request": request, "context": msgspec.to_builtins(context)}
 
     def _request(
-        self, history: list[Message], incoming: NewMessage, offered: list[ToolSpec], streaming: bool
+        self,
+        history: list[Message],
+        incoming: NewMessage,
+        offered: list[ToolSpec],
+        streaming: bool,
+        current_turn: str,
     ) -> dict[str, Any]:
-        """The model request, the conversation cut (oldest turns first) to REQUEST_BYTES."""
-        provider, model, max_tokens = self.settings.LLM_PROVIDER, self.settings.LLM_MODEL, self.settings.MAX_TOKENS
-        window = list(history)
+        """The model request within REQUEST_BYTES. Cut in this order until it fits: earlier
+        turns, whole, oldest first; the current turn's tool inputs and outputs, shortened
+        (halving, down to MIN_TOOL_OUTPUT_IN_REQUEST_BYTES each); the current turn's oldest
+        tool steps (a call with its results). The user's message and the last step always
+        stay: a tool result without the call it answers, or steps without the message they
+        answer, is a conversation the model refuses or misreads."""
+        window, limit = list(history), None
         while True:
-            messages = [to_llm_message(m) for m in window] + [to_llm_message(incoming)]
-            if not offered:
-                messages = without_tool_blocks(messages)
-            if provider == "bedrock":
-                request = bedrock_request(model, SYSTEM_PROMPT, messages, offered, max_tokens)
-                if not streaming:  # the SDK integration's Parameters
-                    request = to_sdk_shape(request)
-            else:
-                request = openai_request(model, SYSTEM_PROMPT, messages, offered, max_tokens)
-            if state_bytes(request) <= REQUEST_BYTES or not window:
+            turn_messages = [*window, incoming]
+            if limit is not None:
+                turn_messages = [_shortened_for_request(m, limit, current_turn) for m in turn_messages]
+            request = self._request_of(turn_messages, offered, streaming)
+            size = state_bytes(request)
+            if size <= REQUEST_BYTES:
                 return request
-            # Drop the oldest turn whole (a tool call never loses its result).
-            first_turn = window[0].turn_id
-            window = [m for m in window if m.turn_id != first_turn] if first_turn else window[1:]
+            earlier = [m for m in window if m.turn_id != current_turn]
+            steps = [n for n, m in enumerate(window) if m.turn_id == current_turn and m.role == "tool"]
+            if earlier:
+                # Drop the oldest earlier turn whole (a tool call never loses its result).
+                first_turn = earlier[0].turn_id
+                window = [m for m in window if m.turn_id != first_turn] if first_turn else window[1:]
+            elif limit is None or limit > MIN_TOOL_OUTPUT_IN_REQUEST_BYTES:
+                limit = TOOL_OUTPUT_IN_REQUEST_BYTES if limit is None else limit // 2
+            elif steps and steps[0] > 0 and window[steps[0] - 1].role == "assistant":
+                window = window[: steps[0] - 1] + window[steps[0] + 1 :]  # a call and its results
+            else:
+                raise TurnTooLargeError(
+                    f"this turn's own messages make a model request of {size} bytes, over the"
+                    f" {REQUEST_BYTES} the turn carries"
+                )
+
+    def _request_of(self, turn_messages: list[Message | NewMessage], offered: list[ToolSpec], streaming: bool) -> dict:
+        provider, model, max_tokens = self.settings.LLM_PROVIDER, self.settings.LLM_MODEL, self.settings.MAX_TOKENS
+        messages = [to_llm_message(m) for m in turn_messages]
+        if not offered:
+            messages = without_tool_blocks(messages)
+        if provider == "bedrock":
+            request = bedrock_request(model, SYSTEM_PROMPT, messages, offered, max_tokens)
+            return request if streaming else to_sdk_shape(request)  # the SDK integration's Parameters
+        return openai_request(model, SYSTEM_PROMPT, messages, offered, max_tokens)
 
     def _incoming(self, step: StepInput, for_model: bool) -> NewMessage:
         """This step's new message: the user's text, or the results of the last tool calls

@@ -23,7 +23,14 @@ from handlers.shared.llm import LlmReply, ToolCall, from_sdk_shape, to_sdk_shape
 from handlers.shared.models import MESSAGE_BYTES
 from handlers.shared.store import ConflictError, DuplicateRequestError, NewMessage, SessionOwnershipError
 from handlers.shared.tooling import INLINE_RESULT_BYTES
-from handlers.shared.turns import REPLY_BYTES, REQUEST_BYTES, STATE_LIMIT_BYTES, TURN_SUMMARY_BYTES, state_bytes
+from handlers.shared.turns import (
+    REPLY_BYTES,
+    REQUEST_BYTES,
+    STATE_LIMIT_BYTES,
+    TURN_SUMMARY_BYTES,
+    state_bytes,
+    turn_summary,
+)
 from local.model import converse_response
 from tests.conftest import REGION, TABLE_NAME
 
@@ -430,3 +437,38 @@ def test_a_websocket_turn_streams_then_sends_one_final_frame(store):
     assert {c["messageId"] for c in chunks} == {out["messageId"]} == {final["messageId"]}
     assert final["chunks"] == len(chunks) and final["toolCalls"][0]["output"] == 42
     assert store.conversations.load("s1").messages[0].message_id == out["messageId"], "the log has the streamed message"
+
+
+def test_the_turn_summary_stays_within_its_budget_however_many_steps_and_calls():
+    """The configured maxima: 50 steps of 16 calls, each with a large input and output. The
+    summary keeps what fits, then names and statuses, then counts the rest."""
+    history: list[NewMessage] = [NewMessage(role="user", text="go")]
+    for step_no in range(50):
+        ids = [f"tu-{step_no}-{i}" for i in range(16)]
+        history.append(
+            NewMessage(
+                role="assistant",
+                text="",
+                tool_calls=[{"toolUseId": t, "name": "http_fetch", "input": {"url": "u" * 2_000}} for t in ids],
+            )
+        )
+        history.append(
+            NewMessage(
+                role="tool",
+                text="",
+                tool_calls=[
+                    {"toolUseId": t, "name": "http_fetch", "status": "SUCCEEDED", "output": {"body": "z" * 4_000}}
+                    for t in ids
+                ],
+            )
+        )
+    calls, _ = turn_summary(history, "exec-1")
+    assert state_bytes(calls) <= TURN_SUMMARY_BYTES
+    listed = [c for c in calls if "name" in c]
+    assert len(listed) > 300 and all(c["truncated"] for c in listed), "as many as fit, by name and status"
+    assert calls[-1] == {"omitted": 50 * 16 - len(listed)}
+    # Three steps: every call listed, the first ones with previews, the others by name.
+    some, _ = turn_summary(history[:7], "exec-1")
+    assert state_bytes(some) <= TURN_SUMMARY_BYTES and len(some) == 48
+    assert some[0]["output"]["truncated"] is True and some[0]["input"]["truncated"] is True
+    assert some[-1] == {"name": "http_fetch", "status": "SUCCEEDED", "truncated": True}

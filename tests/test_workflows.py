@@ -9,6 +9,7 @@ execution's output or error and on the table.
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 
@@ -539,12 +540,14 @@ def reply_of(size: int, calls=()) -> LlmReply:
     return LlmReply(text, tuple(calls), "tool_use" if calls else "end_turn", 10, 4, "bedrock:us-east-1")
 
 
-def test_a_turn_at_every_configured_maximum_keeps_each_state_within_256_kib(stack):
+@pytest.mark.parametrize("tool_steps", [1, 7], ids=["one tool step", "seven tool steps"])
+def test_a_turn_at_every_configured_maximum_keeps_each_state_within_256_kib(stack, tool_steps):
     """The largest message, a model request cut to its budget, a reply of maxTokens' size, the
     most tool calls a step makes and each tool's largest inline result, through the deployed
-    turn. The adapter fails the run with States.DataLimitExceeded, which nothing catches, as
-    soon as a state's input or output passes 256 KiB."""
-    s = stack(approval_tools=())
+    turn, in one tool step or several (the turn's summary of its calls grows with them, up to
+    its own budget). The adapter fails the run with States.DataLimitExceeded, which nothing
+    catches, as soon as a state's input or output passes 256 KiB."""
+    s = stack(approval_tools=(), max_steps=tool_steps + 1)
     for seq in range(1, 21):  # earlier turns: Prepare cuts the conversation to its budget
         old = [NewMessage(role="user", text="q" * 2_500), NewMessage(role="assistant", text="a" * 2_500)]
         s.store.conversations.append_step("s1", seq, old, turn_id=f"old-{seq}", user_id="alice", new_session=seq == 1)
@@ -557,13 +560,13 @@ def test_a_turn_at_every_configured_maximum_keeps_each_state_within_256_kib(stac
         for n, text in enumerate(["x" * 2_000, "x" * 2_000, "x" * rest]):
             memories.remember("alice", topic, text, memory_step_key(1_000 + n, 100, f"seed-{i}-{n}"))
         calls.append(ToolCall(f"tooluse_{i:02d}", "memory", {"action": "recall", "topic": topic, "text": "p" * 2_000}))
-    s.model.replies = [reply_of(REPLY_BYTES, calls), reply_of(REPLY_BYTES)]
+    s.model.replies = [reply_of(REPLY_BYTES, calls)] * tool_steps + [reply_of(REPLY_BYTES)]
     message = "m" * (MESSAGE_BYTES - 2)
     assert state_bytes(message) == MESSAGE_BYTES
 
     out = output_of(s.run_turn(s.turn_input(message)))
 
-    assert len(out["answer"]) > REPLY_BYTES * 0.9 and len(out["toolCalls"]) == MAX_TOOL_CALLS_PER_STEP
+    assert len(out["answer"]) > REPLY_BYTES * 0.9 and len(out["toolCalls"]) == MAX_TOOL_CALLS_PER_STEP * tool_steps
     payloads = state_payloads(s.adapter.sync_executions[-1])
     # Every maximum was reached: the request, the tool results.
     first_request = next(value["request"] for name, field, value in payloads if name == "Call model")
@@ -574,3 +577,10 @@ def test_a_turn_at_every_configured_maximum_keeps_each_state_within_256_kib(stac
     ] * MAX_TOOL_CALLS_PER_STEP
     largest = max((payload_bytes(value), name, field) for name, field, value in payloads)
     assert largest[0] <= PAYLOAD_LIMIT_BYTES, largest
+    # Every request still holds the user's message and, for each tool result, its call.
+    for request in (value["request"] for name, field, value in payloads if name == "Call model" and field == "input"):
+        text = json.dumps(request)
+        assert message[:1_000] in text, "the turn's own message was cut from the model request"
+        uses = re.findall(r'"ToolUse": \{[^{}]*?"ToolUseId": "(tooluse_\d+)"', text)
+        results = re.findall(r'"ToolResult": \{[^{}]*?"ToolUseId": "(tooluse_\d+)"', text)
+        assert set(results) <= set(uses) and len(results) <= len(uses), "a tool result without its call"

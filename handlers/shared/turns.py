@@ -9,7 +9,7 @@ that goes through a state is counted as Step Functions counts it, within the bud
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from handlers.shared.llm import LlmMessage, ToolCall, ToolResult
@@ -27,10 +27,12 @@ REQUEST_BYTES = 100 * 1024
 """The model request: the conversation window is cut (oldest first) to fit."""
 TOOL_OUTPUT_IN_REQUEST_BYTES = 16 * 1024
 """A tool output read back by reference is shortened to this in the model request."""
+MIN_TOOL_OUTPUT_IN_REQUEST_BYTES = 512
+"""The least a tool input or output of the current turn is cut to before its oldest steps go."""
 REPLY_BYTES = 40 * 1024
 """What a model reply can hold: ``compute.maxTokens`` is capped so (8,192 tokens)."""
 TURN_SUMMARY_BYTES = 24 * 1024
-"""The turn's tool calls carried to the final answer; outputs become previews beyond it."""
+"""The most the turn's tool calls carried to the final answer take (``turn_summary``)."""
 PREVIEW_CHARS = 500
 
 
@@ -103,34 +105,57 @@ def turn_summary(
     history: Sequence[Message | NewMessage], current_turn: str
 ) -> tuple[list[dict[str, Any]], dict[str, int]]:
     """The current turn's tool calls so far (input, output, status) and the tokens its
-    earlier steps used. Outputs become previews once the summary would pass TURN_SUMMARY_BYTES,
-    to keep the final state small."""
+    earlier steps used, within TURN_SUMMARY_BYTES whatever the number of steps and calls:
+    every call is listed by name and status first, then, in order, as many as fit get
+    previews of their input and output, then as many as fit whole; calls beyond what even
+    names fit are counted in a last entry ``{"omitted": n}``. Every state after Prepare
+    carries the summary, and Step Functions ends a run whose state passes 256 KiB
+    (States.DataLimitExceeded, which no catcher catches:
+    https://docs.aws.amazon.com/step-functions/latest/dg/concepts-error-handling.html)."""
     start = max((i for i, m in enumerate(history) if m.role == "user"), default=-1)
     turn = history[start + 1 :] if start >= 0 else list(history)
     inputs = {c["toolUseId"]: c.get("input") for m in turn if m.role == "assistant" for c in m.tool_calls}
-    calls, budget = [], TURN_SUMMARY_BYTES
-    for message in turn:
-        if message.role != "tool":
-            continue
-        for result in message.tool_calls:
-            entry = {
-                "name": result["name"],
-                "input": inputs.get(result["toolUseId"]),
-                "output": result.get("output"),
-                "status": result.get("status"),
-            }
-            size = state_bytes(entry)
-            if size > budget:
-                entry["output"] = {
-                    "preview": json.dumps(result.get("output"), default=str)[:PREVIEW_CHARS],
-                    "truncated": True,
-                }
-                size = state_bytes(entry)
-            budget -= size
-            calls.append(entry)
+    forms = [
+        _summary_forms(result, inputs.get(result["toolUseId"]))
+        for message in turn
+        if message.role == "tool"
+        for result in message.tool_calls
+    ]
+    budget = TURN_SUMMARY_BYTES - state_bytes([{"omitted": len(forms)}])
+    sizes = [[state_bytes(form) + 1 for form in options] for options in forms]  # +1: the comma
+    listed, total = 0, 0
+    while listed < len(forms) and total + sizes[listed][-1] <= budget:
+        total += sizes[listed][-1]
+        listed += 1
+    chosen = [len(options) - 1 for options in forms[:listed]]
+    for better in (1, 0):  # previews for as many as fit, then whole calls
+        for n in range(listed):
+            grown = total - sizes[n][chosen[n]] + sizes[n][better]
+            if better < chosen[n] and grown <= budget:
+                total, chosen[n] = grown, better
+    calls = [forms[n][chosen[n]] for n in range(listed)]
+    if listed < len(forms):
+        calls.append({"omitted": len(forms) - listed})
     usage = {"inputTokens": 0, "outputTokens": 0}
     for message in turn:
         if message.role == "assistant" and message.usage:
             usage["inputTokens"] += int(message.usage.get("inputTokens", 0))
             usage["outputTokens"] += int(message.usage.get("outputTokens", 0))
     return calls, usage
+
+
+def _preview(value: Any) -> Any:
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    if len(text) <= PREVIEW_CHARS:
+        return value
+    return {"preview": text[:PREVIEW_CHARS], "truncated": True}
+
+
+def _summary_forms(result: Mapping[str, Any], tool_input: Any) -> list[dict[str, Any]]:
+    """One call whole, with previews, and by name and status only (largest first)."""
+    name, status = result["name"], result.get("status")
+    return [
+        {"name": name, "input": tool_input, "output": result.get("output"), "status": status},
+        {"name": name, "input": _preview(tool_input), "output": _preview(result.get("output")), "status": status},
+        {"name": name, "status": status, "truncated": True},
+    ]
