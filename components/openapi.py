@@ -34,6 +34,9 @@ from handlers.shared.models import (
 
 AUTHORIZER_TTL_SECONDS = 300
 VALIDATOR = "body-and-params"
+# The Idempotency-Key header as the routes read it: a key, or an empty value, which the router
+# (handlers/shared/idempotent.py) and the turn's request template alike take for no key.
+IDEMPOTENCY_HEADER_PATTERN = f"^({IDEMPOTENCY_KEY_PATTERN.removeprefix('^').removesuffix('$')})?$"
 # The health route's own throttling (method settings): Route 53 probes it, nobody else should.
 HEALTH_RATE_LIMIT = 5.0
 HEALTH_BURST_LIMIT = 10
@@ -314,7 +317,8 @@ def rest_api_document(targets: RestApiTargets, title: str = "agent-infra") -> di
         "name": "Idempotency-Key",
         "in": "header",
         "required": False,
-        "schema": {"type": "string", "pattern": IDEMPOTENCY_KEY_PATTERN},
+        "description": "1-128 visible ASCII characters; an empty value is no key",
+        "schema": {"type": "string", "pattern": IDEMPOTENCY_HEADER_PATTERN},
     }
     paths = {
         "/v1/sessions": {

@@ -192,6 +192,7 @@ def test_uninstall_takes_every_patch_back(aws_credentials):
     from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
     from moto.stepfunctions.parser.asl.component.state.state import CommonStateField
     from moto.stepfunctions.parser.asl.eval import states
+    from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackEndpoint
     from moto.stepfunctions.parser.asl.jsonata import jsonata as moto_jsonata
     from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
     from moto.stepfunctions.parser.asl.utils import boto_client, json_path
@@ -199,17 +200,20 @@ def test_uninstall_takes_every_patch_back(aws_credentials):
 
     with mock_aws(config=MOTO_CONFIG):
         send_task_failure = StepFunctionResponse.send_task_failure
+        setup_heartbeat = CallbackEndpoint.setup_heartbeat_endpoint
         parse, eval_body = AmazonStateLanguageParser.parse, StringJSONata._eval_body
         state_body, error_equals = CommonStateField._eval_body, ErrorEqualsDecl._eval_body
         client_for = boto_client.boto_client_for
         with StepFunctionsAdapter():
             assert moto_jsonata._eval_jsonata is not None
+            assert CallbackEndpoint.setup_heartbeat_endpoint is not setup_heartbeat
             assert AmazonStateLanguageParser.parse is not parse and StringJSONata._eval_body is not eval_body
             assert lambda_eval_utils.boto_client_for is not client_for
             assert states.copy is not copy and json_path.parse is not jsonpath_ng.ext.parse
             assert CommonStateField._eval_body is not state_body and ErrorEqualsDecl._eval_body is not error_equals
         assert not hasattr(StepFunctionResponse, "start_sync_execution")
         assert StepFunctionResponse.send_task_failure is send_task_failure
+        assert CallbackEndpoint.setup_heartbeat_endpoint is setup_heartbeat
         assert moto_jsonata._eval_jsonata is None
         assert AmazonStateLanguageParser.parse is parse and StringJSONata._eval_body is eval_body
         assert lambda_eval_utils.boto_client_for is client_for is boto_client.boto_client_for
@@ -296,6 +300,38 @@ def test_send_task_failure_cause_reaches_the_catch(aws):
         "ticket": "T1",
         "denied": {"Error": "Approval.Denied", "Cause": "denied by bob: no budget"},
     }
+
+
+def test_a_decision_sent_before_the_task_waits_for_it_is_not_held_for_the_heartbeat(aws):
+    """A human may decide while the approval request's Lambda is still running (its record is
+    already readable). moto sets up the heartbeat wait only after the Lambda returns, and a
+    decision sent before that would wait out HeartbeatSeconds (an hour for an approval); on AWS
+    the token is valid from the moment the task starts."""
+
+    def approval_request(event, context):
+        aws.sfn.send_task_failure(taskToken=event["token"], error="Approval.Denied", cause="decided at once")
+        return {}
+
+    aws.dispatcher.register("approval-request", approval_request)
+    definition = {
+        "StartAt": "Ask",
+        "States": {
+            "Ask": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
+                "Parameters": {"FunctionName": lambda_arn("approval-request"), "Payload": {"token.$": "$$.Task.Token"}},
+                "HeartbeatSeconds": 3600,
+                "Catch": [{"ErrorEquals": ["Approval.Denied"], "ResultPath": "$.denied", "Next": "Denied"}],
+                "Next": "Approved",
+            },
+            "Approved": {"Type": "Succeed"},
+            "Denied": {"Type": "Pass", "End": True},
+        },
+    }
+    arn = aws.machine(definition, kind="STANDARD")
+    started = aws.sfn.start_execution(stateMachineArn=arn, name="ask-1", input="{}")
+    result = wait_for_execution(aws.sfn, started["executionArn"], timeout=10)
+    assert json.loads(result["output"])["denied"] == {"Error": "Approval.Denied", "Cause": "decided at once"}
 
 
 # --- JSONata ------------------------------------------------------------------------------------
