@@ -130,6 +130,8 @@ for region in stack_config.regions:
                     region, stack_config.llm.provider, stack_config.llm.endpoints, stack_config.llm.endpoint_regions
                 ),
                 timeout_seconds=stack_config.compute.llm_timeout_seconds,
+                history_tokens=stack_config.llm.history_tokens,
+                prompt_caching=stack_config.llm.prompt_caching,
                 api_key=api_key,
             ),
             client_keys=client_keys.values,

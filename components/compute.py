@@ -317,6 +317,8 @@ class AgentCompute(pulumi.ComponentResource):
                 "LLM_MODEL": llm.model,
                 "LLM_ENDPOINTS": json.dumps(list(llm.endpoints)),
                 "LLM_TIMEOUT_SECONDS": f"{llm.timeout_seconds:g}",
+                "HISTORY_TOKENS": str(llm.history_tokens),
+                "PROMPT_CACHING": "true" if llm.prompt_caching else "false",
             }
         )
         compute = args.compute

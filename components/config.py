@@ -147,6 +147,11 @@ def _https_url(value: str) -> str:
     return value
 
 
+HISTORY_TOKENS = 8_000
+# A model request is cut to 100 KB (handlers.shared.turns.REQUEST_BYTES), ~25,000 tokens.
+HISTORY_TOKENS_MAX = 24_000
+
+
 class LlmConfig(_Model):
     provider: Literal["bedrock", "openai"] = Field(
         "bedrock",
@@ -170,6 +175,16 @@ class LlmConfig(_Model):
     api_key: SecretStr | None = Field(
         None,
         description="API key of the OpenAI-compatible API. Set it with `pulumi config set --secret --path llm.apiKey`; never logged.",
+    )
+    history_tokens: int = Field(
+        HISTORY_TOKENS,
+        ge=500,
+        le=HISTORY_TOKENS_MAX,
+        description="Most tokens of earlier turns a model call sends (estimated at 4 characters a token). Over it, the oldest whole turns are dropped, down to half of it, so the cached prefix stays the same for the turns after.",
+    )
+    prompt_caching: bool = Field(
+        True,
+        description="`bedrock`: mark the prompt's stable prefix for Bedrock's prompt cache, on the models that cache (README: prompt caching). OpenAI-compatible APIs cache by themselves.",
     )
 
     @model_validator(mode="after")

@@ -33,6 +33,10 @@ class RegionLlm:
     """This region's endpoints, nearest first (regions for bedrock, URLs for openai)."""
     timeout_seconds: float
     """How long one model call may take (``compute.llmTimeoutSeconds``)."""
+    history_tokens: int = 8_000
+    """Most tokens of earlier turns a model call sends (``llm.historyTokens``)."""
+    prompt_caching: bool = True
+    """Mark the prompt's stable prefix for the model's cache (``llm.promptCaching``)."""
     api_key: pulumi.Input[str] | None
     """Secret API key (openai; ``None`` for bedrock). The functions read it from Secrets
     Manager and the HTTP Task from an EventBridge connection, never from the environment."""

@@ -59,6 +59,8 @@ class RegionObservabilityArgs:
     task_arn: pulumi.Input[str]
     rest_stage: pulumi.Input[str]
     dlq_name: pulumi.Input[str]
+    llm_model: str
+    """The model id: the dimension of the LLM token metrics (``handlers.shared.llm.record_usage``)."""
     kms_key_arn: pulumi.Input[str]
     """The region's key, which encrypts the alarm topic (its key policy lets CloudWatch
     alarms publish)."""
@@ -147,7 +149,7 @@ class RegionObservability(pulumi.ComponentResource):
             task=args.task_arn,
             stage=args.rest_stage,
             dlq=args.dlq_name,
-        ).apply(lambda v: json.dumps(_dashboard(context.region, rest_api_name, **v)))
+        ).apply(lambda v: json.dumps(_dashboard(context.region, rest_api_name, args.llm_model, **v)))
         aws.cloudwatch.Dashboard(
             f"{name}-dashboard",
             region=context.region,
@@ -191,16 +193,23 @@ class RegionObservability(pulumi.ComponentResource):
             )
 
 
-def _dashboard(region: str, api: str, functions: list[str], turn: str, task: str, stage: str, dlq: str) -> dict:
-    def widget(title: str, metrics: list[list], x: int, y: int) -> dict:
+def _dashboard(
+    region: str, api: str, model: str, functions: list[str], turn: str, task: str, stage: str, dlq: str
+) -> dict:
+    def widget(title: str, metrics: list[list], x: int, y: int, **extra: object) -> dict:
         return {
             "type": "metric",
             "x": x,
             "y": y,
             "width": 12,
             "height": 6,
-            "properties": {"title": title, "region": region, "metrics": metrics, "stat": "Sum", "period": 60},
+            "properties": {"title": title, "region": region, "metrics": metrics, "stat": "Sum", "period": 60, **extra},
         }
+
+    def llm(metric: str, **options: object) -> list:
+        # A metric is its namespace, name and every dimension it was written with: the
+        # token metrics carry the model (EMF Dimensions [["Model"]]).
+        return ["AgentInfra/LLM", metric, "Model", model, *([options] if options else [])]
 
     return {
         "widgets": [
@@ -233,12 +242,29 @@ def _dashboard(region: str, api: str, functions: list[str], turn: str, task: str
             widget(
                 "LLM tokens and failed async invocations",
                 [
-                    ["AgentInfra/LLM", "InputTokens"],
-                    ["AgentInfra/LLM", "OutputTokens"],
+                    llm("InputTokens"),
+                    llm("CacheReadInputTokens"),
+                    llm("CacheWriteInputTokens"),
+                    llm("OutputTokens"),
                     ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", dlq],
                 ],
                 12,
                 6,
+            ),
+            # Metric math: the share of the prompt read from the cache. An expression and the
+            # hidden metrics it reads, by id
+            # (https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/CloudWatch-Dashboard-Body-Structure.html).
+            widget(
+                "Prompt cache hit ratio (% of input tokens read from the cache)",
+                [
+                    [{"expression": "100 * r / (r + w + i)", "label": "hit %", "id": "ratio"}],
+                    llm("CacheReadInputTokens", id="r", visible=False),
+                    llm("CacheWriteInputTokens", id="w", visible=False),
+                    llm("InputTokens", id="i", visible=False),
+                ],
+                0,
+                12,
+                yAxis={"left": {"min": 0, "max": 100}},
             ),
         ]
     }

@@ -165,6 +165,7 @@ class AgentRegion(pulumi.ComponentResource):
                 task_arn=orchestration.task_arn,
                 rest_stage=api.rest_stage_name,
                 dlq_name=compute.dlq_name,
+                llm_model=args.llm.model,
                 kms_key_arn=args.kms_key_arn,
             ),
             child_opts,

@@ -56,7 +56,9 @@ from handlers.shared.llm import (
     reply_from_dict,
     reply_to_dict,
     to_sdk_shape,
+    usage_of,
 )
+from handlers.shared.llm.caching import cache_support
 from handlers.shared.log import get_logger, log_context
 from handlers.shared.models import IDEMPOTENCY_KEY_PATTERN, IDEMPOTENCY_KEY_RULE, MESSAGE_BYTES, id_problem
 from handlers.shared.settings import load_settings
@@ -67,7 +69,10 @@ from handlers.shared.turns import (
     MIN_TOOL_OUTPUT_IN_REQUEST_BYTES,
     REQUEST_BYTES,
     TOOL_OUTPUT_IN_REQUEST_BYTES,
+    USAGE_KEYS,
+    bounded_history,
     conversation,
+    history_hint,
     shortened,
     state_bytes,
     to_llm_message,
@@ -83,7 +88,8 @@ SYSTEM_PROMPT = (
 # seq of a tool call = step * SEQ_PER_STEP + its index in the step: the same on every delivery.
 SEQ_PER_STEP = 100
 MAX_TOOL_CALLS_PER_STEP = 16
-# How many messages prepare reads (newest first); the request is then cut to REQUEST_BYTES.
+# How many messages prepare reads (newest first); the earlier turns are then cut to
+# HISTORY_TOKENS (turns.bounded_history) and the whole request to REQUEST_BYTES.
 CONVERSATION_WINDOW = 40
 
 logger = get_logger("agent-step")
@@ -159,6 +165,8 @@ class StepContext(msgspec.Struct, frozen=True):
     offered: list[str]
     turnToolCalls: list[dict[str, Any]]
     turnUsage: dict[str, int]
+    historyFrom: int | None = None
+    """The step the earlier turns sent start from (``bounded_history``), kept with the reply."""
 
 
 class RecordInput(StepInput, frozen=True):
@@ -179,6 +187,8 @@ class AgentStepSettings(msgspec.Struct, frozen=True):
     MAX_STEPS: int = 8
     MAX_TOKENS: int = 2_048
     LLM_TIMEOUT_SECONDS: float = 20.0
+    HISTORY_TOKENS: int = 8_000
+    PROMPT_CACHING: bool = True
     LLM_API_KEY_SECRET_ARN: str | None = None
     WEBSOCKET_ENDPOINT: str | None = None
     LOG_LEVEL: str = "INFO"
@@ -218,6 +228,9 @@ class AgentStep:
         self._stream_to = stream_to
         self._post = post
         self._clock = clock
+        # Bedrock's prompt cache wants checkpoints; an OpenAI-compatible API caches by itself.
+        caching = settings.PROMPT_CACHING and settings.LLM_PROVIDER == "bedrock"
+        self._cache = cache_support(settings.LLM_MODEL) if caching else None
 
     # -- prepare --------------------------------------------------------------------------
 
@@ -244,7 +257,16 @@ class AgentStep:
         page = self.store.conversations.load(step.sessionId, limit=CONVERSATION_WINDOW)
         if page.meta is not None and page.meta.user_id != step.userId:
             raise SessionOwnershipError(f"session {step.sessionId!r} belongs to another user")
-        history = conversation(list(reversed(page.messages)), step.executionId)
+        seq = page.next_seq()
+        history, history_from = bounded_history(
+            conversation(list(reversed(page.messages)), step.executionId),
+            step.executionId,
+            budget=self.settings.HISTORY_TOKENS,
+            hint=history_hint(page.messages),
+            whole_session=page.next_cursor is None,
+            max_messages=CONVERSATION_WINDOW,
+            first_seq=seq,
+        )
         incoming = self._incoming(step, for_model=True)
 
         # A turn (Express) cannot wait for a human: tools that need approval are task-only.
@@ -253,7 +275,6 @@ class AgentStep:
             for name, spec in self.tool_specs.items()
             if (step.tools is None or name in step.tools) and (step.mode == "task" or name not in self.approval_tools)
         ]
-        seq = page.next_seq()
         request = self._request(history, incoming, offered, step.connectionId is not None, step.executionId)
         calls, usage = turn_summary([*history, incoming], step.executionId)
         context = StepContext(
@@ -265,6 +286,7 @@ class AgentStep:
             offered=[s.name for s in offered],
             turnToolCalls=calls,
             turnUsage=usage,
+            historyFrom=history_from,
         )
         state = {key: value for key, value in event.items() if key not in ("request", "context", "model")}
         return {**state, "request": request, "context": msgspec.to_builtins(context)}
@@ -314,7 +336,7 @@ class AgentStep:
         if not offered:
             messages = without_tool_blocks(messages)
         if provider == "bedrock":
-            request = bedrock_request(model, SYSTEM_PROMPT, messages, offered, max_tokens)
+            request = bedrock_request(model, SYSTEM_PROMPT, messages, offered, max_tokens, cache=self._cache)
             return request if streaming else to_sdk_shape(request)  # the SDK integration's Parameters
         return openai_request(model, SYSTEM_PROMPT, messages, offered, max_tokens)
 
@@ -361,8 +383,10 @@ class AgentStep:
             {"toolUseId": c.tool_use_id, "name": c.name, "input": c.input, "seq": step.step * SEQ_PER_STEP + i}
             for i, c in enumerate(calls)
         ]
-        usage = {"inputTokens": reply.input_tokens, "outputTokens": reply.output_tokens}
-        assistant = NewMessage(role="assistant", text=reply.text, tool_calls=tool_calls, usage=usage)
+        usage = usage_of(reply)
+        assistant = NewMessage(
+            role="assistant", text=reply.text, tool_calls=tool_calls, usage=usage, history_from=context.historyFrom
+        )
         claim = None
         if step.idempotencyKey and step.step == 1:
             claim = hashlib.sha256(f"turn\n{step.userId}\n{step.idempotencyKey}".encode()).hexdigest()[:40]
@@ -381,10 +405,7 @@ class AgentStep:
         logger.info(
             "agent step", extra={"done": done, "toolCalls": [c["name"] for c in tool_calls], "seq": context.seq}
         )
-        turn_usage = {
-            "inputTokens": context.turnUsage.get("inputTokens", 0) + usage["inputTokens"],
-            "outputTokens": context.turnUsage.get("outputTokens", 0) + usage["outputTokens"],
-        }
+        turn_usage = {key: context.turnUsage.get(key, 0) + usage[key] for key in USAGE_KEYS}
         answer = reply.text if done else ""
         out: dict[str, Any] = {
             "step": step.step + 1,

@@ -16,17 +16,28 @@ exercised without an account or a model:
 
 The agent-step's Bedrock client talks to it through ``endpoint_url``, exactly as it talks
 to Bedrock: same request, same response shape, same error codes.
+
+Its usage is counted as Bedrock counts it with prompt caching (:class:`PromptCache`): a
+request's prefix up to a ``cachePoint`` that an earlier request wrote within the TTL is read
+from the cache, the prefix up to its last checkpoint past that is written, and
+``inputTokens`` is only the rest; so tests and ``make cost`` measure cache hits, not assume
+them.
 """
 
 from __future__ import annotations
 
 import collections
+import hashlib
 import http.server
 import json
 import re
 import threading
-from collections.abc import Sequence
+import time
+import urllib.parse
+from collections.abc import Callable, Sequence
 from typing import Any
+
+from handlers.shared.llm.caching import cache_support, estimate_tokens
 
 _EXPRESSION = re.compile(r"calculate\s+([-+*/%().\d\s]+?)(?:\s+and\b|\s*$|\?)", re.IGNORECASE)
 _REMEMBER = re.compile(r"remember that\s+([a-z0-9][a-z0-9_-]*)\s*:\s*(.+)", re.IGNORECASE)
@@ -94,13 +105,73 @@ def decide(request: dict[str, Any]) -> dict[str, Any] | None:
     else:
         content = [{"text": _answer(prompt, results)}]
         stop = "end_turn"
-    tokens_in = sum(len(json.dumps(m)) for m in messages) // 4
+    tokens_in = PromptCache.prompt_tokens(request)
     return {
         "output": {"message": {"role": "assistant", "content": content}},
         "stopReason": stop,
         "usage": {"inputTokens": tokens_in, "outputTokens": 12, "totalTokens": tokens_in + 12},
         "metrics": {"latencyMs": 1},
     }
+
+
+class PromptCache:
+    """Bedrock's prompt cache, as https://docs.aws.amazon.com/bedrock/latest/userguide/prompt-caching.html
+    describes it: the prefix before each ``cachePoint`` (in the order tools, system,
+    messages) is an entry; an entry lives 5 minutes, and each hit starts its 5 minutes again;
+    a checkpoint whose prefix is under the model's minimum tokens caches nothing; a model
+    without caching ignores checkpoints. Only explicit checkpoints are looked up (Claude
+    also looks back about 20 blocks from one: not emulated, so hits here are never more
+    than AWS's). Tokens are the estimate the request builder uses."""
+
+    TTL_SECONDS = 300.0
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._expiry: dict[tuple[str, str], float] = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _parts(request: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+        parts = [("tool", t) for t in request.get("toolConfig", {}).get("tools", [])]
+        parts += [("system", b) for b in request.get("system", [])]
+        for message in request.get("messages", []):
+            parts += [(message["role"], b) for b in message.get("content", [])]
+        return parts
+
+    @classmethod
+    def prompt_tokens(cls, request: dict[str, Any]) -> int:
+        return sum(estimate_tokens(b) for _, b in cls._parts(request) if "cachePoint" not in b)
+
+    def usage(self, model_id: str, request: dict[str, Any]) -> dict[str, int]:
+        """The input side of a Converse ``usage`` for ``request`` sent to ``model_id``."""
+        support = cache_support(model_id)
+        digest, tokens, points = hashlib.sha256(model_id.encode()), 0, []
+        for where, block in self._parts(request):
+            if "cachePoint" in block:
+                points.append((tokens, digest.hexdigest()))
+                continue
+            digest.update(json.dumps([where, block], sort_keys=True).encode())
+            tokens += estimate_tokens(block)
+        if support is None:
+            return {"inputTokens": tokens, "cacheReadInputTokens": 0, "cacheWriteInputTokens": 0}
+        now = self._clock()
+        with self._lock:
+            read = 0
+            for at, key in reversed(points):
+                if self._expiry.get((model_id, key), 0.0) > now:
+                    read = at
+                    self._expiry[(model_id, key)] = now + self.TTL_SECONDS
+                    break
+            written = read
+            for at, key in points:
+                if at > read and at >= support.min_tokens:
+                    self._expiry[(model_id, key)] = now + self.TTL_SECONDS
+                    written = at
+        return {
+            "inputTokens": tokens - written,
+            "cacheReadInputTokens": read,
+            "cacheWriteInputTokens": written - read,
+        }
 
 
 def _answer(prompt: str, results: list[dict[str, Any]]) -> str:
@@ -135,6 +206,14 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return
         self.server.requests.append(request)
         response = self.server.decide(request)
+        if isinstance(response, dict) and self.server.prompt_cache is not None:
+            model_id = urllib.parse.unquote(self.path.split("/")[-2])
+            usage = {**response.get("usage", {}), **self.server.prompt_cache.usage(model_id, request)}
+            usage["totalTokens"] = sum(
+                usage.get(k, 0)
+                for k in ("inputTokens", "outputTokens", "cacheReadInputTokens", "cacheWriteInputTokens")
+            )
+            response = {**response, "usage": usage}
         if response is None:
             self._send(503, {"message": "simulated outage"}, "ServiceUnavailableException")
         elif isinstance(response, tuple):  # (status, error type): a scripted failure
@@ -161,11 +240,20 @@ class ScriptedModelServer:
     """The stand-in model on a loopback port. ``decide`` (a request → a Converse answer,
     None for an outage, or ``(status, error type)``) replaces the rules above, for tests that
     script each answer; every request received is kept in ``requests`` (the last ``keep``
-    of them, when given: the local stack's model runs for hours)."""
+    of them, when given: the local stack's model runs for hours). With ``prompt_cache``, the
+    usage of every answer is counted through it."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, decide=decide, keep: int | None = None) -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        decide=decide,
+        keep: int | None = None,
+        prompt_cache: PromptCache | None = None,
+    ) -> None:
         self.server = http.server.ThreadingHTTPServer((host, port), _Handler)
         self.server.decide = decide
+        self.server.prompt_cache = prompt_cache
         self.server.requests = collections.deque(maxlen=keep)
         self.requests: collections.deque[dict[str, Any]] = self.server.requests
         self.thread = threading.Thread(target=self.server.serve_forever, name="local-model", daemon=True)

@@ -158,6 +158,8 @@ class RegionStack:
                 TTL_DAYS=config.state.ttl_days,
                 MAX_STEPS=config.workflow.max_steps + 1,
                 MAX_TOKENS=config.compute.max_tokens,
+                HISTORY_TOKENS=config.llm.history_tokens,
+                PROMPT_CACHING=config.llm.prompt_caching,
             ),
             self.store,
             shared.specs,

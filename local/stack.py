@@ -258,13 +258,15 @@ class LocalStack:
         import boto3
 
         from handlers.shared.llm import BedrockTransport, LlmClient, RetryPolicy, build_client
-        from local.model import ScriptedModelServer
+        from local.model import PromptCache, ScriptedModelServer
 
         region, config = self.region, self.config
         provider = os.environ.get("AGENT_LLM_PROVIDER", "local")
         self.connection_arn = None
         if provider == "local":
-            self.model_server = ScriptedModelServer(self.host, keep=100).start()
+            # The stand-in answers as the stack's model would be billed: its prompt cache
+            # (checkpoints, minimum tokens) is that model's.
+            self.model_server = ScriptedModelServer(self.host, keep=100, prompt_cache=PromptCache()).start()
             self._stoppers.append(self.model_server.stop)
             self.adapter.converse_endpoint = self.model_server.url
             bedrock = boto3.client("bedrock-runtime", region_name=region, endpoint_url=self.model_server.url)
@@ -275,13 +277,14 @@ class LocalStack:
                 def converse(self, request):
                     return BedrockTransport(region, 10, client=bedrock).converse(request)
 
+            model = config.llm.model if config.llm.provider == "bedrock" else "local.stand-in"
             self.llm = LlmClient(
                 "bedrock",
-                "local.stand-in",
+                model,
                 [StandIn()],
                 retry=RetryPolicy(attempts_per_endpoint=2, base_delay=0.05, max_delay=0.2),
             )
-            self.llm_provider, self.llm_model, self.llm_endpoints = "bedrock", "local.stand-in", [region]
+            self.llm_provider, self.llm_model, self.llm_endpoints = "bedrock", model, [region]
             self.model_label = f"local stand-in (scripted, Converse wire format) at {self.model_server.url}"
         else:
             self.llm_provider, self.llm_model = provider, os.environ["AGENT_LLM_MODEL"]

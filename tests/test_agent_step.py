@@ -113,7 +113,8 @@ def test_a_direct_answer_creates_the_session_and_persists_the_step_in_one_item(m
     step, model = make_step(reply("Hello! How can I help?"))
     out = step.handle(first_step(message="hi"))
     assert out["done"] is True and out["answer"] == "Hello! How can I help?" and out["toolCalls"] == []
-    assert out["step"] == 2 and out["usage"] == {"inputTokens": 11, "outputTokens": 5}
+    usage = {"inputTokens": 11, "outputTokens": 5, "cacheReadInputTokens": 0, "cacheWriteInputTokens": 0}
+    assert out["step"] == 2 and out["usage"] == usage
     page = store.conversations.load("s1")
     assert page.meta.user_id == "alice" and page.last_seq == 1
     assert [(m.role, m.text) for m in reversed(page.messages)] == [
@@ -123,7 +124,7 @@ def test_a_direct_answer_creates_the_session_and_persists_the_step_in_one_item(m
     assert out["messageId"] == page.messages[0].message_id == "00000001-us-east-1-1"
     assert tools_offered(model.calls[0]) == ["calculator", "http_fetch", "memory"], "a turn never offers approval tools"
     assert model.calls[0]["modelId"] == "m" and model.calls[0]["inferenceConfig"] == {"maxTokens": 2048}
-    assert out["turnToolCalls"] == [] and out["turnUsage"] == {"inputTokens": 11, "outputTokens": 5}
+    assert out["turnToolCalls"] == [] and out["turnUsage"] == usage
     steps = dynamodb.query(
         TableName=TABLE_NAME,
         KeyConditionExpression="PK = :pk AND begins_with(SK, :step)",
@@ -164,7 +165,12 @@ def test_the_next_step_sends_results_after_the_call_and_persists_them(make_step,
     assert out["turnToolCalls"] == [
         {"name": "calculator", "input": {"expression": "6*7"}, "output": {"result": 42}, "status": "SUCCEEDED"}
     ]
-    assert out["turnUsage"] == {"inputTokens": 22, "outputTokens": 10}, "both model calls of the turn"
+    assert out["turnUsage"] == {
+        "inputTokens": 22,
+        "outputTokens": 10,
+        "cacheReadInputTokens": 0,
+        "cacheWriteInputTokens": 0,
+    }, "both model calls of the turn"
     sent = model.calls[1]["messages"]
     assert [m["role"] for m in sent] == ["user", "assistant", "user"]
     assert sent[1]["content"][0]["toolUse"]["toolUseId"] == "tu-1"

@@ -353,7 +353,7 @@ def test_a_tool_turn_runs_the_loop_twice_and_a_pure_tool_writes_nothing(measured
 
 def test_the_authorizer_runs_once_per_token_within_its_cache(measured):
     assert measured.authorizer_first_turn == 1 and measured.authorizer_later_turns == 0
-    assert measured.emf_metrics == 2  # InputTokens and OutputTokens by model
+    assert measured.emf_metrics == 4  # InputTokens, OutputTokens, CacheRead- and CacheWriteInputTokens by model
 
 
 def test_a_websocket_turn_streams_through_the_stream_function(measured):

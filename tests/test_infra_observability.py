@@ -29,7 +29,7 @@ def test_every_region_has_alarms_on_its_own_topic_and_a_dashboard(runs, stack):
         assert f"agent-infra-{stack}-{key}" in names
     dashboards = run.of_type("aws:cloudwatch/dashboard:Dashboard")
     assert sorted(d.inputs["region"] for d in dashboards) == sorted(regions)
-    assert all(len(json.loads(d.inputs["dashboardBody"])["widgets"]) == 4 for d in dashboards)
+    assert all(len(json.loads(d.inputs["dashboardBody"])["widgets"]) == 5 for d in dashboards)
 
 
 def function_key(function) -> str:
@@ -103,3 +103,33 @@ def test_xray_samples_at_the_configured_rate_from_the_edge(stack, rate):
     api = next(r for r in rules if r.inputs["serviceType"] == "AWS::ApiGateway::Stage")
     assert api.inputs["serviceName"] == f"agent-infra-{stack}/*"
     assert len(sampling_rule_name("a-very-long-stack-name-for-this", "states")) <= 32
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_the_dashboards_llm_metrics_are_the_ones_the_functions_write(runs, stack, capsys):
+    """Each LLM metric on the dashboard names what ``record_usage`` writes in EMF, with the
+    same dimensions (a metric drawn without its Model dimension is another, empty, metric);
+    the hit ratio's expression reads them by id."""
+    from handlers.shared.llm import LlmReply, record_usage
+
+    model = stack_config(stack)["agent-infra:llm"]["model"]
+    capsys.readouterr()
+    record_usage(model, LlmReply("a", (), "end_turn", 1, 1, "e", cache_read_tokens=1, cache_write_tokens=1))
+    emf = next(json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line)
+    directive = emf["_aws"]["CloudWatchMetrics"][0]
+    written = {
+        (directive["Namespace"], m["Name"], *(part for d in directive["Dimensions"][0] for part in (d, emf[d])))
+        for m in directive["Metrics"]
+    }
+    for dashboard in runs[stack].of_type("aws:cloudwatch/dashboard:Dashboard"):
+        widgets = json.loads(dashboard.inputs["dashboardBody"])["widgets"]
+        drawn = [
+            tuple(part for part in metric if not isinstance(part, dict))
+            for w in widgets
+            for metric in w["properties"]["metrics"]
+            if metric and metric[0] == directive["Namespace"]
+        ]
+        assert drawn and set(drawn) <= written
+        ratio = next(w for w in widgets if "hit ratio" in w["properties"]["title"])
+        ids = {m[-1]["id"] for m in ratio["properties"]["metrics"][1:]}
+        assert ids == {"r", "w", "i"} and ratio["properties"]["metrics"][0][0]["expression"] == "100 * r / (r + w + i)"

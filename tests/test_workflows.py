@@ -17,6 +17,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from components.config import HISTORY_TOKENS_MAX
 from components.workflows import (
     ModelCall,
     ToolRoute,
@@ -88,7 +89,9 @@ class ScriptedModel:
 class Stack:
     """A region's functions and both state machines on moto, wired to the real handlers."""
 
-    def __init__(self, adapter, max_steps=4, approval_timeout=60, approval_tools=("create_ticket",)):
+    def __init__(
+        self, adapter, max_steps=4, approval_timeout=60, approval_tools=("create_ticket",), history_tokens=8_000
+    ):
         self.dynamodb = boto3.client("dynamodb", region_name=REGION)
         self.dynamodb.create_table(**TABLE_SCHEMA.create_table_request(TABLE_NAME))
         self.store = Store(TABLE_NAME, REGION, ttl_days=30, client=self.dynamodb)
@@ -105,6 +108,7 @@ class Stack:
             LLM_MODEL="m",
             LLM_ENDPOINTS=[REGION],
             MAX_STEPS=max_steps + 5,
+            HISTORY_TOKENS=history_tokens,
         )
         specs, _ = load_tool_specs()
         self.agent = AgentStep(settings, self.store, specs, set(approval_tools))
@@ -226,7 +230,7 @@ def test_direct_answer(stack):
     s.model.replies = [reply("Hi! What can I do?")]
     out = output_of(s.run_turn(s.turn_input("hi")))
     assert out["answer"] == "Hi! What can I do?" and out["toolCalls"] == [] and out["sessionId"] == "s1"
-    assert out["usage"] == {"inputTokens": 10, "outputTokens": 4}
+    assert out["usage"] == {"inputTokens": 10, "outputTokens": 4, "cacheReadInputTokens": 0, "cacheWriteInputTokens": 0}
     history = list(reversed(s.store.conversations.load("s1").messages))
     assert [(m.role, m.text) for m in history] == [("user", "hi"), ("assistant", "Hi! What can I do?")]
     assert out["messageId"] == history[-1].message_id
@@ -245,7 +249,7 @@ def test_one_tool_call(stack):
             "status": "SUCCEEDED",
         }
     ]
-    assert out["usage"] == {"inputTokens": 20, "outputTokens": 8}
+    assert out["usage"] == {"inputTokens": 20, "outputTokens": 8, "cacheReadInputTokens": 0, "cacheWriteInputTokens": 0}
     # The calculator is pure: nothing to record, a redelivery computes the same answer.
     assert s.store.tool_runs.list(s.dispatcher.calls_to("calculator")[0]["executionId"]) == []
     assert [m.role for m in s.history()] == ["user", "assistant", "tool", "assistant"]
@@ -547,7 +551,7 @@ def test_a_turn_at_every_configured_maximum_keeps_each_state_within_256_kib(stac
     turn, in one tool step or several (the turn's summary of its calls grows with them, up to
     its own budget). The adapter fails the run with States.DataLimitExceeded, which nothing
     catches, as soon as a state's input or output passes 256 KiB."""
-    s = stack(approval_tools=(), max_steps=tool_steps + 1)
+    s = stack(approval_tools=(), max_steps=tool_steps + 1, history_tokens=HISTORY_TOKENS_MAX)
     for seq in range(1, 21):  # earlier turns: Prepare cuts the conversation to its budget
         old = [NewMessage(role="user", text="q" * 2_500), NewMessage(role="assistant", text="a" * 2_500)]
         s.store.conversations.append_step("s1", seq, old, turn_id=f"old-{seq}", user_id="alice", new_session=seq == 1)

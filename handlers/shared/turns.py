@@ -12,7 +12,10 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import msgspec
+
 from handlers.shared.llm import LlmMessage, ToolCall, ToolResult
+from handlers.shared.llm.caching import estimate_tokens
 from handlers.shared.store import Message, NewMessage
 
 # -- payload budgets ------------------------------------------------------------------------
@@ -34,6 +37,8 @@ REPLY_BYTES = 40 * 1024
 TURN_SUMMARY_BYTES = 24 * 1024
 """The most the turn's tool calls carried to the final answer take (``turn_summary``)."""
 PREVIEW_CHARS = 500
+USAGE_KEYS = ("inputTokens", "outputTokens", "cacheReadInputTokens", "cacheWriteInputTokens")
+"""A turn's token usage, as each step records it (``handlers.shared.llm.usage_of``)."""
 
 
 def state_bytes(value: Any) -> int:
@@ -50,11 +55,87 @@ def to_llm_message(message: Message | NewMessage) -> LlmMessage:
     if message.role == "assistant":
         calls = tuple(ToolCall(c["toolUseId"], c["name"], c.get("input") or {}) for c in message.tool_calls)
         return LlmMessage("assistant", text=message.text, tool_calls=calls)
+    # Cut the same way at every step (the step that ran the tool read a long output back by
+    # reference, shortened; later steps read it whole from the table), so the prompt's bytes,
+    # and its cached prefix, do not change from one step to the next.
     results = tuple(
-        ToolResult(r["toolUseId"], r["name"], r.get("output"), r.get("status") != "SUCCEEDED")
+        ToolResult(
+            r["toolUseId"],
+            r["name"],
+            shortened(r.get("output"), TOOL_OUTPUT_IN_REQUEST_BYTES),
+            r.get("status") != "SUCCEEDED",
+        )
         for r in message.tool_calls
     )
     return LlmMessage("user", tool_results=results)
+
+
+def message_tokens(message: Message | NewMessage) -> int:
+    """Tokens a stored message takes in a model request, estimated as the prompt cache's
+    minimum is (``handlers.shared.llm.caching.estimate_tokens``)."""
+    return estimate_tokens(msgspec.to_builtins(to_llm_message(message)))
+
+
+def history_hint(messages: Sequence[Message]) -> int | None:
+    """Where the newest step's request started its earlier turns (``Message.history_from``
+    of the newest assistant message that has one)."""
+    for message in sorted(messages, key=lambda m: m.seq, reverse=True):
+        if message.role == "assistant" and message.history_from is not None:
+            return message.history_from
+    return None
+
+
+def bounded_history(
+    history: Sequence[Message],
+    current_turn: str,
+    *,
+    budget: int,
+    hint: int | None,
+    whole_session: bool,
+    max_messages: int,
+    first_seq: int,
+) -> tuple[list[Message], int]:
+    """The messages a model call sends (``conversation``'s order) with the earlier turns cut
+    to ``budget`` tokens, and the step the kept turns start from (stored with the reply, the
+    next call's ``hint``).
+
+    Whole turns are dropped, oldest first, never summarised: a summary is one more model
+    call on the turn's path (its latency and tokens) and its words change the prompt's
+    prefix whenever it is redone. A cut keeps a turn's tool calls with their results, so no
+    ``toolResult`` is left without the ``toolUse`` it answers (Converse refuses that).
+
+    The start stays where the last call put it (``hint``) while the turns from there fit
+    the budget and are all in the window read (``whole_session``: the read reached the
+    session's first step). When they do not, the newest turns that fit half the budget
+    (and half of ``max_messages``) are kept, so the start, and with it every cached prefix,
+    stays put for the many turns it takes to grow back: a window that slid by one turn each
+    turn would make each turn's first call write its whole history to the cache again.
+    ``first_seq`` is this step's position: the start when no earlier turn is kept."""
+    turns: list[list[Message]] = []
+    for message in history:
+        if message.turn_id == current_turn:
+            continue
+        if turns and turns[-1][0].turn_id == message.turn_id:
+            turns[-1].append(message)
+        else:
+            turns.append([message])
+    current = [m for m in history if m.turn_id == current_turn]
+    sizes = [sum(message_tokens(m) for m in turn) for turn in turns]
+    starts = [turn[0].seq for turn in turns]
+    if hint is not None and (hint in starts or (hint == 0 and whole_session) or hint > max(starts, default=-1)):
+        kept = [n for n, start in enumerate(starts) if start >= hint]
+        if sum(sizes[n] for n in kept) <= budget:
+            return [m for n in kept for m in turns[n]] + current, hint
+    if hint is None and whole_session and sum(sizes) <= budget:
+        return [m for turn in turns for m in turn] + current, 0
+    kept, tokens, count = [], 0, 0
+    for n in reversed(range(len(turns))):
+        if tokens + sizes[n] > budget // 2 or count + len(turns[n]) > max_messages // 2:
+            break
+        kept.insert(0, n)
+        tokens, count = tokens + sizes[n], count + len(turns[n])
+    start = starts[kept[0]] if kept else first_seq
+    return [m for n in kept for m in turns[n]] + current, start
 
 
 def conversation(history: Sequence[Message], current_turn: str) -> list[Message]:
@@ -136,11 +217,11 @@ def turn_summary(
     calls = [forms[n][chosen[n]] for n in range(listed)]
     if listed < len(forms):
         calls.append({"omitted": len(forms) - listed})
-    usage = {"inputTokens": 0, "outputTokens": 0}
+    usage = dict.fromkeys(USAGE_KEYS, 0)
     for message in turn:
         if message.role == "assistant" and message.usage:
-            usage["inputTokens"] += int(message.usage.get("inputTokens", 0))
-            usage["outputTokens"] += int(message.usage.get("outputTokens", 0))
+            for key in USAGE_KEYS:
+                usage[key] += int(message.usage.get(key, 0))
     return calls, usage
 
 

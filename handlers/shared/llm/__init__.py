@@ -29,6 +29,7 @@ from handlers.shared.llm.formats import (
     ToolResult,
     ToolSpec,
     bedrock_request,
+    canonical,
     from_sdk_shape,
     openai_request,
     parse_bedrock_reply,
@@ -36,6 +37,7 @@ from handlers.shared.llm.formats import (
     reply_from_dict,
     reply_to_dict,
     to_sdk_shape,
+    usage_of,
 )
 from handlers.shared.llm.transports import (
     BedrockTransport,
@@ -69,6 +71,7 @@ __all__ = [
     "bedrock_request",
     "breaker_for",
     "build_client",
+    "canonical",
     "from_sdk_shape",
     "openai_request",
     "parse_bedrock_reply",
@@ -77,4 +80,5 @@ __all__ = [
     "reply_from_dict",
     "reply_to_dict",
     "to_sdk_shape",
+    "usage_of",
 ]

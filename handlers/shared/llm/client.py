@@ -10,7 +10,7 @@ from typing import Any
 
 import msgspec
 
-from handlers.shared.llm.formats import LlmMessage, LlmReply, ToolSpec, bedrock_request, openai_request
+from handlers.shared.llm.formats import LlmMessage, LlmReply, ToolSpec, bedrock_request, openai_request, usage_of
 from handlers.shared.llm.transports import (
     BedrockTransport,
     EndpointDownError,
@@ -228,21 +228,33 @@ class LlmClient:
         record_usage(self.model, reply)
 
 
+def cache_hit_ratio(reply: LlmReply) -> float | None:
+    """The share of the prompt read from the cache (None: no prompt)."""
+    prompt = reply.input_tokens + reply.cache_read_tokens + reply.cache_write_tokens
+    return round(reply.cache_read_tokens / prompt, 4) if prompt else None
+
+
 def record_usage(model: str, reply: LlmReply) -> None:
-    """Token usage of one model call: a log line and CloudWatch metrics (EMF)."""
+    """Token usage of one model call: a log line and CloudWatch metrics (EMF). The cache
+    hit ratio on the dashboard is CacheReadInputTokens over all three input counts."""
     logger.info(
         "llm usage",
         extra={
             "endpoint": reply.endpoint,
             "model": model,
-            "inputTokens": reply.input_tokens,
-            "outputTokens": reply.output_tokens,
+            **usage_of(reply),
+            "cacheHitRatio": cache_hit_ratio(reply),
             "stopReason": reply.stop_reason,
         },
     )
     emit_metric(
         METRIC_NAMESPACE,
-        {"InputTokens": reply.input_tokens, "OutputTokens": reply.output_tokens},
+        {
+            "InputTokens": reply.input_tokens,
+            "OutputTokens": reply.output_tokens,
+            "CacheReadInputTokens": reply.cache_read_tokens,
+            "CacheWriteInputTokens": reply.cache_write_tokens,
+        },
         dimensions={"Model": model},
     )
 

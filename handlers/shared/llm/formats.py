@@ -14,6 +14,8 @@ from typing import Any
 
 import msgspec
 
+from handlers.shared.llm.caching import CacheSupport, cache_points
+
 
 class ToolSpec(msgspec.Struct, frozen=True):
     name: str
@@ -49,8 +51,21 @@ class LlmReply(msgspec.Struct, frozen=True):
     tool_calls: tuple[ToolCall, ...]
     stop_reason: str
     input_tokens: int
+    """Input tokens billed at the full price: neither read from nor written to the cache."""
     output_tokens: int
     endpoint: str = ""
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+
+
+def usage_of(reply: LlmReply) -> dict[str, int]:
+    """A reply's tokens as the turn records and returns them (Converse's names)."""
+    return {
+        "inputTokens": reply.input_tokens,
+        "outputTokens": reply.output_tokens,
+        "cacheReadInputTokens": reply.cache_read_tokens,
+        "cacheWriteInputTokens": reply.cache_write_tokens,
+    }
 
 
 def reply_to_dict(reply: LlmReply) -> dict[str, Any]:
@@ -65,14 +80,25 @@ def reply_from_dict(value: dict[str, Any]) -> LlmReply:
 # --- Bedrock Converse ---------------------------------------------------------------------
 
 
+def canonical(value: Any) -> Any:
+    """A JSON document with its keys sorted at every level: a tool's input or output reads
+    back from the table in whatever order DynamoDB keeps a map's keys, and a prompt cache
+    matches bytes, so every rendering of a message must be the same."""
+    if isinstance(value, dict):
+        return {key: canonical(value[key]) for key in sorted(value)}
+    if isinstance(value, list):
+        return [canonical(item) for item in value]
+    return value
+
+
 def _bedrock_content(message: LlmMessage) -> list[dict[str, Any]]:
     content: list[dict[str, Any]] = []
     if message.text:
         content.append({"text": message.text})
     for call in message.tool_calls:
-        content.append({"toolUse": {"toolUseId": call.tool_use_id, "name": call.name, "input": call.input}})
+        content.append({"toolUse": {"toolUseId": call.tool_use_id, "name": call.name, "input": canonical(call.input)}})
     for result in message.tool_results:
-        document = result.output if isinstance(result.output, dict) else {"result": result.output}
+        document = canonical(result.output if isinstance(result.output, dict) else {"result": result.output})
         content.append(
             {
                 "toolResult": {
@@ -86,10 +112,16 @@ def _bedrock_content(message: LlmMessage) -> list[dict[str, Any]]:
 
 
 def bedrock_request(
-    model: str, system: str, messages: Sequence[LlmMessage], tools: Sequence[ToolSpec], max_tokens: int
+    model: str,
+    system: str,
+    messages: Sequence[LlmMessage],
+    tools: Sequence[ToolSpec],
+    max_tokens: int,
+    cache: CacheSupport | None = None,
 ) -> dict[str, Any]:
     """Converse arguments. Consecutive messages of one role are merged: Converse wants
-    user and assistant to alternate."""
+    user and assistant to alternate. With ``cache`` (the model caches prompts), cache
+    checkpoints go where ``handlers.shared.llm.caching`` places them."""
     merged: list[dict[str, Any]] = []
     for message in messages:
         content = _bedrock_content(message)
@@ -111,7 +143,11 @@ def bedrock_request(
                 for t in tools
             ]
         }
-    return request
+    return cache_points(request, cache)
+
+
+def _int(value: Any) -> int:
+    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0
 
 
 def parse_bedrock_reply(response: dict[str, Any], endpoint: str) -> LlmReply:
@@ -122,15 +158,26 @@ def parse_bedrock_reply(response: dict[str, Any], endpoint: str) -> LlmReply:
         for block in content
         if "toolUse" in block
     )
-    usage = response.get("usage", {})
     return LlmReply(
         text=text,
         tool_calls=calls,
         stop_reason=response.get("stopReason", ""),
-        input_tokens=int(usage.get("inputTokens", 0)),
-        output_tokens=int(usage.get("outputTokens", 0)),
         endpoint=endpoint,
+        **bedrock_usage(response.get("usage") or {}),
     )
+
+
+def bedrock_usage(usage: dict[str, Any]) -> dict[str, int]:
+    """Converse's (and ConverseStream's metadata) ``TokenUsage``: ``inputTokens`` counts only
+    the tokens neither read from nor written to the cache; the cached ones are
+    ``cacheReadInputTokens`` and ``cacheWriteInputTokens``, absent when nothing was cached
+    (https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_TokenUsage.html)."""
+    return {
+        "input_tokens": _int(usage.get("inputTokens")),
+        "output_tokens": _int(usage.get("outputTokens")),
+        "cache_read_tokens": _int(usage.get("cacheReadInputTokens")),
+        "cache_write_tokens": _int(usage.get("cacheWriteInputTokens")),
+    }
 
 
 # -- Converse as Step Functions' AWS SDK integration speaks it -----------------------------
@@ -214,13 +261,29 @@ def parse_openai_reply(response: dict[str, Any], endpoint: str) -> LlmReply:
         except json.JSONDecodeError:
             arguments = {"_unparsed": function.get("arguments")}
         calls.append(ToolCall(call.get("id", ""), function.get("name", ""), arguments))
-    usage = response.get("usage") or {}
     finish = choice.get("finish_reason") or ""
     return LlmReply(
         text=message.get("content") or "",
         tool_calls=tuple(calls),
         stop_reason="tool_use" if finish == "tool_calls" else ("end_turn" if finish == "stop" else finish),
-        input_tokens=int(usage.get("prompt_tokens", 0)),
-        output_tokens=int(usage.get("completion_tokens", 0)),
         endpoint=endpoint,
+        **openai_usage(response.get("usage") or {}),
     )
+
+
+def openai_usage(usage: dict[str, Any]) -> dict[str, int]:
+    """Chat completions' usage in Converse's terms. ``prompt_tokens`` includes the cached
+    ones, reported as ``prompt_tokens_details.cached_tokens`` (newer models also report
+    ``cache_write_tokens`` there); a server that does not report them (many OpenAI-compatible
+    ones) counts as nothing cached
+    (https://developers.openai.com/api/docs/guides/prompt-caching)."""
+    details = usage.get("prompt_tokens_details") or {}
+    prompt = _int(usage.get("prompt_tokens"))
+    read = min(_int(details.get("cached_tokens")), prompt)
+    write = min(_int(details.get("cache_write_tokens")), prompt - read)
+    return {
+        "input_tokens": prompt - read - write,
+        "output_tokens": _int(usage.get("completion_tokens")),
+        "cache_read_tokens": read,
+        "cache_write_tokens": write,
+    }

@@ -10,7 +10,7 @@ import urllib.request
 from collections.abc import Callable
 from typing import Any
 
-from handlers.shared.llm.formats import LlmReply, ToolCall, parse_bedrock_reply, parse_openai_reply
+from handlers.shared.llm.formats import LlmReply, ToolCall, bedrock_usage, parse_bedrock_reply, parse_openai_reply
 
 
 class LlmError(Exception):
@@ -171,9 +171,8 @@ class BedrockTransport:
             text="".join(text),
             tool_calls=tuple(calls),
             stop_reason=stop_reason,
-            input_tokens=int(usage.get("inputTokens", 0)),
-            output_tokens=int(usage.get("outputTokens", 0)),
             endpoint=self.name,
+            **bedrock_usage(usage),
         )
 
 

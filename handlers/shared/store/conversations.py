@@ -125,6 +125,9 @@ class Message(msgspec.Struct, frozen=True):
     """The execution (turn or task) that wrote it."""
     replica: str = ""
     """The replica its step was written to."""
+    history_from: int | None = None
+    """An assistant message: the step from which the earlier turns its request sent start
+    (``handlers.shared.turns.bounded_history``)."""
 
 
 def message_id(seq: int, replica: str, index: int) -> str:
@@ -138,6 +141,7 @@ class NewMessage(msgspec.Struct, frozen=True):
     text: str
     tool_calls: list[dict[str, Any]] = msgspec.field(default_factory=list)
     usage: dict[str, int] | None = None
+    history_from: int | None = None
 
 
 class ConversationPage(msgspec.Struct, frozen=True):
@@ -182,6 +186,7 @@ def _messages(item: Mapping[str, Any]) -> list[Message]:
             seq=seq,
             turn_id=item.get("turn", ""),
             replica=replica,
+            history_from=entry.get("historyFrom"),
         )
         for index, entry in enumerate(stored)
     ]
@@ -233,6 +238,8 @@ class ConversationStore:
                 entry["toolCalls"] = message.tool_calls
             if message.usage is not None:
                 entry["usage"] = message.usage
+            if message.history_from is not None:
+                entry["historyFrom"] = message.history_from
             stored.append(entry)
         return {
             keys.PARTITION_KEY: keys.session_pk(session_id),

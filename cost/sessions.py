@@ -1,0 +1,181 @@
+"""The model's tokens, turn by turn, in sessions of a realistic shape.
+
+Tokens are not a formula here: every model call of a session is built by the turn's own
+prepare and recorded by its own record (``handlers.agent_step``, on a moto table, so the
+history is read back from the store as a deployed turn reads it, cut to
+``llm.historyTokens``, with the prompt cache's checkpoints where the stack's model takes
+them), and each request's input side is counted by the local stand-in's prompt cache
+(``local.model.PromptCache``: what a checkpoint written within the TTL lets the next call
+read). Only the answers are made up: a final answer of ``answer_tokens`` of English prose,
+and, in the session's tool turns, one ``calculator`` call first.
+
+The state machine between prepare and record is skipped: it passes the request and the
+answer through unchanged (tests/test_workflows.py runs the real one).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from handlers.shared.llm.caching import CHARS_PER_TOKEN, estimate_tokens
+
+TOOL_OUTPUT = {"result": 42}
+
+
+@dataclass(frozen=True)
+class SessionShape:
+    """A session as ``make cost`` prices it (``--session-turns`` and the message and answer
+    sizes of ``cost.model.Assumptions``)."""
+
+    turns: int = 10
+    message_chars: int = 400
+    answer_tokens: int = 300
+    tool_every: int = 3
+    """Every third turn calls one tool (two model calls); 0: none does."""
+    tool_call_tokens: int = 40
+    """Output tokens of a step that only calls a tool."""
+    turn_interval_s: float = 90.0
+
+    def is_tool_turn(self, turn: int) -> bool:
+        return self.tool_every > 0 and turn % self.tool_every == 0
+
+
+@dataclass(frozen=True)
+class TurnTokens:
+    """One turn's model calls, summed: what each token kind is billed on."""
+
+    calls: int
+    input: int
+    cache_read: int
+    cache_write: int
+    output: int
+
+    @property
+    def prompt(self) -> int:
+        """Every input token, however billed."""
+        return self.input + self.cache_read + self.cache_write
+
+
+@dataclass
+class Session:
+    turns: list[TurnTokens] = field(default_factory=list)
+
+    def mean(self, first: int = 1, last: int | None = None) -> TurnTokens:
+        chosen = self.turns[first - 1 : last]
+        n = len(chosen)
+        return TurnTokens(
+            calls=round(sum(t.calls for t in chosen) / n),
+            input=round(sum(t.input for t in chosen) / n),
+            cache_read=round(sum(t.cache_read for t in chosen) / n),
+            cache_write=round(sum(t.cache_write for t in chosen) / n),
+            output=round(sum(t.output for t in chosen) / n),
+        )
+
+
+@contextlib.contextmanager
+def _table() -> Iterator[Any]:
+    import boto3
+    from moto import mock_aws
+
+    from handlers.shared.table import TABLE_SCHEMA
+    from local.moto_dynamodb import DynamoDBGuard
+
+    # mock_aws puts fake credentials in the environment while it runs.
+    with mock_aws(), DynamoDBGuard():
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        client.create_table(**TABLE_SCHEMA.create_table_request("agent-infra-cost"))
+        yield client
+
+
+def run_session(
+    model_id: str,
+    shape: SessionShape,
+    *,
+    prompt_caching: bool = True,
+    history_tokens: int = 8_000,
+    max_tokens: int = 2_048,
+) -> Session:
+    """One session of ``shape.turns`` turns, each model call's usage as the stand-in's
+    prompt cache counts it."""
+    import logging
+
+    from handlers.agent_step import AgentStep, AgentStepSettings, load_tool_specs
+    from handlers.shared.store import Store
+    from local.model import PromptCache
+
+    if shape.turns < 1:
+        raise ValueError("a session has at least one turn")
+    now = {"t": 1_000_000.0}
+    cache = PromptCache(clock=lambda: now["t"])
+    logging.disable(logging.CRITICAL)
+    try:
+        with _table() as client, open(os.devnull, "w") as quiet, contextlib.redirect_stdout(quiet):
+            store = Store("agent-infra-cost", "us-east-1", ttl_days=30, client=client)
+            specs, approval_tools = load_tool_specs()
+            agent = AgentStep(
+                AgentStepSettings(
+                    TABLE_NAME="agent-infra-cost",
+                    AWS_REGION="us-east-1",
+                    LLM_PROVIDER="bedrock",
+                    LLM_MODEL=model_id,
+                    LLM_ENDPOINTS=["us-east-1"],
+                    HISTORY_TOKENS=history_tokens,
+                    PROMPT_CACHING=prompt_caching,
+                    MAX_TOKENS=max_tokens,
+                ),
+                store,
+                specs,
+                approval_tools,
+            )
+            session = Session()
+            for turn in range(1, shape.turns + 1):
+                now["t"] += shape.turn_interval_s
+                session.turns.append(_turn(agent, cache, model_id, shape, turn))
+            return session
+    finally:
+        logging.disable(logging.NOTSET)
+
+
+def _turn(agent: Any, cache: Any, model_id: str, shape: SessionShape, turn: int) -> TurnTokens:
+    from cost.measure import prose
+    from handlers.shared.llm import from_sdk_shape, to_sdk_shape
+    from local.model import converse_response
+
+    tool_turn = shape.is_tool_turn(turn)
+    message = prose(shape.message_chars, turn * 131)
+    event: dict[str, Any] = {"sessionId": "cost", "userId": "u", "executionId": f"turn-{turn}", "message": message}
+    totals = {"calls": 0, "input": 0, "cache_read": 0, "cache_write": 0, "output": 0}
+    while True:
+        prepared = agent.prepare(event)
+        request = from_sdk_shape(prepared["request"])
+        if tool_turn and totals["calls"] == 0:
+            answer = converse_response("", [(f"tooluse_{turn}", "calculator", {"expression": "6*7"})])
+            output = shape.tool_call_tokens
+        else:
+            answer = converse_response(prose(shape.answer_tokens * CHARS_PER_TOKEN, turn * 977))
+            output = estimate_tokens(answer["output"]["message"]["content"][0]["text"])
+        usage = cache.usage(model_id, request)
+        answer["usage"] = {**usage, "outputTokens": output}
+        totals["calls"] += 1
+        totals["input"] += usage["inputTokens"]
+        totals["cache_read"] += usage["cacheReadInputTokens"]
+        totals["cache_write"] += usage["cacheWriteInputTokens"]
+        totals["output"] += output
+        out = agent.record({**prepared, "model": {"converse": to_sdk_shape(answer)}})
+        if out["done"]:
+            return TurnTokens(**totals)
+        results = [
+            {
+                "toolUseId": c["toolUseId"],
+                "name": c["name"],
+                "seq": c["seq"],
+                "status": "SUCCEEDED",
+                "output": TOOL_OUTPUT,
+            }
+            for c in out["toolCalls"]
+        ]
+        event = {**event, "step": out["step"], "message": None, "toolResults": results}
