@@ -324,6 +324,7 @@ def test_prod_fixed_costs_include_provisioned_concurrency_and_a_domain_adds_heal
     assert list(facts.provisioned) == sorted(facts.provisioned, key=lambda e: (e[1], e[0])), "one order, run to run"
     assert facts.pitr_regions == facts.regions and facts.ttl_days == 365 and facts.stage_rate_limit == 200
     assert facts.kms_rotating_keys == facts.kms_keys == 3 and facts.kms_rotation_days == 365
+    assert facts.detailed_metric_methods == 0, "no method-level metrics: nothing reads them, each costs $0.30 a month"
     lines = fixed_lines(facts, prices, Assumptions())
     assert not [line for line in lines if line.group == "Route 53"]
     with_domain = {**config, "agent-infra:domain": {"zone": "agents.example.com"}}
