@@ -291,7 +291,13 @@ class AgentApi(pulumi.ComponentResource):
             settings=aws.apigateway.MethodSettingsSettingsArgs(
                 logging_level=args.api.execution_log_level,
                 data_trace_enabled=False,
-                metrics_enabled=True,
+                # Off: detailed metrics are per method, billed as custom metrics (5 a method a
+                # region, $31.50 a month in prod: make cost), and nothing reads them; the alarms
+                # and dashboards use the API- and stage-level metrics, which are free and sent
+                # without them ("Your account is charged for accessing method-level CloudWatch
+                # metrics, but not the API-level or stage-level metrics",
+                # https://docs.aws.amazon.com/apigateway/latest/developerguide/set-up-stages.html).
+                metrics_enabled=False,
                 throttling_rate_limit=args.api.rate_limit,
                 throttling_burst_limit=args.api.burst_limit,
             ),
@@ -310,7 +316,7 @@ class AgentApi(pulumi.ComponentResource):
             settings=aws.apigateway.MethodSettingsSettingsArgs(
                 logging_level=args.api.execution_log_level,
                 data_trace_enabled=False,
-                metrics_enabled=True,
+                metrics_enabled=False,  # as the stage's: see above
                 throttling_rate_limit=HEALTH_RATE_LIMIT,
                 throttling_burst_limit=HEALTH_BURST_LIMIT,
             ),

@@ -21,7 +21,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("stack", nargs="?", default="dev", help="stack name: reads Pulumi.<stack>.yaml (default dev)")
     parser.add_argument("--rate", type=float, help="turns per second, all regions together: show the capacity it needs")
     defaults = Assumptions()
-    parser.add_argument("--model-wait", type=float, default=defaults.model_wait_s, help="seconds per model call")
+    parser.add_argument(
+        "--model-wait",
+        type=float,
+        help="seconds per model call (default: the model's time to first token + output tokens / its output speed)",
+    )
     parser.add_argument("--input-tokens", type=int, default=defaults.input_tokens)
     parser.add_argument("--output-tokens", type=int, default=defaults.output_tokens)
     parser.add_argument("--dynamodb-ms", type=float, default=defaults.dynamodb_ms, help="DynamoDB round trip, ms")
@@ -43,6 +47,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.rate is not None and args.rate <= 0:
         parser.error("--rate must be positive")
+    if args.model_wait is not None and args.model_wait < 0:
+        parser.error("--model-wait is seconds, not negative")
     if args.xray_sampling is not None and not 0 <= args.xray_sampling <= 1:
         parser.error("--xray-sampling is a fraction between 0 and 1")
 

@@ -49,18 +49,66 @@ class Entry:
     read: str
     confirmed: bool
     evidence: str
+    regions: Mapping[str, Entry] = field(default_factory=dict)
+    """A region's own figure where it differs from ``value`` (us-east-1's), each with its source."""
+    unsourced_in: tuple[str, ...] = ()
+    """Regions for which no figure was found: they are priced at ``value``, and the report says so."""
+
+    def at(self, region: str | None) -> Entry:
+        """The figure that applies in ``region``: its own if prices.json has one, else us-east-1's."""
+        return self.regions.get(region, self) if region else self
 
 
 @dataclass(frozen=True)
 class ModelPrice:
+    """A model's token prices per 1M tokens on one route (global, geographic, in-region, or an
+    OpenAI-compatible API), and its output speed, which decides how long a turn waits for it."""
+
     model_id: str
     name: str
+    route: str
     input_per_million: float
     output_per_million: float
+    cache_read_per_million: float | None
+    """None: the model has no prompt caching."""
+    cache_write_per_million: float | None
+    """A 5-minute cache write; None: the model has no prompt caching."""
     url: str
     read: str
     confirmed: bool
     evidence: str
+    output_tokens_per_second: float | None
+    """None: no benchmark found; the model wait is then --model-wait or the fallback."""
+    first_token_seconds: float | None
+    speed_url: str | None
+    speed_confirmed: bool
+    speed_evidence: str
+
+
+MODEL_FIELDS = (
+    "name",
+    "route",
+    "input_per_million",
+    "output_per_million",
+    "cache_read_per_million",
+    "cache_write_per_million",
+    "url",
+    "read",
+    "confirmed",
+    "evidence",
+    "output_tokens_per_second",
+    "first_token_seconds",
+    "speed_url",
+    "speed_confirmed",
+    "speed_evidence",
+)
+_MODEL_NULLABLE = {
+    "cache_read_per_million",
+    "cache_write_per_million",
+    "output_tokens_per_second",
+    "first_token_seconds",
+    "speed_url",
+}
 
 
 @dataclass(frozen=True)
@@ -72,8 +120,9 @@ class PriceTable:
     region: str
     read: str
 
-    def usd(self, key: str) -> float:
-        return self.prices[key].value
+    def usd(self, key: str, region: str | None = None) -> float:
+        """``key``'s price in ``region`` (us-east-1's where prices.json has no figure of its own)."""
+        return self.prices[key].at(region).value
 
     def quota(self, key: str) -> float:
         return self.quotas[key].value
@@ -82,39 +131,82 @@ class PriceTable:
         return self.facts[key].value
 
 
+_ENTRY_FIELDS = {"per", "url", "read", "confirmed", "evidence"}
+_REGION_FIELDS = {"url", "read", "confirmed", "evidence"}
+
+
+def _entry(key: str, raw: Mapping[str, Any], value_key: str, per: str | None = None) -> Entry:
+    return Entry(
+        key,
+        float(raw[value_key]),
+        raw.get("per", per or ""),
+        raw["url"],
+        raw["read"],
+        bool(raw["confirmed"]),
+        raw["evidence"],
+    )
+
+
 def _entries(section: Mapping[str, Mapping[str, Any]], value_key: str) -> dict[str, Entry]:
     out = {}
     for key, raw in section.items():
-        missing = {value_key, "per", "url", "read", "confirmed", "evidence"} - set(raw)
+        missing = ({value_key} | _ENTRY_FIELDS) - set(raw)
         if missing:
             raise ValueError(f"prices.json: {key} lacks {', '.join(sorted(missing))}")
-        out[key] = Entry(
-            key, float(raw[value_key]), raw["per"], raw["url"], raw["read"], bool(raw["confirmed"]), raw["evidence"]
+        regions = {}
+        for region, override in (raw.get("regions") or {}).items():
+            missing = ({value_key} | _REGION_FIELDS) - set(override)
+            if missing:
+                raise ValueError(f"prices.json: {key} in {region} lacks {', '.join(sorted(missing))}")
+            regions[region] = _entry(key, override, value_key, raw["per"])
+        out[key] = dataclasses.replace(
+            _entry(key, raw, value_key), regions=regions, unsourced_in=tuple(raw.get("unsourced_in", ()))
         )
     return out
 
 
+def _model(model_id: str, raw: Mapping[str, Any]) -> ModelPrice:
+    """One entry of prices.json "models"; every field must be there (null only where the
+    model has no prompt caching or no benchmark was found), so a gap is an error, not a 0."""
+    missing = [name for name in MODEL_FIELDS if name not in raw]
+    if missing:
+        raise ValueError(f"prices.json: model {model_id} lacks {', '.join(missing)}")
+    nulls = [name for name in MODEL_FIELDS if raw[name] is None and name not in _MODEL_NULLABLE]
+    if nulls:
+        raise ValueError(f"prices.json: model {model_id} has no value for {', '.join(nulls)}")
+
+    def number(name: str) -> float | None:
+        return None if raw[name] is None else float(raw[name])
+
+    return ModelPrice(
+        model_id=model_id,
+        name=raw["name"],
+        route=raw["route"],
+        input_per_million=float(raw["input_per_million"]),
+        output_per_million=float(raw["output_per_million"]),
+        cache_read_per_million=number("cache_read_per_million"),
+        cache_write_per_million=number("cache_write_per_million"),
+        url=raw["url"],
+        read=raw["read"],
+        confirmed=bool(raw["confirmed"]),
+        evidence=raw["evidence"],
+        output_tokens_per_second=number("output_tokens_per_second"),
+        first_token_seconds=number("first_token_seconds"),
+        speed_url=raw["speed_url"],
+        speed_confirmed=bool(raw["speed_confirmed"]),
+        speed_evidence=raw["speed_evidence"],
+    )
+
+
 def load_prices(path: Path = PRICES_PATH) -> PriceTable:
     """The price table; every entry must name its page, the date it was read and whether
-    the figure was confirmed there."""
+    the figure was confirmed there, and so must each region's own figure."""
     raw = json.loads(Path(path).read_text())
-    models = {}
-    for model_id, m in raw["models"].items():
-        models[model_id] = ModelPrice(
-            model_id,
-            m["name"],
-            float(m["input_per_million"]),
-            float(m["output_per_million"]),
-            m["url"],
-            m["read"],
-            bool(m["confirmed"]),
-            m["evidence"],
-        )
     return PriceTable(
         prices=_entries(raw["prices"], "usd"),
         quotas=_entries(raw["quotas"], "value"),
         facts=_entries(raw["facts"], "value"),
-        models=models,
+        models={model_id: _model(model_id, m) for model_id, m in raw["models"].items()},
         region=raw["_about"]["region"],
         read=raw["_about"]["read"],
     )
@@ -294,15 +386,23 @@ class StackFacts:
     dashboards: int
     health_checks: tuple[HealthCheckFacts, ...]
     kms_keys: int
+    kms_rotating_keys: int
+    """Keys with automatic rotation: each of a key's first two rotations adds to its price."""
+    kms_rotation_days: int
     secrets: int
     event_connections: int
     budgets: int
     table_regions: int
-    pitr_regions: int
+    pitr_regions: tuple[str, ...]
+    """The regions whose replica has point-in-time recovery on."""
+    table_class: str
     ttl_days: int
     turn_log_level: str
     turn_log_data: bool
     access_log_format: str
+    websocket_access_log_format: str
+    detailed_metric_methods: int
+    """REST methods with detailed (method-level) CloudWatch metrics, all regions together."""
     execution_log_level: str
     stage_rate_limit: float
     stage_burst_limit: float
@@ -338,6 +438,38 @@ def _sampling_from_config(config: Mapping[str, Any]) -> float | None:
         if "sampl" in key.lower() and isinstance(value, int | float):
             return float(value) / 100 if value > 1 else float(value)
     return None
+
+
+_HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "x-amazon-apigateway-any-method")
+
+
+def _method_path(path: str, method: str) -> str:
+    """A method's key in a stage's method settings: the resource path with every "/" as "~1"
+    (https://docs.aws.amazon.com/apigateway/latest/api/API_UpdateStage.html, patch paths)."""
+    verb = "*" if method == "x-amazon-apigateway-any-method" else method.upper()
+    return f"{path.replace('/', '~1')}/{verb}"
+
+
+def detailed_metric_methods(resources: Sequence[Any]) -> int:
+    """REST methods (every region) whose stage settings turn detailed metrics on: a method's
+    own settings win over the stage's ``*/*``. Only these emit method-level metrics, the ones
+    API Gateway bills for ("Your account is charged for accessing method-level CloudWatch
+    metrics, but not the API-level or stage-level metrics",
+    https://docs.aws.amazon.com/apigateway/latest/developerguide/set-up-stages.html)."""
+    count = 0
+    for api in (r for r in resources if r.typ == "aws:apigateway/restApi:RestApi"):
+        region = api.inputs.get("region")
+        settings = {
+            r.inputs["methodPath"]: bool(r.inputs["settings"].get("metricsEnabled"))
+            for r in resources
+            if r.typ == "aws:apigateway/methodSettings:MethodSettings" and r.inputs.get("region") == region
+        }
+        paths = json.loads(api.inputs["body"]).get("paths", {})
+        for path, operations in paths.items():
+            for method in operations:
+                if method.lower() in _HTTP_METHODS:
+                    count += settings.get(_method_path(path, method.lower()), settings.get("*/*", False))
+    return count
 
 
 def facts_from_resources(stack: str, resources: Sequence[Any], config: Mapping[str, Any] | None = None) -> StackFacts:
@@ -379,9 +511,13 @@ def facts_from_resources(stack: str, resources: Sequence[Any], config: Mapping[s
     )
     table = _one(resources, "aws:dynamodb/table:Table")
     replicas = table.inputs.get("replicas") or []
-    pitr = int(bool((table.inputs.get("pointInTimeRecovery") or {}).get("enabled"))) + sum(
-        1 for replica in replicas if replica.get("pointInTimeRecovery")
+    pitr = tuple(
+        [table.inputs.get("region")] * bool((table.inputs.get("pointInTimeRecovery") or {}).get("enabled"))
+        + [replica["regionName"] for replica in replicas if replica.get("pointInTimeRecovery")]
     )
+    keys = [r for r in resources if r.typ == "aws:kms/key:Key"]
+    rotating = [k for k in keys if k.inputs.get("enableKeyRotation")]
+    ws_stages = [r for r in resources if r.typ == "aws:apigatewayv2/stage:Stage"]
     record_env = next(
         r.inputs["environment"]["variables"]
         for r in resources
@@ -442,16 +578,25 @@ def facts_from_resources(stack: str, resources: Sequence[Any], config: Mapping[s
         ),
         dashboards=sum(1 for r in resources if r.typ == "aws:cloudwatch/dashboard:Dashboard"),
         health_checks=health_checks,
-        kms_keys=sum(1 for r in resources if r.typ == "aws:kms/key:Key"),
+        kms_keys=len(keys),
+        kms_rotating_keys=len(rotating),
+        # Automatic rotation is yearly unless RotationPeriodInDays says otherwise
+        # (https://docs.aws.amazon.com/kms/latest/developerguide/rotate-keys.html).
+        kms_rotation_days=max((int(k.inputs.get("rotationPeriodInDays") or 365) for k in rotating), default=365),
         secrets=sum(1 for r in resources if r.typ == "aws:secretsmanager/secret:Secret"),
         event_connections=sum(1 for r in resources if r.typ == "aws:cloudwatch/eventConnection:EventConnection"),
         budgets=sum(1 for r in resources if r.typ == "aws:budgets/budget:Budget"),
         table_regions=1 + len(replicas),
         pitr_regions=pitr,
+        table_class=table.inputs.get("tableClass") or "STANDARD",
         ttl_days=int(record_env["TTL_DAYS"]),
         turn_log_level=turn.inputs["loggingConfiguration"]["level"],
         turn_log_data=bool(turn.inputs["loggingConfiguration"].get("includeExecutionData")),
         access_log_format=(stage.inputs.get("accessLogSettings") or {}).get("format", ""),
+        websocket_access_log_format=(ws_stages[0].inputs.get("accessLogSettings") or {}).get("format", "")
+        if ws_stages
+        else "",
+        detailed_metric_methods=detailed_metric_methods(resources),
         execution_log_level=method.inputs["settings"].get("loggingLevel", "OFF"),
         stage_rate_limit=float(method.inputs["settings"].get("throttlingRateLimit", 0)),
         stage_burst_limit=float(method.inputs["settings"].get("throttlingBurstLimit", 0)),
@@ -471,8 +616,10 @@ def facts_from_resources(stack: str, resources: Sequence[Any], config: Mapping[s
 class Assumptions:
     """Every figure neither measured nor read from the program; printed with the report."""
 
-    model_wait_s: float = 3.0
-    """Seconds the state machine (or, streaming, the stream function) waits per model call."""
+    model_wait_s: float | None = None
+    """Seconds the state machine (or, streaming, the stream function) waits per model call;
+    None until :func:`with_model_wait` derives it from the model's speed (or --model-wait)."""
+    model_wait_source: str = ""
     input_tokens: int = 1500
     output_tokens: int = 300
     dynamodb_ms: float = 10.0
@@ -496,9 +643,15 @@ class Assumptions:
     def reply_chars(self) -> int:
         return self.output_tokens * self.chars_per_token
 
+    @property
+    def wait_s(self) -> float:
+        if self.model_wait_s is None:
+            raise ValueError("the model wait is not set: pass model_wait_s or derive it with with_model_wait()")
+        return self.model_wait_s
+
     def lines(self) -> list[str]:
         return [
-            f"model wait {self.model_wait_s:g} s per model call (--model-wait)",
+            f"model wait {self.wait_s:.2f} s per model call: {self.model_wait_source or '--model-wait'}",
             f"tokens {self.input_tokens:,} in / {self.output_tokens:,} out per model call (--input-tokens, --output-tokens)",
             f"DynamoDB round trip {self.dynamodb_ms:g} ms from Lambda (--dynamodb-ms)",
             f"Task state overhead {self.task_overhead_ms:g} ms in the Express duration (--task-overhead-ms)",
@@ -508,6 +661,32 @@ class Assumptions:
             f" answer {self.reply_chars:,} ({self.output_tokens} output tokens x {self.chars_per_token} characters),"
             " English prose",
         ]
+
+
+FALLBACK_MODEL_WAIT_S = 3.0
+
+
+def with_model_wait(assumptions: Assumptions, model: ModelPrice | None, model_id: str) -> Assumptions:
+    """The assumptions with the model wait set: --model-wait if given, else the time the model
+    takes to write a call's output (time to first token + output tokens / output tokens a
+    second, from its entry in prices.json), else a fallback the report names."""
+    if assumptions.model_wait_s is not None:
+        return dataclasses.replace(assumptions, model_wait_source=assumptions.model_wait_source or "--model-wait")
+    if model is not None and model.output_tokens_per_second and model.first_token_seconds is not None:
+        wait = model.first_token_seconds + assumptions.output_tokens / model.output_tokens_per_second
+        source = (
+            f"{model.first_token_seconds:g} s to the first token + {assumptions.output_tokens:,} output tokens"
+            f" / {model.output_tokens_per_second:g} tokens/s ({model.model_id};"
+            f" {'' if model.speed_confirmed else 'third-party benchmark, unconfirmed: '}{model.speed_url});"
+            " --model-wait overrides"
+        )
+        return dataclasses.replace(assumptions, model_wait_s=wait, model_wait_source=source)
+    reason = "no price entry" if model is None else "no output speed"
+    return dataclasses.replace(
+        assumptions,
+        model_wait_s=FALLBACK_MODEL_WAIT_S,
+        model_wait_source=f"assumed: {model_id} has {reason} in cost/prices.json (--model-wait overrides)",
+    )
 
 
 # -- the arithmetic -----------------------------------------------------------------------
@@ -537,7 +716,7 @@ def lambda_billed_ms(
     work = profile.handler_ms.get(key, 0.0) / share
     waits = profile.dynamodb_calls.get(key, 0.0) * assumptions.dynamodb_ms
     if key == "agent-stream":
-        waits += assumptions.model_wait_s * 1000
+        waits += assumptions.wait_s * 1000
     return max(1, math.ceil(work + waits))
 
 
@@ -545,7 +724,7 @@ def express_billed_ms(profile: TurnProfile, facts: StackFacts, prices: PriceTabl
     """The turn's Express duration, rounded up to the next 100 ms: the model waits (the
     state machine's own model calls), every function it runs, and each Task state's overhead."""
     own_model_calls = profile.model_calls - profile.invocations.get("agent-stream", 0.0)
-    ms = own_model_calls * assumptions.model_wait_s * 1000
+    ms = own_model_calls * assumptions.wait_s * 1000
     for key, count in profile.invocations.items():
         if key in ("authorizer", "connection"):
             continue  # API Gateway calls these, outside the execution
@@ -576,6 +755,8 @@ ACCESS_LOG_SAMPLE = {
     "$context.error.message": "-",
     "$context.xrayTraceId": "1-5e1b4151-43a7e7a1e2f5b1c7d3e9f0a1",
     "$context.identity.apiKeyId": "a1b2c3d4e5",
+    "$context.connectionId": "L0SM9cOFvHcCIhw=",
+    "$context.routeKey": "sendMessage",
 }
 
 
@@ -587,20 +768,82 @@ def access_log_bytes(log_format: str) -> int:
     return len(line.encode()) + 1 if log_format else 0
 
 
+def websocket_access_lines(profile: TurnProfile) -> float:
+    """Access log lines of a WebSocket turn: one per route invocation, so the turn's message
+    and its session's $connect and $disconnect, shared by the session's turns
+    (https://docs.aws.amazon.com/apigateway/latest/developerguide/websocket-api-logging.html).
+    The frames the backend posts back are @connections calls, not route invocations."""
+    return 1 + 2 / max(1, profile.session_turns)
+
+
 def log_bytes_per_turn(profile: TurnProfile, facts: StackFacts) -> tuple[float, float, float]:
     """(Lambda application logs, Step Functions logs at the machine's level, access logs)."""
     sfn = profile.sfn_log_bytes.get((facts.turn_log_level, facts.turn_log_data and facts.turn_log_level == "ALL"))
     if sfn is None:
         sfn = profile.sfn_log_bytes.get((facts.turn_log_level, False), 0.0)
-    access = access_log_bytes(facts.access_log_format) if profile.kind != "websocket" else 0
+    if profile.kind == "websocket":
+        access = websocket_access_lines(profile) * access_log_bytes(facts.websocket_access_log_format)
+    else:
+        access = access_log_bytes(facts.access_log_format)
     return profile.lambda_log_bytes, sfn, float(access)
 
 
+# DynamoDB prices by table class: Standard-IA trades cheaper storage for dearer requests
+# (https://aws.amazon.com/dynamodb/pricing/on-demand/; cost/prices.json).
+TABLE_CLASS_PRICES = {
+    "STANDARD": ("dynamodb.write_request_unit", "dynamodb.read_request_unit", "dynamodb.storage_gb_month"),
+    "STANDARD_INFREQUENT_ACCESS": (
+        "dynamodb.ia_write_request_unit",
+        "dynamodb.ia_read_request_unit",
+        "dynamodb.ia_storage_gb_month",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Regional:
+    """Where a turn's costs land. Turns split evenly across the stack's regions (the
+    assumption the capacity section makes too): a cost billed in the turn's region is the
+    mean of the regions' rates; one billed in every replica is the sum of theirs."""
+
+    prices: PriceTable
+    regions: tuple[str, ...]
+
+    def turn(self, key: str) -> float:
+        """Mean rate over the regions a turn may land in."""
+        return sum(self.prices.usd(key, r) for r in self.regions) / len(self.regions)
+
+    def each(self, key: str, regions: Sequence[str] | None = None) -> float:
+        """Sum of the rates of ``regions`` (all by default): a cost every one of them bills."""
+        return sum(self.prices.usd(key, r) for r in (self.regions if regions is None else regions))
+
+    def others(self, key: str) -> float:
+        """What a turn pays in the replicas other than its own: each replica region receives
+        the turns of the other regions, (n-1)/n of all turns, at its own rate."""
+        n = len(self.regions)
+        return self.each(key) * (n - 1) / n if n > 1 else 0.0
+
+    def rates(self, key: str, scale: float = 1.0, regions: Sequence[str] | None = None) -> str:
+        """The rates used, region by region, for the line's detail."""
+        return "/".join(f"{self.prices.usd(key, r) * scale:g}" for r in (self.regions if regions is None else regions))
+
+
+def lambda_duration_rate(facts: StackFacts, prices: PriceTable, key: str, region: str) -> float:
+    """Invocations served by provisioned concurrency bill the provisioned duration rate
+    instead of the on-demand one (https://aws.amazon.com/lambda/pricing/; cost/prices.json).
+    Counted so for every invocation of a function with provisioned concurrency in the region:
+    true while its environments are enough; above them (4. CAPACITY), the overflow bills the
+    on-demand rate, about $0.01 more per 1M turns at prod's 128 MB and ~20 ms."""
+    provisioned = any(r == region and k == key and n > 0 for r, k, n in facts.provisioned)
+    return prices.usd("lambda.arm_provisioned_duration_gb_second" if provisioned else "lambda.arm_gb_second", region)
+
+
 def turn_lines(profile: TurnProfile, facts: StackFacts, prices: PriceTable, assumptions: Assumptions) -> list[Line]:
-    """Dollars per 1M turns of ``profile``, per part."""
-    p = prices.usd
-    regions = len(facts.regions)
+    """Dollars per 1M turns of ``profile``, per part, each at the rates of the regions where
+    it is billed."""
+    at = Regional(prices, facts.regions)
     replicas = facts.table_regions - 1
+    s = "" if replicas == 1 else "s"
     lines: list[Line] = []
     if profile.kind == "websocket":
         messages = 1 + profile.websocket_frames
@@ -608,7 +851,7 @@ def turn_lines(profile: TurnProfile, facts: StackFacts, prices: PriceTable, assu
             Line(
                 "API Gateway",
                 "WebSocket messages",
-                TURNS * messages * p("apigw.ws_message"),
+                TURNS * messages * at.turn("apigw.ws_message"),
                 f"{messages:g} a turn (1 in, {profile.websocket_frames:g} frames out)",
             )
         )
@@ -617,19 +860,26 @@ def turn_lines(profile: TurnProfile, facts: StackFacts, prices: PriceTable, assu
             Line(
                 "API Gateway",
                 "WebSocket connection minutes",
-                TURNS * minutes * p("apigw.ws_connection_minute"),
+                TURNS * minutes * at.turn("apigw.ws_connection_minute"),
                 f"{minutes:g} min a turn (a connection open for the session)",
             )
         )
     else:
-        lines.append(Line("API Gateway", "REST request", TURNS * p("apigw.rest_request"), "1 a turn"))
+        lines.append(
+            Line(
+                "API Gateway",
+                "REST request",
+                TURNS * at.turn("apigw.rest_request"),
+                f"1 a turn at ${at.rates('apigw.rest_request', 1e6)} per M",
+            )
+        )
     billed = express_billed_ms(profile, facts, prices, assumptions)
-    lines.append(Line("Step Functions", "Express request", TURNS * p("sfn.express_request"), "1 a turn"))
+    lines.append(Line("Step Functions", "Express request", TURNS * at.turn("sfn.express_request"), "1 a turn"))
     lines.append(
         Line(
             "Step Functions",
             "Express duration",
-            TURNS * billed / 1000 * EXPRESS_BILLED_MB / 1024 * p("sfn.express_gb_second"),
+            TURNS * billed / 1000 * EXPRESS_BILLED_MB / 1024 * at.turn("sfn.express_gb_second"),
             f"{billed} ms billed x {EXPRESS_BILLED_MB} MB",
         )
     )
@@ -639,55 +889,62 @@ def turn_lines(profile: TurnProfile, facts: StackFacts, prices: PriceTable, assu
     for key, count in sorted(invocations.items()):
         memory = facts.memory_mb(key)
         ms = lambda_billed_ms(profile, key, memory, prices, assumptions)
+        duration = sum(lambda_duration_rate(facts, prices, key, r) for r in facts.regions) / len(facts.regions)
+        provisioned = [r for r in facts.regions if any(p[:2] == (r, key) and p[2] > 0 for p in facts.provisioned)]
         group = "Lambda (authorizer)" if key == "authorizer" else "Lambda"
         lines.append(
             Line(
                 group,
                 f"{key} ({memory} MB)",
-                TURNS * count * (p("lambda.request") + ms / 1000 * memory / 1024 * p("lambda.arm_gb_second")),
-                f"{count:g} x {ms} ms",
+                TURNS * count * (at.turn("lambda.request") + ms / 1000 * memory / 1024 * duration),
+                f"{count:g} x {ms} ms"
+                + (
+                    f", at the provisioned-concurrency duration rate in {len(provisioned)} regions"
+                    if provisioned
+                    else ""
+                ),
             )
         )
-    wru = p("dynamodb.write_request_unit")
+    wru, rru, storage = TABLE_CLASS_PRICES[facts.table_class]
     lines.append(
         Line(
             "DynamoDB writes",
             "writes where they happen",
-            TURNS * profile.write_units * wru,
-            f"{profile.write_units:g} rWRU a turn",
+            TURNS * profile.write_units * at.turn(wru),
+            f"{profile.write_units:g} WRU a turn at ${at.rates(wru, 1e6)} per M (the turn's region)",
         )
     )
     lines.append(
         Line(
             "DynamoDB writes",
-            f"replicated writes ({replicas} replica{'' if replicas == 1 else 's'})",
-            TURNS * profile.replica_write_units * replicas * wru,
-            f"{profile.replica_write_units:g} rWRU x {replicas}",
+            f"replicated writes ({replicas} replica{s})",
+            TURNS * profile.replica_write_units * at.others(wru),
+            f"{profile.replica_write_units:g} rWRU x {replicas}, each in its replica's region",
         )
     )
     lines.append(
         Line(
             "DynamoDB writes",
             f"GSI1 writes ({facts.table_regions} regions)",
-            TURNS * profile.gsi_write_units * facts.table_regions * wru,
-            f"{profile.gsi_write_units:g} WRU x {facts.table_regions}",
+            TURNS * profile.gsi_write_units * at.each(wru),
+            f"{profile.gsi_write_units:g} WRU in each region",
         )
     )
     ttl_units = profile.ttl_delete_units + profile.gsi_ttl_delete_units
     lines.append(
         Line(
             "DynamoDB writes",
-            f"replicated TTL deletes ({replicas} replica{'' if replicas == 1 else 's'})",
-            TURNS * ttl_units * replicas * wru,
-            f"{ttl_units:g} units x {replicas}",
+            f"replicated TTL deletes ({replicas} replica{s})",
+            TURNS * ttl_units * at.others(wru),
+            f"{ttl_units:g} units x {replicas}, each in its replica's region",
         )
     )
     lines.append(
         Line(
             "DynamoDB reads",
             "reads",
-            TURNS * profile.read_units * p("dynamodb.read_request_unit"),
-            f"{profile.read_units:g} RRU a turn",
+            TURNS * profile.read_units * at.turn(rru),
+            f"{profile.read_units:g} RRU a turn at ${at.rates(rru, 1e6)} per M",
         )
     )
     months = profile.table_byte_months / GIB
@@ -695,21 +952,21 @@ def turn_lines(profile: TurnProfile, facts: StackFacts, prices: PriceTable, assu
         Line(
             "DynamoDB storage",
             f"table + GSI1 storage until TTL ({facts.ttl_days} d, {facts.table_regions} regions)",
-            TURNS * (months + profile.gsi_byte_months / GIB) * facts.table_regions * p("dynamodb.storage_gb_month"),
-            f"{profile.table_byte_months / 1024:,.0f} KB-months a turn",
+            TURNS * (months + profile.gsi_byte_months / GIB) * at.each(storage),
+            f"{profile.table_byte_months / 1024:,.0f} KB-months a turn at ${at.rates(storage)} per GB-month",
         )
     )
     lines.append(
         Line(
             "DynamoDB storage",
-            f"PITR backup until TTL ({facts.pitr_regions} regions)",
-            TURNS * months * facts.pitr_regions * p("dynamodb.pitr_gb_month"),
-            "on the table's size",
+            f"PITR backup until TTL ({len(facts.pitr_regions)} regions)",
+            TURNS * months * at.each("dynamodb.pitr_gb_month", facts.pitr_regions),
+            f"on the table's size, in {', '.join(facts.pitr_regions) or 'no region'}",
         )
     )
     rate = sampling_rate(facts, assumptions)
     lines.append(
-        Line("X-Ray", "traces recorded", TURNS * rate * p("xray.trace_recorded"), f"1 trace a turn x {rate:.0%}")
+        Line("X-Ray", "traces recorded", TURNS * rate * at.turn("xray.trace_recorded"), f"1 trace a turn x {rate:.0%}")
     )
     function_logs, sfn_logs, access = log_bytes_per_turn(profile, facts)
     total_logs = function_logs + sfn_logs + access
@@ -717,20 +974,19 @@ def turn_lines(profile: TurnProfile, facts: StackFacts, prices: PriceTable, assu
         Line(
             "CloudWatch Logs",
             "ingestion",
-            TURNS * total_logs / GIB * p("logs.ingest_gb"),
+            TURNS * total_logs / GIB * at.turn("logs.ingest_gb"),
             f"{function_logs:,.0f} B functions + {sfn_logs:,.0f} B Step Functions ({facts.turn_log_level})"
-            f" + {access:,.0f} B access log",
+            f" + {access:,.0f} B access log, at ${at.rates('logs.ingest_gb')} per GB",
         )
     )
     lines.append(
         Line(
             "transfer",
             "inter-region replication",
-            TURNS * profile.written_bytes * replicas / GIB * p("transfer.inter_region_gb"),
-            f"{profile.written_bytes:,.0f} B x {replicas}",
+            TURNS * profile.written_bytes * replicas / GIB * at.turn("transfer.inter_region_gb"),
+            f"{profile.written_bytes:,.0f} B x {replicas}, billed at the source region's ${at.rates('transfer.inter_region_gb')} per GB",
         )
     )
-    del regions
     return lines
 
 
@@ -746,6 +1002,12 @@ def token_cost(model_calls: float, model: ModelPrice, assumptions: Assumptions) 
     return TURNS * model_calls * per_call
 
 
+# The metrics a REST method with detailed metrics emits (CacheHitCount and CacheMissCount
+# too when the stage has a cache; ours has none):
+# https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-metrics-and-dimensions.html
+API_METHOD_METRICS = ("Count", "4XXError", "5XXError", "Latency", "IntegrationLatency")
+
+
 def fixed_lines(
     facts: StackFacts,
     prices: PriceTable,
@@ -755,6 +1017,7 @@ def fixed_lines(
 ) -> list[Line]:
     """Dollars a month that do not depend on turns."""
     p = prices.usd
+    at = Regional(prices, facts.regions)
     lines: list[Line] = []
     standard = sum(1 for _, period in facts.alarms if period >= 60)
     high = len(facts.alarms) - standard
@@ -790,6 +1053,16 @@ def fixed_lines(
                 f"{emf_metrics} metrics x {len(facts.regions)} regions",
             )
         )
+    if facts.detailed_metric_methods:
+        count = facts.detailed_metric_methods * len(API_METHOD_METRICS)
+        lines.append(
+            Line(
+                "CloudWatch",
+                "API Gateway method-level metrics",
+                count * p("cloudwatch.custom_metric"),
+                f"{facts.detailed_metric_methods} methods (all regions) x {len(API_METHOD_METRICS)} metrics",
+            )
+        )
     for check in facts.health_checks:
         base = p("route53.health_check_aws" if check.aws_endpoint else "route53.health_check_other")
         feature = p("route53.health_check_feature_aws" if check.aws_endpoint else "route53.health_check_feature_other")
@@ -821,11 +1094,11 @@ def fixed_lines(
         rate = sampling_rate(facts, assumptions)
         access = access_log_bytes(facts.access_log_format)
         each = (
-            p("apigw.rest_request")
-            + p("lambda.request")
-            + assumptions.dynamodb_ms / 1000 * memory / 1024 * p("lambda.arm_gb_second")
-            + rate * p("xray.trace_recorded")
-            + access / GIB * p("logs.ingest_gb")
+            at.turn("apigw.rest_request")
+            + at.turn("lambda.request")
+            + assumptions.dynamodb_ms / 1000 * memory / 1024 * at.turn("lambda.arm_gb_second")
+            + rate * at.turn("xray.trace_recorded")
+            + access / GIB * at.turn("logs.ingest_gb")
         )
         lines.append(
             Line(
@@ -838,6 +1111,17 @@ def fixed_lines(
     if facts.kms_keys:
         lines.append(
             Line("KMS", "customer managed keys", facts.kms_keys * p("kms.key_month"), f"{facts.kms_keys} keys")
+        )
+    if facts.kms_rotating_keys:
+        days = facts.kms_rotation_days
+        lines.append(
+            Line(
+                "KMS",
+                "key rotation (the first two rotations of each key)",
+                facts.kms_rotating_keys * 2 * p("kms.rotation_month"),
+                f"{facts.kms_rotating_keys} keys rotated every {days} d: +$1 a key from day {days}, +$2 from day"
+                f" {2 * days} on (shown)",
+            )
         )
     secrets = facts.secrets + facts.event_connections
     if secrets:
@@ -855,8 +1139,9 @@ def fixed_lines(
             Line(
                 "Lambda",
                 f"provisioned concurrency {key} {region}",
-                count * memory / 1024 * SECONDS_PER_MONTH * p("lambda.arm_provisioned_gb_second"),
-                f"{count} x {memory} MB x {HOURS_PER_MONTH} h",
+                count * memory / 1024 * SECONDS_PER_MONTH * p("lambda.arm_provisioned_gb_second", region),
+                f"{count} x {memory} MB x {HOURS_PER_MONTH} h at ${p('lambda.arm_provisioned_gb_second', region):.5g}"
+                " per GB-s",
             )
         )
     if facts.budgets:
@@ -1006,8 +1291,9 @@ def build_report(
     rate: float | None = None,
     before: Mapping[str, Any] | None = None,
 ) -> Report:
-    per_turn = {kind: turn_lines(profile, facts, prices, assumptions) for kind, profile in profiles.items()}
     model = prices.models.get(facts.llm_model)
+    assumptions = with_model_wait(assumptions, model, facts.llm_model)
+    per_turn = {kind: turn_lines(profile, facts, prices, assumptions) for kind, profile in profiles.items()}
     tokens = (
         {kind: token_cost(profile.model_calls, model, assumptions) for kind, profile in profiles.items()}
         if model
@@ -1053,25 +1339,67 @@ WHAT_IF_SAMPLING = 0.05
 WHAT_IF_TTL_DAYS = 30
 
 
-def what_if(report: Report) -> list[tuple[str, dict[str, float]]]:
-    """Totals per 1M turns with the two config levers that move the most: an X-Ray sampling
-    rule at 5% and a 30-day TTL (``state.ttlDays``), each alone and both."""
-    rows = []
-    sampled = dataclasses.replace(report.assumptions, xray_sampling=WHAT_IF_SAMPLING)
-    cases = [
-        (f"X-Ray sampling rule at {WHAT_IF_SAMPLING:.0%}", False, sampled),
-        (f"state.ttlDays {WHAT_IF_TTL_DAYS}", True, report.assumptions),
-        ("both", True, sampled),
+@dataclass(frozen=True)
+class WhatIf:
+    label: str
+    totals: Mapping[str, float]
+    """Total per 1M turns, by kind of turn."""
+    work: Mapping[str, float]
+    """The turn's work (every part but storage), by kind of turn."""
+
+
+def _what_if_cases(report: Report) -> list[tuple[str, StackFacts, Assumptions, int | None]]:
+    """(label, facts, assumptions, TTL days) of each config lever: X-Ray sampling at 5%, a 30-day
+    TTL (``state.ttlDays``), PITR on the home replica only (``point_in_time_recovery`` is a
+    setting of each replica of an ``aws.dynamodb.Table``:
+    https://www.pulumi.com/registry/packages/aws/api-docs/dynamodb/table/#tablereplica), the
+    Standard-IA table class (``table_class``), and the storage levers together."""
+    f, a = report.facts, report.assumptions
+    sampled = dataclasses.replace(a, xray_sampling=WHAT_IF_SAMPLING)
+    home = dataclasses.replace(f, pitr_regions=f.pitr_regions[:1])
+    ia = dataclasses.replace(f, table_class="STANDARD_INFREQUENT_ACCESS")
+    ttl = WHAT_IF_TTL_DAYS if f.ttl_days > WHAT_IF_TTL_DAYS else None
+    return [
+        (f"X-Ray sampling rule at {WHAT_IF_SAMPLING:.0%}", f, sampled, None),
+        (f"state.ttlDays {WHAT_IF_TTL_DAYS}", f, a, ttl),
+        (f"PITR on {f.regions[0]} only", home, a, None),
+        ("Standard-IA table class", ia, a, None),
+        (f"ttlDays {WHAT_IF_TTL_DAYS} + PITR on {f.regions[0]} only", home, a, ttl),
     ]
-    for label, short_ttl, assumptions in cases:
-        totals = {}
+
+
+def what_if(report: Report) -> tuple[list[WhatIf], list[str]]:
+    """Totals per 1M turns with each config lever, and the labels of the levers that change
+    nothing on this stack (it is already so): those are not printed as rows."""
+    rows, same = [], []
+    for label, facts, assumptions, ttl in _what_if_cases(report):
+        totals, work = {}, {}
         for kind, profile in report.profiles.items():
-            facts = report.facts
-            if short_ttl and facts.ttl_days > WHAT_IF_TTL_DAYS:
-                profile, facts = with_ttl(profile, facts, WHAT_IF_TTL_DAYS)
-            totals[kind] = total(turn_lines(profile, facts, report.prices, assumptions))
-        rows.append((label, totals))
-    return rows
+            kind_facts = facts
+            if ttl is not None:
+                profile, kind_facts = with_ttl(profile, facts, ttl)
+            lines = turn_lines(profile, kind_facts, report.prices, assumptions)
+            totals[kind] = total(lines)
+            work[kind] = totals[kind] - kept_cost(lines)
+        if all(abs(totals[k] - total(report.per_turn[k])) < 0.005 for k in totals):
+            same.append(label)
+        else:
+            rows.append(WhatIf(label, totals, work))
+    return rows, same
+
+
+def wait_that_meets(report: Report, kind: str, goal: float) -> float | None:
+    """The longest model wait a call (in 0.1 s steps) at which the turn's work meets ``goal``,
+    recomputed line by line; None if even no wait at all would not."""
+    profile, assumptions = report.profiles[kind], report.assumptions
+    wait = math.floor(assumptions.wait_s * 10) / 10
+    while wait >= 0:
+        waited = dataclasses.replace(assumptions, model_wait_s=wait)
+        lines = turn_lines(profile, report.facts, report.prices, waited)
+        if total(lines) - kept_cost(lines) <= goal:
+            return wait
+        wait = round(wait - 0.1, 1)
+    return None
 
 
 DAYS_PER_MONTH = 30.4375  # 365.25 / 12, the month cost.measure counts storage in
@@ -1138,12 +1466,105 @@ def _table(rows: Sequence[Sequence[str]], right: Sequence[int] = ()) -> list[str
     return out
 
 
+GOALS = {"direct": 15.0, "tool": 30.0}
+GOAL_NAMES = {"direct": "direct", "tool": "one tool call"}
+
+
+def _gap(report: Report, kind: str, goal: float, work: float, levers: Sequence[WhatIf]) -> list[str]:
+    """Why the turn's work of ``kind`` is above ``goal``, and what would close it."""
+    lines = [line for line in report.per_turn[kind] if line.group not in KEPT_GROUPS]
+    biggest = sorted(lines, key=lambda line: line.usd, reverse=True)[:3]
+    out = [
+        f"    {GOAL_NAMES[kind]} is ${_money(work - goal)} above ${goal:g}; its largest parts: "
+        + ", ".join(f"{line.group} / {line.part} ${_money(line.usd)} ({line.detail})" for line in biggest)
+    ]
+    closing = [w.label for w in levers if w.work.get(kind, math.inf) <= goal]
+    out.append(
+        "      config levers that close it: "
+        + (", ".join(closing) if closing else "none of the what-ifs below")
+        + " (they move storage, not the turn's work)" * (not closing)
+    )
+    a, model = report.assumptions, report.model
+    wait = wait_that_meets(report, kind, goal)
+    if wait is None:
+        out.append("      not even a model wait of 0 s would: the parts without the model are above it")
+        return out
+    text = f"      what closes it: a model wait of at most {wait:.1f} s a call (now {a.wait_s:.2f} s: {a.model_wait_source})"
+    if model is not None and model.output_tokens_per_second and model.first_token_seconds is not None:
+        tokens = (wait - model.first_token_seconds) * model.output_tokens_per_second
+        text += (
+            f"; at this model's speed that is at most {max(0, math.floor(tokens)):,} output tokens a call"
+            f" (now {a.output_tokens:,}), or a faster model"
+            if tokens > 0
+            else "; shorter answers cannot reach it at this model's time to first token: a faster model can"
+        )
+    out.append(text)
+    return out
+
+
+def goal_lines(report: Report) -> list[str]:
+    """prod's goal, read on the turn's work (every part but storage) and with storage, and
+    the levers: each what-if that differs from now, and what closes a goal that is not met."""
+    f = report.facts
+    out = [
+        "  goal (prod): direct <= $15, one tool call <= $30 per 1M turns"
+        f" (rates of {', '.join(f.regions)}; model wait {report.assumptions.wait_s:.2f} s a call)"
+    ]
+    kinds = [k for k in GOALS if k in report.per_turn]
+    work = {k: total(report.per_turn[k]) - kept_cost(report.per_turn[k]) for k in kinds}
+    whole = {k: total(report.per_turn[k]) for k in kinds}
+
+    def verdict(value: float, goal: float) -> str:
+        return f"${_money(value)} ({'met' if value <= goal else 'NOT met'})"
+
+    out.append(
+        "    the turn's work (every part but storage):  "
+        + ", ".join(f"{GOAL_NAMES[k]} {verdict(work[k], GOALS[k])}" for k in kinds)
+    )
+    months = f.ttl_days / DAYS_PER_MONTH
+    out.append(
+        f"    with the turn kept {f.ttl_days} days (storage + PITR, {f.table_regions} regions):  "
+        + ", ".join(f"{GOAL_NAMES[k]} {verdict(whole[k], GOALS[k])}" for k in kinds)
+        + "; keeping costs "
+        + " and ".join(f"${_money(kept_cost(report.per_turn[k]) / months)} ({GOAL_NAMES[k]})" for k in kinds)
+        + " per 1M turns per month kept (state.ttlDays)"
+    )
+    levers, same = what_if(report)
+    for kind in kinds:
+        if work[kind] > GOALS[kind]:
+            out += _gap(report, kind, GOALS[kind], work[kind], levers)
+    out.append("  what would move it (per 1M turns with a config change, same measurement: total / the turn's work):")
+    for w in levers:
+        out.append(
+            "    " + f"{w.label:<40}" + "  ".join(f"{k} {_money(v)} / {_money(w.work[k])}" for k, v in w.totals.items())
+        )
+    if same:
+        out.append(f"    (the same as now, so not shown: {', '.join(same)})")
+    return out
+
+
+def regional_rates(report: Report) -> list[str]:
+    """Which region's rate each price took: a region's own figure where prices.json has one,
+    us-east-1's otherwise, and where that is for lack of a figure."""
+    prices, regions = report.prices, report.facts.regions
+    out = []
+    for region in regions:
+        own = sorted(k for k, e in prices.prices.items() if region in e.regions)
+        missing = sorted(k for k, e in prices.prices.items() if region in e.unsourced_in)
+        text = f"  {region}: " + (f"its own rates for {', '.join(own)}" if own else "us-east-1's rates")
+        if missing:
+            text += f"; no figure found, us-east-1's used: {', '.join(missing)}"
+        out.append(text)
+    return out
+
+
 def render(report: Report) -> str:
     f, prices, a = report.facts, report.prices, report.assumptions
     out: list[str] = []
     out.append(
         f"agent-infra cost: stack {f.stack}, {len(f.regions)} regions ({', '.join(f.regions)}); "
-        f"{prices.region} list prices read {prices.read} (cost/prices.json)"
+        f"list prices of each region where the cost lands (cost/prices.json, read {prices.read}; {prices.region}'s"
+        " where a region has no figure of its own)"
     )
     out.append("")
     out.append(f"1. FIXED, per month: from the {f.resources} resources the program creates (run under the mocks)")
@@ -1186,31 +1607,8 @@ def render(report: Report) -> str:
                 f" ${_money(stream[0].usd)} per 1M turns of the ${_money(total(report.per_turn['websocket']))}"
                 f" ({profile.websocket_frames:g} frames out a turn)"
             )
-    goal_direct, goal_tool = 15.0, 30.0
     if f.stack == "prod" and "direct" in report.per_turn:
-        direct, tool = report.per_turn["direct"], report.per_turn.get("tool", [])
-        d, t = total(direct), total(tool)
-        dw, tw = d - kept_cost(direct), t - kept_cost(tool)
-        months = f.ttl_days / DAYS_PER_MONTH
-
-        def verdict(value: float, goal: float) -> str:
-            return f"${_money(value)} ({'met' if value <= goal else 'NOT met'})"
-
-        out.append(f"  goal (prod): direct <= ${goal_direct:g}, one tool call <= ${goal_tool:g} per 1M turns")
-        out.append(
-            f"    the turn's work (every part but storage):  direct {verdict(dw, goal_direct)},"
-            f" one tool call {verdict(tw, goal_tool)}"
-        )
-        out.append(
-            f"    with the turn kept {f.ttl_days} days (storage + PITR, {f.table_regions} regions):"
-            f"  direct {verdict(d, goal_direct)}, one tool call {verdict(t, goal_tool)};"
-            f" keeping costs ${_money(kept_cost(direct) / months)} (direct) and"
-            f" ${_money(kept_cost(tool) / months)} (one tool call) per 1M turns per month kept (state.ttlDays)"
-        )
-    if f.stack == "prod" and "direct" in report.per_turn:
-        out.append("  what would move it (totals per 1M turns with a config change, same measurement):")
-        for label, totals in what_if(report):
-            out.append("    " + f"{label:<30}" + "  ".join(f"{k} {_money(v)}" for k, v in totals.items()))
+        out += goal_lines(report)
     rows = before_after(report)
     if rows:
         out.append("")
@@ -1285,10 +1683,16 @@ def render(report: Report) -> str:
         )
     out.append("ASSUMED:")
     out += [f"  {line}" for line in a.lines()]
+    out.append(f"  turns split evenly across the {len(f.regions)} regions (each region's rates weigh the same)")
+    out.append("REGIONAL RATES used (cost/prices.json 'regions'):")
+    out += regional_rates(report)
     unconfirmed = sorted(k for k, e in prices.prices.items() if not e.confirmed)
+    regional = sorted(
+        f"{k}@{r}" for k, e in prices.prices.items() for r, o in e.regions.items() if r in f.regions and not o.confirmed
+    )
     out.append(
-        f"PRICES not confirmed on a stored AWS page ({len(unconfirmed)} of {len(prices.prices)}; evidence in"
-        f" cost/prices.json): {', '.join(unconfirmed)}"
+        f"PRICES not confirmed on a stored AWS page or Price List figure ({len(unconfirmed)} of {len(prices.prices)};"
+        f" evidence in cost/prices.json): {', '.join(unconfirmed)}; regional figures: {', '.join(regional) or 'none'}"
     )
     return "\n".join(out) + "\n"
 
@@ -1318,8 +1722,8 @@ def render_markdown(report: Report) -> str:
         )
     out += [
         "",
-        f"Measured on the local stack with the real handlers and state machine; {report.prices.region} list"
-        f" prices read {report.prices.read}; assumed: {report.assumptions.model_wait_s:g} s per model call."
+        "Measured on the local stack with the real handlers and state machine; each region's list prices"
+        f" (read {report.prices.read}); model wait {report.assumptions.wait_s:.2f} s per model call."
         f" `make cost STACK={f.stack}` prints how each figure is made.",
     ]
     return "\n".join(out) + "\n"

@@ -52,10 +52,14 @@ PRICES = PriceTable(
             "lambda.request": 2.0e-07,
             "lambda.arm_gb_second": 1.33334e-05,
             "lambda.arm_provisioned_gb_second": 3.3334e-06,
+            "lambda.arm_provisioned_duration_gb_second": 7.7778e-06,
             "dynamodb.write_request_unit": 6.25e-07,
             "dynamodb.read_request_unit": 1.25e-07,
             "dynamodb.storage_gb_month": 0.25,
             "dynamodb.pitr_gb_month": 0.20,
+            "dynamodb.ia_write_request_unit": 7.8e-07,
+            "dynamodb.ia_read_request_unit": 1.55e-07,
+            "dynamodb.ia_storage_gb_month": 0.10,
             "transfer.inter_region_gb": 0.02,
             "xray.trace_recorded": 5.0e-06,
             "logs.ingest_gb": 0.50,
@@ -64,6 +68,7 @@ PRICES = PriceTable(
             "cloudwatch.dashboard": 3.0,
             "cloudwatch.custom_metric": 0.30,
             "kms.key_month": 1.0,
+            "kms.rotation_month": 1.0,
             "secretsmanager.secret_month": 0.40,
             "route53.health_check_aws": 0.50,
             "route53.health_check_other": 0.75,
@@ -83,6 +88,31 @@ PRICES = PriceTable(
 )
 
 
+WAIT_3S = Assumptions(model_wait_s=3.0)
+
+
+def _model(inp: float, out: float, **changes) -> ModelPrice:
+    fields = dict(
+        model_id="m",
+        name="Sonnet",
+        route="global",
+        input_per_million=inp,
+        output_per_million=out,
+        cache_read_per_million=inp / 10,
+        cache_write_per_million=inp * 1.25,
+        url="u",
+        read="d",
+        confirmed=True,
+        evidence="e",
+        output_tokens_per_second=63.0,
+        first_token_seconds=1.8,
+        speed_url="s",
+        speed_confirmed=False,
+        speed_evidence="benchmark",
+    )
+    return ModelPrice(**{**fields, **changes})
+
+
 def _facts(**changes) -> StackFacts:
     facts = StackFacts(
         stack="prod",
@@ -99,15 +129,20 @@ def _facts(**changes) -> StackFacts:
         dashboards=0,
         health_checks=(),
         kms_keys=0,
+        kms_rotating_keys=0,
+        kms_rotation_days=365,
         secrets=0,
         event_connections=0,
         budgets=0,
         table_regions=3,
-        pitr_regions=3,
+        pitr_regions=("us-east-1", "eu-west-1", "ap-northeast-1"),
+        table_class="STANDARD",
         ttl_days=365,
         turn_log_level="ERROR",
         turn_log_data=False,
         access_log_format="x" * 99,
+        websocket_access_log_format="w" * 49,
+        detailed_metric_methods=0,
         execution_log_level="ERROR",
         stage_rate_limit=200,
         stage_burst_limit=400,
@@ -151,7 +186,7 @@ DIRECT = TurnProfile(
 
 
 def test_the_arithmetic_of_a_direct_turn_against_a_hand_computation():
-    lines = {line.part: line.usd for line in turn_lines(DIRECT, _facts(), PRICES, Assumptions())}
+    lines = {line.part: line.usd for line in turn_lines(DIRECT, _facts(), PRICES, WAIT_3S)}
     # API Gateway: 1M requests x $3.50 / 1M                                    = 3.50
     assert lines["REST request"] == pytest.approx(3.50)
     # Express: 1M requests x $1.00 / 1M                                        = 1.00
@@ -196,16 +231,16 @@ def test_the_arithmetic_of_a_direct_turn_against_a_hand_computation():
 
 def test_sampling_logs_and_tokens_follow_the_program():
     # A sampling rule of 5%: 1M x 0.05 x $5.00 / 1M = 0.25
-    sampled = {line.part: line.usd for line in turn_lines(DIRECT, _facts(xray_sampling=0.05), PRICES, Assumptions())}
+    sampled = {line.part: line.usd for line in turn_lines(DIRECT, _facts(xray_sampling=0.05), PRICES, WAIT_3S)}
     assert sampled["traces recorded"] == pytest.approx(0.25)
     # Step Functions at ALL with data: 344 + 9000 + 100 = 9444 B; 1M x 9444 B = 8.79541 GiB x $0.50 = 4.39771
     verbose = {
         line.part: line.usd
-        for line in turn_lines(DIRECT, _facts(turn_log_level="ALL", turn_log_data=True), PRICES, Assumptions())
+        for line in turn_lines(DIRECT, _facts(turn_log_level="ALL", turn_log_data=True), PRICES, WAIT_3S)
     }
     assert verbose["ingestion"] == pytest.approx(4.39771, rel=1e-5)
     # Tokens: 1 call x (1,500 x $3 + 300 x $15) / 1M = $0.009 a turn = $9,000 per 1M turns
-    sonnet = ModelPrice("m", "Sonnet", 3.0, 15.0, "u", "d", True, "e")
+    sonnet = _model(3.0, 15.0)
     assert token_cost(1, sonnet, Assumptions()) == pytest.approx(9000.0)
     assert token_cost(2, sonnet, Assumptions(input_tokens=1000, output_tokens=100)) == pytest.approx(2 * 4500.0)
 
@@ -287,7 +322,9 @@ def test_prod_fixed_costs_include_provisioned_concurrency_and_a_domain_adds_heal
     provisioned = {(region, key): n for region, key, n in facts.provisioned}
     assert provisioned == {(r, k): 2 for r in facts.regions for k in ("agent-prepare", "agent-record")}
     assert list(facts.provisioned) == sorted(facts.provisioned, key=lambda e: (e[1], e[0])), "one order, run to run"
-    assert facts.pitr_regions == 3 and facts.ttl_days == 365 and facts.stage_rate_limit == 200
+    assert facts.pitr_regions == facts.regions and facts.ttl_days == 365 and facts.stage_rate_limit == 200
+    assert facts.kms_rotating_keys == facts.kms_keys == 3 and facts.kms_rotation_days == 365
+    assert facts.detailed_metric_methods == 0, "no method-level metrics: nothing reads them, each costs $0.30 a month"
     lines = fixed_lines(facts, prices, Assumptions())
     assert not [line for line in lines if line.group == "Route 53"]
     with_domain = {**config, "agent-infra:domain": {"zone": "agents.example.com"}}
@@ -301,7 +338,9 @@ def test_prod_fixed_costs_include_provisioned_concurrency_and_a_domain_adds_heal
 def test_every_price_names_its_source_and_every_configured_model_has_a_price():
     prices = load_prices()
     for entry in [*prices.prices.values(), *prices.quotas.values(), *prices.facts.values()]:
-        assert entry.url.startswith("https://") and entry.read == "2026-11-28" and entry.evidence, entry.key
+        for figure in (entry, *entry.regions.values()):
+            assert figure.url.startswith("https://") and re.fullmatch(r"2026-1[12]-\d\d", figure.read), entry.key
+            assert figure.evidence, entry.key
     for stack in ("dev", "prod"):
         model_id = stack_config(stack)["agent-infra:llm"]["model"]
         assert model_id in prices.models, f"{stack}'s model {model_id} has no price"
@@ -422,7 +461,7 @@ def test_prices_json_is_valid_json_with_every_section():
 
 def test_the_goal_is_read_on_the_turns_work_and_with_its_storage_apart():
     facts = _facts(stack="prod", xray_sampling=0.05)
-    report = model.build_report(facts, PRICES, Assumptions(), {"direct": DIRECT, "tool": DIRECT})
+    report = model.build_report(facts, PRICES, WAIT_3S, {"direct": DIRECT, "tool": DIRECT})
     lines = report.per_turn["direct"]
     kept = 3.57628 + 2.86102  # storage and PITR of the hand computation below (365 days, 3 regions)
     assert model.kept_cost(lines) == pytest.approx(kept, rel=1e-5)
@@ -433,11 +472,214 @@ def test_the_goal_is_read_on_the_turns_work_and_with_its_storage_apart():
 
 
 def test_what_if_moves_only_what_it_names():
-    report = model.build_report(_facts(), PRICES, Assumptions(), {"direct": DIRECT})
+    report = model.build_report(_facts(), PRICES, WAIT_3S, {"direct": DIRECT})
     base = total(report.per_turn["direct"])
-    (_, sampled), (_, short), (_, both) = model.what_if(report)
+    rows, same = model.what_if(report)
+    totals = {row.label: row.totals["direct"] for row in rows}
+    assert same == []
     # X-Ray at 5%: 5.00 -> 0.25
-    assert base - sampled["direct"] == pytest.approx(4.75)
+    assert base - totals["X-Ray sampling rule at 5%"] == pytest.approx(4.75)
     # 30 days instead of 365: storage and PITR (3.57628 + 2.86102 = 6.43730) x (1 - 30/365) = 5.90821
-    assert base - short["direct"] == pytest.approx(5.90821, rel=1e-5)
-    assert base - both["direct"] == pytest.approx(4.75 + 5.90821, rel=1e-5)
+    assert base - totals["state.ttlDays 30"] == pytest.approx(5.90821, rel=1e-5)
+    # PITR on us-east-1 only: 2 of the 3 regions' PITR (2.86102) go
+    assert base - totals["PITR on us-east-1 only"] == pytest.approx(2.86102 * 2 / 3, rel=1e-5)
+    # both storage levers: 30 days of storage + one region's PITR
+    kept = 3.57628 + 2.86102 / 3
+    assert base - totals["ttlDays 30 + PITR on us-east-1 only"] == pytest.approx(6.43730 - kept * 30 / 365, rel=1e-5)
+    # Standard-IA: storage 3.57628 x 0.10/0.25 = 1.43051; every write unit x 0.78/0.625, reads x 0.155/0.125
+    writes = 1.00 + 1.50 + 0.5625 + 1.50
+    ia = base - 3.57628 + 1.43051 + writes * (0.78 / 0.625 - 1) + 0.0625 * (0.155 / 0.125 - 1)
+    assert totals["Standard-IA table class"] == pytest.approx(ia, rel=1e-5)
+
+
+def test_a_what_if_equal_to_the_stack_is_not_printed():
+    facts = _facts(stack="prod", xray_sampling=0.05)
+    report = model.build_report(facts, PRICES, WAIT_3S, {"direct": DIRECT})
+    rows, same = model.what_if(report)
+    assert same == ["X-Ray sampling rule at 5%"] and "X-Ray sampling rule at 5%" not in [r.label for r in rows]
+    out = model.render(report)
+    assert "    X-Ray sampling rule at 5%" not in out
+    assert "(the same as now, so not shown: X-Ray sampling rule at 5%)" in out
+
+
+# -- each region's rates ------------------------------------------------------------------
+
+
+def _regional(key: str, base: PriceTable = PRICES, **rates: float) -> PriceTable:
+    """``base`` with ``key`` given its own rate in the named regions (underscores for dashes)."""
+    entry = base.prices[key]
+    regions = {r.replace("_", "-"): dataclasses.replace(entry, value=v) for r, v in rates.items()}
+    return dataclasses.replace(
+        base, prices={**base.prices, key: dataclasses.replace(entry, regions={**entry.regions, **regions})}
+    )
+
+
+def test_a_tokyo_write_is_priced_at_tokyos_rate():
+    prices = _regional("dynamodb.write_request_unit", ap_northeast_1=7.15e-07)
+    tokyo = _facts(regions=("ap-northeast-1",), table_regions=1, pitr_regions=("ap-northeast-1",))
+    lines = {line.part: line.usd for line in turn_lines(DIRECT, tokyo, prices, WAIT_3S)}
+    # 1.6 WRU x $0.715 per M x 1M turns = 1.144 (it was 1.00 at us-east-1's $0.625)
+    assert lines["writes where they happen"] == pytest.approx(1.144)
+    assert lines["GSI1 writes (1 regions)"] == pytest.approx(0.3 * 0.715)
+
+
+def test_replicated_writes_storage_logs_and_transfer_land_in_their_regions():
+    prices = _regional("dynamodb.write_request_unit", eu_west_1=7.05e-07, ap_northeast_1=7.15e-07)
+    prices = _regional("dynamodb.storage_gb_month", prices, eu_west_1=0.283, ap_northeast_1=0.285)
+    prices = _regional("transfer.inter_region_gb", prices, ap_northeast_1=0.09)
+    prices = _regional("logs.ingest_gb", prices, eu_west_1=0.57, ap_northeast_1=0.76)
+    lines = {line.part: line.usd for line in turn_lines(DIRECT, _facts(), prices, WAIT_3S)}
+    wru = (0.625 + 0.705 + 0.715) / 3
+    # where written: the turn's region, a third of turns in each
+    assert lines["writes where they happen"] == pytest.approx(1.6 * wru)
+    # replicated: each region receives the other two regions' turns (2/3 of all) at its own rate
+    assert lines["replicated writes (2 replicas)"] == pytest.approx(1.2 * 2 / 3 * (0.625 + 0.705 + 0.715))
+    assert lines["GSI1 writes (3 regions)"] == pytest.approx(0.3 * (0.625 + 0.705 + 0.715))
+    # storage in every region at its own rate: 4.76837 GiB-months x (0.25 + 0.283 + 0.285)
+    assert lines["table + GSI1 storage until TTL (365 d, 3 regions)"] == pytest.approx(
+        4.76837 * (0.25 + 0.283 + 0.285), rel=1e-5
+    )
+    # transfer at the source (the turn's) region: 0.679865 GiB x mean(0.02, 0.02, 0.09)
+    assert lines["inter-region replication"] == pytest.approx(0.679865 * (0.02 + 0.02 + 0.09) / 3, rel=1e-4)
+    # logs in the turn's region: 0.413507 GiB x mean(0.50, 0.57, 0.76)
+    assert lines["ingestion"] == pytest.approx(0.413507 * (0.50 + 0.57 + 0.76) / 3, rel=1e-5)
+
+
+def test_prod_prices_take_tokyos_and_irelands_own_figures():
+    prices = load_prices()
+    assert prices.usd("dynamodb.write_request_unit", "ap-northeast-1") == pytest.approx(7.15e-07)
+    assert prices.usd("dynamodb.storage_gb_month", "ap-northeast-1") == pytest.approx(0.285)
+    assert prices.usd("transfer.inter_region_gb", "ap-northeast-1") == pytest.approx(0.09)
+    assert prices.usd("logs.ingest_gb", "ap-northeast-1") == pytest.approx(0.76)
+    assert prices.usd("logs.ingest_gb", "eu-west-1") == pytest.approx(0.57)
+    # a region without a figure of its own pays us-east-1's, and the table says it has none
+    assert prices.usd("dynamodb.pitr_gb_month", "ap-northeast-1") == prices.usd("dynamodb.pitr_gb_month")
+    assert "ap-northeast-1" in prices.prices["dynamodb.pitr_gb_month"].unsourced_in
+
+
+def test_a_region_figure_without_its_source_is_an_error(tmp_path):
+    raw = json.loads(model.PRICES_PATH.read_text())
+    del raw["prices"]["logs.ingest_gb"]["regions"]["ap-northeast-1"]["evidence"]
+    path = tmp_path / "prices.json"
+    path.write_text(json.dumps(raw))
+    with pytest.raises(ValueError, match=r"logs\.ingest_gb in ap-northeast-1 lacks evidence"):
+        load_prices(path)
+
+
+# -- fixed costs the first model left out -------------------------------------------------
+
+
+def test_provisioned_functions_bill_the_provisioned_duration_rate():
+    facts = _facts(
+        regions=("us-east-1",), table_regions=1, pitr_regions=(), provisioned=(("us-east-1", "agent-prepare", 2),)
+    )
+    lines = {line.part: line.usd for line in turn_lines(DIRECT, facts, PRICES, WAIT_3S)}
+    # agent-prepare 17 ms x 0.25 GB at the provisioned duration rate $0.0000077778 (not $0.0000133334)
+    assert lines["agent-prepare (256 MB)"] == pytest.approx(1e6 * (2e-07 + 0.017 * 0.25 * 7.7778e-06), rel=1e-6)
+    # agent-record has none: on-demand
+    assert lines["agent-record (256 MB)"] == pytest.approx(0.246667, rel=1e-5)
+
+
+def test_key_rotation_and_method_metrics_are_fixed_costs():
+    facts = _facts(kms_keys=3, kms_rotating_keys=3, detailed_metric_methods=21)
+    lines = {line.part: line.usd for line in fixed_lines(facts, PRICES, WAIT_3S)}
+    assert lines["customer managed keys"] == pytest.approx(3.0)
+    # each rotating key: +$1 for its first rotation and +$1 for its second, then no more
+    assert lines["key rotation (the first two rotations of each key)"] == pytest.approx(6.0)
+    # 21 methods x 5 metrics (Count, 4XXError, 5XXError, Latency, IntegrationLatency) x $0.30
+    assert lines["API Gateway method-level metrics"] == pytest.approx(31.50)
+
+
+def _rest(region: str, paths: dict) -> RecordedResource:
+    return RecordedResource(
+        typ="aws:apigateway/restApi:RestApi",
+        name=f"api-{region}",
+        inputs={"region": region, "body": json.dumps({"paths": paths})},
+        state={},
+        provider=None,
+        custom=True,
+        resource_id=region,
+    )
+
+
+def _settings(region: str, path: str, metrics: bool) -> RecordedResource:
+    return RecordedResource(
+        typ="aws:apigateway/methodSettings:MethodSettings",
+        name=f"s-{region}-{path}",
+        inputs={"region": region, "methodPath": path, "settings": {"metricsEnabled": metrics}},
+        state={},
+        provider=None,
+        custom=True,
+        resource_id=path,
+    )
+
+
+def test_detailed_metrics_are_counted_per_method_with_its_own_setting_first():
+    paths = {"/v1/health": {"get": {}}, "/v1/sessions": {"get": {}, "post": {}}}
+    resources = [
+        _rest("us-east-1", paths),
+        _settings("us-east-1", "*/*", True),
+        _settings("us-east-1", "~1v1~1health/GET", False),
+        _rest("eu-west-1", paths),
+        _settings("eu-west-1", "*/*", False),
+        _settings("eu-west-1", "~1v1~1health/GET", True),
+    ]
+    # us-east-1: the two /v1/sessions methods (health turned off); eu-west-1: health only
+    assert model.detailed_metric_methods(resources) == 3
+
+
+def test_a_websocket_turn_logs_its_message_and_a_share_of_its_connection():
+    ws = dataclasses.replace(DIRECT, kind="websocket", session_turns=10)
+    _, _, access = model.log_bytes_per_turn(ws, _facts())
+    # 1 line for the message + ($connect + $disconnect) / 10 turns, 50 B each ("w" x 49 + newline)
+    assert access == pytest.approx((1 + 2 / 10) * 50)
+
+
+# -- the model's wait and prices ----------------------------------------------------------
+
+
+def test_the_model_wait_is_the_time_to_first_token_plus_the_output_at_the_models_speed():
+    sonnet = _model(3.0, 15.0, first_token_seconds=1.8, output_tokens_per_second=63.0)
+    derived = model.with_model_wait(Assumptions(output_tokens=300), sonnet, "m")
+    assert derived.wait_s == pytest.approx(1.8 + 300 / 63)
+    assert "1.8 s to the first token + 300 output tokens / 63 tokens/s" in derived.model_wait_source
+    # --model-wait overrides; a model without a speed falls back, saying so
+    assert model.with_model_wait(Assumptions(model_wait_s=2.0), sonnet, "m").wait_s == 2.0
+    unknown = model.with_model_wait(Assumptions(), _model(1, 1, output_tokens_per_second=None), "m")
+    assert unknown.wait_s == model.FALLBACK_MODEL_WAIT_S and "no output speed" in unknown.model_wait_source
+    with pytest.raises(ValueError, match="model wait is not set"):
+        turn_lines(DIRECT, _facts(), PRICES, Assumptions())
+
+
+def test_a_goal_above_says_what_keeps_it_there_and_the_wait_that_closes_it():
+    facts = _facts(stack="prod", xray_sampling=0.05)
+    report = model.build_report(facts, PRICES, Assumptions(model_wait_s=12.0), {"direct": DIRECT})
+    wait = model.wait_that_meets(report, "direct", 15.0)
+    assert wait is not None and 0 < wait < 12.0
+
+    def work(seconds: float) -> float:
+        lines = turn_lines(DIRECT, facts, PRICES, Assumptions(model_wait_s=seconds))
+        return total(lines) - model.kept_cost(lines)
+
+    assert work(wait) <= 15.0 < work(wait + 0.1)
+    out = model.render(report)
+    assert "direct is $" in out and "Step Functions / Express duration" in out
+    assert f"a model wait of at most {wait:.1f} s a call" in out
+
+
+def test_every_model_entry_has_every_field_and_a_missing_one_is_named(tmp_path):
+    prices = load_prices()
+    sonnet = prices.models["global.anthropic.claude-sonnet-4-5-20250929-v1:0"]
+    assert (sonnet.cache_read_per_million, sonnet.cache_write_per_million) == (0.3, 3.75)
+    assert prices.models["us.anthropic.claude-haiku-4-5-20251001-v1:0"].input_per_million == 1.1
+    raw = json.loads(model.PRICES_PATH.read_text())
+    del raw["models"]["us.amazon.nova-pro-v1:0"]["cache_read_per_million"]
+    path = tmp_path / "prices.json"
+    path.write_text(json.dumps(raw))
+    with pytest.raises(ValueError, match=r"model us\.amazon\.nova-pro-v1:0 lacks cache_read_per_million"):
+        load_prices(path)
+    raw = json.loads(model.PRICES_PATH.read_text())
+    raw["models"]["gpt-4o-mini"]["input_per_million"] = None
+    path.write_text(json.dumps(raw))
+    with pytest.raises(ValueError, match="model gpt-4o-mini has no value for input_per_million"):
+        load_prices(path)
