@@ -3,7 +3,8 @@
 Prints (1) the monthly fixed cost of the resources the program creates for STACK, run
 under the mocks as ``make preview`` runs it; (2) the cost per 1M turns per service for a
 direct answer and for one tool call, from what a turn does on the local stack (measured
-now) and the price table (cost/prices.json); (3) the model's tokens apart; (4) with
+now) and the price table (cost/prices.json); (3) the model's tokens, turn by turn in sessions
+built by the turn's own code (cost/sessions.py), with and without prompt caching; (4) with
 --rate, the capacity that rate needs in each region beside AWS's default quotas.
 """
 
@@ -26,8 +27,9 @@ def main(argv: list[str] | None = None) -> int:
         type=float,
         help="seconds per model call (default: the model's time to first token + output tokens / its output speed)",
     )
-    parser.add_argument("--input-tokens", type=int, default=defaults.input_tokens)
-    parser.add_argument("--output-tokens", type=int, default=defaults.output_tokens)
+    parser.add_argument(
+        "--output-tokens", type=int, default=defaults.output_tokens, help="a final answer's tokens (default 300)"
+    )
     parser.add_argument("--dynamodb-ms", type=float, default=defaults.dynamodb_ms, help="DynamoDB round trip, ms")
     parser.add_argument("--task-overhead-ms", type=float, default=defaults.task_overhead_ms)
     parser.add_argument("--xray-sampling", type=float, help="fraction of turns traced (0..1), instead of the program's")
@@ -56,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from cost.measure import measure
     from cost.program import stack_facts
+    from cost.sessions import SessionShape, model_tokens
 
     try:
         facts = stack_facts(args.stack)
@@ -64,7 +67,6 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     assumptions = Assumptions(
         model_wait_s=args.model_wait,
-        input_tokens=args.input_tokens,
         output_tokens=args.output_tokens,
         message_chars=args.message_chars,
         dynamodb_ms=args.dynamodb_ms,
@@ -78,14 +80,32 @@ def main(argv: list[str] | None = None) -> int:
         message_chars=assumptions.message_chars,
         reply_chars=assumptions.reply_chars,
     )
+    prices = load_prices()
+    price = prices.models.get(facts.llm_model)
+    tokens = None
+    if price is not None:
+        tokens = model_tokens(
+            facts.llm_model,
+            price,
+            SessionShape(
+                turns=args.session_turns,
+                message_chars=assumptions.message_chars,
+                answer_tokens=assumptions.output_tokens,
+                turn_interval_s=args.turn_interval,
+            ),
+            history_tokens=facts.history_tokens,
+            max_tokens=facts.max_tokens,
+            prompt_caching=facts.prompt_caching,
+        )
     report = build_report(
         facts,
-        load_prices(),
+        prices,
         assumptions,
         measured.profiles,
         emf_metrics=measured.emf_metrics,
         rate=args.rate,
         before=load_before(),
+        model_tokens=tokens,
     )
     report.authorizer_note = (
         f"authorizer: {measured.authorizer_first_turn} invocation for a token's first turn,"

@@ -7,7 +7,7 @@ profile, the price table and named assumptions. No AWS, no Pulumi engine, no clo
   format and throttling, the authorizer's cache TTL, an X-Ray sampling rule if there is one.
 - :class:`TurnProfile` is what one turn does, as ``cost.measure`` counts it on the local
   stack (DynamoDB units, Lambda invocations and handler time, states, log bytes).
-- :func:`fixed_lines`, :func:`turn_lines`, :func:`token_cost`, :func:`capacity_lines`
+- :func:`fixed_lines`, :func:`turn_lines`, :func:`capacity_lines` (the model's tokens: ``cost.sessions``)
   turn those into dollars a month, dollars per 1M turns, and the capacity a rate needs
   beside AWS's default quotas. :func:`render` prints them.
 
@@ -410,6 +410,10 @@ class StackFacts:
     authorizer_ttl_s: int
     llm_provider: str
     llm_model: str
+    history_tokens: int
+    """``llm.historyTokens``: the most tokens of earlier turns a model call sends."""
+    prompt_caching: bool
+    max_tokens: int
     xray_sampling: float | None
     xray_source: str
 
@@ -604,6 +608,9 @@ def facts_from_resources(stack: str, resources: Sequence[Any], config: Mapping[s
         authorizer_ttl_s=int(min(ttls)) if ttls else 0,
         llm_provider=record_env["LLM_PROVIDER"],
         llm_model=record_env["LLM_MODEL"],
+        history_tokens=int(record_env["HISTORY_TOKENS"]),
+        prompt_caching=record_env["PROMPT_CACHING"] == "true",
+        max_tokens=int(record_env["MAX_TOKENS"]),
         xray_sampling=sampling,
         xray_source=source,
     )
@@ -621,7 +628,10 @@ class Assumptions:
     None until :func:`with_model_wait` derives it from the model's speed (or --model-wait)."""
     model_wait_source: str = ""
     input_tokens: int = 1500
+    """Prompt tokens per model call, only where no session was run (no price for the model)."""
     output_tokens: int = 300
+    """A final answer's tokens: the sessions' answers are this long, and the model wait
+    writes this many."""
     dynamodb_ms: float = 10.0
     """One DynamoDB round trip from a Lambda in the same region (SDK, TLS reused)."""
     task_overhead_ms: float = 25.0
@@ -652,7 +662,7 @@ class Assumptions:
     def lines(self) -> list[str]:
         return [
             f"model wait {self.wait_s:.2f} s per model call: {self.model_wait_source or '--model-wait'}",
-            f"tokens {self.input_tokens:,} in / {self.output_tokens:,} out per model call (--input-tokens, --output-tokens)",
+            f"a final answer {self.output_tokens:,} output tokens (--output-tokens); the prompt's tokens are measured (section 3)",
             f"DynamoDB round trip {self.dynamodb_ms:g} ms from Lambda (--dynamodb-ms)",
             f"Task state overhead {self.task_overhead_ms:g} ms in the Express duration (--task-overhead-ms)",
             f"one Lambda vCPU = {self.cpu_per_local_core:g} x one local core; a function gets memory/1,769 MB of a vCPU",
@@ -994,14 +1004,6 @@ def total(lines: Iterable[Line]) -> float:
     return sum(line.usd for line in lines)
 
 
-def token_cost(model_calls: float, model: ModelPrice, assumptions: Assumptions) -> float:
-    """Dollars per 1M turns for the model's tokens."""
-    per_call = (
-        assumptions.input_tokens * model.input_per_million + assumptions.output_tokens * model.output_per_million
-    ) / 1_000_000
-    return TURNS * model_calls * per_call
-
-
 # The metrics a REST method with detailed metrics emits (CacheHitCount and CacheMissCount
 # too when the stage has a cache; ours has none):
 # https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-metrics-and-dimensions.html
@@ -1172,9 +1174,11 @@ def capacity_lines(
     facts: StackFacts,
     prices: PriceTable,
     assumptions: Assumptions,
+    tokens_per_call: float,
 ) -> list[Capacity]:
     """What ``rate`` turns a second of ``profile`` need in each region (an even split across
-    the regions), beside AWS's default quotas and the stack's own limits."""
+    the regions), beside AWS's default quotas and the stack's own limits; a model call is
+    ``tokens_per_call`` tokens, prompt and answer."""
     regions = len(facts.regions)
     r = rate / regions
     q = prices.quotas
@@ -1244,7 +1248,7 @@ def capacity_lines(
             True,
         )
     )
-    tokens = r * profile.model_calls * (assumptions.input_tokens + assumptions.output_tokens) * 60
+    tokens = r * profile.model_calls * tokens_per_call * 60
     out.append(
         Capacity(
             "model tokens per minute (Bedrock)",
@@ -1276,6 +1280,8 @@ class Report:
     model: ModelPrice | None
     tokens: Mapping[str, float]
     rate: float | None = None
+    model_tokens: Any = None
+    """``cost.sessions.ModelTokens``: the sessions the token figures come from."""
     capacity: Mapping[str, list[Capacity]] = field(default_factory=dict)
     before: Mapping[str, Any] | None = None
     measured_note: str = ""
@@ -1290,19 +1296,27 @@ def build_report(
     emf_metrics: int = 0,
     rate: float | None = None,
     before: Mapping[str, Any] | None = None,
+    model_tokens: Any = None,
 ) -> Report:
+    """``model_tokens`` (``cost.sessions.model_tokens``): the sessions whose turns price the
+    model's tokens by kind of turn; without them (no price for the model) there are none."""
     model = prices.models.get(facts.llm_model)
     assumptions = with_model_wait(assumptions, model, facts.llm_model)
     per_turn = {kind: turn_lines(profile, facts, prices, assumptions) for kind, profile in profiles.items()}
     tokens = (
-        {kind: token_cost(profile.model_calls, model, assumptions) for kind, profile in profiles.items()}
-        if model
+        {kind: model_tokens.kind_usd(kind) * TURNS for kind in profiles}
+        if model is not None and model_tokens is not None
         else {}
+    )
+    per_call = (
+        model_tokens.tokens_per_call()
+        if model_tokens is not None
+        else assumptions.input_tokens + assumptions.output_tokens
     )
     capacity = {}
     if rate is not None:
         capacity = {
-            kind: capacity_lines(rate, profiles[kind], facts, prices, assumptions)
+            kind: capacity_lines(rate, profiles[kind], facts, prices, assumptions, per_call)
             for kind in ("direct", "tool")
             if kind in profiles
         }
@@ -1315,6 +1329,7 @@ def build_report(
         per_turn=per_turn,
         model=model,
         tokens=tokens,
+        model_tokens=model_tokens,
         rate=rate,
         capacity=capacity,
         before=before,
@@ -1615,19 +1630,7 @@ def render(report: Report) -> str:
         out.append(f"  before (issue 11) and now, $ per 1M turns, stack {f.stack}:")
         out += _table([("part", "before", "now: direct", "now: one tool call"), *rows], right=(2, 3))
     out.append("")
-    out.append(f"3. MODEL TOKENS per 1M turns ({a.input_tokens:,} in / {a.output_tokens:,} out per model call)")
-    if report.model is None:
-        out.append(f"  {f.llm_model}: no price in cost/prices.json (add an entry under 'models')")
-    else:
-        m = report.model
-        out.append(
-            f"  {m.model_id} ({m.name}): ${m.input_per_million:g} / ${m.output_per_million:g} per 1M tokens"
-            f" in / out{'' if m.confirmed else ' (not confirmed on a stored AWS page)'}; {m.url}"
-        )
-        for kind in kinds:
-            out.append(
-                f"  {kind:<10} {report.profiles[kind].model_calls:g} model calls: ${_money(report.tokens[kind])}"
-            )
+    out += token_section(report, kinds)
     if report.rate is not None:
         out.append("")
         regions = len(f.regions)
@@ -1695,6 +1698,87 @@ def render(report: Report) -> str:
         f" evidence in cost/prices.json): {', '.join(unconfirmed)}; regional figures: {', '.join(regional) or 'none'}"
     )
     return "\n".join(out) + "\n"
+
+
+def token_section(report: Report, kinds: Sequence[str]) -> list[str]:
+    """Section 3: the model's tokens per turn from the sessions (``cost.sessions``), with and
+    without prompt caching, turn by turn as a session grows, and beside the infrastructure."""
+    f, m, mt = report.facts, report.model, report.model_tokens
+    if m is None or mt is None:
+        return [f"3. MODEL TOKENS: {f.llm_model} has no price in cost/prices.json (add an entry under 'models')"]
+    shape = mt.shape
+    plain, tools = mt.mix()
+    out = [
+        f"3. MODEL TOKENS: a session of {shape.turns} turns ({plain} direct, {tools} with one tool call),"
+        f" a turn every {shape.turn_interval_s:g} s, answers of {shape.answer_tokens} tokens;",
+        f"  each call built by the turn's own prepare (earlier turns cut to llm.historyTokens {mt.history_tokens:,})"
+        " and counted by the stand-in's prompt cache (cost/sessions.py)",
+    ]
+
+    def rate(value: float | None) -> str:
+        return "-" if value is None else f"${value:g}"
+
+    out.append(
+        f"  {m.model_id} ({m.name}): {rate(m.input_per_million)} in, {rate(m.output_per_million)} out,"
+        f" {rate(m.cache_read_per_million)} cache read, {rate(m.cache_write_per_million)} cache write per 1M tokens"
+        f"{'' if m.confirmed else ' (not confirmed on a stored AWS page)'}; {m.url}"
+    )
+    rows = [
+        ("tokens a turn, mean of the session", "calls", "input", "cache read", "cache write", "output", "$/1M turns")
+    ]
+    for cached, label in ((True, "with prompt caching"), (False, "without")):
+        if not cached and not f.prompt_caching:
+            continue
+        turns = mt.session_turns(cached)
+        n = len(turns)
+        rows.append(
+            (
+                label if f.prompt_caching else "prompt caching off (llm.promptCaching)",
+                f"{sum(t.calls for t in turns) / n:.1f}",
+                f"{sum(t.input for t in turns) / n:,.0f}",
+                f"{sum(t.cache_read for t in turns) / n:,.0f}",
+                f"{sum(t.cache_write for t in turns) / n:,.0f}",
+                f"{sum(t.output for t in turns) / n:,.0f}",
+                _money(mt.per_turn_usd(cached) * TURNS),
+            )
+        )
+    out += _table(rows, right=(1, 2, 3, 4, 5, 6))
+    if f.prompt_caching:
+        share = mt.input_share()
+        out.append(
+            f"  billed input with prompt caching: {share:.0%} of without"
+            f" (goal <= 40%: {'met' if share <= 0.4 else 'NOT met'}); the whole turn: "
+            f"{mt.per_turn_usd(True) / mt.per_turn_usd(False):.0%}"
+        )
+    last = len(mt.cached.turns)
+    t10, t_last = mt.turn_usd(min(10, last)), mt.turn_usd(last)
+    out.append(
+        f"  as the session grows, $ per 1M turns: turn 1 {_money(mt.turn_usd(1) * TURNS)},"
+        f" turn 10 {_money(t10 * TURNS)}, turn {last} {_money(t_last * TURNS)}"
+        f" ({t_last / t10:.2f}x turn 10; goal <= 1.3x: {'met' if t_last <= 1.3 * t10 else 'NOT met'})"
+    )
+    late, early = mt.mean_usd(last - 9, last), mt.mean_usd(1, 10)
+    out.append(
+        f"    turns {last - 9}-{last} (the same mix of tool turns) {_money(late * TURNS)} a turn on average,"
+        f" {late / early:.2f}x turns 1-10"
+    )
+    out.append(
+        "  per kind of turn, $ per 1M turns: "
+        + ", ".join(f"{kind} {_money(report.tokens[kind])}" for kind in kinds if kind in report.tokens)
+    )
+    infra = (plain * total(report.per_turn["direct"]) + tools * total(report.per_turn["tool"])) / shape.turns
+    model = mt.per_turn_usd(True) * TURNS
+    out.append("  infrastructure and model side by side, the session's mix:")
+    out += _table(
+        [
+            ("", "per 1M turns", f"per 1M sessions ({shape.turns} turns)"),
+            ("infrastructure", _money(infra), _money(infra * shape.turns)),
+            ("model tokens", _money(model), _money(model * shape.turns)),
+            ("total", _money(infra + model), _money((infra + model) * shape.turns)),
+        ],
+        right=(1, 2),
+    )
+    return out
 
 
 def render_markdown(report: Report) -> str:

@@ -179,3 +179,91 @@ def _turn(agent: Any, cache: Any, model_id: str, shape: SessionShape, turn: int)
             for c in out["toolCalls"]
         ]
         event = {**event, "step": out["step"], "message": None, "toolResults": results}
+
+
+# -- what the tokens cost -----------------------------------------------------------------------
+
+LONG_SESSION_TURNS = 50
+"""The session length at which the report checks that a turn costs no more than at turn 10."""
+
+
+def turn_usd(turn: TurnTokens, price: Any) -> float:
+    """A turn's tokens at ``price`` (a ``cost.model.ModelPrice``). A model without prompt
+    caching never reports cached tokens; were it to, they are billed as input."""
+    read = price.cache_read_per_million if price.cache_read_per_million is not None else price.input_per_million
+    write = price.cache_write_per_million if price.cache_write_per_million is not None else price.input_per_million
+    return (
+        turn.input * price.input_per_million
+        + turn.cache_read * read
+        + turn.cache_write * write
+        + turn.output * price.output_per_million
+    ) / 1e6
+
+
+def input_usd(turn: TurnTokens, price: Any) -> float:
+    """What a turn's input tokens are billed, however each was counted."""
+    return turn_usd(TurnTokens(turn.calls, turn.input, turn.cache_read, turn.cache_write, 0), price)
+
+
+@dataclass(frozen=True)
+class ModelTokens:
+    """A stack's model tokens: one long session with prompt caching and one without, the
+    first ``shape.turns`` turns of each being the report's session."""
+
+    model_id: str
+    price: Any
+    shape: SessionShape
+    history_tokens: int
+    cached: Session
+    uncached: Session
+
+    def session_turns(self, cached: bool) -> list[TurnTokens]:
+        return (self.cached if cached else self.uncached).turns[: self.shape.turns]
+
+    def per_turn_usd(self, cached: bool) -> float:
+        turns = self.session_turns(cached)
+        return sum(turn_usd(t, self.price) for t in turns) / len(turns)
+
+    def input_share(self) -> float:
+        """Billed input with caching over billed input without, for the report's session."""
+        with_cache = sum(input_usd(t, self.price) for t in self.session_turns(True))
+        without = sum(input_usd(t, self.price) for t in self.session_turns(False))
+        return with_cache / without if without else 1.0
+
+    def turn_usd(self, number: int, cached: bool = True) -> float:
+        return turn_usd((self.cached if cached else self.uncached).turns[number - 1], self.price)
+
+    def mean_usd(self, first: int, last: int, cached: bool = True) -> float:
+        turns = (self.cached if cached else self.uncached).turns[first - 1 : last]
+        return sum(turn_usd(t, self.price) for t in turns) / len(turns)
+
+    def _kind_turns(self, kind: str) -> list[TurnTokens]:
+        """The session's turns of a kind of turn in the report: tool turns for ``tool`` and
+        ``memory``, the others for ``direct`` and ``websocket``."""
+        tools = kind in ("tool", "memory")
+        turns = [t for n, t in enumerate(self.session_turns(True), 1) if self.shape.is_tool_turn(n) == tools]
+        return turns or self.session_turns(True)
+
+    def kind_usd(self, kind: str) -> float:
+        turns = self._kind_turns(kind)
+        return sum(turn_usd(t, self.price) for t in turns) / len(turns)
+
+    def tokens_per_call(self) -> float:
+        turns = self.session_turns(True)
+        return sum(t.prompt + t.output for t in turns) / sum(t.calls for t in turns)
+
+    def mix(self) -> tuple[int, int]:
+        """The session's turns without and with a tool call."""
+        tools = sum(1 for n in range(1, self.shape.turns + 1) if self.shape.is_tool_turn(n))
+        return self.shape.turns - tools, tools
+
+
+def model_tokens(
+    model_id: str, price: Any, shape: SessionShape, *, history_tokens: int, max_tokens: int, prompt_caching: bool
+) -> ModelTokens:
+    """Both sessions, ``LONG_SESSION_TURNS`` long (at least the report's session)."""
+    long = SessionShape(**{**shape.__dict__, "turns": max(shape.turns, LONG_SESSION_TURNS)})
+    common = {"history_tokens": history_tokens, "max_tokens": max_tokens}
+    cached = run_session(model_id, long, prompt_caching=prompt_caching, **common)
+    uncached = run_session(model_id, long, prompt_caching=False, **common) if prompt_caching else cached
+    return ModelTokens(model_id, price, shape, history_tokens, cached, uncached)
