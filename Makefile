@@ -114,13 +114,14 @@ openapi: $(STAMP)
 cost: $(STAMP)
 	$(BIN)/python -m cost $(STACK) $(if $(RATE),--rate $(RATE)) $(if $(MARKDOWN),--markdown $(MARKDOWN))
 
-## bench: state-layer round trips, program time by region count, cold starts, chunking and JWT verification, local turns and start-up
+## bench: state-layer round trips, program time by region count, cold starts, chunking and JWT verification, local turns, DAX figures and start-up
 bench: $(STAMP)
 	$(BIN)/python -m bench.state_roundtrips
 	$(BIN)/python -m bench.program_regions
 	$(BIN)/python -m bench.cold_start
 	$(BIN)/python -m bench.api_edge
 	$(BIN)/python -m bench.local_turns
+	$(BIN)/python -m bench.dax
 	$(BIN)/python -m bench.startup
 
 ## config-reference: rewrite the README's stack config table from the pydantic model

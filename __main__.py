@@ -121,6 +121,7 @@ for region in stack_config.regions:
             kms_key_arn=state.key_arns[region],
             tools=stack_config.tools,
             tool_dynamodb_actions={name: tool.dynamodb_actions for name, tool in tools.items()},
+            cached_tools=[name for name, tool in tools.items() if tool.cache is not None],
             archives=archives,
             layer_archive=layer_archive,
             llm=RegionLlm(

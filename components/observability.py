@@ -12,7 +12,7 @@ at each of ``budget.thresholds`` percent (actual spend), plus a forecast alert a
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -21,6 +21,7 @@ import pulumi_aws as aws
 from components import naming
 from components.config import BudgetConfig, ObservabilityConfig
 from components.context import RegionContext
+from handlers.shared.tooling import METRIC_NAMESPACE as TOOLS_NAMESPACE
 
 # X-Ray traces a request when the service in front decides to, by the account's sampling
 # rules: API Gateway for the REST API
@@ -64,6 +65,8 @@ class RegionObservabilityArgs:
     kms_key_arn: pulumi.Input[str]
     """The region's key, which encrypts the alarm topic (its key policy lets CloudWatch
     alarms publish)."""
+    cached_tools: Sequence[str] = ()
+    """Tools whose results are reused (``TOOL.cache``): the dashboard shows their hit ratio."""
 
 
 class RegionObservability(pulumi.ComponentResource):
@@ -149,7 +152,13 @@ class RegionObservability(pulumi.ComponentResource):
             task=args.task_arn,
             stage=args.rest_stage,
             dlq=args.dlq_name,
-        ).apply(lambda v: json.dumps(_dashboard(context.region, rest_api_name, args.llm_model, **v)))
+        ).apply(
+            lambda v: json.dumps(
+                _with_tool_cache_widget(
+                    _dashboard(context.region, rest_api_name, args.llm_model, **v), context.region, args.cached_tools
+                )
+            )
+        )
         aws.cloudwatch.Dashboard(
             f"{name}-dashboard",
             region=context.region,
@@ -268,6 +277,39 @@ def _dashboard(
             ),
         ]
     }
+
+
+def _with_tool_cache_widget(dashboard: dict, region: str, tools: Sequence[str]) -> dict:
+    """The dashboard with, below its widgets, the result cache's hit ratio of each tool that
+    caches: hits / (hits + misses), in percent, by metric math over the EMF counts (bypasses
+    are requests the cache may not answer, left out of the ratio). A dashboard's metric
+    array takes ``{"expression", "id"}`` entries and hides the inputs with
+    ``{"visible": false}``
+    (https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/CloudWatch-Dashboard-Body-Structure.html)."""
+    if not tools:
+        return dashboard
+    metrics: list[list] = []
+    for index, tool in enumerate(tools):
+        for name, prefix in (("CacheHit", "h"), ("CacheMiss", "m")):
+            metrics.append([TOOLS_NAMESPACE, name, "Tool", tool, {"id": f"{prefix}{index}", "visible": False}])
+        metrics.append([{"expression": f"100 * h{index} / (h{index} + m{index})", "label": tool, "id": f"r{index}"}])
+    bottom = max((w["y"] + w["height"] for w in dashboard["widgets"]), default=0)
+    widget = {
+        "type": "metric",
+        "x": 0,
+        "y": bottom,
+        "width": 12,
+        "height": 6,
+        "properties": {
+            "title": "Tool result cache hit ratio (%)",
+            "region": region,
+            "metrics": metrics,
+            "stat": "Sum",
+            "period": 300,
+            "yAxis": {"left": {"min": 0, "max": 100}},
+        },
+    }
+    return {**dashboard, "widgets": [*dashboard["widgets"], widget]}
 
 
 @dataclass(frozen=True, kw_only=True)

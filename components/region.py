@@ -44,6 +44,8 @@ class AgentRegionArgs:
     tools: Sequence[ToolConfig]
     tool_dynamodb_actions: Mapping[str, Sequence[str]]
     """Extra DynamoDB actions each tool declares (its module's ``TOOL.dynamodb_actions``)."""
+    cached_tools: Sequence[str] = ()
+    """Tools whose results are reused (their module's ``TOOL.cache``)."""
     archives: Mapping[str, str]
     """Function key → path of its code zip, built once for every region."""
     layer_archive: str
@@ -167,6 +169,7 @@ class AgentRegion(pulumi.ComponentResource):
                 dlq_name=compute.dlq_name,
                 llm_model=args.llm.model,
                 kms_key_arn=args.kms_key_arn,
+                cached_tools=args.cached_tools,
             ),
             child_opts,
         )

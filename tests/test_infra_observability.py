@@ -29,7 +29,31 @@ def test_every_region_has_alarms_on_its_own_topic_and_a_dashboard(runs, stack):
         assert f"agent-infra-{stack}-{key}" in names
     dashboards = run.of_type("aws:cloudwatch/dashboard:Dashboard")
     assert sorted(d.inputs["region"] for d in dashboards) == sorted(regions)
-    assert all(len(json.loads(d.inputs["dashboardBody"])["widgets"]) == 5 for d in dashboards)
+    assert all(len(json.loads(d.inputs["dashboardBody"])["widgets"]) == 6 for d in dashboards)
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_each_dashboard_shows_the_hit_ratio_of_the_tools_that_cache(runs, stack):
+    """One ratio per tool whose module declares a cache (calculator, http_fetch), computed
+    from the very metrics the tool Lambda emits (namespace, names and dimension of its EMF)."""
+    from handlers.shared.tooling import METRIC_NAMESPACE
+
+    for dashboard in runs[stack].of_type("aws:cloudwatch/dashboard:Dashboard"):
+        (widget,) = [
+            w
+            for w in json.loads(dashboard.inputs["dashboardBody"])["widgets"]
+            if w["properties"]["title"] == "Tool result cache hit ratio (%)"
+        ]
+        metrics = widget["properties"]["metrics"]
+        inputs = {m[-1]["id"]: tuple(m[:4]) for m in metrics if isinstance(m[0], str)}
+        ratios = {m[0]["label"]: m[0]["expression"] for m in metrics if isinstance(m[0], dict)}
+        assert sorted(ratios) == ["calculator", "http_fetch"]
+        for tool, expression in ratios.items():
+            hit, miss = (k for k, v in inputs.items() if v[3] == tool)
+            assert inputs[hit] == (METRIC_NAMESPACE, "CacheHit", "Tool", tool)
+            assert inputs[miss] == (METRIC_NAMESPACE, "CacheMiss", "Tool", tool)
+            assert expression == f"100 * {hit} / ({hit} + {miss})"
+        assert widget["properties"]["region"] == dashboard.inputs["region"]
 
 
 def function_key(function) -> str:

@@ -135,7 +135,7 @@ def fetch(monkeypatch, resolver, opener):
     monkeypatch.setattr(http_fetch, "FETCHER", Fetcher(resolve=resolver, open=opener))
 
     def _fetch(url: str, **fields: Any) -> dict[str, Any]:
-        return run(None, msgspec.convert({"url": url, **fields}, HttpFetchInput))
+        return run(None, msgspec.convert({"url": url, **fields}, HttpFetchInput)).output
 
     return _fetch
 

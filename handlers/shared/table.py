@@ -16,6 +16,7 @@ from Pulumi or boto3.
 | ticket (a tool's)    | TICKET#<ticketId>   | TICKET                      |              |                   |
 | approval             | RUN#<executionId>   | APPROVAL#<seq:05d>          |              |                   |
 | approval decision    | RUN#<executionId>   | APPROVAL#<seq:05d>#<replica>|              |                   |
+| tool result cache    | CACHE#<tool>#<scope>#<inputHash> | CACHE          |              |                   |
 
 A conversation step holds the messages one model call adds (the user's message and the
 reply, or the tool results and the reply) at its position ``seq``; the write is
@@ -32,6 +33,11 @@ Which replica a session's items go to is ``handlers.shared.store.replicas``.
 A memory's key (``memory_step_key``) starts with the run's start time, so a topic reads
 newest first, and ends with the step's idempotency key, so every delivery of the step names
 the same memory: one conditional PutItem writes it once.
+
+A tool result cache entry's ``<scope>`` is ``public`` (any user may reuse it) or
+``user:<userId>`` (only that user): the scope is part of the key, so no read for one user
+can ever name another user's entry. Entries are written unconditionally: each is a whole
+value any region may replace with its own (``handlers.shared.store.tool_cache``).
 
 Session metadata sorts after every step (``~`` is above ``M``), so one newest-first Query
 returns the metadata (one item per replica that wrote the session, usually one) followed by
@@ -69,6 +75,10 @@ IDEMPOTENCY_SK_PREFIX = "IDEMP#"
 APPROVAL_PREFIX = "APPROVAL#"
 TICKET_PREFIX = "TICKET#"
 TICKET_SK = "TICKET"
+CACHE_PREFIX = "CACHE#"
+CACHE_SK = "CACHE"
+PUBLIC_SCOPE = "public"
+USER_SCOPE_PREFIX = "user:"
 
 MAX_STEP = 99_999_999
 # Key values become part of a key string, so the separator may not appear inside them.
@@ -254,3 +264,15 @@ def approval_sk(seq: int) -> str:
 def approval_decision_sk(seq: int, replica: str) -> str:
     """A decision on an approval, in the replica that took it (one per replica at most)."""
     return f"{approval_sk(seq)}#{replica_part(replica)}"
+
+
+def user_scope(user_id: str) -> str:
+    """The cache scope of one user's entries (``user:<userId>``), never equal to ``public``."""
+    return USER_SCOPE_PREFIX + key_part("userId", user_id)
+
+
+def cache_pk(tool_name: str, scope: str, input_hash: str) -> str:
+    """A tool result cache entry: the tool, who may reuse it, and the hash of its input."""
+    if scope != PUBLIC_SCOPE and not scope.startswith(USER_SCOPE_PREFIX):
+        raise ValueError(f"cache scope must be {PUBLIC_SCOPE!r} or {USER_SCOPE_PREFIX}<userId>, got {scope!r}")
+    return f"{CACHE_PREFIX}{key_part('tool name', tool_name)}#{key_part('cache scope', scope)}#{key_part('input hash', input_hash)}"

@@ -13,6 +13,12 @@ the step), so even two deliveries racing do the effect once.
 
 Results over ``INLINE_RESULT_BYTES`` travel by reference (the record's key), so no Step
 Functions state nears its 256 KB limit; the agent-step reads them back in one BatchGetItem.
+
+A tool may declare its results reusable (:class:`ResultCache`): before running, the step looks
+for a fresh result of the same input in the table (``store.tool_cache``); a hit is the step's
+output, recorded like any other, so a redelivery returns the same thing. Every lookup is
+counted (``cache``: hit, miss or bypass, on the step's log line, and as EMF metrics in
+:data:`METRIC_NAMESPACE` by tool), which the dashboard turns into a hit ratio.
 """
 
 from __future__ import annotations
@@ -26,13 +32,16 @@ from typing import Any, Literal
 import msgspec
 
 from handlers import init_done
-from handlers.shared.log import get_logger, log_context
+from handlers.shared import table as keys
+from handlers.shared.log import emit_metric, get_logger, log_context
 from handlers.shared.settings import load_settings
-from handlers.shared.store import DuplicateToolExecutionError, Store, ToolExecution
+from handlers.shared.store import CachedResult, DuplicateToolExecutionError, Store, ToolExecution
 
 # 16 calls a step x 4 KB inline stays far from a state's 256 KB (handlers.shared.turns budgets).
 INLINE_RESULT_BYTES = 4_096
 PREVIEW_CHARS = 1_000
+METRIC_NAMESPACE = "AgentInfra/Tools"
+CacheOutcome = Literal["hit", "miss", "bypass"]
 
 
 class ToolInputError(Exception):
@@ -84,6 +93,44 @@ class ToolContext(msgspec.Struct, frozen=True):
         return hashlib.sha256(f"{self.execution_id}:{self.seq}".encode()).hexdigest()[:32]
 
 
+class ResultCache(msgspec.Struct, frozen=True):
+    """That a tool's results may be reused, for how long at most, and what identifies one.
+
+    A ``pure`` tool's every successful result is reusable by every user for
+    ``max_age_seconds``: its output follows from its input alone, so it carries nothing of
+    the user who asked first. Any other tool decides per result: its ``run`` returns
+    :class:`Reusable` (how long, and whether for every user); a plain output is not stored.
+    ``key`` maps the parsed input to what identifies its result (default: the input as
+    given), or to None when the cache may not answer that request (a bypass).
+    """
+
+    max_age_seconds: int
+    key: Callable[[Any], Any] | None = None
+
+    def __post_init__(self) -> None:
+        if self.max_age_seconds < 1:
+            raise ValueError(f"max_age_seconds must be at least 1, got {self.max_age_seconds!r}")
+
+    def input_hash(self, parsed: Any) -> str | None:
+        """SHA-256 of the canonical JSON of the input's key (sorted keys, no spaces), or None."""
+        key = self.key(parsed) if self.key is not None else msgspec.to_builtins(parsed)
+        if key is None:
+            return None
+        canonical = json.dumps(key, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class Reusable(msgspec.Struct, frozen=True):
+    """What a caching tool's ``run`` returns: the output, and for how long and by whom it may
+    be reused. ``fresh_for_seconds`` 0 means not at all (``reason`` says why, for the log)."""
+
+    output: Any
+    fresh_for_seconds: float = 0.0
+    public: bool = False
+    """Reusable by every user; otherwise only by the user whose step produced it."""
+    reason: str = ""
+
+
 def started_at_ms(value: str | None) -> int | None:
     """``$$.Execution.StartTime`` (ISO 8601, e.g. 2026-11-28T09:00:00.123Z) in epoch ms."""
     if not value:
@@ -110,7 +157,9 @@ class ToolDefinition:
     runs (they go into its IAM role). A ``pure`` tool (the same input always gives the same
     output, and nothing else happens) is not recorded: running it again on a redelivery is
     as good as reading a record, and the write is saved. Its result is recorded only when it
-    must travel by reference.
+    must travel by reference. ``cache``: whether and how its results are reused
+    (:class:`ResultCache`); the cache reads and writes with GetItem and PutItem, which every
+    tool's role has for its records already.
     """
 
     def __init__(
@@ -122,10 +171,14 @@ class ToolDefinition:
         compensate: Callable[[ToolContext, ToolExecution], dict[str, Any]] | None = None,
         dynamodb_actions: tuple[str, ...] = (),
         pure: bool = False,
+        cache: ResultCache | None = None,
     ) -> None:
         if pure and compensate is not None:
             raise ValueError(f"tool {name!r}: a pure tool has no side effect to compensate")
+        if cache is not None and compensate is not None:
+            raise ValueError(f"tool {name!r}: a result with a side effect to undo cannot be reused")
         self.pure = pure
+        self.cache = cache
         self.name = name
         self.description = description
         self.input_type = input_type
@@ -173,20 +226,47 @@ class ToolDefinition:
         ):
             if request.action == "compensate":
                 return self._compensate(ctx, logger)
-            result = self.execute(ctx, request.input, request.toolUseId)
-            logger.info("tool step done", extra={"status": result["status"], "replayed": result.get("replayed", False)})
+            result, cache = self._execute(ctx, request.input, request.toolUseId)
+            details: dict[str, Any] = {"status": result["status"], "replayed": result.get("replayed", False)}
+            if cache is not None:
+                details["cache"] = cache
+                emit_metric(
+                    METRIC_NAMESPACE,
+                    {
+                        "CacheHit": int(cache == "hit"),
+                        "CacheMiss": int(cache == "miss"),
+                        "CacheBypass": int(cache == "bypass"),
+                    },
+                    dimensions={"Tool": self.name},
+                )
+            logger.info("tool step done", extra=details)
             return result
 
     # -- the exactly-once step ------------------------------------------------------------
 
     def execute(self, ctx: ToolContext, raw_input: dict[str, Any], tool_use_id: str = "") -> dict[str, Any]:
+        return self._execute(ctx, raw_input, tool_use_id)[0]
+
+    def _execute(
+        self, ctx: ToolContext, raw_input: dict[str, Any], tool_use_id: str
+    ) -> tuple[dict[str, Any], CacheOutcome | None]:
+        """The step's result, and what the result cache did (None: not consulted)."""
         if not self.pure:
             recorded = ctx.store.tool_runs.get(ctx.execution_id, ctx.seq, self.name)
             if recorded is not None:
-                return self._result(recorded, tool_use_id, replayed=True)
+                return self._result(recorded, tool_use_id, replayed=True), None
+        # Input the tool refuses never reaches the cache: a bypass, like a request it may not answer.
+        cache: CacheOutcome | None = "bypass" if self.cache is not None else None
         try:
             parsed = msgspec.convert(raw_input, self.input_type)
-            status, output = "SUCCEEDED", self.run(ctx, parsed)
+            input_hash = self.cache.input_hash(parsed) if self.cache is not None else None
+            hit = self._cached(ctx, input_hash) if input_hash is not None else None
+            if hit is not None:
+                cache, output = "hit", hit.output
+            else:
+                cache = "miss" if input_hash is not None else cache
+                output = self._produce(ctx, parsed, input_hash)
+            status = "SUCCEEDED"
         except msgspec.ValidationError as error:
             status, output = "FAILED", {"error": f"invalid input: {error}"}
         except ToolInputError as error:
@@ -194,7 +274,8 @@ class ToolDefinition:
         # ToolTransientError and anything unexpected propagate: Step Functions retries or
         # catches them, and nothing is recorded, so a retry runs the step afresh.
         if self.pure and len(json.dumps(output, separators=(",", ":")).encode()) <= INLINE_RESULT_BYTES:
-            return {"toolUseId": tool_use_id, "name": self.name, "seq": ctx.seq, "status": status, "output": output}
+            inline = {"toolUseId": tool_use_id, "name": self.name, "seq": ctx.seq, "status": status, "output": output}
+            return inline, cache
         try:
             record = ctx.store.tool_runs.record(
                 ctx.execution_id,
@@ -206,8 +287,8 @@ class ToolDefinition:
                 compensable=self.compensate is not None and status == "SUCCEEDED",
             )
         except DuplicateToolExecutionError as duplicate:
-            return self._result(duplicate.existing, tool_use_id, replayed=True)
-        return self._result(record, tool_use_id)
+            return self._result(duplicate.existing, tool_use_id, replayed=True), cache
+        return self._result(record, tool_use_id), cache
 
     def _result(self, record: ToolExecution, tool_use_id: str, replayed: bool = False) -> dict[str, Any]:
         result: dict[str, Any] = {
@@ -233,3 +314,38 @@ class ToolDefinition:
         detail = self.compensate(ctx, record)
         logger.info("tool step compensated", extra={"detail": detail})
         return {"name": self.name, "seq": ctx.seq, "compensated": True, "detail": detail}
+
+    # -- the result cache -----------------------------------------------------------------
+
+    def _scopes(self, ctx: ToolContext) -> list[str]:
+        """Where a result for this step may come from: the user's own entries first, then the
+        public ones; a pure tool's are all public."""
+        return [keys.PUBLIC_SCOPE] if self.pure else [keys.user_scope(ctx.user_id), keys.PUBLIC_SCOPE]
+
+    def _cached(self, ctx: ToolContext, input_hash: str) -> CachedResult | None:
+        """A fresh stored result for this input that this step's user may reuse, or None."""
+        for scope in self._scopes(ctx):
+            hit = ctx.store.tool_cache.get(self.name, scope, input_hash)
+            if hit is not None:
+                return hit
+        return None
+
+    def _produce(self, ctx: ToolContext, parsed: Any, input_hash: str | None) -> Any:
+        """Run the tool; store its output when it may be reused (a ``ToolInputError`` from
+        the run is never stored)."""
+        produced = self.run(ctx, parsed)
+        if self.cache is None or input_hash is None:
+            return _output(produced)
+        if self.pure:
+            produced = Reusable(_output(produced), float(self.cache.max_age_seconds), public=True)
+        if isinstance(produced, Reusable):
+            fresh_for_ms = int(min(produced.fresh_for_seconds, self.cache.max_age_seconds) * 1000)
+            if fresh_for_ms > 0:
+                scope = keys.PUBLIC_SCOPE if produced.public else keys.user_scope(ctx.user_id)
+                ctx.store.tool_cache.put(self.name, scope, input_hash, produced.output, fresh_for_ms)
+        return _output(produced)
+
+
+def _output(produced: Any) -> Any:
+    """A tool's output, whether or not its run said how it may be reused."""
+    return produced.output if isinstance(produced, Reusable) else produced

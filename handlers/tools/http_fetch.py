@@ -11,6 +11,10 @@ What the model asks for is untrusted, and so is every server it points at. The r
 * Redirects are followed by hand, at most :data:`MAX_REDIRECTS`, each target re-validated.
 * One time budget (:data:`TIME_BUDGET_SECONDS`) for the whole fetch, at most ``maxBytes`` of
   body, text-like content types only, decoded with the declared charset.
+* A result is reused (the step's result cache) only as HTTP caching allows (RFC 9111, as a
+  shared cache that never revalidates; see :func:`freshness`): every response of the fetch,
+  redirects included, must carry an explicit freshness lifetime, and the result is shared
+  between users only when every one of them says ``public``.
 
 The resolver and the connection opener are injectable (:class:`Fetcher`), so the rules are
 tested without a network; :data:`FETCHER` uses the real ones.
@@ -25,6 +29,7 @@ archive, and moved to ``handlers/shared`` they would belong to one function only
 from __future__ import annotations
 
 import contextlib
+import email.utils
 import http.client
 import ipaddress
 import json
@@ -34,13 +39,21 @@ import ssl
 import threading
 import time
 from collections.abc import Callable
-from typing import Annotated, Any, Protocol
+from datetime import UTC
+from typing import Annotated, Any, NamedTuple, Protocol
 from urllib.parse import quote, urljoin, urlsplit
 
 import msgspec
 
 from handlers.shared.store import MAX_PAYLOAD_BYTES
-from handlers.shared.tooling import ToolContext, ToolDefinition, ToolInputError, ToolTransientError
+from handlers.shared.tooling import (
+    ResultCache,
+    Reusable,
+    ToolContext,
+    ToolDefinition,
+    ToolInputError,
+    ToolTransientError,
+)
 
 MAX_URL = 2_048
 DEFAULT_MAX_BYTES = 65_536
@@ -53,6 +66,9 @@ READ_CHUNK = 16_384
 # The decoded body, JSON-encoded, must leave room in the step's record for the other fields.
 MAX_BODY_JSON_BYTES = MAX_PAYLOAD_BYTES - 16_384
 USER_AGENT = "agent-infra-http-fetch/1.0"
+# A result is reused for at most a day, whatever the origin allows: it bounds what a wrong
+# or over-generous Cache-Control costs, and the entries' storage.
+MAX_CACHE_SECONDS = 86_400
 ACCEPT = "text/*, application/json, application/xml, application/xhtml+xml, application/*+json, application/*+xml"
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -364,9 +380,163 @@ def open_pinned(
         raise
     return (
         response.status,
-        {k.lower(): v for k, v in response.getheaders()},
+        joined_headers(response.getheaders()),
         _DeadlineReader(conn, sock, response, deadline, watchdog),
     )
+
+
+def joined_headers(lines: list[tuple[str, str]]) -> dict[str, str]:
+    """Header lines by lower-cased name, repeated lines joined with ", " as RFC 9110 allows
+    (https://www.rfc-editor.org/rfc/rfc9110.html#section-5.3): a second ``Cache-Control``
+    line (``no-store``, say) must not be lost by keeping only the last."""
+    headers: dict[str, str] = {}
+    for name, value in lines:
+        key = name.lower()
+        headers[key] = f"{headers[key]}, {value}" if key in headers else value
+    return headers
+
+
+# -- HTTP caching (RFC 9111) ---------------------------------------------------------------------
+
+
+class Exchange(NamedTuple):
+    """One request of a fetch and its response, as the cache rules need them."""
+
+    method: str
+    request_headers: dict[str, str]
+    status: int
+    headers: dict[str, str]
+    """The response's, names lower-cased."""
+    request_time: float
+    """Epoch seconds when the request was sent."""
+    response_time: float
+    """Epoch seconds when the response's headers arrived."""
+
+
+class Freshness(NamedTuple):
+    """How much longer a response may be reused, and whether by every user."""
+
+    seconds: float
+    """At most this long from now; 0: not at all (``reason`` says why)."""
+    public: bool = False
+    reason: str = ""
+
+
+_DIRECTIVE = re.compile(r'\s*([^\s,=]+)\s*(?:=\s*("(?:[^"\\]|\\.)*"|[^,]*))?\s*(?:,|$)')
+_DELTA_SECONDS = re.compile(r"^[0-9]+$")
+# RFC 9111 section 1.2.2: a delta-seconds too large to represent is taken as 2^31.
+_DELTA_MAX = 2_147_483_648
+_CREDENTIAL_HEADERS = ("authorization", "cookie", "proxy-authorization")
+
+
+def cache_directives(value: str) -> dict[str, str | None] | None:
+    """Cache-Control directives by lower-cased name (``max-age`` → ``"60"``, ``public`` →
+    None), or None when ``max-age`` or ``s-maxage`` is given twice: RFC 9111 section 4.2.1
+    lets a cache consider such a response stale, and so it is here."""
+    directives: dict[str, str | None] = {}
+    for match in _DIRECTIVE.finditer(value):
+        name, argument = match.group(1).lower(), match.group(2)
+        if name in directives and name in ("max-age", "s-maxage"):
+            return None
+        directives[name] = argument.strip().strip('"') if argument is not None else None
+    return directives
+
+
+def _delta_seconds(value: str | None) -> int | None:
+    """RFC 9111 section 1.2.2 delta-seconds, or None when invalid (``max-age=a``)."""
+    if value is None or not _DELTA_SECONDS.match(value):
+        return None
+    return min(int(value), _DELTA_MAX)
+
+
+def _http_date(value: str) -> float | None:
+    """An HTTP-date (RFC 9110 section 5.6.7) in epoch seconds, or None when invalid."""
+    try:
+        parsed = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return parsed.timestamp() if parsed.tzinfo else parsed.replace(tzinfo=UTC).timestamp()
+
+
+def _lifetime(headers: dict[str, str], directives: dict[str, str | None], date: float) -> float | str:
+    """RFC 9111 section 4.2.1, for a shared cache: ``s-maxage``, else ``max-age``, else
+    ``Expires`` minus ``Date``; no heuristic lifetime (section 4.2.2 allows one, never
+    requires it). A string says why there is no lifetime."""
+    for name in ("s-maxage", "max-age"):
+        if name in directives:
+            seconds = _delta_seconds(directives[name])
+            # Invalid freshness information: "Caches are encouraged to consider responses that
+            # have invalid freshness information ... to be stale" (section 4.2.1).
+            return float(seconds) if seconds is not None else f"Cache-Control: {name} is not a number of seconds"
+    if "expires" in headers:
+        expires = _http_date(headers["expires"])
+        # Section 5.3: an invalid Expires (such as "0") means "in the past".
+        return max(0.0, expires - date) if expires is not None else 0.0
+    return "no explicit freshness (Cache-Control max-age or s-maxage, or Expires)"
+
+
+def freshness(exchange: Exchange, now: float) -> Freshness:
+    """How much longer, from ``now`` (epoch seconds), a response may be reused, by the rules
+    of RFC 9111 (https://www.rfc-editor.org/rfc/rfc9111.html) for a shared cache that never
+    revalidates: it stores only what it may reuse without asking the origin again.
+
+    * Section 3 (storing): the request method must be GET; the status final; no ``no-store``
+      (section 5.2.2.5); a shared cache stores no ``private`` response (section 5.2.2.7).
+      Stricter than section 3.5: a request with credentials (Authorization, Cookie) is never
+      stored, even ``public``. ``private`` and ``no-cache`` with field names are taken as the
+      whole response's.
+    * Section 5.2.2.4: a ``no-cache`` response may not be reused without validation, which
+      this cache never does, so it is not stored.
+    * Section 4.1: ``Vary: *`` never matches a later request.
+    * Sections 4.2.1 and 4.2.3: the freshness lifetime, less the response's current age
+      (``Age``, the apparent age from ``Date``, the request's round trip, the time since).
+    * Only ``public`` (section 5.2.2.9) shares a response between users; a ``Set-Cookie``
+      response is kept to its user even then.
+    """
+    if exchange.method != "GET":
+        return Freshness(0.0, reason=f"{exchange.method} responses are not reused")
+    sent = {name.lower() for name in exchange.request_headers}
+    if any(name in sent for name in _CREDENTIAL_HEADERS):
+        return Freshness(0.0, reason="a request with credentials is not reused")
+    if exchange.status < 200:
+        return Freshness(0.0, reason=f"{exchange.status} is not a final response")
+    headers = exchange.headers
+    directives = cache_directives(headers.get("cache-control", ""))
+    if directives is None:
+        return Freshness(0.0, reason="Cache-Control repeats max-age or s-maxage")
+    for name in ("no-store", "private", "no-cache"):
+        if name in directives:
+            return Freshness(0.0, reason=f"Cache-Control: {name}")
+    if "*" in (v.strip() for v in headers.get("vary", "").split(",")):
+        return Freshness(0.0, reason="Vary: *")
+    # RFC 9110 section 6.6.1: a response without a (valid) Date is dated when it was received.
+    date = _http_date(headers["date"]) if "date" in headers else None
+    date_value = date if date is not None else exchange.response_time
+    lifetime = _lifetime(headers, directives, date_value)
+    if isinstance(lifetime, str):
+        return Freshness(0.0, reason=lifetime)
+    age_value = _delta_seconds(headers["age"]) if "age" in headers else 0
+    if age_value is None:
+        return Freshness(0.0, reason="Age is not a number of seconds")
+    # Section 4.2.3: the current age.
+    apparent_age = max(0.0, exchange.response_time - date_value)
+    response_delay = exchange.response_time - exchange.request_time
+    corrected_initial_age = max(apparent_age, age_value + response_delay)
+    current_age = corrected_initial_age + max(0.0, now - exchange.response_time)
+    remaining = lifetime - current_age
+    if remaining <= 0:
+        return Freshness(0.0, reason="stale when received")
+    return Freshness(remaining, public="public" in directives and "set-cookie" not in headers)
+
+
+def chain_freshness(exchanges: list[Exchange], now: float) -> Freshness:
+    """A fetch's result stands for every response it went through (its redirects too): it is
+    reusable as long as all of them are, and by every user only if each of them is."""
+    verdicts = [freshness(exchange, now) for exchange in exchanges]
+    refused = next((v for v in verdicts if v.seconds <= 0), None)
+    if refused is not None:
+        return refused
+    return Freshness(min(v.seconds for v in verdicts), public=all(v.public for v in verdicts))
 
 
 # -- the fetch ---------------------------------------------------------------------------------
@@ -437,14 +607,30 @@ class Fetcher(msgspec.Struct, frozen=True):
     clock: Callable[[], float] = time.monotonic
     budget_seconds: float = TIME_BUDGET_SECONDS
     max_redirects: int = MAX_REDIRECTS
+    wall_clock: Callable[[], float] = time.time
+    """Epoch seconds, for the responses' ``Date`` and ``Expires``."""
 
     def fetch(self, url: str, max_bytes: int = DEFAULT_MAX_BYTES) -> dict[str, Any]:
+        return self.fetch_exchanges(url, max_bytes)[0]
+
+    def fetch_reusable(self, url: str, max_bytes: int = DEFAULT_MAX_BYTES) -> Reusable:
+        """The fetch's result, with how long HTTP caching lets it be reused, and by whom."""
+        result, exchanges = self.fetch_exchanges(url, max_bytes)
+        verdict = chain_freshness(exchanges, self.wall_clock())
+        return Reusable(result, verdict.seconds, public=verdict.public, reason=verdict.reason)
+
+    def fetch_exchanges(self, url: str, max_bytes: int = DEFAULT_MAX_BYTES) -> tuple[dict[str, Any], list[Exchange]]:
+        """The result, and each request and response of the fetch (redirects first)."""
         deadline = self.clock() + self.budget_seconds
         redirects = 0
+        exchanges: list[Exchange] = []
         while True:
             target = parse_url(url)
             ip = self.validated_address(target)
-            status, headers, body = self._open(ip, target, self._remaining(deadline))
+            request_headers = self._headers(target)
+            sent_at = self.wall_clock()
+            status, headers, body = self._open(ip, target, request_headers, self._remaining(deadline))
+            exchanges.append(Exchange("GET", request_headers, status, headers, sent_at, self.wall_clock()))
             try:
                 if status in REDIRECT_STATUSES:
                     location = headers.get("location", "").strip()
@@ -454,7 +640,8 @@ class Fetcher(msgspec.Struct, frozen=True):
                         raise ToolInputError(f"refused: more than {self.max_redirects} redirects")
                     url, redirects = urljoin(target.url, location), redirects + 1
                     continue
-                return self._result(target, status, headers, body, max_bytes, deadline) | {"redirects": redirects}
+                result = self._result(target, status, headers, body, max_bytes, deadline) | {"redirects": redirects}
+                return result, exchanges
             finally:
                 close = getattr(body, "close", None)
                 if callable(close):
@@ -486,14 +673,19 @@ class Fetcher(msgspec.Struct, frozen=True):
             raise ToolTransientError(f"the fetch took longer than {self.budget_seconds:g} s")
         return remaining
 
-    def _open(self, ip: str, target: Target, timeout: float) -> tuple[int, dict[str, str], bytes | BodyReader]:
-        headers = {
+    @staticmethod
+    def _headers(target: Target) -> dict[str, str]:
+        return {
             "Host": target.host_header,
             "User-Agent": USER_AGENT,
             "Accept": ACCEPT,
             "Accept-Encoding": "identity",
             "Connection": "close",
         }
+
+    def _open(
+        self, ip: str, target: Target, headers: dict[str, str], timeout: float
+    ) -> tuple[int, dict[str, str], bytes | BodyReader]:
         return self._network(target, lambda: self.open(ip, target.host, target.path, headers, timeout))
 
     def _network(self, target: Target, call: Callable[[], Any]) -> Any:
@@ -563,8 +755,18 @@ class Fetcher(msgspec.Struct, frozen=True):
 FETCHER = Fetcher()
 
 
-def run(ctx: ToolContext, request: HttpFetchInput) -> dict:
-    return FETCHER.fetch(request.url, request.maxBytes)
+def run(ctx: ToolContext, request: HttpFetchInput) -> Reusable:
+    return FETCHER.fetch_reusable(request.url, request.maxBytes)
+
+
+def cache_key(request: HttpFetchInput) -> dict[str, Any] | None:
+    """What identifies a fetch's result: the normalized URL (``https://Example.com:443/`` and
+    ``https://example.com/`` are one) and the byte limit. None for a URL the fetch refuses
+    anyway (one with credentials, say): such a request never reaches the cache."""
+    try:
+        return {"url": parse_url(request.url).url, "maxBytes": request.maxBytes}
+    except ToolInputError:
+        return None
 
 
 TOOL = ToolDefinition(
@@ -575,5 +777,6 @@ TOOL = ToolDefinition(
     ),
     input_type=HttpFetchInput,
     run=run,
+    cache=ResultCache(max_age_seconds=MAX_CACHE_SECONDS, key=cache_key),
 )
 handler = TOOL.lambda_handler

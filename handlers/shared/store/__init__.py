@@ -14,6 +14,7 @@ its item conversion; :class:`Store` puts them together over one table handle:
     store.table.home(key)                   # replicas.py: the replica a key's writes go to
     store.tasks.get(task_id)                # tasks.py: started Standard executions
     store.connections.get(connection_id)    # connections.py: WebSocket connections
+    store.tool_cache.get(tool, scope, hash) # tool_cache.py: tool results declared reusable
 
 Data a tool owns lives beside the tool, over the same handle (``store.table``): memories
 in ``handlers/tools/memory.py``, tickets in ``handlers/tools/create_ticket.py``.
@@ -62,6 +63,7 @@ from handlers.shared.store.sessions import (
     SessionStore,
 )
 from handlers.shared.store.tasks import Task, TaskStore
+from handlers.shared.store.tool_cache import CachedResult, ToolCacheStore
 from handlers.shared.store.tool_runs import TOOL_STATUSES, DuplicateToolExecutionError, ToolExecution, ToolRunStore
 
 __all__ = [
@@ -76,6 +78,7 @@ __all__ = [
     "AlreadyExistsError",
     "Approval",
     "ApprovalStore",
+    "CachedResult",
     "ConflictError",
     "Connection",
     "ConnectionStore",
@@ -102,6 +105,7 @@ __all__ = [
     "Table",
     "Task",
     "TaskStore",
+    "ToolCacheStore",
     "ToolExecution",
     "ToolRunStore",
     "approval_id",
@@ -143,6 +147,7 @@ class Store:
         self.approvals = ApprovalStore(self.table)
         self.tasks = TaskStore(self.table)
         self.connections = ConnectionStore(self.table)
+        self.tool_cache = ToolCacheStore(self.table)
 
     @classmethod
     def from_settings(cls, settings: StoreSettings) -> Store:
