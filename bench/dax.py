@@ -1,6 +1,6 @@
 """Would DAX pay? DynamoDB reads per turn, their share of a turn's time, and a cluster's price.
 
-    python -m bench.dax [--session-turns 10] [--dynamodb-ms 10] [--model-wait 3]
+    python -m bench.dax [--session-turns 10] [--dynamodb-ms 10] [--model-wait S]
 
 The reads are counted, not guessed: ``cost.measure`` runs sessions of each kind of turn
 through the local stack (the real API, state machine and handlers against moto) and counts
@@ -27,7 +27,7 @@ import argparse
 import json
 from pathlib import Path
 
-from cost.model import Assumptions
+from cost.model import Assumptions, load_prices, with_model_wait
 
 READS = ("GetItem", "Query", "BatchGetItem")
 # The smallest node type, in us-east-1: "DAX costs $0.04/hour per node (dax.t3.small)"
@@ -51,7 +51,7 @@ def turn_figures(profile, assumptions: Assumptions) -> dict[str, float]:
     requests = sum(profile.dynamodb_requests.values())
     handlers_ms = sum(profile.invocations[f] * profile.handler_ms.get(f, 0.0) for f in profile.invocations)
     turn_ms = (
-        profile.model_calls * assumptions.model_wait_s * 1000
+        profile.model_calls * assumptions.wait_s * 1000
         + handlers_ms
         + requests * assumptions.dynamodb_ms
         + profile.task_states * assumptions.task_overhead_ms
@@ -71,14 +71,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.dax", description=__doc__.splitlines()[0])
     parser.add_argument("--session-turns", type=int, default=10, help="turns per session measured (default 10)")
     parser.add_argument("--dynamodb-ms", type=float, default=defaults.dynamodb_ms, help="DynamoDB round trip, ms")
-    parser.add_argument("--model-wait", type=float, default=defaults.model_wait_s, help="seconds per model call")
+    parser.add_argument(
+        "--model-wait", type=float, help="seconds per model call (default: derived from the dev model's speed)"
+    )
     args = parser.parse_args()
     from cost.measure import measure
+    from local.pulumi_mocks import stack_config
 
-    assumptions = Assumptions(dynamodb_ms=args.dynamodb_ms, model_wait_s=args.model_wait)
+    model = stack_config("dev")["agent-infra:llm"]["model"]
+    assumptions = with_model_wait(
+        Assumptions(dynamodb_ms=args.dynamodb_ms, model_wait_s=args.model_wait), load_prices().models.get(model), model
+    )
     measured = measure(session_turns=args.session_turns)
     print(f"per turn, {args.session_turns}-turn sessions on the local stack; a DynamoDB round trip costed at")
-    print(f"{args.dynamodb_ms:g} ms, a model call at {args.model_wait:g} s")
+    print(f"{args.dynamodb_ms:g} ms, a model call at {assumptions.wait_s:.2f} s ({assumptions.model_wait_source})")
     print(f"{'turn':<12}{'reads':>7}{'writes':>8}{'turn ms':>10}{'reads ms':>10}{'reads share':>13}")
     for kind, profile in measured.profiles.items():
         f = turn_figures(profile, assumptions)

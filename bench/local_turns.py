@@ -14,8 +14,8 @@ each pair of blocks.
 
 The DynamoDB requests a turn makes are counted by a botocore ``request-created`` hook on
 the client the handlers share (a stack in this process, for that count only), for a direct
-answer and for a turn with a tool call (at most 2 and 5: a Query to load and one write per
-step, and the calculator's look-up in the tool result cache, a hit once warmed up). Beside it, in the same run: bare moto ``put_item`` + ``query`` pairs, the floor any
+answer and for a turn with a tool call (at most 2 and 4: a Query to load and one write per
+step). Beside it, in the same run: bare moto ``put_item`` + ``query`` pairs, the floor any
 turn on this embedded AWS pays for its state.
 
 The stage's throttling (the dev stack's 5 requests/s) is raised for the run (``--throttle``):
@@ -47,7 +47,7 @@ from bench.startup import ROOT
 from local.stack import free_port_triple
 
 CONCURRENCY = (1, 8)
-MAX_REQUESTS = {"direct": 2, "tool": 5}
+MAX_REQUESTS = {"direct": 2, "tool": 4}
 
 
 def percentile(values: list[float], fraction: float) -> float:

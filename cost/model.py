@@ -618,6 +618,10 @@ def facts_from_resources(stack: str, resources: Sequence[Any], config: Mapping[s
 
 # -- assumptions --------------------------------------------------------------------------
 
+TOOL_CALL_TOKENS = 40
+"""Output tokens of a model call that only asks for a tool (cost.sessions writes its tool
+calls this long)."""
+
 
 @dataclass(frozen=True)
 class Assumptions:
@@ -627,6 +631,11 @@ class Assumptions:
     """Seconds the state machine (or, streaming, the stream function) waits per model call;
     None until :func:`with_model_wait` derives it from the model's speed (or --model-wait)."""
     model_wait_source: str = ""
+    tool_call_wait_s: float | None = None
+    """Seconds for a call that only asks for tools (``tool_call_tokens`` of output): set with
+    ``model_wait_s``; --model-wait sets both."""
+    tool_call_tokens: int = TOOL_CALL_TOKENS
+    """Output tokens of a call that only asks for tools (a tool use block, its JSON input)."""
     input_tokens: int = 1500
     """Prompt tokens per model call, only where no session was run (no price for the model)."""
     output_tokens: int = 300
@@ -659,9 +668,14 @@ class Assumptions:
             raise ValueError("the model wait is not set: pass model_wait_s or derive it with with_model_wait()")
         return self.model_wait_s
 
+    @property
+    def tool_wait_s(self) -> float:
+        return self.wait_s if self.tool_call_wait_s is None else self.tool_call_wait_s
+
     def lines(self) -> list[str]:
         return [
             f"model wait {self.wait_s:.2f} s per model call: {self.model_wait_source or '--model-wait'}",
+            f"  a call that only asks for tools ({self.tool_call_tokens} output tokens): {self.tool_wait_s:.2f} s",
             f"a final answer {self.output_tokens:,} output tokens (--output-tokens); the prompt's tokens are measured (section 3)",
             f"DynamoDB round trip {self.dynamodb_ms:g} ms from Lambda (--dynamodb-ms)",
             f"Task state overhead {self.task_overhead_ms:g} ms in the Express duration (--task-overhead-ms)",
@@ -681,20 +695,26 @@ def with_model_wait(assumptions: Assumptions, model: ModelPrice | None, model_id
     takes to write a call's output (time to first token + output tokens / output tokens a
     second, from its entry in prices.json), else a fallback the report names."""
     if assumptions.model_wait_s is not None:
-        return dataclasses.replace(assumptions, model_wait_source=assumptions.model_wait_source or "--model-wait")
+        return dataclasses.replace(
+            assumptions,
+            model_wait_source=assumptions.model_wait_source or "--model-wait",
+            tool_call_wait_s=assumptions.tool_call_wait_s or assumptions.model_wait_s,
+        )
     if model is not None and model.output_tokens_per_second and model.first_token_seconds is not None:
         wait = model.first_token_seconds + assumptions.output_tokens / model.output_tokens_per_second
+        tool_wait = model.first_token_seconds + assumptions.tool_call_tokens / model.output_tokens_per_second
         source = (
             f"{model.first_token_seconds:g} s to the first token + {assumptions.output_tokens:,} output tokens"
             f" / {model.output_tokens_per_second:g} tokens/s ({model.model_id};"
             f" {'' if model.speed_confirmed else 'third-party benchmark, unconfirmed: '}{model.speed_url});"
             " --model-wait overrides"
         )
-        return dataclasses.replace(assumptions, model_wait_s=wait, model_wait_source=source)
+        return dataclasses.replace(assumptions, model_wait_s=wait, tool_call_wait_s=tool_wait, model_wait_source=source)
     reason = "no price entry" if model is None else "no output speed"
     return dataclasses.replace(
         assumptions,
         model_wait_s=FALLBACK_MODEL_WAIT_S,
+        tool_call_wait_s=FALLBACK_MODEL_WAIT_S,
         model_wait_source=f"assumed: {model_id} has {reason} in cost/prices.json (--model-wait overrides)",
     )
 
@@ -732,9 +752,12 @@ def lambda_billed_ms(
 
 def express_billed_ms(profile: TurnProfile, facts: StackFacts, prices: PriceTable, assumptions: Assumptions) -> int:
     """The turn's Express duration, rounded up to the next 100 ms: the model waits (the
-    state machine's own model calls), every function it runs, and each Task state's overhead."""
-    own_model_calls = profile.model_calls - profile.invocations.get("agent-stream", 0.0)
-    ms = own_model_calls * assumptions.wait_s * 1000
+    state machine's own model calls: the last writes the answer, the others ask for tools),
+    every function it runs, and each Task state's overhead."""
+    streamed = profile.invocations.get("agent-stream", 0.0)
+    own_model_calls = profile.model_calls - streamed
+    answers = 0.0 if streamed else min(1.0, own_model_calls)
+    ms = (answers * assumptions.wait_s + (own_model_calls - answers) * assumptions.tool_wait_s) * 1000
     for key, count in profile.invocations.items():
         if key in ("authorizer", "connection"):
             continue  # API Gateway calls these, outside the execution
@@ -1743,6 +1766,10 @@ def token_section(report: Report, kinds: Sequence[str]) -> list[str]:
             )
         )
     out += _table(rows, right=(1, 2, 3, 4, 5, 6))
+    out.append(
+        "  a checkpoint's minimum tokens counted over the whole prefix before it (Anthropic's rule; an example on"
+        " AWS's page reads as 1,024 tokens between checkpoints): the first deployment's usage shows which"
+    )
     if f.prompt_caching:
         share = mt.input_share()
         out.append(
@@ -1751,7 +1778,7 @@ def token_section(report: Report, kinds: Sequence[str]) -> list[str]:
             f"{mt.per_turn_usd(True) / mt.per_turn_usd(False):.0%}"
         )
     last = len(mt.cached.turns)
-    t10, t_last = mt.turn_usd(min(10, last)), mt.turn_usd(last)
+    t10, t_last = mt.turn_usd(10), mt.turn_usd(last)
     out.append(
         f"  as the session grows, $ per 1M turns: turn 1 {_money(mt.turn_usd(1) * TURNS)},"
         f" turn 10 {_money(t10 * TURNS)}, turn {last} {_money(t_last * TURNS)}"
@@ -1759,9 +1786,16 @@ def token_section(report: Report, kinds: Sequence[str]) -> list[str]:
     )
     late, early = mt.mean_usd(last - 9, last), mt.mean_usd(1, 10)
     out.append(
-        f"    turns {last - 9}-{last} (the same mix of tool turns) {_money(late * TURNS)} a turn on average,"
-        f" {late / early:.2f}x turns 1-10"
+        f"    turns {last - 9}-{last}: {_money(late * TURNS)} a turn on average, {late / early:.2f}x turns 1-10"
+        f" ({mt.tool_turns(last - 9, last)} and {mt.tool_turns(1, 10)} tool turns)"
     )
+    recuts = [n for n in mt.recuts() if n > 1]
+    if recuts:
+        worst = max(mt.turn_usd(n) for n in recuts)
+        out.append(
+            f"    the history is cut at turns {', '.join(map(str, recuts))} (over llm.historyTokens, down to half):"
+            f" such a turn writes its whole prompt to the cache again, up to {worst / t10:.2f}x turn 10"
+        )
     out.append(
         "  per kind of turn, $ per 1M turns: "
         + ", ".join(f"{kind} {_money(report.tokens[kind])}" for kind in kinds if kind in report.tokens)

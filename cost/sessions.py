@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from cost.model import TOOL_CALL_TOKENS
 from handlers.shared.llm.caching import CHARS_PER_TOKEN, estimate_tokens
 
 TOOL_OUTPUT = {"result": 42}
@@ -36,7 +37,7 @@ class SessionShape:
     answer_tokens: int = 300
     tool_every: int = 3
     """Every third turn calls one tool (two model calls); 0: none does."""
-    tool_call_tokens: int = 40
+    tool_call_tokens: int = TOOL_CALL_TOKENS
     """Output tokens of a step that only calls a tool."""
     turn_interval_s: float = 90.0
 
@@ -53,6 +54,8 @@ class TurnTokens:
     cache_read: int
     cache_write: int
     output: int
+    history_from: int | None = None
+    """The step the turn's earlier turns started from (``llm.historyTokens``' cut)."""
 
     @property
     def prompt(self) -> int:
@@ -167,7 +170,7 @@ def _turn(agent: Any, cache: Any, model_id: str, shape: SessionShape, turn: int)
         totals["output"] += output
         out = agent.record({**prepared, "model": {"converse": to_sdk_shape(answer)}})
         if out["done"]:
-            return TurnTokens(**totals)
+            return TurnTokens(**totals, history_from=prepared["context"]["historyFrom"])
         results = [
             {
                 "toolUseId": c["toolUseId"],
@@ -251,6 +254,15 @@ class ModelTokens:
     def tokens_per_call(self) -> float:
         turns = self.session_turns(True)
         return sum(t.prompt + t.output for t in turns) / sum(t.calls for t in turns)
+
+    def recuts(self) -> list[int]:
+        """The turns of the long session whose history starts later than the turn before's:
+        each writes its whole prompt to the cache again."""
+        turns = self.cached.turns
+        return [n for n in range(2, len(turns) + 1) if turns[n - 1].history_from != turns[n - 2].history_from]
+
+    def tool_turns(self, first: int, last: int) -> int:
+        return sum(1 for n in range(first, last + 1) if self.shape.is_tool_turn(n))
 
     def mix(self) -> tuple[int, int]:
         """The session's turns without and with a tool call."""

@@ -63,6 +63,7 @@ from handlers.shared.log import get_logger, log_context
 from handlers.shared.models import IDEMPOTENCY_KEY_PATTERN, IDEMPOTENCY_KEY_RULE, MESSAGE_BYTES, id_problem
 from handlers.shared.settings import load_settings
 from handlers.shared.store import Message, NewMessage, SessionOwnershipError, Store
+from handlers.shared.store.base import MAX_PAGE_SIZE
 from handlers.shared.store.conversations import message_id
 from handlers.shared.streaming import AnswerStream, management_api_poster, progress_message
 from handlers.shared.turns import (
@@ -254,7 +255,11 @@ class AgentStep:
             size = state_bytes(step.message)
             if size > MESSAGE_BYTES:
                 raise MessageTooLargeError(f"the message is {size} bytes as UTF-8 JSON; at most {MESSAGE_BYTES}")
-        page = self.store.conversations.load(step.sessionId, limit=CONVERSATION_WINDOW)
+        # The earlier turns' window is the same at every step of the turn: the read grows by
+        # the two messages each step of this turn stored (so the history's start, and the
+        # prefix the last call cached, stay put while the turn runs).
+        window = min(CONVERSATION_WINDOW + 2 * (step.step - 1), MAX_PAGE_SIZE)
+        page = self.store.conversations.load(step.sessionId, limit=window)
         if page.meta is not None and page.meta.user_id != step.userId:
             raise SessionOwnershipError(f"session {step.sessionId!r} belongs to another user")
         seq = page.next_seq()

@@ -132,10 +132,12 @@ class PromptCache:
 
     @staticmethod
     def _parts(request: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+        """Every block in cache order, each with where it is (section, message number and
+        role): two prompts match only block for block, in the same messages."""
         parts = [("tool", t) for t in request.get("toolConfig", {}).get("tools", [])]
         parts += [("system", b) for b in request.get("system", [])]
-        for message in request.get("messages", []):
-            parts += [(message["role"], b) for b in message.get("content", [])]
+        for n, message in enumerate(request.get("messages", [])):
+            parts += [(f"{n}:{message['role']}", b) for b in message.get("content", [])]
         return parts
 
     @classmethod
@@ -150,7 +152,8 @@ class PromptCache:
             if "cachePoint" in block:
                 points.append((tokens, digest.hexdigest()))
                 continue
-            digest.update(json.dumps([where, block], sort_keys=True).encode())
+            # The bytes as sent (keys in their order): a cache matches the prompt exactly.
+            digest.update(json.dumps([where, block]).encode())
             tokens += estimate_tokens(block)
         if support is None:
             return {"inputTokens": tokens, "cacheReadInputTokens": 0, "cacheWriteInputTokens": 0}

@@ -53,6 +53,14 @@ def test_a_turn_late_in_a_long_session_costs_within_1_3x_of_turn_10(prod_tokens)
     assert len(prod_tokens.cached.turns) == LONG_SESSION_TURNS
     assert prod_tokens.turn_usd(50) <= 1.3 * prod_tokens.turn_usd(10)
     assert prod_tokens.mean_usd(41, 50) <= 1.3 * prod_tokens.mean_usd(1, 10)
+    assert prod_tokens.tool_turns(41, 50) == prod_tokens.tool_turns(1, 10)
+
+
+def test_the_history_is_cut_a_few_times_in_a_long_session_and_each_cut_is_said(prod_tokens):
+    recuts = prod_tokens.recuts()
+    assert 2 <= len(recuts) <= LONG_SESSION_TURNS // 5, recuts
+    for n in recuts:
+        assert prod_tokens.cached.turns[n - 1].cache_write > prod_tokens.cached.turns[n - 2].cache_write
 
 
 def test_tool_turns_make_two_calls_and_cost_more_than_direct_ones(prod_tokens):

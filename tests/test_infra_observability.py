@@ -34,7 +34,7 @@ def test_every_region_has_alarms_on_its_own_topic_and_a_dashboard(runs, stack):
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
 def test_each_dashboard_shows_the_hit_ratio_of_the_tools_that_cache(runs, stack):
-    """One ratio per tool whose module declares a cache (calculator, http_fetch), computed
+    """One ratio per tool whose module declares a cache (http_fetch), computed
     from the very metrics the tool Lambda emits (namespace, names and dimension of its EMF)."""
     from handlers.shared.tooling import METRIC_NAMESPACE
 
@@ -47,7 +47,7 @@ def test_each_dashboard_shows_the_hit_ratio_of_the_tools_that_cache(runs, stack)
         metrics = widget["properties"]["metrics"]
         inputs = {m[-1]["id"]: tuple(m[:4]) for m in metrics if isinstance(m[0], str)}
         ratios = {m[0]["label"]: m[0]["expression"] for m in metrics if isinstance(m[0], dict)}
-        assert sorted(ratios) == ["calculator", "http_fetch"]
+        assert sorted(ratios) == ["http_fetch"]
         for tool, expression in ratios.items():
             hit, miss = (k for k, v in inputs.items() if v[3] == tool)
             assert inputs[hit] == (METRIC_NAMESPACE, "CacheHit", "Tool", tool)

@@ -26,7 +26,7 @@ from handlers.shared.llm import (
 from handlers.shared.llm.caching import cache_support, estimate_tokens
 from handlers.shared.store import Message
 from handlers.shared.turns import bounded_history, message_tokens, to_llm_message
-from local.model import PromptCache, decide
+from local.model import PromptCache, converse_response, decide
 from tests.conftest import REGION, TABLE_NAME
 
 SONNET = "global.anthropic.claude-sonnet-4-5-20250929-v1:0"
@@ -41,29 +41,44 @@ class Clock:
         return self.now
 
 
+def tool_steps(steps: int):
+    """A model that calls ``calculator`` ``steps`` times, one step after another, then answers."""
+
+    def answer(request: dict) -> dict:
+        messages = request["messages"]
+        start = max(n for n, m in enumerate(messages) if m["role"] == "user" and "text" in m["content"][0])
+        done = sum(1 for m in messages[start:] if m["role"] == "assistant")
+        if done < steps:
+            return converse_response("", [(f"tu-{len(messages)}-{done}", "calculator", {"expression": "1+1"})])
+        return converse_response("done " + "x" * 400)
+
+    return answer
+
+
 class CachingModel:
     """The stand-in's rules answering the SDK integration's Converse, usage counted by its
     prompt cache."""
 
-    def __init__(self, model_id: str, clock: Clock) -> None:
+    def __init__(self, model_id: str, clock: Clock, rules=decide) -> None:
         self.model_id = model_id
         self.cache = PromptCache(clock)
+        self.rules = rules
         self.requests: list[dict] = []
         self.usages: list[dict] = []
 
     def converse(self, sdk_request: dict) -> dict:
         request = from_sdk_shape(sdk_request)
         self.requests.append(request)
-        answer = decide(request)
+        answer = self.rules(request)
         answer["usage"] = {**answer["usage"], **self.cache.usage(self.model_id, request)}
         self.usages.append(answer["usage"])
         return to_sdk_shape(answer)
 
 
 class Turns:
-    def __init__(self, store, model_id: str, **extra) -> None:
+    def __init__(self, store, model_id: str, rules=decide, **extra) -> None:
         self.clock = Clock()
-        self.model = CachingModel(model_id, self.clock)
+        self.model = CachingModel(model_id, self.clock, rules)
         specs, approval_tools = load_tool_specs()
         self.agent = AgentStep(
             AgentStepSettings(
@@ -102,6 +117,14 @@ def without_cache_points(request: dict) -> list[dict]:
     return [{**m, "content": [b for b in m["content"] if "cachePoint" not in b]} for m in request.get("messages", [])]
 
 
+def assert_extends(before: dict, after: dict) -> None:
+    """``after``'s prompt starts with ``before``'s, byte for byte (keys in their order)."""
+    sent = without_cache_points(before)
+    assert json.dumps(without_cache_points(after)[: len(sent)]) == json.dumps(sent)
+    assert json.dumps(after["system"][0]) == json.dumps(before["system"][0])
+    assert json.dumps(after["toolConfig"]) == json.dumps(before["toolConfig"])
+
+
 def cache_point_places(request: dict) -> list[str]:
     places = [f"system[{n}]" for n, b in enumerate(request.get("system", [])) if "cachePoint" in b]
     for n, message in enumerate(request.get("messages", [])):
@@ -127,9 +150,7 @@ def test_each_call_reads_the_prefix_the_call_before_it_wrote(store):
     assert u2["inputTokens"] == u3["inputTokens"] == 0
     # Byte-stable: each request's messages start with the one before's, read back from the table.
     for before, after in ((first, second), (second, third)):
-        sent = without_cache_points(before)
-        assert without_cache_points(after)[: len(sent)] == sent
-        assert after["system"][0] == before["system"][0] and after["toolConfig"] == before["toolConfig"]
+        assert_extends(before, after)
     # The checkpoints: the previous call's end (read) and this request's end (written).
     assert cache_point_places(third) == ["messages[2]", "messages[4]"]
     assert third["messages"][3]["role"] == "assistant"
@@ -200,6 +221,26 @@ def test_converse_usage_keeps_cache_reads_and_writes_apart_from_input():
     assert (reply.input_tokens, reply.cache_read_tokens, reply.cache_write_tokens) == (12, 3000, 40)
     plain = parse_bedrock_reply({"output": {"message": {"content": []}}, "usage": {"inputTokens": 9}}, "bedrock")
     assert (plain.cache_read_tokens, plain.cache_write_tokens) == (0, 0)
+
+
+@pytest.mark.parametrize(
+    ("usage", "expected"),
+    [
+        ({"prompt_tokens": 1_000, "prompt_tokens_details": {"cached_tokens": -500}}, (1_000, 0)),
+        ({"prompt_tokens": float("nan"), "completion_tokens": 3}, (0, 0)),
+        ({"prompt_tokens": -7, "prompt_tokens_details": {"cached_tokens": 5}}, (0, 0)),
+        ({"prompt_tokens": "12"}, (0, 0)),
+    ],
+)
+def test_a_broken_servers_counts_are_never_negative_or_fatal(usage, expected):
+    reply = parse_openai_reply({"choices": [{"message": {"content": "x"}}], "usage": usage}, "openai")
+    assert (reply.input_tokens, reply.cache_read_tokens) == expected
+    assert min(reply.input_tokens, reply.output_tokens, reply.cache_read_tokens, reply.cache_write_tokens) >= 0
+    bedrock = parse_bedrock_reply(
+        {"output": {"message": {"content": []}}, "usage": {"inputTokens": -1, "cacheReadInputTokens": float("inf")}},
+        "bedrock",
+    )
+    assert (bedrock.input_tokens, bedrock.cache_read_tokens) == (0, 0)
 
 
 def test_openai_usage_takes_the_cached_tokens_out_of_prompt_tokens():
@@ -386,3 +427,58 @@ def test_the_start_is_stored_with_the_reply(store):
     page = store.conversations.load("s1")
     assistant = next(m for m in page.messages if m.role == "assistant")
     assert assistant.history_from == 0, "the whole session fits: the history starts at its start"
+
+
+@pytest.mark.parametrize("steps", [1, 3, 4, 5])
+def test_every_step_of_a_tool_heavy_turn_extends_the_prompt_the_step_before_sent(store, steps):
+    """The earlier turns read at each step are the same, whatever the turn's own steps add to
+    the session: the history's start never moves in the middle of a turn."""
+    turns = Turns(store, SONNET, rules=tool_steps(steps))
+    for n in range(12):
+        turns.run(f"question {n}: " + "tell me more about presses. " * 25)
+        calls = turns.model.requests[-(steps + 1) :]
+        for before, after in itertools.pairwise(calls):
+            assert_extends(before, after)
+
+
+def test_a_preview_shortened_again_is_the_same_preview():
+    from handlers.shared.turns import TOOL_OUTPUT_IN_REQUEST_BYTES, shortened, state_bytes
+
+    for output in ({"posts": "\N{GRINNING FACE}" * 10_000}, {"q": '"' * 40_000}, {"t": "\x01" * 30_000}):
+        once = shortened(output, TOOL_OUTPUT_IN_REQUEST_BYTES)
+        assert state_bytes(once) <= TOOL_OUTPUT_IN_REQUEST_BYTES
+        assert shortened(once, TOOL_OUTPUT_IN_REQUEST_BYTES) == once
+        result = {"toolUseId": "t1", "name": "web", "status": "SUCCEEDED"}
+        from handlers.shared.store import NewMessage
+
+        at_run = to_llm_message(NewMessage(role="tool", text="", tool_calls=[{**result, "output": once}]))
+        later = to_llm_message(NewMessage(role="tool", text="", tool_calls=[{**result, "output": output}]))
+        assert at_run == later
+
+
+def test_a_damaged_stored_start_is_read_as_absent(store):
+    from handlers.shared.store import NewMessage
+
+    for seq, value in enumerate(["3", -1, True, 2.5], start=1):
+        message = NewMessage(role="assistant", text="a", history_from=value)
+        store.conversations.append_step("s1", seq, [message], turn_id=f"t{seq}", user_id="alice", new_session=seq == 1)
+    assert [m.history_from for m in store.conversations.load("s1").messages] == [None] * 4
+
+
+def test_a_start_no_call_could_have_stored_is_cut_afresh():
+    history = session([(800, 0)] * 5)
+    current = Message(**_fields(stored(5, 6, "user", "now"), turn_id="current"))
+    common = {"budget": 8_000, "whole_session": True, "max_messages": 40, "first_seq": 6}
+    assert bounded_history([*history, current], "current", hint=10**12, **common) == (
+        [*history, current],
+        0,
+    ), "a start past this step is no start: the whole session fits"
+
+
+def test_the_stand_in_reads_only_a_prefix_sent_byte_for_byte():
+    cache = PromptCache(Clock())
+    long = "p" * 6_000
+    first = {"messages": [{"role": "user", "content": [{"json": {"a": long, "b": 1}}, {"cachePoint": {}}]}]}
+    reordered = {"messages": [{"role": "user", "content": [{"json": {"b": 1, "a": long}}, {"cachePoint": {}}]}]}
+    assert cache.usage(SONNET, first)["cacheWriteInputTokens"] > 0
+    assert cache.usage(SONNET, reordered)["cacheReadInputTokens"] == 0

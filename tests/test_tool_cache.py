@@ -7,13 +7,14 @@ import json
 from email.utils import formatdate
 from typing import Any
 
+import msgspec
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from handlers.shared import table as keys
 from handlers.shared.store import Store
-from handlers.shared.tooling import ToolContext
+from handlers.shared.tooling import ResultCache, ToolContext, ToolDefinition, ToolInputError
 from handlers.tools import calculator, http_fetch
 from handlers.tools.http_fetch import Exchange, Fetcher, HttpFetchInput, freshness, joined_headers
 from tests.conftest import REGION, TABLE_NAME
@@ -68,45 +69,71 @@ def log_lines(captured: str) -> list[dict]:
     return [json.loads(line) for line in captured.splitlines() if line.startswith("{")]
 
 
-# -- calculator: pure, reused by anyone ----------------------------------------------------------
+# -- a pure tool: reused by anyone --------------------------------------------------------------
 
 
-def test_a_calculator_result_is_reused_without_running_again(cached_store, monkeypatch, capsys):
-    runs: list[str] = []
+class SquareInput(msgspec.Struct, frozen=True):
+    n: int
 
-    def counting(ctx, request):
-        runs.append(request.expression)
-        return calculator.run(ctx, request)
 
-    monkeypatch.setattr(calculator.TOOL, "run", counting)
-    tool = calculator.TOOL
-    first = tool.lambda_handler(event("calculator", {"expression": "6 * 7"}), store=cached_store)
-    again = tool.lambda_handler(event("calculator", {"expression": "6 * 7"}, user="bob"), store=cached_store)
-    other = tool.lambda_handler(event("calculator", {"expression": "6 * 8"}), store=cached_store)
-    assert runs == ["6 * 7", "6 * 8"], "the second 6 * 7 was answered from the cache"
-    assert first["output"] == again["output"] == {"expression": "6 * 7", "result": 42}
-    assert other["output"]["result"] == 48
+RUNS: list[int] = []
+
+
+def _square(ctx, request: SquareInput) -> dict:
+    RUNS.append(request.n)
+    if request.n < 0:
+        raise ToolInputError("n must not be negative")
+    return {"n": request.n, "square": request.n * request.n}
+
+
+# A pure tool whose work is worth a look-up (the calculator's is not: see its module).
+SQUARE = ToolDefinition(
+    name="square",
+    description="Square a number.",
+    input_type=SquareInput,
+    run=_square,
+    pure=True,
+    cache=ResultCache(max_age_seconds=86_400),
+)
+
+
+def test_a_pure_tools_result_is_reused_by_anyone_without_running_again(cached_store, capsys):
+    RUNS.clear()
+    first = SQUARE.lambda_handler(event("square", {"n": 7}), store=cached_store)
+    again = SQUARE.lambda_handler(event("square", {"n": 7}, user="bob"), store=cached_store)
+    other = SQUARE.lambda_handler(event("square", {"n": 8}), store=cached_store)
+    assert RUNS == [7, 8], "the second 7 was answered from the cache"
+    assert first["output"] == again["output"] == {"n": 7, "square": 49}
+    assert other["output"]["square"] == 64
     lines = log_lines(capsys.readouterr().out)
     assert [line["cache"] for line in lines if line.get("message") == "tool step done"] == ["miss", "hit", "miss"]
     metrics = [line for line in lines if "_aws" in line]
     assert [(m["CacheHit"], m["CacheMiss"], m["CacheBypass"]) for m in metrics] == [(0, 1, 0), (1, 0, 0), (0, 1, 0)]
     directive = metrics[0]["_aws"]["CloudWatchMetrics"][0]
     assert directive["Namespace"] == "AgentInfra/Tools" and directive["Dimensions"] == [["Tool"]]
-    assert metrics[0]["Tool"] == "calculator"
+    assert metrics[0]["Tool"] == "square"
 
 
-def test_a_failed_calculation_is_not_stored(cached_store, dynamodb):
-    result = calculator.TOOL.execute(step(cached_store), {"expression": "1/0"})
+def test_a_failed_result_is_not_stored(cached_store, dynamodb):
+    result = SQUARE.execute(step(cached_store), {"n": -1})
     assert result["status"] == "FAILED"
     assert dynamodb.scan(TableName=TABLE_NAME)["Items"] == []
 
 
-def test_a_calculator_entry_lives_a_day_and_its_ttl_says_so(cached_store, dynamodb, clock):
-    calculator.TOOL.execute(step(cached_store), {"expression": "2 + 2"})
+def test_a_pure_entry_lives_its_max_age_and_its_ttl_says_so(cached_store, dynamodb, clock):
+    SQUARE.execute(step(cached_store), {"n": 2})
     (item,) = dynamodb.scan(TableName=TABLE_NAME)["Items"]
-    assert item["PK"]["S"].startswith("CACHE#calculator#public#")
+    assert item["PK"]["S"].startswith("CACHE#square#public#")
     assert int(item["expiresAt"]["N"]) == int(NOW) + 86_400
     assert int(item["freshUntil"]["N"]) == int(NOW * 1000) + 86_400_000
+
+
+def test_the_calculator_does_not_look_up_a_cache(cached_store, dynamodb, capsys):
+    """Its answer is cheaper than a look-up (handlers/tools/calculator.py): no read, no write."""
+    assert calculator.TOOL.cache is None
+    out = calculator.TOOL.lambda_handler(event("calculator", {"expression": "6 * 7"}), store=cached_store)
+    assert out["output"]["result"] == 42
+    assert dynamodb.scan(TableName=TABLE_NAME)["Items"] == []
 
 
 # -- http_fetch: the RFC 9111 rules ---------------------------------------------------------------

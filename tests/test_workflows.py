@@ -38,7 +38,7 @@ from handlers.shared.turns import REPLY_BYTES, REQUEST_BYTES, state_bytes
 from handlers.tools import load_tool
 from handlers.tools.create_ticket import TicketStore
 from handlers.tools.memory import MemoryStore
-from local.model import ScriptedModelServer, converse_response
+from local.model import PromptCache, ScriptedModelServer, converse_response
 from local.stepfunctions import (
     MOTO_CONFIG,
     LambdaDispatcher,
@@ -90,14 +90,21 @@ class Stack:
     """A region's functions and both state machines on moto, wired to the real handlers."""
 
     def __init__(
-        self, adapter, max_steps=4, approval_timeout=60, approval_tools=("create_ticket",), history_tokens=8_000
+        self,
+        adapter,
+        max_steps=4,
+        approval_timeout=60,
+        approval_tools=("create_ticket",),
+        history_tokens=8_000,
+        llm_model="m",
+        prompt_cache=None,
     ):
         self.dynamodb = boto3.client("dynamodb", region_name=REGION)
         self.dynamodb.create_table(**TABLE_SCHEMA.create_table_request(TABLE_NAME))
         self.store = Store(TABLE_NAME, REGION, ttl_days=30, client=self.dynamodb)
         self.sfn = boto3.client("stepfunctions", region_name=REGION)
         self.model = ScriptedModel()
-        self.model_server = ScriptedModelServer(decide=self.model.decide).start()
+        self.model_server = ScriptedModelServer(decide=self.model.decide, prompt_cache=prompt_cache).start()
         adapter.converse_endpoint = self.model_server.url
         self.adapter = adapter
         self.dispatcher = LambdaDispatcher()
@@ -105,7 +112,7 @@ class Stack:
             TABLE_NAME=TABLE_NAME,
             AWS_REGION=REGION,
             LLM_PROVIDER="bedrock",
-            LLM_MODEL="m",
+            LLM_MODEL=llm_model,
             LLM_ENDPOINTS=[REGION],
             MAX_STEPS=max_steps + 5,
             HISTORY_TOKENS=history_tokens,
@@ -234,6 +241,22 @@ def test_direct_answer(stack):
     history = list(reversed(s.store.conversations.load("s1").messages))
     assert [(m.role, m.text) for m in history] == [("user", "hi"), ("assistant", "Hi! What can I do?")]
     assert out["messageId"] == history[-1].message_id
+
+
+def test_cache_points_go_through_the_sdk_integration_and_cache_usage_comes_back(stack):
+    """The deployed turn's Converse task with a model that caches: the request's CachePoint
+    blocks (PascalCase, as the SDK integration takes them) reach the model as Converse's
+    cachePoint, and the usage it answers with, cache writes and reads, is the turn's."""
+    sonnet = "global.anthropic.claude-sonnet-4-5-20250929-v1:0"
+    s = stack(llm_model=sonnet, prompt_cache=PromptCache())
+    s.model.replies = [reply("", [ToolCall("tu-1", "calculator", {"expression": "6*7"})]), reply("6 x 7 = 42")]
+    out = output_of(s.run_turn(s.turn_input("Work this out for me, with care. " * 150)))
+    first, second = s.model_server.requests
+    assert first["messages"][-1]["content"][-1] == {"cachePoint": {"type": "default"}}
+    assert second["messages"][0]["content"][-1] == {"cachePoint": {"type": "default"}}
+    usage = out["usage"]
+    assert usage["cacheWriteInputTokens"] > 1_024 and usage["cacheReadInputTokens"] > 1_024
+    assert usage["inputTokens"] == 0, "everything but the answer was behind a checkpoint"
 
 
 def test_one_tool_call(stack):

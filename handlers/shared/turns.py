@@ -120,6 +120,8 @@ def bounded_history(
         else:
             turns.append([message])
     current = [m for m in history if m.turn_id == current_turn]
+    if hint is not None and not 0 <= hint <= first_seq:
+        hint = None  # not a start a call of this session could have stored: cut afresh
     sizes = [sum(message_tokens(m) for m in turn) for turn in turns]
     starts = [turn[0].seq for turn in turns]
     if hint is not None and (hint in starts or (hint == 0 and whole_session) or hint > max(starts, default=-1)):
@@ -176,10 +178,19 @@ def without_tool_blocks(messages: Sequence[LlmMessage]) -> list[LlmMessage]:
 
 
 def shortened(output: Any, limit: int) -> Any:
+    """``output``, or a preview of it that is itself at most ``limit`` bytes as JSON, so a
+    preview shortened again is the same preview (a long output is cut once whichever step
+    renders it, and the prompt's bytes stay the same)."""
     text = json.dumps(output, ensure_ascii=False, default=str)
-    if len(text.encode()) <= limit:
+    size = len(text.encode())
+    if size <= limit:
         return output
-    return {"preview": text[: limit // 4], "truncated": True, "bytes": len(text.encode())}
+    keep = limit // 4
+    while True:
+        preview = {"preview": text[:keep], "truncated": True, "bytes": size}
+        if keep == 0 or state_bytes(preview) <= limit:
+            return preview
+        keep //= 2
 
 
 def turn_summary(

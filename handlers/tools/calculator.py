@@ -27,7 +27,7 @@ from typing import Annotated, NamedTuple
 
 import msgspec
 
-from handlers.shared.tooling import ResultCache, ToolContext, ToolDefinition, ToolInputError
+from handlers.shared.tooling import ToolContext, ToolDefinition, ToolInputError
 
 MAX_EXPRESSION = 500
 MAX_DEPTH = 250  # a flat sum of 250 terms fills MAX_EXPRESSION; the evaluator recurses once per level
@@ -242,7 +242,10 @@ TOOL = ToolDefinition(
     input_type=CalculatorInput,
     run=run,
     pure=True,  # nothing to record: a redelivery computes the same answer
-    # The same expression always has the same value, for anyone: reused by every user for a day.
-    cache=ResultCache(max_age_seconds=86_400),
+    # Its results could be shared with every user (pure), but a look-up costs more than the
+    # answer: an expression evaluates in 20-60 µs, a GetItem is a round trip of milliseconds,
+    # and a cached calculator turn read 3 items instead of 2 and wrote 0.1 more (replicated
+    # to every region): +$1.44 per 1M tool turns in prod (`make cost`, `python -m bench.dax`).
+    # A pure tool whose work is slow declares ``cache=ResultCache(max_age_seconds=...)``.
 )
 handler = TOOL.lambda_handler

@@ -7,7 +7,12 @@ and the tokens written to it are billed at 1.25x. At most 4 checkpoints a reques
 checkpoint before the model's minimum number of tokens (counted over everything before it)
 caches nothing, though the request still succeeds
 (https://docs.aws.amazon.com/bedrock/latest/userguide/prompt-caching.html). The TTL is 5
-minutes, reset by each hit (same page).
+minutes, reset by each hit (same page). That the minimum counts the whole prefix before a
+checkpoint is the page's "cumulative tokens across all three sections" and Anthropic's own
+rule; an example on the same page ("your first cache checkpoint can be defined after 1,024
+tokens and your second cache checkpoint can be defined after 2,048 tokens") can be read as
+a minimum between checkpoints, under which the checkpoint at a request's end would often
+cache nothing. The first deployment's ``llm usage`` lines settle it.
 
 Where this program puts them (``cache_points``), so each model call reads what the one
 before it wrote:

@@ -9,6 +9,7 @@ back into an :class:`LlmReply`.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -147,7 +148,11 @@ def bedrock_request(
 
 
 def _int(value: Any) -> int:
-    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0
+    """A token count as a provider reports it: anything but a finite number of 0 or more
+    (a broken or hostile server's NaN, -5, "12") counts as 0."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+        return 0
+    return int(value)
 
 
 def parse_bedrock_reply(response: dict[str, Any], endpoint: str) -> LlmReply:

@@ -166,6 +166,12 @@ class ConversationPage(msgspec.Struct, frozen=True):
         return self.last_seq + HOME_MOVE_SKIP
 
 
+def _step_number(value: Any) -> int | None:
+    """A stored step position, or None for anything else (a damaged item is read as if the
+    field were absent, which only costs the next call a cache miss)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
 def _messages(item: Mapping[str, Any]) -> list[Message]:
     """A step item's messages, oldest first."""
     seq = keys.step_seq(item[keys.SORT_KEY])
@@ -186,7 +192,7 @@ def _messages(item: Mapping[str, Any]) -> list[Message]:
             seq=seq,
             turn_id=item.get("turn", ""),
             replica=replica,
-            history_from=entry.get("historyFrom"),
+            history_from=_step_number(entry.get("historyFrom")),
         )
         for index, entry in enumerate(stored)
     ]
