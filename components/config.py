@@ -219,6 +219,11 @@ class LlmConfig(_Model):
         return self
 
 
+LONG_TOOL_MAX_SECONDS = 86_400
+LONG_RUNTIMES = frozenset({"continuation", "fargate-spot"})
+"""Runtimes whose calls outlive the Express turn (5 minutes): task-only."""
+
+
 class ToolConfig(_Model):
     name: str = Field(
         description=f"Tool name: lower-case identifier (`[a-z][a-z0-9_]*`, at most {MAX_TOOL_NAME} characters, so every name AWS derives from it fits in any region), also the module under `handlers/tools/`."
@@ -226,7 +231,29 @@ class ToolConfig(_Model):
     memory_mb: int = Field(
         128, ge=128, le=10240, description="Lambda memory in MB (128..10240); see `python -m bench.cold_start`."
     )
-    timeout_seconds: int = Field(30, ge=1, le=900, description="Lambda timeout in seconds (1..900).")
+    runtime: Literal["lambda", "continuation", "fargate-spot"] = Field(
+        "lambda",
+        description="How a call runs: `lambda` (one invocation, within the turn or task), `continuation` (a Lambda that does a slice of the work and hands back a token, looped by the task until done), `fargate-spot` (a container task on Fargate Spot, for work longer than Lambda's 15 minutes). The long ones run in a task only (`POST /v1/tasks`).",
+    )
+    timeout_seconds: int = Field(
+        30,
+        ge=1,
+        le=LONG_TOOL_MAX_SECONDS,
+        description="`lambda`: the Lambda timeout (1..900); `continuation`: one slice's (1..900); `fargate-spot`: the whole run's, retries included (up to 86,400).",
+    )
+    cpu: int | None = Field(
+        None,
+        description="`fargate-spot` only: the task's CPU units (256, 512, 1024, 2048, 4096, 8192 or 16384), with `memoryMb` one of the sizes Fargate pairs with it.",
+    )
+    max_slices: int = Field(
+        100, ge=1, le=10_000, description="`continuation` only: the most slices one call may take before it fails."
+    )
+    spot_attempts: int = Field(
+        3,
+        ge=1,
+        le=10,
+        description="`fargate-spot` only: runs on Fargate Spot (a Spot interruption is retried with backoff) before the last one on on-demand Fargate.",
+    )
     requires_approval: bool = Field(False, description="A human approves each call (Standard task only).")
     compensable: bool = Field(False, description="The tool has a compensation that undoes its side effect.")
     reserved_concurrency: int | None = Field(
@@ -235,6 +262,22 @@ class ToolConfig(_Model):
         le=10_000,
         description="Reserved concurrency of the tool's Lambda; none by default (a new account's quota may leave no room). Checked against the account's quota at preview.",
     )
+
+    @property
+    def long(self) -> bool:
+        """Its calls may outlive the Express turn: offered in tasks only."""
+        return self.runtime in LONG_RUNTIMES
+
+    @model_validator(mode="after")
+    def _runtime_limits(self) -> ToolConfig:
+        if self.runtime != "fargate-spot" and self.timeout_seconds > 900:
+            raise ValueError(
+                f"timeoutSeconds {self.timeout_seconds} is over Lambda's 900 s: runtime {self.runtime!r} runs in a"
+                " Lambda; for longer work use runtime 'continuation' (slices of up to 900 s) or 'fargate-spot'"
+            )
+        if self.cpu is not None and self.runtime != "fargate-spot":
+            raise ValueError("cpu is only for runtime 'fargate-spot' (a Lambda's CPU follows memoryMb)")
+        return self
 
     @field_validator("name")
     @classmethod

@@ -67,10 +67,30 @@ LLM_UNAVAILABLE = "LlmUnavailableError"
 
 
 @dataclass(frozen=True)
+class FargateRun:
+    """Where a ``fargate-spot`` tool's container task runs (``ecs:runTask.sync``)."""
+
+    cluster_arn: str
+    task_definition_arn: str
+    container_name: str
+    subnets: Sequence[str]
+    security_groups: Sequence[str]
+    assign_public_ip: bool = True
+    spot_attempts: int = 3
+    """Runs on FARGATE_SPOT before the last one on FARGATE."""
+
+
+@dataclass(frozen=True)
 class ToolRoute:
     name: str
     function_arn: str
+    """The tool's Lambda (``lambda`` and ``continuation``); empty for ``fargate-spot``."""
     requires_approval: bool = False
+    runtime: str = "lambda"
+    """``lambda``, ``continuation`` or ``fargate-spot`` (``ToolConfig.runtime``)."""
+    fargate: FargateRun | None = None
+    max_slices: int = 100
+    """``continuation``: the most slices one call may take."""
 
 
 @dataclass(frozen=True)
