@@ -94,7 +94,8 @@ function_code = [
     packaging.agent_step_code(
         {**tools[t.name].spec(), "requiresApproval": t.requires_approval} for t in stack_config.tools
     ),
-    *(packaging.tool_code(name) for name in tools),
+    # fargate-spot tools run from the image (Dockerfile), not a Lambda archive.
+    *(packaging.tool_code(t.name) for t in stack_config.tools if t.runtime != "fargate-spot"),
     packaging.approval_code(),
     *packaging.edge_code(),
     packaging.compensate_code(t.name for t in stack_config.tools if t.compensable),
@@ -184,6 +185,8 @@ pulumi.export("routerArns", {region: r.router_arn for region, r in regions.items
 pulumi.export("agentArns", {region: r.agent_arns for region, r in regions.items()})
 pulumi.export("turnStateMachineArns", {region: r.turn_arn for region, r in regions.items()})
 pulumi.export("taskStateMachineArns", {region: r.task_arn for region, r in regions.items()})
+if any(t.runtime == "fargate-spot" for t in stack_config.tools):
+    pulumi.export("longToolClusterArns", {region: r.long_tools_cluster_arn for region, r in regions.items()})
 pulumi.export("restEndpoints", {region: r.rest_endpoint for region, r in regions.items()})
 pulumi.export("websocketEndpoints", {region: r.websocket_endpoint for region, r in regions.items()})
 pulumi.export("alarmTopicArns", {region: r.alarm_topic_arn for region, r in regions.items()})

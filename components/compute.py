@@ -90,7 +90,7 @@ class AgentCompute(pulumi.ComponentResource):
     functions: dict[str, aws.lambda_.Function]
     """Every function, by key (for invoke ARNs and permissions)."""
     tool_arns: dict[str, pulumi.Output[str]]
-    """ARN of each tool's function, by tool name."""
+    """ARN of each Lambda tool's function (``lambda`` and ``continuation``), by tool name."""
     dlq_arn: pulumi.Output[str]
     """The queue that receives failed asynchronous invocations."""
     dlq_name: pulumi.Output[str]
@@ -152,7 +152,9 @@ class AgentCompute(pulumi.ComponentResource):
         self._targets: dict[str, pulumi.Output[str]] = {}
         router = self._create_router()
         self._create_agent_functions()
-        self.tool_arns = {tool.name: self._target(self._create_tool(tool)) for tool in args.tools}
+        # A fargate-spot tool runs as a container task (components/long_tools.py), not a Lambda.
+        lambda_tools = [tool for tool in args.tools if tool.runtime != "fargate-spot"]
+        self.tool_arns = {tool.name: self._target(self._create_tool(tool)) for tool in lambda_tools}
         self.approval_arn, self.approval_request_arn = self._create_approval()
         self.compensate_arn = self._create_compensate().arn
         self._create_edge_functions()
@@ -160,7 +162,7 @@ class AgentCompute(pulumi.ComponentResource):
         self.router_name = router.name
         turn_keys = (
             *(f"agent-{kind}" for kind in AGENT_FUNCTIONS),
-            *(naming.function_key(tool.name) for tool in args.tools),
+            *(naming.function_key(tool.name) for tool in lambda_tools),
             "compensate",
         )
         self.turn_function_names = {key: self.functions[key].name for key in turn_keys}

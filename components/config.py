@@ -222,6 +222,77 @@ class LlmConfig(_Model):
 LONG_TOOL_MAX_SECONDS = 86_400
 LONG_RUNTIMES = frozenset({"continuation", "fargate-spot"})
 """Runtimes whose calls outlive the Express turn (5 minutes): task-only."""
+RUNTIMES = ("lambda", "continuation", "fargate-spot")
+
+LAMBDA_MAX_MB = 10_240
+# The task sizes Fargate accepts: CPU units -> the memory (MiB) it pairs with; any other pair
+# is refused by RegisterTaskDefinition ("No Fargate configuration exists for given values";
+# the table: https://docs.aws.amazon.com/AmazonECS/latest/userguide/task-cpu-memory-error.html).
+# 8 and 16 vCPU need Linux platform 1.4.0 or later, which LATEST is.
+FARGATE_TASK_SIZES: dict[int, tuple[int, ...]] = {
+    256: (512, 1024, 2048),
+    512: (1024, 2048, 3072, 4096),
+    1024: tuple(range(2048, 8192 + 1, 1024)),
+    2048: tuple(range(4096, 16384 + 1, 1024)),
+    4096: tuple(range(8192, 30720 + 1, 1024)),
+    8192: tuple(range(16384, 61440 + 1, 4096)),
+    16384: tuple(range(32768, 122880 + 1, 8192)),
+}
+FARGATE_MAX_MB = FARGATE_TASK_SIZES[16384][-1]
+
+
+def _memory_choices(values: tuple[int, ...]) -> str:
+    """The memory sizes of one CPU size, as a reader wants them: a list, or a range with its step."""
+    if len(values) <= 4:
+        return ", ".join(str(v) for v in values)
+    return f"{values[0]}..{values[-1]} in steps of {values[1] - values[0]}"
+
+
+def fargate_size_problem(cpu: int | None, memory_mb: int) -> str | None:
+    """Why Fargate would refuse ``cpu`` with ``memory_mb``, or None when it accepts the pair."""
+    if cpu is None:
+        return f"runtime 'fargate-spot' needs cpu, one of {', '.join(str(c) for c in FARGATE_TASK_SIZES)}"
+    if cpu not in FARGATE_TASK_SIZES:
+        return f"cpu {cpu} is not a Fargate task size; allowed: {', '.join(str(c) for c in FARGATE_TASK_SIZES)}"
+    if memory_mb not in FARGATE_TASK_SIZES[cpu]:
+        return (
+            f"memoryMb {memory_mb} does not pair with cpu {cpu} on Fargate; with cpu {cpu} memoryMb is one of"
+            f" {_memory_choices(FARGATE_TASK_SIZES[cpu])}"
+        )
+    return None
+
+
+def declared_runtime(module: str) -> str | None:
+    """The runtime ``handlers/tools/<module>.py`` declares, read from its source (nothing is
+    imported, as :func:`tool_modules` finds modules): a module-level ``RUNTIME = "..."`` or a
+    ``runtime="..."`` keyword of a call in its ``TOOL = ...`` assignment. None when it says
+    nothing (a Lambda tool, as every tool was before runtimes) or cannot be read."""
+    import ast
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "handlers" / "tools" / f"{module}.py"
+    try:
+        tree = ast.parse(path.read_text())
+    except (OSError, SyntaxError, ValueError):
+        return None
+    for node in tree.body:
+        if not isinstance(node, ast.Assign | ast.AnnAssign) or node.value is None:
+            continue
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        names = {t.id for t in targets if isinstance(t, ast.Name)}
+        if "RUNTIME" in names and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
+            return node.value.value
+        if "TOOL" in names:
+            for call in ast.walk(node.value):
+                if isinstance(call, ast.Call):
+                    for keyword in call.keywords:
+                        if (
+                            keyword.arg == "runtime"
+                            and isinstance(keyword.value, ast.Constant)
+                            and isinstance(keyword.value.value, str)
+                        ):
+                            return keyword.value.value
+    return None
 
 
 class ToolConfig(_Model):
@@ -229,7 +300,10 @@ class ToolConfig(_Model):
         description=f"Tool name: lower-case identifier (`[a-z][a-z0-9_]*`, at most {MAX_TOOL_NAME} characters, so every name AWS derives from it fits in any region), also the module under `handlers/tools/`."
     )
     memory_mb: int = Field(
-        128, ge=128, le=10240, description="Lambda memory in MB (128..10240); see `python -m bench.cold_start`."
+        128,
+        ge=128,
+        le=FARGATE_MAX_MB,
+        description="Lambda memory in MB (128..10240; see `python -m bench.cold_start`); `fargate-spot`: the task's memory in MiB, one of the sizes Fargate pairs with `cpu`.",
     )
     runtime: Literal["lambda", "continuation", "fargate-spot"] = Field(
         "lambda",
@@ -277,6 +351,14 @@ class ToolConfig(_Model):
             )
         if self.cpu is not None and self.runtime != "fargate-spot":
             raise ValueError("cpu is only for runtime 'fargate-spot' (a Lambda's CPU follows memoryMb)")
+        if self.runtime == "fargate-spot":
+            problem = fargate_size_problem(self.cpu, self.memory_mb)
+            if problem:
+                raise ValueError(problem)
+        elif self.memory_mb > LAMBDA_MAX_MB:
+            raise ValueError(
+                f"memoryMb {self.memory_mb} is over Lambda's {LAMBDA_MAX_MB} MB: runtime {self.runtime!r} runs in a Lambda"
+            )
         return self
 
     @field_validator("name")
@@ -585,6 +667,16 @@ class StackConfig(_Model):
         if missing:
             raise ValueError(
                 f"no handler module for {', '.join(missing)} (handlers/tools/<name>.py); tools available: {', '.join(available)}"
+            )
+        mismatched = [
+            f"{t.name} has runtime {t.runtime!r} but handlers/tools/{t.name}.py declares"
+            f" {repr(declared) if declared else 'none (a Lambda tool)'}"
+            for t in value
+            if t.runtime != (declared := declared_runtime(t.name) or "lambda")
+        ]
+        if mismatched:
+            raise ValueError(
+                "; ".join(mismatched) + ": a tool runs the way its module is written; set runtime to what it declares"
             )
         return value
 

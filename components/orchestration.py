@@ -22,6 +22,7 @@ from components import naming, policies
 from components.config import ObservabilityConfig, ToolConfig, WorkflowConfig
 from components.context import RegionContext, RegionLlm
 from components.workflows import (
+    FargateRun,
     ModelCall,
     ToolRoute,
     WorkflowFunctions,
@@ -51,6 +52,23 @@ class AgentOrchestrationArgs:
     workflow: WorkflowConfig
     observability: ObservabilityConfig
     """``logRetentionDays`` of the machines' log groups."""
+    fargate: FargateTargets | None = None
+    """Where the ``fargate-spot`` tools run (:class:`~components.long_tools.LongTools`); None
+    when the stack has none."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class FargateTargets:
+    """A region's long tools as the task machine runs them: the cluster, the network, each
+    tool's task definition and the roles a run passes to ECS."""
+
+    cluster_arn: pulumi.Input[str]
+    subnet_ids: Sequence[pulumi.Input[str]]
+    security_group_id: pulumi.Input[str]
+    task_definition_arns: Mapping[str, pulumi.Input[str]]
+    role_arns: Sequence[pulumi.Input[str]]
+    """The execution role and every task role."""
+    container_name: str
 
 
 class AgentOrchestration(pulumi.ComponentResource):
@@ -75,12 +93,13 @@ class AgentOrchestration(pulumi.ComponentResource):
             compensate=args.compensate_arn,
             approval_request=args.approval_request_arn,
             connection=connection.arn if connection is not None else None,
-            tools={t.name: args.tool_arns[t.name] for t in args.tools},
+            tools={t.name: args.tool_arns.get(t.name, "") for t in args.tools},
+            fargate=self._fargate_values(),
         )
         self._connection = connection
 
         def functions(v: dict) -> tuple[WorkflowFunctions, ModelCall]:
-            routes = [ToolRoute(t.name, v["tools"][t.name], requires_approval=t.requires_approval) for t in args.tools]
+            routes = [self._route(t, v["tools"][t.name], v["fargate"]) for t in args.tools]
             model = ModelCall(
                 args.llm.provider,
                 endpoints=tuple(args.llm.endpoints) if args.llm.provider == "openai" else (),
@@ -110,14 +129,78 @@ class AgentOrchestration(pulumi.ComponentResource):
         turn, turn_role = self._machine(
             "turn", "EXPRESS", arns.apply(lambda v: turn_definition(*functions(v), turn_limits))
         )
-        task, _ = self._machine("task", "STANDARD", arns.apply(lambda v: task_definition(*functions(v), task_limits)))
+        # Only the task runs long tools (the turn tells the model to start a task instead).
+        task, _ = self._machine(
+            "task",
+            "STANDARD",
+            arns.apply(lambda v: task_definition(*functions(v), task_limits)),
+            run_tasks=arns.apply(lambda v: self._run_task_statements(v["fargate"])),
+        )
         self.turn_arn = turn.arn
         self.task_arn = task.arn
         self.turn_role_arn = turn_role.arn
         self.register_outputs({"turnArn": self.turn_arn, "taskArn": self.task_arn})
 
+    # -- long tools ---------------------------------------------------------------------------
+
+    def _fargate_values(self) -> pulumi.Output[dict] | None:
+        fargate = self._args.fargate
+        if fargate is None:
+            return None
+        return pulumi.Output.all(
+            cluster=fargate.cluster_arn,
+            subnets=list(fargate.subnet_ids),
+            security_group=fargate.security_group_id,
+            task_definitions=dict(fargate.task_definition_arns),
+            roles=list(fargate.role_arns),
+            account=self._args.context.account_id,
+        )
+
+    def _route(self, tool: ToolConfig, function_arn: str, fargate: dict | None) -> ToolRoute:
+        """A tool as the machines call it: a Lambda (``lambda``, ``continuation``, looped up to
+        ``maxSlices``) or a container task (``fargate-spot``)."""
+        run = None
+        if tool.runtime == "fargate-spot":
+            if fargate is None:
+                raise ValueError(f"tool {tool.name} runs on fargate-spot but the region has no long tools")
+            run = FargateRun(
+                cluster_arn=fargate["cluster"],
+                task_definition_arn=fargate["task_definitions"][tool.name],
+                container_name=self._args.fargate.container_name,
+                subnets=tuple(fargate["subnets"]),
+                security_groups=(fargate["security_group"],),
+                # Public subnets, no NAT: the task reaches ECR and the web with its own IP.
+                assign_public_ip=True,
+                spot_attempts=tool.spot_attempts,
+            )
+        return ToolRoute(
+            tool.name,
+            function_arn,
+            requires_approval=tool.requires_approval,
+            runtime=tool.runtime,
+            fargate=run,
+            max_slices=tool.max_slices,
+        )
+
+    def _run_task_statements(self, fargate: dict | None) -> list[dict]:
+        if fargate is None:
+            return []
+        context = self._args.context
+        return policies.ecs_run_task_statements(
+            context.partition,
+            context.region,
+            fargate["account"],
+            fargate["cluster"],
+            list(fargate["task_definitions"].values()),
+            fargate["roles"],
+        )
+
     def _machine(
-        self, kind: str, machine_type: str, definition: pulumi.Output[dict]
+        self,
+        kind: str,
+        machine_type: str,
+        definition: pulumi.Output[dict],
+        run_tasks: pulumi.Output[list[dict]] | None = None,
     ) -> tuple[aws.sfn.StateMachine, aws.iam.Role]:
         args, name, child = self._args, f"{self._name}-{kind}", self._child
         context = args.context
@@ -143,7 +226,10 @@ class AgentOrchestration(pulumi.ComponentResource):
             connection_arn=self._connection.arn if self._connection is not None else None,
             secret_arn=self._connection_secret(),
             key_arn=args.kms_key_arn,
-        ).apply(lambda v: self._model_statements(**v))
+            run_tasks=run_tasks if run_tasks is not None else [],
+        ).apply(
+            lambda v: [*self._model_statements(**{k: x for k, x in v.items() if k != "run_tasks"}), *v["run_tasks"]]
+        )
         role_policy = aws.iam.RolePolicy(
             f"{name}-policy",
             role=role.id,

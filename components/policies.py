@@ -259,6 +259,68 @@ def state_machine_policy(function_arns: list[str], model: list[dict] | tuple[dic
     )
 
 
+# ECR actions of an image pull: the registry token (no resource type) and the image's layers
+# (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task_execution_IAM_role.html).
+ECR_AUTH_ACTIONS = ("ecr:GetAuthorizationToken",)
+ECR_PULL_ACTIONS = ("ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer")
+# The EventBridge rule Step Functions manages in the account to learn that a task stopped
+# (https://docs.aws.amazon.com/step-functions/latest/dg/ecs-iam.html).
+ECS_SYNC_RULE = "StepFunctionsGetEventsForECSTaskRule"
+
+
+def task_execution_policy(repository_arn: str, log_group_arns: Sequence[str]) -> dict:
+    """A task execution role: pull the image from the one repository, write the tasks' logs."""
+    return policy(
+        statement("RegistryToken", ECR_AUTH_ACTIONS, ["*"]),
+        statement("PullImage", ECR_PULL_ACTIONS, [repository_arn]),
+        statement("WriteTaskLogs", ["logs:CreateLogStream", "logs:PutLogEvents"], [f"{a}:*" for a in log_group_arns]),
+    )
+
+
+def ecs_run_task_statements(
+    partition: str,
+    region: str,
+    account_id: str,
+    cluster_arn: str,
+    task_definition_arns: Sequence[str],
+    role_arns: Sequence[str],
+) -> list[dict]:
+    """What ``arn:aws:states:::ecs:runTask.sync`` needs (Step Functions, "IAM policies for
+    Amazon ECS/AWS Fargate", https://docs.aws.amazon.com/step-functions/latest/dg/ecs-iam.html):
+    RunTask on the task definitions, StopTask and DescribeTasks on the tasks it starts, the
+    managed rule through which it learns that a task stopped, and PassRole on the roles the task
+    definitions name, to ECS tasks only. AWS's example leaves StopTask and DescribeTasks on
+    ``*``; here they are held to the cluster's tasks (task ARNs name their cluster:
+    ``task/<cluster>/<id>``, https://docs.aws.amazon.com/AmazonECS/latest/developerguide/ecs-account-settings.html#ecs-resource-ids),
+    and RunTask to the cluster (``ecs:cluster``,
+    https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonelasticcontainerservice.html)."""
+    cluster_name = cluster_arn.rsplit("/", 1)[-1]
+    return [
+        statement(
+            "RunToolTasks",
+            ["ecs:RunTask"],
+            sorted(task_definition_arns),
+            {"ArnEquals": {"ecs:cluster": cluster_arn}},
+        ),
+        statement(
+            "WatchToolTasks",
+            ["ecs:DescribeTasks", "ecs:StopTask"],
+            [f"arn:{partition}:ecs:{region}:{account_id}:task/{cluster_name}/*"],
+        ),
+        statement(
+            "TaskStoppedEvents",
+            ["events:DescribeRule", "events:PutRule", "events:PutTargets"],
+            [f"arn:{partition}:events:{region}:{account_id}:rule/{ECS_SYNC_RULE}"],
+        ),
+        statement(
+            "PassToolTaskRoles",
+            ["iam:PassRole"],
+            sorted(set(role_arns)),
+            {"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}},
+        ),
+    ]
+
+
 def http_task_statements(
     machine_arns: list[str], connection_arn: str, secret_arn: str, key_arn: str | None, urls: list[str]
 ) -> list[dict]:

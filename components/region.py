@@ -27,8 +27,9 @@ from components.fault_injection import (
     RegionFaultExperiment,
     RegionFaultExperimentArgs,
 )
+from components.long_tools import CONTAINER_NAME, LongTools, LongToolsArgs
 from components.observability import RegionObservability, RegionObservabilityArgs
-from components.orchestration import AgentOrchestration, AgentOrchestrationArgs
+from components.orchestration import AgentOrchestration, AgentOrchestrationArgs, FargateTargets
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -90,6 +91,8 @@ class AgentRegion(pulumi.ComponentResource):
     """The region's alarm topic."""
     dashboard_url: str
     """The region's CloudWatch dashboard."""
+    long_tools_cluster_arn: pulumi.Output[str] | None
+    """The ECS cluster of the region's ``fargate-spot`` tools, if the stack has any."""
 
     def __init__(self, name: str, args: AgentRegionArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("agent-infra:region:AgentRegion", name, None, opts)
@@ -125,6 +128,7 @@ class AgentRegion(pulumi.ComponentResource):
             ),
             child_opts,
         )
+        fargate = self._long_tools(name, args, child_opts)
         orchestration = AgentOrchestration(
             naming.component_name(name, "orchestration"),
             AgentOrchestrationArgs(
@@ -138,6 +142,7 @@ class AgentRegion(pulumi.ComponentResource):
                 kms_key_arn=args.kms_key_arn,
                 workflow=args.workflow,
                 observability=args.observability,
+                fargate=fargate,
             ),
             child_opts,
         )
@@ -202,6 +207,7 @@ class AgentRegion(pulumi.ComponentResource):
         self.websocket_stage_name = api.websocket_stage_name
         self.alarm_topic_arn = observability.topic_arn
         self.dashboard_url = observability.dashboard_url
+        self.long_tools_cluster_arn = fargate.cluster_arn if fargate is not None else None
         self.register_outputs(
             {
                 "routerArn": self.router_arn,
@@ -212,4 +218,34 @@ class AgentRegion(pulumi.ComponentResource):
                 "restEndpoint": self.rest_endpoint,
                 "websocketEndpoint": self.websocket_endpoint,
             }
+        )
+
+    @staticmethod
+    def _long_tools(name: str, args: AgentRegionArgs, opts: pulumi.ResourceOptions) -> FargateTargets | None:
+        """The region's long tools (cluster, network, image, task definitions), when the stack
+        has a ``fargate-spot`` tool."""
+        long_tools = [t for t in args.tools if t.runtime == "fargate-spot"]
+        if not long_tools:
+            return None
+        component = LongTools(
+            naming.component_name(name, "long-tools"),
+            LongToolsArgs(
+                context=args.context,
+                stack_regions=args.stack_regions,
+                tools=long_tools,
+                tool_dynamodb_actions=args.tool_dynamodb_actions,
+                table_name=args.table_name,
+                kms_key_arn=args.kms_key_arn,
+                state=args.state,
+                observability=args.observability,
+            ),
+            opts,
+        )
+        return FargateTargets(
+            cluster_arn=component.cluster_arn,
+            subnet_ids=component.subnet_ids,
+            security_group_id=component.security_group_id,
+            task_definition_arns=component.task_definition_arns,
+            role_arns=[component.execution_role_arn, *component.task_role_arns.values()],
+            container_name=CONTAINER_NAME,
         )
