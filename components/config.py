@@ -668,11 +668,12 @@ class StackConfig(_Model):
             raise ValueError(
                 f"no handler module for {', '.join(missing)} (handlers/tools/<name>.py); tools available: {', '.join(available)}"
             )
+        declared = {t.name: declared_runtime(t.name) for t in value}
         mismatched = [
             f"{t.name} has runtime {t.runtime!r} but handlers/tools/{t.name}.py declares"
-            f" {repr(declared) if declared else 'none (a Lambda tool)'}"
+            f" {repr(declared[t.name]) if declared[t.name] else 'none (a Lambda tool)'}"
             for t in value
-            if t.runtime != (declared := declared_runtime(t.name) or "lambda")
+            if t.runtime != (declared[t.name] or "lambda")
         ]
         if mismatched:
             raise ValueError(
