@@ -37,6 +37,7 @@ stacks = {
         environment=raw.get("environment"),
         hosted_zone_id=raw.get("hostedZoneId"),
         fault_injection=bool(raw.get("faultInjection", False)),
+        long_tools=bool(raw.get("longTools", False)),
     )
     for name, raw in config.require_object("stacks").items()
 }
@@ -79,6 +80,7 @@ for stack, settings in stacks.items():
                 stack=stack,
                 regions=settings.regions,
                 fault_injection=settings.fault_injection,
+                long_tools=settings.long_tools,
             )
         ),
         opts=opts,

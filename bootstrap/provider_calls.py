@@ -594,6 +594,132 @@ RESOURCES: dict[str, ProviderCalls] = {
         update=("xray:UpdateSamplingRule", "xray:TagResource", "xray:UntagResource"),
         delete=("xray:DeleteSamplingRule",),
     ),
+    "aws:ec2/internetGateway:InternetGateway": ProviderCalls(
+        source="internal/service/ec2/vpc_internet_gateway.go",
+        create=(
+            "ec2:CreateInternetGateway",
+            "ec2:CreateTags",
+            "ec2:AttachInternetGateway",
+            "ec2:DescribeInternetGateways",
+        ),
+        read=("ec2:DescribeInternetGateways",),
+        update=("ec2:AttachInternetGateway", "ec2:DetachInternetGateway", "ec2:CreateTags", "ec2:DeleteTags"),
+        delete=("ec2:DetachInternetGateway", "ec2:DeleteInternetGateway", "ec2:DescribeInternetGateways"),
+    ),
+    "aws:ec2/routeTable:RouteTable": ProviderCalls(
+        source="internal/service/ec2/vpc_route_table.go",
+        create=("ec2:CreateRouteTable", "ec2:CreateTags", "ec2:CreateRoute", "ec2:DescribeRouteTables"),
+        read=("ec2:DescribeRouteTables",),
+        update=("ec2:CreateRoute", "ec2:ReplaceRoute", "ec2:DeleteRoute", "ec2:CreateTags", "ec2:DeleteTags"),
+        delete=("ec2:DisassociateRouteTable", "ec2:DeleteRouteTable", "ec2:DescribeRouteTables"),
+        note="The gateway endpoint's route is the endpoint's own (vpc_endpoint.go); the table's read ignores it.",
+    ),
+    "aws:ec2/routeTableAssociation:RouteTableAssociation": ProviderCalls(
+        source="internal/service/ec2/vpc_route_table_association.go",
+        create=("ec2:AssociateRouteTable", "ec2:DescribeRouteTables"),
+        read=("ec2:DescribeRouteTables",),
+        update=("ec2:ReplaceRouteTableAssociation",),
+        delete=("ec2:DisassociateRouteTable",),
+    ),
+    "aws:ec2/securityGroup:SecurityGroup": ProviderCalls(
+        source="internal/service/ec2/vpc_security_group.go",
+        create=(
+            "ec2:CreateSecurityGroup",
+            "ec2:CreateTags",
+            "ec2:DescribeSecurityGroups",
+            "ec2:RevokeSecurityGroupEgress",
+            "ec2:AuthorizeSecurityGroupEgress",
+        ),
+        read=("ec2:DescribeSecurityGroups",),
+        update=(
+            "ec2:AuthorizeSecurityGroupEgress",
+            "ec2:RevokeSecurityGroupEgress",
+            "ec2:AuthorizeSecurityGroupIngress",
+            "ec2:RevokeSecurityGroupIngress",
+            "ec2:CreateTags",
+            "ec2:DeleteTags",
+        ),
+        delete=("ec2:DeleteSecurityGroup", "ec2:DescribeSecurityGroups", "ec2:DescribeNetworkInterfaces"),
+        note="Create revokes the default allow-all egress rule before adding the program's; delete waits for the tasks' network interfaces to go.",
+    ),
+    "aws:ec2/subnet:Subnet": ProviderCalls(
+        source="internal/service/ec2/vpc_subnet.go",
+        create=("ec2:CreateSubnet", "ec2:CreateTags", "ec2:DescribeSubnets", "ec2:ModifySubnetAttribute"),
+        read=("ec2:DescribeSubnets",),
+        update=("ec2:ModifySubnetAttribute", "ec2:CreateTags", "ec2:DeleteTags"),
+        delete=("ec2:DeleteSubnet", "ec2:DescribeSubnets", "ec2:DescribeNetworkInterfaces"),
+    ),
+    "aws:ec2/vpc:Vpc": ProviderCalls(
+        source="internal/service/ec2/vpc_.go",
+        create=(
+            "ec2:CreateVpc",
+            "ec2:CreateTags",
+            "ec2:DescribeVpcs",
+            "ec2:ModifyVpcAttribute",
+            "ec2:DescribeVpcAttribute",
+        ),
+        read=(
+            "ec2:DescribeVpcs",
+            "ec2:DescribeVpcAttribute",
+            "ec2:DescribeRouteTables",
+            "ec2:DescribeSecurityGroups",
+            "ec2:DescribeNetworkAcls",
+        ),
+        update=("ec2:ModifyVpcAttribute", "ec2:CreateTags", "ec2:DeleteTags"),
+        delete=("ec2:DeleteVpc", "ec2:DescribeVpcs"),
+        note="The read finds the VPC's main route table, default security group and default network ACL.",
+    ),
+    "aws:ec2/vpcEndpoint:VpcEndpoint": ProviderCalls(
+        source="internal/service/ec2/vpc_endpoint.go",
+        create=("ec2:CreateVpcEndpoint", "ec2:CreateTags", "ec2:DescribeVpcEndpoints", "ec2:DescribePrefixLists"),
+        read=("ec2:DescribeVpcEndpoints", "ec2:DescribePrefixLists"),
+        update=("ec2:ModifyVpcEndpoint", "ec2:CreateTags", "ec2:DeleteTags", "ec2:DescribeVpcEndpoints"),
+        delete=("ec2:DeleteVpcEndpoints", "ec2:DescribeVpcEndpoints"),
+        note="A gateway endpoint's read looks up its service's prefix list (cidr_blocks).",
+    ),
+    "aws:ecr/lifecyclePolicy:LifecyclePolicy": ProviderCalls(
+        source="internal/service/ecr/lifecycle_policy.go",
+        create=("ecr:PutLifecyclePolicy", "ecr:GetLifecyclePolicy"),
+        read=("ecr:GetLifecyclePolicy",),
+        update=("ecr:PutLifecyclePolicy",),
+        delete=("ecr:DeleteLifecyclePolicy",),
+    ),
+    "aws:ecr/repository:Repository": ProviderCalls(
+        source="internal/service/ecr/repository.go",
+        create=("ecr:CreateRepository", "ecr:TagResource", "ecr:DescribeRepositories"),
+        read=("ecr:DescribeRepositories", "ecr:ListTagsForResource"),
+        update=(
+            "ecr:PutImageTagMutability",
+            "ecr:PutImageScanningConfiguration",
+            "ecr:TagResource",
+            "ecr:UntagResource",
+        ),
+        delete=("ecr:DeleteRepository", "ecr:DescribeRepositories"),
+        note="force_delete: DeleteRepository with force removes the images itself. The image's push (docker-build) is not a provider call: the deploy role's ManageStackToolsRepository grants it (ECR_PUSH_ACTIONS).",
+    ),
+    "aws:ecs/cluster:Cluster": ProviderCalls(
+        source="internal/service/ecs/cluster.go",
+        create=("ecs:CreateCluster", "ecs:TagResource", "ecs:DescribeClusters", "iam:CreateServiceLinkedRole"),
+        read=("ecs:DescribeClusters",),
+        update=("ecs:UpdateCluster", "ecs:UpdateClusterSettings", "ecs:TagResource", "ecs:UntagResource"),
+        delete=("ecs:DeleteCluster", "ecs:DescribeClusters"),
+        note="CreateCluster creates ECS's service-linked role in an account that has none (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/using-service-linked-roles.html).",
+    ),
+    "aws:ecs/clusterCapacityProviders:ClusterCapacityProviders": ProviderCalls(
+        source="internal/service/ecs/cluster_capacity_providers.go",
+        create=("ecs:PutClusterCapacityProviders", "ecs:DescribeClusters"),
+        read=("ecs:DescribeClusters",),
+        update=("ecs:PutClusterCapacityProviders", "ecs:DescribeClusters"),
+        delete=("ecs:PutClusterCapacityProviders", "ecs:DescribeClusters"),
+    ),
+    "aws:ecs/taskDefinition:TaskDefinition": ProviderCalls(
+        source="internal/service/ecs/task_definition.go",
+        create=("ecs:RegisterTaskDefinition", "ecs:TagResource", "iam:PassRole"),
+        read=("ecs:DescribeTaskDefinition",),
+        update=("ecs:TagResource", "ecs:UntagResource"),
+        delete=("ecs:DeregisterTaskDefinition",),
+        note="Any other change registers a new revision (replace); the old one is deregistered.",
+    ),
 }
 
 DATA_SOURCES: dict[str, ProviderCalls] = {
@@ -610,6 +736,12 @@ DATA_SOURCES: dict[str, ProviderCalls] = {
     ),
     "aws:ssm/getParameter:getParameter": ProviderCalls(
         source="internal/service/ssm/parameter_data_source.go", read=("ssm:GetParameter",)
+    ),
+    "aws:ecr/getAuthorizationToken:getAuthorizationToken": ProviderCalls(
+        source="internal/service/ecr/authorization_token_data_source.go", read=("ecr:GetAuthorizationToken",)
+    ),
+    "aws:index/getAvailabilityZones:getAvailabilityZones": ProviderCalls(
+        source="internal/service/ec2/ec2_availability_zones_data_source.go", read=("ec2:DescribeAvailabilityZones",)
     ),
 }
 

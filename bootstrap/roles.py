@@ -79,6 +79,9 @@ class StackSettings:
     """Route 53 zone of ``agent-infra:domain``, when the stack has one."""
     fault_injection: bool = False
     """``agent-infra:faultInjection.enabled``: the failover experiments (components/fault_injection.py)."""
+    long_tools: bool = False
+    """A tool of runtime ``fargate-spot``: its cluster, network, image and task definitions
+    (components/long_tools.py)."""
 
 
 def subject(repository: str, *, environment: str | None = None, branch: str | None = None) -> str:
@@ -805,6 +808,206 @@ def _fault_injection_write_statements(s: _Scope) -> list[dict]:
     ]
 
 
+# -- long tools (components/long_tools.py) -----------------------------------------------------------
+
+# EC2's network resources the long tools create; their ids are generated, the stack tag
+# scopes them (EC2 takes aws:RequestTag on create and aws:ResourceTag after,
+# https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/supported-iam-actions-tagging.html).
+EC2_NETWORK_RESOURCES = ("vpc", "subnet", "internet-gateway", "route-table", "security-group", "vpc-endpoint")
+# Describe calls of EC2 and ECS take no resource type
+# (https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonec2.html,
+# https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonelasticcontainerservice.html).
+LONG_TOOLS_READS_WITHOUT_RESOURCE_TYPES = (
+    "ec2:DescribeAvailabilityZones",
+    "ec2:DescribeInternetGateways",
+    "ec2:DescribeNetworkAcls",
+    "ec2:DescribeNetworkInterfaces",
+    "ec2:DescribePrefixLists",
+    "ec2:DescribeRouteTables",
+    "ec2:DescribeSecurityGroups",
+    "ec2:DescribeSubnets",
+    "ec2:DescribeVpcAttribute",
+    "ec2:DescribeVpcEndpoints",
+    "ec2:DescribeVpcs",
+    "ecs:DescribeTaskDefinition",
+    "ecr:GetAuthorizationToken",
+)
+# Pushing an image: what `docker push` calls on the repository
+# (https://docs.aws.amazon.com/AmazonECR/latest/userguide/image-push-iam.html).
+ECR_PUSH_ACTIONS = (
+    "ecr:BatchCheckLayerAvailability",
+    "ecr:BatchGetImage",
+    "ecr:CompleteLayerUpload",
+    "ecr:GetDownloadUrlForLayer",
+    "ecr:InitiateLayerUpload",
+    "ecr:PutImage",
+    "ecr:UploadLayerPart",
+)
+
+
+def _tools_repository(s: _Scope) -> str:
+    return s.arn("ecr", f"repository/{s.prefix}tools")
+
+
+def _tools_cluster(s: _Scope) -> str:
+    return s.arn("ecs", f"cluster/{s.prefix}tools")
+
+
+def _ec2_network_arns(s: _Scope) -> list[str]:
+    return [s.arn("ec2", f"{kind}/*") for kind in EC2_NETWORK_RESOURCES]
+
+
+def _long_tools_read_statements(s: _Scope) -> list[dict]:
+    """What refreshing the long tools reads: the network, the repository, the cluster and the
+    task definitions' configuration. The registry token (a data source the preview runs too)
+    authorizes nothing by itself: what a caller may do with it is its own IAM policy, which
+    here has no image action (https://docs.aws.amazon.com/AmazonECR/latest/userguide/registry_auth.html)."""
+    return [
+        _statement("DescribeWithoutResourceTypes", LONG_TOOLS_READS_WITHOUT_RESOURCE_TYPES, ["*"], s.in_regions()),
+        _statement(
+            "ReadStackToolsRepository",
+            ["ecr:DescribeRepositories", "ecr:GetLifecyclePolicy", "ecr:ListTagsForResource"],
+            [_tools_repository(s)],
+            s.in_regions(),
+        ),
+        _statement("ReadStackToolsCluster", ["ecs:DescribeClusters"], [_tools_cluster(s)], s.in_regions()),
+    ]
+
+
+def _long_tools_write_statements(s: _Scope) -> list[dict]:
+    """What deploying the long tools needs: the network (stack-tagged), the repository and the
+    cluster (named), the task definitions, and the image's push."""
+    p, a = s.partition, s.account
+    return [
+        _statement(
+            "CreateStackNetwork",
+            [
+                "ec2:CreateInternetGateway",
+                "ec2:CreateRouteTable",
+                "ec2:CreateSecurityGroup",
+                "ec2:CreateSubnet",
+                "ec2:CreateTags",
+                "ec2:CreateVpc",
+                "ec2:CreateVpcEndpoint",
+            ],
+            _ec2_network_arns(s),
+            s.tagging(),
+        ),
+        _statement(
+            "ManageStackNetwork",
+            [
+                "ec2:AssociateRouteTable",
+                "ec2:AttachInternetGateway",
+                "ec2:AuthorizeSecurityGroupEgress",
+                "ec2:AuthorizeSecurityGroupIngress",
+                "ec2:CreateRoute",
+                "ec2:DeleteInternetGateway",
+                "ec2:DeleteRoute",
+                "ec2:DeleteRouteTable",
+                "ec2:DeleteSecurityGroup",
+                "ec2:DeleteSubnet",
+                "ec2:DeleteTags",
+                "ec2:DeleteVpc",
+                "ec2:DeleteVpcEndpoints",
+                "ec2:DetachInternetGateway",
+                "ec2:DisassociateRouteTable",
+                "ec2:ModifySubnetAttribute",
+                "ec2:ModifyVpcAttribute",
+                "ec2:ModifyVpcEndpoint",
+                "ec2:ReplaceRoute",
+                "ec2:ReplaceRouteTableAssociation",
+                "ec2:RevokeSecurityGroupEgress",
+                "ec2:RevokeSecurityGroupIngress",
+            ],
+            _ec2_network_arns(s),
+            s.tagged(),
+        ),
+        _statement(
+            "ManageStackToolsRepository",
+            [
+                "ecr:CreateRepository",
+                "ecr:DeleteLifecyclePolicy",
+                "ecr:DeleteRepository",
+                "ecr:PutImageScanningConfiguration",
+                "ecr:PutImageTagMutability",
+                "ecr:PutLifecyclePolicy",
+                "ecr:TagResource",
+                "ecr:UntagResource",
+                *ECR_PUSH_ACTIONS,
+            ],
+            [_tools_repository(s)],
+            s.in_regions(),
+        ),
+        _statement(
+            "ManageStackToolsCluster",
+            [
+                "ecs:CreateCluster",
+                "ecs:DeleteCluster",
+                "ecs:PutClusterCapacityProviders",
+                "ecs:TagResource",
+                "ecs:UntagResource",
+                "ecs:UpdateCluster",
+                "ecs:UpdateClusterSettings",
+            ],
+            [_tools_cluster(s)],
+            s.in_regions(),
+        ),
+        # Registering a task definition takes no resource type; the request's tags scope it.
+        _statement(
+            "RegisterStackTaskDefinitions",
+            ["ecs:DeregisterTaskDefinition", "ecs:RegisterTaskDefinition"],
+            ["*"],
+            s.in_regions(),
+        ),
+        _statement(
+            "TagStackTaskDefinitions",
+            ["ecs:TagResource", "ecs:UntagResource"],
+            [s.arn("ecs", f"task-definition/{s.prefix}*")],
+            s.in_regions(),
+        ),
+        # ECS creates its service-linked role with the account's first cluster
+        # (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/using-service-linked-roles.html).
+        _statement(
+            "EcsServiceLinkedRole",
+            ["iam:CreateServiceLinkedRole"],
+            [f"arn:{p}:iam::{a}:role/aws-service-role/ecs.amazonaws.com/AWSServiceRoleForECS"],
+            {"StringEquals": {"iam:AWSServiceName": "ecs.amazonaws.com"}},
+        ),
+        _statement(
+            "PassTaskRolesToEcs",
+            ["iam:PassRole"],
+            [_roles_arn(s)],
+            {"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}},
+        ),
+    ]
+
+
+def _long_tools_boundary_statements(s: _Scope) -> list[dict]:
+    """What the long tools' roles may do at most: pull the stack's image (execution role); run,
+    watch and stop the stack's tasks and pass their roles (the task machine)."""
+    return [
+        _statement(
+            "PullStackToolsImage",
+            ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
+            [_tools_repository(s)],
+        ),
+        _statement("RunStackTasks", ["ecs:RunTask"], [s.arn("ecs", f"task-definition/{s.prefix}*")]),
+        _statement("WatchStackTasks", ["ecs:DescribeTasks", "ecs:StopTask"], [s.arn("ecs", f"task/{s.prefix}tools/*")]),
+        _statement(
+            "TaskStoppedEvents",
+            ["events:DescribeRule", "events:PutRule", "events:PutTargets"],
+            [s.arn("events", "rule/StepFunctionsGetEventsForECSTaskRule")],
+        ),
+        _statement(
+            "PassStackTaskRoles",
+            ["iam:PassRole"],
+            [_roles_arn(s)],
+            {"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}},
+        ),
+        _statement("RegistryToken", ["ecr:GetAuthorizationToken"], ["*"]),
+    ]
+
+
 def _fault_injection_boundary_statements(s: _Scope) -> list[dict]:
     """What the failover experiments' roles may do at most, and the functions' extension."""
     return [
@@ -840,7 +1043,13 @@ def _fault_injection_boundary_statements(s: _Scope) -> list[dict]:
 
 
 def boundary_document(
-    *, partition: str, account: str, stack: str, regions: Sequence[str], fault_injection: bool = False
+    *,
+    partition: str,
+    account: str,
+    stack: str,
+    regions: Sequence[str],
+    fault_injection: bool = False,
+    long_tools: bool = False,
 ) -> dict:
     """The most any role of the stack may do, whatever its own policy says: the actions the
     program's roles use, on this account's resources of those kinds. Each role's own policy
@@ -933,6 +1142,8 @@ def boundary_document(
     ]
     if fault_injection:
         statements += _fault_injection_boundary_statements(s)
+    if long_tools:
+        statements += _long_tools_boundary_statements(s)
     return {"Version": "2012-10-17", "Statement": statements}
 
 
@@ -956,10 +1167,14 @@ def permission_documents(kind: str, *, partition: str, account: str, stack: str,
     statements = _read_statements(scope, settings.hosted_zone_id)
     if settings.fault_injection:
         statements += _fault_injection_read_statements(scope)
+    if settings.long_tools:
+        statements += _long_tools_read_statements(scope)
     if kind == "deploy":
         statements += _write_statements(scope, settings.hosted_zone_id)
         if settings.fault_injection:
             statements += _fault_injection_write_statements(scope)
+        if settings.long_tools:
+            statements += _long_tools_write_statements(scope)
     elif kind != "preview":
         raise ValueError(f"kind must be one of {ROLE_KINDS}")
     return _documents(statements)

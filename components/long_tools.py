@@ -193,9 +193,6 @@ class LongTools(pulumi.ComponentResource):
             tags={"Name": naming.stack_resource_name(args.context.stack, "tools")},
             opts=child,
         )
-        # The VPC's default security group, emptied: nothing uses it, and a resource put in it
-        # by mistake gets no traffic.
-        aws.ec2.DefaultSecurityGroup(f"{self._name}-default-sg", region=region, vpc_id=vpc.id, opts=child)
         gateway = aws.ec2.InternetGateway(f"{self._name}-igw", region=region, vpc_id=vpc.id, opts=child)
         routes = aws.ec2.RouteTable(
             f"{self._name}-routes",

@@ -60,6 +60,22 @@ DEPLOY_ACTIONS_WITHOUT_RESOURCE_TYPE = (
     "route53:ListHostedZonesByName",
     "states:ValidateStateMachineDefinition",
     "servicequotas:GetAWSDefaultServiceQuota",
+    # The long tools (bootstrap/roles.py LONG_TOOLS_READS_WITHOUT_RESOURCE_TYPES, task
+    # definitions): no resource type in the service authorization reference.
+    "ec2:DescribeAvailabilityZones",
+    "ec2:DescribeInternetGateways",
+    "ec2:DescribeNetworkAcls",
+    "ec2:DescribeNetworkInterfaces",
+    "ec2:DescribePrefixLists",
+    "ec2:DescribeRouteTables",
+    "ec2:DescribeSecurityGroups",
+    "ec2:DescribeSubnets",
+    "ec2:DescribeVpcAttribute",
+    "ec2:DescribeVpcEndpoints",
+    "ec2:DescribeVpcs",
+    "ecs:DescribeTaskDefinition",
+    "ecs:DeregisterTaskDefinition",
+    "ecs:RegisterTaskDefinition",
 )
 ACTIONS_WITHOUT_RESOURCE_TYPE = frozenset(
     {
@@ -68,6 +84,9 @@ ACTIONS_WITHOUT_RESOURCE_TYPE = frozenset(
         *LOG_DELIVERY_ACTIONS,
         *TASK_TOKEN_ACTIONS,
         *TAG_LOOKUP_ACTIONS,
+        # An ECR registry token names no repository
+        # (https://docs.aws.amazon.com/AmazonECR/latest/userguide/registry_auth.html).
+        "ecr:GetAuthorizationToken",
         *DEPLOY_ACTIONS_WITHOUT_RESOURCE_TYPE,
     }
 )

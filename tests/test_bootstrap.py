@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from fnmatch import fnmatchcase
 from pathlib import Path
@@ -22,6 +23,7 @@ from bootstrap.roles import (
 )
 from local.pulumi_mocks import ACCOUNT_ID, run_program, stack_config
 from policy.rules import ACTIONS_WITHOUT_RESOURCE_TYPE, arn_condition_problems, wildcard_problems
+from tests.long_tools import LongToolMocks, declared_as, example_tools, long_tools_config
 
 ROOT = Path(__file__).resolve().parent.parent
 BOOTSTRAP = ROOT / "bootstrap" / "__main__.py"
@@ -331,7 +333,7 @@ def _covered(boundary: dict, action: str, resource: str, region: str | None) -> 
     return False
 
 
-@pytest.mark.parametrize("variant", ["dev", "prod", "openai", "fault-injection"])
+@pytest.mark.parametrize("variant", ["dev", "prod", "openai", "fault-injection", "long-tools"])
 def test_the_boundary_lets_every_role_of_the_program_do_what_its_own_policy_grants(variant):
     """A boundary too tight would break the deployed program: every (action, resource) of
     every role policy of the real program must fall inside it."""
@@ -342,7 +344,10 @@ def test_the_boundary_lets_every_role_of_the_program_do_what_its_own_policy_gran
         config["agent-infra:llm"]["apiKey"] = "sk-test"
     if variant == "fault-injection":
         config["agent-infra:faultInjection"] = {"enabled": True}
-    program = run_program(config, stack)
+    if variant == "long-tools":
+        config = long_tools_config(stack)
+    with declared_as(example_tools()) if variant == "long-tools" else contextlib.nullcontext():
+        program = run_program(config, stack, LongToolMocks())
     from bootstrap.roles import boundary_document
 
     boundary = boundary_document(
@@ -351,6 +356,7 @@ def test_the_boundary_lets_every_role_of_the_program_do_what_its_own_policy_gran
         stack=stack,
         regions=config["agent-infra:regions"],
         fault_injection=variant == "fault-injection",
+        long_tools=variant == "long-tools",
     )
     assert (
         wildcard_problems(boundary) == []
@@ -504,6 +510,7 @@ def _shapes() -> dict[str, tuple[dict, str, StackSettings]]:
     }
     fis = {**dev, "agent-infra:faultInjection": {"enabled": True}}
     logging = {**dev, "agent-infra:api": {**dev.get("agent-infra:api", {}), "manageAccountLogging": True}}
+    long_tools = long_tools_config("dev")
 
     def settings(config: dict, **more) -> StackSettings:
         return StackSettings(regions=config["agent-infra:regions"], **more)
@@ -515,6 +522,7 @@ def _shapes() -> dict[str, tuple[dict, str, StackSettings]]:
         "openai": (openai, "dev", settings(openai)),
         "failover experiments": (fis, "dev", settings(fis, fault_injection=True)),
         "account logging": (logging, "dev", settings(logging)),
+        "long tools": (long_tools, "dev", settings(long_tools, long_tools=True)),
     }
 
 
@@ -522,7 +530,8 @@ def _shapes() -> dict[str, tuple[dict, str, StackSettings]]:
 def shapes():
     runs = {}
     for name, (config, stack, settings) in _shapes().items():
-        run = run_program(config, stack)
+        with declared_as(example_tools()) if name == "long tools" else contextlib.nullcontext():
+            run = run_program(config, stack, LongToolMocks())
         types = {r.typ for r in run.resources if r.typ.startswith("aws:")}
         invokes = {token for token, _ in run.calls if token.startswith("aws:")}
         runs[name] = (stack, settings, types, invokes)

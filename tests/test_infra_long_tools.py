@@ -126,8 +126,6 @@ def test_the_network_is_public_subnets_no_nat_a_closed_security_group_and_a_dyna
     (group,) = _in(run, "aws:ec2/securityGroup:SecurityGroup")
     assert not group.inputs.get("ingress")
     assert [(e["protocol"], e["fromPort"], e["toPort"]) for e in group.inputs["egress"]] == [("tcp", 443, 443)]
-    (default,) = _in(run, "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup")
-    assert not default.inputs.get("ingress") and not default.inputs.get("egress")
     (endpoint,) = _in(run, "aws:ec2/vpcEndpoint:VpcEndpoint")
     assert endpoint.inputs["vpcEndpointType"] == "Gateway"
     assert endpoint.inputs["serviceName"] == f"com.amazonaws.{REGION}.dynamodb"
