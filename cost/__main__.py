@@ -113,6 +113,11 @@ def main(argv: list[str] | None = None) -> int:
         f" one per {facts.authorizer_ttl_s} s of a user's turns"
     )
     sys.stdout.write(render(report))
+    from cost.long_tools import render_long_tools
+    from local.pulumi_mocks import stack_config
+
+    config = stack_config(args.stack)
+    sys.stdout.write(render_long_tools(prices, config["agent-infra:regions"], config.get("agent-infra:tools", [])))
     if args.markdown:
         path = Path(args.markdown)
         path.parent.mkdir(parents=True, exist_ok=True)

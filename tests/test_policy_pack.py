@@ -18,6 +18,7 @@ from local.policy_check import analyze, has_tags
 from local.pulumi_mocks import ProgramRun, RecordedResource, run_program, stack_config
 from policy import rules
 from policy.pack import PACK_NAME, build_policies
+from tests.long_tools import LongToolMocks, declared_as, example_tools, long_tools_config
 
 ROOT = Path(__file__).resolve().parent.parent
 TODAY = date(2026, 11, 28)
@@ -41,7 +42,14 @@ def runs() -> dict[str, ProgramRun]:
         "prod": run_program(stack_config("prod"), "prod"),
         "prod-domain": run_program(with_domain("prod"), "prod"),
         "prod-logging": run_program(with_account_logging("prod"), "prod"),
+        "prod-long-tools": _long_tools_run(),
     }
+
+
+def _long_tools_run() -> ProgramRun:
+    """prod with a fargate-spot and a continuation tool (tests/long_tools.py)."""
+    with declared_as(example_tools()):
+        return run_program(long_tools_config("prod"), "prod", LongToolMocks())
 
 
 def with_account_logging(stack: str) -> dict:
@@ -52,10 +60,10 @@ def with_account_logging(stack: str) -> dict:
     return config
 
 
-STACK_OF = {"dev": "dev", "prod": "prod", "prod-domain": "prod", "prod-logging": "prod"}
+STACK_OF = {"dev": "dev", "prod": "prod", "prod-domain": "prod", "prod-logging": "prod", "prod-long-tools": "prod"}
 
 
-@pytest.mark.parametrize("case", ["dev", "prod", "prod-domain"])
+@pytest.mark.parametrize("case", ["dev", "prod", "prod-domain", "prod-long-tools"])
 def test_the_real_program_passes_every_policy(runs, case):
     run = runs[case]
     assert analyze(run, STACK_OF[case], policies()) == []
