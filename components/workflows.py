@@ -166,6 +166,8 @@ class WorkflowLimits:
     tool_concurrency: int = 8
     retry_interval_seconds: int = 1
     retry_max_attempts: int = 4
+    spot_wait_seconds: int = SPOT_FIRST_WAIT_SECONDS
+    """The Wait after a fargate-spot tool's first Spot interruption; it doubles after each."""
 
 
 def _retry(limits: WorkflowLimits, errors: Sequence[str] = (*LAMBDA_RETRYABLE, *TRANSIENT_ERRORS)) -> list[dict]:
@@ -299,7 +301,7 @@ def _fargate_states(tool: ToolRoute, limits: WorkflowLimits, partition: str) -> 
         entry: {
             "Type": "Pass",
             "Comment": f"Run on Fargate Spot up to {run.spot_attempts} times, then on Fargate.",
-            "Parameters": {"event": _TOOL_EVENT, "attempt": 0, "waitSeconds": SPOT_FIRST_WAIT_SECONDS},
+            "Parameters": {"event": _TOOL_EVENT, "attempt": 0, "waitSeconds": limits.spot_wait_seconds},
             "Next": f"Spot left {name}?",
         },
         f"Spot left {name}?": {
