@@ -92,7 +92,8 @@ tools = {tool.name: load_tool(tool.name) for tool in stack_config.tools}
 function_code = [
     packaging.router_code(),
     packaging.agent_step_code(
-        {**tools[t.name].spec(), "requiresApproval": t.requires_approval} for t in stack_config.tools
+        {**tools[t.name].spec(), "requiresApproval": t.requires_approval, "runtime": t.runtime}
+        for t in stack_config.tools
     ),
     # fargate-spot tools run from the image (Dockerfile), not a Lambda archive.
     *(packaging.tool_code(t.name) for t in stack_config.tools if t.runtime != "fargate-spot"),

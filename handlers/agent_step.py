@@ -106,6 +106,11 @@ class InvalidSessionIdError(ValueError):
     parameters through unchecked; this is where the chat route enforces the id rule)."""
 
 
+class LongToolInTurnError(ValueError):
+    """A chat turn (Express, 5 minutes) names a long tool (``continuation`` or
+    ``fargate-spot``) in ``tools``: those run in a task only."""
+
+
 class InvalidIdempotencyKeyError(ValueError):
     """The turn's Idempotency-Key breaks the rule /v1/tasks enforces."""
 
@@ -195,18 +200,37 @@ class AgentStepSettings(msgspec.Struct, frozen=True):
     LOG_LEVEL: str = "INFO"
 
 
-def load_tool_specs(path: Path = TOOL_SPECS_FILE) -> tuple[list[ToolSpec], set[str]]:
-    """The tool specs built into this function's archive at deploy time, and the names of
-    the tools that need a human's approval. In a source tree without the file: every tool
-    module, with the approval flag the stack configs give create_ticket."""
-    if path.exists():
-        raw = json.loads(path.read_text())
-    else:
-        from handlers.tools import available_tools, load_tool
+LONG_RUNTIMES = frozenset({"continuation", "fargate-spot"})
+"""Runtimes whose calls outlive the Express turn (components.config.LONG_RUNTIMES)."""
 
-        raw = [{**load_tool(name).spec(), "requiresApproval": name == "create_ticket"} for name in available_tools()]
+
+def _raw_tool_specs(path: Path) -> list[dict[str, Any]]:
+    """The tool specs built into this function's archive at deploy time (each with the
+    config's ``requiresApproval`` and ``runtime``). In a source tree without the file: every
+    tool module, with the approval flag the stack configs give create_ticket and the runtime
+    its module declares."""
+    if path.exists():
+        return json.loads(path.read_text())
+    from handlers.tools import available_tools, load_tool
+
+    raw = []
+    for name in available_tools():
+        tool = load_tool(name)
+        runtime = getattr(tool, "runtime", "lambda")
+        raw.append({**tool.spec(), "requiresApproval": name == "create_ticket", "runtime": runtime})
+    return raw
+
+
+def load_tool_specs(path: Path = TOOL_SPECS_FILE) -> tuple[list[ToolSpec], set[str]]:
+    """The tool specs, and the names of the tools that need a human's approval."""
+    raw = _raw_tool_specs(path)
     specs = [ToolSpec(s["name"], s["description"], s["inputSchema"]) for s in raw]
     return specs, {s["name"] for s in raw if s.get("requiresApproval")}
+
+
+def load_long_tools(path: Path = TOOL_SPECS_FILE) -> set[str]:
+    """The names of the tools that run long (task only), from the same specs."""
+    return {s["name"] for s in _raw_tool_specs(path) if s.get("runtime", "lambda") in LONG_RUNTIMES}
 
 
 class AgentStep:
@@ -220,11 +244,13 @@ class AgentStep:
         stream_to: Callable[[str, str], AnswerStream] | None = None,
         post: Callable[[str, bytes], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        long_tools: set[str] | frozenset[str] = frozenset(),
     ) -> None:
         self.settings = settings
         self.store = store
         self.tool_specs = {spec.name: spec for spec in tool_specs}
         self.approval_tools = set(approval_tools)
+        self.long_tools = set(long_tools)
         self.llm = llm
         self._stream_to = stream_to
         self._post = post
@@ -247,6 +273,12 @@ class AgentStep:
             raise MaxStepsExceededError(f"no final answer after {self.settings.MAX_STEPS} steps")
         if id_problem("sessionId", step.sessionId):
             raise InvalidSessionIdError(id_problem("sessionId", step.sessionId))
+        named_long = sorted(set(step.tools or ()) & self.long_tools) if step.mode != "task" else []
+        if named_long:
+            raise LongToolInTurnError(
+                f"{', '.join(named_long)} runs long (continuation or fargate-spot) and is not offered in a chat"
+                " turn; start a task with POST /v1/tasks to use it"
+            )
         if step.step == 1:
             if not step.message:
                 raise ValueError("the first step needs the user's message")
@@ -274,11 +306,13 @@ class AgentStep:
         )
         incoming = self._incoming(step, for_model=True)
 
-        # A turn (Express) cannot wait for a human: tools that need approval are task-only.
+        # A turn (Express) cannot wait for a human, nor run for longer than 5 minutes: tools
+        # that need approval and long tools are task-only.
+        task_only = set() if step.mode == "task" else self.approval_tools | self.long_tools
         offered = [
             spec
             for name, spec in self.tool_specs.items()
-            if (step.tools is None or name in step.tools) and (step.mode == "task" or name not in self.approval_tools)
+            if (step.tools is None or name in step.tools) and name not in task_only
         ]
         request = self._request(history, incoming, offered, step.connectionId is not None, step.executionId)
         calls, usage = turn_summary([*history, incoming], step.executionId)
@@ -347,7 +381,10 @@ class AgentStep:
 
     def _incoming(self, step: StepInput, for_model: bool) -> NewMessage:
         """This step's new message: the user's text, or the results of the last tool calls
-        (outputs passed by reference read back in one BatchGetItem, only when there are any)."""
+        (outputs passed by reference read back in one BatchGetItem, only when there are any).
+        A result by reference takes its status from the record too: a long tool's call comes
+        as RECORDED (the container recorded SUCCEEDED or FAILED), and a reference to nothing is
+        a failed call."""
         if step.step == 1 and step.message is not None:
             return NewMessage(role="user", text=step.message)
         refs = [
@@ -355,16 +392,20 @@ class AgentStep:
             for r in step.toolResults
             if r.outputRef
         ]
-        fetched = {(e.execution_id, e.seq, e.tool_name): e.output for e in self.store.tool_runs.get_many(refs)}
+        fetched = {(e.execution_id, e.seq, e.tool_name): e for e in self.store.tool_runs.get_many(refs)}
         results = []
         for r in step.toolResults:
-            output = r.output
+            output, status = r.output, r.status
             if r.outputRef:
                 key = (r.outputRef["executionId"], int(r.outputRef["seq"]), r.outputRef["name"])
-                output = fetched.get(key, {"error": "the tool's recorded output is missing"})
+                record = fetched.get(key)
+                if record is None:
+                    output, status = {"error": "the tool's recorded output is missing"}, "FAILED"
+                else:
+                    output, status = record.output, record.status
                 if for_model:
                     output = shortened(output, TOOL_OUTPUT_IN_REQUEST_BYTES)
-            results.append({"toolUseId": r.toolUseId, "name": r.name, "status": r.status, "output": output})
+            results.append({"toolUseId": r.toolUseId, "name": r.name, "status": status, "output": output})
         return NewMessage(role="tool", text="", tool_calls=results)
 
     # -- record ---------------------------------------------------------------------------
@@ -504,6 +545,7 @@ def from_environment(streaming: bool = False) -> AgentStep:
     logger.setLevel(settings.LOG_LEVEL)
     store = Store.from_settings(settings)
     specs, approval_tools = load_tool_specs()
+    long_tools = load_long_tools()
     post = stream_to = llm = None
     if settings.WEBSOCKET_ENDPOINT:
         management = boto3.client(
@@ -524,7 +566,9 @@ def from_environment(streaming: bool = False) -> AgentStep:
             settings.LLM_TIMEOUT_SECONDS,
             api_key=api_key,
         )
-    return AgentStep(settings, store, specs, approval_tools, llm=llm, stream_to=stream_to, post=post)
+    return AgentStep(
+        settings, store, specs, approval_tools, llm=llm, stream_to=stream_to, post=post, long_tools=long_tools
+    )
 
 
 _ENTRY = os.environ.get("AGENT_STEP_ENTRY", "")

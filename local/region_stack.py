@@ -19,6 +19,8 @@ from typing import Any
 __all__ = ["ACCOUNT", "RegionStack", "Shared"]
 
 ACCOUNT = "123456789012"
+LOCAL_SPOT_WAIT_SECONDS = 2
+"""The Wait after a local Spot interruption (the deployed machine's is 30 s): no capacity to wait for here."""
 
 
 @dataclass
@@ -47,6 +49,8 @@ class Shared:
     on_definition_failed: Callable[[str, Exception], None]
     specs: list[Any] = field(default_factory=list)
     approval_tools: set[str] = field(default_factory=set)
+    moto_url: str | None = None
+    """moto's HTTP server: where a fargate-spot tool's container (a local process) reaches AWS."""
 
 
 class RegionStack:
@@ -167,6 +171,7 @@ class RegionStack:
             llm=shared.llm,
             stream_to=stream_to,
             post=self.websocket.post,
+            long_tools={t.name for t in config.tools if t.long},
         )
         agent, dispatcher = self.agent, self.dispatcher
         dispatcher.register("agent-prepare", lambda event, ctx: agent.prepare(event))
@@ -180,14 +185,74 @@ class RegionStack:
         dispatcher.register("approval-request", lambda event, ctx: self.approvals.request(event))
         self.routes = []
         for tool_config in config.tools:
+            if tool_config.runtime == "fargate-spot":
+                self.routes.append(self._fargate_tool(tool_config))
+                continue
             tool = load_tool(tool_config.name)
             store = self.store
             dispatcher.register(
                 f"tool-{tool_config.name}", lambda event, ctx, t=tool, s=store: t.lambda_handler(event, ctx, store=s)
             )
             self.routes.append(
-                ToolRoute(tool_config.name, self._arn(f"tool-{tool_config.name}"), tool_config.requires_approval)
+                ToolRoute(
+                    tool_config.name,
+                    self._arn(f"tool-{tool_config.name}"),
+                    tool_config.requires_approval,
+                    runtime=tool_config.runtime,
+                    max_slices=tool_config.max_slices,
+                )
             )
+
+    def _fargate_tool(self, tool_config: Any) -> Any:
+        """A fargate-spot tool: its task definition registered with the adapter's LocalEcs, which
+        runs the image's entrypoint (``python -m handlers.longrun``) as a local process with the
+        environment the task definition gives the container, talking to moto's HTTP server."""
+        from components.workflows import FargateRun, ToolRoute
+        from local.stepfunctions_adapter import LocalTaskDefinition
+
+        shared, region = self.shared, self.region
+        if shared.moto_url is None:
+            raise ValueError(
+                f"tool {tool_config.name!r} runs on fargate-spot: its container (a local process) needs moto's HTTP"
+                " server; start the stack with a moto port"
+            )
+        task_definition = f"arn:aws:ecs:{region}:{ACCOUNT}:task-definition/{shared.stack_name}-{tool_config.name}:1"
+        shared.adapter.ecs.register(
+            LocalTaskDefinition(
+                task_definition,
+                "tool",
+                {
+                    "TABLE_NAME": shared.table_name,
+                    "AWS_REGION": region,
+                    "AWS_DEFAULT_REGION": region,
+                    "TTL_DAYS": str(shared.config.state.ttl_days),
+                    "TABLE_REGIONS": json.dumps(list(shared.regions.names)),
+                    "EVACUATED_REGIONS": json.dumps(list(shared.config.state.evacuated_regions)),
+                    "TOOL_NAME": tool_config.name,
+                    "AWS_ENDPOINT_URL": shared.moto_url,
+                    "AWS_ACCESS_KEY_ID": "local",
+                    "AWS_SECRET_ACCESS_KEY": "local",
+                },
+                # Fargate's longest stop timeout, as the task definition sets it (components/long_tools.py).
+                stop_timeout_seconds=120,
+            )
+        )
+        run = FargateRun(
+            f"arn:aws:ecs:{region}:{ACCOUNT}:cluster/{shared.stack_name}-long-tools",
+            task_definition,
+            "tool",
+            subnets=["subnet-local"],
+            security_groups=["sg-local"],
+            spot_attempts=tool_config.spot_attempts,
+        )
+        return ToolRoute(
+            tool_config.name,
+            "",
+            tool_config.requires_approval,
+            runtime="fargate-spot",
+            fargate=run,
+            timeout_seconds=tool_config.timeout_seconds,
+        )
 
     def _create_state_machines(self) -> None:
         from components.naming import state_machine_name
@@ -222,7 +287,10 @@ class RegionStack:
             role = iam.get_role(RoleName="local-states")["Role"]["Arn"]
         express_limits = WorkflowLimits(workflow.max_steps, workflow.express_timeout_seconds)
         standard_limits = WorkflowLimits(
-            workflow.max_steps, workflow.task_timeout_hours * 3600, workflow.approval_timeout_hours * 3600
+            workflow.max_steps,
+            workflow.task_timeout_hours * 3600,
+            workflow.approval_timeout_hours * 3600,
+            spot_wait_seconds=LOCAL_SPOT_WAIT_SECONDS,
         )
         turn_name = state_machine_name(shared.stack_name, "turn")
         task_name = state_machine_name(shared.stack_name, "task")

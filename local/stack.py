@@ -352,6 +352,7 @@ class LocalStack:
             on_definition_failed=self._definition_failed,
             specs=[s for s in specs if s.name in configured],
             approval_tools={t.name for t in config.tools if t.requires_approval},
+            moto_url=self.moto_url,
         )
         single = len(self.regions) == 1
         self.region_stacks: dict[str, RegionStack] = {}

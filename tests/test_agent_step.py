@@ -15,6 +15,7 @@ from handlers import agent_step
 from handlers.agent_step import (
     AgentStep,
     AgentStepSettings,
+    LongToolInTurnError,
     MaxStepsExceededError,
     MessageTooLargeError,
     load_tool_specs,
@@ -85,10 +86,11 @@ def settings(**extra) -> AgentStepSettings:
 
 @pytest.fixture
 def make_step(store):
-    def make(*replies, max_steps=4):
+    def make(*replies, max_steps=4, long_tools=()):
         model = ScriptedModel(*replies)
         specs, approval_tools = load_tool_specs()
-        return Machine(AgentStep(settings(MAX_STEPS=max_steps), store, specs, approval_tools), model), model
+        agent = AgentStep(settings(MAX_STEPS=max_steps), store, specs, approval_tools, long_tools=set(long_tools))
+        return Machine(agent, model), model
 
     return make
 
@@ -303,6 +305,62 @@ def test_no_tools_offered_means_no_tool_blocks_sent(make_step):
     request = model.calls[-1]
     assert "toolConfig" not in request
     assert not [b for m in request["messages"] for b in m["content"] if "toolUse" in b or "toolResult" in b]
+
+
+def test_a_turn_does_not_offer_long_tools_and_a_task_does(make_step):
+    step, model = make_step(reply("hi"), reply("hi again"), long_tools={"http_fetch"})
+    step.handle(first_step())
+    assert "http_fetch" not in tools_offered(model.calls[0]), "a long tool runs in a task only"
+    step.handle({**first_step(mode="task"), "executionId": "exec-2"})
+    assert "http_fetch" in tools_offered(model.calls[1])
+
+
+def test_a_turn_naming_a_long_tool_is_refused_saying_to_start_a_task(make_step, store):
+    step, model = make_step(reply("never"), long_tools={"http_fetch"})
+    with pytest.raises(LongToolInTurnError, match=r"http_fetch runs long .* POST /v1/tasks"):
+        step.handle(first_step(tools=["calculator", "http_fetch"]))
+    assert model.calls == [] and store.conversations.load("s1").meta is None, "refused before anything"
+    from handlers.shared.models import TURN_ERRORS
+
+    refusal = TURN_ERRORS["LongToolInTurnError"]
+    assert (refusal.status, refusal.field) == (400, "tools") and "POST /v1/tasks" in refusal.message
+
+
+@pytest.mark.parametrize("recorded", ["SUCCEEDED", "FAILED"])
+def test_a_long_tools_result_takes_its_status_and_output_from_the_record(make_step, store, recorded):
+    from components.workflows import RECORDED
+
+    store.tool_runs.record("exec-1", 100, "http_fetch", status=recorded, input={}, output={"summary": "s"})
+    step, model = make_step(reply("", [ToolCall("tu-1", "http_fetch", {"url": "https://a.example"})]), reply("ok"))
+    step.handle(first_step(mode="task"))
+    ref = {"executionId": "exec-1", "seq": 100, "name": "http_fetch"}
+    out = step.handle(
+        {
+            **second_step(
+                [{"toolUseId": "tu-1", "name": "http_fetch", "seq": 100, "status": RECORDED, "outputRef": ref}]
+            ),
+            "mode": "task",
+        }
+    )
+    assert out["turnToolCalls"][0]["status"] == recorded and out["turnToolCalls"][0]["output"] == {"summary": "s"}
+    sent = model.calls[1]["messages"][2]["content"][0]["toolResult"]
+    assert sent["status"] == ("success" if recorded == "SUCCEEDED" else "error")
+
+
+def test_a_reference_to_no_record_is_a_failed_call(make_step, store):
+    step, _ = make_step(reply("", [ToolCall("tu-1", "http_fetch", {"url": "https://a.example"})]), reply("ok"))
+    step.handle(first_step(mode="task"))
+    ref = {"executionId": "exec-1", "seq": 100, "name": "http_fetch"}
+    out = step.handle(
+        {
+            **second_step(
+                [{"toolUseId": "tu-1", "name": "http_fetch", "seq": 100, "status": "RECORDED", "outputRef": ref}]
+            ),
+            "mode": "task",
+        }
+    )
+    assert out["turnToolCalls"][0]["status"] == "FAILED"
+    assert out["turnToolCalls"][0]["output"] == {"error": "the tool's recorded output is missing"}
 
 
 def test_a_task_offers_approval_tools_and_caps_calls_per_step(make_step):

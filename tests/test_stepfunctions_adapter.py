@@ -10,6 +10,7 @@ import logging
 import socket
 import sys
 import threading
+import time
 from typing import Any
 
 import boto3
@@ -1069,3 +1070,172 @@ def test_a_parallel_branch_over_256_kib_fails_the_parallel_state_uncaught(aws):
     answer = aws.run({"StartAt": "Both", "States": {"Both": both, **CAUGHT}})
     assert (answer["status"], answer["error"]) == ("FAILED", "States.DataLimitExceeded")
     assert "'Grow'" in answer["cause"] and "Caught" not in entered(aws)
+
+
+# -- ecs:runTask.sync: the task's container as a local process ----------------------------------
+
+# A stand-in for the container's entrypoint (tests only; the local stack runs python -m
+# handlers.longrun): writes what it got, then does what MODE says.
+STAND_IN = """
+import json, os, pathlib, signal, sys, time
+out = pathlib.Path(os.environ["OUT"])
+out.joinpath("event.json").write_text(json.dumps({"event": json.loads(os.environ["TOOL_EVENT"]),
+    "static": os.environ.get("STATIC"), "leaked": os.environ.get("LEAK_CHECK")}))
+mode = os.environ["MODE"]
+if mode == "stubborn":
+    signal.signal(signal.SIGTERM, lambda *_: out.joinpath("ignored").write_text("x"))
+else:
+    def checkpoint(*_):
+        out.joinpath("checkpoint").write_text("saved")
+        sys.exit(143)
+    signal.signal(signal.SIGTERM, checkpoint)
+out.joinpath("started").write_text("x")
+if mode == "fail":
+    sys.exit(3)
+if mode in ("long", "stubborn"):
+    while True:
+        time.sleep(0.01)
+"""
+TASK_DEF = f"arn:aws:ecs:{REGION}:{ACCOUNT}:task-definition/agent-infra-test-digest:1"
+CLUSTER = f"arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/agent-infra-test"
+
+
+def run_task_machine(provider: str = "FARGATE_SPOT", extra: dict | None = None) -> dict[str, Any]:
+    """One runTask.sync state, its failure caught whole (to read what Step Functions gave)."""
+    return {
+        "StartAt": "Run",
+        "States": {
+            "Run": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::ecs:runTask.sync",
+                "Parameters": {
+                    "Cluster": CLUSTER,
+                    "TaskDefinition": TASK_DEF,
+                    "CapacityProviderStrategy": [{"CapacityProvider": provider, "Weight": 1}],
+                    "Overrides": {
+                        "ContainerOverrides": [
+                            {
+                                "Name": "tool",
+                                "Environment": [{"Name": "TOOL_EVENT", "Value.$": "States.JsonToString($)"}],
+                            }
+                        ]
+                    },
+                    **(extra or {}),
+                },
+                "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Caught"}],
+                "End": True,
+            },
+            "Caught": {"Type": "Pass", "End": True},
+        },
+    }
+
+
+@pytest.fixture
+def ecs(aws, tmp_path, monkeypatch):
+    from local.stepfunctions_adapter import LocalTaskDefinition
+
+    monkeypatch.setenv("LEAK_CHECK", "the parent's environment")
+    script = tmp_path / "entrypoint.py"
+    script.write_text(STAND_IN)
+
+    def register(mode: str, stop_timeout: float = 5.0) -> None:
+        aws.adapter.ecs.register(
+            LocalTaskDefinition(
+                TASK_DEF,
+                "tool",
+                {"OUT": str(tmp_path), "MODE": mode, "STATIC": "from the task definition"},
+                command=(sys.executable, str(script)),
+                stop_timeout_seconds=stop_timeout,
+            )
+        )
+
+    aws.register, aws.out = register, tmp_path
+    return aws
+
+
+def test_a_task_that_exits_0_succeeds_with_the_stopped_tasks_description(ecs):
+    ecs.register("ok")
+    answer = ecs.run(run_task_machine(), {"seq": 100, "name": "digest"})
+    assert answer["status"] == "SUCCEEDED", answer
+    task = json.loads(answer["output"])
+    assert task["LastStatus"] == "STOPPED" and task["StopCode"] == "EssentialContainerExited"
+    assert task["Containers"][0]["ExitCode"] == 0 and task["CapacityProviderName"] == "FARGATE_SPOT"
+    assert task["StartedBy"] == "AWS Step Functions" and task["TaskDefinitionArn"] == TASK_DEF
+    seen = json.loads((ecs.out / "event.json").read_text())
+    assert seen == {"event": {"seq": 100, "name": "digest"}, "static": "from the task definition", "leaked": None}
+
+
+def test_a_non_zero_exit_fails_the_state_with_the_task_as_the_cause(ecs):
+    ecs.register("fail")
+    answer = ecs.run(run_task_machine(), {})
+    caught = json.loads(answer["output"])
+    assert caught["Error"] == "States.TaskFailed"
+    task = json.loads(caught["Cause"])
+    assert task["StopCode"] == "EssentialContainerExited" and task["Containers"][0]["ExitCode"] == 3
+    assert '"StopCode":"EssentialContainerExited"' in caught["Cause"], "compact JSON, as Step Functions writes it"
+
+
+def test_a_spot_interruption_sends_sigterm_and_stops_with_its_stop_code(ecs):
+    ecs.register("long")
+    ecs.adapter.ecs.interrupt_next(when=lambda: (ecs.out / "started").exists())
+    caught = json.loads(ecs.run(run_task_machine(), {})["output"])
+    task = json.loads(caught["Cause"])
+    assert caught["Error"] == "States.TaskFailed"
+    assert (task["StopCode"], task["StoppedReason"]) == ("SpotInterruption", "Your Spot Task was interrupted.")
+    assert task["Containers"][0]["ExitCode"] == 143 and (ecs.out / "checkpoint").read_text() == "saved"
+
+
+def test_a_container_that_ignores_sigterm_is_killed_after_the_stop_timeout(ecs):
+    ecs.register("stubborn", stop_timeout=0.2)
+    ecs.adapter.ecs.interrupt_next(when=lambda: (ecs.out / "started").exists())
+    task = json.loads(json.loads(ecs.run(run_task_machine(), {})["output"])["Cause"])
+    assert task["StopCode"] == "SpotInterruption" and task["Containers"][0]["ExitCode"] == 137
+    assert (ecs.out / "ignored").exists()
+
+
+def test_only_a_spot_task_is_interrupted(ecs):
+    ecs.register("ok")
+    ecs.adapter.ecs.interrupt_next()
+    answer = ecs.run(run_task_machine("FARGATE"), {})
+    assert answer["status"] == "SUCCEEDED" and json.loads(answer["output"])["CapacityProviderName"] == "FARGATE"
+    assert len(ecs.adapter.ecs._planned) == 1, "the interruption waits for a Spot task"
+
+
+def test_a_container_that_cannot_start_stops_with_task_failed_to_start(ecs, tmp_path):
+    from local.stepfunctions_adapter import LocalTaskDefinition
+
+    ecs.adapter.ecs.register(LocalTaskDefinition(TASK_DEF, "tool", {}, command=(str(tmp_path / "missing"),)))
+    caught = json.loads(ecs.run(run_task_machine(), {})["output"])
+    task = json.loads(caught["Cause"])
+    assert caught["Error"] == "States.TaskFailed" and task["StopCode"] == "TaskFailedToStart"
+    assert task["StoppedReason"].startswith("CannotStartContainerError") and "ExitCode" not in task["Containers"][0]
+
+
+@pytest.mark.parametrize(
+    ("extra", "problem"),
+    [
+        ({"LaunchType": "FARGATE"}, "launchType parameter must be omitted"),
+        ({"TaskDefinition": "arn:aws:ecs:us-east-1:1:task-definition/nope:1"}, "Unable to find task definition"),
+        (
+            {"Overrides": {"ContainerOverrides": [{"Name": "other", "Environment": []}]}},
+            "Override for container named other is not a container",
+        ),
+    ],
+)
+def test_run_task_refuses_what_ecs_refuses(ecs, extra, problem):
+    ecs.register("ok")
+    caught = json.loads(ecs.run(run_task_machine(extra=extra), {})["output"])
+    assert caught["Error"] == "ECS.AmazonECSException" and problem in caught["Cause"]
+
+
+def test_a_state_that_times_out_stops_its_task(ecs):
+    ecs.register("long")
+    machine = run_task_machine()
+    machine["States"]["Run"]["TimeoutSeconds"] = 1
+    caught = json.loads(ecs.run(machine, {})["output"])
+    assert caught["Error"] == "States.Timeout"
+    deadline = time.monotonic() + 10
+    while not ecs.adapter.ecs.stopped and time.monotonic() < deadline:
+        time.sleep(0.05)
+    (task,) = ecs.adapter.ecs.stopped
+    assert task["StopCode"] == "UserInitiated" and task["Containers"][0]["ExitCode"] == 143

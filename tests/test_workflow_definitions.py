@@ -11,8 +11,12 @@ import pytest
 
 from components.workflows import (
     BEDROCK_RETRYABLE,
+    ECS_RETRYABLE,
     HTTP_RETRYABLE,
     LAMBDA_RETRYABLE,
+    LONG_TOOL_IN_TURN,
+    RECORDED,
+    FargateRun,
     ModelCall,
     ToolRoute,
     WorkflowFunctions,
@@ -26,6 +30,15 @@ from components.workflows import (
 ROOT = Path(__file__).resolve().parent.parent
 VALIDATOR = ROOT / "validators" / "node_modules" / ".bin" / "asl-validator"
 A = "arn:aws:lambda:us-east-1:123456789012:function:"
+RUN = FargateRun(
+    cluster_arn="arn:aws:ecs:us-east-1:123456789012:cluster/agent-infra-test",
+    task_definition_arn="arn:aws:ecs:us-east-1:123456789012:task-definition/agent-infra-test-digest:3",
+    container_name="tool",
+    subnets=("subnet-a", "subnet-b"),
+    security_groups=("sg-1",),
+    assign_public_ip=False,
+    spot_attempts=2,
+)
 FUNCTIONS = WorkflowFunctions(
     prepare=A + "agent-prepare",
     record=A + "agent-record",
@@ -35,6 +48,8 @@ FUNCTIONS = WorkflowFunctions(
         ToolRoute("calculator", A + "calculator"),
         ToolRoute("http_fetch", A + "http-fetch"),
         ToolRoute("create_ticket", A + "create-ticket", True),
+        ToolRoute("digest", "", runtime="fargate-spot", fargate=RUN, timeout_seconds=7_200),
+        ToolRoute("crawl", A + "crawl", runtime="continuation", max_slices=5),
     ],
     approval_request=A + "approval-request",
 )
@@ -87,10 +102,17 @@ def test_every_task_retries_its_passing_errors_with_full_jitter(kind):
             assert retry["ErrorEquals"] == BEDROCK_RETRYABLE, name
         elif state["Resource"] == "arn:aws:states:::http:invoke":
             assert retry["ErrorEquals"] == HTTP_RETRYABLE, name
+        elif state["Resource"] == "arn:aws:states:::ecs:runTask.sync":
+            assert retry["ErrorEquals"] == ECS_RETRYABLE, name
         else:
             assert set(LAMBDA_RETRYABLE) <= set(retry["ErrorEquals"]), name
         assert retry["JitterStrategy"] == "FULL" and retry["BackoffRate"] == 2.0, name
-    tools = [s for n, s in all_states(DEFINITIONS[kind]) if n.startswith("Run ") and s["Type"] == "Task"]
+    tools = [
+        s
+        for n, s in all_states(DEFINITIONS[kind])
+        if n.startswith(("Run ", "Slice ")) and s["Type"] == "Task" and s["Resource"].startswith(A)
+    ]
+    assert tools
     assert all("ToolTransientError" in s["Retry"][0]["ErrorEquals"] for s in tools)
 
 
@@ -157,9 +179,11 @@ def test_the_definitions_invoke_exactly_their_functions():
         A + "calculator",
         A + "http-fetch",
         A + "create-ticket",
+        A + "crawl",
         A + "approval-request",
     }
     assert A + "approval-request" not in lambda_arns(DEFINITIONS["turn"])
+    assert A + "crawl" not in lambda_arns(DEFINITIONS["turn"]), "the turn never runs a long tool"
     assert A + "create-ticket" not in lambda_arns(DEFINITIONS["turn"]), "the turn never runs an approval tool"
 
 
@@ -174,6 +198,77 @@ def test_limits_are_checked():
         )
     with pytest.raises(ValueError, match="needs its endpoints and the connection"):
         turn_definition(FUNCTIONS, ModelCall("openai"), WorkflowLimits(8, 60))
+
+
+def test_the_turn_answers_a_long_tool_call_without_running_it():
+    turn = dict(all_states(DEFINITIONS["turn"]))
+    for tool in ("digest", "crawl"):
+        assert turn[f"Runs long {tool}"]["Type"] == "Pass"
+        assert turn[f"Runs long {tool}"]["Parameters"]["output"] == {"error": LONG_TOOL_IN_TURN}
+        assert not any(name.startswith(f"Start {tool}") for name in turn)
+    assert "POST /v1/tasks" in LONG_TOOL_IN_TURN
+    assert not any("ecs:" in s.get("Resource", "") for _, s in all_states(DEFINITIONS["turn"]))
+
+
+def test_a_fargate_spot_tool_runs_on_spot_then_on_demand_with_the_tool_event_in_its_environment():
+    task = dict(all_states(DEFINITIONS["task"]))
+    spot, demand = task["Run digest on Spot"], task["Run digest on demand"]
+    for state, provider in ((spot, "FARGATE_SPOT"), (demand, "FARGATE")):
+        assert state["Resource"] == "arn:aws:states:::ecs:runTask.sync"
+        parameters = state["Parameters"]
+        assert parameters["Cluster"] == RUN.cluster_arn and parameters["TaskDefinition"] == RUN.task_definition_arn
+        assert parameters["CapacityProviderStrategy"] == [{"CapacityProvider": provider, "Weight": 1}]
+        assert "LaunchType" not in parameters, "RunTask takes a capacity provider strategy or a launch type"
+        assert parameters["NetworkConfiguration"]["AwsvpcConfiguration"] == {
+            "Subnets": ["subnet-a", "subnet-b"],
+            "SecurityGroups": ["sg-1"],
+            "AssignPublicIp": "DISABLED",
+        }
+        (override,) = parameters["Overrides"]["ContainerOverrides"]
+        assert override == {
+            "Name": "tool",
+            "Environment": [{"Name": "TOOL_EVENT", "Value.$": "States.JsonToString($.event)"}],
+        }
+        assert state["TimeoutSeconds"] == 7_200 and state["ResultPath"] is None and state["Next"] == "Ran digest"
+    # The event the container gets is the one a Lambda tool gets.
+    assert task["Start digest"]["Parameters"]["event"] == task["Run calculator"]["Parameters"]
+    assert task["Spot left digest?"]["Choices"][0]["NumericLessThan"] == 2
+    assert task["Spot left digest?"]["Default"] == "Run digest on demand"
+    # Only a Spot run's failure can be a Spot interruption; the on-demand run's is a crash.
+    assert [c["Next"] for c in spot["Catch"]] == ["Interrupted digest?", "Crashed digest"]
+    assert [c["Next"] for c in demand["Catch"]] == ["Crashed digest"]
+    interrupted = task["Interrupted digest?"]
+    assert interrupted["Choices"][0]["Next"] == "Back off digest" and interrupted["Default"] == "Crashed digest"
+    assert task["Back off digest"] == {"Type": "Wait", "SecondsPath": "$.waitSeconds", "Next": "Again digest"}
+    ran = task["Ran digest"]["Parameters"]
+    assert ran["status"] == RECORDED
+    assert ran["outputRef"] == {
+        "executionId.$": "$.event.executionId",
+        "seq.$": "$.event.seq",
+        "name.$": "$.event.name",
+    }
+
+
+def test_a_continuation_tool_loops_with_its_token_up_to_max_slices():
+    task = dict(all_states(DEFINITIONS["task"]))
+    slice_ = task["Slice crawl"]
+    assert slice_["Resource"] == A + "crawl" and slice_["Parameters"]["continuation.$"] == "$.continuation"
+    assert slice_["Catch"][0]["Next"] == "Crashed crawl"
+    done = task["Done crawl?"]["Choices"]
+    assert done[0] == {"Variable": "$.sliced.done", "BooleanEquals": True, "Next": "Finished crawl"}
+    assert done[1]["NumericGreaterThanEquals"] == 5
+    assert task["Next slice crawl"]["Parameters"]["continuation.$"] == "$.sliced.continuation"
+    assert task["Finished crawl"]["OutputPath"] == "$.sliced.result"
+
+
+def test_a_long_tool_needs_what_it_runs_on():
+    def with_tool(route):
+        return WorkflowFunctions(A + "p", A + "r", A + "s", A + "c", [route])
+
+    with pytest.raises(ValueError, match="has no FargateRun"):
+        task_definition(with_tool(ToolRoute("digest", "", runtime="fargate-spot")), BEDROCK, WorkflowLimits(8, 60))
+    with pytest.raises(ValueError, match="unknown runtime 'batch'"):
+        task_definition(with_tool(ToolRoute("digest", A + "d", runtime="batch")), BEDROCK, WorkflowLimits(8, 60))
 
 
 def run_validator(definition, tmp_path, name):

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import threading
 import time
+from pathlib import Path
 
 import boto3
 import pytest
@@ -19,6 +21,7 @@ from moto import mock_aws
 
 from components.config import HISTORY_TOKENS_MAX
 from components.workflows import (
+    FargateRun,
     ModelCall,
     ToolRoute,
     WorkflowFunctions,
@@ -29,7 +32,7 @@ from components.workflows import (
 from handlers.agent_step import MAX_TOOL_CALLS_PER_STEP, AgentStep, AgentStepSettings, load_tool_specs
 from handlers.approval import Approvals, ApprovalSettings
 from handlers.compensate import Compensator
-from handlers.shared.llm import LlmReply, ToolCall
+from handlers.shared.llm import LlmReply, ToolCall, ToolSpec
 from handlers.shared.models import MESSAGE_BYTES
 from handlers.shared.store import NewMessage, Store
 from handlers.shared.table import TABLE_SCHEMA, memory_step_key
@@ -52,6 +55,7 @@ from tests.conftest import REGION, TABLE_NAME
 from tests.events import json_body, rest_event
 
 ACCOUNT = "123456789012"
+ROOT = Path(__file__).resolve().parent.parent
 TOOLS = ("calculator", "memory", "create_ticket")
 OUTAGE = "outage"
 
@@ -98,6 +102,7 @@ class Stack:
         history_tokens=8_000,
         llm_model="m",
         prompt_cache=None,
+        long_routes=(),
     ):
         self.dynamodb = boto3.client("dynamodb", region_name=REGION)
         self.dynamodb.create_table(**TABLE_SCHEMA.create_table_request(TABLE_NAME))
@@ -118,7 +123,9 @@ class Stack:
             HISTORY_TOKENS=history_tokens,
         )
         specs, _ = load_tool_specs()
-        self.agent = AgentStep(settings, self.store, specs, set(approval_tools))
+        specs += [ToolSpec(r.name, f"{r.name}: runs long", {"type": "object", "properties": {}}) for r in long_routes]
+        long_tools = {r.name for r in long_routes}
+        self.agent = AgentStep(settings, self.store, specs, set(approval_tools), long_tools=long_tools)
         self.dispatcher.register("agent-prepare", lambda event, ctx: self.agent.prepare(event))
         self.dispatcher.register("agent-record", lambda event, ctx: self.agent.record(event))
         self.dispatcher.register("compensate", lambda event, ctx: Compensator(self.store).handle(event))
@@ -135,7 +142,7 @@ class Stack:
         self.failures: dict[tuple[str, int], Exception] = {}  # (tool, seq) → raised once per delivery
         self.transient_once: set[tuple[str, int]] = set()
         self.deliver_twice = False
-        routes = [ToolRoute(n, arn(n), requires_approval=n in approval_tools) for n in TOOLS]
+        routes = [ToolRoute(n, arn(n), requires_approval=n in approval_tools) for n in TOOLS] + list(long_routes)
         functions = WorkflowFunctions(
             arn("agent-prepare"),
             arn("agent-record"),
@@ -149,7 +156,12 @@ class Stack:
         self.task = task_definition(
             functions,
             model,
-            WorkflowLimits(max_steps=max_steps, timeout_seconds=600, approval_timeout_seconds=approval_timeout),
+            WorkflowLimits(
+                max_steps=max_steps,
+                timeout_seconds=600,
+                approval_timeout_seconds=approval_timeout,
+                spot_wait_seconds=1,
+            ),
         )
         role = boto3.client("iam").create_role(RoleName="sfn", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
         self.turn_arn = self.sfn.create_state_machine(
@@ -611,3 +623,167 @@ def test_a_turn_at_every_configured_maximum_keeps_each_state_within_256_kib(stac
         uses = re.findall(r'"ToolUse": \{[^{}]*?"ToolUseId": "(tooluse_\d+)"', text)
         results = re.findall(r'"ToolResult": \{[^{}]*?"ToolUseId": "(tooluse_\d+)"', text)
         assert set(results) <= set(uses) and len(results) <= len(uses), "a tool result without its call"
+
+
+# --- long tools: fargate-spot (ecs:runTask.sync on the adapter's LocalEcs) and continuation ----
+
+# A stand-in for the container's entrypoint (tests only; the local stack runs python -m
+# handlers.longrun): counts its runs, saves a checkpoint on SIGTERM (exit 143), waits to be
+# interrupted while INTERRUPTIONS runs are left, then records the result as a tool does.
+LONGRUN_STAND_IN = """
+import json, os, pathlib, signal, sys, time
+from handlers.shared.store import Store
+event = json.loads(os.environ["TOOL_EVENT"])
+out = pathlib.Path(os.environ["OUT"])
+runs = out / "runs"
+n = int(runs.read_text()) + 1 if runs.exists() else 1
+runs.write_text(str(n))
+if os.environ["MODE"] == "crash":
+    sys.exit(3)
+checkpoint = out / "checkpoint"
+def term(*_):
+    checkpoint.write_text(str(n))
+    sys.exit(143)
+signal.signal(signal.SIGTERM, term)
+out.joinpath(f"started-{n}").write_text("x")
+if n <= int(os.environ["INTERRUPTIONS"]):
+    while True:
+        time.sleep(0.01)
+store = Store(os.environ["TABLE_NAME"], os.environ["AWS_REGION"], ttl_days=30)
+resumed = int(checkpoint.read_text()) if checkpoint.exists() else None
+store.tool_runs.record(event["executionId"], event["seq"], event["name"], status="SUCCEEDED",
+    input=event["input"], output={"summary": "digested", "runs": n, "resumedAfterRun": resumed})
+"""
+DIGEST_TASK = f"arn:aws:ecs:{REGION}:{ACCOUNT}:task-definition/agent-infra-test-digest:1"
+
+
+@pytest.fixture
+def long_stack(stack, tmp_path):
+    from moto.server import ThreadedMotoServer
+
+    from local.stepfunctions_adapter import LocalTaskDefinition
+
+    server = ThreadedMotoServer(port=0, verbose=False)
+    server.start()
+    script = tmp_path / "entrypoint.py"
+    script.write_text(LONGRUN_STAND_IN)
+    digest = ToolRoute(
+        "digest",
+        "",
+        runtime="fargate-spot",
+        fargate=FargateRun(
+            f"arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/c", DIGEST_TASK, "tool", ["subnet-a"], ["sg-1"], spot_attempts=2
+        ),
+    )
+    crawl = ToolRoute("crawl", arn("crawl"), runtime="continuation", max_slices=3)
+    s = stack(long_routes=(digest, crawl))
+
+    def register(mode="ok", interruptions=0):
+        host, port = server.get_host_and_port()
+        s.adapter.ecs.register(
+            LocalTaskDefinition(
+                DIGEST_TASK,
+                "tool",
+                {
+                    "OUT": str(tmp_path),
+                    "MODE": mode,
+                    "INTERRUPTIONS": str(interruptions),
+                    "TABLE_NAME": TABLE_NAME,
+                    "AWS_REGION": REGION,
+                    "AWS_ENDPOINT_URL": f"http://{host}:{port}",
+                    "AWS_ACCESS_KEY_ID": "testing",
+                    "AWS_SECRET_ACCESS_KEY": "testing",
+                    "PYTHONPATH": str(ROOT),
+                },
+                command=(sys.executable, str(script)),
+                stop_timeout_seconds=5,
+            )
+        )
+        for run in range(1, interruptions + 1):
+            s.adapter.ecs.interrupt_next(when=lambda run=run: (tmp_path / f"started-{run}").exists())
+
+    s.register_digest = register
+    yield s
+    server.stop()
+
+
+def run_long_task(s, tool_call):
+    s.model.replies = [reply("", [tool_call]), reply("all done")]
+    return output_of(wait_for_execution(s.sfn, start_task(s, "digest these"), timeout=60))
+
+
+def test_a_spot_interrupted_long_tool_resumes_on_spot_then_on_demand_and_the_model_gets_the_record(long_stack):
+    s = long_stack
+    s.register_digest(interruptions=2)
+    out = run_long_task(s, ToolCall("tu-1", "digest", {}))
+    assert out["answer"] == "all done"
+    runs = s.adapter.ecs.stopped
+    assert [(t["CapacityProviderName"], t["StopCode"], t["Containers"][0]["ExitCode"]) for t in runs] == [
+        ("FARGATE_SPOT", "SpotInterruption", 143),
+        ("FARGATE_SPOT", "SpotInterruption", 143),
+        ("FARGATE", "EssentialContainerExited", 0),
+    ], "two Spot runs (spot_attempts), each interrupted, then on-demand Fargate"
+    (call,) = out["toolCalls"]
+    assert call["status"] == "SUCCEEDED", "the status is the record's"
+    assert call["output"] == {"summary": "digested", "runs": 3, "resumedAfterRun": 2}
+    waits = [
+        e
+        for e in s.sfn.get_execution_history(executionArn=execution_arn(s), maxResults=1000)["events"]
+        if e["type"] == "WaitStateEntered"
+    ]
+    assert [json.loads(e["stateEnteredEventDetails"]["input"])["waitSeconds"] for e in waits] == [1, 2], "doubling"
+
+
+def execution_arn(s):
+    return s.sfn.list_executions(stateMachineArn=s.task_arn)["executions"][0]["executionArn"]
+
+
+def test_a_long_tool_that_crashes_is_a_failed_call_the_model_hears_about(long_stack):
+    s = long_stack
+    s.register_digest(mode="crash")
+    out = run_long_task(s, ToolCall("tu-1", "digest", {}))
+    (call,) = out["toolCalls"]
+    assert call["status"] == "FAILED" and call["output"] == {
+        "error": "the tool failed",
+        "errorType": "States.TaskFailed",
+    }
+    assert len(s.adapter.ecs.stopped) == 1, "an exit that is not a Spot interruption is not retried"
+
+
+def test_a_turn_never_runs_a_long_tool(long_stack):
+    s = long_stack
+    s.register_digest()
+    s.model.replies = [reply("", [ToolCall("tu-1", "digest", {})]), reply("ok")]
+    refused = s.run_turn(s.turn_input(tools=["digest"]))
+    assert refused["status"] == "FAILED" and refused["error"] == "LongToolInTurnError"
+    assert s.adapter.ecs.stopped == []
+
+
+def continuation(limit):
+    def handle(event, ctx):
+        token = event["continuation"]
+        n = 0 if token is None else int(token)
+        if n + 1 < limit:
+            return {"done": False, "continuation": str(n + 1)}
+        result = {"slices": n + 1}
+        return {
+            "done": True,
+            "result": {**{k: event[k] for k in ("toolUseId", "name", "seq")}, "status": "SUCCEEDED", "output": result},
+        }
+
+    return handle
+
+
+@pytest.mark.parametrize(
+    ("slices_needed", "expected"),
+    [(3, ("SUCCEEDED", {"slices": 3})), (4, ("FAILED", {"error": "the tool did not finish within 3 slices"}))],
+)
+def test_a_continuation_tool_is_invoked_slice_by_slice_until_done_or_max_slices(long_stack, slices_needed, expected):
+    s = long_stack
+    seen = []
+    handle = continuation(slices_needed)
+    s.dispatcher.register("crawl", lambda event, ctx: seen.append(event["continuation"]) or handle(event, ctx))
+    out = run_long_task(s, ToolCall("tu-1", "crawl", {}))
+    (call,) = out["toolCalls"]
+    assert (call["status"], call["output"]) == expected
+    assert seen == [None, "1", "2"], "each slice gets the token the last one handed back; at most max_slices"

@@ -72,6 +72,12 @@ TURN_ERRORS = {
         413, "payload_too_large", f"the message is over {MESSAGE_BYTES} bytes as UTF-8 JSON", "message"
     ),
     "SessionOwnershipError": TurnError(404, "not_found", "session not found"),
+    "LongToolInTurnError": TurnError(
+        400,
+        "invalid_request",
+        "tools names a tool that runs long (continuation or fargate-spot): start a task with POST /v1/tasks to use it",
+        "tools",
+    ),
     "DuplicateRequestError": TurnError(
         409, "duplicate_request", "this Idempotency-Key was already used for a turn", "Idempotency-Key"
     ),
