@@ -313,7 +313,7 @@ class ToolConfig(_Model):
         30,
         ge=1,
         le=LONG_TOOL_MAX_SECONDS,
-        description="`lambda`: the Lambda timeout (1..900); `continuation`: one slice's (1..900); `fargate-spot`: the whole run's, retries included (up to 86,400).",
+        description="`lambda`: the Lambda timeout (1..900); `continuation`: one slice's (1..900); `fargate-spot`: each run's, a Spot retry getting its own (up to 86,400).",
     )
     cpu: int | None = Field(
         None,

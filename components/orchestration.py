@@ -180,6 +180,8 @@ class AgentOrchestration(pulumi.ComponentResource):
             runtime=tool.runtime,
             fargate=run,
             max_slices=tool.max_slices,
+            # Each run's limit (ToolConfig.timeoutSeconds): a Spot retry gets its own.
+            timeout_seconds=tool.timeout_seconds if tool.runtime == "fargate-spot" else None,
         )
 
     def _run_task_statements(self, fargate: dict | None) -> list[dict]:

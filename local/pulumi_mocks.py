@@ -105,6 +105,9 @@ class AwsMocks(pulumi.runtime.Mocks):
             return _stable_uuid(typ, name), state
         if not args.custom:
             return "", state
+        long_tool = self._long_tool_answer(typ, name, inputs, state, region or "us-east-1")
+        if long_tool is not None:
+            return long_tool
         if typ == "random:index/randomPassword:RandomPassword":
             # Stable per name, alphanumeric like `special=False` makes it.
             digest = hashlib.sha256(f"password/{name}".encode()).hexdigest()
@@ -281,9 +284,46 @@ class AwsMocks(pulumi.runtime.Mocks):
         state.setdefault("arn", self._arn(service, region or "us-east-1", physical))
         return physical, state
 
+    def _long_tool_answer(self, typ: str, name: str, inputs: dict, state: dict, region: str) -> tuple[str, dict] | None:
+        """ECS, ECR and EC2 answers in AWS's own shapes (a long tool's cluster, task
+        definition, image repository and network), or None for any other type."""
+        if typ == "aws:ecs/cluster:Cluster":
+            state.update(arn=self._arn("ecs", region, f"cluster/{inputs['name']}"))
+            return state["arn"], state
+        if typ == "aws:ecs/taskDefinition:TaskDefinition":
+            arn = self._arn("ecs", region, f"task-definition/{inputs['family']}:1")
+            state.update(arn=arn, arnWithoutRevision=arn.rsplit(":", 1)[0], revision=1)
+            return inputs["family"], state
+        if typ == "aws:ecr/repository:Repository":
+            state.update(
+                arn=self._arn("ecr", region, f"repository/{inputs['name']}"),
+                registryId=ACCOUNT_ID,
+                repositoryUrl=f"{ACCOUNT_ID}.dkr.ecr.{region}.amazonaws.com/{inputs['name']}",
+            )
+            return inputs["name"], state
+        if typ.startswith("aws:ec2/"):
+            kind = typ.rsplit(":", 1)[1].lower()
+            return f"{kind[:4]}-{hashlib.sha256(name.encode()).hexdigest()[:17]}", state
+        return None
+
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list]:
         function = args.token  # an invoke's name, e.g. aws:index/getPartition:getPartition
         self.calls.append((function, dict(args.args)))
+        if function == "aws:ecr/getAuthorizationToken:getAuthorizationToken":
+            region = args.args.get("region") or "us-east-1"
+            return {
+                "authorizationToken": "QVdTOnN0YW5kLWlu",
+                "expiresAt": "2026-12-31T00:00:00Z",
+                "id": region,
+                "password": "stand-in",
+                "proxyEndpoint": f"https://{ACCOUNT_ID}.dkr.ecr.{region}.amazonaws.com",
+                "userName": "AWS",
+                "region": region,
+            }, []
+        if function == "aws:index/getAvailabilityZones:getAvailabilityZones":
+            region = args.args.get("region") or "us-east-1"
+            names = [f"{region}{zone}" for zone in ("a", "b", "c")]
+            return {"names": names, "zoneIds": [f"{region}-az{i}" for i in range(1, 4)], "id": region}, []
         if function == GET_CALLER_IDENTITY:
             return {
                 "accountId": ACCOUNT_ID,

@@ -1,5 +1,5 @@
 """A stack shape with one ``fargate-spot`` and one ``continuation`` tool, for the infrastructure
-tests, and the mock answers its program needs beyond ``local/pulumi_mocks.py``'s.
+tests.
 
 The tools are the example modules of ``handlers/tools/`` that declare those runtimes (the
 long-running tools' own modules). Where no module declares one yet, a Lambda tool module stands
@@ -14,10 +14,8 @@ import contextlib
 from collections.abc import Iterator
 from unittest import mock
 
-import pulumi
-
 from components import config as config_module
-from local.pulumi_mocks import ACCOUNT_ID, AwsMocks, stack_config
+from local.pulumi_mocks import stack_config
 
 STAND_INS = {"fargate-spot": "http_fetch", "continuation": "memory"}
 ZONES = ("a", "b", "c")
@@ -64,48 +62,3 @@ def long_tools_config(stack: str = "dev") -> dict:
         {"name": tools["continuation"], "runtime": "continuation", "timeoutSeconds": 300, "maxSlices": 50},
     ]
     return config
-
-
-class LongToolMocks(AwsMocks):
-    """AwsMocks with the answers ECR, ECS and EC2 give for the long tools' resources and reads."""
-
-    def _answer(self, args, inputs: dict, state: dict, region: str | None) -> tuple[str, dict]:
-        typ, name = args.typ, args.name
-        if typ == "aws:ecs/cluster:Cluster":
-            state.update(arn=self._arn("ecs", region, f"cluster/{inputs['name']}"))
-            return state["arn"], state
-        if typ == "aws:ecs/taskDefinition:TaskDefinition":
-            arn = self._arn("ecs", region, f"task-definition/{inputs['family']}:1")
-            state.update(arn=arn, arnWithoutRevision=arn.rsplit(":", 1)[0], revision=1)
-            return inputs["family"], state
-        if typ == "aws:ecr/repository:Repository":
-            state.update(
-                arn=self._arn("ecr", region, f"repository/{inputs['name']}"),
-                registryId=ACCOUNT_ID,
-                repositoryUrl=f"{ACCOUNT_ID}.dkr.ecr.{region}.amazonaws.com/{inputs['name']}",
-            )
-            return inputs["name"], state
-        if typ.startswith("aws:ec2/"):
-            kind = typ.rsplit(":", 1)[1].lower()
-            return f"{kind[:4]}-{name.encode().hex()[:17]}", state
-        return super()._answer(args, inputs, state, region)
-
-    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list]:
-        if args.token == "aws:ecr/getAuthorizationToken:getAuthorizationToken":
-            self.calls.append((args.token, dict(args.args)))
-            region = args.args.get("region") or "us-east-1"
-            return {
-                "authorizationToken": "QVdTOnN0YW5kLWlu",
-                "expiresAt": "2026-12-31T00:00:00Z",
-                "id": region,
-                "password": "stand-in",
-                "proxyEndpoint": f"https://{ACCOUNT_ID}.dkr.ecr.{region}.amazonaws.com",
-                "userName": "AWS",
-                "region": region,
-            }, []
-        if args.token == "aws:index/getAvailabilityZones:getAvailabilityZones":
-            self.calls.append((args.token, dict(args.args)))
-            region = args.args.get("region") or "us-east-1"
-            names = [f"{region}{z}" for z in ZONES]
-            return {"names": names, "zoneIds": [f"use1-az{i}" for i in range(len(names))], "id": region}, []
-        return super().call(args)

@@ -21,9 +21,9 @@ from bootstrap.roles import (
     subject,
     trust_policy,
 )
-from local.pulumi_mocks import ACCOUNT_ID, run_program, stack_config
+from local.pulumi_mocks import ACCOUNT_ID, AwsMocks, run_program, stack_config
 from policy.rules import ACTIONS_WITHOUT_RESOURCE_TYPE, arn_condition_problems, wildcard_problems
-from tests.long_tools import LongToolMocks, declared_as, example_tools, long_tools_config
+from tests.long_tools import declared_as, example_tools, long_tools_config
 
 ROOT = Path(__file__).resolve().parent.parent
 BOOTSTRAP = ROOT / "bootstrap" / "__main__.py"
@@ -347,7 +347,7 @@ def test_the_boundary_lets_every_role_of_the_program_do_what_its_own_policy_gran
     if variant == "long-tools":
         config = long_tools_config(stack)
     with declared_as(example_tools()) if variant == "long-tools" else contextlib.nullcontext():
-        program = run_program(config, stack, LongToolMocks())
+        program = run_program(config, stack, AwsMocks())
     from bootstrap.roles import boundary_document
 
     boundary = boundary_document(
@@ -531,7 +531,7 @@ def shapes():
     runs = {}
     for name, (config, stack, settings) in _shapes().items():
         with declared_as(example_tools()) if name == "long tools" else contextlib.nullcontext():
-            run = run_program(config, stack, LongToolMocks())
+            run = run_program(config, stack, AwsMocks())
         types = {r.typ for r in run.resources if r.typ.startswith("aws:")}
         invokes = {token for token, _ in run.calls if token.startswith("aws:")}
         runs[name] = (stack, settings, types, invokes)

@@ -11,8 +11,8 @@ import pytest
 
 from components.config import StackConfigError, parse_stack_config
 from components.long_tools import CONTAINER_NAME, STOP_TIMEOUT_SECONDS, image_tag
-from local.pulumi_mocks import ACCOUNT_ID, run_program
-from tests.long_tools import LongToolMocks, declared_as, example_tools, long_tools_config
+from local.pulumi_mocks import ACCOUNT_ID, AwsMocks, run_program
+from tests.long_tools import declared_as, example_tools, long_tools_config
 
 ROOT = Path(__file__).resolve().parent.parent
 TOOLS = example_tools()
@@ -24,7 +24,7 @@ SECRET_SIGNATURE = "4dabf18193072939515e22adb298388d"
 @pytest.fixture(scope="module")
 def run():
     with declared_as(TOOLS):
-        return run_program(long_tools_config(), "dev", LongToolMocks())
+        return run_program(long_tools_config(), "dev", AwsMocks())
 
 
 def _in(run, typ: str, region: str = REGION) -> list:

@@ -15,10 +15,10 @@ import pytest
 import yaml
 
 from local.policy_check import analyze, has_tags
-from local.pulumi_mocks import ProgramRun, RecordedResource, run_program, stack_config
+from local.pulumi_mocks import AwsMocks, ProgramRun, RecordedResource, run_program, stack_config
 from policy import rules
 from policy.pack import PACK_NAME, build_policies
-from tests.long_tools import LongToolMocks, declared_as, example_tools, long_tools_config
+from tests.long_tools import declared_as, example_tools, long_tools_config
 
 ROOT = Path(__file__).resolve().parent.parent
 TODAY = date(2026, 11, 28)
@@ -49,7 +49,7 @@ def runs() -> dict[str, ProgramRun]:
 def _long_tools_run() -> ProgramRun:
     """prod with a fargate-spot and a continuation tool (tests/long_tools.py)."""
     with declared_as(example_tools()):
-        return run_program(long_tools_config("prod"), "prod", LongToolMocks())
+        return run_program(long_tools_config("prod"), "prod", AwsMocks())
 
 
 def with_account_logging(stack: str) -> dict:
