@@ -204,7 +204,9 @@ def load_tool_specs(path: Path = TOOL_SPECS_FILE) -> tuple[list[ToolSpec], set[s
     else:
         from handlers.tools import available_tools, load_tool
 
-        raw = [{**load_tool(name).spec(), "requiresApproval": name == "create_ticket"} for name in available_tools()]
+        tools = [load_tool(name) for name in available_tools()]
+        # A long tool (continuation, fargate-spot) runs in a task only, never in a turn.
+        raw = [{**t.spec(), "requiresApproval": t.name == "create_ticket"} for t in tools if t.runtime == "lambda"]
     specs = [ToolSpec(s["name"], s["description"], s["inputSchema"]) for s in raw]
     return specs, {s["name"] for s in raw if s.get("requiresApproval")}
 
