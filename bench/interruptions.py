@@ -381,7 +381,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--checkpoint-seconds", type=float, default=0.25)
     args = parser.parse_args(argv)
     if args.worker:
-        return worker()
+        from handlers.longrun import exit_now
+
+        exit_now(worker())
     reports = run(
         runs=args.runs,
         items=args.items,

@@ -91,5 +91,14 @@ def main() -> int:
     return EXIT_RECORDED
 
 
+def exit_now(status: int) -> None:
+    """Leave with ``status`` at once. Not ``sys.exit``: while the interpreter finalizes, it puts
+    SIGTERM's default action back, and a SIGTERM then (the step done, its result recorded)
+    would end the process as killed (-15) instead of with this status."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_now(main())
