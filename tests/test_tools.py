@@ -58,7 +58,23 @@ def lambda_env(monkeypatch, store):
 
 
 def test_registry_lists_the_shipped_tools_and_each_has_a_spec():
-    assert available_tools() == ["calculator", "create_ticket", "http_fetch", "memory"]
+    assert available_tools() == [
+        "calculator",
+        "create_ticket",
+        "http_fetch",
+        "memory",
+        "memory_search",
+        "summarize_documents",
+    ]
+    runtimes = {name: load_tool(name).runtime for name in available_tools()}
+    assert runtimes == {
+        "calculator": "lambda",
+        "create_ticket": "lambda",
+        "http_fetch": "lambda",
+        "memory": "lambda",
+        "memory_search": "continuation",
+        "summarize_documents": "fargate-spot",
+    }
     for name in available_tools():
         spec = load_tool(name).spec()
         assert spec["name"] == name and spec["description"]

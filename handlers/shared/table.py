@@ -17,6 +17,9 @@ from Pulumi or boto3.
 | approval             | RUN#<executionId>   | APPROVAL#<seq:05d>          |              |                   |
 | approval decision    | RUN#<executionId>   | APPROVAL#<seq:05d>#<replica>|              |                   |
 | tool result cache    | CACHE#<tool>#<scope>#<inputHash> | CACHE          |              |                   |
+| long tool checkpoint | RUN#<executionId>   | CKPT#<seq:05d>#<tool>       |              |                   |
+| long tool work item  | RUN#<executionId>   | ITEM#<seq:05d>#<tool>#<itemKey> |          |                   |
+| continuation slice   | RUN#<executionId>   | SLICE#<seq:05d>#<tool>#<n:05d> |           |                   |
 
 A conversation step holds the messages one model call adds (the user's message and the
 reply, or the tool results and the reply) at its position ``seq``; the write is
@@ -38,6 +41,10 @@ A tool result cache entry's ``<scope>`` is ``public`` (any user may reuse it) or
 ``user:<userId>`` (only that user): the scope is part of the key, so no read for one user
 can ever name another user's entry. Entries are written unconditionally: each is a whole
 value any region may replace with its own (``handlers.shared.store.tool_cache``).
+
+A long tool's checkpoint, work items and continuation slices live beside its step's record,
+under the run (``handlers.shared.store.long_runs``): written in the region that runs the step
+only, so their conditions see every earlier write of them.
 
 Session metadata sorts after every step (``~`` is above ``M``), so one newest-first Query
 returns the metadata (one item per replica that wrote the session, usually one) followed by
@@ -77,6 +84,10 @@ TICKET_PREFIX = "TICKET#"
 TICKET_SK = "TICKET"
 CACHE_PREFIX = "CACHE#"
 CACHE_SK = "CACHE"
+CHECKPOINT_PREFIX = "CKPT#"
+WORK_ITEM_PREFIX = "ITEM#"
+SLICE_PREFIX = "SLICE#"
+MAX_SLICE = 99_999
 PUBLIC_SCOPE = "public"
 USER_SCOPE_PREFIX = "user:"
 
@@ -276,3 +287,25 @@ def cache_pk(tool_name: str, scope: str, input_hash: str) -> str:
     if scope != PUBLIC_SCOPE and not scope.startswith(USER_SCOPE_PREFIX):
         raise ValueError(f"cache scope must be {PUBLIC_SCOPE!r} or {USER_SCOPE_PREFIX}<userId>, got {scope!r}")
     return f"{CACHE_PREFIX}{key_part('tool name', tool_name)}#{key_part('cache scope', scope)}#{key_part('input hash', input_hash)}"
+
+
+def checkpoint_sk(seq: int, tool_name: str) -> str:
+    """A long tool step's checkpoint: one item per step, replaced as the step progresses."""
+    return CHECKPOINT_PREFIX + tool_execution_sk(seq, tool_name)[len(TOOL_PREFIX) :]
+
+
+def work_items_prefix(seq: int, tool_name: str) -> str:
+    """The sort key prefix of every work item of one long tool step."""
+    return WORK_ITEM_PREFIX + tool_execution_sk(seq, tool_name)[len(TOOL_PREFIX) :] + "#"
+
+
+def work_item_sk(seq: int, tool_name: str, item_key: str) -> str:
+    """One work item of a long tool step, written once (its key is the tool's ``WorkItem.key``)."""
+    return work_items_prefix(seq, tool_name) + key_part("work item key", item_key)
+
+
+def slice_sk(seq: int, tool_name: str, number: int) -> str:
+    """The outcome of one slice of a continuation tool step, written once."""
+    if not isinstance(number, int) or isinstance(number, bool) or not 0 <= number <= MAX_SLICE:
+        raise ValueError(f"slice number must be an integer in 0..{MAX_SLICE}, got {number!r}")
+    return f"{SLICE_PREFIX}{tool_execution_sk(seq, tool_name)[len(TOOL_PREFIX) :]}#{number:05d}"

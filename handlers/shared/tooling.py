@@ -19,6 +19,20 @@ for a fresh result of the same input in the table (``store.tool_cache``); a hit 
 output, recorded like any other, so a redelivery returns the same thing. Every lookup is
 counted (``cache``: hit, miss or bypass, on the step's log line, and as EMF metrics in
 :data:`METRIC_NAMESPACE` by tool), which the dashboard turns into a hit ratio.
+
+A tool says how it runs (``runtime``, which the stack config's must match): ``lambda``, one
+invocation; ``fargate-spot``, a container task whose ``run`` is a
+``handlers.shared.longrun.LongWork`` (entrypoint ``python -m handlers.longrun``);
+``continuation``, a Lambda the task machine invokes again and again, each time with the
+token the last slice handed back. A continuation tool's ``run(ctx, input, state)`` does a
+slice of the work from ``state`` (None at first) and returns :class:`Continue` with the next
+state, or the output. Its handler takes the tool event plus ``"continuation"`` (a token, or
+null at first) and returns ``{"done": false, "continuation": <token>}`` or ``{"done": true,
+"result": <the result a lambda tool returns>}``. Each slice's outcome is written once
+(``SLICE#<seq>#<tool>#<n>``), so a redelivered slice hands back the same token; the next state
+stays in the table (the token is ``<n>.<digest of the state>``, small, with no data in it);
+the last slice's output is recorded like any tool's. A slice's effects key on
+``ctx.idempotency_key`` and ``ctx.slice``.
 """
 
 from __future__ import annotations
@@ -26,6 +40,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -35,13 +50,16 @@ from handlers import init_done
 from handlers.shared import table as keys
 from handlers.shared.log import emit_metric, get_logger, log_context
 from handlers.shared.settings import load_settings
-from handlers.shared.store import CachedResult, DuplicateToolExecutionError, Store, ToolExecution
+from handlers.shared.store import CachedResult, DuplicateToolExecutionError, SliceOutcome, Store, ToolExecution
 
 # 16 calls a step x 4 KB inline stays far from a state's 256 KB (handlers.shared.turns budgets).
 INLINE_RESULT_BYTES = 4_096
 PREVIEW_CHARS = 1_000
 METRIC_NAMESPACE = "AgentInfra/Tools"
 CacheOutcome = Literal["hit", "miss", "bypass"]
+Runtime = Literal["lambda", "continuation", "fargate-spot"]
+RUNTIMES: tuple[str, ...] = ("lambda", "continuation", "fargate-spot")
+_TOKEN = re.compile(r"^([0-9]{1,5})\.([0-9a-f]{16})$")
 
 
 class ToolInputError(Exception):
@@ -66,6 +84,15 @@ class ToolEvent(msgspec.Struct, frozen=True):
     startedAt: str | None = None
     """The run's start ($$.Execution.StartTime): the same on every delivery of its steps."""
     action: Literal["run", "compensate"] = "run"
+    continuation: str | None = None
+    """A continuation tool's token from its last slice; null (or absent) for the first."""
+
+
+class Continue(msgspec.Struct, frozen=True):
+    """What a continuation tool's slice returns while there is more to do: the state the
+    next slice starts from (JSON, kept in the table, at most one item's size)."""
+
+    state: Any
 
 
 class ToolSettings(msgspec.Struct, frozen=True):
@@ -86,6 +113,9 @@ class ToolContext(msgspec.Struct, frozen=True):
     store: Store
     started_at_ms: int | None = None
     """When the run started: the same on every delivery of its steps."""
+    tool_name: str = ""
+    slice: int | None = None
+    """A continuation step's slice number (0 first), the same on every delivery of the slice."""
 
     @property
     def idempotency_key(self) -> str:
@@ -159,7 +189,8 @@ class ToolDefinition:
     as good as reading a record, and the write is saved. Its result is recorded only when it
     must travel by reference. ``cache``: whether and how its results are reused
     (:class:`ResultCache`); the cache reads and writes with GetItem and PutItem, which every
-    tool's role has for its records already.
+    tool's role has for its records already. ``runtime``: how it runs (see the module); a long
+    one's work is recorded, so it is neither pure nor cached.
     """
 
     def __init__(
@@ -167,18 +198,24 @@ class ToolDefinition:
         name: str,
         description: str,
         input_type: type,
-        run: Callable[[ToolContext, Any], Any],
+        run: Callable[..., Any],
         compensate: Callable[[ToolContext, ToolExecution], dict[str, Any]] | None = None,
         dynamodb_actions: tuple[str, ...] = (),
         pure: bool = False,
         cache: ResultCache | None = None,
+        runtime: Runtime = "lambda",
     ) -> None:
+        if runtime not in RUNTIMES:
+            raise ValueError(f"tool {name!r}: runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
+        if runtime != "lambda" and (pure or cache is not None):
+            raise ValueError(f"tool {name!r}: a {runtime} tool's work is recorded; it cannot be pure or cached")
         if pure and compensate is not None:
             raise ValueError(f"tool {name!r}: a pure tool has no side effect to compensate")
         if cache is not None and compensate is not None:
             raise ValueError(f"tool {name!r}: a result with a side effect to undo cannot be reused")
         self.pure = pure
         self.cache = cache
+        self.runtime = runtime
         self.name = name
         self.description = description
         self.input_type = input_type
@@ -219,6 +256,7 @@ class ToolDefinition:
             correlation_id=request.correlationId,
             store=store or self.store(),
             started_at_ms=started_at_ms(request.startedAt),
+            tool_name=self.name,
         )
         logger = get_logger(f"tool.{self.name}")
         with log_context(
@@ -226,6 +264,10 @@ class ToolDefinition:
         ):
             if request.action == "compensate":
                 return self._compensate(ctx, logger)
+            if self.runtime == "continuation":
+                answer = self._slice(ctx, request)
+                logger.info("tool slice done", extra={"done": answer["done"]})
+                return answer
             result, cache = self._execute(ctx, request.input, request.toolUseId)
             details: dict[str, Any] = {"status": result["status"], "replayed": result.get("replayed", False)}
             if cache is not None:
@@ -276,6 +318,10 @@ class ToolDefinition:
         if self.pure and len(json.dumps(output, separators=(",", ":")).encode()) <= INLINE_RESULT_BYTES:
             inline = {"toolUseId": tool_use_id, "name": self.name, "seq": ctx.seq, "status": status, "output": output}
             return inline, cache
+        return self._record(ctx, raw_input, tool_use_id, status, output), cache
+
+    def _record(self, ctx: ToolContext, raw_input: Any, tool_use_id: str, status: str, output: Any) -> dict[str, Any]:
+        """Record the step's result once; a step recorded before returns that record."""
         try:
             record = ctx.store.tool_runs.record(
                 ctx.execution_id,
@@ -287,8 +333,44 @@ class ToolDefinition:
                 compensable=self.compensate is not None and status == "SUCCEEDED",
             )
         except DuplicateToolExecutionError as duplicate:
-            return self._result(duplicate.existing, tool_use_id, replayed=True), cache
-        return self._result(record, tool_use_id), cache
+            return self._result(duplicate.existing, tool_use_id, replayed=True)
+        return self._result(record, tool_use_id)
+
+    # -- continuation slices --------------------------------------------------------------
+
+    def _slice(self, ctx: ToolContext, request: ToolEvent) -> dict[str, Any]:
+        """One slice of a continuation step: the same token in gives the same answer out."""
+        number = _slice_number(request.continuation)
+        ctx = msgspec.structs.replace(ctx, slice=number)
+        runs = ctx.store.long_runs
+        done_before = runs.slice(ctx.execution_id, ctx.seq, self.name, number)
+        if done_before is not None:
+            if done_before.token_in != request.continuation:
+                raise ValueError(f"slice {number} of step {ctx.seq} was given another token before")
+            return {"done": False, "continuation": done_before.token_out}
+        recorded = ctx.store.tool_runs.get(ctx.execution_id, ctx.seq, self.name)
+        if recorded is not None:
+            return {"done": True, "result": self._result(recorded, request.toolUseId, replayed=True)}
+        state = None
+        if number > 0:
+            previous = runs.slice(ctx.execution_id, ctx.seq, self.name, number - 1)
+            if previous is None or previous.token_out != request.continuation:
+                raise ValueError(f"continuation token {request.continuation!r} was not handed out by step {ctx.seq}")
+            state = previous.state
+        try:
+            produced = self.run(ctx, msgspec.convert(request.input, self.input_type), state)
+            status = "SUCCEEDED"
+        except msgspec.ValidationError as error:
+            produced, status = {"error": f"invalid input: {error}"}, "FAILED"
+        except ToolInputError as error:
+            produced, status = {"error": str(error)}, "FAILED"
+        if isinstance(produced, Continue):
+            token = f"{number + 1}.{_state_digest(produced.state)}"
+            kept = runs.put_slice_once(
+                ctx.execution_id, ctx.seq, self.name, number, SliceOutcome(request.continuation, token, produced.state)
+            )
+            return {"done": False, "continuation": kept.token_out}
+        return {"done": True, "result": self._record(ctx, request.input, request.toolUseId, status, produced)}
 
     def _result(self, record: ToolExecution, tool_use_id: str, replayed: bool = False) -> dict[str, Any]:
         result: dict[str, Any] = {
@@ -344,6 +426,21 @@ class ToolDefinition:
                 scope = keys.PUBLIC_SCOPE if produced.public else keys.user_scope(ctx.user_id)
                 ctx.store.tool_cache.put(self.name, scope, input_hash, produced.output, fresh_for_ms)
         return _output(produced)
+
+
+def _slice_number(token: str | None) -> int:
+    """The slice a token starts: 0 for none; a token this module did not make is refused."""
+    if token is None:
+        return 0
+    match = _TOKEN.fullmatch(token) if isinstance(token, str) else None
+    if match is None:
+        raise ValueError(f"continuation must be null or a token a slice handed back, got {token!r}")
+    return int(match.group(1))
+
+
+def _state_digest(state: Any) -> str:
+    canonical = json.dumps(state, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
 def _output(produced: Any) -> Any:

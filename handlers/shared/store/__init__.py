@@ -15,6 +15,7 @@ its item conversion; :class:`Store` puts them together over one table handle:
     store.tasks.get(task_id)                # tasks.py: started Standard executions
     store.connections.get(connection_id)    # connections.py: WebSocket connections
     store.tool_cache.get(tool, scope, hash) # tool_cache.py: tool results declared reusable
+    store.long_runs.checkpoint(...)         # long_runs.py: long tools' checkpoints, items, slices
 
 Data a tool owns lives beside the tool, over the same handle (``store.table``): memories
 in ``handlers/tools/memory.py``, tickets in ``handlers/tools/create_ticket.py``.
@@ -54,6 +55,7 @@ from handlers.shared.store.idempotency import (
     IdempotencyRecord,
     IdempotencyStore,
 )
+from handlers.shared.store.long_runs import MAX_CHECKPOINT_BYTES, Checkpoint, LongRunStore, SliceOutcome
 from handlers.shared.store.replicas import Replicas, ReplicaUnavailableError, rendezvous_order
 from handlers.shared.store.sessions import (
     TOUCH_INTERVAL_MS,
@@ -69,6 +71,7 @@ from handlers.shared.store.tool_runs import TOOL_STATUSES, DuplicateToolExecutio
 __all__ = [
     "CONNECTION_TTL_SECONDS",
     "IDEMPOTENCY_TTL_SECONDS",
+    "MAX_CHECKPOINT_BYTES",
     "MAX_MESSAGES_PER_STEP",
     "MAX_PAGE_SIZE",
     "MAX_PAYLOAD_BYTES",
@@ -79,6 +82,7 @@ __all__ = [
     "Approval",
     "ApprovalStore",
     "CachedResult",
+    "Checkpoint",
     "ConflictError",
     "Connection",
     "ConnectionStore",
@@ -89,6 +93,7 @@ __all__ = [
     "IdempotencyRecord",
     "IdempotencyStore",
     "InvalidCursorError",
+    "LongRunStore",
     "Message",
     "NewMessage",
     "NotFoundError",
@@ -99,6 +104,7 @@ __all__ = [
     "SessionOwnershipError",
     "SessionStore",
     "SessionsPage",
+    "SliceOutcome",
     "StateError",
     "Store",
     "StoreSettings",
@@ -148,6 +154,7 @@ class Store:
         self.tasks = TaskStore(self.table)
         self.connections = ConnectionStore(self.table)
         self.tool_cache = ToolCacheStore(self.table)
+        self.long_runs = LongRunStore(self.table)
 
     @classmethod
     def from_settings(cls, settings: StoreSettings) -> Store:
