@@ -603,23 +603,42 @@ RESOURCES: dict[str, ProviderCalls] = {
             "ec2:DescribeInternetGateways",
         ),
         read=("ec2:DescribeInternetGateways",),
-        update=("ec2:AttachInternetGateway", "ec2:DetachInternetGateway", "ec2:CreateTags", "ec2:DeleteTags"),
+        update=(
+            "ec2:AttachInternetGateway",
+            "ec2:DetachInternetGateway",
+            "ec2:DescribeInternetGateways",
+            "ec2:CreateTags",
+            "ec2:DeleteTags",
+        ),
         delete=("ec2:DetachInternetGateway", "ec2:DeleteInternetGateway", "ec2:DescribeInternetGateways"),
+        note="Attach and detach wait on DescribeInternetGateways (attachInternetGateway, detachInternetGateway).",
     ),
     "aws:ec2/routeTable:RouteTable": ProviderCalls(
         source="internal/service/ec2/vpc_route_table.go",
         create=("ec2:CreateRouteTable", "ec2:CreateTags", "ec2:CreateRoute", "ec2:DescribeRouteTables"),
         read=("ec2:DescribeRouteTables",),
-        update=("ec2:CreateRoute", "ec2:ReplaceRoute", "ec2:DeleteRoute", "ec2:CreateTags", "ec2:DeleteTags"),
+        update=(
+            "ec2:CreateRoute",
+            "ec2:ReplaceRoute",
+            "ec2:DeleteRoute",
+            "ec2:DescribeRouteTables",
+            "ec2:CreateTags",
+            "ec2:DeleteTags",
+        ),
         delete=("ec2:DisassociateRouteTable", "ec2:DeleteRouteTable", "ec2:DescribeRouteTables"),
-        note="The gateway endpoint's route is the endpoint's own (vpc_endpoint.go); the table's read ignores it.",
+        note=(
+            "Each route change waits on DescribeRouteTables (waitRouteReady, waitRouteDeleted). The gateway"
+            " endpoint's route is the endpoint's own (vpc_endpoint.go): flattenRoutes skips vpce- routes, and"
+            " calls DescribeNetworkInterfaces only for routes to a network interface, which this table has none of."
+        ),
     ),
     "aws:ec2/routeTableAssociation:RouteTableAssociation": ProviderCalls(
         source="internal/service/ec2/vpc_route_table_association.go",
         create=("ec2:AssociateRouteTable", "ec2:DescribeRouteTables"),
         read=("ec2:DescribeRouteTables",),
-        update=("ec2:ReplaceRouteTableAssociation",),
-        delete=("ec2:DisassociateRouteTable",),
+        update=("ec2:ReplaceRouteTableAssociation", "ec2:AssociateRouteTable", "ec2:DescribeRouteTables"),
+        delete=("ec2:DisassociateRouteTable", "ec2:DescribeRouteTables"),
+        note="Update associates afresh when the old association is gone; every change waits on DescribeRouteTables.",
     ),
     "aws:ec2/securityGroup:SecurityGroup": ProviderCalls(
         source="internal/service/ec2/vpc_security_group.go",
@@ -632,6 +651,7 @@ RESOURCES: dict[str, ProviderCalls] = {
         ),
         read=("ec2:DescribeSecurityGroups",),
         update=(
+            "ec2:DescribeSecurityGroups",
             "ec2:AuthorizeSecurityGroupEgress",
             "ec2:RevokeSecurityGroupEgress",
             "ec2:AuthorizeSecurityGroupIngress",
@@ -640,14 +660,24 @@ RESOURCES: dict[str, ProviderCalls] = {
             "ec2:DeleteTags",
         ),
         delete=("ec2:DeleteSecurityGroup", "ec2:DescribeSecurityGroups", "ec2:DescribeNetworkInterfaces"),
-        note="Create revokes the default allow-all egress rule before adding the program's; delete waits for the tasks' network interfaces to go.",
+        note=(
+            "Create revokes the default allow-all egress rules, then adds the program's through the update"
+            " (which reads the group first). Delete lists the group's network interfaces (deleteLingeringENIs,"
+            " which removes only Lambda, Comprehend and DMS ones) and retries DeleteSecurityGroup while a"
+            " task's interface still holds it; revoke_rules_on_delete is off, so no DescribeSecurityGroupRules."
+        ),
     ),
     "aws:ec2/subnet:Subnet": ProviderCalls(
         source="internal/service/ec2/vpc_subnet.go",
-        create=("ec2:CreateSubnet", "ec2:CreateTags", "ec2:DescribeSubnets", "ec2:ModifySubnetAttribute"),
+        create=("ec2:CreateSubnet", "ec2:CreateTags", "ec2:DescribeSubnets"),
         read=("ec2:DescribeSubnets",),
-        update=("ec2:ModifySubnetAttribute", "ec2:CreateTags", "ec2:DeleteTags"),
-        delete=("ec2:DeleteSubnet", "ec2:DescribeSubnets", "ec2:DescribeNetworkInterfaces"),
+        update=("ec2:ModifySubnetAttribute", "ec2:DescribeSubnets", "ec2:CreateTags", "ec2:DeleteTags"),
+        delete=("ec2:DescribeNetworkInterfaces", "ec2:DeleteSubnet"),
+        note=(
+            "map_public_ip_on_launch=False is a new subnet's own value, so modifySubnetAttributesOnCreate"
+            " sends no ModifySubnetAttribute; a change of it does, then waits on DescribeSubnets. Delete lists"
+            " the subnet's network interfaces (deleteLingeringENIs) and retries DeleteSubnet on DependencyViolation."
+        ),
     ),
     "aws:ec2/vpc:Vpc": ProviderCalls(
         source="internal/service/ec2/vpc_.go",
@@ -657,6 +687,9 @@ RESOURCES: dict[str, ProviderCalls] = {
             "ec2:DescribeVpcs",
             "ec2:ModifyVpcAttribute",
             "ec2:DescribeVpcAttribute",
+            "ec2:DescribeRouteTables",
+            "ec2:DescribeSecurityGroups",
+            "ec2:DescribeNetworkAcls",
         ),
         read=(
             "ec2:DescribeVpcs",
@@ -665,34 +698,59 @@ RESOURCES: dict[str, ProviderCalls] = {
             "ec2:DescribeSecurityGroups",
             "ec2:DescribeNetworkAcls",
         ),
-        update=("ec2:ModifyVpcAttribute", "ec2:CreateTags", "ec2:DeleteTags"),
+        update=(
+            "ec2:ModifyVpcAttribute",
+            "ec2:DescribeVpcAttribute",
+            "ec2:CreateTags",
+            "ec2:DeleteTags",
+            "ec2:DescribeVpcs",
+            "ec2:DescribeRouteTables",
+            "ec2:DescribeSecurityGroups",
+            "ec2:DescribeNetworkAcls",
+        ),
         delete=("ec2:DeleteVpc", "ec2:DescribeVpcs"),
-        note="The read finds the VPC's main route table, default security group and default network ACL.",
+        note=(
+            "enable_dns_hostnames=True differs from a new VPC's value: create sends ModifyVpcAttribute and"
+            " waits on DescribeVpcAttribute (modifyVPCDNSHostnames); enable_dns_support=True is the default."
+            " The read (which create and update end in) finds the VPC's main route table, default security"
+            " group and default network ACL."
+        ),
     ),
     "aws:ec2/vpcEndpoint:VpcEndpoint": ProviderCalls(
         source="internal/service/ec2/vpc_endpoint.go",
         create=("ec2:CreateVpcEndpoint", "ec2:CreateTags", "ec2:DescribeVpcEndpoints", "ec2:DescribePrefixLists"),
         read=("ec2:DescribeVpcEndpoints", "ec2:DescribePrefixLists"),
-        update=("ec2:ModifyVpcEndpoint", "ec2:CreateTags", "ec2:DeleteTags", "ec2:DescribeVpcEndpoints"),
+        update=(
+            "ec2:ModifyVpcEndpoint",
+            "ec2:CreateTags",
+            "ec2:DeleteTags",
+            "ec2:DescribeVpcEndpoints",
+            "ec2:DescribePrefixLists",
+        ),
         delete=("ec2:DeleteVpcEndpoints", "ec2:DescribeVpcEndpoints"),
-        note="A gateway endpoint's read looks up its service's prefix list (cidr_blocks).",
+        note=(
+            "A gateway endpoint's read looks up its service's prefix list (cidr_blocks); it has no network"
+            " interfaces, so findSubnetConfigurationsByNetworkInterfaceIDs makes no DescribeNetworkInterfaces."
+        ),
     ),
     "aws:ecr/lifecyclePolicy:LifecyclePolicy": ProviderCalls(
         source="internal/service/ecr/lifecycle_policy.go",
         create=("ecr:PutLifecyclePolicy", "ecr:GetLifecyclePolicy"),
         read=("ecr:GetLifecyclePolicy",),
-        update=("ecr:PutLifecyclePolicy",),
         delete=("ecr:DeleteLifecyclePolicy",),
+        note="No update: policy and repository are ForceNew, so a change replaces the policy.",
     ),
     "aws:ecr/repository:Repository": ProviderCalls(
         source="internal/service/ecr/repository.go",
-        create=("ecr:CreateRepository", "ecr:TagResource", "ecr:DescribeRepositories"),
+        create=("ecr:CreateRepository", "ecr:TagResource", "ecr:DescribeRepositories", "ecr:ListTagsForResource"),
         read=("ecr:DescribeRepositories", "ecr:ListTagsForResource"),
         update=(
             "ecr:PutImageTagMutability",
             "ecr:PutImageScanningConfiguration",
             "ecr:TagResource",
             "ecr:UntagResource",
+            "ecr:DescribeRepositories",
+            "ecr:ListTagsForResource",
         ),
         delete=("ecr:DeleteRepository", "ecr:DescribeRepositories"),
         note="force_delete: DeleteRepository with force removes the images itself. The image's push (docker-build) is not a provider call: the deploy role's ManageStackToolsRepository grants it (ECR_PUSH_ACTIONS).",
@@ -701,9 +759,14 @@ RESOURCES: dict[str, ProviderCalls] = {
         source="internal/service/ecs/cluster.go",
         create=("ecs:CreateCluster", "ecs:TagResource", "ecs:DescribeClusters", "iam:CreateServiceLinkedRole"),
         read=("ecs:DescribeClusters",),
-        update=("ecs:UpdateCluster", "ecs:UpdateClusterSettings", "ecs:TagResource", "ecs:UntagResource"),
+        update=("ecs:UpdateCluster", "ecs:DescribeClusters", "ecs:TagResource", "ecs:UntagResource"),
         delete=("ecs:DeleteCluster", "ecs:DescribeClusters"),
-        note="CreateCluster creates ECS's service-linked role in an account that has none (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/using-service-linked-roles.html).",
+        note=(
+            "CreateCluster creates ECS's service-linked role in an account that has none"
+            " (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/using-service-linked-roles.html)."
+            " A settings change is UpdateCluster with settings, then waitClusterAvailable; the provider never"
+            " calls UpdateClusterSettings. Tags come back in DescribeClusters (include TAGS), so no ListTagsForResource."
+        ),
     ),
     "aws:ecs/clusterCapacityProviders:ClusterCapacityProviders": ProviderCalls(
         source="internal/service/ecs/cluster_capacity_providers.go",
@@ -714,11 +777,14 @@ RESOURCES: dict[str, ProviderCalls] = {
     ),
     "aws:ecs/taskDefinition:TaskDefinition": ProviderCalls(
         source="internal/service/ecs/task_definition.go",
-        create=("ecs:RegisterTaskDefinition", "ecs:TagResource", "iam:PassRole"),
+        create=("ecs:RegisterTaskDefinition", "ecs:TagResource", "iam:PassRole", "ecs:DescribeTaskDefinition"),
         read=("ecs:DescribeTaskDefinition",),
-        update=("ecs:TagResource", "ecs:UntagResource"),
+        update=("ecs:TagResource", "ecs:UntagResource", "ecs:DescribeTaskDefinition"),
         delete=("ecs:DeregisterTaskDefinition",),
-        note="Any other change registers a new revision (replace); the old one is deregistered.",
+        note=(
+            "Update is tags only; any other change registers a new revision (replace) and the old one is"
+            " deregistered. Tags come back in DescribeTaskDefinition (include TAGS)."
+        ),
     ),
 }
 

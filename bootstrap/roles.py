@@ -947,7 +947,6 @@ def _long_tools_write_statements(s: _Scope) -> list[dict]:
                 "ecs:TagResource",
                 "ecs:UntagResource",
                 "ecs:UpdateCluster",
-                "ecs:UpdateClusterSettings",
             ],
             [_tools_cluster(s)],
             s.in_regions(),
