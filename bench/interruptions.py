@@ -135,7 +135,7 @@ def worker() -> int:
 @dataclass(frozen=True)
 class Interruption:
     at_fraction: float
-    """When, as a share of an uninterrupted attempt's work."""
+    """When, as a share of a whole run's items (over 1: an attempt that may finish first)."""
     kill: bool
     """SIGKILL rather than SIGTERM."""
 
@@ -242,9 +242,10 @@ class Bench:
             ENV_ITEM_SECONDS: str(self.item_seconds),
         }
 
-    def attempt(self, env: dict[str, str], work_log: Path, interrupt_after: float | None, kill: bool) -> Attempt:
-        """Start one attempt; once its work has begun (its first fetch), interrupt it after
-        ``interrupt_after`` seconds (None: let it finish)."""
+    def attempt(self, env: dict[str, str], work_log: Path, interruption: Interruption | None) -> Attempt:
+        """Start one attempt and interrupt it once it has fetched its share of the run's
+        items (counted in the work log, so the point does not depend on the machine's speed),
+        part way into the next item; None: let it finish."""
         before = _lines(work_log)
         process = subprocess.Popen(
             [sys.executable, "-m", "bench.interruptions", "--worker"],
@@ -254,33 +255,20 @@ class Bench:
             stderr=subprocess.PIPE,
         )
         sent = ""
-        if interrupt_after is not None:
-            while process.poll() is None and _lines(work_log) == before:
+        if interruption is not None:
+            whole, part = divmod(interruption.at_fraction * self.items, 1)
+            while process.poll() is None and _lines(work_log) - before < max(1, int(whole)):
                 time.sleep(0.005)
-            time.sleep(interrupt_after)
+            time.sleep(part * self.item_seconds)
             if process.poll() is None:
-                process.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
-                sent = "KILL" if kill else "TERM"
+                process.send_signal(signal.SIGKILL if interruption.kill else signal.SIGTERM)
+                sent = "KILL" if interruption.kill else "TERM"
         _, stderr = process.communicate(timeout=120)
         if process.returncode not in (0, 143, -signal.SIGKILL) and stderr:
             sys.stderr.write(stderr.decode(errors="replace")[-2000:])
         return Attempt(sent, process.returncode)
 
-    def calibrate(self, table: str) -> float:
-        """Seconds of work in one uninterrupted attempt (first fetch to exit)."""
-        log = self.workdir / "calibration.log"
-        env = self.environment(table, "calibration", True, log)
-        process = subprocess.Popen(
-            [sys.executable, "-m", "bench.interruptions", "--worker"], env=env, cwd=ROOT, stdout=subprocess.DEVNULL
-        )
-        while process.poll() is None and _lines(log) == 0:
-            time.sleep(0.005)
-        started = time.monotonic()
-        if process.wait(timeout=120) != 0:
-            raise RuntimeError("the calibration run did not record a result")
-        return time.monotonic() - started
-
-    def mode(self, checkpoints: bool, plan: list[list[Interruption]], work_seconds: float) -> ModeReport:
+    def mode(self, checkpoints: bool, plan: list[list[Interruption]]) -> ModeReport:
         table = f"bench-{'on' if checkpoints else 'off'}"
         stream = self.create_table(table)
         report = ModeReport(checkpoints=checkpoints, runs=len(plan), items=len(plan) * self.items)
@@ -289,7 +277,7 @@ class Bench:
             execution_id = f"run-{index:03d}"
             env = self.environment(table, execution_id, checkpoints, work_log)
             for interruption in interruptions:
-                attempt = self.attempt(env, work_log, interruption.at_fraction * work_seconds, interruption.kill)
+                attempt = self.attempt(env, work_log, interruption)
                 report.attempts += 1
                 report.exit_codes[attempt.exit_code] += 1
                 if attempt.signal:
@@ -362,9 +350,8 @@ def run(
             endpoint = f"http://127.0.0.1:{server._server.server_port}"
             bench = Bench(endpoint, Path(scratch), items, item_seconds, checkpoint_seconds)
             bench.create_table("bench-calibration")
-            work_seconds = bench.calibrate("bench-calibration")
             plan = schedule(runs, attempts, seed, low, high, kill_share)
-            return {mode: bench.mode(mode == "on", plan, work_seconds) for mode in ("on", "off")}
+            return {mode: bench.mode(mode == "on", plan) for mode in ("on", "off")}
     finally:
         server.stop()
 

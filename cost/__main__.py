@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
-    from local.pulumi_mocks import ROOT
+    from local.pulumi_mocks import ROOT, stack_config
 
     if not (ROOT / f"Pulumi.{args.stack}.yaml").exists():
         stacks = sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in ROOT.glob("Pulumi.*.yaml"))
@@ -96,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
             history_tokens=facts.history_tokens,
             max_tokens=facts.max_tokens,
             prompt_caching=facts.prompt_caching,
+            tools=[t["name"] for t in stack_config(args.stack).get("agent-infra:tools", [])],
         )
     report = build_report(
         facts,

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -101,12 +101,13 @@ def run_session(
     prompt_caching: bool = True,
     history_tokens: int = 8_000,
     max_tokens: int = 2_048,
+    tools: Sequence[str] | None = None,
 ) -> Session:
     """One session of ``shape.turns`` turns, each model call's usage as the stand-in's
-    prompt cache counts it."""
+    prompt cache counts it; the requests offer ``tools`` (the stack's; None: every module)."""
     import logging
 
-    from handlers.agent_step import AgentStep, AgentStepSettings, load_tool_specs
+    from handlers.agent_step import AgentStep, AgentStepSettings, load_long_tools, load_tool_specs
     from handlers.shared.store import Store
     from local.model import PromptCache
 
@@ -119,6 +120,7 @@ def run_session(
         with _table() as client, open(os.devnull, "w") as quiet, contextlib.redirect_stdout(quiet):
             store = Store("agent-infra-cost", "us-east-1", ttl_days=30, client=client)
             specs, approval_tools = load_tool_specs()
+            specs = [s for s in specs if tools is None or s.name in tools]
             agent = AgentStep(
                 AgentStepSettings(
                     TABLE_NAME="agent-infra-cost",
@@ -133,6 +135,7 @@ def run_session(
                 store,
                 specs,
                 approval_tools,
+                long_tools=load_long_tools(),
             )
             session = Session()
             for turn in range(1, shape.turns + 1):
@@ -271,11 +274,18 @@ class ModelTokens:
 
 
 def model_tokens(
-    model_id: str, price: Any, shape: SessionShape, *, history_tokens: int, max_tokens: int, prompt_caching: bool
+    model_id: str,
+    price: Any,
+    shape: SessionShape,
+    *,
+    history_tokens: int,
+    max_tokens: int,
+    prompt_caching: bool,
+    tools: Sequence[str] | None = None,
 ) -> ModelTokens:
     """Both sessions, ``LONG_SESSION_TURNS`` long (at least the report's session)."""
     long = SessionShape(**{**shape.__dict__, "turns": max(shape.turns, LONG_SESSION_TURNS)})
-    common = {"history_tokens": history_tokens, "max_tokens": max_tokens}
+    common = {"history_tokens": history_tokens, "max_tokens": max_tokens, "tools": tools}
     cached = run_session(model_id, long, prompt_caching=prompt_caching, **common)
     uncached = run_session(model_id, long, prompt_caching=False, **common) if prompt_caching else cached
     return ModelTokens(model_id, price, shape, history_tokens, cached, uncached)

@@ -18,6 +18,7 @@ from handlers.agent_step import (
     LongToolInTurnError,
     MaxStepsExceededError,
     MessageTooLargeError,
+    load_long_tools,
     load_tool_specs,
 )
 from handlers.shared.llm import LlmReply, ToolCall, from_sdk_shape, to_sdk_shape
@@ -86,10 +87,11 @@ def settings(**extra) -> AgentStepSettings:
 
 @pytest.fixture
 def make_step(store):
-    def make(*replies, max_steps=4, long_tools=()):
+    def make(*replies, max_steps=4, long_tools=None):
         model = ScriptedModel(*replies)
         specs, approval_tools = load_tool_specs()
-        agent = AgentStep(settings(MAX_STEPS=max_steps), store, specs, approval_tools, long_tools=set(long_tools))
+        long_tools = load_long_tools() if long_tools is None else set(long_tools)
+        agent = AgentStep(settings(MAX_STEPS=max_steps), store, specs, approval_tools, long_tools=long_tools)
         return Machine(agent, model), model
 
     return make

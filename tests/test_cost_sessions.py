@@ -10,6 +10,7 @@ from cost.sessions import LONG_SESSION_TURNS, SessionShape, TurnTokens, model_to
 
 PROD_MODEL = "global.anthropic.claude-sonnet-4-5-20250929-v1:0"
 PRICES = load_prices()
+PROD_TOOLS = ["calculator", "http_fetch", "memory", "create_ticket"]
 
 
 @pytest.fixture(scope="module")

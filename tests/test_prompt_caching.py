@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from handlers.agent_step import AgentStep, AgentStepSettings, load_tool_specs
+from handlers.agent_step import AgentStep, AgentStepSettings, load_long_tools, load_tool_specs
 from handlers.shared.llm import (
     LlmReply,
     bedrock_request,
@@ -92,6 +92,7 @@ class Turns:
             store,
             specs,
             approval_tools,
+            long_tools=load_long_tools(),
         )
         self.turns = 0
 
