@@ -5,7 +5,8 @@
     python -m local.demo approve <id>        (make approve APPROVAL=<id>)
 
 It shows a direct answer, a tool call, a two-step tool plan, a task whose ticket waits for
-an approval, and a failure that is compensated, printing what happened at each step and,
+an approval, a failure that is compensated, and a long task whose Fargate Spot container is
+interrupted once and resumes, printing what happened at each step and,
 at the end, the items left in the table. By default it grants the approval itself, so it
 finishes on its own; with ``--approve manual`` it waits (``--approval-timeout`` seconds, 300
 by default) for someone to run ``make approve`` in another terminal, and says what to do if
@@ -39,6 +40,7 @@ class Client:
             "content-type": "application/json",
         }
         self.moto = state.get("moto")
+        self.spot_trigger = Path(state["spotInterruption"]) if state.get("spotInterruption") else None
 
     def call(self, method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
         response = requests.request(
@@ -137,6 +139,8 @@ def run_demo(client: Client, auto_approve: bool = True, approval_timeout: float 
         raise DemoStopped(f"task {doomed['taskId']} did not end in 60 s: see the make dev terminal's log")
     show("   the task", 200, ended)
 
+    long_task(client, session)
+
     print("\n== the items left in the table")
     if client.moto:
         import boto3
@@ -154,6 +158,63 @@ def run_demo(client: Client, auto_approve: bool = True, approval_timeout: float 
             detail = item.get("status", item.get("role", {})).get("S", "")
             print(f"   {item['PK']['S']:<46} {item['SK']['S']:<32} {detail}")
     return 0
+
+
+DOCUMENTS = ("https://example.com/", "https://example.org/")
+
+
+def long_task(client: Client, session: str) -> None:
+    """A task whose tool runs in a container on Fargate Spot (summarize_documents), its first
+    run interrupted as Spot interrupts one (SIGTERM, StopCode SpotInterruption), then run again
+    by the task, which resumes from the run's checkpoint. Without network the documents are
+    reported unreachable; the interruption and the resumed run happen all the same."""
+    if client.spot_trigger is None:
+        print("\n6. a long task: skipped (the stack's state file names no spot-interruption trigger)")
+        return
+    client.spot_trigger.write_text(json.dumps({"afterItems": 0}))
+    status, started = client.call(
+        "POST", "/v1/tasks", {"message": "summarize " + " ".join(DOCUMENTS), "sessionId": session}
+    )
+    show("6. a long task on Fargate Spot, interrupted once", status, started)
+    ended = client.task_when(started["taskId"], lambda b: b["status"] != "RUNNING", timeout=120)
+    if ended is None:
+        raise DemoStopped(f"task {started['taskId']} did not end in 120 s: see the make dev terminal's log")
+    if client.spot_trigger.exists():
+        raise DemoStopped("the interruption was never used: the task ran no Fargate Spot container")
+    runs = container_runs(client, started["taskId"])
+    if runs:
+        print("   its container, run by run: " + "; ".join(runs))
+    show("   the task, resumed and done", 200, ended)
+
+
+def container_runs(client: Client, task_id: str) -> list[str]:
+    """How each of the task's container runs ended, from its execution's history (moto)."""
+    if not client.moto:
+        return []
+    import boto3
+
+    states = boto3.client(
+        "stepfunctions",
+        region_name="us-east-1",
+        endpoint_url=client.moto,
+        aws_access_key_id="local",
+        aws_secret_access_key="local",  # noqa: S106 - moto accepts any key
+    )
+    machines = [m["stateMachineArn"] for m in states.list_state_machines()["stateMachines"]]
+    for machine in machines:
+        execution = machine.replace(":stateMachine:", ":execution:") + f":{task_id}"
+        try:
+            events = states.get_execution_history(executionArn=execution, maxResults=1000)["events"]
+        except states.exceptions.ExecutionDoesNotExist:
+            continue
+        runs = []
+        for event in events:
+            if event["type"] == "TaskFailed" and "SpotInterruption" in event["taskFailedEventDetails"].get("cause", ""):
+                runs.append("interrupted (StopCode SpotInterruption)")
+            elif event["type"] == "TaskSucceeded" and "ecs" in event["taskSucceededEventDetails"]["resourceType"]:
+                runs.append("completed")
+        return runs
+    return []
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,6 +11,8 @@ exercised without an account or a model:
 | "what do you remember about <topic>"                 | calls ``memory`` (recall)                     |
 | "calculate 2+3 and remember it as <topic>"           | two steps: ``calculator``, then ``memory``    |
 | "open a ticket: <title>"                             | calls ``create_ticket`` (needs approval)      |
+| "summarize https://... https://..."                  | calls ``summarize_documents`` (fargate-spot)  |
+| "search my memories for <words>"                     | calls ``memory_search`` (continuation)        |
 | "... then simulate an outage"                        | after the first tool, answers HTTP 503 always |
 | anything else                                        | answers directly                              |
 
@@ -44,6 +46,8 @@ _REMEMBER = re.compile(r"remember that\s+([a-z0-9][a-z0-9_-]*)\s*:\s*(.+)", re.I
 _RECALL = re.compile(r"what do you remember about\s+([a-z0-9][a-z0-9_-]*)", re.IGNORECASE)
 _REMEMBER_AS = re.compile(r"remember it as\s+([a-z0-9][a-z0-9_-]*)", re.IGNORECASE)
 _TICKET = re.compile(r"open a ticket:\s*(.+?)(?:,?\s*then\b|$)", re.IGNORECASE)
+_SUMMARIZE = re.compile(r"summari[sz]e\s+((?:https://\S+\s*)+)", re.IGNORECASE)
+_SEARCH = re.compile(r"search my memories for\s+(.+?)\s*$", re.IGNORECASE)
 
 
 def _text_of(message: dict[str, Any]) -> str:
@@ -83,6 +87,10 @@ def decide(request: dict[str, Any]) -> dict[str, Any] | None:
             calls.append(("memory", {"action": "recall", "topic": recall.group(1).lower()}))
         elif ticket:
             calls.append(("create_ticket", {"title": ticket.group(1).strip()}))
+        elif _SUMMARIZE.search(prompt):
+            calls.append(("summarize_documents", {"urls": _SUMMARIZE.search(prompt).group(1).split()}))
+        elif _SEARCH.search(prompt):
+            calls.append(("memory_search", {"query": _SEARCH.search(prompt).group(1)}))
     elif steps_done == 1 and _REMEMBER_AS.search(prompt) and results:
         value = results[-1]["content"][0].get("json", {}).get("result")
         calls.append(

@@ -237,8 +237,11 @@ class LocalStack:
         self._stoppers.append(self.adapter.uninstall)
         self.events = EventLoopThread()
         self._stoppers.append(self.events.stop)
-        if self.moto_port is not None:
-            moto_server = _moto_server(self.host, self.moto_port)
+        # A fargate-spot tool's container is a process of its own: it reaches the table through
+        # moto's HTTP server, on a free port when none was asked for.
+        containers = any(t.runtime == "fargate-spot" for t in self.config.tools)
+        if self.moto_port is not None or containers:
+            moto_server = _moto_server(self.host, self.moto_port or 0)
             self.moto_url = f"http://{self.host}:{moto_server._server.server_port}"
             self._stoppers.append(moto_server.stop)
         else:
@@ -627,6 +630,11 @@ def main(argv: list[str] | None = None) -> int:
     # its full collections look only at what the turns allocate.
     gc.freeze()
     Path(args.state_file).parent.mkdir(parents=True, exist_ok=True)
+    # Another process (make demo, or a user with echo) interrupts the next Fargate Spot task
+    # by writing this file (local.stepfunctions_adapter.LocalEcs.spot_trigger).
+    spot_trigger = Path(args.state_file).with_name("spot-interruption")
+    spot_trigger.unlink(missing_ok=True)
+    stack.adapter.ecs.spot_trigger = spot_trigger
     Path(args.state_file).write_text(
         json.dumps(
             {
@@ -635,6 +643,7 @@ def main(argv: list[str] | None = None) -> int:
                 "token": stack.dev_token,
                 "apiKey": stack.api_key,
                 "moto": stack.moto_url,
+                "spotInterruption": str(spot_trigger),
             }
         )
     )

@@ -692,6 +692,8 @@ class _RunningTask:
         self.stop: tuple[str, str] | None = None  # (stop code, reason) once asked to stop
         self.kill_at: float | None = None
         self.interruption: _Interruption | None = None
+        self.work_items = 0
+        """The container's ``work item`` log lines so far (one per item done)."""
 
 
 class LocalEcs:
@@ -709,6 +711,11 @@ class LocalEcs:
         self._planned: list[_Interruption] = []
         self._lock = threading.Lock()
         self._log = log
+        self.spot_trigger: Path | None = None
+        """A file another process writes to interrupt the next Spot task (``make demo``; by
+        hand: ``echo '{"afterItems": 2}' > build/spot-interruption``): read and removed when
+        that task starts; it is interrupted once it has done ``afterItems`` work items (0: as
+        it starts)."""
 
     def register(self, definition: LocalTaskDefinition) -> None:
         self.definitions[definition.arn] = definition
@@ -784,8 +791,10 @@ class LocalEcs:
         with self._lock:
             if spot and self._planned:
                 task.interruption = self._planned.pop(0)
+            elif spot:
+                task.interruption = self._triggered(task)
             self.running[arn] = task
-        reader = threading.Thread(target=self._read_output, args=(process,), name="ecs-task-output", daemon=True)
+        reader = threading.Thread(target=self._read_output, args=(process, task), name="ecs-task-output", daemon=True)
         reader.start()
         try:
             self._wait(task, definition, is_running)
@@ -872,8 +881,25 @@ class LocalEcs:
             return description
         raise _TaskFailure(ECS_TASK_FAILED, json.dumps(description, separators=(",", ":")))
 
-    def _read_output(self, process: subprocess.Popen) -> None:
+    def _triggered(self, task: _RunningTask) -> _Interruption | None:
+        """The interruption ``spot_trigger`` asks for, once (the file is removed)."""
+        if self.spot_trigger is None:
+            return None
+        try:
+            text = self.spot_trigger.read_text()
+            self.spot_trigger.unlink()
+        except FileNotFoundError:
+            return None
+        try:
+            after = int(json.loads(text or "{}").get("afterItems", 0))
+        except (ValueError, AttributeError, TypeError):
+            after = 0  # a trigger that says nothing readable interrupts at the start
+        return _Interruption(0.0, lambda: task.work_items >= after)
+
+    def _read_output(self, process: subprocess.Popen, task: _RunningTask | None = None) -> None:
         for line in process.stdout or ():
+            if task is not None and '"message": "work item"' in line:
+                task.work_items += 1
             if self._log is not None:
                 self._log(line.rstrip("\n"))
 

@@ -178,7 +178,7 @@ def test_the_long_tool_gets_no_lambda_and_the_continuation_tool_keeps_its_lambda
 def test_a_stack_without_long_tools_creates_none_of_it():
     from local.pulumi_mocks import stack_config
 
-    plain = run_program(stack_config("dev"), "dev")
+    plain = run_program(stack_config("prod"), "prod")  # prod has no long tool
     assert not [r for r in plain.resources if r.typ.startswith(("aws:ecs/", "aws:ecr/", "aws:ec2/", "docker-build:"))]
     assert "longToolClusterArns" not in plain.outputs
 

@@ -214,13 +214,13 @@ def test_every_request_is_logged_as_one_json_line_with_its_correlation_id(stack)
     assert entry["message"] == "request" and entry["path"] == "/v1/health" and entry["status"] == 200
 
 
-def test_the_demo_runs_against_the_stack(stack, capsys):
+def test_the_demo_runs_against_the_stack(stack, capsys, tmp_path):
     from local.demo import Client, run_demo
 
-    assert (
-        run_demo(Client({"rest": stack.rest.url, "token": stack.dev_token, "apiKey": stack.api_key}), auto_approve=True)
-        == 0
-    )
+    trigger = tmp_path / "spot-interruption"
+    stack.adapter.ecs.spot_trigger = trigger
+    state = {"rest": stack.rest.url, "token": stack.dev_token, "apiKey": stack.api_key}
+    assert run_demo(Client({**state, "spotInterruption": str(trigger)}), auto_approve=True) == 0
     printed = capsys.readouterr().out
     for heading in (
         "1. a direct answer",
@@ -228,9 +228,15 @@ def test_the_demo_runs_against_the_stack(stack, capsys):
         "3. a two-step tool plan",
         "4. a task that needs an approval",
         "5. a failure that is compensated",
+        "6. a long task on Fargate Spot, interrupted once",
+        "the task, resumed and done",
     ):
         assert heading in printed
     assert '"code": "LlmUnavailableError"' in printed
+    # The long task's container: stopped by a Spot interruption, then run again to its end.
+    runs = [(task["StopCode"], task["CapacityProviderName"]) for task in stack.adapter.ecs.stopped]
+    assert runs[0] == ("SpotInterruption", "FARGATE_SPOT") and runs[-1][0] == "EssentialContainerExited"
+    assert not trigger.exists()
 
 
 def demo_main(stack, tmp_path, monkeypatch, *args):
