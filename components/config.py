@@ -349,6 +349,16 @@ class ToolConfig(_Model):
                 f"timeoutSeconds {self.timeout_seconds} is over Lambda's 900 s: runtime {self.runtime!r} runs in a"
                 " Lambda; for longer work use runtime 'continuation' (slices of up to 900 s) or 'fargate-spot'"
             )
+        if self.runtime == "fargate-spot" and self.compensable:
+            raise ValueError(
+                "compensable is for tools that run in a Lambda: a fargate-spot tool's container has no compensation"
+                " to call; make its work items idempotent (handlers/shared/longrun.py) or use runtime 'lambda'"
+            )
+        if self.long and self.requires_approval:
+            raise ValueError(
+                f"requiresApproval is for runtime 'lambda': a {self.runtime} tool's calls run without a human's"
+                " approval step (an approved call that runs for hours is better split: an approval tool, then the long one)"
+            )
         if self.cpu is not None and self.runtime != "fargate-spot":
             raise ValueError("cpu is only for runtime 'fargate-spot' (a Lambda's CPU follows memoryMb)")
         if self.runtime == "fargate-spot":

@@ -254,3 +254,54 @@ def test_the_declared_runtime_is_read_from_the_source_without_importing_it(tmp_p
     (folder / "d.py").write_text("def broken(:\n")
     monkeypatch.setattr(config, "__file__", str(tmp_path / "components" / "config.py"))
     assert [config.declared_runtime(m) for m in "abcd"] == ["continuation", "fargate-spot", None, None]
+
+
+def _states(definition: dict) -> dict:
+    """Every state of a definition, Map item processors included, by name."""
+    found = {}
+    for name, state in definition["States"].items():
+        found[name] = state
+        for inner in ("ItemProcessor", "Iterator"):
+            if inner in state:
+                found.update(_states(state[inner]))
+    return found
+
+
+def test_the_deployed_task_machine_runs_the_container_tool_with_runtask_sync_and_loops_the_sliced_one(run):
+    """The task machine the program deploys, read from its definition: the fargate-spot tool
+    runs on the region's cluster and task definition (Spot, then on-demand), the continuation
+    tool's Lambda is invoked in a loop; the turn machine runs neither."""
+    for region in long_tools_config()["agent-infra:regions"]:
+        machines = {
+            m.inputs["name"]: json.loads(m.inputs["definition"])
+            for m in _in(run, "aws:sfn/stateMachine:StateMachine", region)
+        }
+        (task,) = [d for n, d in machines.items() if n.endswith("-task")]
+        (turn,) = [d for n, d in machines.items() if n.endswith("-turn")]
+        (cluster,) = _in(run, "aws:ecs/cluster:Cluster", region)
+        (definition,) = _in(run, "aws:ecs/taskDefinition:TaskDefinition", region)
+        runs = [s for s in _states(task).values() if s.get("Resource", "").endswith(":states:::ecs:runTask.sync")]
+        assert len(runs) == 2, "one run on Spot, one on demand"
+        providers = sorted(s["Parameters"]["CapacityProviderStrategy"][0]["CapacityProvider"] for s in runs)
+        assert providers == ["FARGATE", "FARGATE_SPOT"]
+        for state in runs:
+            assert state["Parameters"]["Cluster"] == cluster.state["arn"]
+            assert state["Parameters"]["TaskDefinition"] == definition.state["arn"]
+        sliced = [n for n in _states(task) if SLICED in n and "Slice" in n]
+        assert sliced, f"no slice loop for {SLICED}"
+        assert not any(s.get("Resource", "").endswith("runTask.sync") for s in _states(turn).values())
+
+
+@pytest.mark.parametrize(
+    ("tool", "message"),
+    [
+        ({"runtime": "fargate-spot", "cpu": 256, "memoryMb": 512, "compensable": True}, "has no compensation"),
+        ({"runtime": "continuation", "requiresApproval": True}, "requiresApproval is for runtime 'lambda'"),
+        ({"runtime": "fargate-spot", "cpu": 256, "memoryMb": 512, "requiresApproval": True}, "approval step"),
+        ({"runtime": "continuation", "timeoutSeconds": 901}, "over Lambda's 900 s"),
+    ],
+)
+def test_the_config_refuses_what_a_long_tool_cannot_do(tool, message):
+    name = LONG if tool["runtime"] == "fargate-spot" else SLICED
+    with declared_as(TOOLS), pytest.raises(StackConfigError, match=re.escape(message)):
+        parse_stack_config(_raw({"name": name, **tool}))
