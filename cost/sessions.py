@@ -85,7 +85,7 @@ def _table() -> Iterator[Any]:
     from moto import mock_aws
 
     from handlers.shared.table import TABLE_SCHEMA
-    from local.moto_dynamodb import DynamoDBGuard
+    from local.dynamodb.guard import DynamoDBGuard
 
     # mock_aws puts fake credentials in the environment while it runs.
     with mock_aws(), DynamoDBGuard():
@@ -109,7 +109,7 @@ def run_session(
 
     from handlers.agent_step import AgentStep, AgentStepSettings, load_long_tools, load_tool_specs
     from handlers.shared.store import Store
-    from local.model import PromptCache
+    from local.bedrock.model import PromptCache
 
     if shape.turns < 1:
         raise ValueError("a session has at least one turn")
@@ -149,7 +149,7 @@ def run_session(
 def _turn(agent: Any, cache: Any, model_id: str, shape: SessionShape, turn: int) -> TurnTokens:
     from cost.measure import prose
     from handlers.shared.llm import from_sdk_shape, to_sdk_shape
-    from local.model import converse_response
+    from local.bedrock.model import converse_response
 
     tool_turn = shape.is_tool_turn(turn)
     message = prose(shape.message_chars, turn * 131)

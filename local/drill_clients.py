@@ -20,7 +20,7 @@ from typing import Any
 
 import requests
 
-from local.global_endpoint import LOCATION_HEADER, SERVED_BY_HEADER
+from local.route53.global_endpoint import LOCATION_HEADER, SERVED_BY_HEADER
 
 __all__ = ["Credentials", "RestConversation", "TaskWithApproval", "Timeline", "WebSocketConversation"]
 

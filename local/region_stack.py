@@ -91,7 +91,7 @@ class RegionStack:
 
     def _start(self) -> RegionStack:
         from handlers.shared.store import Replicas, Store
-        from local.stepfunctions import LambdaDispatcher
+        from local.stepfunctions.interpreter import LambdaDispatcher
 
         shared, region = self.shared, self.region
         config = shared.config
@@ -126,7 +126,7 @@ class RegionStack:
         return f"arn:aws:lambda:{self.region}:{ACCOUNT}:function:{name}"
 
     def _start_websocket(self) -> None:
-        from local.gateway import WebSocketApi
+        from local.apigateway.gateway import WebSocketApi
 
         self.websocket = WebSocketApi(
             lambda event: self.connections.handle(event),
@@ -208,7 +208,7 @@ class RegionStack:
         runs the image's entrypoint (``python -m handlers.longrun``) as a local process with the
         environment the task definition gives the container, talking to moto's HTTP server."""
         from components.workflows import FargateRun, ToolRoute
-        from local.stepfunctions_adapter import LocalTaskDefinition
+        from local.stepfunctions.adapter import LocalTaskDefinition
 
         shared, region = self.shared, self.region
         if shared.moto_url is None:
@@ -311,7 +311,7 @@ class RegionStack:
         from handlers.connection import Connections, ConnectionSettings
         from handlers.health import Health, HealthSettings
         from handlers.router import Router, RouterSettings
-        from local.gateway import RestApi, RestServer
+        from local.apigateway.gateway import RestApi, RestServer
 
         shared, region, config = self.shared, self.region, self.shared.config
         router = Router(

@@ -33,7 +33,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from local.global_tables import DEFAULT_LAG_SECONDS
+from local.dynamodb.global_tables import DEFAULT_LAG_SECONDS
 from local.region_stack import ACCOUNT
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -83,7 +83,7 @@ def _moto_server(host: str, port: int) -> Any:
 
     from moto.server import ThreadedMotoServer
 
-    from local.gateway import PortInUseError
+    from local.apigateway.gateway import PortInUseError
 
     class Server(ThreadedMotoServer):
         failed = False
@@ -211,11 +211,11 @@ class LocalStack:
         from moto import mock_aws
 
         from handlers.shared.table import TABLE_SCHEMA
-        from local.gateway import EventLoopThread
-        from local.global_tables import GlobalTable
-        from local.moto_dynamodb import DynamoDBGuard
+        from local.apigateway.gateway import EventLoopThread
+        from local.dynamodb.global_tables import GlobalTable
+        from local.dynamodb.guard import DynamoDBGuard
         from local.regions import Regions
-        from local.stepfunctions import MOTO_CONFIG, StepFunctionsAdapter
+        from local.stepfunctions.interpreter import MOTO_CONFIG, StepFunctionsAdapter
 
         for name, value in {
             "AWS_ACCESS_KEY_ID": "local",
@@ -261,7 +261,7 @@ class LocalStack:
         import boto3
 
         from handlers.shared.llm import BedrockTransport, LlmClient, RetryPolicy, build_client
-        from local.model import PromptCache, ScriptedModelServer
+        from local.bedrock.model import PromptCache, ScriptedModelServer
 
         region, config = self.region, self.config
         provider = os.environ.get("AGENT_LLM_PROVIDER", "local")
@@ -319,7 +319,7 @@ class LocalStack:
         from handlers.shared.store.replicas import DEFAULT_COOLDOWN_SECONDS
         from handlers.shared.tokens import JwksCache, TokenVerifier
         from local.region_stack import RegionStack, Shared
-        from local.stepfunctions import dispatching
+        from local.stepfunctions.interpreter import dispatching
 
         config = self.config
         self.issuer = LocalIssuer(config.api.auth.audience)
@@ -381,7 +381,7 @@ class LocalStack:
         self.rest, self.websocket = home.rest, home.websocket
 
     def _start_global_endpoint(self) -> None:
-        from local.global_endpoint import GlobalEndpoint
+        from local.route53.global_endpoint import GlobalEndpoint
 
         self.endpoint = GlobalEndpoint(
             {r: (s.rest.url, s.websocket.url) for r, s in self.region_stacks.items()},
@@ -593,7 +593,7 @@ def main(argv: list[str] | None = None) -> int:
         rate, _, burst = args.throttle.partition(",")
         throttle = (float(rate), int(burst or rate))
     from components.config import StackConfigError
-    from local.gateway import PortInUseError
+    from local.apigateway.gateway import PortInUseError
 
     stack_file = Path(args.stack_file) if args.stack_file else ROOT / f"Pulumi.{args.stack}.yaml"
     if not stack_file.exists():

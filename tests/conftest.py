@@ -10,7 +10,7 @@ from moto import mock_aws
 
 from handlers.shared.store import Store
 from handlers.shared.table import TABLE_SCHEMA
-from local.moto_dynamodb import DynamoDBGuard
+from local.dynamodb.guard import DynamoDBGuard
 
 TABLE_NAME = "agent-infra-test"
 REGION = "us-east-1"

@@ -19,8 +19,8 @@ from moto import mock_aws
 
 from handlers.shared.store import Replicas, Store
 from handlers.shared.table import TABLE_SCHEMA
-from local.global_tables import GlobalTable
-from local.moto_dynamodb import DynamoDBGuard
+from local.dynamodb.global_tables import GlobalTable
+from local.dynamodb.guard import DynamoDBGuard
 from local.regions import Regions
 
 TABLE = "agent-infra-regions-test"

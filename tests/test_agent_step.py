@@ -33,7 +33,7 @@ from handlers.shared.turns import (
     state_bytes,
     turn_summary,
 )
-from local.model import converse_response
+from local.bedrock.model import converse_response
 from tests.conftest import REGION, TABLE_NAME
 
 

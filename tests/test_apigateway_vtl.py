@@ -21,7 +21,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from local.apigateway_vtl import (
+from local.apigateway.vtl import (
     MappingTemplateRenderError,
     MappingTemplateSyntaxError,
     RenderedResponse,

@@ -20,7 +20,7 @@ from components.failover import (
 )
 from handlers.shared import table as keys
 from handlers.shared.store import rendezvous_order
-from local.global_endpoint import LOCATION_HEADER, SERVED_BY_HEADER, HealthChecks
+from local.route53.global_endpoint import LOCATION_HEADER, SERVED_BY_HEADER, HealthChecks
 from local.stack import LocalStack, free_port_triple, region_ports
 
 A, B = "us-east-1", "eu-west-1"

@@ -70,7 +70,7 @@ def test_a_port_taken_while_starting_is_reported_the_same_way(tmp_path, monkeypa
     """The port check and the listen are not atomic: a port taken in between (here: the
     check is told all is free) stops the start the same way, and leaves nothing installed."""
     import local.stack
-    from local import stepfunctions_adapter
+    from local.stepfunctions import adapter as stepfunctions_adapter
 
     port = free_port_triple()
     checks = iter([[]])  # the first check sees nothing; the message's own check sees the truth

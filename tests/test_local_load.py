@@ -11,7 +11,7 @@ import time
 import pytest
 import requests
 
-from local.gateway import TokenBucket
+from local.apigateway.gateway import TokenBucket
 from local.stack import LocalStack
 
 TURNS = 50

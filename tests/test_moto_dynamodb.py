@@ -13,7 +13,7 @@ from moto import mock_aws
 from moto.dynamodb.models import dynamodb_backends
 
 from handlers.shared.table import TABLE_SCHEMA
-from local.moto_dynamodb import DynamoDBGuard, _locks_of
+from local.dynamodb.guard import DynamoDBGuard, _locks_of
 from tests.conftest import REGION
 
 ACCOUNT = "123456789012"
@@ -263,7 +263,7 @@ def test_replaced_items_and_query_copies_are_not_kept(client):
 
 
 def test_a_tables_stream_keeps_its_last_records(client):
-    from local.moto_dynamodb import STREAM_RECORDS_KEPT
+    from local.dynamodb.guard import STREAM_RECORDS_KEPT
 
     for n in range(STREAM_RECORDS_KEPT + 50):
         client.put_item(TableName=TABLE, Item=item("W", f"{n:05d}"))
@@ -276,7 +276,7 @@ def test_a_tables_stream_keeps_its_last_records(client):
 
 
 def test_a_cancelled_transaction_on_a_full_stream_leaves_the_records_kept(client):
-    from local.moto_dynamodb import STREAM_RECORDS_KEPT
+    from local.dynamodb.guard import STREAM_RECORDS_KEPT
 
     for n in range(STREAM_RECORDS_KEPT):
         client.put_item(TableName=TABLE, Item=item("W", f"{n:05d}"))

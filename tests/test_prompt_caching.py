@@ -26,7 +26,7 @@ from handlers.shared.llm import (
 from handlers.shared.llm.caching import cache_support, estimate_tokens
 from handlers.shared.store import Message
 from handlers.shared.turns import bounded_history, message_tokens, to_llm_message
-from local.model import PromptCache, converse_response, decide
+from local.bedrock.model import PromptCache, converse_response, decide
 from tests.conftest import REGION, TABLE_NAME
 
 SONNET = "global.anthropic.claude-sonnet-4-5-20250929-v1:0"

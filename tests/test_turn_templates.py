@@ -16,7 +16,7 @@ from components.openapi import (
     RestApiTargets,
     rest_api_document,
 )
-from local.apigateway_vtl import render_request_template, render_response_template
+from local.apigateway.vtl import render_request_template, render_response_template
 
 MACHINE = "arn:aws:states:us-east-1:123456789012:stateMachine:agent-infra-test-turn"
 DOCUMENT = rest_api_document(

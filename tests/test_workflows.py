@@ -41,8 +41,9 @@ from handlers.shared.turns import REPLY_BYTES, REQUEST_BYTES, state_bytes
 from handlers.tools import load_tool
 from handlers.tools.create_ticket import TicketStore
 from handlers.tools.memory import MemoryStore
-from local.model import PromptCache, ScriptedModelServer, converse_response
-from local.stepfunctions import (
+from local.bedrock.model import PromptCache, ScriptedModelServer, converse_response
+from local.stepfunctions.adapter import PAYLOAD_LIMIT_BYTES, payload_bytes
+from local.stepfunctions.interpreter import (
     MOTO_CONFIG,
     LambdaDispatcher,
     StepFunctionsAdapter,
@@ -50,7 +51,6 @@ from local.stepfunctions import (
     instant_retries,
     wait_for_execution,
 )
-from local.stepfunctions_adapter import PAYLOAD_LIMIT_BYTES, payload_bytes
 from tests.conftest import REGION, TABLE_NAME
 from tests.events import json_body, rest_event
 
@@ -661,7 +661,7 @@ DIGEST_TASK = f"arn:aws:ecs:{REGION}:{ACCOUNT}:task-definition/agent-infra-test-
 def long_stack(stack, tmp_path):
     from moto.server import ThreadedMotoServer
 
-    from local.stepfunctions_adapter import LocalTaskDefinition
+    from local.stepfunctions.adapter import LocalTaskDefinition
 
     server = ThreadedMotoServer(port=0, verbose=False)
     server.start()

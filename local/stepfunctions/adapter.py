@@ -641,7 +641,7 @@ class _HttpInvokeTask(StateTaskService):
 # ecs:runTask.sync → the task's container as a local process
 # ---------------------------------------------------------------------------------------------
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 LONGRUN_COMMAND = (sys.executable, "-m", "handlers.longrun")
 """The container's entrypoint, as the image runs it (the Dockerfile's command)."""
 # ECS's default stop timeout when a container definition sets none; Fargate allows at most 120 s

@@ -176,7 +176,7 @@ class GlobalEndpoint:
         return nearest_healthy(location or self.order[0], self.order, self.checks.healthy_regions())
 
     def start(self) -> GlobalEndpoint:
-        from local.gateway import _listen
+        from local.apigateway.gateway import _listen
 
         self._session = self.loop.run(_client_session())
         rest_runner, rest_port = self.loop.run(_listen(self._rest_app(), self.host, self._ports[0]))

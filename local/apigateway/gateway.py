@@ -39,7 +39,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from handlers.shared.streaming import ConnectionGone
-from local.apigateway_vtl import render_request_template, render_response_template
+from local.apigateway.vtl import render_request_template, render_response_template
 
 Handler = Callable[[dict[str, Any]], dict[str, Any]]
 

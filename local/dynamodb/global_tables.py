@@ -49,7 +49,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from local.moto_dynamodb import _locks_of
+from local.dynamodb.guard import _locks_of
 from local.regions import Regions
 
 __all__ = ["DEFAULT_LAG_SECONDS", "GlobalTable", "Replicated"]

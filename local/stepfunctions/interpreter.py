@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from local.stepfunctions_adapter import SYNC_CLIENT_CONFIG, StepFunctionsAdapter
+from local.stepfunctions.adapter import SYNC_CLIENT_CONFIG, StepFunctionsAdapter
 
 __all__ = [
     "MOTO_CONFIG",
