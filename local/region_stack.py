@@ -208,7 +208,7 @@ class RegionStack:
         runs the image's entrypoint (``python -m handlers.longrun``) as a local process with the
         environment the task definition gives the container, talking to moto's HTTP server."""
         from components.workflows import FargateRun, ToolRoute
-        from local.stepfunctions.adapter import LocalTaskDefinition
+        from local.ecs.tasks import LocalTaskDefinition
 
         shared, region = self.shared, self.region
         if shared.moto_url is None:

@@ -514,7 +514,7 @@ def test_a_definition_is_parsed_once_and_its_program_serves_concurrent_execution
 def test_a_definition_being_parsed_is_waited_for_not_parsed_again():
     import time
 
-    from local.stepfunctions.adapter import ProgramCache
+    from local.stepfunctions.overhead import ProgramCache
 
     calls: list[str] = []
 
@@ -1132,7 +1132,7 @@ def run_task_machine(provider: str = "FARGATE_SPOT", extra: dict | None = None) 
 
 @pytest.fixture
 def ecs(aws, tmp_path, monkeypatch):
-    from local.stepfunctions.adapter import LocalTaskDefinition
+    from local.ecs.tasks import LocalTaskDefinition
 
     monkeypatch.setenv("LEAK_CHECK", "the parent's environment")
     script = tmp_path / "entrypoint.py"
@@ -1202,7 +1202,7 @@ def test_only_a_spot_task_is_interrupted(ecs):
 
 
 def test_a_container_that_cannot_start_stops_with_task_failed_to_start(ecs, tmp_path):
-    from local.stepfunctions.adapter import LocalTaskDefinition
+    from local.ecs.tasks import LocalTaskDefinition
 
     ecs.adapter.ecs.register(LocalTaskDefinition(TASK_DEF, "tool", {}, command=(str(tmp_path / "missing"),)))
     caught = json.loads(ecs.run(run_task_machine(), {})["output"])

@@ -42,7 +42,6 @@ from handlers.tools import load_tool
 from handlers.tools.create_ticket import TicketStore
 from handlers.tools.memory import MemoryStore
 from local.bedrock.model import PromptCache, ScriptedModelServer, converse_response
-from local.stepfunctions.adapter import PAYLOAD_LIMIT_BYTES, payload_bytes
 from local.stepfunctions.interpreter import (
     MOTO_CONFIG,
     LambdaDispatcher,
@@ -51,6 +50,7 @@ from local.stepfunctions.interpreter import (
     instant_retries,
     wait_for_execution,
 )
+from local.stepfunctions.payload import PAYLOAD_LIMIT_BYTES, payload_bytes
 from tests.conftest import REGION, TABLE_NAME
 from tests.events import json_body, rest_event
 
@@ -661,7 +661,7 @@ DIGEST_TASK = f"arn:aws:ecs:{REGION}:{ACCOUNT}:task-definition/agent-infra-test-
 def long_stack(stack, tmp_path):
     from moto.server import ThreadedMotoServer
 
-    from local.stepfunctions.adapter import LocalTaskDefinition
+    from local.ecs.tasks import LocalTaskDefinition
 
     server = ThreadedMotoServer(port=0, verbose=False)
     server.start()

@@ -1,0 +1,1 @@
+"""The local emulation of one AWS service (see its modules)."""
