@@ -2,7 +2,7 @@
 
 Pure: no Pulumi import. ``GlobalRouting`` deploys one health check per region with these
 values and latency records that skip an unhealthy region; the local global endpoint
-(``local/global_endpoint.py``) runs the same rules against the local regions, so the failover
+(``local/route53/global_endpoint.py``) runs the same rules against the local regions, so the failover
 drill measures what the deployed records do, on a scaled clock.
 
 - A health check probes ``HEALTH_PATH`` every ``HEALTH_CHECK_INTERVAL_SECONDS`` (10 or 30:

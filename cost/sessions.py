@@ -5,7 +5,7 @@ prepare and recorded by its own record (``handlers.agent_step``, on a moto table
 history is read back from the store as a deployed turn reads it, cut to
 ``llm.historyTokens``, with the prompt cache's checkpoints where the stack's model takes
 them), and each request's input side is counted by the local stand-in's prompt cache
-(``local.model.PromptCache``: what a checkpoint written within the TTL lets the next call
+(``local.bedrock.model.PromptCache``: what a checkpoint written within the TTL lets the next call
 read). Only the answers are made up: a final answer of ``answer_tokens`` of English prose,
 and, in the session's tool turns, one ``calculator`` call first.
 

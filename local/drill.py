@@ -7,7 +7,7 @@ non-zero when a goal is missed.
     python -m local.drill --endpoint https://api.<zone> --ws-endpoint wss://ws.<zone> \\
         --token ... --api-key ...              (the clients against a deployed stack)
 
-Scenario "failover": clients converse through the global endpoint (``local/global_endpoint.py``,
+Scenario "failover": clients converse through the global endpoint (``local/route53/global_endpoint.py``,
 Route 53's rules on a clock ``--scale`` times faster), over REST and WebSocket, from the
 regions' locations, and a Standard task waits for an approval in the first region (A). A is
 killed mid-run (its gateways drop every connection, its functions fail, its replica stops

@@ -10,7 +10,7 @@
   definitions run in moto's Step Functions interpreter;
 - the REST routes and the WebSocket API are served on loopback with API Gateway's paths,
   statuses and event shapes, JWT auth included (a local issuer; a dev token is printed);
-- the LLM is the local stand-in (``local/model.py``) unless ``AGENT_LLM_PROVIDER`` says
+- the LLM is the local stand-in (``local/bedrock/model.py``) unless ``AGENT_LLM_PROVIDER`` says
   ``bedrock`` or ``openai`` (with ``AGENT_LLM_MODEL``, ``AGENT_LLM_ENDPOINTS`` as JSON and,
   for openai, ``AGENT_LLM_API_KEY``): then the real endpoints are called.
 """
@@ -128,8 +128,8 @@ class LocalStack:
 
     One region by default (the stack's home region), or the ``regions`` given: each region is
     a ``RegionStack`` (local/region_stack.py), the table is one global table with a replica
-    in each (local/global_tables.py), and a global endpoint answers like the deployed Route 53
-    records (local/global_endpoint.py) on ``api_port``/``ws_port``; the regions listen on
+    in each (local/dynamodb/global_tables.py), and a global endpoint answers like the deployed Route 53
+    records (local/route53/global_endpoint.py) on ``api_port``/``ws_port``; the regions listen on
     ``region_ports`` (REST, WebSocket) each."""
 
     def __init__(
@@ -228,7 +228,7 @@ class LocalStack:
         self._mock.start()
         self._stoppers.append(self._mock.stop)
         # moto's DynamoDB, safe for the stack's concurrent callers (a lock per table, held
-        # only inside moto) and transactions that do not copy the table (local/moto_dynamodb.py).
+        # only inside moto) and transactions that do not copy the table (local/dynamodb/guard.py).
         self._dynamodb_guard = DynamoDBGuard().install()
         self._stoppers.append(self._dynamodb_guard.uninstall)
         # What Step Functions does and moto lacks (StartSyncExecution, SendTaskFailure's cause,
@@ -631,7 +631,7 @@ def main(argv: list[str] | None = None) -> int:
     gc.freeze()
     Path(args.state_file).parent.mkdir(parents=True, exist_ok=True)
     # Another process (make demo, or a user with echo) interrupts the next Fargate Spot task
-    # by writing this file (local.stepfunctions_adapter.LocalEcs.spot_trigger).
+    # by writing this file (local.ecs.tasks.LocalEcs.spot_trigger).
     spot_trigger = Path(args.state_file).with_name("spot-interruption")
     spot_trigger.unlink(missing_ok=True)
     stack.adapter.ecs.spot_trigger = spot_trigger

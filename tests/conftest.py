@@ -32,7 +32,7 @@ def aws_credentials(monkeypatch):
 def dynamodb(aws_credentials):
     """A moto DynamoDB client with the agent table created from TABLE_SCHEMA.
 
-    Guarded (local/moto_dynamodb.py) as in the local stack: moto checks a ConditionExpression
+    Guarded (local/dynamodb/guard.py) as in the local stack: moto checks a ConditionExpression
     and writes in two steps, so two threads could both pass one check; DynamoDB evaluates the
     condition and writes atomically, and under the guard each request to a table runs whole.
     https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/WorkingWithItems.html#WorkingWithItems.ConditionalUpdate

@@ -1,6 +1,6 @@
 """Two (or three) moto regions joined as one global table, for the store's multi-region tests.
 
-``TwoRegions`` is moto with the table in each region (``local.global_tables.GlobalTable``,
+``TwoRegions`` is moto with the table in each region (``local.dynamodb.global_tables.GlobalTable``,
 replicating only when a test says so: every interleaving of writes and replication is the
 test's to choose) and a store per region whose calls to a replica can be cut, one store at a
 time: a network partition between one region's functions and another region's replica.

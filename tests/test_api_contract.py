@@ -43,7 +43,7 @@ CHECKS = [
 def api():
     running = LocalStack("dev", moto_port=None, log=lambda entry: None, throttle=(10_000, 20_000)).start()
     # The stack's start goes on in two threads that parse the state machine definitions
-    # (local/stepfunctions_adapter.py, validating_in_background): moto's parser calls
+    # (local/stepfunctions/adapter.py, validating_in_background): moto's parser calls
     # ast.literal_eval for every string, and this thread builds ASTs too (pytest rewriting the
     # hypothesis and schemathesis modules imported on first use, hypothesis reading its
     # filters' lambdas), the race of gh-106905 above. The tests begin once those parses are done.

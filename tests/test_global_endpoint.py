@@ -1,6 +1,6 @@
 """The local global endpoint: Route 53's latency routing and health checks, run for real.
 
-Unit tests of the rules (components/failover.py, local/global_endpoint.py's HealthChecks),
+Unit tests of the rules (components/failover.py, local/route53/global_endpoint.py's HealthChecks),
 then a two-region local stack: a client is sent to its nearest region, a region killed drops
 every connection and is left out after the health check's threshold, and a session served in
 one region is written in its home replica in the other."""

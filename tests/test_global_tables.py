@@ -1,4 +1,4 @@
-"""The local global table (local/global_tables.py): replication as AWS documents it.
+"""The local global table (local/dynamodb/global_tables.py): replication as AWS documents it.
 
 Last writer wins per item, deletes included; writes held while a region is down and sent when
 it returns; the lag; TTL deletes replicated; a cancelled transaction never replicated.

@@ -1,4 +1,4 @@
-"""local/moto_dynamodb.py: moto's DynamoDB with per-table locks, transactions that keep only
+"""local/dynamodb/guard.py: moto's DynamoDB with per-table locks, transactions that keep only
 the items they touch, and Queries that read one partition."""
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Prompt caching and the bounded history, through the real prepare and record on moto.
 
-The model is the local stand-in's rules with its prompt cache (``local.model.PromptCache``):
+The model is the local stand-in's rules with its prompt cache (``local.bedrock.model.PromptCache``):
 usage comes from what each request's checkpoints would read and write, so these tests see
 cache hits happen, or not, from the requests the turn really builds.
 """

@@ -1,4 +1,4 @@
-"""local/stepfunctions_adapter.py: StartSyncExecution, SendTaskFailure's cause, JSONata, the
+"""local/stepfunctions/adapter.py: StartSyncExecution, SendTaskFailure's cause, JSONata, the
 Bedrock Converse SDK integration and the HTTP Task, on moto's interpreter, through boto3."""
 
 from __future__ import annotations

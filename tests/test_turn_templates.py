@@ -1,5 +1,5 @@
 """The chat route's real mapping templates, rendered with a Velocity engine that behaves like API
-Gateway's (``local/apigateway_vtl.py``), for hostile values of every field the caller controls."""
+Gateway's (``local/apigateway/vtl.py``), for hostile values of every field the caller controls."""
 
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """The generated state machines, executed by moto's Step Functions interpreter.
 
-Every Lambda task runs the real handler in-process (local/stepfunctions.py); the model call
+Every Lambda task runs the real handler in-process (local/stepfunctions/interpreter.py); the model call
 is the state machine's own Converse task, answered over HTTP by a scripted model
-(local/model.py) through the Step Functions adapter. Each scenario asserts on the
+(local/bedrock/model.py) through the Step Functions adapter. Each scenario asserts on the
 execution's output or error and on the table.
 """
 

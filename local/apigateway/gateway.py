@@ -12,14 +12,18 @@ Gateway does with it, in API Gateway's order:
    Schema draft 4 validator as API Gateway does
    (https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-method-request-validation.html);
 5. integrate: ``aws_proxy`` builds the REST proxy event and calls the function; ``aws`` renders
-   the operation's real request template (``local.apigateway_vtl``), calls Step Functions'
-   ``StartSyncExecution`` through boto3 (``local.stepfunctions_adapter`` answers it), and
+   the operation's real request template (``local.apigateway.vtl``), calls Step Functions'
+   ``StartSyncExecution`` through boto3 (``local.stepfunctions.adapter`` answers it), and
    renders the real response template over the answer; the integration's timeout gives
    INTEGRATION_TIMEOUT (504);
 6. API Gateway's own answers are the document's gateway responses, rendered the same way.
 
 The servers are aiohttp's (HTTP and WebSocket on one event loop in a background thread); the
 integrations are blocking and run on a thread pool, so a slow turn never holds up the others.
+
+Not emulated: TLS and custom domain names (plain HTTP on 127.0.0.1), usage plans' quotas (a
+key is checked, never counted), WAF, and API Gateway's access and execution logs (the stack
+logs each request its own way).
 """
 
 from __future__ import annotations

@@ -31,6 +31,9 @@ Test presence with `#if("$!x" != "")`, never with `#if($x)`.
 The engine is a private copy of airspeed's `airspeed.operators`, loaded under another module name
 and patched in `_build_engine()` -- the one place this module changes airspeed. The `airspeed`
 package other code imports is untouched.
+
+Not emulated: HTTP APIs' parameter mapping (REST templates only), and the Velocity features
+API Gateway's documentation does not list, where AWS's behaviour is unrecorded.
 """
 
 from __future__ import annotations
@@ -318,7 +321,7 @@ _UNSUPPORTED_ESCAPES = {
 
 def _unsupported_regex(regex: str, what: str) -> MappingTemplateRenderError:
     return MappingTemplateRenderError(
-        f"Java regex {regex!r} uses {what}, which local/apigateway_vtl.py does not translate to Python"
+        f"Java regex {regex!r} uses {what}, which local/apigateway/vtl.py does not translate to Python"
     )
 
 
@@ -700,7 +703,7 @@ def _invoke(target: Any, name: str, args: list[Any]) -> Any:
         if name not in table:
             if name in unimplemented:
                 raise MappingTemplateRenderError(
-                    f"{kind}.{name}() is a Java method local/apigateway_vtl.py does not implement; add it there"
+                    f"{kind}.{name}() is a Java method local/apigateway/vtl.py does not implement; add it there"
                 )
             return None
         method, args = table[name], [target, *args]
@@ -1063,7 +1066,7 @@ def _context(context: Mapping[str, Any], *, response: bool) -> dict[str, Any]:
             if value is not None and not isinstance(value, (dict, list)):
                 authorizer[key] = _java_string(value)
     result["requestOverride"] = _NotHere(
-        "$context.requestOverride is not supported by local/apigateway_vtl.py"
+        "$context.requestOverride is not supported by local/apigateway/vtl.py"
         if not response
         else "$context.requestOverride can only be set in a request template [overrides]"
     )

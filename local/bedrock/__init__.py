@@ -1,1 +1,2 @@
-"""The local emulation of one AWS service (see its modules)."""
+"""Amazon Bedrock: ``model`` is the stand-in model, speaking the Converse wire format, with
+Bedrock's prompt-cache accounting."""

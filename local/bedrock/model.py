@@ -24,6 +24,9 @@ request's prefix up to a ``cachePoint`` that an earlier request wrote within the
 from the cache, the prefix up to its last checkpoint past that is written, and
 ``inputTokens`` is only the rest; so tests and ``make cost`` measure cache hits, not assume
 them.
+
+Not emulated: any model's judgement (the rules above are all it knows), ConverseStream,
+guardrails, and Bedrock's quotas and throttling (its only failure is the scripted 503).
 """
 
 from __future__ import annotations

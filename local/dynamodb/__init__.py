@@ -1,1 +1,2 @@
-"""The local emulation of one AWS service (see its modules)."""
+"""DynamoDB: ``guard`` makes moto's tables safe for concurrent callers; ``global_tables`` joins
+one table per local region into a global table."""

@@ -29,7 +29,7 @@ region and replicates every write of each replica to the others, as DynamoDB glo
 How: the stream. Each write a replica takes adds a record to its moto stream shard
 (NEW_AND_OLD_IMAGES); the record is stamped, as it is added, with the write's timestamp and
 the region it was made in. The replicator thread reads each shard (under the table's lock
-from ``local.moto_dynamodb``, so it never sees half a transaction, and records of a cancelled
+from ``local.dynamodb.guard``, so it never sees half a transaction, and records of a cancelled
 one are gone), queues each local write for every other replica, and after the lag applies it
 there through moto's own backend. Applied writes are stamped with their origin and time and
 are not replicated again. What this does not emulate: replication metrics, the
@@ -176,7 +176,7 @@ class GlobalTable:
 
     @contextlib.contextmanager
     def _locked(self, region: str) -> Iterator[Any]:
-        """The replica's table, with moto's lock of it held (local/moto_dynamodb.py)."""
+        """The replica's table, with moto's lock of it held (local/dynamodb/guard.py)."""
         backend = self.backend(region)
         with _locks_of(backend).table(self.name):
             yield backend

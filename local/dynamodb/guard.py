@@ -30,6 +30,9 @@ edits moto's files):
    replaced included; those records hold the items weakly here, so an item lives as long
    as the table (or a caller) has it. And a table's stream keeps its last
    ``STREAM_RECORDS_KEPT`` records per shard (DynamoDB keeps them 24 hours; moto, forever).
+
+This changes how moto runs, not what DynamoDB answers: DynamoDB's behaviour is moto's, and
+what moto does not emulate (capacity, throttling, indexes kept as AWS keeps them) stays so.
 """
 
 from __future__ import annotations

@@ -1,1 +1,2 @@
-"""The local emulation of one AWS service (see its modules)."""
+"""Amazon ECS, as far as ``ecs:runTask.sync`` needs it: ``tasks.LocalEcs`` runs a task's container
+as a local process."""

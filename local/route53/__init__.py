@@ -1,1 +1,2 @@
-"""The local emulation of one AWS service (see its modules)."""
+"""Route 53: ``global_endpoint`` answers the global names as the deployed latency records and
+health checks would."""

@@ -15,7 +15,7 @@ JSONata                            ``jsonata-python`` as the interpreter's evalu
                                    holding null is null (not undefined), whole numbers are
                                    JavaScript's (3.0 prints 3).
 ``aws-sdk:bedrockruntime:*``       sent as a real HTTP request to a configurable Converse
-                                   endpoint (e.g. ``local.model.ScriptedModelServer``), with
+                                   endpoint (e.g. ``local.bedrock.model.ScriptedModelServer``), with
                                    PascalCase parameters and results and SDK error names.
 ``aws-sdk:*`` parameters           PascalCase only, as AWS takes them: a key in another case
                                    (``tableName``) is refused, naming the PascalCase wanted.

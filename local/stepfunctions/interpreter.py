@@ -8,8 +8,12 @@ definitions' Retry and Catch match exactly as on AWS.
 
 Used by the workflow tests and by the local stack. What AWS does and moto's API lacks
 (StartSyncExecution, SendTaskFailure's cause, JSONata, the Bedrock SDK integration and the HTTP
-Task) is added by ``StepFunctionsAdapter`` (local/stepfunctions_adapter.py), installed with
+Task) is added by ``StepFunctionsAdapter`` (local/stepfunctions/adapter.py), installed with
 ``with StepFunctionsAdapter(...):`` inside ``mock_aws(config=MOTO_CONFIG)``.
+
+Not emulated: Lambda's runtime (the handler runs in this process: no cold start, memory or
+concurrency limit, no separate environment), and the function's timeout (the context's
+remaining time is reported; nothing stops a handler that overruns it).
 """
 
 from __future__ import annotations
