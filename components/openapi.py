@@ -417,7 +417,9 @@ def rest_api_document(targets: RestApiTargets, title: str = "agent-infra") -> di
                         "type": "token",
                         "authorizerUri": targets.authorizer_invoke_arn,
                         "authorizerResultTtlInSeconds": AUTHORIZER_TTL_SECONDS,
-                        "identityValidationExpression": "^Bearer [-0-9A-Za-z._~+/]+=*$",
+                        # The scheme in any case (RFC 7235 section 2.1: "a case-insensitive token",
+                        # https://www.rfc-editor.org/rfc/rfc7235#section-2.1), then the token68.
+                        "identityValidationExpression": "^[Bb][Ee][Aa][Rr][Ee][Rr] +[-0-9A-Za-z._~+/]+=*$",
                     },
                 },
                 "api_key": {"type": "apiKey", "name": "x-api-key", "in": "header"},

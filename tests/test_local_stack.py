@@ -69,6 +69,16 @@ def test_auth_failures(stack):
         }
 
 
+def test_the_authorization_scheme_is_matched_in_any_case(stack):
+    """RFC 7235 section 2.1: the scheme is case-insensitive; `bearer` was refused with 401."""
+    for scheme in ("bearer", "BEARER", "Bearer"):
+        headers = {"Authorization": f"{scheme} {stack.dev_token}", "x-api-key": stack.api_key}
+        assert requests.get(f"{stack.rest.url}/v1/sessions", headers=headers, timeout=10).status_code == 200, scheme
+    for wrong in (f"Basic {stack.dev_token}", f"Bearer{stack.dev_token}", stack.dev_token):
+        headers = {"Authorization": wrong, "x-api-key": stack.api_key}
+        assert requests.get(f"{stack.rest.url}/v1/sessions", headers=headers, timeout=10).status_code == 401, wrong
+
+
 def refusal(response) -> str:
     assert response.status_code == 400, response.text
     assert response.headers["x-amzn-ErrorType"] == "BAD_REQUEST_BODY"
