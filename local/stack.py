@@ -79,8 +79,6 @@ def _moto_server(host: str, port: int) -> Any:
     """moto's HTTP server, started; ``PortInUseError`` when the port is taken. (moto's
     ``ThreadedMotoServer.start`` waits forever then: werkzeug's bind fails in the server's
     thread, which prints a line and exits; so the port is tried here first.)"""
-    import socket
-
     from moto.server import ThreadedMotoServer
 
     from local.gateway import PortInUseError
@@ -95,11 +93,8 @@ def _moto_server(host: str, port: int) -> Any:
                 self.failed = True
                 self._server_ready_event.set()
 
-    with socket.socket() as probe:
-        try:
-            probe.bind((host, port))
-        except OSError as error:
-            raise PortInUseError(error.errno, f"{host}:{port} is already in use") from None
+    if not port_free(host, port):
+        raise PortInUseError(f"{host}:{port} is already in use")
     server = Server(ip_address=host, port=port, verbose=False)
     server.start()
     if server.failed:
@@ -467,18 +462,28 @@ def region_ports(port: int, regions: Sequence[str]) -> list[tuple[int, int]]:
     return [(port + 3 + 2 * i, port + 4 + 2 * i) for i in range(len(regions))] if len(regions) > 1 else []
 
 
-def taken_ports(host: str, port: int, regions: Sequence[str] = ("",)) -> list[tuple[int, str]]:
-    """Of the stack's ports from PORT on (``port_roles``), those another process listens on."""
+def port_free(host: str, port: int) -> bool:
+    """Whether the stack's servers can listen on ``port``: bound as they bind, with SO_REUSEADDR
+    (asyncio's create_server sets it on Unix,
+    https://docs.python.org/3/library/asyncio-eventloop.html#asyncio.loop.create_server, and
+    werkzeug's server is an http.server.HTTPServer, whose allow_reuse_address is true). So the
+    connections a stopped stack leaves in TIME_WAIT do not count; a listener does."""
     import socket
 
-    taken = []
-    for offset, role in enumerate(port_roles(regions)):
-        with socket.socket() as probe:
-            try:
-                probe.bind((host, port + offset))
-            except OSError:
-                taken.append((port + offset, role))
-    return taken
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def taken_ports(host: str, port: int, regions: Sequence[str] = ("",)) -> list[tuple[int, str]]:
+    """Of the stack's ports from PORT on (``port_roles``), those another process listens on."""
+    return [
+        (port + offset, role) for offset, role in enumerate(port_roles(regions)) if not port_free(host, port + offset)
+    ]
 
 
 def free_port_triple(host: str = "127.0.0.1", regions: Sequence[str] = ("",)) -> int:

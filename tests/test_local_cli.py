@@ -123,3 +123,36 @@ def test_a_region_the_stack_does_not_know_is_a_config_error(capsys):
     status = local.stack.main(["--port", str(port), "--regions", "us-east-1,mars-1", "--state-file", "/dev/null"])
     assert status == 2
     assert "mars-1 is not an AWS region" in capsys.readouterr().err
+
+
+def test_a_port_left_in_time_wait_by_a_stopped_stack_is_free_again():
+    """Ctrl-C, then make dev again at once: the old stack's connections sit in TIME_WAIT on its
+    ports for up to a minute. The servers bind with SO_REUSEADDR, so they can listen there;
+    the port check must agree, and still see a real listener."""
+    import local.stack
+
+    port = free_port_triple()
+    server = socket.socket()
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the stack's servers bind
+    server.bind(("127.0.0.1", port))
+    server.listen()
+    client = socket.create_connection(("127.0.0.1", port))
+    accepted, _ = server.accept()
+    accepted.close()  # the server side closes first: its end of the connection waits in TIME_WAIT
+    client.recv(1)
+    client.close()
+    server.close()
+    with socket.socket() as plain:  # what the old probe did: TIME_WAIT counted as taken
+        try:
+            plain.bind(("127.0.0.1", port))
+        except OSError:
+            pass
+        else:
+            raise AssertionError("no connection in TIME_WAIT on the port: the test proves nothing")
+
+    assert local.stack.taken_ports("127.0.0.1", port) == []
+    with socket.socket() as other:  # another make dev listening there is still seen
+        other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        other.bind(("127.0.0.1", port))
+        other.listen()
+        assert local.stack.taken_ports("127.0.0.1", port) == [(port, "REST API")]
