@@ -553,6 +553,44 @@ def log_json_lines() -> None:
     threading.excepthook = thread_exception
 
 
+def _running(pid: Any) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)  # signal 0: only whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, under another user
+        return True
+    return True
+
+
+def write_state(path: Path, state: dict[str, Any]) -> dict[str, Any] | None:
+    """Write where `make demo` finds this stack, marked with this process's id; return the
+    state it replaces when that stack still runs (a second make dev on other ports)."""
+    try:
+        previous = json.loads(path.read_text())
+    except (OSError, ValueError):
+        previous = None
+    path.write_text(json.dumps({**state, "pid": os.getpid()}))
+    return previous if isinstance(previous, dict) and _running(previous.get("pid")) else None
+
+
+def release_state(path: Path, replaced: dict[str, Any] | None) -> None:
+    """On stopping: only the stack the file names removes it (another one that started since
+    owns it now), and gives it back to the stack it replaced if that one still runs."""
+    try:
+        current = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return
+    if not isinstance(current, dict) or current.get("pid") != os.getpid():
+        return
+    if replaced is not None and _running(replaced.get("pid")):
+        path.write_text(json.dumps(replaced))
+    else:
+        path.unlink(missing_ok=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="run the agent stack locally")
     parser.add_argument("--stack", default="dev")
@@ -640,17 +678,16 @@ def main(argv: list[str] | None = None) -> int:
     spot_trigger = Path(args.state_file).with_name("spot-interruption")
     spot_trigger.unlink(missing_ok=True)
     stack.adapter.ecs.spot_trigger = spot_trigger
-    Path(args.state_file).write_text(
-        json.dumps(
-            {
-                "rest": stack.rest.url,
-                "websocket": stack.websocket.url,
-                "token": stack.dev_token,
-                "apiKey": stack.api_key,
-                "moto": stack.moto_url,
-                "spotInterruption": str(spot_trigger),
-            }
-        )
+    replaced = write_state(
+        Path(args.state_file),
+        {
+            "rest": stack.rest.url,
+            "websocket": stack.websocket.url,
+            "token": stack.dev_token,
+            "apiKey": stack.api_key,
+            "moto": stack.moto_url,
+            "spotInterruption": str(spot_trigger),
+        },
     )
     print(stack.banner(), flush=True)
     stopped = threading.Event()
@@ -659,7 +696,7 @@ def main(argv: list[str] | None = None) -> int:
     stopped.wait()
     _log_line({"service": "local-stack", "message": "stopping"})
     stack.stop()
-    Path(args.state_file).unlink(missing_ok=True)
+    release_state(Path(args.state_file), replaced)
     _log_line({"service": "local-stack", "message": "stopped"})
     return 0
 

@@ -156,3 +156,45 @@ def test_a_port_left_in_time_wait_by_a_stopped_stack_is_free_again():
         other.bind(("127.0.0.1", port))
         other.listen()
         assert local.stack.taken_ports("127.0.0.1", port) == [(port, "REST API")]
+
+
+def _start_stack(port: int, state_file: Path) -> subprocess.Popen:
+    process = subprocess.Popen(  # noqa: S603 - this interpreter, this repository's module
+        [sys.executable, "-m", "local.stack", "--port", str(port), "--state-file", str(state_file)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    for line in process.stdout:
+        if "local stack is up" in line:
+            return process
+    raise AssertionError(f"the stack on {port} did not start: exit {process.wait()}")
+
+
+def _stop(process: subprocess.Popen) -> None:
+    import signal
+
+    process.send_signal(signal.SIGINT)
+    rest, _ = process.communicate(timeout=60)
+    assert process.returncode == 0, rest
+
+
+def test_a_second_stack_stopping_leaves_the_first_one_findable(tmp_path):
+    """Two make dev on other ports: the second one's Ctrl-C deleted build/local-stack.json while
+    the first still ran, and make demo reported no stack. Now the file goes back to the first,
+    and goes away when the last one stops."""
+    state_file = tmp_path / "local-stack.json"
+    first = _start_stack(free_port_triple(), state_file)
+    try:
+        first_state = json.loads(state_file.read_text())
+        assert first_state["pid"] == first.pid
+        second = _start_stack(free_port_triple(), state_file)
+        try:
+            assert json.loads(state_file.read_text())["pid"] == second.pid
+        finally:
+            _stop(second)
+        assert json.loads(state_file.read_text()) == first_state
+    finally:
+        _stop(first)
+    assert not state_file.exists()
