@@ -112,7 +112,12 @@ def read_stack_file(path: Path) -> dict[str, Any]:
 def _log_line(fields: dict[str, Any]) -> None:
     print(
         json.dumps(
-            {"timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "service": "local-gateway", **fields}
+            {
+                "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "level": "INFO",
+                "service": "local-gateway",
+                **fields,
+            }
         ),
         flush=True,
     )
@@ -431,6 +436,7 @@ class LocalStack:
             f"  AWS (moto) {self.moto_url or 'in-process only'}   table {self.table_name}",
             f"  dev token  {self.dev_token}",
             f"  API key    {self.api_key}   (x-api-key, as each client of a deployed stack has)",
+            throttle_line(*(self.throttle or (self.config.api.rate_limit, self.config.api.burst_limit))),
             "",
             "try:",
             f"  curl -s -X POST {self.rest.url}/v1/sessions/{session}/messages \\",
@@ -441,6 +447,12 @@ class LocalStack:
             "make demo runs a scripted conversation against it; Ctrl-C stops it.",
         ]
         return "\n".join(lines)
+
+
+def throttle_line(rate: float, burst: int) -> str:
+    """The banner's line of the stage's throttling (the stack file's api.rateLimit and
+    burstLimit, as deployed): a client that sends more gets 429."""
+    return f"  throttle   {rate:g} requests/s, burst {burst} (api.rateLimit, api.burstLimit); above it: 429"
 
 
 PORT_ROLES = ("REST API", "WebSocket API", "moto (the AWS endpoint)")
@@ -689,10 +701,11 @@ def main(argv: list[str] | None = None) -> int:
             "spotInterruption": str(spot_trigger),
         },
     )
-    print(stack.banner(), flush=True)
+    # Ctrl-C stops the stack from the moment the banner says it is up.
     stopped = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stopped.set())
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    print(stack.banner(), flush=True)
     stopped.wait()
     _log_line({"service": "local-stack", "message": "stopping"})
     stack.stop()

@@ -172,12 +172,14 @@ def _start_stack(port: int, state_file: Path) -> subprocess.Popen:
     raise AssertionError(f"the stack on {port} did not start: exit {process.wait()}")
 
 
-def _stop(process: subprocess.Popen) -> None:
+def _stop(process: subprocess.Popen) -> list[dict]:
+    """Ctrl-C; the JSON lines it writes from then on."""
     import signal
 
     process.send_signal(signal.SIGINT)
     rest, _ = process.communicate(timeout=60)
     assert process.returncode == 0, rest
+    return [json.loads(line) for line in rest.splitlines() if line.startswith("{")]
 
 
 def test_a_second_stack_stopping_leaves_the_first_one_findable(tmp_path):
@@ -196,5 +198,8 @@ def test_a_second_stack_stopping_leaves_the_first_one_findable(tmp_path):
             _stop(second)
         assert json.loads(state_file.read_text()) == first_state
     finally:
-        _stop(first)
+        lines = _stop(first)
     assert not state_file.exists()
+    # The README's promise: `level` and `service` in each line (the stack's own included).
+    assert [line["message"] for line in lines] == ["stopping", "stopped"]
+    assert all(line["level"] == "INFO" and line["service"] == "local-stack" for line in lines)

@@ -359,3 +359,22 @@ def test_validator_errors_read_as_a_deployed_api_gateway_writes_them():
     assert reason({**valid, "transactionState": "INVALID"}) == (
         '[instance value ("INVALID") not found in enum (possible values: ["CREATED","SENT"])]'
     )
+
+
+def test_the_readmes_curl_answers_what_the_readme_quotes(stack):
+    """The banner's curl, sent as printed, answers the README's quoted JSON: the same message id
+    (its format included), answer, tool calls and usage; only the session id is the banner's."""
+    import re
+    import shlex
+    from pathlib import Path
+
+    banner = stack.banner()
+    command = shlex.split(banner[banner.index("curl ") : banner.index("\n\nmake demo")].replace("\\\n", " "))
+    headers = dict(command[i + 1].split(": ", 1) for i, arg in enumerate(command) if arg == "-H")
+    url = next(arg for arg in command if arg.startswith("http"))
+    answer = requests.post(url, headers=headers, data=command[command.index("-d") + 1], timeout=30)
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    quoted = json.loads(re.search(r"and the `curl` line answers:\n\n```json\n(.*?)```", readme, flags=re.S)[1])
+    session = url.split("/sessions/")[1].split("/")[0]
+    assert answer.status_code == 200
+    assert answer.json() == {**quoted, "sessionId": session}
