@@ -16,7 +16,13 @@ PY_VERSION := import sys; print("%d.%d" % sys.version_info[:2])
 ifneq ($(origin PYTHON),file)
 WANT_PYTHON := $(shell $(PYTHON) -c '$(PY_VERSION)' 2>/dev/null)
 ifeq ($(WANT_PYTHON),)
-$(error PYTHON=$(PYTHON) does not run here; name an installed interpreter, e.g. PYTHON=python3.13)
+# Which of the usual names do run here (a pyenv shim of a version pyenv has not installed is on
+# PATH but does not run), so the message suggests only those.
+RUNNING_PYTHONS := $(strip $(foreach p,python3.14 python3.13 python3.12 python3.11 python3,\
+  $(if $(shell $(p) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null && echo y),$(p))))
+$(error PYTHON=$(PYTHON) does not run here (not on PATH, or a pyenv shim of a version pyenv has not\
+  installed: see `pyenv versions`); $(if $(RUNNING_PYTHONS),Python 3.11+ here: $(RUNNING_PYTHONS),\
+  no Python 3.11+ runs here: install one))
 endif
 HAVE_PYTHON := $(shell test -x $(BIN)/python && $(BIN)/python -c '$(PY_VERSION)' 2>/dev/null)
 ifneq ($(HAVE_PYTHON),$(WANT_PYTHON))
@@ -38,7 +44,7 @@ $(STAMP): requirements.txt requirements-dev.txt constraints.txt $(OTHER_PYTHON)
 	  $(PYTHON) -m venv $(VENV); \
 	}
 	@echo "make: installing the pinned requirements into $(VENV): pulumi, pulumi-aws, moto, boto3 and"
-	@echo "      their dependencies, about 100 packages and 650 MB. With a cold pip cache this downloads"
+	@echo "      their dependencies, about 130 packages and 950 MB. With a cold pip cache this downloads"
 	@echo "      them all and takes several minutes; it runs again only when a requirements file changes."
 	$(BIN)/python -m pip install --disable-pip-version-check --progress-bar $$(test -t 1 && echo on || echo off) \
 	  -r requirements-dev.txt -c constraints.txt
@@ -55,10 +61,11 @@ $(VALIDATORS): validators/package.json validators/package-lock.json
 	cd validators && npm ci --no-audit --no-fund --loglevel=error
 	touch $(VALIDATORS)
 
-## dev: the whole stack on this machine (moto, the real handlers and state machines, the APIs on localhost; PORT=8080);
+## dev: the whole stack on this machine (moto, the real handlers and state machines, the APIs on localhost; PORT=8080,
+## STACK=dev: the stack file Pulumi.<STACK>.yaml, its throttling included);
 ## REGIONS=us-east-1,eu-west-1 runs several regions behind a global endpoint (REPLICATION_LAG_MS=1000 by default)
 dev: $(STAMP)
-	@$(BIN)/python -m local.stack --port $(PORT) $(if $(REGIONS),--regions $(REGIONS)) \
+	@$(BIN)/python -m local.stack --port $(PORT) --stack $(STACK) $(if $(REGIONS),--regions $(REGIONS)) \
 	  $(if $(REPLICATION_LAG_MS),--replication-lag-ms $(REPLICATION_LAG_MS))
 
 ## drill: two local regions, 20 clients, the first region killed and brought back, then one session through both at

@@ -88,7 +88,7 @@ GATEWAY_RESPONSES = (
     ("UNAUTHORIZED", "401", "unauthorized"),
     ("ACCESS_DENIED", "403", "forbidden"),
     ("INVALID_API_KEY", "403", "forbidden"),
-    ("MISSING_AUTHENTICATION_TOKEN", "403", "forbidden"),
+    ("MISSING_AUTHENTICATION_TOKEN", "403", "no_route"),
     ("THROTTLED", "429", "throttled"),
     ("QUOTA_EXCEEDED", "429", "quota_exceeded"),
     ("REQUEST_TOO_LARGE", "413", "payload_too_large"),
@@ -96,6 +96,20 @@ GATEWAY_RESPONSES = (
     ("DEFAULT_4XX", None, "client_error"),
     ("DEFAULT_5XX", None, "gateway_error"),
 )
+
+
+# What API Gateway's own answers say beyond its default message, from the $context variables a
+# gateway response's template may read
+# (https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-mapping-template-reference.html#context-variable-reference):
+# the validator's reason ($context.error.validationErrorString), the method and path of a
+# request no route matches ($context.httpMethod, $context.path). A static template cannot list
+# the routes; the OpenAPI document does (make openapi).
+_GATEWAY_MESSAGES = {
+    "BAD_REQUEST_BODY": '"Invalid request body: $context.error.validationErrorString"',
+    "MISSING_AUTHENTICATION_TOKEN": '"no route $context.httpMethod $context.path: this API has no such resource or'
+    ' method (the routes are in its OpenAPI document)"',
+    "INVALID_API_KEY": '"the x-api-key header is missing or not an API key of this API"',
+}
 
 
 def _lambda_proxy(invoke_arn: str) -> dict[str, Any]:
@@ -403,7 +417,9 @@ def rest_api_document(targets: RestApiTargets, title: str = "agent-infra") -> di
                         "type": "token",
                         "authorizerUri": targets.authorizer_invoke_arn,
                         "authorizerResultTtlInSeconds": AUTHORIZER_TTL_SECONDS,
-                        "identityValidationExpression": "^Bearer [-0-9A-Za-z._~+/]+=*$",
+                        # The scheme in any case (RFC 7235 section 2.1: "a case-insensitive token",
+                        # https://www.rfc-editor.org/rfc/rfc7235#section-2.1), then the token68.
+                        "identityValidationExpression": "^[Bb][Ee][Aa][Rr][Ee][Rr] +[-0-9A-Za-z._~+/]+=*$",
                     },
                 },
                 "api_key": {"type": "apiKey", "name": "x-api-key", "in": "header"},
@@ -424,7 +440,11 @@ def rest_api_document(targets: RestApiTargets, title: str = "agent-infra") -> di
                 # The DEFAULT_ types keep the status of whatever answer they shape.
                 **({"statusCode": status} if status else {}),
                 "responseTemplates": {
-                    "application/json": '{"error": {"code": "' + code + '", "message": $context.error.messageString}}'
+                    "application/json": '{"error": {"code": "'
+                    + code
+                    + '", "message": '
+                    + _GATEWAY_MESSAGES.get(kind, "$context.error.messageString")
+                    + "}}"
                 },
             }
             for kind, status, code in GATEWAY_RESPONSES

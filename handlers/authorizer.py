@@ -47,6 +47,7 @@ def token_of(event: dict[str, Any]) -> str:
     if event.get("type") == "TOKEN":
         raw = event.get("authorizationToken") or ""
         scheme, _, token = raw.partition(" ")
+        # The scheme is case-insensitive (https://www.rfc-editor.org/rfc/rfc7235#section-2.1).
         return token.strip() if scheme.lower() == "bearer" else ""
     query = event.get("queryStringParameters") or {}
     return query.get("token") or ""

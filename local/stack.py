@@ -79,8 +79,6 @@ def _moto_server(host: str, port: int) -> Any:
     """moto's HTTP server, started; ``PortInUseError`` when the port is taken. (moto's
     ``ThreadedMotoServer.start`` waits forever then: werkzeug's bind fails in the server's
     thread, which prints a line and exits; so the port is tried here first.)"""
-    import socket
-
     from moto.server import ThreadedMotoServer
 
     from local.apigateway.gateway import PortInUseError
@@ -95,11 +93,8 @@ def _moto_server(host: str, port: int) -> Any:
                 self.failed = True
                 self._server_ready_event.set()
 
-    with socket.socket() as probe:
-        try:
-            probe.bind((host, port))
-        except OSError as error:
-            raise PortInUseError(error.errno, f"{host}:{port} is already in use") from None
+    if not port_free(host, port):
+        raise PortInUseError(f"{host}:{port} is already in use")
     server = Server(ip_address=host, port=port, verbose=False)
     server.start()
     if server.failed:
@@ -117,7 +112,12 @@ def read_stack_file(path: Path) -> dict[str, Any]:
 def _log_line(fields: dict[str, Any]) -> None:
     print(
         json.dumps(
-            {"timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "service": "local-gateway", **fields}
+            {
+                "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "level": "INFO",
+                "service": "local-gateway",
+                **fields,
+            }
         ),
         flush=True,
     )
@@ -436,6 +436,7 @@ class LocalStack:
             f"  AWS (moto) {self.moto_url or 'in-process only'}   table {self.table_name}",
             f"  dev token  {self.dev_token}",
             f"  API key    {self.api_key}   (x-api-key, as each client of a deployed stack has)",
+            throttle_line(*(self.throttle or (self.config.api.rate_limit, self.config.api.burst_limit))),
             "",
             "try:",
             f"  curl -s -X POST {self.rest.url}/v1/sessions/{session}/messages \\",
@@ -446,6 +447,12 @@ class LocalStack:
             "make demo runs a scripted conversation against it; Ctrl-C stops it.",
         ]
         return "\n".join(lines)
+
+
+def throttle_line(rate: float, burst: int) -> str:
+    """The banner's line of the stage's throttling (the stack file's api.rateLimit and
+    burstLimit, as deployed): a client that sends more gets 429."""
+    return f"  throttle   {rate:g} requests/s, burst {burst} (api.rateLimit, api.burstLimit); above it: 429"
 
 
 PORT_ROLES = ("REST API", "WebSocket API", "moto (the AWS endpoint)")
@@ -467,18 +474,28 @@ def region_ports(port: int, regions: Sequence[str]) -> list[tuple[int, int]]:
     return [(port + 3 + 2 * i, port + 4 + 2 * i) for i in range(len(regions))] if len(regions) > 1 else []
 
 
-def taken_ports(host: str, port: int, regions: Sequence[str] = ("",)) -> list[tuple[int, str]]:
-    """Of the stack's ports from PORT on (``port_roles``), those another process listens on."""
+def port_free(host: str, port: int) -> bool:
+    """Whether the stack's servers can listen on ``port``: bound as they bind, with SO_REUSEADDR
+    (asyncio's create_server sets it on Unix,
+    https://docs.python.org/3/library/asyncio-eventloop.html#asyncio.loop.create_server, and
+    werkzeug's server is an http.server.HTTPServer, whose allow_reuse_address is true). So the
+    connections a stopped stack leaves in TIME_WAIT do not count; a listener does."""
     import socket
 
-    taken = []
-    for offset, role in enumerate(port_roles(regions)):
-        with socket.socket() as probe:
-            try:
-                probe.bind((host, port + offset))
-            except OSError:
-                taken.append((port + offset, role))
-    return taken
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def taken_ports(host: str, port: int, regions: Sequence[str] = ("",)) -> list[tuple[int, str]]:
+    """Of the stack's ports from PORT on (``port_roles``), those another process listens on."""
+    return [
+        (port + offset, role) for offset, role in enumerate(port_roles(regions)) if not port_free(host, port + offset)
+    ]
 
 
 def free_port_triple(host: str = "127.0.0.1", regions: Sequence[str] = ("",)) -> int:
@@ -546,6 +563,44 @@ def log_json_lines() -> None:
             uncaught.error("exception in thread %s", name, exc_info=(args.exc_type, args.exc_value, args.exc_traceback))
 
     threading.excepthook = thread_exception
+
+
+def _running(pid: Any) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)  # signal 0: only whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, under another user
+        return True
+    return True
+
+
+def write_state(path: Path, state: dict[str, Any]) -> dict[str, Any] | None:
+    """Write where `make demo` finds this stack, marked with this process's id; return the
+    state it replaces when that stack still runs (a second make dev on other ports)."""
+    try:
+        previous = json.loads(path.read_text())
+    except (OSError, ValueError):
+        previous = None
+    path.write_text(json.dumps({**state, "pid": os.getpid()}))
+    return previous if isinstance(previous, dict) and _running(previous.get("pid")) else None
+
+
+def release_state(path: Path, replaced: dict[str, Any] | None) -> None:
+    """On stopping: only the stack the file names removes it (another one that started since
+    owns it now), and gives it back to the stack it replaced if that one still runs."""
+    try:
+        current = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return
+    if not isinstance(current, dict) or current.get("pid") != os.getpid():
+        return
+    if replaced is not None and _running(replaced.get("pid")):
+        path.write_text(json.dumps(replaced))
+    else:
+        path.unlink(missing_ok=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -635,26 +690,26 @@ def main(argv: list[str] | None = None) -> int:
     spot_trigger = Path(args.state_file).with_name("spot-interruption")
     spot_trigger.unlink(missing_ok=True)
     stack.adapter.ecs.spot_trigger = spot_trigger
-    Path(args.state_file).write_text(
-        json.dumps(
-            {
-                "rest": stack.rest.url,
-                "websocket": stack.websocket.url,
-                "token": stack.dev_token,
-                "apiKey": stack.api_key,
-                "moto": stack.moto_url,
-                "spotInterruption": str(spot_trigger),
-            }
-        )
+    replaced = write_state(
+        Path(args.state_file),
+        {
+            "rest": stack.rest.url,
+            "websocket": stack.websocket.url,
+            "token": stack.dev_token,
+            "apiKey": stack.api_key,
+            "moto": stack.moto_url,
+            "spotInterruption": str(spot_trigger),
+        },
     )
-    print(stack.banner(), flush=True)
+    # Ctrl-C stops the stack from the moment the banner says it is up.
     stopped = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stopped.set())
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    print(stack.banner(), flush=True)
     stopped.wait()
     _log_line({"service": "local-stack", "message": "stopping"})
     stack.stop()
-    Path(args.state_file).unlink(missing_ok=True)
+    release_state(Path(args.state_file), replaced)
     _log_line({"service": "local-stack", "message": "stopped"})
     return 0
 

@@ -123,3 +123,83 @@ def test_a_region_the_stack_does_not_know_is_a_config_error(capsys):
     status = local.stack.main(["--port", str(port), "--regions", "us-east-1,mars-1", "--state-file", "/dev/null"])
     assert status == 2
     assert "mars-1 is not an AWS region" in capsys.readouterr().err
+
+
+def test_a_port_left_in_time_wait_by_a_stopped_stack_is_free_again():
+    """Ctrl-C, then make dev again at once: the old stack's connections sit in TIME_WAIT on its
+    ports for up to a minute. The servers bind with SO_REUSEADDR, so they can listen there;
+    the port check must agree, and still see a real listener."""
+    import local.stack
+
+    port = free_port_triple()
+    server = socket.socket()
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the stack's servers bind
+    server.bind(("127.0.0.1", port))
+    server.listen()
+    client = socket.create_connection(("127.0.0.1", port))
+    accepted, _ = server.accept()
+    accepted.close()  # the server side closes first: its end of the connection waits in TIME_WAIT
+    client.recv(1)
+    client.close()
+    server.close()
+    with socket.socket() as plain:  # what the old probe did: TIME_WAIT counted as taken
+        try:
+            plain.bind(("127.0.0.1", port))
+        except OSError:
+            pass
+        else:
+            raise AssertionError("no connection in TIME_WAIT on the port: the test proves nothing")
+
+    assert local.stack.taken_ports("127.0.0.1", port) == []
+    with socket.socket() as other:  # another make dev listening there is still seen
+        other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        other.bind(("127.0.0.1", port))
+        other.listen()
+        assert local.stack.taken_ports("127.0.0.1", port) == [(port, "REST API")]
+
+
+def _start_stack(port: int, state_file: Path) -> subprocess.Popen:
+    process = subprocess.Popen(  # noqa: S603 - this interpreter, this repository's module
+        [sys.executable, "-m", "local.stack", "--port", str(port), "--state-file", str(state_file)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    for line in process.stdout:
+        if "local stack is up" in line:
+            return process
+    raise AssertionError(f"the stack on {port} did not start: exit {process.wait()}")
+
+
+def _stop(process: subprocess.Popen) -> list[dict]:
+    """Ctrl-C; the JSON lines it writes from then on."""
+    import signal
+
+    process.send_signal(signal.SIGINT)
+    rest, _ = process.communicate(timeout=60)
+    assert process.returncode == 0, rest
+    return [json.loads(line) for line in rest.splitlines() if line.startswith("{")]
+
+
+def test_a_second_stack_stopping_leaves_the_first_one_findable(tmp_path):
+    """Two make dev on other ports: the second one's Ctrl-C deleted build/local-stack.json while
+    the first still ran, and make demo reported no stack. Now the file goes back to the first,
+    and goes away when the last one stops."""
+    state_file = tmp_path / "local-stack.json"
+    first = _start_stack(free_port_triple(), state_file)
+    try:
+        first_state = json.loads(state_file.read_text())
+        assert first_state["pid"] == first.pid
+        second = _start_stack(free_port_triple(), state_file)
+        try:
+            assert json.loads(state_file.read_text())["pid"] == second.pid
+        finally:
+            _stop(second)
+        assert json.loads(state_file.read_text()) == first_state
+    finally:
+        lines = _stop(first)
+    assert not state_file.exists()
+    # The README's promise: `level` and `service` in each line (the stack's own included).
+    assert [line["message"] for line in lines] == ["stopping", "stopped"]
+    assert all(line["level"] == "INFO" and line["service"] == "local-stack" for line in lines)

@@ -63,24 +63,83 @@ def test_auth_failures(stack):
     for key in (None, "not-a-key"):
         headers = {"Authorization": f"Bearer {stack.dev_token}", **({"x-api-key": key} if key else {})}
         refused = requests.get(f"{stack.rest.url}/v1/sessions", headers=headers, timeout=10)
-        assert refused.status_code == 403 and refused.json() == {"error": {"code": "forbidden", "message": "Forbidden"}}
+        # API Gateway's 403 (INVALID_API_KEY), saying which header is wrong.
+        assert refused.status_code == 403 and refused.json() == {
+            "error": {"code": "forbidden", "message": "the x-api-key header is missing or not an API key of this API"}
+        }
 
 
-def test_a_bad_body_is_refused_at_the_edge_as_api_gateway_does(stack):
-    # API Gateway's request validator says only that the body is invalid.
-    response = call(stack, "POST", "/v1/sessions/s-bad/messages", body={"message": ""})
-    assert response.status_code == 400
-    assert response.json() == {"error": {"code": "invalid_request", "message": "Invalid request body"}}
-    assert call(stack, "POST", "/v1/tasks", raw="{not json").status_code == 400
-    assert call(stack, "POST", "/v1/sessions/s-bad/messages", body={"message": "m", "tools": None}).status_code == 400
+def test_the_authorization_scheme_is_matched_in_any_case(stack):
+    """RFC 7235 section 2.1: the scheme is case-insensitive; `bearer` was refused with 401."""
+    for scheme in ("bearer", "BEARER", "Bearer"):
+        headers = {"Authorization": f"{scheme} {stack.dev_token}", "x-api-key": stack.api_key}
+        assert requests.get(f"{stack.rest.url}/v1/sessions", headers=headers, timeout=10).status_code == 200, scheme
+    for wrong in (f"Basic {stack.dev_token}", f"Bearer{stack.dev_token}", stack.dev_token):
+        headers = {"Authorization": wrong, "x-api-key": stack.api_key}
+        assert requests.get(f"{stack.rest.url}/v1/sessions", headers=headers, timeout=10).status_code == 401, wrong
 
 
-def test_unknown_routes_and_methods_answer_like_api_gateway(stack):
+def refusal(response) -> str:
+    assert response.status_code == 400, response.text
+    assert response.headers["x-amzn-ErrorType"] == "BAD_REQUEST_BODY"
+    error = response.json()["error"]
+    assert error["code"] == "invalid_request"
+    return error["message"]
+
+
+def test_a_bad_body_is_refused_at_the_edge_saying_which_field_and_why(stack):
+    """What a new user sent, each answered with API Gateway's validator's reason (the
+    BAD_REQUEST_BODY gateway response's $context.error.validationErrorString), in the
+    answer and in the stack's log."""
+    turn = "/v1/sessions/s-bad/messages"
+    cases = [
+        (turn, "{not json", "Invalid request body: [the body is not JSON: Expecting property name enclosed in"),
+        (turn, "{}", 'Invalid request body: [object has missing required properties (["message"])]'),
+        (
+            turn,
+            '{"message": null}',
+            "Invalid request body: [instance type (null) does not match any allowed primitive type"
+            ' (allowed: ["string"])]',
+        ),
+        (
+            turn,
+            '{"message": "hi", "extra": 1}',
+            'Invalid request body: [object instance has properties which are not allowed by the schema: ["extra"]]',
+        ),
+        (turn, json.dumps({"message": ""}), 'Invalid request body: [string "" is too short (length: 0, required'),
+        ("/v1/tasks", "{not json", "Invalid request body: [the body is not JSON"),
+    ]
+    for path, raw, expected in cases:
+        assert refusal(call(stack, "POST", path, raw=raw)).startswith(expected), raw
+    long = refusal(call(stack, "POST", turn, body={"message": "x" * 61_440}))
+    assert long.endswith("is too long (length: 61440, maximum allowed: 32000)]")
+    logged = [e for e in stack.logged if e.get("errorType") == "BAD_REQUEST_BODY"]
+    assert any(e["error"] == '[object has missing required properties (["message"])]' for e in logged)
+
+
+def test_the_message_limit_is_stated_in_the_api_document(stack):
+    message = stack.rest.api.document["components"]["schemas"]["ChatTurnRequest"]["properties"]["message"]
+    assert message["maxLength"] == 32_000 and "1 to 32,000 characters" in message["description"]
+
+
+def test_a_body_nested_20000_deep_is_a_400_not_a_500(stack):
+    for path in ("/v1/sessions/s-deep/messages", "/v1/tasks"):
+        nested = call(stack, "POST", path, raw='{"message": "m", "tools": ' + "[" * 20_000 + "]" * 20_000 + "}")
+        assert refusal(nested) == "Invalid request body: [the body is nested too deeply to parse]"
+
+
+def test_unknown_routes_and_methods_answer_like_api_gateway_naming_the_request(stack):
     for method, path, token in (("GET", "/v1/nowhere", None), ("DELETE", "/v1/tasks", None), ("GET", "/", "")):
         headers = {} if token == "" else {"Authorization": f"Bearer {stack.dev_token}"}
         response = requests.request(method, f"{stack.rest.url}{path}", headers=headers, timeout=10)
         assert response.status_code == 403, (method, path)
-        assert response.json() == {"error": {"code": "forbidden", "message": "Missing Authentication Token"}}
+        assert response.json() == {
+            "error": {
+                "code": "no_route",
+                "message": f"no route {method} /live{path}: this API has no such resource or method"
+                " (the routes are in its OpenAPI document)",
+            }
+        }
         assert response.headers["x-amzn-ErrorType"] == "MISSING_AUTHENTICATION_TOKEN"
 
 
@@ -266,3 +325,56 @@ def test_make_demo_manual_waits_for_a_human_and_says_what_to_do_when_none_comes(
     # The approval it named is the one the task waits for: granting it ends the task.
     decided = call(stack, "POST", f"/v1/approvals/{approval}", body={"decision": "approve"})
     assert decided.status_code == 200
+
+
+def test_validator_errors_read_as_a_deployed_api_gateway_writes_them():
+    """jsonschema's errors in the words of API Gateway's validator: the expected strings are a
+    deployed API's $context.error.validationErrorString as a recorded check of it reads them
+    (local/gateway.py cites the message bundle)."""
+    import jsonschema
+
+    from local.gateway import validation_error_string
+
+    schema = {
+        "type": "object",
+        "required": ["timestamp", "transactionId", "transactionState"],
+        "properties": {
+            "transactionId": {"type": "string"},
+            "transactionState": {"type": "string", "enum": ["CREATED", "SENT"]},
+            "amount": {"type": ["integer", "number"]},
+        },
+    }
+
+    def reason(instance):
+        return validation_error_string(list(jsonschema.Draft4Validator(schema).iter_errors(instance)))
+
+    valid = {"timestamp": 1, "transactionId": "T-1", "transactionState": "SENT"}
+    assert reason({}) == '[object has missing required properties (["timestamp","transactionId","transactionState"])]'
+    assert reason({**valid, "transactionId": True}) == (
+        '[instance type (boolean) does not match any allowed primitive type (allowed: ["string"])]'
+    )
+    assert reason({**valid, "amount": "100"}) == (
+        '[instance type (string) does not match any allowed primitive type (allowed: ["integer","number"])]'
+    )
+    assert reason({**valid, "transactionState": "INVALID"}) == (
+        '[instance value ("INVALID") not found in enum (possible values: ["CREATED","SENT"])]'
+    )
+
+
+def test_the_readmes_curl_answers_what_the_readme_quotes(stack):
+    """The banner's curl, sent as printed, answers the README's quoted JSON: the same message id
+    (its format included), answer, tool calls and usage; only the session id is the banner's."""
+    import re
+    import shlex
+    from pathlib import Path
+
+    banner = stack.banner()
+    command = shlex.split(banner[banner.index("curl ") : banner.index("\n\nmake demo")].replace("\\\n", " "))
+    headers = dict(command[i + 1].split(": ", 1) for i, arg in enumerate(command) if arg == "-H")
+    url = next(arg for arg in command if arg.startswith("http"))
+    answer = requests.post(url, headers=headers, data=command[command.index("-d") + 1], timeout=30)
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    quoted = json.loads(re.search(r"and the `curl` line answers:\n\n```json\n(.*?)```", readme, flags=re.S)[1])
+    session = url.split("/sessions/")[1].split("/")[0]
+    assert answer.status_code == 200
+    assert answer.json() == {**quoted, "sessionId": session}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 from typing import get_args, get_origin
 
@@ -93,3 +94,59 @@ def test_the_type_mapping_refuses_a_type_pulumi_cannot_declare():
     with pytest.raises(AssertionError, match="no Pulumi config type"):
         _pulumi_config_type(float)
     assert _pulumi_config_type(list[dict[str, str]]) == {"type": "array", "items": {"type": "object"}}
+
+
+def _config(stack: str) -> dict:
+    return yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]
+
+
+def test_the_readme_states_make_devs_throttling_from_the_dev_stack_file():
+    """A new user hit 429s from make dev that the README never mentioned: it says so now, in the
+    dev stack file's numbers, and the banner it quotes shows them."""
+    from local.stack import throttle_line
+
+    api = _config("dev")["agent-infra:api"]
+    readme = (ROOT / "README.md").read_text()
+    rate, burst = api["rateLimit"], api["burstLimit"]
+    assert f"the dev stack's {rate:g} requests/s, burst {burst} (`api.rateLimit`," in readme
+    assert throttle_line(rate, burst) in readme.splitlines()
+
+
+def test_the_readme_states_the_rest_message_limit_the_api_enforces():
+    from handlers.shared.models import MAX_MESSAGE_CHARS
+
+    assert f"A message is 1 to {MAX_MESSAGE_CHARS:,} characters" in (ROOT / "README.md").read_text()
+
+
+def test_the_install_size_quoted_by_readme_and_makefile_is_about_right():
+    """'about N packages and M MB' in the README and make's message, against this virtualenv."""
+    import importlib.metadata
+    import sys
+
+    packages = len({d.metadata["Name"].lower() for d in importlib.metadata.distributions()})
+    megabytes = sum(f.stat().st_size for f in Path(sys.prefix).rglob("*") if f.is_file() and not f.is_symlink()) / 1e6
+    for name in ("README.md", "Makefile"):
+        quoted = re.search(r"about (\d+) packages and (\d+) MB", (ROOT / name).read_text())
+        assert quoted, name
+        assert abs(int(quoted[1]) - packages) <= 0.15 * packages, (name, packages)
+        assert abs(int(quoted[2]) - megabytes) <= 0.25 * megabytes, (name, round(megabytes))
+
+
+def test_make_dev_passes_the_stack_on():
+    dry_run = subprocess.run(["make", "-n", "dev", "STACK=prod"], cwd=ROOT, capture_output=True, text=True, check=True)  # noqa: S607 - make from PATH
+    assert "-m local.stack --port 8080 --stack prod" in dry_run.stdout
+
+
+def test_a_python_that_does_not_run_is_not_the_one_suggested():
+    """`PYTHON=python3.13 make test` under pyenv without 3.13: the message suggested PYTHON=python3.13."""
+    result = subprocess.run(
+        ["make", "-n", "venv", "PYTHON=python3.99"],  # noqa: S607 - make from PATH
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode != 0
+    assert "PYTHON=python3.99 does not run here" in result.stderr
+    advice = result.stderr.split("does not run here", 1)[1]
+    for interpreter in set(re.findall(r"python3(?:\.\d+)?", advice)):  # each one it suggests runs
+        subprocess.run([interpreter, "-c", ""], check=True)  # noqa: S603 - an interpreter make named

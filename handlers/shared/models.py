@@ -32,7 +32,17 @@ CORRELATION_ID_PATTERN = r"^[A-Za-z0-9._:-]{8,128}$"
 # The largest message a turn takes, as Step Functions counts a state: UTF-8 of its JSON.
 MESSAGE_BYTES = 64 * 1024
 
-Text = Annotated[str, msgspec.Meta(min_length=1, max_length=32_000)]
+# The REST message limit: the OpenAPI model's maxLength, which API Gateway's validator enforces,
+# and its description, which a reader of the API's document sees.
+MAX_MESSAGE_CHARS = 32_000
+Text = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=1,
+        max_length=MAX_MESSAGE_CHARS,
+        description=f"the message: 1 to {MAX_MESSAGE_CHARS:,} characters; a longer one is refused with 400",
+    ),
+]
 Id = Annotated[str, msgspec.Meta(pattern=ID_PATTERN)]
 ToolName = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
 Comment = Annotated[str, msgspec.Meta(max_length=1_000)]

@@ -36,7 +36,7 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -76,14 +76,86 @@ _RESPONSE_TYPES = {
 
 
 class GatewayError(Exception):
-    """An answer API Gateway gives itself, before or instead of the integration's."""
+    """An answer API Gateway gives itself, before or instead of the integration's;
+    ``validation`` is the request validator's reason ($context.error.validationErrorString)."""
 
-    def __init__(self, response_type: str, message: str | None = None) -> None:
+    def __init__(self, response_type: str, message: str | None = None, validation: str = "") -> None:
         status, default = _RESPONSE_TYPES[response_type]
         super().__init__(message or default)
         self.response_type = response_type
         self.status = status
         self.message = message or default
+        self.validation = validation
+
+
+NESTED_TOO_DEEP = "the body is nested too deeply to parse"
+# API Gateway's request validator is java-json-tools' json-schema-validator: its messages
+# (https://github.com/java-json-tools/json-schema-validator/blob/master/src/main/resources/com/github/fge/jsonschema/validator/validation.properties),
+# JSON values and lists written as JSON without spaces, the whole report in [ ], as a deployed
+# API's $context.error.validationErrorString reads in a recorded check of one (a public
+# CloudWatch Synthetics canary asserting its API's 400 answers), e.g.
+# '[object has missing required properties (["transactionId"])]' and
+# '[instance type (boolean) does not match any allowed primitive type (allowed: ["string"])]'.
+_JSON_TYPES = (
+    (bool, "boolean"),
+    (int, "integer"),
+    (float, "number"),
+    (str, "string"),
+    (list, "array"),
+    (dict, "object"),
+)
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _json_type(value: Any) -> str:
+    return next((name for kind, name in _JSON_TYPES if isinstance(value, kind)), "null")
+
+
+def _validator_message(error: Any) -> str:
+    """One jsonschema (draft 4) error in json-schema-validator's words; its own words for a
+    keyword our models do not use."""
+    keyword, rule, value = error.validator, error.validator_value, error.instance
+    messages = {
+        "type": lambda: (
+            f"instance type ({_json_type(value)}) does not match any allowed primitive type"
+            f" (allowed: {_json(rule if isinstance(rule, list) else [rule])})"
+        ),
+        "additionalProperties": lambda: (
+            "object instance has properties which are not allowed by the schema: "
+            + _json(sorted(set(value) - set(error.schema.get("properties", {}))))
+        ),
+        "maxLength": lambda: f'string "{value}" is too long (length: {len(value)}, maximum allowed: {rule})',
+        "minLength": lambda: f'string "{value}" is too short (length: {len(value)}, required minimum: {rule})',
+        "pattern": lambda: f'ECMA 262 regex "{rule}" does not match input string "{value}"',
+        "enum": lambda: f"instance value ({_json(value)}) not found in enum (possible values: {_json(rule)})",
+        "minimum": lambda: f"numeric instance is lower than the required minimum (minimum: {rule}, found: {value})",
+        "maximum": lambda: f"numeric instance is greater than the required maximum (maximum: {rule}, found: {value})",
+        "minItems": lambda: (
+            f"array is too short: must have at least {rule} elements but instance has {len(value)} elements"
+        ),
+        "maxItems": lambda: (
+            f"array is too long: must have at most {rule} elements but instance has {len(value)} elements"
+        ),
+    }
+    return messages[keyword]() if keyword in messages else error.message
+
+
+def validation_error_string(errors: Sequence[Any]) -> str:
+    """jsonschema's errors as API Gateway's $context.error.validationErrorString. The missing
+    properties of one object are one message, as json-schema-validator reports them."""
+    messages: list[str] = []
+    reported: set[tuple] = set()
+    for error in sorted(errors, key=lambda e: (list(e.absolute_path), e.validator)):
+        if error.validator != "required":
+            messages.append(_validator_message(error))
+        elif tuple(error.absolute_path) not in reported:
+            reported.add(tuple(error.absolute_path))
+            absent = [name for name in error.validator_value if name not in error.instance]
+            messages.append(f"object has missing required properties ({_json(sorted(absent))})")
+    return "[" + ", ".join(messages) + "]"
 
 
 @dataclass
@@ -240,10 +312,13 @@ class RestApi:
     def handle(self, method: str, raw_path: str, headers: Mapping[str, str], body: bytes) -> Reply:
         request_id = str(uuid.uuid4())
         started = time.perf_counter()
+        refused: dict[str, str] = {}
         try:
             reply = self._handle(method, raw_path, dict(headers), body, request_id)
         except GatewayError as error:
-            reply = self._gateway_response(error, request_id)
+            reply = self._gateway_response(error, request_id, method, urlsplit(raw_path).path)
+            # API Gateway's own answer: which one and why, as its execution log says it.
+            refused = {"errorType": error.response_type, "error": error.validation or error.message}
         reply.headers.setdefault("x-amzn-RequestId", request_id)
         self.log(
             {
@@ -253,6 +328,7 @@ class RestApi:
                 "method": method,
                 "path": urlsplit(raw_path).path,
                 "status": reply.status,
+                **refused,
                 "ms": round((time.perf_counter() - started) * 1000, 1),
             }
         )
@@ -396,10 +472,16 @@ class RestApi:
             schema = _resolve(self.document, content[content_type]["schema"])
             try:
                 document = json.loads(body.decode("utf-8") if body else "")
-            except (UnicodeDecodeError, ValueError):
-                raise GatewayError("BAD_REQUEST_BODY") from None
-            if not jsonschema.Draft4Validator(schema).is_valid(document):
-                raise GatewayError("BAD_REQUEST_BODY")
+            except (UnicodeDecodeError, ValueError) as error:
+                raise GatewayError("BAD_REQUEST_BODY", validation=f"[the body is not JSON: {error}]") from None
+            except RecursionError:  # nested deeper than Python's parser goes: refused, not a 500
+                raise GatewayError("BAD_REQUEST_BODY", validation=f"[{NESTED_TOO_DEEP}]") from None
+            try:
+                errors = list(jsonschema.Draft4Validator(schema).iter_errors(document))
+            except RecursionError:
+                raise GatewayError("BAD_REQUEST_BODY", validation=f"[{NESTED_TOO_DEEP}]") from None
+            if errors:
+                raise GatewayError("BAD_REQUEST_BODY", validation=validation_error_string(errors))
 
     # -- integrations --------------------------------------------------------------------
 
@@ -493,7 +575,7 @@ class RestApi:
 
     # -- API Gateway's own answers ---------------------------------------------------------
 
-    def _gateway_response(self, error: GatewayError, request_id: str) -> Reply:
+    def _gateway_response(self, error: GatewayError, request_id: str, method: str, path: str) -> Reply:
         responses = self.document.get("x-amazon-apigateway-gateway-responses", {})
         family = "DEFAULT_4XX" if error.status < 500 else "DEFAULT_5XX"
         configured = responses.get(error.response_type) or responses.get(family) or {}
@@ -501,10 +583,15 @@ class RestApi:
         template = configured.get("responseTemplates", {}).get("application/json")
         context = {
             "requestId": request_id,
+            "httpMethod": method,
+            "path": f"/{STAGE}{path}",
             "error": {
                 "message": error.message,
                 "messageString": json.dumps(error.message),
                 "responseType": error.response_type,
+                # Arrives JSON-escaped: the recorded answers (see validation_error_string) parse
+                # as JSON with the reason's quotes inside the template's "...".
+                "validationErrorString": json.dumps(error.validation, ensure_ascii=False)[1:-1],
             },
         }
         if template is None:
