@@ -330,10 +330,10 @@ def test_make_demo_manual_waits_for_a_human_and_says_what_to_do_when_none_comes(
 def test_validator_errors_read_as_a_deployed_api_gateway_writes_them():
     """jsonschema's errors in the words of API Gateway's validator: the expected strings are a
     deployed API's $context.error.validationErrorString as a recorded check of it reads them
-    (local/gateway.py cites the message bundle)."""
+    (local/apigateway/gateway.py cites the message bundle)."""
     import jsonschema
 
-    from local.gateway import validation_error_string
+    from local.apigateway.gateway import validation_error_string
 
     schema = {
         "type": "object",
