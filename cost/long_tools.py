@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from cost.model import PriceTable
+from cost.prices import PriceTable
 
 SECONDS_PER_HOUR = 3600
 # The task machine's continuation loop: invoke the slice, test "done", loop back (part of the
