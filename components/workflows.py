@@ -67,7 +67,6 @@ HTTP_RETRYABLE = [
     "States.Http.Socket",
     "States.Timeout",
 ]
-MAX_TOOL_CALLS_PER_STEP = 16
 MAX_CONFLICTS = 3
 APPROVAL_DENIED = "ApprovalDenied"
 APPROVAL_GRACE_SECONDS = 300
@@ -496,7 +495,16 @@ def _tool_processor(functions: WorkflowFunctions, limits: WorkflowLimits, with_a
 # at every configured maximum under the local adapter, which enforces the quota.
 _LOOP_KEYS = ("sessionId", "userId", "correlationId", "tools", "executionId", "startedAt", "connectionId", "mode")
 """The run's context: what every state after Record reads (and Compensate: its ids and connection)."""
-_LOOP_FIELDS = {f"{key}.$": f"$.{key}" for key in _LOOP_KEYS}
+
+
+def _fields(keys: Sequence[str], at: str = "$") -> dict[str, str]:
+    """JSONPath Parameters: each of ``keys`` taken from the same name under ``at``."""
+    return {f"{key}.$": f"{at}.{key}" for key in keys}
+
+
+_LOOP_FIELDS = _fields(_LOOP_KEYS)
+_INPUT_KEYS = ("sessionId", "userId", "correlationId", "tools", "message", "idempotencyKey", "connectionId")
+"""What a run is started with (the APIs' start templates, the WebSocket route's function)."""
 _STEP_KEYS = (*_LOOP_KEYS, "message", "idempotencyKey", "step", "toolResults", "conflicts")
 """A step's input (handlers.agent_step.StepInput): what Prepare reads, and a step read again reads."""
 _RECORD_KEYS = (*_STEP_KEYS, "context")
@@ -584,22 +592,15 @@ def _model_states(model: ModelCall, limits: WorkflowLimits, partition: str) -> d
     return states
 
 
-def _definition(
-    kind: str, functions: WorkflowFunctions, model: ModelCall, limits: WorkflowLimits, comment: str
-) -> dict:
+def _step_states(kind: str, functions: WorkflowFunctions, model: ModelCall, limits: WorkflowLimits) -> dict[str, dict]:
+    """One step: the run's context, Prepare, the model call (or its stream) and Record."""
     first_model_state = "Call model" if model.provider == "bedrock" else "Call model 1"
-    states: dict[str, dict] = {
+    return {
         "Begin": {
             "Type": "Pass",
             "Comment": "The run's context: every later state reads it from here.",
             "Parameters": {
-                "sessionId.$": "$.sessionId",
-                "userId.$": "$.userId",
-                "correlationId.$": "$.correlationId",
-                "tools.$": "$.tools",
-                "message.$": "$.message",
-                "idempotencyKey.$": "$.idempotencyKey",
-                "connectionId.$": "$.connectionId",
+                **_fields(_INPUT_KEYS),
                 "executionId.$": "$$.Execution.Name",
                 "startedAt.$": "$$.Execution.StartTime",
                 "mode": kind,
@@ -650,6 +651,12 @@ def _definition(
             ],
             "Next": "Final answer?",
         },
+    }
+
+
+def _conflict_states() -> dict[str, dict]:
+    """A step another turn raced: read the conversation again, a few times, then give up."""
+    return {
         "Conflict": {
             "Type": "Choice",
             "Comment": "Another turn took the conversation's next position: read it again.",
@@ -662,10 +669,7 @@ def _definition(
             "Type": "Pass",
             "Parameters": {
                 **_LOOP_FIELDS,
-                "message.$": "$.message",
-                "idempotencyKey.$": "$.idempotencyKey",
-                "step.$": "$.step",
-                "toolResults.$": "$.toolResults",
+                **_fields(("message", "idempotencyKey", "step", "toolResults")),
                 "conflicts.$": "States.MathAdd($.conflicts, 1)",
             },
             "Next": "Prepare",
@@ -681,6 +685,12 @@ def _definition(
             },
             "Next": "Compensate",
         },
+    }
+
+
+def _loop_states(kind: str, functions: WorkflowFunctions, limits: WorkflowLimits) -> dict[str, dict]:
+    """After Record: the answer, too many steps, or the tool calls and the next step."""
+    return {
         "Final answer?": {
             "Type": "Choice",
             "Choices": [
@@ -693,15 +703,8 @@ def _definition(
             "Type": "Map",
             "ItemsPath": "$.agent.toolCalls",
             "ItemSelector": {
-                "executionId.$": "$.executionId",
-                "startedAt.$": "$.startedAt",
-                "userId.$": "$.userId",
-                "sessionId.$": "$.sessionId",
-                "correlationId.$": "$.correlationId",
-                "seq.$": "$$.Map.Item.Value.seq",
-                "name.$": "$$.Map.Item.Value.name",
-                "toolUseId.$": "$$.Map.Item.Value.toolUseId",
-                "input.$": "$$.Map.Item.Value.input",
+                **_fields(("executionId", "startedAt", "userId", "sessionId", "correlationId")),
+                **_fields(("seq", "name", "toolUseId", "input"), at="$$.Map.Item.Value"),
             },
             "MaxConcurrency": limits.tool_concurrency,
             "ItemProcessor": _tool_processor(functions, limits, with_approvals=kind == "task"),
@@ -743,18 +746,17 @@ def _definition(
             },
             "Next": "Compensate",
         },
+    }
+
+
+def _failure_states(functions: WorkflowFunctions, limits: WorkflowLimits) -> dict[str, dict]:
+    """Anything unrecoverable: Compensate undoes what the run did, then the run fails with the original error."""
+    return {
         "Compensate": {
             "Type": "Task",
             "Comment": "Undo the run's completed side effects, newest first; mark the turn failed.",
             "Resource": functions.compensate,
-            "Parameters": {
-                "executionId.$": "$.executionId",
-                "userId.$": "$.userId",
-                "sessionId.$": "$.sessionId",
-                "correlationId.$": "$.correlationId",
-                "connectionId.$": "$.connectionId",
-                "failure.$": "$.failure",
-            },
+            "Parameters": _fields(("executionId", "userId", "sessionId", "correlationId", "connectionId", "failure")),
             "ResultPath": "$.compensation",
             "Retry": _retry(limits, STORE_RETRYABLE),
             "Catch": [
@@ -768,6 +770,17 @@ def _definition(
             "Error": "CompensationFailed",
             "CausePath": "$.compensationFailure.Cause",
         },
+    }
+
+
+def _definition(
+    kind: str, functions: WorkflowFunctions, model: ModelCall, limits: WorkflowLimits, comment: str
+) -> dict:
+    states = {
+        **_step_states(kind, functions, model, limits),
+        **_conflict_states(),
+        **_loop_states(kind, functions, limits),
+        **_failure_states(functions, limits),
     }
     return {"Comment": comment, "StartAt": "Begin", "TimeoutSeconds": limits.timeout_seconds, "States": states}
 

@@ -89,6 +89,8 @@ SYSTEM_PROMPT = (
 # seq of a tool call = step * SEQ_PER_STEP + its index in the step: the same on every delivery.
 SEQ_PER_STEP = 100
 MAX_TOOL_CALLS_PER_STEP = 16
+"""The most tool calls one step runs (a reply asking for more runs the first ones): with
+SEQ_PER_STEP, each call's seq stays within its step."""
 # How many messages prepare reads (newest first); the earlier turns are then cut to
 # HISTORY_TOKENS (turns.bounded_history) and the whole request to REQUEST_BYTES.
 CONVERSATION_WINDOW = 40
