@@ -5,7 +5,7 @@
 The reads are counted, not guessed: ``cost.measure`` runs sessions of each kind of turn
 through the local stack (the real API, state machine and handlers against moto) and counts
 every DynamoDB request a turn makes. The time of a turn is put together from the same
-measurement and ``cost.model``'s stated assumptions: the model calls' wait, each function's
+measurement and ``cost.turn.Assumptions``: the model calls' wait, each function's
 measured handler time, one DynamoDB round trip per request and each Task state's overhead.
 Moto's own latency says nothing about DynamoDB's, so a read is costed at ``--dynamodb-ms``
 (DynamoDB: "response times can be measured in single-digit milliseconds"; DAX brings
@@ -27,7 +27,8 @@ import argparse
 import json
 from pathlib import Path
 
-from cost.model import Assumptions, load_prices, with_model_wait
+from cost.prices import load_prices
+from cost.turn import Assumptions, with_model_wait
 
 READS = ("GetItem", "Query", "BatchGetItem")
 # The smallest node type, in us-east-1: "DAX costs $0.04/hour per node (dax.t3.small)"

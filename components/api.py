@@ -28,7 +28,6 @@ from components.config import ApiConfig, ObservabilityConfig
 from components.context import RegionContext
 from components.openapi import HEALTH_BURST_LIMIT, HEALTH_RATE_LIMIT, RestApiTargets, rest_api_document
 
-STAGE = naming.STAGE
 HEALTH_METHOD_PATH = "~1v1~1health/GET"
 
 ACCESS_LOG_FORMAT = json.dumps(
@@ -184,6 +183,22 @@ class AgentApi(pulumi.ComponentResource):
     # -- REST -------------------------------------------------------------------------------
 
     def _create_rest_api(self) -> None:
+        """The REST API in three parts: the API (its document and who may invoke what), its
+        stage (deployment, access logs, throttling), and the usage plan with the clients' keys."""
+        context = self._args.context
+        rest, body = self._rest_api()
+        stage = self._rest_stage(rest, body)
+        self._usage_plan(rest, stage)
+        self.rest_api_id = rest.id
+        self.rest_stage_name = stage.stage_name
+        self.rest_endpoint = pulumi.Output.format(
+            "https://{0}.execute-api.{1}.amazonaws.com/{2}", rest.id, context.region, stage.stage_name
+        )
+        self.openapi = body
+
+    def _rest_api(self) -> tuple[aws.apigateway.RestApi, pulumi.Output[str]]:
+        """The API from its OpenAPI document, the role its turn integration starts the turn
+        machine with, and the functions' permissions to be invoked by it."""
         args, name, child = self._args, self._name, self._child
         context = args.context
         fns = args.functions
@@ -254,6 +269,13 @@ class AgentApi(pulumi.ComponentResource):
                 source_arn=source,
                 opts=child,
             )
+        return rest, body
+
+    def _rest_stage(self, rest: aws.apigateway.RestApi, body: pulumi.Output[str]) -> aws.apigateway.Stage:
+        """A deployment of the document (a new one when it changes), the stage with its access
+        logs and X-Ray, and the stage's and the health check's method settings."""
+        args, name, child = self._args, self._name, self._child
+        context = args.context
         deployment = aws.apigateway.Deployment(
             f"{name}-rest-deployment",
             region=context.region,
@@ -274,7 +296,7 @@ class AgentApi(pulumi.ComponentResource):
             region=context.region,
             rest_api=rest.id,
             deployment=deployment.id,
-            stage_name=STAGE,
+            stage_name=naming.STAGE,
             xray_tracing_enabled=True,
             access_log_settings=aws.apigateway.StageAccessLogSettingsArgs(
                 destination_arn=access_logs.arn, format=ACCESS_LOG_FORMAT
@@ -322,6 +344,12 @@ class AgentApi(pulumi.ComponentResource):
             ),
             opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=self._logging_ready)),
         )
+        return stage
+
+    def _usage_plan(self, rest: aws.apigateway.RestApi, stage: aws.apigateway.Stage) -> None:
+        """The usage plan's throttle and daily quota, and one API key per client in it."""
+        args, name, child = self._args, self._name, self._child
+        context = args.context
         plan = aws.apigateway.UsagePlan(
             f"{name}-usage-plan",
             region=context.region,
@@ -350,12 +378,6 @@ class AgentApi(pulumi.ComponentResource):
                 usage_plan_id=plan.id,
                 opts=child,
             )
-        self.rest_api_id = rest.id
-        self.rest_stage_name = stage.stage_name
-        self.rest_endpoint = pulumi.Output.format(
-            "https://{0}.execute-api.{1}.amazonaws.com/{2}", rest.id, context.region, stage.stage_name
-        )
-        self.openapi = body
 
     # -- WebSocket -------------------------------------------------------------------------
 
@@ -459,7 +481,7 @@ class AgentApi(pulumi.ComponentResource):
             f"{name}-ws-stage",
             region=context.region,
             api_id=api.id,
-            name=STAGE,
+            name=naming.STAGE,
             deployment_id=deployment.id,
             default_route_settings=aws.apigatewayv2.StageDefaultRouteSettingsArgs(
                 throttling_rate_limit=args.api.rate_limit,
@@ -474,5 +496,5 @@ class AgentApi(pulumi.ComponentResource):
         )
         self.websocket_stage_name = ws_stage.name
         self.websocket_endpoint = pulumi.Output.format(
-            "wss://{0}.execute-api.{1}.amazonaws.com/{2}", api.id, context.region, STAGE
+            "wss://{0}.execute-api.{1}.amazonaws.com/{2}", api.id, context.region, naming.STAGE
         )

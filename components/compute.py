@@ -8,6 +8,11 @@ invocations. Log groups, environment variables, the queue and the LLM API key se
 encrypted with the region's customer-managed key. Tools may have reserved concurrency; a
 function named in ``compute.provisionedConcurrency`` is published with a ``live`` alias
 carrying it, and what calls the function (the state machines, API Gateway) calls the alias.
+
+One module (about 680 lines) because it is one component: every function is made by
+:meth:`AgentCompute._function`, which is where the rules above are kept, and each
+``_create_*`` method only says what one function is for (its handler, environment and
+statements), so a reader checks every role's privileges against the same builder here.
 """
 
 from __future__ import annotations

@@ -75,6 +75,14 @@ def function_log_group(stack: str, key: str) -> str:
     return f"/{PROJECT}/{stack}/{key}"
 
 
+def function_key_of_log_group(stack: str, log_group: str) -> str | None:
+    """The function key whose log group is ``log_group`` (:func:`function_log_group` read
+    back), None for a log group that is not a function's of ``stack``."""
+    prefix = function_log_group(stack, "")
+    key = log_group.removeprefix(prefix)
+    return key if log_group.startswith(prefix) and key and "/" not in key else None
+
+
 def tool_derived_names(tool: str, region: str, stack: str) -> dict[str, str]:
     """Every name AWS sees that a tool's name is part of, as the components build them
     (a test holds the components to it), in ``region``."""

@@ -14,7 +14,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from cost.model import Assumptions, build_report, load_before, load_prices, render, render_markdown
+from cost.prices import load_prices
+from cost.render import render, render_markdown
+from cost.report import build_report, load_before
+from cost.turn import Assumptions
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,11 +14,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from cost.model import PriceTable
+from cost.prices import PriceTable
 
 SECONDS_PER_HOUR = 3600
 # The task machine's continuation loop: invoke the slice, test "done", loop back (part of the
-# task definition, components/workflows.py); the transitions one slice costs.
+# task definition, components/workflows/tools.py); the transitions one slice costs.
 TRANSITIONS_PER_SLICE = 3
 REFERENCE_TASK = {"name": "(reference 1 vCPU, 2 GB)", "cpu": 1024, "memoryMb": 2048}
 REFERENCE_SLICE = {"name": "(reference 1024 MB, 900 s slices)", "memoryMb": 1024, "timeoutSeconds": 900}

@@ -4,7 +4,7 @@ Everything here is counted while real turns run through the local stack: the RES
 served from the deployed OpenAPI document, the real turn state machine in moto's
 interpreter (through the Step Functions adapter), every Lambda the real handler, the
 DynamoDB requests of the real state store. Nothing is estimated here; the arithmetic that
-turns these counts into dollars is ``cost.model``'s.
+turns these counts into dollars is ``cost.services``'.
 
 For each kind of turn (a direct answer; one call of the pure ``calculator`` tool; one call
 of the stateful ``memory`` tool) one session of ``session_turns`` turns is run, the state
@@ -13,7 +13,7 @@ store's clock moved ``turn_interval_s`` forward before each turn, so a session's
 the recent-sessions index happen as often as they would in such a session. Per turn:
 
 - DynamoDB: every request the table sees (a botocore hook on the stack's client), the size
-  of every item written (DynamoDB's item-size rules, ``cost.model.item_size``) and read,
+  of every item written (DynamoDB's item-size rules, ``cost.services.dynamodb.item_size``) and read,
   whether the write was transactional, created a new item (which TTL later deletes), or
   moved an item in GSI1;
 - Lambda: invocations per function (the dispatcher moto's interpreter calls), and each
@@ -45,11 +45,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cost.model import DAYS_PER_MONTH, Assumptions, TurnProfile, ceil_units, item_size, sfn_log_bytes
+from cost.lines import DAYS_PER_MONTH
+from cost.services.dynamodb import ceil_units, item_size
+from cost.services.stepfunctions import sfn_log_bytes
+from cost.turn import Assumptions, TurnProfile
 
 # What a turn stores is sized like a real one, not like the stand-in model's short echo: a
 # direct turn's message and every final answer are as long as the report's assumptions say
-# (cost.model.Assumptions: message_chars, reply_chars). The text is English prose (this
+# (cost.turn.Assumptions: message_chars, reply_chars). The text is English prose (this
 # project's README), so items compress and size as an answer would.
 PROSE_PATH = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -286,7 +289,7 @@ def _profile(
     invocations = Counter()
     for r in records:
         invocations.update(r.invocations)
-    # API Gateway calls the authorizer, once per token and cache TTL: cost.model counts it from
+    # API Gateway calls the authorizer, once per token and cache TTL: cost.services counts it from
     # the TTL the program sets; only its handler time is taken from here.
     invocations.pop("authorizer", None)
     requests = Counter()

@@ -7,7 +7,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from cost.model import StackFacts, facts_from_resources
+from cost.facts import StackFacts, facts_from_resources
 
 
 def stack_facts(stack: str, config: Mapping[str, Any] | None = None) -> StackFacts:

@@ -21,7 +21,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from cost.model import TOOL_CALL_TOKENS
+from cost.turn import TOOL_CALL_TOKENS
 from handlers.shared.llm.caching import CHARS_PER_TOKEN, estimate_tokens
 
 TOOL_OUTPUT = {"result": 42}
@@ -30,7 +30,7 @@ TOOL_OUTPUT = {"result": 42}
 @dataclass(frozen=True)
 class SessionShape:
     """A session as ``make cost`` prices it (``--session-turns`` and the message and answer
-    sizes of ``cost.model.Assumptions``)."""
+    sizes of ``cost.turn.Assumptions``)."""
 
     turns: int = 10
     message_chars: int = 400
@@ -194,7 +194,7 @@ LONG_SESSION_TURNS = 50
 
 
 def turn_usd(turn: TurnTokens, price: Any) -> float:
-    """A turn's tokens at ``price`` (a ``cost.model.ModelPrice``). A model without prompt
+    """A turn's tokens at ``price`` (a ``cost.prices.ModelPrice``). A model without prompt
     caching never reports cached tokens; were it to, they are billed as input."""
     read = price.cache_read_per_million if price.cache_read_per_million is not None else price.input_per_million
     write = price.cache_write_per_million if price.cache_write_per_million is not None else price.input_per_million

@@ -30,10 +30,8 @@ offered, the turn's tool calls and usage so far). Record's input adds ``model``:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import re
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -60,7 +58,13 @@ from handlers.shared.llm import (
 )
 from handlers.shared.llm.caching import cache_support
 from handlers.shared.log import get_logger, log_context
-from handlers.shared.models import IDEMPOTENCY_KEY_PATTERN, IDEMPOTENCY_KEY_RULE, MESSAGE_BYTES, id_problem
+from handlers.shared.models import (
+    IDEMPOTENCY_KEY_RULE,
+    MESSAGE_BYTES,
+    id_problem,
+    idempotency_key_hash,
+    valid_idempotency_key,
+)
 from handlers.shared.settings import load_settings
 from handlers.shared.store import Message, NewMessage, SessionOwnershipError, Store
 from handlers.shared.store.base import MAX_PAGE_SIZE
@@ -89,12 +93,13 @@ SYSTEM_PROMPT = (
 # seq of a tool call = step * SEQ_PER_STEP + its index in the step: the same on every delivery.
 SEQ_PER_STEP = 100
 MAX_TOOL_CALLS_PER_STEP = 16
+"""The most tool calls one step runs (a reply asking for more runs the first ones): with
+SEQ_PER_STEP, each call's seq stays within its step."""
 # How many messages prepare reads (newest first); the earlier turns are then cut to
 # HISTORY_TOKENS (turns.bounded_history) and the whole request to REQUEST_BYTES.
 CONVERSATION_WINDOW = 40
 
 logger = get_logger("agent-step")
-_IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
 
 
 class MaxStepsExceededError(Exception):
@@ -282,7 +287,7 @@ class AgentStep:
         if step.step == 1:
             if not step.message:
                 raise ValueError("the first step needs the user's message")
-            if step.idempotencyKey is not None and not _IDEMPOTENCY_KEY.fullmatch(step.idempotencyKey):
+            if step.idempotencyKey is not None and not valid_idempotency_key(step.idempotencyKey):
                 raise InvalidIdempotencyKeyError(IDEMPOTENCY_KEY_RULE)
             size = state_bytes(step.message)
             if size > MESSAGE_BYTES:
@@ -435,7 +440,7 @@ class AgentStep:
         )
         claim = None
         if step.idempotencyKey and step.step == 1:
-            claim = hashlib.sha256(f"turn\n{step.userId}\n{step.idempotencyKey}".encode()).hexdigest()[:40]
+            claim = idempotency_key_hash("turn", step.userId, key=step.idempotencyKey)
         self.store.conversations.append_step(
             step.sessionId,
             context.seq,
@@ -521,19 +526,37 @@ class AgentStep:
 # -- Lambda wiring ---------------------------------------------------------------------------
 
 
-def _secret_reader(secret_arn: str | None, region: str) -> Callable[[], str | None]:
-    """Reads the API key from Secrets Manager once and keeps it in memory (never logged)."""
-    cache: dict[str, str | None] = {}
+SECRET_MAX_AGE_SECONDS = 300.0
+"""How long a warm container uses the API key it read: a rotated key is used within this long.
+Secrets Manager bills each GetSecretValue, so not on every call either."""
+
+
+def _secret_reader(
+    secret_arn: str | None,
+    region: str,
+    max_age: float = SECRET_MAX_AGE_SECONDS,
+    clock: Callable[[], float] = time.monotonic,
+) -> Callable[[], str | None]:
+    """Reads the API key from Secrets Manager and keeps it in memory (never logged) for
+    ``max_age`` seconds, then reads it again, as Powertools' parameters utility keeps each
+    value it fetched with an expiry (``max_age``;
+    https://docs.powertools.aws.dev/lambda/python/latest/utilities/parameters/, its
+    ``BaseProvider`` store of ``ExpirableValue``:
+    https://docs.powertools.aws.dev/lambda/python/latest/api/utilities/parameters/base.html)."""
+    held: dict[str, Any] = {}
 
     def read() -> str | None:
         if secret_arn is None:
             return None
-        if "key" not in cache:
-            import boto3
+        now = clock()
+        if "key" not in held or now - held["at"] >= max_age:
+            if "client" not in held:
+                import boto3
 
-            client = boto3.client("secretsmanager", region_name=region)
-            cache["key"] = client.get_secret_value(SecretId=secret_arn)["SecretString"]
-        return cache["key"]
+                held["client"] = boto3.client("secretsmanager", region_name=region)
+            held["key"] = held["client"].get_secret_value(SecretId=secret_arn)["SecretString"]
+            held["at"] = now
+        return held["key"]
 
     return read
 

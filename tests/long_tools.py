@@ -14,7 +14,7 @@ import contextlib
 from collections.abc import Iterator
 from unittest import mock
 
-from components import config as config_module
+from components.config import tools as config_module
 from local.pulumi_mocks import stack_config
 
 STAND_INS = {"fargate-spot": "http_fetch", "continuation": "memory"}

@@ -538,3 +538,21 @@ def test_the_turn_summary_stays_within_its_budget_however_many_steps_and_calls()
     assert state_bytes(some) <= TURN_SUMMARY_BYTES and len(some) == 48
     assert some[0]["output"]["truncated"] is True and some[0]["input"]["truncated"] is True
     assert some[-1] == {"name": "http_fetch", "status": "SUCCEEDED", "truncated": True}
+
+
+def test_a_rotated_llm_key_is_read_again_once_the_held_one_is_older_than_its_max_age():
+    import boto3
+    from moto import mock_aws
+
+    now = [0.0]
+    with mock_aws():
+        secrets = boto3.client("secretsmanager", region_name=REGION)
+        arn = secrets.create_secret(Name="llm-key", SecretString="key-1")["ARN"]
+        read = agent_step._secret_reader(arn, REGION, max_age=300, clock=lambda: now[0])
+        assert read() == "key-1"
+        secrets.put_secret_value(SecretId=arn, SecretString="key-2")  # rotated
+        now[0] = 299.0
+        assert read() == "key-1", "within its max age the held key serves, no call to Secrets Manager"
+        now[0] = 300.0
+        assert read() == "key-2", "past its max age the key is read again: the rotated one"
+    assert agent_step._secret_reader(None, REGION)() is None

@@ -7,26 +7,20 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+from pathlib import Path
 
 import pytest
 
-from cost import model
-from cost.model import (
-    Assumptions,
-    Entry,
-    FunctionFacts,
-    HealthCheckFacts,
-    ModelPrice,
-    PriceTable,
-    StackFacts,
-    TurnProfile,
-    facts_from_resources,
-    fixed_lines,
-    item_size,
-    load_prices,
-    total,
-    turn_lines,
-)
+from cost.facts import FunctionFacts, HealthCheckFacts, StackFacts, detailed_metric_methods, facts_from_resources
+from cost.lines import total
+from cost.prices import PRICES_PATH, Entry, ModelPrice, PriceTable, load_prices
+from cost.render import render, render_markdown
+from cost.report import build_report, kept_cost, wait_that_meets, what_if
+from cost.services import fixed_lines, turn_lines
+from cost.services.dynamodb import ceil_units, item_size
+from cost.services.observability import log_bytes_per_turn
+from cost.services.stepfunctions import express_billed_ms
+from cost.turn import FALLBACK_MODEL_WAIT_S, Assumptions, TurnProfile, with_model_wait
 from local.pulumi_mocks import RecordedResource, run_program, stack_config
 
 SESSION_TURNS = 8  # the 8th turn comes 630 s after the first: it refreshes the session's place in GSI1
@@ -276,7 +270,7 @@ def test_item_sizes_follow_dynamodbs_rules():
     assert item_size({"PK": {"S": "abc"}, "n": {"N": "12345"}, "b": {"BOOL": True}}) == 5 + 5 + 2
     # a map: 3 + per entry (1 + name + value): "m" (1) + 3 + (1 + 1 + 2)
     assert item_size({"m": {"M": {"k": {"S": "vv"}}}}) == 1 + 3 + 4
-    assert model.ceil_units(1, 1024) == 1 and model.ceil_units(1025, 1024) == 2 and model.ceil_units(0, 4096) == 1
+    assert ceil_units(1, 1024) == 1 and ceil_units(1025, 1024) == 2 and ceil_units(0, 4096) == 1
 
 
 # -- fixed costs come from what the program creates ---------------------------------------
@@ -313,6 +307,16 @@ def test_fixed_costs_come_from_the_programs_resources(dev_run):
     more = facts_from_resources("dev", [*run.resources, extra], config)
     after = total(fixed_lines(more, prices, Assumptions()))
     assert after - before == pytest.approx(prices.usd("cloudwatch.alarm_standard"))
+
+
+def test_a_function_is_known_by_the_log_group_the_program_names_for_it(dev_run):
+    config, run = dev_run
+    # Read as the dev stack's: every function's key is its own log group's last part.
+    keys = {f.key for f in facts_from_resources("dev", run.resources, config).functions}
+    assert {"agent-record", "authorizer", "health", "tool-http-fetch"} <= keys
+    # Read as another stack's, no log group is the stack's: the function is named, not guessed.
+    with pytest.raises(ValueError, match=r"function .* logs to /agent-infra/dev/.*, not a log group of stack prod"):
+        facts_from_resources("prod", run.resources, config)
 
 
 def test_prod_fixed_costs_include_provisioned_concurrency_and_a_domain_adds_health_checks():
@@ -460,26 +464,26 @@ def test_the_markdown_summary_carries_the_reports_own_totals(measured, monkeypat
 
 
 def test_prices_json_is_valid_json_with_every_section():
-    raw = json.loads(model.PRICES_PATH.read_text())
+    raw = json.loads(PRICES_PATH.read_text())
     assert set(raw) == {"_about", "prices", "models", "quotas", "facts"}
 
 
 def test_the_goal_is_read_on_the_turns_work_and_with_its_storage_apart():
     facts = _facts(stack="prod", xray_sampling=0.05)
-    report = model.build_report(facts, PRICES, WAIT_3S, {"direct": DIRECT, "tool": DIRECT})
+    report = build_report(facts, PRICES, WAIT_3S, {"direct": DIRECT, "tool": DIRECT})
     lines = report.per_turn["direct"]
     kept = 3.57628 + 2.86102  # storage and PITR of the hand computation below (365 days, 3 regions)
-    assert model.kept_cost(lines) == pytest.approx(kept, rel=1e-5)
-    out = model.render(report)
+    assert kept_cost(lines) == pytest.approx(kept, rel=1e-5)
+    out = render(report)
     assert f"the turn's work (every part but storage):  direct ${total(lines) - kept:,.2f}" in out
     assert f"with the turn kept 365 days (storage + PITR, 3 regions):  direct ${total(lines):,.2f}" in out
     assert f"keeping costs ${kept / (365 / 30.4375):,.2f} (direct)" in out
 
 
 def test_what_if_moves_only_what_it_names():
-    report = model.build_report(_facts(), PRICES, WAIT_3S, {"direct": DIRECT})
+    report = build_report(_facts(), PRICES, WAIT_3S, {"direct": DIRECT})
     base = total(report.per_turn["direct"])
-    rows, same = model.what_if(report)
+    rows, same = what_if(report)
     totals = {row.label: row.totals["direct"] for row in rows}
     assert same == []
     # X-Ray at 5%: 5.00 -> 0.25
@@ -499,10 +503,10 @@ def test_what_if_moves_only_what_it_names():
 
 def test_a_what_if_equal_to_the_stack_is_not_printed():
     facts = _facts(stack="prod", xray_sampling=0.05)
-    report = model.build_report(facts, PRICES, WAIT_3S, {"direct": DIRECT})
-    rows, same = model.what_if(report)
+    report = build_report(facts, PRICES, WAIT_3S, {"direct": DIRECT})
+    rows, same = what_if(report)
     assert same == ["X-Ray sampling rule at 5%"] and "X-Ray sampling rule at 5%" not in [r.label for r in rows]
-    out = model.render(report)
+    out = render(report)
     assert "    X-Ray sampling rule at 5%" not in out
     assert "(the same as now, so not shown: X-Ray sampling rule at 5%)" in out
 
@@ -563,7 +567,7 @@ def test_prod_prices_take_tokyos_and_irelands_own_figures():
 
 
 def test_a_region_figure_without_its_source_is_an_error(tmp_path):
-    raw = json.loads(model.PRICES_PATH.read_text())
+    raw = json.loads(PRICES_PATH.read_text())
     del raw["prices"]["logs.ingest_gb"]["regions"]["ap-northeast-1"]["evidence"]
     path = tmp_path / "prices.json"
     path.write_text(json.dumps(raw))
@@ -630,12 +634,12 @@ def test_detailed_metrics_are_counted_per_method_with_its_own_setting_first():
         _settings("eu-west-1", "~1v1~1health/GET", True),
     ]
     # us-east-1: the two /v1/sessions methods (health turned off); eu-west-1: health only
-    assert model.detailed_metric_methods(resources) == 3
+    assert detailed_metric_methods(resources) == 3
 
 
 def test_a_websocket_turn_logs_its_message_and_a_share_of_its_connection():
     ws = dataclasses.replace(DIRECT, kind="websocket", session_turns=10)
-    _, _, access = model.log_bytes_per_turn(ws, _facts())
+    _, _, access = log_bytes_per_turn(ws, _facts())
     # 1 line for the message + ($connect + $disconnect) / 10 turns, 50 B each ("w" x 49 + newline)
     assert access == pytest.approx((1 + 2 / 10) * 50)
 
@@ -645,40 +649,40 @@ def test_a_websocket_turn_logs_its_message_and_a_share_of_its_connection():
 
 def test_the_model_wait_is_the_time_to_first_token_plus_the_output_at_the_models_speed():
     sonnet = _model(3.0, 15.0, first_token_seconds=1.8, output_tokens_per_second=63.0)
-    derived = model.with_model_wait(Assumptions(output_tokens=300), sonnet, "m")
+    derived = with_model_wait(Assumptions(output_tokens=300), sonnet, "m")
     assert derived.wait_s == pytest.approx(1.8 + 300 / 63)
     assert "1.8 s to the first token + 300 output tokens / 63 tokens/s" in derived.model_wait_source
     # --model-wait overrides; a model without a speed falls back, saying so
-    assert model.with_model_wait(Assumptions(model_wait_s=2.0), sonnet, "m").wait_s == 2.0
-    unknown = model.with_model_wait(Assumptions(), _model(1, 1, output_tokens_per_second=None), "m")
-    assert unknown.wait_s == model.FALLBACK_MODEL_WAIT_S and "no output speed" in unknown.model_wait_source
+    assert with_model_wait(Assumptions(model_wait_s=2.0), sonnet, "m").wait_s == 2.0
+    unknown = with_model_wait(Assumptions(), _model(1, 1, output_tokens_per_second=None), "m")
+    assert unknown.wait_s == FALLBACK_MODEL_WAIT_S and "no output speed" in unknown.model_wait_source
     with pytest.raises(ValueError, match="model wait is not set"):
         turn_lines(DIRECT, _facts(), PRICES, Assumptions())
     # A call that only asks for a tool writes a few tokens: 1.8 + 40 / 63 s.
     assert derived.tool_wait_s == pytest.approx(1.8 + 40 / 63)
-    assert model.with_model_wait(Assumptions(model_wait_s=2.0), sonnet, "m").tool_wait_s == 2.0
+    assert with_model_wait(Assumptions(model_wait_s=2.0), sonnet, "m").tool_wait_s == 2.0
 
 
 def test_a_tool_turn_waits_for_one_answer_and_for_a_short_tool_call():
     tool_turn = dataclasses.replace(DIRECT, kind="tool", model_calls=2, task_states=7)
     waits = Assumptions(model_wait_s=6.0, tool_call_wait_s=2.0)
-    base = model.express_billed_ms(tool_turn, _facts(), PRICES, Assumptions(model_wait_s=0.0, tool_call_wait_s=0.0))
+    base = express_billed_ms(tool_turn, _facts(), PRICES, Assumptions(model_wait_s=0.0, tool_call_wait_s=0.0))
     # one answer (6 s) and one call that asked for the tool (2 s), not two answers
-    assert model.express_billed_ms(tool_turn, _facts(), PRICES, waits) == pytest.approx(base + 8_000, abs=100)
+    assert express_billed_ms(tool_turn, _facts(), PRICES, waits) == pytest.approx(base + 8_000, abs=100)
 
 
 def test_a_goal_above_says_what_keeps_it_there_and_the_wait_that_closes_it():
     facts = _facts(stack="prod", xray_sampling=0.05)
-    report = model.build_report(facts, PRICES, Assumptions(model_wait_s=12.0), {"direct": DIRECT})
-    wait = model.wait_that_meets(report, "direct", 15.0)
+    report = build_report(facts, PRICES, Assumptions(model_wait_s=12.0), {"direct": DIRECT})
+    wait = wait_that_meets(report, "direct", 15.0)
     assert wait is not None and 0 < wait < 12.0
 
     def work(seconds: float) -> float:
         lines = turn_lines(DIRECT, facts, PRICES, Assumptions(model_wait_s=seconds))
-        return total(lines) - model.kept_cost(lines)
+        return total(lines) - kept_cost(lines)
 
     assert work(wait) <= 15.0 < work(wait + 0.1)
-    out = model.render(report)
+    out = render(report)
     assert "direct is $" in out and "Step Functions / Express duration" in out
     assert f"a model wait of at most {wait:.1f} s a call" in out
 
@@ -688,14 +692,46 @@ def test_every_model_entry_has_every_field_and_a_missing_one_is_named(tmp_path):
     sonnet = prices.models["global.anthropic.claude-sonnet-4-5-20250929-v1:0"]
     assert (sonnet.cache_read_per_million, sonnet.cache_write_per_million) == (0.3, 3.75)
     assert prices.models["us.anthropic.claude-haiku-4-5-20251001-v1:0"].input_per_million == 1.1
-    raw = json.loads(model.PRICES_PATH.read_text())
+    raw = json.loads(PRICES_PATH.read_text())
     del raw["models"]["us.amazon.nova-pro-v1:0"]["cache_read_per_million"]
     path = tmp_path / "prices.json"
     path.write_text(json.dumps(raw))
     with pytest.raises(ValueError, match=r"model us\.amazon\.nova-pro-v1:0 lacks cache_read_per_million"):
         load_prices(path)
-    raw = json.loads(model.PRICES_PATH.read_text())
+    raw = json.loads(PRICES_PATH.read_text())
     raw["models"]["gpt-4o-mini"]["input_per_million"] = None
     path.write_text(json.dumps(raw))
     with pytest.raises(ValueError, match="model gpt-4o-mini has no value for input_per_million"):
         load_prices(path)
+
+
+# -- the report's text ----------------------------------------------------------------------
+
+REPORT_TEXT = Path(__file__).with_name("fixtures") / "cost_report.txt"
+BEFORE = {
+    "rows": [
+        {"part": "Lambda", "before": "41.5", "groups": ["Lambda"]},
+        {"part": "writes", "before": "17.5", "groups": ["DynamoDB writes"]},
+    ],
+    "total": "~73",
+}
+
+
+def _report_text() -> str:
+    """The terminal report and the Markdown summary of the hand-computed turn, prod (its
+    goals) and dev (none), at a wait that meets the goal and one that does not."""
+    out = []
+    for stack in ("prod", "dev"):
+        for wait in (WAIT_3S, Assumptions(model_wait_s=12.0)):
+            report = build_report(
+                _facts(stack=stack, xray_sampling=0.05), PRICES, wait, {"direct": DIRECT, "tool": DIRECT}, before=BEFORE
+            )
+            out += [render(report), render_markdown(report)]
+    return "\n".join(out)
+
+
+def test_the_report_reads_as_it_did_when_the_arithmetic_was_split_by_service():
+    """Written by the one-module ``cost/model.py`` before it was split (issue 21): a change to
+    the text or the arithmetic shows here line by line; one meant rewrites the file
+    (``REPORT_TEXT.write_text(_report_text())``)."""
+    assert _report_text().splitlines() == REPORT_TEXT.read_text().splitlines()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from cost.model import load_prices
+from cost.prices import load_prices
 from cost.sessions import LONG_SESSION_TURNS, SessionShape, TurnTokens, model_tokens, run_session, turn_usd
 
 PROD_MODEL = "global.anthropic.claude-sonnet-4-5-20250929-v1:0"

@@ -244,7 +244,7 @@ def test_the_config_refuses_a_runtime_the_module_does_not_declare():
 
 
 def test_the_declared_runtime_is_read_from_the_source_without_importing_it(tmp_path, monkeypatch):
-    from components import config
+    from components.config import tools as config
 
     folder = tmp_path / "handlers" / "tools"
     folder.mkdir(parents=True)
@@ -252,7 +252,7 @@ def test_the_declared_runtime_is_read_from_the_source_without_importing_it(tmp_p
     (folder / "b.py").write_text('TOOL = ToolDefinition(name="b", runtime="fargate-spot")\n')
     (folder / "c.py").write_text("TOOL = ToolDefinition(name='c')\n")
     (folder / "d.py").write_text("def broken(:\n")
-    monkeypatch.setattr(config, "__file__", str(tmp_path / "components" / "config.py"))
+    monkeypatch.setattr(config, "__file__", str(tmp_path / "components" / "config" / "tools.py"))
     assert [config.declared_runtime(m) for m in "abcd"] == ["continuation", "fargate-spot", None, None]
 
 

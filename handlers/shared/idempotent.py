@@ -19,7 +19,6 @@ for work that is idempotent itself: ``POST /v1/tasks`` names the execution after
 from __future__ import annotations
 
 import hashlib
-import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -28,12 +27,11 @@ from typing import Any
 import msgspec
 
 from handlers.shared.api import ApiError, Request, respond
-from handlers.shared.models import IDEMPOTENCY_KEY_PATTERN, IDEMPOTENCY_KEY_RULE
+from handlers.shared.models import IDEMPOTENCY_KEY_RULE, idempotency_key_hash, valid_idempotency_key
 from handlers.shared.store import IdempotencyStore
 
 # A claim older than this is taken to be from a request that died.
 IDEMPOTENCY_LOCK_SECONDS = 30
-_IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
 
 
 class IdempotentSlot:
@@ -76,10 +74,10 @@ def _claim(
     key = request.header("idempotency-key") or None
     if key is None:
         return IdempotentSlot(keys, request, None)
-    if not _IDEMPOTENCY_KEY.fullmatch(key):
+    if not valid_idempotency_key(key):
         raise ApiError(400, "invalid_request", IDEMPOTENCY_KEY_RULE, field="Idempotency-Key")
     caller = request.caller
-    key_hash = hashlib.sha256(f"{caller}\n{key}".encode()).hexdigest()[:40]
+    key_hash = idempotency_key_hash(caller, key=key)
     request_hash = hashlib.sha256(msgspec.json.encode(body)).hexdigest()
     existing = keys.claim(caller, key_hash, request_hash)
     if existing is None:

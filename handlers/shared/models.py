@@ -12,6 +12,8 @@ so the edge would refuse ``null`` anyway; the handlers refuse it the same way.
 
 from __future__ import annotations
 
+import hashlib
+import re
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
@@ -25,6 +27,20 @@ APPROVAL_ID_PATTERN = r"^[A-Za-z0-9_-]{1,80}\.[0-9]{1,5}$"
 # The Idempotency-Key header, on /v1/tasks and on chat turns alike.
 IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]{1,128}$"
 IDEMPOTENCY_KEY_RULE = "Idempotency-Key must be 1-128 visible ASCII characters"
+_IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
+
+
+def valid_idempotency_key(key: str) -> bool:
+    """The one rule for an Idempotency-Key, wherever a request or a turn brings one."""
+    return _IDEMPOTENCY_KEY.fullmatch(key) is not None
+
+
+def idempotency_key_hash(*scope: str, key: str) -> str:
+    """What a key is stored as: its digest within ``scope`` (the caller, or a turn's user),
+    so one caller's key never matches another's and the key itself is never stored."""
+    return hashlib.sha256("\n".join((*scope, key)).encode()).hexdigest()[:40]
+
+
 # A caller's own x-correlation-id is used only when it looks like a token; otherwise the
 # request id stands in (never echoed back as given).
 CORRELATION_ID_PATTERN = r"^[A-Za-z0-9._:-]{8,128}$"
