@@ -4,9 +4,9 @@ task, or a container on Fargate Spot."""
 
 from __future__ import annotations
 
-import ast
 import keyword
 import re
+import tokenize
 from pathlib import Path
 from typing import Literal
 
@@ -76,33 +76,52 @@ def fargate_size_problem(cpu: int | None, memory_mb: int) -> str | None:
     return None
 
 
+def _string(token: tokenize.TokenInfo) -> str | None:
+    """A plain one-line string literal's text ('...' or "..."), else None."""
+    text = token.string
+    if token.type == tokenize.STRING and len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        return text[1:-1]
+    return None
+
+
 def declared_runtime(module: str) -> str | None:
     """The runtime ``handlers/tools/<module>.py`` declares, read from its source (nothing is
     imported, as :func:`tool_modules` finds modules): a module-level ``RUNTIME = "..."`` or a
-    ``runtime="..."`` keyword of a call in its ``TOOL = ...`` assignment. None when it says
-    nothing (a Lambda tool, as every tool was before runtimes) or cannot be read."""
+    ``runtime="..."`` keyword in its ``TOOL = ...`` statement. None when it says nothing (a
+    Lambda tool, as every tool was before runtimes) or cannot be read.
+
+    Read with ``tokenize``, not ``ast``: CPython 3.11 before 3.11.8 fails a parse made while
+    another thread builds an AST ("AST constructor recursion depth mismatch",
+    https://github.com/python/cpython/issues/106905), and the config is parsed while the
+    program's other threads run."""
     path = _tools_folder() / f"{module}.py"
     try:
-        tree = ast.parse(path.read_text())
-    except (OSError, SyntaxError, ValueError):
+        with path.open("rb") as source:
+            tokens = [
+                t
+                for t in tokenize.tokenize(source.readline)
+                if t.type not in (tokenize.COMMENT, tokenize.NL, tokenize.INDENT, tokenize.DEDENT)
+            ]
+    except (OSError, SyntaxError, tokenize.TokenError):
         return None
-    for node in tree.body:
-        if not isinstance(node, ast.Assign | ast.AnnAssign) or node.value is None:
+    statement: str | None = None  # the module-level name being assigned
+    for n, token in enumerate(tokens):
+        if token.type == tokenize.NEWLINE:
+            statement = None
             continue
-        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-        names = {t.id for t in targets if isinstance(t, ast.Name)}
-        if "RUNTIME" in names and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
-            return node.value.value
-        if "TOOL" in names:
-            for call in ast.walk(node.value):
-                if isinstance(call, ast.Call):
-                    for keyword in call.keywords:
-                        if (
-                            keyword.arg == "runtime"
-                            and isinstance(keyword.value, ast.Constant)
-                            and isinstance(keyword.value.value, str)
-                        ):
-                            return keyword.value.value
+        following = tokens[n + 1 : n + 3]
+        assigned = (
+            token.type == tokenize.NAME
+            and len(following) == 2
+            and following[0].type == tokenize.OP
+            and following[0].string == "="
+        )
+        if assigned and token.start[1] == 0:
+            statement = token.string
+            if token.string == "RUNTIME" and _string(following[1]) is not None:
+                return _string(following[1])
+        elif assigned and statement == "TOOL" and token.string == "runtime" and _string(following[1]) is not None:
+            return _string(following[1])
     return None
 
 
