@@ -131,9 +131,9 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.dax
 	$(BIN)/python -m bench.startup
 
-## config-reference: rewrite the README's stack config table from the pydantic model
+## config-reference: rewrite docs/configuration.md's stack config table from the pydantic models
 config-reference: $(STAMP)
-	$(BIN)/python -m components.config --write-readme README.md
+	$(BIN)/python -m components.config --write-readme docs/configuration.md
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
