@@ -39,7 +39,7 @@ class ApiConfig(ConfigModel):
     )
     manage_account_logging: bool = Field(
         False,
-        description="Set API Gateway's account-wide CloudWatch role in each region of the stack. The account's bootstrap sets it; only in an account without it, exactly one stack sets it (README, \"API Gateway's account logging\"); stage logs need it.",
+        description="Set API Gateway's account-wide CloudWatch role in each region of the stack. The account's bootstrap sets it; only in an account without it, exactly one stack sets it (docs/deploy.md, \"API Gateway's account logging\"); stage logs need it.",
     )
 
     @model_validator(mode="after")

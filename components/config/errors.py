@@ -67,8 +67,8 @@ def _unknown_key(loc: tuple) -> str:
         return f"unknown key; did you mean {_key_path((*loc[:-1], guess))}?"
     where = f"the keys of {_key_path(loc[:-1])} are" if loc[:-1] else f"the {NAMESPACE} keys are"
     if allowed:
-        return f'unknown key; {where} {", ".join(allowed)} (README, "Stack configuration")'
-    return "unknown key; see the config reference in the README for the keys allowed"
+        return f"unknown key; {where} {', '.join(allowed)} (docs/configuration.md)"
+    return "unknown key; see the config reference in docs/configuration.md for the keys allowed"
 
 
 def _describe(error: dict, loc: tuple) -> str:

@@ -86,8 +86,7 @@ def check_config_keys(keys: Iterable[str]) -> ConfigKeyCheck:
                 errors.append(
                     f"{key}: unknown key; did you mean {NAMESPACE}:{guess}?"
                     if guess
-                    else f"{key}: unknown key; the {NAMESPACE} keys are {', '.join(known)}"
-                    ' (README, "Stack configuration")'
+                    else f"{key}: unknown key; the {NAMESPACE} keys are {', '.join(known)} (docs/configuration.md)"
                 )
         elif namespace not in ENGINE_NAMESPACES:
             warnings.append(_other_namespace_warning(key, namespace, name))

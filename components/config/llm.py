@@ -45,7 +45,7 @@ class LlmConfig(ConfigModel):
     )
     prompt_caching: bool = Field(
         True,
-        description="`bedrock`: mark the prompt's stable prefix for Bedrock's prompt cache, on the models that cache (README: prompt caching). OpenAI-compatible APIs cache by themselves.",
+        description="`bedrock`: mark the prompt's stable prefix for Bedrock's prompt cache, on the models that cache (docs/architecture.md, \"Prompt caching\"). OpenAI-compatible APIs cache by themselves.",
     )
 
     @model_validator(mode="after")

@@ -77,7 +77,7 @@ class FaultInjectionConfig(ConfigModel):
         False,
         description=(
             "An AWS FIS experiment template per region that pauses the table's replication there and makes its"
-            " functions fail (the failover drill on AWS; README: When a region fails). Adds the FIS extension"
+            " functions fail (the failover drill on AWS; docs/multi-region.md). Adds the FIS extension"
             " layer to every function."
         ),
     )

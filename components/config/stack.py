@@ -103,8 +103,8 @@ class StackConfig(ConfigModel):
             raise ValueError(
                 "state.strongConsistency (MRSC) is not supported by this store yet: MRSC global tables support"
                 " neither TTL (every item here expires) nor TransactWriteItems (a session's first step, an"
-                " Idempotency-Key claim and an approval decision are transactions); see the README's"
-                " 'When a region fails' for what MRSC would change"
+                " Idempotency-Key claim and an approval decision are transactions); see"
+                " docs/multi-region.md for what MRSC would change"
             )
         unknown = sorted(set(self.state.evacuated_regions) - set(self.regions))
         if unknown:

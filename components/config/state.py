@@ -31,7 +31,7 @@ class StateConfig(ConfigModel):
         False,
         description=(
             "Multi-Region strong consistency: exactly 3 regions of one region set. Refused for now: MRSC supports"
-            " neither TTL nor transactions, which this store's writes use (README: When a region fails)."
+            " neither TTL nor transactions, which this store's writes use (docs/multi-region.md)."
         ),
     )
     evacuated_regions: list[str] = Field(
