@@ -400,7 +400,7 @@ def test_the_boundary_keeps_out_what_the_program_never_does():
 TAGGING_ACTION_WORDS = ("Tag", "tag")
 # Route 53 health checks take no tag conditions (service authorization reference,
 # https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonroute53.html):
-# their ids are generated, so only separate accounts keep one stack's from another's (README).
+# their ids are generated, so only separate accounts keep one stack's from another's (docs/deploy.md).
 TAGGING_WITHOUT_TAG_CONDITIONS = {"route53:ChangeTagsForResource"}
 
 

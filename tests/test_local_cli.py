@@ -200,6 +200,6 @@ def test_a_second_stack_stopping_leaves_the_first_one_findable(tmp_path):
     finally:
         lines = _stop(first)
     assert not state_file.exists()
-    # The README's promise: `level` and `service` in each line (the stack's own included).
+    # docs/local-stack.md's promise: `level` and `service` in each line (the stack's own included).
     assert [line["message"] for line in lines] == ["stopping", "stopped"]
     assert all(line["level"] == "INFO" and line["service"] == "local-stack" for line in lines)

@@ -67,7 +67,7 @@ def test_function_archives_hold_only_their_code(code, tmp_path):
     own_handlers = {n for n in sources if n.startswith("handlers/") and not n.startswith("handlers/shared/")}
     assert own_handlers == {"handlers/__init__.py", *code.modules, *code.extra_files}
     check_bytecode(path)
-    # Sources and, built on 3.13, their bytecode: 15-231 KB (README, Compute); the whole of
+    # Sources and, built on 3.13, their bytecode: 15-231 KB (docs/architecture.md, Compute); the whole of
     # handlers/shared in each would be well over this.
     assert path.stat().st_size < 256 * 1024
 
