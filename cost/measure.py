@@ -52,9 +52,10 @@ from cost.turn import Assumptions, TurnProfile
 
 # What a turn stores is sized like a real one, not like the stand-in model's short echo: a
 # direct turn's message and every final answer are as long as the report's assumptions say
-# (cost.turn.Assumptions: message_chars, reply_chars). The text is English prose (this
-# project's README), so items compress and size as an answer would.
-PROSE_PATH = Path(__file__).resolve().parent.parent / "README.md"
+# (cost.turn.Assumptions: message_chars, reply_chars). The text is English prose (the start
+# of this project's README as it was in December 2026, kept in prose.txt so that editing the
+# docs does not move the measurement), so items compress and size as an answer would.
+PROSE_PATH = Path(__file__).with_name("prose.txt")
 
 MESSAGES = {
     "direct": "hello, how are you today?",
