@@ -36,7 +36,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from components.naming import api_gateway_logging_policy_arn, boundary_arn, role_path
+from components.naming import api_gateway_logging_policy_arn, boundary_arn, role_path, service_endpoint
 from policy.rules import LOG_DELIVERY_ACTIONS, TASK_TOKEN_ACTIONS, XRAY_ACTIONS, XRAY_SAMPLING_ACTIONS
 
 OIDC_HOST = "token.actions.githubusercontent.com"
@@ -172,7 +172,7 @@ def _read_statements(s: _Scope, hosted_zone_id: str | None) -> list[dict]:
             "ReadEncryptedFunctionEnvironments",
             ["kms:Decrypt"],
             [s.arn("kms", "key/*")],
-            s.tagged(**{"kms:ViaService": [f"lambda.{r}.amazonaws.com" for r in s.regions]}),
+            s.tagged(**{"kms:ViaService": [service_endpoint("lambda", r, s.partition) for r in s.regions]}),
         ),
         _statement(
             "ReadStackTable",
@@ -384,7 +384,7 @@ def _write_statements(s: _Scope, hosted_zone_id: str | None) -> list[dict]:
             s.tagged(
                 **{
                     "kms:ViaService": [
-                        f"{service}.{r}.amazonaws.com"
+                        service_endpoint(service, r, s.partition)
                         for service in ("lambda", "sqs", "secretsmanager", "dynamodb")
                         for r in s.regions
                     ]

@@ -191,8 +191,8 @@ class AgentApi(pulumi.ComponentResource):
         self._usage_plan(rest, stage)
         self.rest_api_id = rest.id
         self.rest_stage_name = stage.stage_name
-        self.rest_endpoint = pulumi.Output.format(
-            "https://{0}.execute-api.{1}.amazonaws.com/{2}", rest.id, context.region, stage.stage_name
+        self.rest_endpoint = pulumi.Output.all(rest.id, stage.stage_name).apply(
+            lambda v: f"https://{naming.execute_api_host(v[0], context.region, context.partition)}/{v[1]}"
         )
         self.openapi = body
 
@@ -495,6 +495,6 @@ class AgentApi(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=self._logging_ready)),
         )
         self.websocket_stage_name = ws_stage.name
-        self.websocket_endpoint = pulumi.Output.format(
-            "wss://{0}.execute-api.{1}.amazonaws.com/{2}", api.id, context.region, naming.STAGE
+        self.websocket_endpoint = api.id.apply(
+            lambda api_id: f"wss://{naming.execute_api_host(api_id, context.region, context.partition)}/{naming.STAGE}"
         )

@@ -24,6 +24,8 @@ import pulumi
 import yaml
 from pulumi.runtime import settings as pulumi_settings
 
+from components import naming
+
 ROOT = Path(__file__).resolve().parent.parent
 ACCOUNT_ID = "123456789012"
 PROJECT = "agent-infra"
@@ -65,6 +67,7 @@ class AwsMocks(pulumi.runtime.Mocks):
 
     def __init__(self, partition: str = "aws", lambda_concurrency: dict[str, float] | None = None) -> None:
         self.partition = partition
+        self.dns_suffix = naming.dns_suffix(partition)
         # The account's Lambda "Concurrent executions" quota per region (default: AWS's 1,000).
         self.lambda_concurrency = lambda_concurrency or {}
         self.resources: list[RecordedResource] = []
@@ -196,7 +199,7 @@ class AwsMocks(pulumi.runtime.Mocks):
             state.update(
                 name=queue,
                 arn=self._arn("sqs", region, queue),
-                url=f"https://sqs.{region}.amazonaws.com/{ACCOUNT_ID}/{queue}",
+                url=f"https://sqs.{region}.{self.dns_suffix}/{ACCOUNT_ID}/{queue}",
             )
             return state["url"], state
         if typ == "aws:secretsmanager/secret:Secret":
@@ -256,7 +259,7 @@ class AwsMocks(pulumi.runtime.Mocks):
                 rootResourceId="r00tid",
                 executionArn=self._arn("execute-api", region, api_id),
                 arn=f"arn:{self.partition}:apigateway:{region}::/{'restapis' if 'restApi' in typ else 'apis'}/{api_id}",
-                apiEndpoint=f"wss://{api_id}.execute-api.{region}.amazonaws.com",
+                apiEndpoint=f"wss://{api_id}.execute-api.{region}.{self.dns_suffix}",
             )
             return api_id, state
         if typ.startswith(("aws:apigateway/", "aws:apigatewayv2/")):
@@ -265,15 +268,15 @@ class AwsMocks(pulumi.runtime.Mocks):
             if typ.endswith("Stage") or typ.endswith("stage:Stage"):
                 state.setdefault(
                     "invokeUrl",
-                    f"https://{inputs.get('restApi') or inputs.get('apiId')}.execute-api.{region}.amazonaws.com/{inputs.get('stageName') or inputs.get('name')}",
+                    f"https://{inputs.get('restApi') or inputs.get('apiId')}.execute-api.{region}.{self.dns_suffix}/{inputs.get('stageName') or inputs.get('name')}",
                 )
             if typ == "aws:apigatewayv2/domainName:DomainName" or typ == "aws:apigateway/domainName:DomainName":
                 state.update(
-                    regionalDomainName=f"d-{resource_id}.execute-api.{region}.amazonaws.com",
+                    regionalDomainName=f"d-{resource_id}.execute-api.{region}.{self.dns_suffix}",
                     regionalZoneId="Z1UJRXOUMOOFQ8",
                     domainNameConfiguration={
                         **(inputs.get("domainNameConfiguration") or {}),
-                        "targetDomainName": f"d-{resource_id}.execute-api.{region}.amazonaws.com",
+                        "targetDomainName": f"d-{resource_id}.execute-api.{region}.{self.dns_suffix}",
                         "hostedZoneId": "Z1UJRXOUMOOFQ8",
                     },
                 )
@@ -298,7 +301,7 @@ class AwsMocks(pulumi.runtime.Mocks):
             state.update(
                 arn=self._arn("ecr", region, f"repository/{inputs['name']}"),
                 registryId=ACCOUNT_ID,
-                repositoryUrl=f"{ACCOUNT_ID}.dkr.ecr.{region}.amazonaws.com/{inputs['name']}",
+                repositoryUrl=f"{ACCOUNT_ID}.dkr.ecr.{region}.{self.dns_suffix}/{inputs['name']}",
             )
             return inputs["name"], state
         if typ.startswith("aws:ec2/"):
@@ -316,7 +319,7 @@ class AwsMocks(pulumi.runtime.Mocks):
                 "expiresAt": "2026-12-31T00:00:00Z",
                 "id": region,
                 "password": "stand-in",
-                "proxyEndpoint": f"https://{ACCOUNT_ID}.dkr.ecr.{region}.amazonaws.com",
+                "proxyEndpoint": f"https://{ACCOUNT_ID}.dkr.ecr.{region}.{self.dns_suffix}",
                 "userName": "AWS",
                 "region": region,
             }, []
@@ -365,7 +368,7 @@ class AwsMocks(pulumi.runtime.Mocks):
                 return {"name": name, "type": "String", "value": value, "version": 9, "id": name}, []
             raise NotImplementedError(f"the mocks know no SSM parameter {name}")
         if function == GET_PARTITION:
-            return {"partition": self.partition, "dnsSuffix": "amazonaws.com", "id": self.partition}, []
+            return {"partition": self.partition, "dnsSuffix": self.dns_suffix, "id": self.partition}, []
         raise NotImplementedError(f"the mocks do not answer {function}; add it to local/pulumi_mocks.py")
 
 
