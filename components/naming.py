@@ -8,6 +8,10 @@ PROJECT = "agent-infra"
 STAGE = "live"
 """The stage of both APIs, in every region (custom domains and the functions that post
 to WebSocket connections name it)."""
+STAND_IN_ACCOUNT_ID = "123456789012"
+"""The account every stand-in answers for: the Pulumi mocks, moto (its default account,
+``moto.core.DEFAULT_ACCOUNT_ID``), the local stack's ARNs and the cost model's sample log
+record. AWS's documentation uses it as its example account; no deploy ever reads it."""
 
 
 def stack_resource_name(stack: str, *parts: str) -> str:

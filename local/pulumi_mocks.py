@@ -27,7 +27,7 @@ from pulumi.runtime import settings as pulumi_settings
 from components import naming
 
 ROOT = Path(__file__).resolve().parent.parent
-ACCOUNT_ID = "123456789012"
+ACCOUNT_ID = naming.STAND_IN_ACCOUNT_ID
 PROJECT = "agent-infra"
 GET_CALLER_IDENTITY = "aws:index/getCallerIdentity:getCallerIdentity"
 GET_PARTITION = "aws:index/getPartition:getPartition"

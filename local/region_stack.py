@@ -16,9 +16,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from components import naming
+
 __all__ = ["ACCOUNT", "RegionStack", "Shared"]
 
-ACCOUNT = "123456789012"
+ACCOUNT = naming.STAND_IN_ACCOUNT_ID
 LOCAL_SPOT_WAIT_SECONDS = 2
 """The Wait after a local Spot interruption (the deployed machine's is 30 s): no capacity to wait for here."""
 
