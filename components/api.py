@@ -94,10 +94,6 @@ class AgentApiArgs:
     """``logRetentionDays`` of the access-log groups."""
 
 
-def _invoke_arn(region: str, partition: str, function_arn: str) -> str:
-    return f"arn:{partition}:apigateway:{region}:lambda:path/2015-03-31/functions/{function_arn}/invocations"
-
-
 def account_logging(
     name: str, *, partition: str, regions: list[str], opts: pulumi.ResourceOptions
 ) -> list[aws.apigateway.Account]:
@@ -230,10 +226,10 @@ class AgentApi(pulumi.ComponentResource):
                 RestApiTargets(
                     region=context.region,
                     partition=context.partition,
-                    router_invoke_arn=_invoke_arn(context.region, context.partition, v["router"]),
-                    approval_invoke_arn=_invoke_arn(context.region, context.partition, v["approval"]),
-                    health_invoke_arn=_invoke_arn(context.region, context.partition, v["health"]),
-                    authorizer_invoke_arn=_invoke_arn(context.region, context.partition, v["authorizer"]),
+                    router_invoke_arn=naming.lambda_invoke_arn(context.partition, context.region, v["router"]),
+                    approval_invoke_arn=naming.lambda_invoke_arn(context.partition, context.region, v["approval"]),
+                    health_invoke_arn=naming.lambda_invoke_arn(context.partition, context.region, v["health"]),
+                    authorizer_invoke_arn=naming.lambda_invoke_arn(context.partition, context.region, v["authorizer"]),
                     turn_state_machine_arn=v["turn"],
                     turn_role_arn=v["turn_role"],
                 ),

@@ -43,6 +43,37 @@ def executions_arn(partition: str, region: str, account_id: str, name: str) -> s
     return f"arn:{partition}:states:{region}:{account_id}:execution:{name}:*"
 
 
+def function_arn(partition: str, region: str, account_id: str, name: str) -> str:
+    return f"arn:{partition}:lambda:{region}:{account_id}:function:{name}"
+
+
+def lambda_invoke_arn(partition: str, region: str, function_arn: str) -> str:
+    """What an API Gateway integration invokes a function by (its ``uri``)."""
+    return f"arn:{partition}:apigateway:{region}:lambda:path/2015-03-31/functions/{function_arn}/invocations"
+
+
+def role_arn(partition: str, account_id: str, name: str) -> str:
+    return f"arn:{partition}:iam::{account_id}:role/{name}"
+
+
+def task_family(stack: str, tool: str) -> str:
+    """The task definition family of a long tool, the same in every region."""
+    return stack_resource_name(stack, tool.replace("_", "-"))
+
+
+def tools_cluster_name(stack: str) -> str:
+    """The ECS cluster the long tools run on, the same name in every region."""
+    return stack_resource_name(stack, "tools")
+
+
+def task_definition_arn(partition: str, region: str, account_id: str, family: str, revision: int) -> str:
+    return f"arn:{partition}:ecs:{region}:{account_id}:task-definition/{family}:{revision}"
+
+
+def cluster_arn(partition: str, region: str, account_id: str, name: str) -> str:
+    return f"arn:{partition}:ecs:{region}:{account_id}:cluster/{name}"
+
+
 def table_arn(partition: str, region: str, account_id: str, table_name: str) -> str:
     """The table's replica in ``region`` (a global table has the same name everywhere)."""
     return f"arn:{partition}:dynamodb:{region}:{account_id}:table/{table_name}"
