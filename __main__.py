@@ -169,6 +169,7 @@ if stack_config.domain is not None:
                 )
                 for region, r in regions.items()
             },
+            partition=stack_config.partition,
             llm=stack_config.llm,
         ),
         opts=stack_opts,

@@ -36,7 +36,14 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from components.naming import api_gateway_logging_policy_arn, boundary_arn, role_path
+from components.naming import (
+    api_gateway_logging_policy_arn,
+    boundary_arn,
+    log_group_prefixes,
+    role_path,
+    service_endpoint,
+    stack_resource_name,
+)
 from policy.rules import LOG_DELIVERY_ACTIONS, TASK_TOKEN_ACTIONS, XRAY_ACTIONS, XRAY_SAMPLING_ACTIONS
 
 OIDC_HOST = "token.actions.githubusercontent.com"
@@ -65,7 +72,7 @@ def role_name(stack: str, kind: str) -> str:
     """``agent-infra-<stack>-deploy`` / ``-preview``: the names the workflows assume."""
     if kind not in ROLE_KINDS:
         raise ValueError(f"kind must be one of {ROLE_KINDS}")
-    return f"agent-infra-{stack}-{kind}"
+    return stack_resource_name(stack, kind)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -152,7 +159,8 @@ class _Scope:
 
     @property
     def prefix(self) -> str:
-        return f"agent-infra-{self.stack}-"
+        """``agent-infra-<stack>-``: what every named resource of the stack starts with."""
+        return stack_resource_name(self.stack, "")
 
 
 def _read_statements(s: _Scope, hosted_zone_id: str | None) -> list[dict]:
@@ -172,7 +180,7 @@ def _read_statements(s: _Scope, hosted_zone_id: str | None) -> list[dict]:
             "ReadEncryptedFunctionEnvironments",
             ["kms:Decrypt"],
             [s.arn("kms", "key/*")],
-            s.tagged(**{"kms:ViaService": [f"lambda.{r}.amazonaws.com" for r in s.regions]}),
+            s.tagged(**{"kms:ViaService": [service_endpoint("lambda", r, s.partition) for r in s.regions]}),
         ),
         _statement(
             "ReadStackTable",
@@ -290,7 +298,7 @@ def _read_statements(s: _Scope, hosted_zone_id: str | None) -> list[dict]:
         _statement(
             "ReadStackBudget",
             ["budgets:ListTagsForResource", "budgets:ViewBudget"],
-            [f"arn:{p}:budgets::{a}:budget/agent-infra-{s.stack}"],
+            [f"arn:{p}:budgets::{a}:budget/{stack_resource_name(s.stack)}"],
         ),
         # API Gateway names APIs, keys and plans by generated ids: the scope is this
         # account's API Gateway in the stack's regions, reads only
@@ -334,8 +342,7 @@ def _roles_arn(s: _Scope) -> str:
 
 
 def _log_group_arns(s: _Scope) -> list[str]:
-    groups = [f"/agent-infra/{s.stack}/*", f"/aws/vendedlogs/states/{s.prefix}*"]
-    return [s.arn("logs", f"log-group:{g}") for g in groups]
+    return [s.arn("logs", f"log-group:{prefix}*") for prefix in log_group_prefixes(s.stack)]
 
 
 def _apigateway_arns(s: _Scope) -> list[str]:
@@ -344,10 +351,32 @@ def _apigateway_arns(s: _Scope) -> list[str]:
 
 
 def _write_statements(s: _Scope, hosted_zone_id: str | None) -> list[dict]:
-    """Creating, changing and deleting this stack's resources."""
-    p, a = s.partition, s.account
+    """Creating, changing and deleting this stack's resources: one builder per AWS service,
+    in a fixed order (the statements fill the role's managed policies in this order)."""
+    return [
+        *_kms_writes(s),
+        *_dynamodb_writes(s),
+        *_iam_writes(s, hosted_zone_id),
+        *_lambda_writes(s),
+        *_sqs_writes(s),
+        *_xray_writes(s),
+        *_events_writes(s),
+        *_secretsmanager_writes(s),
+        *_sns_writes(s),
+        *_logs_writes(s),
+        *_states_writes(s),
+        *_cloudwatch_writes(s),
+        *_budgets_writes(s),
+        *_apigateway_writes(s),
+        *_acm_writes(s),
+        *_route53_writes(s, hosted_zone_id),
+    ]
+
+
+def _kms_writes(s: _Scope) -> list[dict]:
+    """KMS: the stack's keys and their aliases, and their use through the services that encrypt with them."""
     key = [s.arn("kms", "key/*")]
-    statements = [
+    return [
         _statement("CreateStackKeys", ["kms:CreateKey"], ["*"], s.tagging()),
         _statement("TagNewStackKeys", ["kms:TagResource"], key, s.tagging()),
         _statement(
@@ -370,7 +399,7 @@ def _write_statements(s: _Scope, hosted_zone_id: str | None) -> list[dict]:
         _statement(
             "StackKeyAliases",
             ["kms:CreateAlias", "kms:DeleteAlias", "kms:UpdateAlias"],
-            [s.arn("kms", f"alias/agent-infra-{s.stack}-*")],
+            [s.arn("kms", f"alias/{s.prefix}*")],
             s.in_regions(),
         ),
         # Lambda (environment variables), SQS, Secrets Manager and DynamoDB (a table and its
@@ -384,13 +413,20 @@ def _write_statements(s: _Scope, hosted_zone_id: str | None) -> list[dict]:
             s.tagged(
                 **{
                     "kms:ViaService": [
-                        f"{service}.{r}.amazonaws.com"
+                        service_endpoint(service, r, s.partition)
                         for service in ("lambda", "sqs", "secretsmanager", "dynamodb")
                         for r in s.regions
                     ]
                 }
             ),
         ),
+    ]
+
+
+def _dynamodb_writes(s: _Scope) -> list[dict]:
+    """DynamoDB: the stack's table, its replicas and the replication's service-linked role."""
+    p, a = s.partition, s.account
+    return [
         _statement(
             "CreateStackTable",
             ["dynamodb:CreateTable", "dynamodb:TagResource"],
@@ -430,6 +466,13 @@ def _write_statements(s: _Scope, hosted_zone_id: str | None) -> list[dict]:
             ],
             {"StringEquals": {"iam:AWSServiceName": "replication.dynamodb.amazonaws.com"}},
         ),
+    ]
+
+
+def _iam_writes(s: _Scope, hosted_zone_id: str | None) -> list[dict]:
+    """IAM: the service-linked roles of the services the stack uses, and the stack's own roles."""
+    p, a = s.partition, s.account
+    return [
         # A service creates its service-linked role the first time it is used in the account,
         # as the caller: EventBridge for the openai provider's connection
         # (https://docs.aws.amazon.com/eventbridge/latest/userguide/using-service-linked-roles-service-action-1.html),
@@ -502,6 +545,12 @@ def _write_statements(s: _Scope, hosted_zone_id: str | None) -> list[dict]:
                 }
             },
         ),
+    ]
+
+
+def _lambda_writes(s: _Scope) -> list[dict]:
+    """Lambda: the stack's functions and its dependencies layer."""
+    return [
         _statement(
             "CreateStackFunctions",
             ["lambda:CreateFunction", "lambda:TagResource"],
@@ -539,6 +588,12 @@ def _write_statements(s: _Scope, hosted_zone_id: str | None) -> list[dict]:
             [s.arn("lambda", f"layer:{s.prefix}deps"), s.arn("lambda", f"layer:{s.prefix}deps:*")],
             s.in_regions(),
         ),
+    ]
+
+
+def _sqs_writes(s: _Scope) -> list[dict]:
+    """SQS: the stack's failure queues."""
+    return [
         _statement("CreateStackQueues", ["sqs:CreateQueue", "sqs:TagQueue"], [s.arn("sqs", "*")], s.tagging()),
         _statement(
             "ManageStackQueues",
@@ -546,6 +601,12 @@ def _write_statements(s: _Scope, hosted_zone_id: str | None) -> list[dict]:
             [s.arn("sqs", "*")],
             s.tagged(),
         ),
+    ]
+
+
+def _xray_writes(s: _Scope) -> list[dict]:
+    """X-Ray: the stack's sampling rules."""
+    return [
         # X-Ray sampling rules of the stack (names: components.observability.sampling_rule_name).
         _statement(
             "ManageStackSamplingRules",
@@ -562,6 +623,12 @@ def _write_statements(s: _Scope, hosted_zone_id: str | None) -> list[dict]:
             # https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsx-ray.html).
             {**s.in_regions(), "StringEqualsIfExists": {"aws:ResourceTag/stack": s.stack}},
         ),
+    ]
+
+
+def _events_writes(s: _Scope) -> list[dict]:
+    """EventBridge: the openai provider's connections and the secrets EventBridge keeps for them."""
+    return [
         # The openai provider's HTTP Task authenticates through an EventBridge connection;
         # EventBridge keeps its credentials in a secret named events!connection/<name>/...,
         # managed with the caller's permissions
@@ -585,6 +652,12 @@ def _write_statements(s: _Scope, hosted_zone_id: str | None) -> list[dict]:
             [s.arn("secretsmanager", f"secret:events!connection/{s.prefix}*")],
             s.in_regions(),
         ),
+    ]
+
+
+def _secretsmanager_writes(s: _Scope) -> list[dict]:
+    """Secrets Manager: the stack's secrets (the LLM API key)."""
+    return [
         _statement(
             "CreateStackSecrets",
             ["secretsmanager:CreateSecret", "secretsmanager:TagResource"],
@@ -606,6 +679,12 @@ def _write_statements(s: _Scope, hosted_zone_id: str | None) -> list[dict]:
             [s.arn("secretsmanager", "secret:*")],
             s.tagged(),
         ),
+    ]
+
+
+def _sns_writes(s: _Scope) -> list[dict]:
+    """SNS: the stack's alarm topic."""
+    return [
         _statement(
             "ManageStackTopics",
             [
@@ -621,6 +700,12 @@ def _write_statements(s: _Scope, hosted_zone_id: str | None) -> list[dict]:
             [s.arn("sns", f"{s.prefix}alarms"), s.arn("sns", f"{s.prefix}alarms:*")],
             s.in_regions(),
         ),
+    ]
+
+
+def _logs_writes(s: _Scope) -> list[dict]:
+    """CloudWatch Logs: the stack's log groups and the log delivery its state machines and stages set up."""
+    return [
         _statement(
             "ManageStackLogGroups",
             [
@@ -642,6 +727,12 @@ def _write_statements(s: _Scope, hosted_zone_id: str | None) -> list[dict]:
         # CloudWatch Logs delivery; those actions take no resource
         # (https://docs.aws.amazon.com/step-functions/latest/dg/cw-logs.html).
         _statement("LogDeliveryForStackLogging", LOG_DELIVERY_ACTIONS, ["*"]),
+    ]
+
+
+def _states_writes(s: _Scope) -> list[dict]:
+    """Step Functions: the stack's state machines."""
+    return [
         _statement(
             "ManageStackStateMachines",
             [
@@ -654,6 +745,13 @@ def _write_statements(s: _Scope, hosted_zone_id: str | None) -> list[dict]:
             [s.arn("states", f"stateMachine:{s.prefix}*")],
             s.in_regions(),
         ),
+    ]
+
+
+def _cloudwatch_writes(s: _Scope) -> list[dict]:
+    """CloudWatch: the stack's alarms and dashboards."""
+    p, a = s.partition, s.account
+    return [
         _statement(
             "ManageStackAlarmsAndDashboards",
             [
@@ -667,11 +765,25 @@ def _write_statements(s: _Scope, hosted_zone_id: str | None) -> list[dict]:
             [s.arn("cloudwatch", f"alarm:{s.prefix}*"), f"arn:{p}:cloudwatch::{a}:dashboard/{s.prefix}*"],
             s.in_regions(),
         ),
+    ]
+
+
+def _budgets_writes(s: _Scope) -> list[dict]:
+    """Budgets: the stack's budget."""
+    p, a = s.partition, s.account
+    return [
         _statement(
             "ManageStackBudget",
             ["budgets:ModifyBudget", "budgets:TagResource", "budgets:UntagResource"],
-            [f"arn:{p}:budgets::{a}:budget/agent-infra-{s.stack}"],
+            [f"arn:{p}:budgets::{a}:budget/{stack_resource_name(s.stack)}"],
         ),
+    ]
+
+
+def _apigateway_writes(s: _Scope) -> list[dict]:
+    """API Gateway: the stack's APIs, keys, usage plans, domains, and the account's logging role setting."""
+    p = s.partition
+    return [
         # Generated ids (see the read statement); /account is API Gateway's one CloudWatch
         # role per account and region, which has no narrower ARN
         # (https://docs.aws.amazon.com/apigateway/latest/developerguide/set-up-logging.html).
@@ -681,6 +793,12 @@ def _write_statements(s: _Scope, hosted_zone_id: str | None) -> list[dict]:
             [*_apigateway_arns(s), f"arn:{p}:apigateway:*::/account"],
             s.in_regions(),
         ),
+    ]
+
+
+def _acm_writes(s: _Scope) -> list[dict]:
+    """ACM: the stack's certificates."""
+    return [
         _statement("RequestStackCertificates", ["acm:RequestCertificate"], ["*"], s.tagging()),
         _statement(
             "TagNewStackCertificates", ["acm:AddTagsToCertificate"], [s.arn("acm", "certificate/*")], s.tagging()
@@ -692,22 +810,27 @@ def _write_statements(s: _Scope, hosted_zone_id: str | None) -> list[dict]:
             s.tagged(),
         ),
     ]
-    if hosted_zone_id:
-        statements += [
-            _statement("CreateHealthChecks", ["route53:CreateHealthCheck"], ["*"]),
-            _statement(
-                "ManageStackZoneRecords",
-                ["route53:ChangeResourceRecordSets"],
-                [f"arn:{p}:route53:::hostedzone/{hosted_zone_id}"],
-            ),
-            _statement("WaitForZoneChanges", ["route53:GetChange"], [f"arn:{p}:route53:::change/*"]),
-            _statement(
-                "ManageHealthChecksByIdOnly",
-                ["route53:ChangeTagsForResource", "route53:DeleteHealthCheck", "route53:UpdateHealthCheck"],
-                [f"arn:{p}:route53:::healthcheck/*"],
-            ),
-        ]
-    return statements
+
+
+def _route53_writes(s: _Scope, hosted_zone_id: str | None) -> list[dict]:
+    """Route 53 (only with a custom domain): health checks and the records of the stack's zone."""
+    if not hosted_zone_id:
+        return []
+    p = s.partition
+    return [
+        _statement("CreateHealthChecks", ["route53:CreateHealthCheck"], ["*"]),
+        _statement(
+            "ManageStackZoneRecords",
+            ["route53:ChangeResourceRecordSets"],
+            [f"arn:{p}:route53:::hostedzone/{hosted_zone_id}"],
+        ),
+        _statement("WaitForZoneChanges", ["route53:GetChange"], [f"arn:{p}:route53:::change/*"]),
+        _statement(
+            "ManageHealthChecksByIdOnly",
+            ["route53:ChangeTagsForResource", "route53:DeleteHealthCheck", "route53:UpdateHealthCheck"],
+            [f"arn:{p}:route53:::healthcheck/*"],
+        ),
+    ]
 
 
 def _fis_bucket_arns(s: _Scope) -> list[str]:

@@ -94,10 +94,6 @@ class AgentApiArgs:
     """``logRetentionDays`` of the access-log groups."""
 
 
-def _invoke_arn(region: str, partition: str, function_arn: str) -> str:
-    return f"arn:{partition}:apigateway:{region}:lambda:path/2015-03-31/functions/{function_arn}/invocations"
-
-
 def account_logging(
     name: str, *, partition: str, regions: list[str], opts: pulumi.ResourceOptions
 ) -> list[aws.apigateway.Account]:
@@ -191,8 +187,8 @@ class AgentApi(pulumi.ComponentResource):
         self._usage_plan(rest, stage)
         self.rest_api_id = rest.id
         self.rest_stage_name = stage.stage_name
-        self.rest_endpoint = pulumi.Output.format(
-            "https://{0}.execute-api.{1}.amazonaws.com/{2}", rest.id, context.region, stage.stage_name
+        self.rest_endpoint = pulumi.Output.all(rest.id, stage.stage_name).apply(
+            lambda v: f"https://{naming.execute_api_host(v[0], context.region, context.partition)}/{v[1]}"
         )
         self.openapi = body
 
@@ -230,10 +226,10 @@ class AgentApi(pulumi.ComponentResource):
                 RestApiTargets(
                     region=context.region,
                     partition=context.partition,
-                    router_invoke_arn=_invoke_arn(context.region, context.partition, v["router"]),
-                    approval_invoke_arn=_invoke_arn(context.region, context.partition, v["approval"]),
-                    health_invoke_arn=_invoke_arn(context.region, context.partition, v["health"]),
-                    authorizer_invoke_arn=_invoke_arn(context.region, context.partition, v["authorizer"]),
+                    router_invoke_arn=naming.lambda_invoke_arn(context.partition, context.region, v["router"]),
+                    approval_invoke_arn=naming.lambda_invoke_arn(context.partition, context.region, v["approval"]),
+                    health_invoke_arn=naming.lambda_invoke_arn(context.partition, context.region, v["health"]),
+                    authorizer_invoke_arn=naming.lambda_invoke_arn(context.partition, context.region, v["authorizer"]),
                     turn_state_machine_arn=v["turn"],
                     turn_role_arn=v["turn_role"],
                 ),
@@ -495,6 +491,6 @@ class AgentApi(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=self._logging_ready)),
         )
         self.websocket_stage_name = ws_stage.name
-        self.websocket_endpoint = pulumi.Output.format(
-            "wss://{0}.execute-api.{1}.amazonaws.com/{2}", api.id, context.region, naming.STAGE
+        self.websocket_endpoint = api.id.apply(
+            lambda api_id: f"wss://{naming.execute_api_host(api_id, context.region, context.partition)}/{naming.STAGE}"
         )

@@ -145,7 +145,7 @@ class AgentCompute(pulumi.ComponentResource):
             )
         )
         self._websocket_endpoint = pulumi.Output.from_input(args.websocket_api_id).apply(
-            lambda api: f"https://{api}.execute-api.{region}.amazonaws.com/{naming.STAGE}"
+            lambda api: f"https://{naming.execute_api_host(api, region, context.partition)}/{naming.STAGE}"
         )
         # Every function's role trusts Lambda in this account: one document for all of them.
         self._assume_role_policy = pulumi.Output.from_input(context.account_id).apply(

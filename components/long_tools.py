@@ -69,11 +69,6 @@ def image_tag(root: Path = ROOT) -> str:
     return digest.hexdigest()[:16]
 
 
-def task_family(stack: str, tool: str) -> str:
-    """The task definition family of a tool, the same in every region."""
-    return naming.stack_resource_name(stack, tool.replace("_", "-"))
-
-
 def log_group_name(stack: str, tool: str) -> str:
     """Under ``/agent-infra/<stack>/``: the region's key may encrypt it, the deploy role may create it."""
     return naming.function_log_group(stack, f"longrun-{tool.replace('_', '-')}")
@@ -151,7 +146,7 @@ class LongTools(pulumi.ComponentResource):
         cluster = aws.ecs.Cluster(
             f"{self._name}-cluster",
             region=context.region,
-            name=naming.stack_resource_name(context.stack, "tools"),
+            name=naming.tools_cluster_name(context.stack),
             # Off: each run's history is in Step Functions and its output in its log group;
             # Container Insights would bill its metrics per cluster and task family
             # (README, "Scanner findings that are intentional").
@@ -449,7 +444,7 @@ class LongTools(pulumi.ComponentResource):
         return aws.ecs.TaskDefinition(
             f"{self._name}-{tool.name}-task",
             region=context.region,
-            family=task_family(context.stack, tool.name),
+            family=naming.task_family(context.stack, tool.name),
             requires_compatibilities=["FARGATE"],
             network_mode="awsvpc",
             cpu=str(tool.cpu),

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from functools import cache
+
 PROJECT = "agent-infra"
 STAGE = "live"
 """The stage of both APIs, in every region (custom domains and the functions that post
 to WebSocket connections name it)."""
+STAND_IN_ACCOUNT_ID = "123456789012"
+"""The account every stand-in answers for: the Pulumi mocks, moto (its default account,
+``moto.core.DEFAULT_ACCOUNT_ID``), the local stack's ARNs and the cost model's sample log
+record. AWS's documentation uses it as its example account; no deploy ever reads it."""
 
 
 def stack_resource_name(stack: str, *parts: str) -> str:
@@ -35,6 +41,37 @@ def state_machine_arn(partition: str, region: str, account_id: str, name: str) -
 def executions_arn(partition: str, region: str, account_id: str, name: str) -> str:
     """Every execution of the state machine ``name`` in ``region``."""
     return f"arn:{partition}:states:{region}:{account_id}:execution:{name}:*"
+
+
+def function_arn(partition: str, region: str, account_id: str, name: str) -> str:
+    return f"arn:{partition}:lambda:{region}:{account_id}:function:{name}"
+
+
+def lambda_invoke_arn(partition: str, region: str, function_arn: str) -> str:
+    """What an API Gateway integration invokes a function by (its ``uri``)."""
+    return f"arn:{partition}:apigateway:{region}:lambda:path/2015-03-31/functions/{function_arn}/invocations"
+
+
+def role_arn(partition: str, account_id: str, name: str) -> str:
+    return f"arn:{partition}:iam::{account_id}:role/{name}"
+
+
+def task_family(stack: str, tool: str) -> str:
+    """The task definition family of a long tool, the same in every region."""
+    return stack_resource_name(stack, tool.replace("_", "-"))
+
+
+def tools_cluster_name(stack: str) -> str:
+    """The ECS cluster the long tools run on, the same name in every region."""
+    return stack_resource_name(stack, "tools")
+
+
+def task_definition_arn(partition: str, region: str, account_id: str, family: str, revision: int) -> str:
+    return f"arn:{partition}:ecs:{region}:{account_id}:task-definition/{family}:{revision}"
+
+
+def cluster_arn(partition: str, region: str, account_id: str, name: str) -> str:
+    return f"arn:{partition}:ecs:{region}:{account_id}:cluster/{name}"
 
 
 def table_arn(partition: str, region: str, account_id: str, table_name: str) -> str:
@@ -125,6 +162,42 @@ def role_path(stack: str) -> str:
     """IAM path of every role of the stack (set on each role by ``__main__.py``): the
     pipeline's deploy role may manage roles under this path only (``bootstrap/roles.py``)."""
     return f"/agent-infra/{stack}/"
+
+
+@cache
+def dns_suffix(partition: str) -> str:
+    """The domain every service endpoint of ``partition`` ends in, from the endpoint data
+    botocore ships (where ``StackConfig.partition`` comes from too): ``amazonaws.com`` in aws
+    and aws-us-gov, ``amazonaws.com.cn`` in aws-cn
+    (https://docs.aws.amazon.com/general/latest/gr/rande.html; China:
+    https://docs.amazonaws.cn/en_us/aws/latest/userguide/general-info.html, "The endpoint
+    domain for both the Beijing and Ningxia Regions is amazonaws.com.cn").
+
+    The global service principals the program trusts (``lambda``, ``states``, ``apigateway``,
+    ``ecs-tasks``, ``cloudwatch``, ``fis``) are not endpoints and keep
+    ``<service>.amazonaws.com`` in every partition: IAM refuses ``monitoring.rds.amazonaws.com.cn`` as a principal in China
+    (https://github.com/terraform-aws-modules/terraform-aws-rds-aurora/issues/437, and the
+    same for ``ecs-tasks`` in terraform-aws-modules/terraform-aws-ecs#124)."""
+    import botocore.loaders  # the endpoint data; imported here to keep this module's import light
+
+    suffixes = {
+        p["partition"]: p["dnsSuffix"] for p in botocore.loaders.create_loader().load_data("endpoints")["partitions"]
+    }
+    if partition not in suffixes:
+        raise ValueError(f"unknown AWS partition {partition!r}; botocore knows {', '.join(sorted(suffixes))}")
+    return suffixes[partition]
+
+
+def service_endpoint(service: str, region: str, partition: str) -> str:
+    """A regional service endpoint's host, e.g. ``lambda.cn-north-1.amazonaws.com.cn``
+    (what ``kms:ViaService`` names)."""
+    return f"{service}.{region}.{dns_suffix(partition)}"
+
+
+def execute_api_host(api_id: str, region: str, partition: str) -> str:
+    """The default host of an API Gateway API (REST or WebSocket) in ``region``
+    (https://docs.aws.amazon.com/apigateway/latest/developerguide/how-to-call-api.html)."""
+    return f"{api_id}.execute-api.{region}.{dns_suffix(partition)}"
 
 
 def api_gateway_logging_policy_arn(partition: str) -> str:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from components import naming
+
 # The actions that may name "*" and the check every document passes live with the policy
 # pack, so the program, its tests and the pack hold one list.
 from policy.rules import (
@@ -62,10 +64,6 @@ KEY_USE_ACTIONS = (
 )
 
 
-# Service endpoints end in this suffix per partition (botocore's endpoint data).
-_DNS_SUFFIX = {"aws-cn": "amazonaws.com.cn"}
-
-
 # Services that use the key for a principal of this account, besides DynamoDB: Lambda
 # (environment variables), SQS (the failure queues) and Secrets Manager (the LLM API key).
 # Their use goes through IAM: the key policy lets IAM policies grant it only through these
@@ -82,10 +80,6 @@ LOGS_KEY_ACTIONS = ("kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:Gener
 # (https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html, "Enable compatibility
 # between event sources from AWS services and encrypted topics").
 ALARM_KEY_ACTIONS = ("kms:Decrypt", "kms:GenerateDataKey*")
-
-
-def _endpoint(service: str, region: str, partition: str) -> str:
-    return f"{service}.{region}.{_DNS_SUFFIX.get(partition, 'amazonaws.com')}"
 
 
 def log_group_arn_patterns(partition: str, region: str, account_id: str, prefixes: Sequence[str]) -> list[str]:
@@ -110,13 +104,13 @@ def table_key_policy(
     root = f"arn:{partition}:iam::{account_id}:root"
     via_dynamodb = {
         "StringEquals": {
-            "kms:ViaService": _endpoint("dynamodb", region, partition),
+            "kms:ViaService": naming.service_endpoint("dynamodb", region, partition),
             "kms:CallerAccount": account_id,
         }
     }
     via_services = {
         "StringEquals": {
-            "kms:ViaService": [_endpoint(service, region, partition) for service in KEY_SERVICES],
+            "kms:ViaService": [naming.service_endpoint(service, region, partition) for service in KEY_SERVICES],
             "kms:CallerAccount": account_id,
         }
     }
@@ -167,7 +161,7 @@ def table_key_policy(
             "Resource": "*",
             "Condition": {
                 "StringEquals": {
-                    "kms:ViaService": _endpoint("lambda", region, partition),
+                    "kms:ViaService": naming.service_endpoint("lambda", region, partition),
                     "kms:CallerAccount": account_id,
                 },
                 "Bool": {"kms:GrantIsForAWSResource": "true"},
@@ -186,7 +180,7 @@ def table_key_policy(
             {
                 "Sid": "LogsForTheStacksLogGroups",
                 "Effect": "Allow",
-                "Principal": {"Service": _endpoint("logs", region, partition)},
+                "Principal": {"Service": naming.service_endpoint("logs", region, partition)},
                 "Action": list(LOGS_KEY_ACTIONS),
                 "Resource": "*",
                 "Condition": {

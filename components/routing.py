@@ -22,6 +22,7 @@ from urllib.parse import urlparse
 import pulumi
 import pulumi_aws as aws
 
+from components import naming
 from components.config import DomainConfig, LlmConfig
 from components.failover import HEALTH_CHECK_FAILURE_THRESHOLD, HEALTH_CHECK_INTERVAL_SECONDS, HEALTH_PATH
 
@@ -45,6 +46,8 @@ class GlobalRoutingArgs:
     regions: Sequence[str]
     """Every region; the first is the home region."""
     endpoints: Mapping[str, RegionEndpoints]
+    partition: str
+    """The regions' partition: the health checks probe each API's default host in it."""
     llm: LlmConfig
     """With provider ``openai``: one ``llm.<zone>`` latency record per endpoint whose region
     ``endpointRegions`` gives, each with a health check on ``healthPath``."""
@@ -150,7 +153,9 @@ class GlobalRouting(pulumi.ComponentResource):
                 checks[host] = aws.route53.HealthCheck(
                     f"{name}-{host}-health-{region}",
                     type="HTTPS",
-                    fqdn=pulumi.Output.format("{0}.execute-api.{1}.amazonaws.com", endpoints.rest_api_id, region),
+                    fqdn=pulumi.Output.from_input(endpoints.rest_api_id).apply(
+                        lambda api, region=region: naming.execute_api_host(api, region, args.partition)
+                    ),
                     port=443,
                     resource_path=pulumi.Output.concat("/", endpoints.rest_stage, HEALTH_PATH),
                     request_interval=HEALTH_CHECK_INTERVAL_SECONDS,

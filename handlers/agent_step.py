@@ -212,8 +212,9 @@ LONG_RUNTIMES = frozenset({"continuation", "fargate-spot"})
 def _raw_tool_specs(path: Path) -> list[dict[str, Any]]:
     """The tool specs built into this function's archive at deploy time (each with the
     config's ``requiresApproval`` and ``runtime``). In a source tree without the file: every
-    tool module, with the approval flag the stack configs give create_ticket and the runtime
-    its module declares."""
+    tool module, with the runtime its module declares and no approval, since which tools need
+    one is the stack config's to say: whoever runs a step from the source tree (the local
+    stack, the tests) passes its config's approval tools to :class:`AgentStep`."""
     if path.exists():
         return json.loads(path.read_text())
     from handlers.tools import available_tools, load_tool
@@ -222,7 +223,7 @@ def _raw_tool_specs(path: Path) -> list[dict[str, Any]]:
     for name in available_tools():
         tool = load_tool(name)
         runtime = getattr(tool, "runtime", "lambda")
-        raw.append({**tool.spec(), "requiresApproval": name == "create_ticket", "runtime": runtime})
+        raw.append({**tool.spec(), "requiresApproval": False, "runtime": runtime})
     return raw
 
 

@@ -15,7 +15,7 @@ import hashlib
 import json
 import runpy
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,8 +24,10 @@ import pulumi
 import yaml
 from pulumi.runtime import settings as pulumi_settings
 
+from components import naming
+
 ROOT = Path(__file__).resolve().parent.parent
-ACCOUNT_ID = "123456789012"
+ACCOUNT_ID = naming.STAND_IN_ACCOUNT_ID
 PROJECT = "agent-infra"
 GET_CALLER_IDENTITY = "aws:index/getCallerIdentity:getCallerIdentity"
 GET_PARTITION = "aws:index/getPartition:getPartition"
@@ -65,6 +67,7 @@ class AwsMocks(pulumi.runtime.Mocks):
 
     def __init__(self, partition: str = "aws", lambda_concurrency: dict[str, float] | None = None) -> None:
         self.partition = partition
+        self.dns_suffix = naming.dns_suffix(partition)
         # The account's Lambda "Concurrent executions" quota per region (default: AWS's 1,000).
         self.lambda_concurrency = lambda_concurrency or {}
         self.resources: list[RecordedResource] = []
@@ -98,6 +101,9 @@ class AwsMocks(pulumi.runtime.Mocks):
         return resource_id, state
 
     def _answer(self, args, inputs: dict, state: dict, region: str | None) -> tuple[str, dict]:
+        """The resource's id and state: by its type from :data:`ANSWERS` (or a prefix of it
+        from :data:`ANSWERS_BY_PREFIX`), else a physical name from the logical one and a
+        generic ARN."""
         typ, name = args.typ, args.name
         if typ == "pulumi:providers:aws":
             # Remember the provider's region so its resources without `region=` get it.
@@ -105,206 +111,14 @@ class AwsMocks(pulumi.runtime.Mocks):
             return _stable_uuid(typ, name), state
         if not args.custom:
             return "", state
-        long_tool = self._long_tool_answer(typ, name, inputs, state, region or "us-east-1")
-        if long_tool is not None:
-            return long_tool
-        if typ == "random:index/randomPassword:RandomPassword":
-            # Stable per name, alphanumeric like `special=False` makes it.
-            digest = hashlib.sha256(f"password/{name}".encode()).hexdigest()
-            state["result"] = (digest * 4)[: int(inputs.get("length", 16))]
-            return _stable_uuid(typ, name), state
-        if typ == "aws:kms/key:Key":
-            key_id = _stable_uuid(typ, name)
-            state.update(keyId=key_id, arn=self._arn("kms", region, f"key/{key_id}"))
-            return key_id, state
-        if typ == "aws:kms/alias:Alias":
-            state.update(arn=self._arn("kms", region, inputs["name"]))
-            return inputs["name"], state
-        if typ == "aws:s3/bucket:Bucket":
-            # A name from bucket_prefix as AWS gives one: the prefix and a unique suffix.
-            bucket = inputs.get("bucket") or f"{inputs.get('bucketPrefix', name + '-')}{_suffix(name)}"
-            state.update(bucket=bucket, arn=f"arn:{self.partition}:s3:::{bucket}", region=region)
-            return bucket, state
-        if typ == "aws:dynamodb/table:Table":
-            table_name = inputs.get("name") or f"{name}-{_suffix(name)}"
-            label = "2026-11-26T00:00:00.000"
-            arn = self._arn("dynamodb", region, f"table/{table_name}")
-            state.update(
-                name=table_name,
-                arn=arn,
-                streamArn=f"{arn}/stream/{label}",
-                streamLabel=label,
-                replicas=[
-                    {
-                        **replica,
-                        "arn": self._arn("dynamodb", replica["regionName"], f"table/{table_name}"),
-                        "streamArn": self._arn("dynamodb", replica["regionName"], f"table/{table_name}/stream/{label}"),
-                        "streamLabel": label,
-                    }
-                    for replica in inputs.get("replicas", [])
-                ],
-            )
-            return table_name, state
-        if typ == "aws:lambda/function:Function":
-            function_name = inputs.get("name") or f"{name}-{_suffix(name)}"
-            arn = self._arn("lambda", region, f"function:{function_name}")
-            version = "1" if inputs.get("publish") else "$LATEST"
-            state.update(
-                name=function_name,
-                arn=arn,
-                version=version,
-                qualifiedArn=f"{arn}:{version}",
-                invokeArn=f"arn:{self.partition}:apigateway:{region}:lambda:path/2015-03-31/functions/{arn}/invocations",
-            )
-            return function_name, state
-        if typ == "aws:lambda/alias:Alias":
-            function_arn = self._arn("lambda", region, f"function:{inputs['functionName']}")
-            state.update(arn=f"{function_arn}:{inputs['name']}", invokeArn=f"{function_arn}:{inputs['name']}")
-            return f"{inputs['functionName']}:{inputs['name']}", state
-        if typ == "aws:lambda/layerVersion:LayerVersion":
-            arn = self._arn("lambda", region, f"layer:{inputs['layerName']}:1")
-            state.update(arn=arn, layerArn=arn.rsplit(":", 1)[0], version="1")
-            return arn, state
-        if typ == "aws:iam/role:Role":
-            role_name = inputs.get("name") or f"{name}-{_suffix(name)}"
-            state.update(
-                name=role_name,
-                arn=f"arn:{self.partition}:iam::{ACCOUNT_ID}:role{inputs.get('path') or '/'}{role_name}",
-                uniqueId="AROA" + _suffix(name).upper(),
-            )
-            state.pop("region", None)  # IAM is global
-            return role_name, state
-        if typ == "aws:iam/openIdConnectProvider:OpenIdConnectProvider":
-            host = inputs["url"].removeprefix("https://")
-            state.update(arn=f"arn:{self.partition}:iam::{ACCOUNT_ID}:oidc-provider/{host}")
-            state.pop("region", None)
-            return state["arn"], state
-        if typ == "aws:iam/policy:Policy":
-            policy_name = inputs.get("name") or f"{name}-{_suffix(name)}"
-            state.update(name=policy_name, arn=f"arn:{self.partition}:iam::{ACCOUNT_ID}:policy/{policy_name}")
-            state.pop("region", None)
-            return state["arn"], state
-        if typ == "aws:iam/rolePolicy:RolePolicy":
-            state.pop("region", None)
-            return f"{inputs['role']}:{name}", state
-        if typ == "aws:cloudwatch/logGroup:LogGroup":
-            group = inputs.get("name") or f"{name}-{_suffix(name)}"
-            state.update(name=group, arn=self._arn("logs", region, f"log-group:{group}"))
-            return group, state
-        if typ == "aws:sqs/queue:Queue":
-            queue = inputs.get("name") or f"{name}-{_suffix(name)}"
-            state.update(
-                name=queue,
-                arn=self._arn("sqs", region, queue),
-                url=f"https://sqs.{region}.amazonaws.com/{ACCOUNT_ID}/{queue}",
-            )
-            return state["url"], state
-        if typ == "aws:secretsmanager/secret:Secret":
-            secret = inputs.get("name") or f"{name}-{_suffix(name)}"
-            state.update(name=secret, arn=self._arn("secretsmanager", region, f"secret:{secret}-AbCdEf"))
-            return state["arn"], state
-        if typ == "aws:cloudwatch/eventConnection:EventConnection":
-            # EventBridge keeps a connection's credentials in a secret of its own, named after it.
-            suffix = _stable_uuid(typ, name)
-            state.update(
-                arn=self._arn("events", region, f"connection/{inputs['name']}/{suffix}"),
-                secretArn=self._arn(
-                    "secretsmanager", region, f"secret:events!connection/{inputs['name']}/{suffix}-AbCdEf"
-                ),
-            )
-            return inputs["name"], state
-        if typ == "aws:sfn/stateMachine:StateMachine":
-            machine = inputs.get("name") or f"{name}-{_suffix(name)}"
-            state.update(name=machine, arn=self._arn("states", region, f"stateMachine:{machine}"))
-            return state["arn"], state
-        if typ == "aws:acm/certificate:Certificate":
-            arn = self._arn("acm", region, f"certificate/{_stable_uuid(typ, name)}")
-            domains = [inputs["domainName"], *inputs.get("subjectAlternativeNames", [])]
-            state.update(
-                arn=arn,
-                domainValidationOptions=[
-                    {
-                        "domainName": d,
-                        "resourceRecordName": f"_{_suffix(d)}.{d}.",
-                        "resourceRecordType": "CNAME",
-                        "resourceRecordValue": f"_{_suffix(d + 'v')}.acm-validations.aws.",
-                    }
-                    for d in domains
-                ],
-            )
-            return arn, state
-        if typ == "aws:acm/certificateValidation:CertificateValidation":
-            return inputs["certificateArn"], state
-        if typ == "aws:budgets/budget:Budget":
-            state.pop("region", None)
-            return f"{ACCOUNT_ID}:{inputs['name']}", state
-        if typ == "aws:sns/topic:Topic":
-            state.update(arn=self._arn("sns", region, inputs["name"]))
-            return state["arn"], state
-        if typ == "aws:route53/healthCheck:HealthCheck":
-            check_id = _stable_uuid(typ, name)
-            state.pop("region", None)
-            return check_id, state
-        if typ == "aws:route53/record:Record":
-            state.pop("region", None)
-            state["fqdn"] = inputs["name"].rstrip(".")
-            return f"{inputs['zoneId']}_{inputs['name']}_{inputs['type']}_{inputs.get('setIdentifier', '')}", state
-        if typ in ("aws:apigateway/restApi:RestApi", "aws:apigatewayv2/api:Api"):
-            api_id = _suffix(name + typ)[:7] + "abc"
-            state.update(
-                id=api_id,
-                rootResourceId="r00tid",
-                executionArn=self._arn("execute-api", region, api_id),
-                arn=f"arn:{self.partition}:apigateway:{region}::/{'restapis' if 'restApi' in typ else 'apis'}/{api_id}",
-                apiEndpoint=f"wss://{api_id}.execute-api.{region}.amazonaws.com",
-            )
-            return api_id, state
-        if typ.startswith(("aws:apigateway/", "aws:apigatewayv2/")):
-            resource_id = _suffix(name)
-            state.setdefault("id", resource_id)
-            if typ.endswith("Stage") or typ.endswith("stage:Stage"):
-                state.setdefault(
-                    "invokeUrl",
-                    f"https://{inputs.get('restApi') or inputs.get('apiId')}.execute-api.{region}.amazonaws.com/{inputs.get('stageName') or inputs.get('name')}",
-                )
-            if typ == "aws:apigatewayv2/domainName:DomainName" or typ == "aws:apigateway/domainName:DomainName":
-                state.update(
-                    regionalDomainName=f"d-{resource_id}.execute-api.{region}.amazonaws.com",
-                    regionalZoneId="Z1UJRXOUMOOFQ8",
-                    domainNameConfiguration={
-                        **(inputs.get("domainNameConfiguration") or {}),
-                        "targetDomainName": f"d-{resource_id}.execute-api.{region}.amazonaws.com",
-                        "hostedZoneId": "Z1UJRXOUMOOFQ8",
-                    },
-                )
-            return resource_id, state
-        # Anything else: a physical name from the logical one and a generic ARN.
+        ask = Ask(self, typ, name, inputs, state, region)
+        answer = ANSWERS.get(typ) or next((a for p, a in ANSWERS_BY_PREFIX.items() if typ.startswith(p)), None)
+        if answer is not None:
+            return answer(ask)
         physical = inputs.get("name") or f"{name}-{_suffix(name)}"
         service = typ.split(":")[1].split("/")[0]
         state.setdefault("arn", self._arn(service, region or "us-east-1", physical))
         return physical, state
-
-    def _long_tool_answer(self, typ: str, name: str, inputs: dict, state: dict, region: str) -> tuple[str, dict] | None:
-        """ECS, ECR and EC2 answers in AWS's own shapes (a long tool's cluster, task
-        definition, image repository and network), or None for any other type."""
-        if typ == "aws:ecs/cluster:Cluster":
-            state.update(arn=self._arn("ecs", region, f"cluster/{inputs['name']}"))
-            return state["arn"], state
-        if typ == "aws:ecs/taskDefinition:TaskDefinition":
-            arn = self._arn("ecs", region, f"task-definition/{inputs['family']}:1")
-            state.update(arn=arn, arnWithoutRevision=arn.rsplit(":", 1)[0], revision=1)
-            return inputs["family"], state
-        if typ == "aws:ecr/repository:Repository":
-            state.update(
-                arn=self._arn("ecr", region, f"repository/{inputs['name']}"),
-                registryId=ACCOUNT_ID,
-                repositoryUrl=f"{ACCOUNT_ID}.dkr.ecr.{region}.amazonaws.com/{inputs['name']}",
-            )
-            return inputs["name"], state
-        if typ.startswith("aws:ec2/"):
-            kind = typ.rsplit(":", 1)[1].lower()
-            return f"{kind[:4]}-{hashlib.sha256(name.encode()).hexdigest()[:17]}", state
-        return None
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list]:
         function = args.token  # an invoke's name, e.g. aws:index/getPartition:getPartition
@@ -316,7 +130,7 @@ class AwsMocks(pulumi.runtime.Mocks):
                 "expiresAt": "2026-12-31T00:00:00Z",
                 "id": region,
                 "password": "stand-in",
-                "proxyEndpoint": f"https://{ACCOUNT_ID}.dkr.ecr.{region}.amazonaws.com",
+                "proxyEndpoint": f"https://{ACCOUNT_ID}.dkr.ecr.{region}.{self.dns_suffix}",
                 "userName": "AWS",
                 "region": region,
             }, []
@@ -365,8 +179,314 @@ class AwsMocks(pulumi.runtime.Mocks):
                 return {"name": name, "type": "String", "value": value, "version": 9, "id": name}, []
             raise NotImplementedError(f"the mocks know no SSM parameter {name}")
         if function == GET_PARTITION:
-            return {"partition": self.partition, "dnsSuffix": "amazonaws.com", "id": self.partition}, []
+            return {"partition": self.partition, "dnsSuffix": self.dns_suffix, "id": self.partition}, []
         raise NotImplementedError(f"the mocks do not answer {function}; add it to local/pulumi_mocks.py")
+
+
+@dataclass(frozen=True)
+class Ask:
+    """One resource the program registers, as an answer in :data:`ANSWERS` sees it; an
+    answer updates ``state`` and returns the resource's id with it."""
+
+    mocks: AwsMocks
+    typ: str
+    name: str
+    inputs: dict
+    state: dict
+    region: str | None
+
+    def arn(self, service: str, resource: str, region: str | None = None) -> str:
+        return self.mocks._arn(service, region or self.region, resource)
+
+    def physical(self) -> str:
+        """The resource's name, or one AWS would generate from the logical name."""
+        return self.inputs.get("name") or f"{self.name}-{_suffix(self.name)}"
+
+    def global_(self, resource_id: str) -> tuple[str, dict]:
+        """An answer for a global resource (IAM, Route 53, Budgets): no region in its state."""
+        self.state.pop("region", None)
+        return resource_id, self.state
+
+
+Answer = Callable[[Ask], tuple[str, dict]]
+
+
+def _random_password(a: Ask) -> tuple[str, dict]:
+    # Stable per name, alphanumeric like `special=False` makes it.
+    digest = hashlib.sha256(f"password/{a.name}".encode()).hexdigest()
+    a.state["result"] = (digest * 4)[: int(a.inputs.get("length", 16))]
+    return _stable_uuid(a.typ, a.name), a.state
+
+
+def _kms_key(a: Ask) -> tuple[str, dict]:
+    key_id = _stable_uuid(a.typ, a.name)
+    a.state.update(keyId=key_id, arn=a.arn("kms", f"key/{key_id}"))
+    return key_id, a.state
+
+
+def _kms_alias(a: Ask) -> tuple[str, dict]:
+    a.state.update(arn=a.arn("kms", a.inputs["name"]))
+    return a.inputs["name"], a.state
+
+
+def _s3_bucket(a: Ask) -> tuple[str, dict]:
+    # A name from bucket_prefix as AWS gives one: the prefix and a unique suffix.
+    bucket = a.inputs.get("bucket") or f"{a.inputs.get('bucketPrefix', a.name + '-')}{_suffix(a.name)}"
+    a.state.update(bucket=bucket, arn=f"arn:{a.mocks.partition}:s3:::{bucket}", region=a.region)
+    return bucket, a.state
+
+
+def _dynamodb_table(a: Ask) -> tuple[str, dict]:
+    table_name = a.physical()
+    label = "2026-11-26T00:00:00.000"
+    arn = a.arn("dynamodb", f"table/{table_name}")
+    a.state.update(
+        name=table_name,
+        arn=arn,
+        streamArn=f"{arn}/stream/{label}",
+        streamLabel=label,
+        replicas=[
+            {
+                **replica,
+                "arn": a.arn("dynamodb", f"table/{table_name}", replica["regionName"]),
+                "streamArn": a.arn("dynamodb", f"table/{table_name}/stream/{label}", replica["regionName"]),
+                "streamLabel": label,
+            }
+            for replica in a.inputs.get("replicas", [])
+        ],
+    )
+    return table_name, a.state
+
+
+def _lambda_function(a: Ask) -> tuple[str, dict]:
+    function_name = a.physical()
+    arn = a.arn("lambda", f"function:{function_name}")
+    version = "1" if a.inputs.get("publish") else "$LATEST"
+    a.state.update(
+        name=function_name,
+        arn=arn,
+        version=version,
+        qualifiedArn=f"{arn}:{version}",
+        invokeArn=f"arn:{a.mocks.partition}:apigateway:{a.region}:lambda:path/2015-03-31/functions/{arn}/invocations",
+    )
+    return function_name, a.state
+
+
+def _lambda_alias(a: Ask) -> tuple[str, dict]:
+    function_arn = a.arn("lambda", f"function:{a.inputs['functionName']}")
+    a.state.update(arn=f"{function_arn}:{a.inputs['name']}", invokeArn=f"{function_arn}:{a.inputs['name']}")
+    return f"{a.inputs['functionName']}:{a.inputs['name']}", a.state
+
+
+def _lambda_layer_version(a: Ask) -> tuple[str, dict]:
+    arn = a.arn("lambda", f"layer:{a.inputs['layerName']}:1")
+    a.state.update(arn=arn, layerArn=arn.rsplit(":", 1)[0], version="1")
+    return arn, a.state
+
+
+def _iam_role(a: Ask) -> tuple[str, dict]:
+    role_name = a.physical()
+    a.state.update(
+        name=role_name,
+        arn=f"arn:{a.mocks.partition}:iam::{ACCOUNT_ID}:role{a.inputs.get('path') or '/'}{role_name}",
+        uniqueId="AROA" + _suffix(a.name).upper(),
+    )
+    return a.global_(role_name)
+
+
+def _iam_oidc_provider(a: Ask) -> tuple[str, dict]:
+    host = a.inputs["url"].removeprefix("https://")
+    a.state.update(arn=f"arn:{a.mocks.partition}:iam::{ACCOUNT_ID}:oidc-provider/{host}")
+    return a.global_(a.state["arn"])
+
+
+def _iam_policy(a: Ask) -> tuple[str, dict]:
+    policy_name = a.physical()
+    a.state.update(name=policy_name, arn=f"arn:{a.mocks.partition}:iam::{ACCOUNT_ID}:policy/{policy_name}")
+    return a.global_(a.state["arn"])
+
+
+def _iam_role_policy(a: Ask) -> tuple[str, dict]:
+    return a.global_(f"{a.inputs['role']}:{a.name}")
+
+
+def _log_group(a: Ask) -> tuple[str, dict]:
+    group = a.physical()
+    a.state.update(name=group, arn=a.arn("logs", f"log-group:{group}"))
+    return group, a.state
+
+
+def _sqs_queue(a: Ask) -> tuple[str, dict]:
+    queue = a.physical()
+    a.state.update(
+        name=queue,
+        arn=a.arn("sqs", queue),
+        url=f"https://sqs.{a.region}.{a.mocks.dns_suffix}/{ACCOUNT_ID}/{queue}",
+    )
+    return a.state["url"], a.state
+
+
+def _secret(a: Ask) -> tuple[str, dict]:
+    secret = a.physical()
+    a.state.update(name=secret, arn=a.arn("secretsmanager", f"secret:{secret}-AbCdEf"))
+    return a.state["arn"], a.state
+
+
+def _event_connection(a: Ask) -> tuple[str, dict]:
+    # EventBridge keeps a connection's credentials in a secret of its own, named after it.
+    suffix = _stable_uuid(a.typ, a.name)
+    a.state.update(
+        arn=a.arn("events", f"connection/{a.inputs['name']}/{suffix}"),
+        secretArn=a.arn("secretsmanager", f"secret:events!connection/{a.inputs['name']}/{suffix}-AbCdEf"),
+    )
+    return a.inputs["name"], a.state
+
+
+def _state_machine(a: Ask) -> tuple[str, dict]:
+    machine = a.physical()
+    a.state.update(name=machine, arn=a.arn("states", f"stateMachine:{machine}"))
+    return a.state["arn"], a.state
+
+
+def _certificate(a: Ask) -> tuple[str, dict]:
+    arn = a.arn("acm", f"certificate/{_stable_uuid(a.typ, a.name)}")
+    domains = [a.inputs["domainName"], *a.inputs.get("subjectAlternativeNames", [])]
+    a.state.update(
+        arn=arn,
+        domainValidationOptions=[
+            {
+                "domainName": d,
+                "resourceRecordName": f"_{_suffix(d)}.{d}.",
+                "resourceRecordType": "CNAME",
+                "resourceRecordValue": f"_{_suffix(d + 'v')}.acm-validations.aws.",
+            }
+            for d in domains
+        ],
+    )
+    return arn, a.state
+
+
+def _certificate_validation(a: Ask) -> tuple[str, dict]:
+    return a.inputs["certificateArn"], a.state
+
+
+def _budget(a: Ask) -> tuple[str, dict]:
+    return a.global_(f"{ACCOUNT_ID}:{a.inputs['name']}")
+
+
+def _sns_topic(a: Ask) -> tuple[str, dict]:
+    a.state.update(arn=a.arn("sns", a.inputs["name"]))
+    return a.state["arn"], a.state
+
+
+def _health_check(a: Ask) -> tuple[str, dict]:
+    return a.global_(_stable_uuid(a.typ, a.name))
+
+
+def _route53_record(a: Ask) -> tuple[str, dict]:
+    a.state["fqdn"] = a.inputs["name"].rstrip(".")
+    return a.global_(f"{a.inputs['zoneId']}_{a.inputs['name']}_{a.inputs['type']}_{a.inputs.get('setIdentifier', '')}")
+
+
+def _api(a: Ask) -> tuple[str, dict]:
+    api_id = _suffix(a.name + a.typ)[:7] + "abc"
+    a.state.update(
+        id=api_id,
+        rootResourceId="r00tid",
+        executionArn=a.arn("execute-api", api_id),
+        arn=f"arn:{a.mocks.partition}:apigateway:{a.region}::/{'restapis' if 'restApi' in a.typ else 'apis'}/{api_id}",
+        apiEndpoint=f"wss://{api_id}.execute-api.{a.region}.{a.mocks.dns_suffix}",
+    )
+    return api_id, a.state
+
+
+def _api_part(a: Ask) -> tuple[str, dict]:
+    """Any other API Gateway resource: an id; a stage's invoke URL, a domain's target."""
+    resource_id = _suffix(a.name)
+    a.state.setdefault("id", resource_id)
+    host_of = f"execute-api.{a.region}.{a.mocks.dns_suffix}"
+    if a.typ.endswith("Stage") or a.typ.endswith("stage:Stage"):
+        api = a.inputs.get("restApi") or a.inputs.get("apiId")
+        a.state.setdefault("invokeUrl", f"https://{api}.{host_of}/{a.inputs.get('stageName') or a.inputs.get('name')}")
+    if a.typ in ("aws:apigatewayv2/domainName:DomainName", "aws:apigateway/domainName:DomainName"):
+        a.state.update(
+            regionalDomainName=f"d-{resource_id}.{host_of}",
+            regionalZoneId="Z1UJRXOUMOOFQ8",
+            domainNameConfiguration={
+                **(a.inputs.get("domainNameConfiguration") or {}),
+                "targetDomainName": f"d-{resource_id}.{host_of}",
+                "hostedZoneId": "Z1UJRXOUMOOFQ8",
+            },
+        )
+    return resource_id, a.state
+
+
+# A long tool's cluster, task definition, image repository and network, in AWS's own shapes.
+
+
+def _ecs_cluster(a: Ask) -> tuple[str, dict]:
+    a.state.update(arn=a.arn("ecs", f"cluster/{a.inputs['name']}", a.region or "us-east-1"))
+    return a.state["arn"], a.state
+
+
+def _ecs_task_definition(a: Ask) -> tuple[str, dict]:
+    arn = a.arn("ecs", f"task-definition/{a.inputs['family']}:1", a.region or "us-east-1")
+    a.state.update(arn=arn, arnWithoutRevision=arn.rsplit(":", 1)[0], revision=1)
+    return a.inputs["family"], a.state
+
+
+def _ecr_repository(a: Ask) -> tuple[str, dict]:
+    region = a.region or "us-east-1"
+    a.state.update(
+        arn=a.arn("ecr", f"repository/{a.inputs['name']}", region),
+        registryId=ACCOUNT_ID,
+        repositoryUrl=f"{ACCOUNT_ID}.dkr.ecr.{region}.{a.mocks.dns_suffix}/{a.inputs['name']}",
+    )
+    return a.inputs["name"], a.state
+
+
+def _ec2(a: Ask) -> tuple[str, dict]:
+    kind = a.typ.rsplit(":", 1)[1].lower()
+    return f"{kind[:4]}-{hashlib.sha256(a.name.encode()).hexdigest()[:17]}", a.state
+
+
+ANSWERS: dict[str, Answer] = {
+    "random:index/randomPassword:RandomPassword": _random_password,
+    "aws:kms/key:Key": _kms_key,
+    "aws:kms/alias:Alias": _kms_alias,
+    "aws:s3/bucket:Bucket": _s3_bucket,
+    "aws:dynamodb/table:Table": _dynamodb_table,
+    "aws:lambda/function:Function": _lambda_function,
+    "aws:lambda/alias:Alias": _lambda_alias,
+    "aws:lambda/layerVersion:LayerVersion": _lambda_layer_version,
+    "aws:iam/role:Role": _iam_role,
+    "aws:iam/openIdConnectProvider:OpenIdConnectProvider": _iam_oidc_provider,
+    "aws:iam/policy:Policy": _iam_policy,
+    "aws:iam/rolePolicy:RolePolicy": _iam_role_policy,
+    "aws:cloudwatch/logGroup:LogGroup": _log_group,
+    "aws:sqs/queue:Queue": _sqs_queue,
+    "aws:secretsmanager/secret:Secret": _secret,
+    "aws:cloudwatch/eventConnection:EventConnection": _event_connection,
+    "aws:sfn/stateMachine:StateMachine": _state_machine,
+    "aws:acm/certificate:Certificate": _certificate,
+    "aws:acm/certificateValidation:CertificateValidation": _certificate_validation,
+    "aws:budgets/budget:Budget": _budget,
+    "aws:sns/topic:Topic": _sns_topic,
+    "aws:route53/healthCheck:HealthCheck": _health_check,
+    "aws:route53/record:Record": _route53_record,
+    "aws:apigateway/restApi:RestApi": _api,
+    "aws:apigatewayv2/api:Api": _api,
+    "aws:ecs/cluster:Cluster": _ecs_cluster,
+    "aws:ecs/taskDefinition:TaskDefinition": _ecs_task_definition,
+    "aws:ecr/repository:Repository": _ecr_repository,
+}
+"""What the mocks answer for a resource, by its type (pulumi/examples' mocks answer the same way:
+a physical id and the outputs AWS would add, in AWS's formats)."""
+ANSWERS_BY_PREFIX: dict[str, Answer] = {
+    "aws:ec2/": _ec2,
+    "aws:apigateway/": _api_part,
+    "aws:apigatewayv2/": _api_part,
+}
 
 
 @dataclass

@@ -11,14 +11,19 @@ Pulumi program deploys (the state machine definitions, the OpenAPI document).
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from components import naming
+
 __all__ = ["ACCOUNT", "RegionStack", "Shared"]
 
-ACCOUNT = "123456789012"
+ACCOUNT = naming.STAND_IN_ACCOUNT_ID
+PARTITION = "aws"
+"""The partition of every region moto emulates here."""
 LOCAL_SPOT_WAIT_SECONDS = 2
 """The Wait after a local Spot interruption (the deployed machine's is 30 s): no capacity to wait for here."""
 
@@ -61,7 +66,8 @@ class RegionStack:
         self.region = region
         self.rest_port = rest_port
         self.ws_port = ws_port
-        self._stoppers: list[Callable[[], None]] = []
+        self._started = contextlib.ExitStack()
+        """What stop() undoes, last started first."""
 
     def available(self) -> bool:
         return self.shared.regions.is_up(self.region)
@@ -80,12 +86,16 @@ class RegionStack:
             raise
 
     def stop(self) -> None:
-        for stop in reversed(self._stoppers):
-            try:
-                stop()
-            except Exception as error:  # keep stopping the rest
-                self.shared.log({"message": "stop failed", "region": self.region, "error": repr(error)})
-        self._stoppers.clear()
+        self._started.close()
+
+    def _on_stop(self, stop: Callable[[], object]) -> None:
+        self._started.callback(self._stop_one, stop)
+
+    def _stop_one(self, stop: Callable[[], object]) -> None:
+        try:
+            stop()
+        except Exception as error:  # keep stopping the rest
+            self.shared.log({"message": "stop failed", "region": self.region, "error": repr(error)})
 
     # -- wiring ------------------------------------------------------------------------------
 
@@ -123,7 +133,7 @@ class RegionStack:
         return self
 
     def _arn(self, name: str) -> str:
-        return f"arn:aws:lambda:{self.region}:{ACCOUNT}:function:{name}"
+        return naming.function_arn(PARTITION, self.region, ACCOUNT, name)
 
     def _start_websocket(self) -> None:
         from local.apigateway.gateway import WebSocketApi
@@ -137,7 +147,7 @@ class RegionStack:
             self.ws_port,
             available=self.available,
         )
-        self._stoppers.append(self.websocket.stop)
+        self._on_stop(self.websocket.stop)
 
     def _register_functions(self) -> None:
         from components.workflows import ToolRoute
@@ -160,7 +170,7 @@ class RegionStack:
                 LLM_MODEL=shared.llm_model,
                 LLM_ENDPOINTS=shared.llm_endpoints,
                 TTL_DAYS=config.state.ttl_days,
-                MAX_STEPS=config.workflow.max_steps + 1,
+                MAX_STEPS=config.workflow.max_steps,
                 MAX_TOKENS=config.compute.max_tokens,
                 HISTORY_TOKENS=config.llm.history_tokens,
                 PROMPT_CACHING=config.llm.prompt_caching,
@@ -216,7 +226,8 @@ class RegionStack:
                 f"tool {tool_config.name!r} runs on fargate-spot: its container (a local process) needs moto's HTTP"
                 " server; start the stack with a moto port"
             )
-        task_definition = f"arn:aws:ecs:{region}:{ACCOUNT}:task-definition/{shared.stack_name}-{tool_config.name}:1"
+        family = naming.task_family(shared.stack_name, tool_config.name)
+        task_definition = naming.task_definition_arn(PARTITION, region, ACCOUNT, family, 1)
         shared.adapter.ecs.register(
             LocalTaskDefinition(
                 task_definition,
@@ -238,7 +249,7 @@ class RegionStack:
             )
         )
         run = FargateRun(
-            f"arn:aws:ecs:{region}:{ACCOUNT}:cluster/{shared.stack_name}-long-tools",
+            naming.cluster_arn(PARTITION, region, ACCOUNT, naming.tools_cluster_name(shared.stack_name)),
             task_definition,
             "tool",
             subnets=["subnet-local"],
@@ -303,8 +314,8 @@ class RegionStack:
                 (task_name, "STANDARD", task_definition(functions, model, standard_limits)),
             ):
                 self.sfn.create_state_machine(name=name, type=kind, roleArn=role, definition=json.dumps(definition))
-        self.turn_arn = f"arn:aws:states:{region}:{ACCOUNT}:stateMachine:{turn_name}"
-        self.task_arn = f"arn:aws:states:{region}:{ACCOUNT}:stateMachine:{task_name}"
+        self.turn_arn = naming.state_machine_arn(PARTITION, region, ACCOUNT, turn_name)
+        self.task_arn = naming.state_machine_arn(PARTITION, region, ACCOUNT, task_name)
 
     def _start_rest(self) -> None:
         from components.openapi import HEALTH_BURST_LIMIT, HEALTH_RATE_LIMIT, RestApiTargets, rest_api_document
@@ -341,7 +352,7 @@ class RegionStack:
         )
 
         def invoke_arn(function: str) -> str:
-            return f"arn:aws:apigateway:{region}:lambda:path/2015-03-31/functions/{self._arn(function)}/invocations"
+            return naming.lambda_invoke_arn(PARTITION, region, self._arn(function))
 
         # The REST API's own document, as the Pulumi component deploys it, with this region's ARNs.
         self.openapi = rest_api_document(
@@ -352,9 +363,9 @@ class RegionStack:
                 health_invoke_arn=invoke_arn("health"),
                 authorizer_invoke_arn=invoke_arn("authorizer"),
                 turn_state_machine_arn=self.turn_arn,
-                turn_role_arn=f"arn:aws:iam::{ACCOUNT}:role/local-turn-integration",
+                turn_role_arn=naming.role_arn(PARTITION, ACCOUNT, "local-turn-integration"),
             ),
-            title=f"agent-infra-{shared.stack_name}",
+            title=naming.rest_api_name(shared.stack_name),
         )
         rate, burst = shared.throttle or (config.api.rate_limit, config.api.burst_limit)
         self.rest_api = RestApi(
@@ -369,7 +380,7 @@ class RegionStack:
             log=shared.log,
         )
         self.rest = RestServer(self.rest_api, shared.events, shared.host, self.rest_port, available=self.available)
-        self._stoppers.append(self.rest.stop)
+        self._on_stop(self.rest.stop)
 
     def _region_changed(self, region: str, up: bool) -> None:
         if region == self.region and not up:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import gc
 import json
 import logging
@@ -29,10 +30,11 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from components import naming
 from local.dynamodb.global_tables import DEFAULT_LAG_SECONDS
 from local.region_stack import ACCOUNT
 
@@ -102,6 +104,19 @@ def _moto_server(host: str, port: int) -> Any:
     return server
 
 
+class _StandInEndpoint:
+    """The LLM client's one endpoint in front of the stand-in model: Converse only, since
+    the stand-in does not stream."""
+
+    name = "local-stand-in"
+
+    def __init__(self, transport: Any) -> None:
+        self._transport = transport
+
+    def converse(self, request: dict[str, Any]) -> dict[str, Any]:
+        return self._transport.converse(request)
+
+
 def read_stack_file(path: Path) -> dict[str, Any]:
     """The ``config:`` map of a stack file (``Pulumi.<stack>.yaml``), every namespace."""
     import yaml
@@ -167,7 +182,9 @@ class LocalStack:
         self.health_check_scale = health_check_scale
         self.home_cooldown_seconds = home_cooldown_seconds
         self.endpoint = None
-        self._stoppers: list = []
+        # What stop() undoes, last started first; a part that fails to stop is logged and the
+        # rest still stop.
+        self._started = contextlib.ExitStack()
 
     def start(self) -> LocalStack:
         """Start everything; on any failure, stop what was started and raise (a
@@ -226,33 +243,33 @@ class LocalStack:
         os.environ.pop("AWS_PROFILE", None)
         self._mock = mock_aws(config=MOTO_CONFIG)
         self._mock.start()
-        self._stoppers.append(self._mock.stop)
+        self._on_stop(self._mock.stop)
         # moto's DynamoDB, safe for the stack's concurrent callers (a lock per table, held
         # only inside moto) and transactions that do not copy the table (local/dynamodb/guard.py).
         self._dynamodb_guard = DynamoDBGuard().install()
-        self._stoppers.append(self._dynamodb_guard.uninstall)
+        self._on_stop(self._dynamodb_guard.uninstall)
         # What Step Functions does and moto lacks (StartSyncExecution, SendTaskFailure's cause,
         # SDK and HTTP tasks): installed before any state machine is created.
         self.adapter = StepFunctionsAdapter().install()
-        self._stoppers.append(self.adapter.uninstall)
+        self._on_stop(self.adapter.uninstall)
         self.events = EventLoopThread()
-        self._stoppers.append(self.events.stop)
+        self._on_stop(self.events.stop)
         # A fargate-spot tool's container is a process of its own: it reaches the table through
         # moto's HTTP server, on a free port when none was asked for.
         containers = any(t.runtime == "fargate-spot" for t in self.config.tools)
         if self.moto_port is not None or containers:
             moto_server = _moto_server(self.host, self.moto_port or 0)
-            self.moto_url = f"http://{self.host}:{moto_server._server.server_port}"
-            self._stoppers.append(moto_server.stop)
+            self.moto_url = f"http://{self.host}:{moto_server.get_host_and_port()[1]}"
+            self._on_stop(moto_server.stop)
         else:
             self.moto_url = None
-        self.table_name = f"agent-infra-{self.stack_name}-local"
+        self.table_name = naming.stack_resource_name(self.stack_name, "local")
         self.fabric = Regions(self.regions)
         # One table, a replica in each region (one region: a regional table, nothing to replicate).
         self.global_table = GlobalTable(
             self.fabric, TABLE_SCHEMA.create_table_request(self.table_name), ACCOUNT, self.replication_lag_seconds
         ).start(replicate=len(self.regions) > 1)
-        self._stoppers.append(self.global_table.stop)
+        self._on_stop(self.global_table.stop)
 
     def _start_model(self) -> None:
         """The LLM: the stand-in, or the real thing when the environment says so. The state
@@ -270,21 +287,14 @@ class LocalStack:
             # The stand-in answers as the stack's model would be billed: its prompt cache
             # (checkpoints, minimum tokens) is that model's.
             self.model_server = ScriptedModelServer(self.host, keep=100, prompt_cache=PromptCache()).start()
-            self._stoppers.append(self.model_server.stop)
+            self._on_stop(self.model_server.stop)
             self.adapter.converse_endpoint = self.model_server.url
             bedrock = boto3.client("bedrock-runtime", region_name=region, endpoint_url=self.model_server.url)
-
-            class StandIn:  # Converse only: the stand-in does not stream
-                name = "local-stand-in"
-
-                def converse(self, request):
-                    return BedrockTransport(region, 10, client=bedrock).converse(request)
-
             model = config.llm.model if config.llm.provider == "bedrock" else "local.stand-in"
             self.llm = LlmClient(
                 "bedrock",
                 model,
-                [StandIn()],
+                [_StandInEndpoint(BedrockTransport(region, 10, client=bedrock))],
                 retry=RetryPolicy(attempts_per_endpoint=2, base_delay=0.05, max_delay=0.2),
             )
             self.llm_provider, self.llm_model, self.llm_endpoints = "bedrock", model, [region]
@@ -305,7 +315,7 @@ class LocalStack:
                 # The HTTP Task's connection, as the orchestration component makes it.
                 for in_region in self.regions:
                     self.connection_arn = boto3.client("events", region_name=in_region).create_connection(
-                        Name=f"agent-infra-{self.stack_name}-llm",
+                        Name=naming.stack_resource_name(self.stack_name, "llm"),
                         AuthorizationType="API_KEY",
                         AuthParameters={
                             "ApiKeyAuthParameters": {"ApiKeyName": "Authorization", "ApiKeyValue": f"Bearer {api_key}"}
@@ -366,11 +376,9 @@ class LocalStack:
                 rest_port, ws_port = self.region_ports[index] if self.region_ports else (0, 0)
             stack = RegionStack(shared, region, rest_port, ws_port)
             self.region_stacks[region] = stack
-            self._stoppers.append(stack.stop)
+            self._on_stop(stack.stop)
             stack.start()
-        self._dispatching = dispatching({r: s.dispatcher for r, s in self.region_stacks.items()})
-        self._dispatching.__enter__()
-        self._stoppers.append(lambda: self._dispatching.__exit__(None, None, None))
+        self._started.enter_context(dispatching({r: s.dispatcher for r, s in self.region_stacks.items()}))
         # The home region's parts, by their single-region names (the tests and the demo use them).
         home = self.region_stacks[self.regions[0]]
         self.home_stack = home
@@ -392,7 +400,7 @@ class LocalStack:
             scale=self.health_check_scale,
             log=self.log,
         ).start()
-        self._stoppers.append(self.endpoint.stop)
+        self._on_stop(self.endpoint.stop)
         # What a client sees first: the global names.
         self.rest, self.websocket = self.endpoint.rest, self.endpoint.websocket
 
@@ -400,13 +408,17 @@ class LocalStack:
         name = json.loads(definition).get("Comment", "a state machine")
         self.log({"level": "ERROR", "message": f"{name}: moto cannot run this definition", "error": repr(error)})
 
+    def _on_stop(self, stop: Callable[[], object]) -> None:
+        self._started.callback(self._stop_one, stop)
+
+    def _stop_one(self, stop: Callable[[], object]) -> None:
+        try:
+            stop()
+        except Exception as error:  # keep stopping the rest
+            self.log({"message": "stop failed", "error": repr(error)})
+
     def stop(self) -> None:
-        for stop in reversed(self._stoppers):
-            try:
-                stop()
-            except Exception as error:  # keep stopping the rest
-                self.log({"message": "stop failed", "error": repr(error)})
-        self._stoppers.clear()
+        self._started.close()
 
     def banner(self) -> str:
         session = f"s-{uuid.uuid4().hex[:8]}"

@@ -34,6 +34,7 @@ from handlers.shared.turns import (
     turn_summary,
 )
 from local.bedrock.model import converse_response
+from tests.approvals import approval_tools
 from tests.conftest import REGION, TABLE_NAME
 
 
@@ -89,9 +90,9 @@ def settings(**extra) -> AgentStepSettings:
 def make_step(store):
     def make(*replies, max_steps=4, long_tools=None):
         model = ScriptedModel(*replies)
-        specs, approval_tools = load_tool_specs()
+        specs, _ = load_tool_specs()
         long_tools = load_long_tools() if long_tools is None else set(long_tools)
-        agent = AgentStep(settings(MAX_STEPS=max_steps), store, specs, approval_tools, long_tools=long_tools)
+        agent = AgentStep(settings(MAX_STEPS=max_steps), store, specs, approval_tools(), long_tools=long_tools)
         return Machine(agent, model), model
 
     return make
@@ -476,8 +477,8 @@ def test_a_websocket_turn_streams_then_sends_one_final_frame(store):
             )
             return LlmReply("" if calls else text, calls, "end_turn", 3, 2)
 
-    specs, approvals = load_tool_specs()
-    agent = AgentStep(settings(), store, specs, approvals, llm=Llm(), stream_to=stream_to, post=post)
+    specs, _ = load_tool_specs()
+    agent = AgentStep(settings(), store, specs, approval_tools(), llm=Llm(), stream_to=stream_to, post=post)
     first = agent.prepare(first_step(connectionId="conn-1"))
     assert "ModelId" not in first["request"] and first["request"]["modelId"] == "m", "the stream function's shape"
     out = agent.record({**first, "model": agent.stream(first)})
@@ -556,3 +557,16 @@ def test_a_rotated_llm_key_is_read_again_once_the_held_one_is_older_than_its_max
         now[0] = 300.0
         assert read() == "key-2", "past its max age the key is read again: the rotated one"
     assert agent_step._secret_reader(None, REGION)() is None
+
+
+def test_without_built_specs_no_tool_needs_approval_the_config_says_which(tmp_path):
+    """The source tree has no config: the approval tools come from the caller's config
+    (the local stack's, the deployed specs'), never from a name in the handler."""
+    specs, approvals = load_tool_specs(tmp_path / "absent.json")
+    assert "create_ticket" in {s.name for s in specs}
+    assert approvals == set()
+    built = tmp_path / "tool_specs.json"
+    built.write_text(
+        json.dumps([{"name": "calculator", "description": "d", "inputSchema": {}, "requiresApproval": True}])
+    )
+    assert load_tool_specs(built)[1] == {"calculator"}

@@ -64,3 +64,60 @@ def test_no_arn_of_the_aws_partition_in_definitions_policies_or_settings(partiti
         for match in AWS_PARTITION_ARN.findall(rendered(r.inputs))
     }
     assert found == set(), "\n".join(sorted(found))
+
+
+SUFFIX = {"aws-cn": "amazonaws.com.cn", "aws-us-gov": "amazonaws.com"}
+# A regional host: a service (or an API's id and execute-api) in one of the partition's regions.
+REGIONAL_HOST = r"[a-z0-9.-]+\.{region}\.amazonaws\.com(?:\.cn)?"
+
+
+def regional_hosts(text: str, regions: list[str]) -> set[str]:
+    return {host for region in regions for host in re.findall(REGIONAL_HOST.format(region=region), text)}
+
+
+@pytest.mark.parametrize("partition", sorted(PARTITIONS))
+def test_endpoints_are_in_the_partitions_domain_and_service_principals_stay_global(partition):
+    """API hosts (outputs, the WebSocket endpoint the functions post to, the health checks'
+    hosts) and ``kms:ViaService`` endpoints end in the partition's DNS suffix (amazonaws.com.cn
+    in China); the service principals the roles trust keep ``<service>.amazonaws.com``."""
+    config = stack_config("dev")
+    config["agent-infra:regions"] = PARTITIONS[partition]
+    config["agent-infra:domain"] = {"zone": "agents.example.com"}  # its health checks probe each API's host
+    run = run_program(config, "dev", AwsMocks(partition=partition))
+    regions = PARTITIONS[partition]
+    suffix = SUFFIX[partition]
+    assert len(run.of_type("aws:route53/healthCheck:HealthCheck")) >= 2 * len(regions)
+    text = rendered([r.inputs for r in run.resources if r.typ.startswith("aws:")]) + rendered(run.outputs)
+    hosts = regional_hosts(text, regions)
+    assert any(".execute-api." in host for host in hosts)
+    assert any(host.startswith("lambda.") for host in hosts), "no kms:ViaService endpoint rendered"
+    assert {host for host in hosts if not host.endswith(f".{region_suffix(host, regions)}.{suffix}")} == set()
+    websocket = {
+        r.inputs["environment"]["variables"].get("WEBSOCKET_ENDPOINT")
+        for r in run.of_type("aws:lambda/function:Function")
+    }
+    assert websocket - {None}
+    assert {url for url in websocket if url and not url.split("/")[2].endswith(suffix)} == set()
+    trusted = {
+        statement["Principal"]["Service"]
+        for role in run.of_type("aws:iam/role:Role")
+        for statement in json.loads(role.inputs["assumeRolePolicy"])["Statement"]
+    }
+    assert trusted and {p for p in trusted if not p.endswith(".amazonaws.com")} == set()
+
+
+def region_suffix(host: str, regions: list[str]) -> str:
+    return next(region for region in regions if f".{region}." in host)
+
+
+def test_the_bootstrap_roles_name_the_china_endpoints_in_kms_via_service():
+    from tests.test_bootstrap import BOOTSTRAP, PROJECT, example_config
+
+    config = example_config()
+    config[f"{PROJECT}:partition"] = "aws-cn"
+    config[f"{PROJECT}:stacks"] = {"dev": {"regions": PARTITIONS["aws-cn"], "environment": "dev"}}
+    run = run_program(config, "main", AwsMocks(partition="aws-cn"), program=BOOTSTRAP, project=PROJECT)
+    text = rendered([r.inputs for r in run.resources])
+    hosts = regional_hosts(text, PARTITIONS["aws-cn"])
+    assert {h.split(".")[0] for h in hosts} >= {"lambda", "dynamodb", "sqs", "secretsmanager"}
+    assert {h for h in hosts if not h.endswith(".amazonaws.com.cn")} == set()

@@ -59,3 +59,12 @@ def test_importing_every_deployed_module_loads_nothing_of_local():
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout.splitlines()[-1]) == [], "importing components/ and handlers/ loaded local/"
     assert len(modules) > 20, f"only {len(modules)} modules found: the walk missed the packages"
+
+
+def test_the_stand_in_account_is_motos_default_account():
+    """The mocks, the local stack's ARNs and moto's resources name one account."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+
+    from components.naming import STAND_IN_ACCOUNT_ID
+
+    assert STAND_IN_ACCOUNT_ID == DEFAULT_ACCOUNT_ID

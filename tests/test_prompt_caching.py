@@ -27,6 +27,7 @@ from handlers.shared.llm.caching import cache_support, estimate_tokens
 from handlers.shared.store import Message
 from handlers.shared.turns import bounded_history, message_tokens, to_llm_message
 from local.bedrock.model import PromptCache, converse_response, decide
+from tests.approvals import approval_tools
 from tests.conftest import REGION, TABLE_NAME
 
 SONNET = "global.anthropic.claude-sonnet-4-5-20250929-v1:0"
@@ -79,7 +80,7 @@ class Turns:
     def __init__(self, store, model_id: str, rules=decide, **extra) -> None:
         self.clock = Clock()
         self.model = CachingModel(model_id, self.clock, rules)
-        specs, approval_tools = load_tool_specs()
+        specs, _ = load_tool_specs()
         self.agent = AgentStep(
             AgentStepSettings(
                 TABLE_NAME=TABLE_NAME,
@@ -91,7 +92,7 @@ class Turns:
             ),
             store,
             specs,
-            approval_tools,
+            approval_tools(),
             long_tools=load_long_tools(),
         )
         self.turns = 0

@@ -9,6 +9,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from components import naming
 from cost.facts import StackFacts
 from cost.lines import TURNS, Capacity, Line
 from cost.prices import PriceTable, Regional
@@ -52,8 +53,8 @@ def sfn_log_bytes(histories: Sequence[Mapping[str, Any]], level: str, include_da
                 "details": details,
                 "previous_event_id": str(event.get("previousEventId", 0)),
                 "event_timestamp": "1795859026914",
-                "execution_arn": "arn:aws:states:us-east-1:123456789012:express:agent-infra-prod-turn:"
-                "00000000-0000-0000-0000-000000000000:00000000-0000-0000-0000-000000000000",
+                "execution_arn": f"arn:aws:states:us-east-1:{naming.STAND_IN_ACCOUNT_ID}:express:"
+                "agent-infra-prod-turn:00000000-0000-0000-0000-000000000000:00000000-0000-0000-0000-000000000000",
             }
             total += len(json.dumps(record, default=str, separators=(",", ":")).encode()) + 1
     return float(total)

@@ -42,13 +42,12 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from components import naming
 from handlers.shared.streaming import ConnectionGone
 from local.apigateway.vtl import render_request_template, render_response_template
 
 Handler = Callable[[dict[str, Any]], dict[str, Any]]
 
-STAGE = "live"
-ACCOUNT = "123456789012"
 # API Gateway's hard limit on a REST request's payload
 # (https://docs.aws.amazon.com/apigateway/latest/developerguide/limits.html).
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024
@@ -235,11 +234,11 @@ def rest_event(
         "requestContext": {
             "resourcePath": resource,
             "httpMethod": method,
-            "path": f"/{STAGE}{path}",
-            "stage": STAGE,
+            "path": f"/{naming.STAGE}{path}",
+            "stage": naming.STAGE,
             "requestId": request_id or str(uuid.uuid4()),
             "requestTimeEpoch": int(time.time() * 1000),
-            "accountId": ACCOUNT,
+            "accountId": naming.STAND_IN_ACCOUNT_ID,
             "apiId": "local",
             "identity": {"sourceIp": "127.0.0.1", "apiKeyId": api_key_id},
             "authorizer": authorizer,
@@ -369,8 +368,8 @@ class RestApi:
         else:
             context = {
                 "requestId": request_id,
-                "stage": STAGE,
-                "accountId": ACCOUNT,
+                "stage": naming.STAGE,
+                "accountId": naming.STAND_IN_ACCOUNT_ID,
                 "apiId": "local",
                 "resourcePath": route.resource,
                 "httpMethod": method,
@@ -428,7 +427,7 @@ class RestApi:
                     {
                         "type": "TOKEN",
                         "authorizationToken": token,
-                        "methodArn": f"arn:aws:execute-api:local:{ACCOUNT}:local/{STAGE}/{route.method}{route.resource}",
+                        "methodArn": f"arn:aws:execute-api:local:{naming.STAND_IN_ACCOUNT_ID}:local/{naming.STAGE}/{route.method}{route.resource}",
                     }
                 )
             except Exception:
@@ -584,7 +583,7 @@ class RestApi:
         context = {
             "requestId": request_id,
             "httpMethod": method,
-            "path": f"/{STAGE}{path}",
+            "path": f"/{naming.STAGE}{path}",
             "error": {
                 "message": error.message,
                 "messageString": json.dumps(error.message),
@@ -822,7 +821,7 @@ class WebSocketApi:
     def _authorizer_event(token: str) -> dict[str, Any]:
         return {
             "type": "REQUEST",
-            "methodArn": f"arn:aws:execute-api:local:{ACCOUNT}:local/{STAGE}/$connect",
+            "methodArn": f"arn:aws:execute-api:local:{naming.STAND_IN_ACCOUNT_ID}:local/{naming.STAGE}/$connect",
             "queryStringParameters": {"token": token},
         }
 
@@ -833,7 +832,7 @@ class WebSocketApi:
             "eventType": {"$connect": "CONNECT", "$disconnect": "DISCONNECT"}.get(route, "MESSAGE"),
             "connectionId": connection_id,
             "requestId": str(uuid.uuid4()),
-            "stage": STAGE,
+            "stage": naming.STAGE,
             "apiId": "local",
             "domainName": "localhost",
             "requestTimeEpoch": int(time.time() * 1000),

@@ -41,15 +41,14 @@ import contextlib
 import copy
 import threading
 from collections.abc import Iterator
-from typing import Any, ClassVar
+from typing import Any
 
 from local.moto_instances import WeakInstances
+from local.moto_patches import Patches, SharedPatches
 
 __all__ = ["STREAM_RECORDS_KEPT", "DynamoDBGuard"]
 
 STREAM_RECORDS_KEPT = 1000
-
-_MISSING = object()
 
 
 def _table_name(name: Any) -> str | None:
@@ -148,12 +147,12 @@ class DynamoDBGuard:
     """Install (and uninstall) the per-table locks and cheap transactions described above.
 
     Installs nest: moto is patched once, by the first ``install()``, and restored by the
-    ``uninstall()`` that balances it (two local stacks in one process share the patches)."""
+    ``uninstall()`` that balances it (two local stacks in one process share the patches,
+    ``local.moto_patches.SharedPatches``)."""
 
     _lock = threading.Lock()
-    _installs = 0
-    _undo: ClassVar[list[tuple[Any, str, Any]]] = []
     _in_transaction = threading.local()
+    _patches = SharedPatches(lambda patches: _patch_moto(patches, DynamoDBGuard._in_transaction))
 
     def __init__(self) -> None:
         self._installed = False
@@ -168,10 +167,8 @@ class DynamoDBGuard:
         with DynamoDBGuard._lock:
             if self._installed:
                 return self
+            DynamoDBGuard._patches.acquire()
             self._installed = True
-            DynamoDBGuard._installs += 1
-            if DynamoDBGuard._installs == 1:
-                _patch_moto(DynamoDBGuard._undo, DynamoDBGuard._in_transaction)
         return self
 
     def uninstall(self) -> None:
@@ -179,29 +176,20 @@ class DynamoDBGuard:
             if not self._installed:
                 return
             self._installed = False
-            DynamoDBGuard._installs -= 1
-            if DynamoDBGuard._installs == 0:
-                for target, attribute, old in reversed(DynamoDBGuard._undo):
-                    if old is _MISSING:
-                        delattr(target, attribute)
-                    else:
-                        setattr(target, attribute, old)
-                DynamoDBGuard._undo.clear()
+            DynamoDBGuard._patches.release()
 
     @classmethod
     def installed(cls) -> bool:
-        return cls._installs > 0
+        return cls._patches.active
 
 
-def _patch_moto(undo: list[tuple[Any, str, Any]], in_transaction: threading.local) -> None:
+def _patch_moto(patches: Patches, in_transaction: threading.local) -> None:
     """Every runtime change to moto's DynamoDB, in one place."""
     from moto.dynamodb import models as dynamodb_models
     from moto.dynamodb.models import DynamoDBBackend, Table
     from moto.dynamodb.responses import DynamoHandler
 
-    def patch(target: Any, attribute: str, value: Any) -> None:
-        undo.append((target, attribute, target.__dict__.get(attribute, _MISSING)))
-        setattr(target, attribute, value)
+    patch = patches.set
 
     # 1. Each action holds its tables' locks.
     original_call_action = DynamoHandler.call_action

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from components import naming
 from local.stepfunctions.errors import TaskFailure
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -140,7 +141,7 @@ class LocalEcs:
         definition, spot, environment, override = self._placement(parameters)
         task_id = uuid.uuid4().hex
         cluster = parameters["Cluster"]
-        account = cluster.split(":")[4] if cluster.startswith("arn:") else "123456789012"
+        account = cluster.split(":")[4] if cluster.startswith("arn:") else naming.STAND_IN_ACCOUNT_ID
         cluster_name = cluster.rsplit("/", 1)[-1]
         arn = f"arn:aws:ecs:{region}:{account}:task/{cluster_name}/{task_id}"
         created = _now_ms()

@@ -59,8 +59,11 @@ Not emulated here: IAM (the execution role is never checked), CloudWatch Logs an
 executions, and every integration not named above (moto's own answer them, or refuse them).
 
 Every patch of moto is made by ``StepFunctionsAdapter.install()`` (listed in ``_patch_moto``)
-and undone by ``uninstall()``; ``with StepFunctionsAdapter(...):`` does both. Nothing here
-edits moto's files. Use it inside ``moto.mock_aws(config=MOTO_CONFIG)``:
+and undone by ``uninstall()``, through the undo log every emulator here uses
+(``local.moto_patches``); ``with StepFunctionsAdapter(...):`` does both. Nothing here edits
+moto's files. Unlike the DynamoDB guard's, these patches do not nest: they route moto's
+calls to one adapter (its program cache, its ECS, its sync executions), so a second
+adapter is refused while one is installed. Use it inside ``moto.mock_aws(config=MOTO_CONFIG)``:
 
     with mock_aws(config=MOTO_CONFIG), StepFunctionsAdapter(converse_endpoint=model.url):
         sfn = boto3.client("stepfunctions")
@@ -121,6 +124,7 @@ from moto.utilities.utils import get_partition
 
 from local.ecs.tasks import LocalEcs
 from local.moto_instances import WeakInstances
+from local.moto_patches import Patches, patched
 from local.stepfunctions.errors import TaskErrorName
 from local.stepfunctions.jsonata_eval import (
     encode_jsonata_variable_declarations,
@@ -168,7 +172,6 @@ def _own_query_language_scopes(parser: preprocessor.Preprocessor) -> list:
     return parser.__dict__.setdefault("_own_query_language_scopes", [])
 
 
-_MISSING = object()
 _install_lock = threading.Lock()
 _installed: StepFunctionsAdapter | None = None
 
@@ -188,7 +191,7 @@ class StepFunctionsAdapter:
         self.converse_endpoint = converse_endpoint
         self.keep_finished = keep_finished
         self.sync_executions: collections.deque[SyncExecution] = collections.deque(maxlen=keep)
-        self._undo: list[tuple[Any, str, Any]] = []
+        self._patches = Patches()
         self._clients: dict[tuple[str, str, str], Any] = {}
         self._clients_lock = threading.Lock()
         self._moto_clients: dict[tuple[str, str, bool, str], Any] = {}
@@ -205,7 +208,12 @@ class StepFunctionsAdapter:
             if _installed is not None:
                 raise RuntimeError("a StepFunctionsAdapter is already installed")
             _installed = self
-            self._patch_moto()
+            try:
+                self._patch_moto()
+            except BaseException:
+                self._patches.undo()
+                _installed = None
+                raise
         return self
 
     def uninstall(self) -> None:
@@ -213,16 +221,7 @@ class StepFunctionsAdapter:
         with _install_lock:
             if _installed is not self:
                 return
-            for target, attribute, old in reversed(self._undo):
-                if old is _MISSING:
-                    delattr(target, attribute)
-                else:
-                    setattr(target, attribute, old)
-            self._undo.clear()
-            backend_index.backend_url_patterns[:] = [
-                entry for entry in backend_index.backend_url_patterns if entry[1].pattern != _SYNC_HOST
-            ]
-            stepfunctions_urls.url_bases[:] = [base for base in stepfunctions_urls.url_bases if base != _SYNC_HOST]
+            self._patches.undo()
             _installed = None
 
     def __enter__(self) -> StepFunctionsAdapter:
@@ -232,8 +231,7 @@ class StepFunctionsAdapter:
         self.uninstall()
 
     def _set(self, target: Any, attribute: str, value: Any) -> None:
-        self._undo.append((target, attribute, target.__dict__.get(attribute, _MISSING)))
-        setattr(target, attribute, value)
+        self._patches.set(target, attribute, value)
 
     def _patch_moto(self) -> None:
         """Every runtime change to moto, in one place."""
@@ -242,8 +240,8 @@ class StepFunctionsAdapter:
         # 1. StartSyncExecution: route the sync-states host to moto's Step Functions responses
         #    (in-process; moto's server routes by the request's signing service instead) and add
         #    the action to them.
-        backend_index.backend_url_patterns.append(("stepfunctions", re.compile(_SYNC_HOST)))
-        stepfunctions_urls.url_bases.append(_SYNC_HOST)
+        self._patches.append(backend_index.backend_url_patterns, ("stepfunctions", re.compile(_SYNC_HOST)))
+        self._patches.append(stepfunctions_urls.url_bases, _SYNC_HOST)
 
         def start_sync_execution(response: StepFunctionResponse) -> ActionResult:
             return ActionResult(adapter.start_sync_execution(response))
@@ -417,11 +415,8 @@ class StepFunctionsAdapter:
 
             threading.Thread(target=parse, name="asl-parse", daemon=True).start()
 
-        StepFunctionsParserBackend._validate_definition = staticmethod(validate)
-        try:
+        with patched(StepFunctionsParserBackend, "_validate_definition", staticmethod(validate)):
             yield
-        finally:
-            StepFunctionsParserBackend._validate_definition = original
 
     # -- StartSyncExecution ---------------------------------------------------------------------
 

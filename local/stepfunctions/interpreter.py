@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
+from local.moto_patches import patched
 from local.stepfunctions.adapter import SYNC_CLIENT_CONFIG, StepFunctionsAdapter
 
 __all__ = [
@@ -119,7 +120,6 @@ def dispatching(
     region, or one per region (``{region: dispatcher}``, the region of the function's ARN)."""
     from moto.awslambda_simple.models import LambdaSimpleBackend
 
-    original = LambdaSimpleBackend.invoke
     by_region = dispatcher if isinstance(dispatcher, Mapping) else None
 
     def invoke(self, function_name, qualifier, body, headers, response_headers):
@@ -131,11 +131,8 @@ def dispatching(
             response_headers["x-amz-function-error"] = error
         return payload
 
-    LambdaSimpleBackend.invoke = invoke
-    try:
+    with patched(LambdaSimpleBackend, "invoke", invoke):
         yield dispatcher
-    finally:
-        LambdaSimpleBackend.invoke = original
 
 
 @contextmanager
@@ -150,12 +147,8 @@ def instant_retries(recorded: list[float] | None = None) -> Iterator[list[float]
         def sleep(seconds: float) -> None:
             pauses.append(seconds)
 
-    original = retrier_decl.time
-    retrier_decl.time = _Time
-    try:
+    with patched(retrier_decl, "time", _Time):
         yield pauses
-    finally:
-        retrier_decl.time = original
 
 
 def wait_for_execution(sfn: Any, execution_arn: str, timeout: float = 30.0, poll: float = 0.02) -> dict[str, Any]:
