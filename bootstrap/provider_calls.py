@@ -12,6 +12,9 @@ data source it meets, every action of a row in the deploy role and every read in
 role (but for ``PREVIEW_SKIPS``): a new resource type without its row fails the test, and so
 does a grant taken away. Rows list the calls made for the attributes this program sets; the
 note says what else the provider can call and why it is left out.
+
+One module on purpose: it is a data table, one row per resource type and data source with
+its cited provider source, checked whole by tests/test_bootstrap.py.
 """
 
 from __future__ import annotations

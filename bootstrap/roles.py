@@ -28,6 +28,9 @@ the ``stack`` tag the provider puts on every resource where names are generated
 (``aws:ResourceTag/stack`` to use one, ``aws:RequestTag/stack`` to create one); regional
 calls only in the stack's regions (``aws:RequestedRegion``). Where neither works, the
 statement says why in its Sid and the comment beside it.
+
+One module on purpose: the deploy, preview and boundary documents are built from the same
+per-service builders and scope, and tests/test_bootstrap.py checks them against each other.
 """
 
 from __future__ import annotations

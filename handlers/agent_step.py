@@ -26,6 +26,10 @@ and its output replaces the state: the same fields plus ``request`` (the model r
 offered, the turn's tool calls and usage so far). Record's input adds ``model``: one of
 ``{"converse": <the SDK integration's result>}``, ``{"openai": <the HTTP Task's result>}`` or
 ``{"reply": <the stream function's result>}``.
+
+One module on purpose: its three entry points (prepare, record, stream) are one Lambda
+archive's handlers and share the step's contract (StepInput, StepContext, the request
+budgets), which a split would only scatter across files shipped together anyway.
 """
 
 from __future__ import annotations

@@ -28,6 +28,9 @@ The report counts, after replication has settled:
   writes missing after the merge;
 - seconds until every client is answered again, the WebSocket clients that resumed in
   another region, and what became of the pending approval.
+
+One module on purpose: the drill's scenarios, their goals and its report read top to bottom
+as the run happens; the clients live apart in local/drill_clients.py.
 """
 
 from __future__ import annotations

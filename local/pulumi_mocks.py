@@ -3,6 +3,10 @@
 The mocks answer like AWS would: ids, names and ARNs in AWS's own formats, in the region the
 resource names (or its provider's region), so ``apply`` chains run as in a deployment.
 Used by the infrastructure tests, ``bench/program_regions.py`` and ``make preview``.
+
+One module on purpose: it is the whole of the Pulumi engine's stand-in (the answer table by
+resource type, the invokes, the run helpers); a reader looking for what a mock answers finds
+every answer here.
 """
 
 from __future__ import annotations

@@ -13,6 +13,9 @@
 - the LLM is the local stand-in (``local/bedrock/model.py``) unless ``AGENT_LLM_PROVIDER`` says
   ``bedrock`` or ``openai`` (with ``AGENT_LLM_MODEL``, ``AGENT_LLM_ENDPOINTS`` as JSON and,
   for openai, ``AGENT_LLM_API_KEY``): then the real endpoints are called.
+
+One module on purpose: it is the composition root of make dev (the config, every emulator,
+the regions, the servers, the banner and the command line), each step a named method.
 """
 
 from __future__ import annotations

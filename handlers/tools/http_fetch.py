@@ -24,6 +24,10 @@ rules above are one protocol, read and reviewed together, and nothing but this t
 them. A tool's archive carries its own module and the ``handlers/shared`` modules it
 imports; split within ``handlers/tools`` they would be a second tool module in this one's
 archive, and moved to ``handlers/shared`` they would belong to one function only.
+
+One module on purpose: it is one tool's security boundary (the address checks, the pinned
+connection, redirects, size and type limits, and the RFC 9111 rules for reusing a response),
+which a reviewer reads in one place.
 """
 
 from __future__ import annotations

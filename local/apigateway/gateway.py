@@ -24,6 +24,10 @@ integrations are blocking and run on a thread pool, so a slow turn never holds u
 Not emulated: TLS and custom domain names (plain HTTP on 127.0.0.1), usage plans' quotas (a
 key is checked, never counted), WAF, and API Gateway's access and execution logs (the stack
 logs each request its own way).
+
+One module on purpose: REST and WebSocket share the route table read from the OpenAPI
+document, the authorizer's cache, throttling and the access log, as one API Gateway stage
+does.
 """
 
 from __future__ import annotations

@@ -34,6 +34,9 @@ package other code imports is untouched.
 
 Not emulated: HTTP APIs' parameter mapping (REST templates only), and the Velocity features
 API Gateway's documentation does not list, where AWS's behaviour is unrecorded.
+
+One module on purpose: it is one engine adapter ($input, $util and $context as API Gateway
+defines them over airspeed), each behaviour beside the recording or page it follows.
 """
 
 from __future__ import annotations
