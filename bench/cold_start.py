@@ -19,7 +19,7 @@ Rounds interleave all targets so drift in machine load hits them alike. Targets:
 <= 1.2x the baseline, tools and agent-step <= 1.4x; each archive with its layers < 5 MB.
 Each row also shows the process's peak resident memory after init and the memory that
 sizes the function: 1.5x that peak in 64 MB steps, at least 128 MB (the config's defaults
-follow it; the README's compute section has the figures).
+follow it; docs/architecture.md's compute section has the figures).
 """
 
 from __future__ import annotations

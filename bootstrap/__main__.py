@@ -1,6 +1,6 @@
 """agent-infra bootstrap: GitHub's OIDC provider and, per stack, a deploy and a preview role.
 
-Run once per AWS account with administrator credentials (README, "The pipeline"). The
+Run once per AWS account with administrator credentials (docs/deploy.md, "The pipeline"). The
 roles' trust and permissions are plain data in ``bootstrap/roles.py``.
 """
 
@@ -114,7 +114,7 @@ for stack, settings in stacks.items():
 
 # API Gateway's account-wide CloudWatch role, in every region of the account's stacks: the
 # account's setting, owned by the account's one bootstrap, so no stack depends on another
-# having been deployed first (README, "API Gateway's account logging").
+# having been deployed first (docs/deploy.md, "API Gateway's account logging").
 if config.get_bool("apiGatewayAccountLogging") is not False:
     account_logging(
         "apigateway-logging",

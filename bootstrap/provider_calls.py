@@ -817,7 +817,7 @@ DATA_SOURCES: dict[str, ProviderCalls] = {
 PREVIEW_SKIPS: dict[str, str] = {
     "aws:secretsmanager/secretVersion:SecretVersion": (
         "Reading a secret version back is GetSecretValue: the preview role never reads a secret"
-        " value, so pull-request previews leave secret versions out (`--exclude`, README,"
+        " value, so pull-request previews leave secret versions out (`--exclude`, docs/deploy.md,"
         ' "What a pull request\'s preview reads").'
     ),
     "aws:cloudwatch/eventConnection:EventConnection": (

@@ -100,7 +100,7 @@ def account_logging(
     """API Gateway's account-wide CloudWatch role, set in each of ``regions`` (one
     ``aws.apigateway.Account`` per region, ``<name>-account`` or, for several,
     ``<name>-account-<region>``): the program's stack with ``api.manageAccountLogging``, or
-    the bootstrap for every region of its account's stacks (README, "API Gateway's account
+    the bootstrap for every region of its account's stacks (docs/deploy.md, "API Gateway's account
     logging")."""
     role = aws.iam.Role(
         f"{name}-cloudwatch-role",
@@ -168,7 +168,7 @@ class AgentApi(pulumi.ComponentResource):
     def _create_logging_role(self) -> None:
         """API Gateway writes execution logs through one role per account and region, set
         on the account (``aws.apigateway.Account``). Only a stack with
-        ``api.manageAccountLogging`` sets it; see the README for choosing that stack."""
+        ``api.manageAccountLogging`` sets it; see docs/deploy.md for choosing that stack."""
         args, name, child = self._args, self._name, self._child
         context = args.context
         self._logging_ready: list[pulumi.Resource] = []

@@ -6,7 +6,7 @@ definition per ``fargate-spot`` tool, the image every one of them runs (this rep
 ``Dockerfile``, built and pushed to the region's ECR repository by ``pulumi-docker-build``),
 and the network the tasks run in.
 
-The network is a small VPC the program creates (README, "Long tools: the network"): two
+The network is a small VPC the program creates (docs/long-tools.md): two
 public subnets in two availability zones, an internet gateway and no NAT gateway; a task gets
 a public IP and a security group that lets nothing in and HTTPS out; DynamoDB is reached
 through a gateway endpoint whose policy admits only this stack's table. A new account can
@@ -149,7 +149,7 @@ class LongTools(pulumi.ComponentResource):
             name=naming.tools_cluster_name(context.stack),
             # Off: each run's history is in Step Functions and its output in its log group;
             # Container Insights would bill its metrics per cluster and task family
-            # (README, "Scanner findings that are intentional").
+            # (docs/security.md, "Scanner findings that are intentional").
             settings=[aws.ecs.ClusterSettingArgs(name="containerInsights", value="disabled")],
             opts=self._child,
         )
@@ -174,7 +174,7 @@ class LongTools(pulumi.ComponentResource):
 
     def _network(self) -> None:
         """Public subnets and no NAT: a NAT gateway bills by the hour in every region whether
-        tasks run or not (README, "Long tools: the network"); a task with a public IP reaches
+        tasks run or not (docs/long-tools.md); a task with a public IP reaches
         ECR, CloudWatch Logs and the web through the internet gateway, and nothing reaches it
         (the security group has no inbound rule, ``awsvpc`` tasks accept nothing else)."""
         args, child = self._args, self._child
@@ -289,7 +289,7 @@ class LongTools(pulumi.ComponentResource):
             image_tag_mutability="IMMUTABLE",
             image_scanning_configuration=aws.ecr.RepositoryImageScanningConfigurationArgs(scan_on_push=True),
             # KMS with ECR's AWS-managed key: the image holds code, no user data; the region's
-            # own key is kept for what its policy names (README, "Long tools").
+            # own key is kept for what its policy names (docs/long-tools.md).
             encryption_configurations=[aws.ecr.RepositoryEncryptionConfigurationArgs(encryption_type="KMS")],
             # Images are build output, rebuilt from the repository: teardown deletes them.
             force_delete=True,

@@ -12,7 +12,7 @@ One module per section of the config (``llm``, ``tools``, ``api`` with ``domain`
 ``faultInjection``), ``stack`` for the whole and the checks that span sections; ``errors``
 words a problem, ``keys`` checks the stack's keys, ``load`` reads and validates. The field
 descriptions are the config reference: ``python -m components.config`` prints it as the
-Markdown table the README carries (``reference``; a test keeps the two in step).
+Markdown table docs/configuration.md carries (``reference``; a test keeps the two in step).
 
 The names the program, the components and the tests use are importable from here.
 """

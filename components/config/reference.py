@@ -1,5 +1,5 @@
 """The config reference: a Markdown table generated from the models' fields and their
-descriptions (the README embeds it between two markers; a test keeps them in step)."""
+descriptions (docs/configuration.md embeds it between two markers; a test keeps them in step)."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ def _is_list(annotation: Any) -> bool:
 
 
 def config_reference_markdown() -> str:
-    """The config reference table, generated from the model (the README embeds it)."""
+    """The config reference table, generated from the model (docs/configuration.md embeds it)."""
     header = ["| key (`agent-infra:` …) | default | meaning |", "|---|---|---|"]
     return "\n".join(header + _reference_rows(StackConfig, "")) + "\n"
 

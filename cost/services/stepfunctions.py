@@ -16,7 +16,7 @@ from cost.prices import PriceTable, Regional
 from cost.services.awslambda import lambda_billed_ms
 from cost.turn import Assumptions, TurnProfile
 
-EXPRESS_BILLED_MB = 64  # the smallest chunk; a turn's state is far below it (README, prices.json)
+EXPRESS_BILLED_MB = 64  # the smallest chunk; a turn's state is far below it (docs/cost.md, prices.json)
 _ERROR_EVENTS = ("Failed", "TimedOut", "Aborted")
 _FATAL_EVENTS = ("ExecutionFailed", "ExecutionTimedOut", "ExecutionAborted")
 

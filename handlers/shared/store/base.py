@@ -317,7 +317,7 @@ class Table:
         https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/bp-global-table-design.prescriptive-guidance.evacuation.html).
         Reading the other replicas directly closes that window whenever they can be reached;
         a replica that cannot be reached is skipped (what it holds is the stranded-write case
-        the README's "When a region fails" states)."""
+        docs/multi-region.md states)."""
         for region in self.other_regions:
             if not self.replicas.available(region):
                 continue

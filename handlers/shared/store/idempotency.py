@@ -12,7 +12,7 @@ REST request's in the home of the key itself. The record carries that replica in
 has arrived there, and reads each other replica it can reach directly (``Table.found_elsewhere``),
 so a key claimed in one region and retried in another is refused whenever the first claim
 has replicated or its replica can be reached; two claims made on both sides of a partition
-both stay (the README's "When a region fails" states the guarantee).
+both stay (docs/multi-region.md states the guarantee).
 """
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ only; AWS's guidance calls remote calls something to anticipate in a failover, n
 best practice for every request:
 https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/bp-global-table-design.prescriptive-guidance.request-routing.html).
 Here a request served far from its session's home pays one round trip to the home per table
-call; the README's "When a region fails" gives the figures and the trade.
+call; docs/multi-region.md gives the figures and the trade.
 """
 
 from __future__ import annotations
