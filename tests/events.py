@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
-import uuid
 from typing import Any
+
+from local.apigateway.gateway import rest_event as gateway_event
 
 
 def rest_event(
@@ -18,10 +19,9 @@ def rest_event(
     headers: dict[str, str] | None = None,
     user: str | None = "alice",
 ) -> dict[str, Any]:
-    path = resource
-    for name, value in (path_params or {}).items():
-        path = path.replace("{" + name + "}", value)
-    request_id = str(uuid.uuid4())
+    """The event the local gateway sends (``local.apigateway.gateway.rest_event``: one shape
+    for both), with a test's defaults: a JSON body, the headers a client sends, and the
+    Lambda authorizer's context for ``user``."""
     all_headers = {
         "Host": "abc123.execute-api.us-east-1.amazonaws.com",
         "User-Agent": "pytest",
@@ -30,34 +30,15 @@ def rest_event(
     if body is not None or raw_body is not None:
         all_headers["Content-Type"] = "application/json"
     all_headers.update(headers or {})
-    authorizer = {"principalId": user, "userId": user, "integrationLatency": 12} if user else None
-    return {
-        "resource": resource,
-        "path": path,
-        "httpMethod": method,
-        "headers": all_headers,
-        "multiValueHeaders": {k: [v] for k, v in all_headers.items()},
-        "queryStringParameters": query,
-        "multiValueQueryStringParameters": {k: [v] for k, v in (query or {}).items()} or None,
-        "pathParameters": path_params,
-        "stageVariables": None,
-        "requestContext": {
-            "resourcePath": resource,
-            "httpMethod": method,
-            "path": f"/v1{path}",
-            "stage": "v1",
-            "requestId": request_id,
-            "extendedRequestId": "AbCdEfGhIjKlMnO=",
-            "requestTimeEpoch": 1795700000000,
-            "accountId": "123456789012",
-            "apiId": "abc123",
-            "identity": {"sourceIp": "203.0.113.10", "userAgent": "pytest"},
-            "authorizer": authorizer,
-            "protocol": "HTTP/1.1",
-        },
-        "body": raw_body if raw_body is not None else (json.dumps(body) if body is not None else None),
-        "isBase64Encoded": False,
-    }
+    return gateway_event(
+        method,
+        resource,
+        path_params=path_params,
+        query=query,
+        headers=all_headers,
+        body=raw_body if raw_body is not None else (json.dumps(body) if body is not None else None),
+        authorizer={"principalId": user, "userId": user, "integrationLatency": 12} if user else None,
+    )
 
 
 def json_body(response: dict[str, Any]) -> Any:
