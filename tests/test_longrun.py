@@ -146,7 +146,6 @@ def test_an_item_that_outlives_the_grace_is_abandoned_and_redone(store):
     previous = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGALRM)}
     stop.install(grace_seconds=0.2)
     try:
-
         returned = []
 
         def hang(item):
