@@ -85,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     prices = load_prices()
     price = prices.models.get(facts.llm_model)
+    configured_tools = stack_config(args.stack).get("agent-infra:tools", [])
     tokens = None
     if price is not None:
         tokens = model_tokens(
@@ -99,7 +100,8 @@ def main(argv: list[str] | None = None) -> int:
             history_tokens=facts.history_tokens,
             max_tokens=facts.max_tokens,
             prompt_caching=facts.prompt_caching,
-            tools=[t["name"] for t in stack_config(args.stack).get("agent-infra:tools", [])],
+            tools=[t["name"] for t in configured_tools],
+            approval_tools=[t["name"] for t in configured_tools if t.get("requiresApproval")],
         )
     report = build_report(
         facts,

@@ -102,9 +102,11 @@ def run_session(
     history_tokens: int = 8_000,
     max_tokens: int = 2_048,
     tools: Sequence[str] | None = None,
+    approval_tools: Sequence[str] = (),
 ) -> Session:
     """One session of ``shape.turns`` turns, each model call's usage as the stand-in's
-    prompt cache counts it; the requests offer ``tools`` (the stack's; None: every module)."""
+    prompt cache counts it; the requests offer ``tools`` (the stack's; None: every module)
+    but those needing an approval, which a turn never offers."""
     import logging
 
     from handlers.agent_step import AgentStep, AgentStepSettings, load_long_tools, load_tool_specs
@@ -119,7 +121,7 @@ def run_session(
     try:
         with _table() as client, open(os.devnull, "w") as quiet, contextlib.redirect_stdout(quiet):
             store = Store("agent-infra-cost", "us-east-1", ttl_days=30, client=client)
-            specs, approval_tools = load_tool_specs()
+            specs, _ = load_tool_specs()
             specs = [s for s in specs if tools is None or s.name in tools]
             agent = AgentStep(
                 AgentStepSettings(
@@ -134,7 +136,7 @@ def run_session(
                 ),
                 store,
                 specs,
-                approval_tools,
+                set(approval_tools),
                 long_tools=load_long_tools(),
             )
             session = Session()
@@ -282,10 +284,16 @@ def model_tokens(
     max_tokens: int,
     prompt_caching: bool,
     tools: Sequence[str] | None = None,
+    approval_tools: Sequence[str] = (),
 ) -> ModelTokens:
     """Both sessions, ``LONG_SESSION_TURNS`` long (at least the report's session)."""
     long = SessionShape(**{**shape.__dict__, "turns": max(shape.turns, LONG_SESSION_TURNS)})
-    common = {"history_tokens": history_tokens, "max_tokens": max_tokens, "tools": tools}
+    common = {
+        "history_tokens": history_tokens,
+        "max_tokens": max_tokens,
+        "tools": tools,
+        "approval_tools": approval_tools,
+    }
     cached = run_session(model_id, long, prompt_caching=prompt_caching, **common)
     uncached = run_session(model_id, long, prompt_caching=False, **common) if prompt_caching else cached
     return ModelTokens(model_id, price, shape, history_tokens, cached, uncached)
