@@ -580,3 +580,13 @@ def test_the_deploy_role_can_make_every_call_and_the_preview_role_every_read(sha
         for kind, grants in (("deploy", deploy), ("preview", preview)):
             refused = _refused(row.read, grants)
             assert not refused, f"{token} ({row.source}): the {kind} role may not {refused}"
+
+
+def test_the_policy_pack_allows_every_long_tool_read_the_bootstrap_grants_on_any_resource():
+    """The policy pack imports nothing from the project, so it repeats these actions; this
+    keeps the two lists in step (a read granted on '*' that the pack refuses would fail the
+    bootstrap's own stack)."""
+    from bootstrap.roles import LONG_TOOLS_READS_WITHOUT_RESOURCE_TYPES
+    from policy.rules import ACTIONS_WITHOUT_RESOURCE_TYPE
+
+    assert set(LONG_TOOLS_READS_WITHOUT_RESOURCE_TYPES) <= ACTIONS_WITHOUT_RESOURCE_TYPE
